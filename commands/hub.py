@@ -1,0 +1,552 @@
+"""The write model: one eventsourcing application whose public methods are the commands.
+
+Idempotency by source key, two mechanisms with one behaviour:
+
+* SQL stores: the recorder writes a row per (source key, event) in the same
+  transaction as the events; a UNIQUE violation means "already recorded" and
+  the first call's result is read back.
+* EventStoreDB (or any recorder without that ability): a one-event
+  reservation stream per source key, appended with "no stream", remembers the
+  customer and the customer's version at reservation; every writer then scans
+  the customer stream above that version for the deterministic event id
+  before appending with an explicit expected version. Two writers of one key
+  can therefore never both append: the second one's expected version is stale
+  or it sees the first one's event in the scan.
+
+Event ids are UUIDv5 of the source key, so the same touchpoint always has the
+same event id whichever process records it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import EnvType
+
+from commands import messages as m
+from commands.identity import contact_key, normalise
+from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
+from domain.claims import ContactPointClaim, SourceKeyReservation
+from domain.customer import Customer, Provenance
+from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
+
+NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
+MAX_ATTEMPTS = 20
+MAX_MERGE_HOPS = 10
+CLAIM_STALE_AFTER_S = 60.0
+
+
+class CommandError(Exception):
+    """Base of the write model's errors that are not domain rules."""
+
+
+class CustomerNotFoundError(CommandError):
+    """Raised when a command names a customer that does not exist."""
+
+
+class ConcurrencyError(CommandError):
+    """Raised when optimistic concurrency retries are exhausted."""
+
+
+class ConflictError(CommandError):
+    """Raised when a command conflicts with what was already recorded."""
+
+
+class HeldForTriageError(CommandError):
+    """Raised when a touchpoint's sender is unknown and unknown senders are held."""
+
+
+_TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
+    m.LogCall: Customer.CallLogged,
+    m.RecordCallStep: Customer.CallStepRecorded,
+    m.RequestCallback: Customer.CallbackRequested,
+    m.CompleteCallback: Customer.CallbackCompleted,
+    m.RecordEmail: Customer.EmailRecorded,
+    m.RecordFax: Customer.FaxRecorded,
+    m.RecordVisit: Customer.VisitRecorded,
+    m.RecordWebForm: Customer.WebFormSubmitted,
+}
+# Command fields that only help find the customer and are not stored on the event.
+_LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
+
+
+class StreamNaming:
+    """Aggregate ids per store: ``customer-<uuid>`` streams on EventStoreDB, UUIDs on SQL."""
+
+    def __init__(self, prefixed: bool) -> None:
+        self.prefixed = prefixed
+
+    def _id(self, prefix: str, value: UUID) -> UUID | str:
+        return f"{prefix}-{value}" if self.prefixed else value
+
+    def customer(self, customer_id: UUID) -> UUID | str:
+        return self._id("customer", customer_id)
+
+    def claim(self, key: str) -> UUID | str:
+        return self._id("contact", uuid5(NAMESPACE, key))
+
+    def reservation(self, source_key: str) -> UUID | str:
+        return self._id("sourcekey", uuid5(NAMESPACE, source_key))
+
+    @staticmethod
+    def customer_uuid(aggregate_id: UUID | str) -> UUID:
+        if isinstance(aggregate_id, UUID):
+            return aggregate_id
+        return UUID(str(aggregate_id).removeprefix("customer-"))
+
+
+class Hub(Application):
+    """Touchstream's write model."""
+
+    name = "touchstream"
+    env = {"COMPRESSOR_TOPIC": "", "IS_SNAPSHOTTING_ENABLED": "y"}
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        naming: StreamNaming | None = None,
+        default_region: str | None = None,
+        unknown_contacts: str = "create",
+        snapshot_interval: int = 50,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.naming = naming or StreamNaming(prefixed=False)
+        self.default_region = default_region
+        self.unknown_contacts = unknown_contacts
+        self.snapshot_interval = snapshot_interval
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.key_index: SourceKeyIndex | None = (
+            self.recorder if isinstance(self.recorder, SourceKeyIndex) else None
+        )
+
+    # ------------------------------------------------------------------ API
+    def execute(self, command: m.Command) -> Recorded:
+        """Run any command message."""
+        handler = _HANDLERS.get(type(command))
+        if handler is not None:
+            return handler(self, command)
+        if isinstance(command, m.Touchpoint):
+            return self.record_touchpoint(command)
+        raise TypeError(f"unknown command {type(command).__name__}")
+
+    def register_customer(self, cmd: m.RegisterCustomer) -> Recorded:
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        customer_id = cmd.customer_id or uuid5(NAMESPACE, f"customer:{key}")
+        points = [(p.kind, normalise(p.kind, p.value, self.default_region), p.label)
+                  for p in cmd.contact_points]
+        for kind, value, _ in points:
+            self._claim(contact_key(kind, value), str(customer_id))
+        provs = self._provs(cmd, key, "system", "internal")
+        customer = Customer.register(
+            self.naming.customer(customer_id), next(provs),
+            name=cmd.name, company=cmd.company, lifecycle_stage=cmd.lifecycle_stage,
+        )
+        for kind, value, label in points:
+            customer.add_contact_point(next(provs), kind, value, label)
+        try:
+            return self._save(customer, key)
+        except IntegrityError as exc:
+            if (done := self._lookup(key) or self._registered_by(customer_id, key)) is not None:
+                return done
+            raise ConflictError(f"customer {customer_id} already exists") from exc
+
+    def _registered_by(self, customer_id: UUID, key: str) -> Recorded | None:
+        """The registration recorded under ``key`` (the reservation-free path's dedup)."""
+        head = list(self.events.get(self.naming.customer(customer_id), limit=60))
+        mine = [e for e in head if getattr(e, "source_key", None) == key]
+        if not mine:
+            return None
+        return Recorded(
+            customer_id=str(customer_id),
+            event_ids=[str(e.event_id) for e in mine],  # type: ignore[attr-defined]
+            versions=[e.originator_version for e in mine],
+            positions=[None] * len(mine),
+            duplicate=True,
+        )
+
+    def change_profile(self, cmd: m.ChangeProfile) -> Recorded:
+        return self._on_customer(cmd, lambda c, p: c.change_profile(next(p), dict(cmd.changes)))
+
+    def add_contact_point(self, cmd: m.AddContactPoint) -> Recorded:
+        kind = cmd.contact.kind
+        value = normalise(kind, cmd.contact.value, self.default_region)
+        customer_id = self._require_id(cmd)
+        self._claim(contact_key(kind, value), str(self._resolve_merges(customer_id)))
+        return self._on_customer(
+            cmd, lambda c, p: c.add_contact_point(next(p), kind, value, cmd.contact.label)
+        )
+
+    def remove_contact_point(self, cmd: m.RemoveContactPoint) -> Recorded:
+        kind = cmd.contact.kind
+        value = normalise(kind, cmd.contact.value, self.default_region)
+        result = self._on_customer(
+            cmd, lambda c, p: c.remove_contact_point(next(p), kind, value, cmd.reason)
+        )
+        self._release(contact_key(kind, value), result.customer_id)
+        return result
+
+    def change_lifecycle_stage(self, cmd: m.ChangeLifecycleStage) -> Recorded:
+        return self._on_customer(
+            cmd, lambda c, p: c.change_lifecycle_stage(next(p), cmd.to_stage, cmd.reason)
+        )
+
+    def add_note(self, cmd: m.AddNote) -> Recorded:
+        return self._on_customer(cmd, lambda c, p: c.add_note(next(p), cmd.text, cmd.visibility))
+
+    def assign_partner(self, cmd: m.AssignPartner) -> Recorded:
+        return self._on_customer(cmd, lambda c, p: c.assign_partner(next(p), cmd.partner_id))
+
+    def record_touchpoint(self, cmd: m.Touchpoint) -> Recorded:
+        """Record a call, call step, callback, email, fax, visit or web form."""
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        event_class = _TOUCH_EVENTS[type(cmd)]
+        fields = m.touch_fields(cmd, _LOOKUP_ONLY)
+        customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
+
+        def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
+            customer.record(event_class, next(iter(provs)), **fields)
+
+        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+
+    def merge_customers(self, cmd: m.MergeCustomers) -> Recorded:
+        """Merge ``source`` into ``target``: both as events, nothing rewritten."""
+        key = self._key(cmd)
+        if cmd.source_id == cmd.target_id:
+            raise ConflictError("a customer cannot be merged into itself")
+        target = self._load(cmd.target_id)
+        if target.merged_into is not None:
+            raise ConflictError(f"target {cmd.target_id} is itself merged into {target.merged_into}")
+        source_id = str(cmd.source_id)
+        self._append(cmd.target_id, key + "#absorb",
+                     lambda c, p: c.absorb(next(iter(p)), source_id),
+                     "system", "internal", cmd, follow_merge=False)
+        return self._append(cmd.source_id, key,
+                            lambda c, p: c.merge_into(next(iter(p)), str(cmd.target_id)),
+                            "system", "internal", cmd, follow_merge=False)
+
+    def unmerge_customer(self, cmd: m.UnmergeCustomer) -> Recorded:
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        source = self._load(cmd.source_id)
+        if source.merged_into is None:
+            raise ConflictError(f"customer {cmd.source_id} is not merged")
+        target_id = UUID(source.merged_into)
+        self._append(target_id, key + "#release",
+                     lambda c, p: c.release(next(iter(p)), str(cmd.source_id)),
+                     "system", "internal", cmd, follow_merge=False)
+        return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
+                            "system", "internal", cmd, follow_merge=False)
+
+    # -------------------------------------------------------------- queries
+    def customer(self, customer_id: UUID) -> Customer:
+        """The write model's view of one customer (for the CLI; the API reads projections)."""
+        return self._load(customer_id)
+
+    def find_by_contact(self, kind: str, raw: str) -> UUID | None:
+        """The customer owning a contact point, following merges."""
+        value = normalise(kind, raw, self.default_region)
+        owner = self._owner(contact_key(kind, value))
+        if owner is None:
+            return None
+        try:
+            return self._resolve_merges(UUID(owner))
+        except CustomerNotFoundError:
+            return None
+
+    def stream(self, customer_id: UUID) -> Iterable[Customer.Event]:
+        """Every event of one customer's stream, oldest first."""
+        return self.events.get(self.naming.customer(customer_id))  # type: ignore[return-value]
+
+    # ------------------------------------------------------------ internals
+    def _key(self, cmd: m.Command) -> str:
+        key = cmd.source_key or cmd.default_source_key()
+        if key is None:
+            # No id from the source and no Idempotency-Key: nothing to dedup on.
+            key = f"{cmd.kind}:anon:{uuid4()}"
+        return f"{cmd.kind}|{key}" if not key.startswith(f"{cmd.kind}:") else key
+
+    def _provs(self, cmd: m.Command, key: str, channel: str, direction: str) -> Iterable[Provenance]:
+        occurred = cmd.occurred_at or self.clock()
+        i = 0
+        while True:
+            yield Provenance(
+                event_id=uuid5(NAMESPACE, f"{key}#{i}"),
+                occurred_at=occurred,
+                channel=channel,
+                direction=direction,
+                actor=cmd.actor or "unknown",
+                source_key=key,
+                correlation_id=cmd.correlation_id or key,
+                causation_id=cmd.causation_id or key,
+            )
+            i += 1
+
+    def _require_id(self, cmd: m.CustomerTarget) -> UUID:
+        if cmd.customer_id is None:
+            raise CustomerNotFoundError("customer_id is required for this command")
+        return cmd.customer_id
+
+    def _on_customer(
+        self, cmd: m.CustomerTarget, decide: Callable[[Customer, Any], None]
+    ) -> Recorded:
+        key = self._key(cmd)
+        return self._append(self._require_id(cmd), key, decide, "system", "internal", cmd)
+
+    def _load(self, customer_id: UUID) -> Customer:
+        try:
+            return self.repository.get(self.naming.customer(customer_id))  # type: ignore[no-any-return]
+        except AggregateNotFoundError as exc:
+            raise CustomerNotFoundError(f"no customer {customer_id}") from exc
+
+    def _resolve_merges(self, customer_id: UUID) -> UUID:
+        for _ in range(MAX_MERGE_HOPS):
+            customer = self._load(customer_id)
+            if customer.merged_into is None:
+                return customer_id
+            customer_id = UUID(customer.merged_into)
+        raise ConflictError(f"merge chain too long from {customer_id}")
+
+    def _append(
+        self,
+        customer_id: UUID,
+        key: str,
+        decide: Callable[[Customer, Any], None],
+        channel: str,
+        direction: str,
+        cmd: m.Command,
+        *,
+        follow_merge: bool = True,
+    ) -> Recorded:
+        if (done := self._lookup(key)) is not None:
+            return done
+        hops = 0
+        attempt = 0
+        reservation: SourceKeyReservation | None = None
+        while True:
+            customer = self._load(customer_id)
+            if follow_merge and reservation is None and customer.merged_into is not None:
+                hops += 1
+                if hops > MAX_MERGE_HOPS:
+                    raise ConflictError(f"merge chain too long from {customer_id}")
+                customer_id = UUID(customer.merged_into)
+                continue
+            if reservation is None and self.key_index is None:
+                reservation = self._reserve(key, customer)
+                if reservation.customer_id != str(customer_id):
+                    customer_id = UUID(reservation.customer_id)
+                    continue
+            if reservation is not None:
+                found = self._scan(customer, reservation)
+                if found is not None:
+                    return found
+            try:
+                decide(customer, self._provs(cmd, key, channel, direction))
+            except CustomerMergedError as exc:
+                if not follow_merge or hops >= MAX_MERGE_HOPS or reservation is not None:
+                    raise
+                hops += 1
+                customer_id = UUID(str(exc.merged_into))
+                continue
+            if not customer.pending_events:
+                return Recorded(customer_id=str(customer_id))
+            try:
+                return self._save(customer, key)
+            except IntegrityError as exc:
+                if SOURCE_KEYS_TABLE in str(exc):
+                    done = self._lookup(key)
+                    if done is not None:
+                        return done
+                attempt += 1
+                if attempt >= MAX_ATTEMPTS:
+                    raise ConcurrencyError(
+                        f"customer {customer_id} kept changing; gave up after {attempt} attempts"
+                    ) from exc
+                time.sleep(random.uniform(0, 0.002 * attempt))
+
+    def _save(self, customer: Customer, key: str) -> Recorded:
+        pending = list(customer.pending_events)
+        kwargs: dict[str, Any] = {}
+        if self.key_index is not None:
+            kwargs["source_keys"] = [
+                (key, i, e.event_id) for i, e in enumerate(pending)  # type: ignore[attr-defined]
+            ]
+        old_version = pending[0].originator_version - 1
+        recordings = self.save(customer, **kwargs)
+        self._maybe_snapshot(customer, old_version)
+        return Recorded(
+            customer_id=str(self.naming.customer_uuid(customer.id)),
+            event_ids=[str(e.event_id) for e in pending],  # type: ignore[attr-defined]
+            versions=[e.originator_version for e in pending],
+            positions=[r.notification.id for r in recordings] or [None] * len(pending),
+        )
+
+    def _maybe_snapshot(self, customer: Customer, old_version: int) -> None:
+        n = self.snapshot_interval
+        if self.snapshots is not None and n > 0 and customer.version // n > max(old_version, 0) // n:
+            self.snapshots.put([Snapshot.take(customer)])
+
+    def _lookup(self, key: str) -> Recorded | None:
+        if self.key_index is not None:
+            rows = self.key_index.lookup_source_keys([key]).get(key)
+            return _from_rows(rows, self.naming) if rows else None
+        try:
+            res: SourceKeyReservation = self.repository.get(self.naming.reservation(key))
+        except AggregateNotFoundError:
+            return None
+        customer = self._load(UUID(res.customer_id))
+        return self._scan(customer, res)
+
+    def _reserve(self, key: str, customer: Customer) -> SourceKeyReservation:
+        rid = self.naming.reservation(key)
+        res = SourceKeyReservation.reserve(
+            rid, key, str(self.naming.customer_uuid(customer.id)),
+            uuid5(NAMESPACE, f"{key}#0"), customer.version,
+        )
+        try:
+            self.save(res)
+        except IntegrityError:
+            res = self.repository.get(rid)
+        return res
+
+    def _scan(self, customer: Customer, res: SourceKeyReservation) -> Recorded | None:
+        events = list(self.events.get(customer.id, gt=res.floor_version))
+        mine = [e for e in events if getattr(e, "source_key", None) == res.source_key]
+        if not mine:
+            return None
+        return Recorded(
+            customer_id=res.customer_id,
+            event_ids=[str(e.event_id) for e in mine],  # type: ignore[attr-defined]
+            versions=[e.originator_version for e in mine],
+            positions=[None] * len(mine),
+            duplicate=True,
+        )
+
+    # -- identity ----------------------------------------------------------
+    def _customer_for_counterpart(self, cmd: m.Touchpoint, key: str) -> UUID:
+        counterpart = cmd.counterpart()
+        if counterpart is None:
+            raise CustomerNotFoundError(
+                "give customer_id, or a sender/recipient address or number to find the customer"
+            )
+        kind, raw = counterpart
+        value = normalise(kind, raw, self.default_region)
+        ckey = contact_key(kind, value)
+        owner = self._owner(ckey)
+        if owner is not None:
+            return UUID(owner)
+        if self.unknown_contacts != "create":
+            raise HeldForTriageError(f"unknown {kind} {value}: held for triage")
+        # A prospect owning the contact point; its id derives from the contact
+        # point so concurrent first contacts converge on one customer.
+        prospect = m.RegisterCustomer(
+            customer_id=uuid5(NAMESPACE, f"prospect:{ckey}"),
+            name=value,
+            contact_points=[m.ContactPointIn(kind=kind, value=value)],  # type: ignore[arg-type]
+            source_key=f"prospect:{ckey}",
+            occurred_at=cmd.occurred_at,
+            actor=cmd.actor,
+            correlation_id=cmd.correlation_id or key,
+            causation_id=key,
+        )
+        return UUID(self.register_customer(prospect).customer_id)
+
+    def _owner(self, ckey: str) -> str | None:
+        try:
+            claim: ContactPointClaim = self.repository.get(self.naming.claim(ckey))
+        except AggregateNotFoundError:
+            return None
+        return claim.owner
+
+    def _claim(self, ckey: str, customer_id: str) -> None:
+        cid = self.naming.claim(ckey)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                claim: ContactPointClaim = self.repository.get(cid)
+            except AggregateNotFoundError:
+                claim = ContactPointClaim.open(cid, ckey)
+            if claim.owner not in (None, customer_id) and self._claim_is_stale(claim):
+                claim.release(claim.owner)  # type: ignore[arg-type]
+            claim.claim(customer_id)
+            if not claim.pending_events:
+                return
+            try:
+                self.save(claim)
+                return
+            except IntegrityError:
+                continue
+        raise ConcurrencyError(f"contact point {ckey} kept changing")
+
+    def _claim_is_stale(self, claim: ContactPointClaim) -> bool:
+        """A claim whose customer was never created (a crash mid-registration)."""
+        try:
+            self._load(UUID(str(claim.owner)))
+            return False
+        except CustomerNotFoundError:
+            age = (self.clock() - claim.modified_on).total_seconds()
+            return age > CLAIM_STALE_AFTER_S
+
+    def _release(self, ckey: str, customer_id: str) -> None:
+        cid = self.naming.claim(ckey)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                claim: ContactPointClaim = self.repository.get(cid)
+            except AggregateNotFoundError:
+                return
+            claim.release(customer_id)
+            if not claim.pending_events:
+                return
+            try:
+                self.save(claim)
+                return
+            except IntegrityError:
+                continue
+
+
+def _from_rows(rows: Sequence[KeyRow], naming: StreamNaming) -> Recorded:
+    return Recorded(
+        customer_id=str(naming.customer_uuid(rows[0].originator_id)),
+        event_ids=[str(r.event_id) for r in rows],
+        versions=[r.version for r in rows],
+        positions=[r.position for r in rows],
+        duplicate=True,
+    )
+
+
+_HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
+    m.RegisterCustomer: Hub.register_customer,
+    m.ChangeProfile: Hub.change_profile,
+    m.AddContactPoint: Hub.add_contact_point,
+    m.RemoveContactPoint: Hub.remove_contact_point,
+    m.ChangeLifecycleStage: Hub.change_lifecycle_stage,
+    m.AddNote: Hub.add_note,
+    m.AssignPartner: Hub.assign_partner,
+    m.MergeCustomers: Hub.merge_customers,
+    m.UnmergeCustomer: Hub.unmerge_customer,
+}
+
+__all__ = [
+    "CommandError",
+    "ConcurrencyError",
+    "ConflictError",
+    "ContactPointTakenError",
+    "CustomerNotFoundError",
+    "DomainError",
+    "HeldForTriageError",
+    "Hub",
+    "StreamNaming",
+]

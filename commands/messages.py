@@ -1,0 +1,390 @@
+"""Command messages: strict pydantic models (unknown fields are rejected).
+
+Every command carries a ``source_key`` — the id the source gave the
+touchpoint (Message-ID, CallSid, submission id…). Delivering the same command
+twice with the same source key records one event and returns the first
+result. When a source has no id of its own the key is derived from the
+fields that identify the touchpoint (see ``default_source_key``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Direction = Literal["inbound", "outbound"]
+LifecycleStage = Literal["prospect", "target", "current", "lost"]
+ContactKind = Literal["email", "phone", "fax"]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone (e.g. 2026-11-24T09:30:00+01:00)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Short = Annotated[str, Field(min_length=1, max_length=500)]
+Key = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Command(BaseModel):
+    """Fields every command shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    source_key: Key | None = Field(
+        default=None,
+        description="Id the source gave this item; retries with the same key record nothing new.",
+    )
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened at the source; defaults to now."
+    )
+    actor: Short | None = Field(default=None, description="Staff user or adapter name.")
+    correlation_id: Short | None = None
+    causation_id: Short | None = None
+
+    kind: str = ""  # set by subclasses; used in derived keys and event ids
+
+    def default_source_key(self) -> str | None:
+        """The key derived from the touchpoint's own id, when it has one."""
+        return None
+
+
+class CustomerTarget(Command):
+    """A command about a customer found by id or by a contact point."""
+
+    customer_id: UUID | None = Field(default=None, description="The customer's id, if known.")
+
+
+class ContactPointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ContactKind
+    value: Short
+    label: Annotated[str, Field(max_length=100)] | None = None
+
+
+class RegisterCustomer(Command):
+    kind: Literal["register"] = "register"
+    customer_id: UUID | None = None
+    name: Short
+    company: Short | None = None
+    lifecycle_stage: LifecycleStage = "prospect"
+    contact_points: Annotated[list[ContactPointIn], Field(max_length=50)] = []
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada Lovelace",
+                    "company": "Analytical Engines Ltd",
+                    "contact_points": [
+                        {"kind": "email", "value": "ada@example.com"},
+                        {"kind": "phone", "value": "+44 20 7946 0018"},
+                    ],
+                    "source_key": "crm-import:42",
+                }
+            ]
+        }
+    )
+
+
+class ChangeProfile(CustomerTarget):
+    kind: Literal["profile"] = "profile"
+    changes: Annotated[dict[str, Annotated[str, Field(max_length=2000)] | None], Field(max_length=50)]
+
+
+class AddContactPoint(CustomerTarget):
+    kind: Literal["add-contact"] = "add-contact"
+    contact: ContactPointIn
+
+
+class RemoveContactPoint(CustomerTarget):
+    kind: Literal["remove-contact"] = "remove-contact"
+    contact: ContactPointIn
+    reason: Short | None = None
+
+
+class ChangeLifecycleStage(CustomerTarget):
+    kind: Literal["lifecycle"] = "lifecycle"
+    to_stage: LifecycleStage
+    reason: Short | None = None
+
+
+class AddNote(CustomerTarget):
+    kind: Literal["note"] = "note"
+    text: Annotated[str, Field(min_length=1, max_length=20000)]
+    visibility: Literal["internal", "shared"] = "internal"
+
+
+class AssignPartner(CustomerTarget):
+    kind: Literal["partner"] = "partner"
+    partner_id: Short | None
+
+
+class MergeCustomers(Command):
+    kind: Literal["merge"] = "merge"
+    source_id: UUID = Field(description="The duplicate; its history joins the target's.")
+    target_id: UUID = Field(description="The surviving customer.")
+
+    def default_source_key(self) -> str:
+        return f"merge:{self.source_id}:{self.target_id}"
+
+
+class UnmergeCustomer(Command):
+    kind: Literal["unmerge"] = "unmerge"
+    source_id: UUID = Field(description="The customer that was merged into another.")
+
+
+# -- touchpoints ---------------------------------------------------------
+
+
+class Touchpoint(CustomerTarget):
+    """A touchpoint: found by customer id, or by the counterpart's contact point."""
+
+    direction: Direction = "inbound"
+    channel: str = ""
+
+    def counterpart(self) -> tuple[str, str] | None:
+        """The customer's contact point (kind, raw value) seen on this touchpoint."""
+        return None
+
+
+CallOutcome = Literal["answered", "missed", "abandoned", "voicemail", "busy", "failed"]
+
+
+class LogCall(Touchpoint):
+    kind: Literal["call"] = "call"
+    channel: Literal["phone"] = "phone"
+    call_id: Short
+    from_number: Short | None = None
+    to_number: Short | None = None
+    queue: Short | None = None
+    agent: Short | None = None
+    ivr_choices: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=50)] = []
+    outcome: CallOutcome = "answered"
+    duration_s: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] | None = None
+    wait_s: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] | None = None
+    recording_ref: Short | None = None
+    summary: Annotated[str, Field(max_length=5000)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "call_id": "CA1234",
+                    "direction": "inbound",
+                    "from_number": "+44 20 7946 0018",
+                    "to_number": "+44 20 7946 0000",
+                    "queue": "support",
+                    "agent": "mia",
+                    "ivr_choices": ["2", "1"],
+                    "outcome": "answered",
+                    "duration_s": 312,
+                    "wait_s": 41,
+                    "occurred_at": "2026-11-24T09:30:00+00:00",
+                }
+            ]
+        }
+    )
+
+    def default_source_key(self) -> str:
+        return f"call:{self.call_id}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        number = self.from_number if self.direction == "inbound" else self.to_number
+        return ("phone", number) if number else None
+
+
+class RecordCallStep(Touchpoint):
+    kind: Literal["call-step"] = "call-step"
+    channel: Literal["phone"] = "phone"
+    call_id: Short
+    step: Literal[
+        "offered", "queued", "ringing", "answered", "transferred", "ended",
+        "missed", "abandoned", "voicemail", "recording-available", "busy", "failed",
+    ]
+    sequence: Annotated[int, Field(ge=0)] = 0
+    from_number: Short | None = None
+    to_number: Short | None = None
+    queue: Short | None = None
+    agent: Short | None = None
+    details: Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=50)] = {}
+
+    def default_source_key(self) -> str:
+        return f"call-step:{self.call_id}:{self.step}:{self.sequence}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        number = self.from_number if self.direction == "inbound" else self.to_number
+        return ("phone", number) if number else None
+
+
+class RequestCallback(Touchpoint):
+    kind: Literal["callback-requested"] = "callback-requested"
+    channel: Literal["phone", "web"] = "phone"
+    callback_id: Short
+    number: Short | None = None
+    requested_for: AwareDatetime | None = None
+    reason: Short | None = None
+
+    def default_source_key(self) -> str:
+        return f"callback:{self.callback_id}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        return ("phone", self.number) if self.number else None
+
+
+class CompleteCallback(Touchpoint):
+    kind: Literal["callback-completed"] = "callback-completed"
+    channel: Literal["phone"] = "phone"
+    direction: Direction = "outbound"
+    callback_id: Short
+    outcome: Literal["reached", "no-answer", "voicemail", "cancelled"] = "reached"
+    call_id: Short | None = None
+
+    def default_source_key(self) -> str:
+        return f"callback-done:{self.callback_id}"
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(ge=0)]
+    content_type: Short
+    filename: Annotated[str, Field(max_length=500)] | None = None
+
+
+class RecordEmail(Touchpoint):
+    kind: Literal["email"] = "email"
+    channel: Literal["email"] = "email"
+    message_id: Short
+    thread_id: Short | None = None
+    in_reply_to: Short | None = None
+    references: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=200)] = []
+    from_address: Short
+    to: Annotated[list[Short], Field(max_length=200)] = []
+    cc: Annotated[list[Short], Field(max_length=200)] = []
+    subject: Annotated[str, Field(max_length=2000)] = ""
+    body_text: Annotated[str, Field(max_length=64_000)] | None = Field(
+        default=None, description="Plain text up to 64 kB; larger bodies go to a blob (body_ref)."
+    )
+    body_ref: Short | None = Field(default=None, description="sha256 of the body blob.")
+    attachments: Annotated[list[Attachment], Field(max_length=200)] = []
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "<abc@mail.example.com>",
+                    "direction": "inbound",
+                    "from_address": "ada@example.com",
+                    "to": ["support@company.example"],
+                    "subject": "Invoice question",
+                    "body_text": "Hello, ...",
+                }
+            ]
+        }
+    )
+
+    def default_source_key(self) -> str:
+        return f"email:{self.message_id}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        if self.direction == "inbound":
+            return ("email", self.from_address)
+        return ("email", self.to[0]) if self.to else None
+
+
+class RecordFax(Touchpoint):
+    kind: Literal["fax"] = "fax"
+    channel: Literal["fax"] = "fax"
+    fax_id: Short
+    from_number: Short | None = None
+    to_number: Short | None = None
+    pages: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    document_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    document_size: Annotated[int, Field(ge=0)] | None = None
+    content_type: Short | None = None
+    status: Literal["complete", "partial", "failed", "queued"] = "complete"
+
+    def default_source_key(self) -> str:
+        return f"fax:{self.fax_id}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        number = self.from_number if self.direction == "inbound" else self.to_number
+        return ("fax", number) if number else None
+
+
+class RecordVisit(Touchpoint):
+    kind: Literal["visit"] = "visit"
+    channel: Literal["visit"] = "visit"
+    direction: Direction = "outbound"
+    visit_id: Short = Field(description="Id given by the device or person that logged it.")
+    visit_kind: Literal["office", "field"]
+    staff: Short
+    place: Short | None = None
+    purpose: Short | None = None
+    outcome: Short | None = None
+    notes: Annotated[str, Field(max_length=20000)] | None = None
+    duration_min: Annotated[int, Field(ge=0, le=24 * 60)] | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11",
+                    "visit_id": "tablet-7:2026-11-21:3",
+                    "visit_kind": "field",
+                    "staff": "jonas",
+                    "place": "Customer site, Leeds",
+                    "purpose": "boiler maintenance",
+                    "outcome": "fixed",
+                    "occurred_at": "2026-11-21T14:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    def default_source_key(self) -> str:
+        return f"visit:{self.visit_id}"
+
+
+class RecordWebForm(Touchpoint):
+    kind: Literal["web-form"] = "web-form"
+    channel: Literal["web"] = "web"
+    form_name: Short
+    submission_id: Short
+    page_url: Annotated[str, Field(max_length=2000)] | None = None
+    fields: Annotated[dict[str, Annotated[str, Field(max_length=10000)]], Field(max_length=100)]
+    email: Short | None = Field(default=None, description="Submitter's email, used to find them.")
+    phone: Short | None = None
+
+    def default_source_key(self) -> str:
+        return f"web-form:{self.form_name}:{self.submission_id}"
+
+    def counterpart(self) -> tuple[str, str] | None:
+        if self.email:
+            return ("email", self.email)
+        return ("phone", self.phone) if self.phone else None
+
+
+TOUCHPOINT_COMMANDS: dict[str, type[Touchpoint]] = {
+    "call": LogCall,
+    "call-step": RecordCallStep,
+    "callback-requested": RequestCallback,
+    "callback-completed": CompleteCallback,
+    "email": RecordEmail,
+    "fax": RecordFax,
+    "visit": RecordVisit,
+    "web-form": RecordWebForm,
+}
+
+
+def touch_fields(command: Touchpoint, exclude: set[str]) -> dict[str, Any]:
+    """The command's own fields, minus the shared ones, for the event."""
+    shared = set(Touchpoint.model_fields)
+    data = command.model_dump(exclude=shared | exclude)
+    return data

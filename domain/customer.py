@@ -1,0 +1,411 @@
+"""The customer aggregate: every touchpoint and life event of one customer.
+
+Public methods decide (rules, ids, clocks arrive as arguments); the nested
+events' ``apply`` only mutate and run again on every replay, so they hold no
+clock, no I/O and no decisions. Event class names are a persistence contract:
+renaming one needs an alias or an upcast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import (
+    ContactPointUnknownError,
+    CustomerErasedError,
+    CustomerMergedError,
+    InvalidTransitionError,
+)
+
+LIFECYCLE_STAGES = ("prospect", "target", "current", "lost")
+_ALLOWED_STAGE_MOVES = {
+    "prospect": {"target", "current", "lost"},
+    "target": {"prospect", "current", "lost"},
+    "current": {"lost"},
+    "lost": {"target", "current"},
+}
+CHANNELS = ("phone", "email", "fax", "visit", "web", "system")
+DIRECTIONS = ("inbound", "outbound", "internal")
+CONTACT_KINDS = ("email", "phone", "fax")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who, when, where from: carried by every event.
+
+    ``occurred_at`` is when it happened at the source (a visit synced three days
+    late keeps its real time); the hub's own recording time is the event's
+    ``timestamp``, exposed as ``recorded_at``.
+    """
+
+    event_id: UUID
+    occurred_at: datetime
+    channel: str
+    direction: str
+    actor: str
+    source_key: str
+    correlation_id: str
+    causation_id: str
+
+    def fields(self) -> dict[str, Any]:
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        return {
+            "event_id": self.event_id,
+            "occurred_at": self.occurred_at,
+            "channel": self.channel,
+            "direction": self.direction,
+            "actor": self.actor,
+            "source_key": self.source_key,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+        }
+
+
+class Customer(Aggregate):
+    """One customer's stream: ``customer-<uuid>`` on EventStoreDB, the uuid elsewhere."""
+
+    INITIAL_VERSION = 0
+
+    class Event(Aggregate.Event):
+        event_id: UUID
+        occurred_at: datetime
+        channel: str
+        direction: str
+        actor: str
+        source_key: str
+        correlation_id: str
+        causation_id: str
+
+        @property
+        def recorded_at(self) -> datetime:
+            return self.timestamp
+
+        def apply(self, aggregate: Any) -> None:
+            """Most touchpoints change only counters; life events override."""
+            aggregate._count(self.channel, self.occurred_at)
+
+    class Registered(Event, Aggregate.Created):
+        name: str
+        company: str | None
+        lifecycle_stage: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    # -- life events -------------------------------------------------------
+    class ProfileChanged(Event):
+        changes: dict[str, str | None]
+
+        def apply(self, aggregate: Any) -> None:
+            for key, value in self.changes.items():
+                aggregate.profile[key] = value
+            if "name" in self.changes and self.changes["name"] is not None:
+                aggregate.name = self.changes["name"]
+            if "company" in self.changes:
+                aggregate.company = self.changes["company"]
+
+    class ContactPointAdded(Event):
+        kind: str
+        value: str
+        label: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            points = aggregate.contact_points.setdefault(self.kind, [])
+            if self.value not in points:
+                points.append(self.value)
+
+    class ContactPointRemoved(Event):
+        kind: str
+        value: str
+        reason: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            points = aggregate.contact_points.get(self.kind, [])
+            if self.value in points:
+                points.remove(self.value)
+
+    class LifecycleStageChanged(Event):
+        from_stage: str
+        to_stage: str
+        reason: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.lifecycle_stage = self.to_stage
+
+    class NoteAdded(Event):
+        text: str
+        visibility: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class PartnerAssigned(Event):
+        partner_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.partner_id = self.partner_id
+
+    # -- touchpoints -------------------------------------------------------
+    class CallLogged(Event):
+        """A call as a whole (a CDR row, a call logged by an agent)."""
+
+        class_version = 2
+
+        call_id: str
+        from_number: str | None
+        to_number: str | None
+        queue: str | None
+        agent: str | None
+        ivr_choices: list[str]
+        outcome: str
+        duration_s: int | None
+        wait_s: int | None
+        recording_ref: str | None
+        summary: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v1 had ``duration`` (seconds) and no wait time or IVR choices."""
+            state["duration_s"] = state.pop("duration", None)
+            state.setdefault("wait_s", None)
+            state.setdefault("ivr_choices", [])
+
+    class CallStepRecorded(Event):
+        """One step of a call reported by a PBX or telephony provider."""
+
+        call_id: str
+        step: str
+        sequence: int
+        from_number: str | None
+        to_number: str | None
+        queue: str | None
+        agent: str | None
+        details: dict[str, str]
+
+    class CallbackRequested(Event):
+        callback_id: str
+        number: str | None
+        requested_for: datetime | None
+        reason: str | None
+
+    class CallbackCompleted(Event):
+        callback_id: str
+        outcome: str
+        call_id: str | None
+
+    class EmailRecorded(Event):
+        message_id: str
+        thread_id: str
+        in_reply_to: str | None
+        references: list[str]
+        from_address: str
+        to: list[str]
+        cc: list[str]
+        subject: str
+        body_text: str | None
+        body_ref: str | None
+        attachments: list[dict[str, Any]]
+
+    class FaxRecorded(Event):
+        fax_id: str
+        from_number: str | None
+        to_number: str | None
+        pages: int | None
+        document_sha256: str | None
+        document_size: int | None
+        content_type: str | None
+        status: str
+
+    class VisitRecorded(Event):
+        visit_kind: str
+        staff: str
+        place: str | None
+        purpose: str | None
+        outcome: str | None
+        notes: str | None
+        duration_min: int | None
+
+    class WebFormSubmitted(Event):
+        form_name: str
+        submission_id: str
+        page_url: str | None
+        fields: dict[str, str]
+
+    # -- merge -------------------------------------------------------------
+    class MergedInto(Event):
+        target_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.merged_into = self.target_id
+
+    class Unmerged(Event):
+        target_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.merged_into = None
+
+    class Absorbed(Event):
+        source_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            if self.source_id not in aggregate.absorbed:
+                aggregate.absorbed.append(self.source_id)
+
+    class Released(Event):
+        source_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            if self.source_id in aggregate.absorbed:
+                aggregate.absorbed.remove(self.source_id)
+
+    # ---------------------------------------------------------------------
+    def __init__(self, name: str, company: str | None, lifecycle_stage: str, **_: Any) -> None:
+        self.name = name
+        self.company = company
+        self.lifecycle_stage = lifecycle_stage
+        self.profile: dict[str, str | None] = {"name": name, "company": company}
+        self.contact_points: dict[str, list[str]] = {}
+        self.partner_id: str | None = None
+        self.merged_into: str | None = None
+        self.absorbed: list[str] = []
+        self.erased = False
+        self.touch_counts: dict[str, int] = {}
+        self.last_contact: dict[str, str] = {}
+
+    def _count(self, channel: str, occurred_at: datetime) -> None:
+        self.touch_counts[channel] = self.touch_counts.get(channel, 0) + 1
+        stamp = occurred_at.isoformat()
+        if stamp > self.last_contact.get(channel, ""):
+            self.last_contact[channel] = stamp
+
+    # -- decisions ---------------------------------------------------------
+    @classmethod
+    def register(
+        cls,
+        customer_id: UUID | str,
+        prov: Provenance,
+        name: str,
+        company: str | None = None,
+        lifecycle_stage: str = "prospect",
+    ) -> Customer:
+        if lifecycle_stage not in LIFECYCLE_STAGES:
+            raise InvalidTransitionError(f"unknown lifecycle stage {lifecycle_stage!r}")
+        return cls._create(
+            cls.Registered,
+            id=customer_id,
+            name=name,
+            company=company,
+            lifecycle_stage=lifecycle_stage,
+            **prov.fields(),
+        )
+
+    def _check_open(self) -> None:
+        if self.merged_into is not None:
+            raise CustomerMergedError(self.id, self.merged_into)
+        if self.erased:
+            raise CustomerErasedError(f"customer {self.id} was erased")
+
+    def record(self, event_class: type[Customer.Event], prov: Provenance, **fields: Any) -> None:
+        """Record a touchpoint (call, email, fax, visit, web form, callback, step)."""
+        if event_class not in TOUCHPOINT_EVENTS:
+            raise TypeError(f"{event_class.__name__} is not a touchpoint event")
+        self._check_open()
+        self.trigger_event(event_class, **prov.fields(), **fields)
+
+    def change_profile(self, prov: Provenance, changes: dict[str, str | None]) -> None:
+        self._check_open()
+        changed = {k: v for k, v in changes.items() if self.profile.get(k) != v}
+        if changed:
+            self.trigger_event(self.ProfileChanged, changes=changed, **prov.fields())
+
+    def add_contact_point(self, prov: Provenance, kind: str, value: str, label: str | None) -> None:
+        self._check_open()
+        if value in self.contact_points.get(kind, []):
+            return
+        self.trigger_event(
+            self.ContactPointAdded, kind=kind, value=value, label=label, **prov.fields()
+        )
+
+    def remove_contact_point(
+        self, prov: Provenance, kind: str, value: str, reason: str | None
+    ) -> None:
+        self._check_open()
+        if value not in self.contact_points.get(kind, []):
+            raise ContactPointUnknownError(f"{kind} {value} does not belong to {self.id}")
+        self.trigger_event(
+            self.ContactPointRemoved, kind=kind, value=value, reason=reason, **prov.fields()
+        )
+
+    def change_lifecycle_stage(self, prov: Provenance, to_stage: str, reason: str | None) -> None:
+        self._check_open()
+        if to_stage == self.lifecycle_stage:
+            return
+        if to_stage not in _ALLOWED_STAGE_MOVES.get(self.lifecycle_stage, set()):
+            raise InvalidTransitionError(
+                f"lifecycle stage cannot move from {self.lifecycle_stage} to {to_stage}"
+            )
+        self.trigger_event(
+            self.LifecycleStageChanged,
+            from_stage=self.lifecycle_stage,
+            to_stage=to_stage,
+            reason=reason,
+            **prov.fields(),
+        )
+
+    def add_note(self, prov: Provenance, text: str, visibility: str = "internal") -> None:
+        self._check_open()
+        self.trigger_event(self.NoteAdded, text=text, visibility=visibility, **prov.fields())
+
+    def assign_partner(self, prov: Provenance, partner_id: str | None) -> None:
+        self._check_open()
+        if partner_id != self.partner_id:
+            self.trigger_event(self.PartnerAssigned, partner_id=partner_id, **prov.fields())
+
+    def merge_into(self, prov: Provenance, target_id: str) -> None:
+        if target_id == str(self.id):
+            raise InvalidTransitionError("a customer cannot be merged into itself")
+        if self.merged_into == target_id:
+            return
+        self._check_open()
+        if self.absorbed:
+            raise InvalidTransitionError(
+                f"customer {self.id} has absorbed others; unmerge them first"
+            )
+        self.trigger_event(self.MergedInto, target_id=target_id, **prov.fields())
+
+    def absorb(self, prov: Provenance, source_id: str) -> None:
+        if source_id in self.absorbed:
+            return
+        self._check_open()
+        self.trigger_event(self.Absorbed, source_id=source_id, **prov.fields())
+
+    def unmerge(self, prov: Provenance) -> str:
+        if self.merged_into is None:
+            raise InvalidTransitionError(f"customer {self.id} is not merged")
+        target = self.merged_into
+        self.trigger_event(self.Unmerged, target_id=target, **prov.fields())
+        return target
+
+    def release(self, prov: Provenance, source_id: str) -> None:
+        if source_id in self.absorbed:
+            self.trigger_event(self.Released, source_id=source_id, **prov.fields())
+
+
+TOUCHPOINT_EVENTS = frozenset(
+    {
+        Customer.CallLogged,
+        Customer.CallStepRecorded,
+        Customer.CallbackRequested,
+        Customer.CallbackCompleted,
+        Customer.EmailRecorded,
+        Customer.FaxRecorded,
+        Customer.VisitRecorded,
+        Customer.WebFormSubmitted,
+    }
+)

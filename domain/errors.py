@@ -1,0 +1,33 @@
+"""Domain errors: raised when a command would break a business rule."""
+
+
+class DomainError(Exception):
+    """Base class of every rule the domain refuses to break."""
+
+
+class CustomerMergedError(DomainError):
+    """Raised when a command targets a customer that was merged into another."""
+
+    def __init__(self, customer_id: object, merged_into: object) -> None:
+        super().__init__(f"customer {customer_id} was merged into {merged_into}")
+        self.merged_into = merged_into
+
+
+class CustomerErasedError(DomainError):
+    """Raised when a command targets a customer whose personal data was erased."""
+
+
+class InvalidTransitionError(DomainError):
+    """Raised when a lifecycle stage, merge or unmerge is not allowed from the current state."""
+
+
+class ContactPointTakenError(DomainError):
+    """Raised when a contact point already belongs to another customer."""
+
+    def __init__(self, contact: str, owner: object) -> None:
+        super().__init__(f"{contact} already belongs to customer {owner}")
+        self.owner = owner
+
+
+class ContactPointUnknownError(DomainError):
+    """Raised when a contact point is removed from a customer that does not own it."""

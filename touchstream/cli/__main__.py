@@ -1,0 +1,5 @@
+import sys
+
+from touchstream.cli import main
+
+sys.exit(main())

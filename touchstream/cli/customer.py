@@ -1,0 +1,141 @@
+"""``touchstream customer …``: create, show, find, merge, unmerge, and small edits."""
+
+from __future__ import annotations
+
+import argparse
+from uuid import UUID
+
+from commands import messages as m
+from touchstream.cli.common import open_hub, print_json, print_recorded
+from touchstream.cli.errors import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("customer", help="create, show, find, merge or unmerge customers")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("create", help="register a customer")
+    p.add_argument("--name", required=True)
+    p.add_argument("--company")
+    p.add_argument("--stage", default="prospect", choices=["prospect", "target", "current", "lost"])
+    for kind in ("email", "phone", "fax"):
+        p.add_argument(f"--{kind}", action="append", default=[], help=f"{kind} (repeatable)")
+    p.add_argument("--id", help="customer id to use (default: derived from the source key)")
+    p.add_argument("--source-key", help="idempotency key (a retry with it records nothing new)")
+    p.set_defaults(func=_create)
+
+    p = actions.add_parser("show", help="show a customer as the write model sees it")
+    p.add_argument("customer")
+    p.set_defaults(func=_show)
+
+    p = actions.add_parser("find", help="find the customer owning an email, phone or fax")
+    group = p.add_mutually_exclusive_group(required=True)
+    for kind in ("email", "phone", "fax"):
+        group.add_argument(f"--{kind}")
+    p.set_defaults(func=_find)
+
+    p = actions.add_parser("merge", help="merge SOURCE (a duplicate) into TARGET")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(func=_merge)
+
+    p = actions.add_parser("unmerge", help="undo the merge of SOURCE")
+    p.add_argument("source")
+    p.add_argument("--source-key")
+    p.set_defaults(func=_unmerge)
+
+    p = actions.add_parser("stage", help="change the lifecycle stage")
+    p.add_argument("customer")
+    p.add_argument("stage", choices=["prospect", "target", "current", "lost"])
+    p.add_argument("--reason")
+    p.set_defaults(func=_stage)
+
+    p = actions.add_parser("add-contact", help="add an email, phone or fax")
+    p.add_argument("customer")
+    p.add_argument("kind", choices=["email", "phone", "fax"])
+    p.add_argument("value")
+    p.set_defaults(func=_add_contact)
+
+    p = actions.add_parser("note", help="add an internal note")
+    p.add_argument("customer")
+    p.add_argument("text")
+    p.set_defaults(func=_note)
+
+
+def _uuid(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise CliError(f"not a customer id: {raw!r}") from exc
+
+
+def _create(args: argparse.Namespace) -> int:
+    points = [{"kind": k, "value": v} for k in ("email", "phone", "fax") for v in getattr(args, k)]
+    cmd = m.RegisterCustomer(
+        name=args.name, company=args.company, lifecycle_stage=args.stage,
+        contact_points=points, customer_id=args.id, source_key=args.source_key, actor="cli",
+    )
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    with open_hub() as hub:
+        c = hub.customer(_uuid(args.customer))
+        print_json({
+            "id": args.customer, "version": c.version, "name": c.name, "company": c.company,
+            "lifecycle_stage": c.lifecycle_stage, "profile": c.profile,
+            "contact_points": c.contact_points, "partner_id": c.partner_id,
+            "merged_into": c.merged_into, "absorbed": c.absorbed,
+            "touch_counts": c.touch_counts, "last_contact": c.last_contact,
+        })
+    return 0
+
+
+def _find(args: argparse.Namespace) -> int:
+    kind = next(k for k in ("email", "phone", "fax") if getattr(args, k))
+    with open_hub() as hub:
+        found = hub.find_by_contact(kind, getattr(args, kind))
+    if found is None:
+        print_json({"found": False})
+        return 4
+    print_json({"found": True, "customer_id": found})
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    cmd = m.MergeCustomers(source_id=_uuid(args.source), target_id=_uuid(args.target), actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _unmerge(args: argparse.Namespace) -> int:
+    cmd = m.UnmergeCustomer(source_id=_uuid(args.source), source_key=args.source_key, actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    cmd = m.ChangeLifecycleStage(customer_id=_uuid(args.customer), to_stage=args.stage,
+                                 reason=args.reason, actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _add_contact(args: argparse.Namespace) -> int:
+    cmd = m.AddContactPoint(customer_id=_uuid(args.customer), actor="cli",
+                            contact=m.ContactPointIn(kind=args.kind, value=args.value))
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _note(args: argparse.Namespace) -> int:
+    cmd = m.AddNote(customer_id=_uuid(args.customer), text=args.text, actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0

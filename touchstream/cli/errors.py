@@ -1,0 +1,48 @@
+"""Errors become one clear line on stderr and a non-zero exit code."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from commands.hub import CommandError, CustomerNotFoundError
+from domain.errors import DomainError
+from touchstream.settings import SettingsError
+
+EXIT_USAGE = 2
+EXIT_CONFLICT = 3
+EXIT_NOT_FOUND = 4
+EXIT_STORE = 5
+
+
+class CliError(Exception):
+    """Raised by a command for bad input that is not a validation error."""
+
+
+def describe_validation(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "input"
+        lines.append(f"  {where}: {err['msg']}")
+    return "invalid input:\n" + "\n".join(lines)
+
+
+def run_guarded(action: Callable[[], int | None]) -> int:
+    try:
+        return action() or 0
+    except ValidationError as exc:
+        print(f"touchstream: {describe_validation(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CliError, SettingsError, ValueError) as exc:
+        print(f"touchstream: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CustomerNotFoundError as exc:
+        print(f"touchstream: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except (DomainError, CommandError) as exc:
+        print(f"touchstream: {exc}", file=sys.stderr)
+        return EXIT_CONFLICT
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,31 @@
+"""``touchstream events CUSTOMER``: the raw stream as JSON lines, oldest first."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from uuid import UUID
+
+from touchstream.cli.common import open_hub, print_json
+from touchstream.cli.errors import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("events", help="print a customer's raw event stream as JSON lines")
+    p.add_argument("customer", help="customer id")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        customer_id = UUID(args.customer)
+    except ValueError as exc:
+        raise CliError(f"not a customer id: {args.customer!r}") from exc
+    with open_hub() as hub:
+        hub.customer(customer_id)  # raises CustomerNotFoundError with a clear message
+        for event in hub.stream(customer_id):
+            row = {f.name: getattr(event, f.name) for f in fields(event)}  # type: ignore[arg-type]
+            row["type"] = type(event).__qualname__
+            row["recorded_at"] = row.pop("timestamp")
+            print_json(row)
+    return 0

@@ -1,0 +1,94 @@
+"""The store factory: turns settings into a configured write model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from eventsourcing.utils import get_topic
+
+from commands.hub import Hub, StreamNaming
+from touchstream.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
+from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
+
+SCHEMA_LOCK_ID = 0x70C5_7EA3
+
+
+def postgres_env(uri: str) -> dict[str, str]:
+    """The eventsourcing library's POSTGRES_* settings from one URI."""
+    parts = urlsplit(uri)
+    query = parse_qs(parts.query)
+    if not parts.path.strip("/"):
+        raise SettingsError(f"PostgreSQL URI without a database name: {uri!r}")
+    env = {
+        "POSTGRES_DBNAME": unquote(parts.path.strip("/")),
+        "POSTGRES_HOST": parts.hostname or query.get("host", ["localhost"])[0],
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
+    }
+    return env
+
+
+def event_store_env(settings: Settings) -> dict[str, str]:
+    kind = store_kind(settings.event_store)
+    if kind == "sqlite":
+        path = sqlite_path(settings.event_store)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteKeyedRecorder),
+        }
+    if kind == "postgres":
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": get_topic(PostgresKeyedRecorder),
+            **postgres_env(settings.event_store),
+        }
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing_kurrentdb",
+        "KURRENTDB_URI": settings.event_store,
+    }
+    if settings.kurrentdb_root_certificates:
+        env["KURRENTDB_ROOT_CERTIFICATES"] = settings.kurrentdb_root_certificates
+    return env
+
+
+@contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """Serialise table creation: PostgreSQL fails concurrent CREATE … IF NOT EXISTS."""
+    if store_kind(settings.event_store) != "postgres":
+        yield
+        return
+    with psycopg.connect(settings.event_store, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
+
+
+def build_hub(settings: Settings) -> Hub:
+    """The write model on the configured event store."""
+    kind = store_kind(settings.event_store)
+    with schema_lock(settings):
+        return _hub(settings, kind)
+
+
+def _hub(settings: Settings, kind: str) -> Hub:
+    return Hub(
+        env=event_store_env(settings),
+        naming=StreamNaming(prefixed=(kind == "kurrentdb")),
+        default_region=settings.default_region,
+        unknown_contacts=settings.unknown_contacts,
+        snapshot_interval=settings.snapshot_interval,
+    )
