@@ -1,0 +1,60 @@
+"""Recording call steps for the webhook adapters: errors translated to HTTP once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from channels.phone.directory import CallDirectory
+from commands import messages as m
+from commands.hub import CustomerNotFoundError, HeldForTriageError, Hub
+from commands.ports import Recorded
+from domain.errors import DomainError
+
+HubProvider = Callable[[], Hub]
+
+
+def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
+    if cmd.customer_id is None and cmd.counterpart() is None:
+        known = directory.customer_of(call_id)
+        if known is None:
+            # The provider retries on 5xx: by then the call's first step may have come in.
+            raise HTTPException(
+                503, f"call {call_id} is not known yet and carries no number",
+                headers={"Retry-After": "5"},
+            )
+        cmd = cmd.model_copy(update={"customer_id": known})
+    try:
+        result = hub.execute(cmd)
+    except HeldForTriageError as exc:
+        raise HTTPException(202, str(exc)) from exc
+    except CustomerNotFoundError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except DomainError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    directory.remember(call_id, result.customer_id)
+    return result
+
+
+async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
+    """Record one step (in a worker thread: the write model is synchronous)."""
+    return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as one line per field."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def accepted(result: Recorded) -> dict[str, Any]:
+    return {
+        "status": "duplicate" if result.duplicate else "recorded",
+        "customer_id": result.customer_id,
+        "event_ids": result.event_ids,
+    }

@@ -1,0 +1,27 @@
+"""Helpers for the phone/fax/web adapter tests: a hub on SQLite and a FastAPI app around it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from commands.hub import Hub
+from tests.conftest import store_env
+from tests.support.hubs import make_hub
+
+
+def sqlite_hub(tmp_path: Path) -> Hub:
+    return make_hub(store_env("sqlite", tmp_path / "data"))
+
+
+def app_with(*routers: APIRouter) -> FastAPI:
+    app = FastAPI()
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def provider(hub: Hub) -> Callable[[], Hub]:
+    return lambda: hub
