@@ -220,7 +220,14 @@ class Hub(Application):
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             customer.record(event_class, next(iter(provs)), **fields)
 
-        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+        try:
+            return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+        except CustomerNotFoundError:
+            # A concurrent first contact claimed the number but has not saved its
+            # prospect yet: registering it here is idempotent (same source key).
+            if cmd.customer_id is not None or not self._finish_prospect(cmd, key, customer_id):
+                raise
+            return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
 
     def merge_customers(self, cmd: m.MergeCustomers) -> Recorded:
         """Merge ``source`` into ``target``: both as events, nothing rewritten."""
@@ -451,9 +458,13 @@ class Hub(Application):
             return UUID(owner)
         if self.unknown_contacts != "create":
             raise HeldForTriageError(f"unknown {kind} {value}: held for triage")
-        # A prospect owning the contact point; its id derives from the contact
-        # point so concurrent first contacts converge on one customer.
-        prospect = m.RegisterCustomer(
+        return UUID(self.register_customer(self._prospect(cmd, key, kind, value)).customer_id)
+
+    def _prospect(self, cmd: m.Touchpoint, key: str, kind: str, value: str) -> m.RegisterCustomer:
+        """A prospect owning the contact point; its id derives from the contact
+        point so concurrent first contacts converge on one customer."""
+        ckey = contact_key(kind, value)
+        return m.RegisterCustomer(
             customer_id=uuid5(NAMESPACE, f"prospect:{ckey}"),
             name=value,
             contact_points=[m.ContactPointIn(kind=kind, value=value)],  # type: ignore[arg-type]
@@ -463,7 +474,18 @@ class Hub(Application):
             correlation_id=cmd.correlation_id or key,
             causation_id=key,
         )
-        return UUID(self.register_customer(prospect).customer_id)
+
+    def _finish_prospect(self, cmd: m.Touchpoint, key: str, customer_id: UUID) -> bool:
+        """Register the prospect ``customer_id`` if it is the counterpart's; True if so."""
+        counterpart = cmd.counterpart()
+        if counterpart is None or self.unknown_contacts != "create":
+            return False
+        kind, raw = counterpart
+        prospect = self._prospect(cmd, key, kind, normalise(kind, raw, self.default_region))
+        if prospect.customer_id != customer_id:
+            return False
+        self.register_customer(prospect)
+        return True
 
     def _owner(self, ckey: str) -> str | None:
         try:

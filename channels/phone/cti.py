@@ -93,7 +93,9 @@ def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory
     router = APIRouter(prefix="/webhooks", tags=["webhooks: phone"])
 
     @router.post("/cti", summary="PBX call event (newCall, answer, hangup)")
-    async def cti_event(request: Request, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    async def cti_event(
+        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+    ) -> dict[str, Any]:
         body = await read_capped(request, config.max_body_bytes)
         try:
             verify_hmac(config.secret, request.headers.get(TIMESTAMP_HEADER),

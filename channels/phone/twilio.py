@@ -208,13 +208,17 @@ def twilio_router(
     router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks: phone"])
 
     @router.post("/status", summary="Twilio call status callback")
-    async def status_callback(request: Request, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    async def status_callback(
+        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+    ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(status_command, params, request.headers.get(TOKEN_HEADER))
         return accepted(await record(hub, cmd, directory, cmd.call_id))
 
     @router.post("/recording", summary="Twilio recording status callback")
-    async def recording_callback(request: Request, hub: Hub = Depends(get_hub)) -> dict[str, Any]:
+    async def recording_callback(
+        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+    ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(recording_command, params, request.headers.get(TOKEN_HEADER))
         return accepted(await record(hub, cmd, directory, cmd.call_id))

@@ -1,0 +1,225 @@
+"""Tail ``Master.csv`` into the hub with a durable (inode, offset) checkpoint.
+
+* The checkpoint advances only after the rows before it were recorded (or
+  quarantined), so a crash replays at most a few rows — which the source keys
+  absorb — and never skips one.
+* A last line without its newline is still being written: it is deferred.
+* Rotation (a new inode at the path) is detected; the rest of the old file is
+  read first when it can still be found next to the new one (``Master.csv.1``).
+  A file shorter than the checkpoint was truncated and is read from the start.
+* A row that cannot be read or recorded is quarantined with its raw bytes and
+  reported — never dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from channels.phone.cdr import CdrOptions, MalformedCdrError, parse_line, to_command
+from commands import messages as m
+from commands.hub import HeldForTriageError
+from commands.ports import Recorded
+from domain.errors import DomainError
+
+HEAD_BYTES = 256
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    inode: int
+    offset: int
+    head: str  # sha256 of the file's first bytes: tells a reused inode from the same file
+
+
+class CheckpointFile:
+    """A checkpoint kept as a small JSON file, replaced atomically and fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Checkpoint | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        return Checkpoint(int(data["inode"]), int(data["offset"]), str(data["head"]))
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cp-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(checkpoint), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+class Quarantine:
+    """Rows that could not be recorded, with their raw bytes, one JSON line each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def put(self, source: str, offset: int, raw: bytes, reason: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"source": source, "offset": offset, "reason": reason,
+                 "raw_base64": base64.b64encode(raw).decode(), "at": time.time()}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@dataclass
+class ImportStats:
+    rows: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    rejected: int = 0
+    rotations: int = 0
+    deferred_bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+Execute = Callable[[m.LogCall], Recorded]
+Report = Callable[[str], None]
+
+
+def _head(fh: BinaryIO, offset: int) -> str:
+    """Hash of the file's first bytes (up to ``offset``): tells the same file from a new one."""
+    fh.seek(0)
+    return hashlib.sha256(fh.read(min(HEAD_BYTES, offset))).hexdigest()
+
+
+class CdrTailer:
+    def __init__(self, path: Path, execute: Execute, checkpoints: CheckpointFile,
+                 quarantine: Quarantine, options: CdrOptions, report: Report) -> None:
+        self.path = path
+        self.execute = execute
+        self.checkpoints = checkpoints
+        self.quarantine = quarantine
+        self.options = options
+        self.report = report
+        self.stats = ImportStats()
+
+    # -- one pass ---------------------------------------------------------
+    def run_once(self) -> ImportStats:
+        """Record every complete row not yet recorded; return the running totals."""
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            self.report(f"{self.path}: not there (yet)")
+            return self.stats
+        with fh:
+            st = os.fstat(fh.fileno())
+            cp = self.checkpoints.load()
+            start = 0
+            if cp is not None and cp.inode == st.st_ino:
+                if cp.offset <= st.st_size and _head(fh, cp.offset) == cp.head:
+                    start = cp.offset
+                else:
+                    self.report(f"{self.path}: truncated or replaced in place; "
+                                "reading it again from the start (duplicates are skipped)")
+            elif cp is not None:
+                self._finish_rotated(cp)
+            self._drain(fh, st.st_ino, start, final=False)
+        return self.stats
+
+    def follow(self, stop: Callable[[], bool], poll_s: float = 0.5) -> ImportStats:
+        """Keep reading as the PBX appends, until ``stop()`` is true."""
+        while True:
+            self.run_once()
+            if stop():
+                return self.stats
+            time.sleep(poll_s)
+
+    # -- internals --------------------------------------------------------
+    def _finish_rotated(self, cp: Checkpoint) -> None:
+        self.stats.rotations += 1
+        old = self._find_inode(cp.inode)
+        if old is None:
+            self.report(f"{self.path}: rotated; the previous file is gone, "
+                        f"rows after byte {cp.offset} of it were not seen here")
+            return
+        self.report(f"{self.path}: rotated; finishing {old.name} from byte {cp.offset}")
+        with open(old, "rb") as fh:
+            start = cp.offset if _head(fh, cp.offset) == cp.head else 0
+            self._drain(fh, cp.inode, start, final=True, label=str(old))
+
+    def _find_inode(self, inode: int) -> Path | None:
+        for sibling in sorted(self.path.parent.glob(self.path.name + "*")):
+            try:
+                if sibling != self.path and sibling.stat().st_ino == inode:
+                    return sibling
+            except FileNotFoundError:
+                continue
+        return None
+
+    def _drain(self, fh: BinaryIO, inode: int, start: int, *, final: bool,
+               label: str | None = None) -> None:
+        source = label or str(self.path)
+        fh.seek(start)
+        offset = start
+        pending = 0
+        for line in iter(fh.readline, b""):
+            if not line.endswith(b"\n"):
+                if final:  # a rotated file will not grow: its torn last line is quarantined
+                    self._quarantine(source, offset, line, "incomplete last line")
+                    offset += len(line)
+                else:
+                    self.stats.deferred_bytes = len(line)
+                break
+            self._one(source, offset, line[:-1])
+            offset += len(line)
+            pending += 1
+            if pending >= BATCH:
+                self._save(fh, inode, offset)
+                pending = 0
+        else:
+            self.stats.deferred_bytes = 0
+        self._save(fh, inode, offset)
+
+    def _save(self, fh: BinaryIO, inode: int, offset: int) -> None:
+        position = fh.tell()
+        self.checkpoints.save(Checkpoint(inode, offset, _head(fh, offset)))
+        fh.seek(position)
+
+    def _one(self, source: str, offset: int, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        self.stats.rows += 1
+        try:
+            record = parse_line(raw, self.options.timezone)
+        except MalformedCdrError as exc:
+            self.stats.malformed += 1
+            self._quarantine(source, offset, raw, f"malformed: {exc}")
+            return
+        try:
+            result = self.execute(to_command(record, self.options))
+        except (DomainError, HeldForTriageError, ValueError) as exc:
+            # ValueError covers pydantic's ValidationError (a field too long…).
+            self.stats.rejected += 1
+            self._quarantine(source, offset, raw, f"rejected: {exc}")
+            return
+        if result.duplicate:
+            self.stats.duplicates += 1
+        else:
+            self.stats.recorded += 1
+
+    def _quarantine(self, source: str, offset: int, raw: bytes, reason: str) -> None:
+        self.quarantine.put(source, offset, raw, reason)
+        message = f"{source}:{offset}: {reason} (quarantined)"
+        self.stats.problems.append(message)
+        self.report(message)
+
