@@ -28,6 +28,7 @@ class FaxConfig:
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
     max_document_bytes: int = 20 * 1024 * 1024
     allow_private_addresses: bool = False
+    require_https: bool = True
     fetch_timeout_s: float = 20.0
     window_s: float = 300.0
     max_body_bytes: int = 64 * 1024
