@@ -35,7 +35,7 @@ class MediaServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 owner.hits.append(self.path)
                 if self.path.startswith("/redirect"):
                     self.send_response(302)
@@ -81,9 +81,10 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 
 
 def config(**kw: object) -> FaxConfig:
-    base: dict[str, object] = dict(secret=SECRET, allowed_hosts=frozenset({"127.0.0.1"}),
-                                   max_document_bytes=50_000, allow_private_addresses=True,
-                                   require_https=False, clock=lambda: NOW)
+    base: dict[str, object] = {
+        "secret": SECRET, "allowed_hosts": frozenset({"127.0.0.1"}),
+        "max_document_bytes": 50_000, "allow_private_addresses": True,
+        "require_https": False, "clock": lambda: NOW}
     return FaxConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
