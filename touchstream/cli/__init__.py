@@ -14,6 +14,9 @@ MODULES = (
     "touchstream.cli.record",
     "touchstream.cli.customer",
     "touchstream.cli.events",
+    "touchstream.cli.demo",
+    "touchstream.cli.keys",
+    "touchstream.cli.serve",
 )
 
 
