@@ -7,15 +7,17 @@ errors into HTTP statuses:
 ===========================================  ======
 ``CustomerNotFoundError``                    404
 ``InvalidContactPointError`` (bad address)   422
-``HeldForTriageError``                       409 — nothing was recorded (the hub keeps no
-                                             triage queue), so 202 "accepted" would be a lie
 ``ConflictError``, ``DomainError``           409 (contact point taken, merged customer,
                                              forbidden lifecycle move…)
 ``ConcurrencyError``                         503 with ``Retry-After`` (safe to retry)
 ===========================================  ======
 
 A new recording answers **201**; a duplicate (same source key) or a command
-that changed nothing answers **200** with the first call's result.
+that changed nothing answers **200** with the first call's result. A
+touchpoint from an unknown sender, when ``TOUCHSTREAM_UNKNOWN_CONTACTS=triage``,
+is held whole for triage and answers **202** with ``held_for_triage: true`` and
+no customer (``touchstream triage`` assigns it later, under the same source
+key, so a retry of the request still records it once).
 
 ``Idempotency-Key``: when the body has no ``source_key`` and the command has no
 natural id of its own (a call id, a Message-ID…), the header becomes the
@@ -40,7 +42,6 @@ from commands.hub import (
     ConcurrencyError,
     ConflictError,
     CustomerNotFoundError,
-    HeldForTriageError,
     Hub,
 )
 from commands.identity import InvalidContactPointError
@@ -160,25 +161,30 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 class RecordedPublic(BaseModel):
     """What a command recorded (the first call's result again for a duplicate)."""
 
-    customer_id: str
+    customer_id: str = Field(description="Empty when the touchpoint is held for triage.")
     event_ids: list[str]
     versions: list[int]
     positions: list[int | None]
     position: int | None = Field(description="Highest log position: pass it to read routes "
                                              "to read your own write.")
     duplicate: bool = Field(description="True when this source key was already recorded.")
+    held_for_triage: bool = Field(default=False, description="Unknown sender, held for triage.")
 
     @classmethod
     def of(cls, r: Recorded) -> "RecordedPublic":
         return cls(customer_id=r.customer_id, event_ids=r.event_ids, versions=r.versions,
-                   positions=r.positions, position=r.position, duplicate=r.duplicate)
+                   positions=r.positions, position=r.position, duplicate=r.duplicate,
+                   held_for_triage=r.held_for_triage)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, unknown or revoked API key"},
     403: {"description": "The key's role may not call this route"},
     404: {"description": "No such customer"},
-    409: {"description": "Conflicts with what was recorded, or held for triage"},
+    202: {"description": "Unknown sender: held for triage (not yet on a customer)",
+          "model": None},
+    409: {"description": "Conflicts with what was recorded (or the Idempotency-Key was "
+                         "used with another body)"},
     413: {"description": "Request body too large"},
     422: {"description": "Invalid input; the reason names the field"},
     503: {"description": "The customer kept changing; retry"},
@@ -193,9 +199,6 @@ def run_command(hub: Hub, cmd: m.Command) -> Recorded:
         raise HTTPException(404, detail=str(exc)) from exc
     except InvalidContactPointError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
-    except HeldForTriageError as exc:
-        raise HTTPException(409, detail=f"{exc}; nothing was recorded: register the customer "
-                                         "or give customer_id, then retry") from exc
     except ConcurrencyError as exc:
         raise HTTPException(503, detail=str(exc), headers={"Retry-After": "1"}) from exc
     except (ConflictError, DomainError) as exc:
@@ -254,7 +257,9 @@ def _endpoint(
         result = run_command(hub(), cmd)
         if ledger is not None and scope is not None and body_hash is not None:
             ledger.remember(scope, body_hash)
-        if result.duplicate or not result.event_ids:
+        if result.held_for_triage:
+            response.status_code = 202
+        elif result.duplicate or not result.event_ids:
             response.status_code = 200
         return RecordedPublic.of(result)
 
