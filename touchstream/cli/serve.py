@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from touchstream import serve, settings
+from touchstream import settings
 from touchstream.cli.errors import CliError
 
 
@@ -21,5 +21,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--port must be 1–65535, got {args.port}")
     if args.workers < 1:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
+    from touchstream import serve  # FastAPI and uvicorn load only when serving
+
     serve.run(settings.load(), host=args.host, port=args.port, workers=args.workers)
     return 0
