@@ -327,3 +327,15 @@ def test_openapi_documents_every_command_with_an_example_and_its_errors(api: Api
 def test_openapi_examples_are_valid_commands(name: str) -> None:
     model, _, example = COMMANDS[name]
     model.model_validate(example)
+
+
+@pytest.mark.postgres
+def test_command_routes_and_keys_on_postgresql(tmp_path: Path) -> None:
+    with running_api(store_env("postgres", tmp_path / "data")) as api:
+        ada = register(api, email="ada@example.com")
+        body = {"customer_id": ada, "text": "on PostgreSQL"}
+        first = post(api, "add-note", body, "agent", **{"Idempotency-Key": "pg"})
+        again = post(api, "add-note", body, "agent", **{"Idempotency-Key": "pg"})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert post(api, "add-note", body, "analyst").status_code == 403
+        assert stream_types(api, ada).count("NoteAdded") == 1

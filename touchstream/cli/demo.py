@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Seed customers with contact points and calls, emails, faxes, visits, web "
         "forms, callbacks, notes, lifecycle changes and merges over a few years. Running it "
         "again with the same flags records nothing new.")
-    p.add_argument("--customers", type=int, default=200, help="customers (default 200)")
+    p.add_argument("--customers", type=int, default=demo.DEFAULT_CUSTOMERS,
+                   help=f"customers (default {demo.DEFAULT_CUSTOMERS}; max {demo.MAX_CUSTOMERS})")
     p.add_argument("--years", type=int, default=3, help="years of history (default 3)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--until", default=demo.DEFAULT_UNTIL.isoformat(),
