@@ -158,8 +158,7 @@ class Hub(Application):
         customer_id = cmd.customer_id or uuid5(NAMESPACE, f"customer:{key}")
         points = [(p.kind, normalise(p.kind, p.value, self.default_region), p.label)
                   for p in cmd.contact_points]
-        for kind, value, _ in points:
-            self._claim(contact_key(kind, value), str(customer_id))
+        self._claim_all([contact_key(kind, value) for kind, value, _ in points], str(customer_id))
         provs = self._provs(cmd, key, "system", "internal")
         customer = Customer.register(
             self.naming.customer(customer_id), next(provs),
@@ -555,6 +554,20 @@ class Hub(Application):
             except IntegrityError:
                 continue
         raise ConcurrencyError(f"contact point {ckey} kept changing")
+
+    def _claim_all(self, ckeys: list[str], customer_id: str) -> None:
+        """Claim every contact point or none: a refused one releases those just taken,
+        so a corrected retry is not blocked by the failed attempt's claims."""
+        taken: list[str] = []
+        try:
+            for ckey in ckeys:
+                if self._owner(ckey) != customer_id:
+                    self._claim(ckey, customer_id)
+                    taken.append(ckey)
+        except DomainError:
+            for ckey in taken:
+                self._release(ckey, customer_id)
+            raise
 
     def _claim_is_stale(self, claim: ContactPointClaim) -> bool:
         """A claim whose customer was never created (a crash mid-registration)."""
