@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from channels.phone.cdr import CdrOptions, MalformedCdrError, parse_line, to_command
 from commands import messages as m
-from commands.hub import HeldForTriageError
+from commands.hub import ConflictError, CustomerNotFoundError
 from commands.ports import Recorded
 from domain.errors import DomainError
 
@@ -87,6 +87,7 @@ class ImportStats:
     duplicates: int = 0
     malformed: int = 0
     rejected: int = 0
+    held_for_triage: int = 0
     rotations: int = 0
     deferred_bytes: int = 0
     problems: list[str] = field(default_factory=list)
@@ -207,13 +208,15 @@ class CdrTailer:
             return
         try:
             result = self.execute(to_command(record, self.options))
-        except (DomainError, HeldForTriageError, ValueError) as exc:
+        except (DomainError, CustomerNotFoundError, ConflictError, ValueError) as exc:
             # ValueError covers pydantic's ValidationError (a field too long…).
             self.stats.rejected += 1
             self._quarantine(source, offset, raw, f"rejected: {exc}")
             return
         if result.duplicate:
             self.stats.duplicates += 1
+        elif result.held_for_triage:
+            self.stats.held_for_triage += 1
         else:
             self.stats.recorded += 1
 

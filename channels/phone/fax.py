@@ -33,7 +33,7 @@ from channels.phone.media import (
 from channels.phone.signatures import SignatureError, verify_hmac
 from channels.phone.steps import accepted, describe
 from commands import messages as m
-from commands.hub import CustomerNotFoundError, HeldForTriageError, Hub
+from commands.hub import CustomerNotFoundError, Hub
 from commands.ports import Recorded
 from domain.errors import DomainError
 
@@ -81,8 +81,6 @@ def _status(fax: InboundFax) -> str:
 def _execute(hub: Hub, cmd: m.RecordFax) -> Recorded:
     try:
         return hub.execute(cmd)
-    except HeldForTriageError as exc:
-        raise HTTPException(202, str(exc)) from exc
     except CustomerNotFoundError as exc:
         raise HTTPException(422, str(exc)) from exc
     except DomainError as exc:

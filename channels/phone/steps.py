@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.phone.directory import CallDirectory
 from commands import messages as m
-from commands.hub import CustomerNotFoundError, HeldForTriageError, Hub
+from commands.hub import ConcurrencyError, CustomerNotFoundError, Hub
 from commands.ports import Recorded
 from domain.errors import DomainError
 
@@ -30,13 +30,14 @@ def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
         cmd = cmd.model_copy(update={"customer_id": known})
     try:
         result = hub.execute(cmd)
-    except HeldForTriageError as exc:
-        raise HTTPException(202, str(exc)) from exc
     except CustomerNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+    except ConcurrencyError as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
     except DomainError as exc:
         raise HTTPException(422, str(exc)) from exc
-    directory.remember(call_id, result.customer_id)
+    if result.customer_id and not result.held_for_triage:
+        directory.remember(call_id, result.customer_id)
     return result
 
 
@@ -53,8 +54,9 @@ def describe(exc: ValidationError) -> str:
 
 
 def accepted(result: Recorded) -> dict[str, Any]:
+    status = "duplicate" if result.duplicate else "recorded"
     return {
-        "status": "duplicate" if result.duplicate else "recorded",
+        "status": "held-for-triage" if result.held_for_triage else status,
         "customer_id": result.customer_id,
         "event_ids": result.event_ids,
     }

@@ -24,7 +24,7 @@ from channels.web.config import FieldSpec, FormsConfig, FormSpec
 from channels.web.guards import RateLimiter, TokenError, check_token, issue_token
 from channels.web.html import render_form, render_problem, render_thanks
 from commands import messages as m
-from commands.hub import HeldForTriageError, Hub
+from commands.hub import Hub
 from commands.identity import normalise_email, normalise_number
 from domain.errors import DomainError
 
@@ -171,8 +171,6 @@ class FormsEndpoint:
 def _record(hub: Hub, cmd: m.RecordWebForm) -> bool:
     try:
         return not hub.execute(cmd).duplicate
-    except HeldForTriageError as exc:
-        raise SubmissionError(503, "We cannot take this form right now; please call us.") from exc
     except DomainError as exc:
         raise SubmissionError(422, "Please correct the errors below.",
                               {"email": str(exc)}) from exc
