@@ -7,13 +7,16 @@ a dict) and builds the adapters' own config dataclasses.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
-from touchstream.settings import SettingsError
+from channels.web.config import FormConfigError, FormsConfig, forms_from_json
+from touchstream.settings import Settings, SettingsError
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -75,3 +78,38 @@ def cdr_timezone(env: Mapping[str, str] | None = None, override: str | None = No
 
 def call_directory_path(data_dir: Path) -> Path:
     return data_dir / "phone" / "calls.db"
+
+
+def forms_secret(settings: Settings, env: Mapping[str, str] | None = None) -> str:
+    """``TOUCHSTREAM_FORMS_SECRET``, else one generated once and kept in the data dir."""
+    configured = _env(env).get("TOUCHSTREAM_FORMS_SECRET", "")
+    if configured:
+        return configured
+    path = settings.data_dir / "forms.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def forms(settings: Settings, env: Mapping[str, str] | None = None) -> FormsConfig:
+    e = _env(env)
+    extra: dict[str, object] = {}
+    if file := e.get("TOUCHSTREAM_FORMS_FILE"):
+        try:
+            extra["forms"] = forms_from_json(json.loads(Path(file).read_text()))
+        except (OSError, ValueError) as exc:
+            raise SettingsError(f"TOUCHSTREAM_FORMS_FILE {file!r}: {exc}") from exc
+    try:
+        return FormsConfig(
+            secret=forms_secret(settings, e),
+            default_region=settings.default_region,
+            min_fill_s=float(e.get("TOUCHSTREAM_FORMS_MIN_FILL_S", "3")),
+            rate_limit=_int(e, "TOUCHSTREAM_FORMS_RATE_LIMIT", 10),
+            trust_forwarded_for=_flag(e, "TOUCHSTREAM_FORMS_TRUST_FORWARDED_FOR"),
+            **extra,  # type: ignore[arg-type]
+        )
+    except (FormConfigError, ValueError) as exc:
+        raise SettingsError(f"web forms: {exc}") from exc

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from touchstream import settings as settings_mod
 from touchstream.app import Service, create_app
+from touchstream.channel_routes import channel_routers
 from touchstream.keys import open_key_store
 from touchstream.settings import Settings
 
@@ -29,7 +30,8 @@ def background_services(settings: Settings) -> list[Service]:
 
 def build_app(settings: Settings) -> FastAPI:
     """The served app: the API plus its background services."""
-    return create_app(settings, services=background_services(settings))
+    return create_app(settings, routers=channel_routers(settings),
+                      services=background_services(settings))
 
 
 def app_from_env() -> FastAPI:
