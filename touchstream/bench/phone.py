@@ -1,0 +1,209 @@
+"""``touchstream bench phone``: signed Twilio status callbacks per second against a trivial
+route of the same served app, measured in the same run.
+
+The app runs as ``touchstream serve`` (uvicorn, one worker) in a child process on
+a fresh temporary store; the benchmark process is the provider, posting
+pre-signed callbacks (distinct calls, four status steps each, spread over
+``--callers`` numbers) and ``GET /health`` from ``--concurrency`` keep-alive
+connections, the two interleaved over ``--rounds`` rounds so drift hits both.
+Every callback must be answered 200 ``recorded`` (a refusal aborts the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from channels.phone.signatures import twilio_signature
+from touchstream.bench.stores import fresh_settings
+from touchstream.settings import Settings
+
+NAME = "phone"
+TARGETS = {"callbacks_vs_trivial": (">=", 0.5)}
+TOKEN = "bench-twilio-auth-token"
+BASE = "https://hub.bench.invalid"
+STATUS_PATH = "/webhooks/twilio/voice/status"
+LIFECYCLE = (("initiated", 0), ("ringing", 1), ("in-progress", 2), ("completed", 3))
+
+Request = tuple[str, str, bytes, dict[str, str]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--callbacks", type=int, default=2_000,
+                        help="signed status callbacks in all (default 2000)")
+    parser.add_argument("--callers", type=int, default=200,
+                        help="distinct caller numbers (customers) (default 200)")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="keep-alive connections posting at once (default 4)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="trivial and callback batches alternate this many times (default 5)")
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHSTREAM_")}
+    env.update({
+        "TOUCHSTREAM_DATA": str(settings.data_dir),
+        "TOUCHSTREAM_EVENT_STORE": settings.event_store,
+        "TOUCHSTREAM_READ_STORE": settings.read_store,
+        "TOUCHSTREAM_DEFAULT_REGION": settings.default_region or "GB",
+        "TOUCHSTREAM_TWILIO_AUTH_TOKEN": TOKEN,
+        "TOUCHSTREAM_PUBLIC_BASE_URL": BASE,
+    })
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(settings: Settings) -> Iterator[int]:
+    """``touchstream serve`` in a child process; yields its port once /health answers."""
+    port = _free_port()
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(port)],
+        env={**_env(settings), "PYTHONPATH": str(root)}, cwd=root,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("the server exited: " + proc.stderr.read().decode()[-2000:]
+                                   if proc.stderr else "the server exited")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", "/health")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not answer /health within 60 s")
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def signed_callbacks(first_call: int, count: int, callers: int) -> list[Request]:
+    """``count`` distinct status callbacks (four steps per call), each signed."""
+    out: list[Request] = []
+    for i in range(count):
+        call, step = divmod(first_call * 4 + i, 4)
+        status, seq = LIFECYCLE[step]
+        params = {
+            "CallSid": f"CA{call:032d}", "AccountSid": "ACbench", "CallStatus": status,
+            "SequenceNumber": str(seq), "Direction": "inbound", "To": "+442079460000",
+            "From": f"+4420794{(call % callers):05d}"[:13],
+            "Timestamp": "Tue, 24 Nov 2026 09:00:00 +0000",
+        }
+        if status == "completed":
+            params["CallDuration"] = "42"
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "X-Twilio-Signature": twilio_signature(
+                       TOKEN, BASE + STATUS_PATH, {k: [v] for k, v in params.items()})}
+        out.append(("POST", STATUS_PATH, urlencode(params).encode(), headers))
+    return out
+
+
+def _fire(port: int, requests: Sequence[Request], concurrency: int) -> tuple[float, list[float]]:
+    """Send all requests over ``concurrency`` keep-alive connections; (seconds, latencies)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def worker(part: Sequence[Request]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        try:
+            for method, path, body, headers in part:
+                t0 = time.perf_counter()
+                conn.request(method, path, body=body or None, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                mine.append(time.perf_counter() - t0)
+                if response.status != 200 or (method == "POST" and b'"recorded"' not in payload):
+                    with lock:
+                        errors.append(f"{path}: {response.status} {payload[:200]!r}")
+                    return
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    parts = [requests[i::concurrency] for i in range(concurrency)]
+    threads = [threading.Thread(target=worker, args=(p,)) for p in parts if p]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} requests failed, first: {errors[0]}")
+    return elapsed, latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for name in ("callbacks", "callers", "concurrency", "rounds"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    per_round = max(4, args.callbacks // args.rounds // 4 * 4)
+    with fresh_settings(args.store) as settings, served(settings) as port:
+        # Warm-up (not measured): every caller becomes a customer, the server warms up.
+        warm = signed_callbacks(0, args.callers * 4, args.callers)[::4]
+        _fire(port, warm, args.concurrency)
+        trivial = [("GET", "/health", b"", {})] * per_round
+        callback_time = trivial_time = 0.0
+        callback_lat: list[float] = []
+        next_call = args.callers
+        for _ in range(args.rounds):
+            batch = signed_callbacks(next_call, per_round, args.callers)
+            next_call += per_round // 4
+            elapsed, _lat = _fire(port, trivial, args.concurrency)
+            trivial_time += elapsed
+            elapsed, lat = _fire(port, batch, args.concurrency)
+            callback_time += elapsed
+            callback_lat += lat
+    total = per_round * args.rounds
+    figures = {
+        "callbacks": float(total),
+        "callbacks_per_s": total / callback_time,
+        "trivial_requests_per_s": total / trivial_time,
+        "callback_p50_ms": statistics.median(callback_lat) * 1000,
+        "callback_p99_ms": _percentile(callback_lat, 0.99) * 1000,
+    }
+    return {
+        "scenario": NAME,
+        "store": args.store,
+        "figures": figures,
+        "ratios": {"callbacks_vs_trivial": figures["callbacks_per_s"]
+                   / figures["trivial_requests_per_s"]},
+    }
