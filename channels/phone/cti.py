@@ -66,7 +66,7 @@ def _step(event: CtiEvent) -> str:
 def cti_command(event: CtiEvent) -> m.RecordCallStep:
     """The call step a CTI event reports."""
     sequence = event.sequence if event.sequence is not None else EVENT_SEQUENCE[event.event]
-    details = {"cti_event": event.event}
+    details: dict[str, str] = {"cti_event": event.event}
     if event.cause:
         details["cause"] = event.cause
     if event.ivr_choices:

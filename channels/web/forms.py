@@ -78,7 +78,7 @@ def submission_model(spec: FormSpec, region: str | None) -> type[BaseModel]:
     fields: dict[str, Any] = {
         f.name: (_field_type(f, region), ... if f.required else None) for f in spec.fields
     }
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         f"{spec.name.title().replace('-', '')}Submission",
         __config__=ConfigDict(extra="forbid", str_strip_whitespace=True),
         **fields,

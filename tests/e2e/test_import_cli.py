@@ -85,3 +85,24 @@ def test_offline_visits_sync_later_and_land_at_their_real_time(tmp_path: Path) -
     by_time = sorted(stream, key=lambda e: e.occurred_at)
     assert [type(e).__name__ for e in by_time][:2] == ["VisitRecorded", "VisitRecorded"]
     assert all(e.recorded_at > e.occurred_at for e in visits_seen)
+
+
+def test_calls_command_prints_each_calls_summary_from_out_of_order_steps(tmp_path: Path) -> None:
+    env = store_env("sqlite", tmp_path / "data")
+    hub = make_hub(env)
+    try:
+        cid = hub.execute(m.RegisterCustomer(name="Ada", source_key="reg:ada")).customer_id
+        for step, seq, at in [("ended", 3, "09:05:00"), ("offered", 1, "09:00:00"),
+                              ("answered", 2, "09:00:30")]:
+            hub.execute(m.RecordCallStep(customer_id=cid, call_id="C1", step=step, sequence=seq,
+                                         agent="mia" if step == "answered" else None,
+                                         occurred_at=f"2024-01-02T{at}+00:00"))
+    finally:
+        hub.close()
+    out = cli(env, "calls", cid)
+    assert out.returncode == 0, out.stderr
+    (summary,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert (summary["state"], summary["outcome"], summary["wait_s"], summary["duration_s"],
+            summary["agent"]) == ("ended", "answered", 30, 270, "mia")
+    missing = cli(env, "calls", cid, "--call", "nope")
+    assert missing.returncode == 2 and "no steps" in missing.stderr

@@ -19,6 +19,7 @@ MODULES = (
     "touchstream.cli.keys",
     "touchstream.cli.serve",
     "touchstream.cli.imports",
+    "touchstream.cli.calls",
 )
 
 
