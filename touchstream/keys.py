@@ -16,9 +16,9 @@ with a different body is refused instead of silently answered).
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
 import secrets
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,11 +78,11 @@ def _now() -> str:
 
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS touchstream_api_keys ("
+    ("CREATE TABLE IF NOT EXISTS touchstream_api_keys ("
     "id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, name TEXT NOT NULL, "
-    "role TEXT NOT NULL, partner_id TEXT, created_at TEXT NOT NULL, revoked_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS touchstream_idempotency ("
-    "scope TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "role TEXT NOT NULL, partner_id TEXT, created_at TEXT NOT NULL, revoked_at TEXT)"),
+    ("CREATE TABLE IF NOT EXISTS touchstream_idempotency ("
+    "scope TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, created_at TEXT NOT NULL)"),
 )
 _COLUMNS = "id, name, role, partner_id, created_at, revoked_at"
 
