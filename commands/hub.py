@@ -220,7 +220,8 @@ class Hub(Application):
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             customer.record(event_class, next(iter(provs)), **fields)
 
-        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd,
+                            looked_up=True)
 
     def merge_customers(self, cmd: m.MergeCustomers) -> Recorded:
         """Merge ``source`` into ``target``: both as events, nothing rewritten."""
@@ -271,6 +272,56 @@ class Hub(Application):
     def stream(self, customer_id: UUID) -> Iterable[Customer.Event]:
         """Every event of one customer's stream, oldest first."""
         return self.events.get(self.naming.customer(customer_id))  # type: ignore[return-value]
+
+    # ------------------------------------------------ batch (bulk import)
+    def source_key_of(self, cmd: m.Command) -> str:
+        """The source key ``cmd`` is recorded under (a fresh one when it has no key at all)."""
+        return self._key(cmd)
+
+    def recorded_under(self, keys: list[str]) -> dict[str, Recorded]:
+        """What is already recorded under each of ``keys`` (absent keys omitted).
+
+        Needs a store with a source-key index (SQLite, PostgreSQL)."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        rows = self.key_index.lookup_source_keys(keys)
+        return {key: _from_rows(found, self.naming) for key, found in rows.items()}
+
+    def customer_for(self, cmd: m.Touchpoint, key: str) -> UUID:
+        """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
+        counterpart's contact point (a prospect for an unknown one, or held for triage)."""
+        return cmd.customer_id or self._customer_for_counterpart(cmd, key)
+
+    def apply_touchpoint(self, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
+        """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+        prov = next(iter(self._provs(cmd, key, cmd.channel, cmd.direction)))
+        customer.record(_TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, _LOOKUP_ONLY))
+
+    def save_keyed(self, customer: Customer, keys: Sequence[str]) -> list[Recorded]:
+        """Save a customer whose pending events belong one each, in order, to ``keys``.
+
+        The source-key rows go in the same transaction as the events, so a key
+        already taken fails the whole save with an ``IntegrityError`` naming
+        the key table and records nothing; snapshots as every save does."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        pending = list(customer.pending_events)
+        if len(pending) != len(keys):
+            raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
+        source_keys = [
+            (key, 0, e.event_id, i)  # type: ignore[attr-defined]
+            for i, (key, e) in enumerate(zip(keys, pending, strict=True))
+        ]
+        old_version = pending[0].originator_version - 1
+        recordings = self.save(customer, source_keys=source_keys)
+        self._maybe_snapshot(customer, old_version)
+        customer_id = str(self.naming.customer_uuid(customer.id))
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(pending)
+        return [
+            Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
+                     versions=[e.originator_version], positions=[position])
+            for e, position in zip(pending, positions, strict=True)
+        ]
 
     # ------------------------------------------------------------ internals
     def _key(self, cmd: m.Command) -> str:
@@ -331,8 +382,10 @@ class Hub(Application):
         cmd: m.Command,
         *,
         follow_merge: bool = True,
+        looked_up: bool = False,
     ) -> Recorded:
-        if (done := self._lookup(key)) is not None:
+        # ``looked_up``: the caller just checked the key (saves a second query per command).
+        if not looked_up and (done := self._lookup(key)) is not None:
             return done
         hops = 0
         attempt = 0

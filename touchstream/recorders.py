@@ -19,7 +19,18 @@ from psycopg.sql import SQL, Identifier
 
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow
 
-SourceKeys = Sequence[tuple[str, int, UUID]]
+# (source key, seq, event id) — the event is ``stored_events[seq]`` — or
+# (source key, seq, event id, index) when one save carries several keys (bulk import).
+SourceKeys = Sequence[tuple[str, int, UUID] | tuple[str, int, UUID, int]]
+
+
+def _key_rows(keys: SourceKeys, stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
+    rows = []
+    for entry in keys:
+        key, seq, event_id = entry[0], entry[1], entry[2]
+        stored = stored_events[entry[3] if len(entry) > 3 else seq]  # type: ignore[misc]
+        rows.append((key, seq, stored.originator_id, stored.originator_version, event_id))
+    return rows
 
 
 class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
@@ -37,9 +48,8 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
             rows = [
-                (key, seq, _oid(stored_events[seq].originator_id),
-                 stored_events[seq].originator_version, str(event_id))
-                for key, seq, event_id in keys
+                (key, seq, _oid(oid), version, str(event_id))
+                for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
             ]
             c.executemany(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)", rows)
         return ids
@@ -98,9 +108,8 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             curs.executemany(
                 self._insert_keys,
                 [
-                    (key, seq, str(stored_events[seq].originator_id),
-                     stored_events[seq].originator_version, event_id)
-                    for key, seq, event_id in keys
+                    (key, seq, str(oid), version, event_id)
+                    for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
                 ],
             )
 

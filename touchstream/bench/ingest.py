@@ -1,0 +1,301 @@
+"""``touchstream bench ingest``: recording throughput against the store's own ceiling.
+
+Measured in one run, on one fresh store:
+
+(a) the ceiling: raw durable inserts of a row the size of a stored touchpoint
+    event, one row per commit, with plain sqlite3 / psycopg on the same store
+    (SQLite: the library's WAL journal and the same ``synchronous`` level;
+    PostgreSQL: the server's defaults, fsync on);
+(b) touchpoints through the full command path, one per command:
+    ``hub.execute(LogCall(...))`` round-robin over ``--customers`` customers;
+(c) the bulk import path (``commands.bulk.BulkImporter``) against raw batched
+    inserts of the same rows, 1,000 rows per transaction (SQLite
+    ``executemany``, PostgreSQL ``COPY``);
+(d) per-command cost on a customer with ``--history`` prior events (built
+    with the bulk path) against a new customer, commands interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from commands import messages as m
+from commands.bulk import BulkImporter
+from commands.hub import Hub
+from touchstream import wiring
+from touchstream.bench.stores import fresh_settings
+from touchstream.settings import Settings, sqlite_path
+
+NAME = "ingest"
+TARGETS = {
+    "command_vs_raw": (">=", 0.5),
+    "bulk_vs_raw_batched": (">=", 0.5),
+    "heavy_vs_new_cost": ("<=", 1.5),
+}
+RAW_BATCH_ROWS = 1_000
+RAW_TABLE = "bench_raw_events"
+T0 = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--commands", type=int, default=1_000,
+                        help="touchpoints recorded one per command, and raw single-row commits "
+                             "(default 1000)")
+    parser.add_argument("--customers", type=int, default=50,
+                        help="customers the one-per-command touchpoints are spread over (default 50)")
+    parser.add_argument("--bulk-events", type=int, default=20_000,
+                        help="events imported by the bulk path, and raw batched rows (default 20000)")
+    parser.add_argument("--bulk-customers", type=int, default=100,
+                        help="customers the bulk import is spread over (default 100)")
+    parser.add_argument("--history", type=int, default=100_000,
+                        help="prior events on the heavy customer (default 100000)")
+    parser.add_argument("--probe", type=int, default=200,
+                        help="commands timed on each of the heavy and the new customer (default 200)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for name in ("commands", "customers", "bulk_events", "bulk_customers", "probe"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.history < 0:
+        raise ValueError("--history must not be negative")
+    with fresh_settings(args.store) as settings:
+        hub = wiring.build_hub(settings)
+        try:
+            figures = _measure(hub, settings, args)
+        finally:
+            hub.close()
+    ratios = {
+        "command_vs_raw": figures["command_touchpoints_per_s"] / figures["raw_single_commit_rows_per_s"],
+        "bulk_vs_raw_batched": figures["bulk_events_per_s"] / figures["raw_batched_rows_per_s"],
+        "heavy_vs_new_cost": figures["heavy_command_mean_ms"] / figures["new_command_mean_ms"],
+    }
+    return {
+        "scenario": NAME,
+        "store": args.store,
+        "figures": {k: round(v, 3) for k, v in figures.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+
+
+def _measure(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    customers = _register(hub, args.customers, "cmd")
+    topic, state = _sample_row(hub, customers[0])
+    figures["stored_event_bytes"] = len(state)
+    raw = _RawStore(settings, hub, topic, state)
+    try:
+        # (a) the ceiling, one row per commit
+        elapsed = raw.single_commits(args.commands, args.customers)
+        figures["raw_single_commit_rows_per_s"] = args.commands / elapsed
+        # (b) the command path, one touchpoint per command
+        latencies = []
+        started = time.perf_counter()
+        for i in range(args.commands):
+            t = time.perf_counter()
+            hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
+            latencies.append(time.perf_counter() - t)
+        elapsed = time.perf_counter() - started
+        figures["command_touchpoints_per_s"] = args.commands / elapsed
+        figures["command_latency_p50_ms"] = statistics.median(latencies) * 1000
+        figures["command_latency_p99_ms"] = _percentile(latencies, 0.99) * 1000
+        # (c) bulk import against raw batched inserts
+        elapsed = raw.batched(args.bulk_events, args.bulk_customers)
+        figures["raw_batched_rows_per_s"] = args.bulk_events / elapsed
+    finally:
+        raw.close()
+    bulk_customers = _register(hub, args.bulk_customers, "bulk")
+    commands = [_call(bulk_customers[i % len(bulk_customers)], f"bulk-{i}", i)
+                for i in range(args.bulk_events)]
+    importer = BulkImporter(hub)
+    started = time.perf_counter()
+    results = importer.import_history(commands)
+    figures["bulk_events_per_s"] = args.bulk_events / (time.perf_counter() - started)
+    _check(results, args.bulk_events, duplicates=False)
+    started = time.perf_counter()
+    again = importer.import_history(commands)
+    figures["bulk_reimport_commands_per_s"] = args.bulk_events / (time.perf_counter() - started)
+    _check(again, args.bulk_events, duplicates=True)
+    del commands, results, again
+    figures.update(_heavy_vs_new(hub, settings, args))
+    return figures
+
+
+def _heavy_vs_new(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    """(d): the same commands, interleaved, on a long-history customer and a new one."""
+    heavy, new = _register(hub, 2, "heavy")
+    started = time.perf_counter()
+    history = (_call(heavy, f"history-{i}", i) for i in range(args.history))
+    recorded = sum(1 for r in BulkImporter(hub).iter_import(history) if r.ok)
+    build_s = time.perf_counter() - started
+    if recorded != args.history:
+        raise RuntimeError(f"history build recorded {recorded} of {args.history} events")
+    # Cold: a new process's first command on each (no cached aggregate).
+    cold = wiring.build_hub(settings)
+    try:
+        heavy_cold = _timed(lambda: cold.execute(_call(heavy, "cold-heavy", 0)))
+        new_cold = _timed(lambda: cold.execute(_call(new, "cold-new", 0)))
+    finally:
+        cold.close()
+    heavy_ms: list[float] = []
+    new_ms: list[float] = []
+    for i in range(args.probe):
+        heavy_ms.append(_timed(lambda: hub.execute(_call(heavy, f"probe-heavy-{i}", i))))
+        new_ms.append(_timed(lambda: hub.execute(_call(new, f"probe-new-{i}", i))))
+    return {
+        "heavy_history_events": float(args.history),
+        "heavy_history_build_s": build_s,
+        "heavy_history_build_events_per_s": args.history / build_s if build_s else 0.0,
+        "heavy_command_mean_ms": statistics.fmean(heavy_ms),
+        "new_command_mean_ms": statistics.fmean(new_ms),
+        "heavy_command_p50_ms": statistics.median(heavy_ms),
+        "new_command_p50_ms": statistics.median(new_ms),
+        "heavy_cold_first_command_ms": heavy_cold,
+        "new_cold_first_command_ms": new_cold,
+    }
+
+
+# ----------------------------------------------------------------- helpers
+def _register(hub: Hub, n: int, tag: str) -> list[UUID]:
+    run_id = uuid.uuid4().hex[:8]
+    return [
+        UUID(hub.execute(m.RegisterCustomer(
+            name=f"Bench {tag} {i}", source_key=f"bench:{run_id}:{tag}:{i}",
+        )).customer_id)
+        for i in range(n)
+    ]
+
+
+def _call(customer_id: UUID, call_id: str, i: int) -> m.LogCall:
+    """A typical inbound support call, as a PBX would report it."""
+    return m.LogCall(
+        customer_id=customer_id,
+        call_id=call_id,
+        direction="inbound",
+        from_number="+442079460018",
+        to_number="+442079460000",
+        queue="support",
+        agent=f"agent-{i % 17}",
+        ivr_choices=["2", "1"],
+        outcome="answered",
+        duration_s=120 + i % 600,
+        wait_s=i % 90,
+        occurred_at=T0 + timedelta(seconds=37 * i),
+        actor="pbx",
+    )
+
+
+def _sample_row(hub: Hub, customer_id: UUID) -> tuple[str, bytes]:
+    """Topic and state bytes of a real stored touchpoint event: the raw rows' payload."""
+    hub.execute(_call(customer_id, "sample", 0))
+    (stored,) = hub.recorder.select_events(hub.naming.customer(customer_id), desc=True, limit=1)
+    return stored.topic, bytes(stored.state)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _check(results: list[Any], n: int, *, duplicates: bool) -> None:
+    """A benchmark that silently recorded nothing would measure nothing."""
+    bad = [r for r in results if not r.ok or r.recorded.duplicate != duplicates]
+    if len(results) != n or bad:
+        raise RuntimeError(f"bulk import: {len(bad)} of {n} results unexpected: {bad[:3]}")
+
+
+class _RawStore:
+    """Plain sqlite3 / psycopg inserts into a table shaped like the library's events table."""
+
+    def __init__(self, settings: Settings, hub: Hub, topic: str, state: bytes) -> None:
+        self.kind = settings.event_store_kind
+        self.topic = topic
+        self.state = state
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with hub.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+                c.execute("PRAGMA synchronous")
+                synchronous = int(c.fetchone()[0])
+            self.sqlite = sqlite3.connect(sqlite_path(settings.event_store), isolation_level=None)
+            mode = self.sqlite.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise RuntimeError(f"raw SQLite connection is in {mode} mode, not WAL")
+            self.sqlite.execute(f"PRAGMA synchronous={synchronous}")
+            self.sqlite.execute(
+                f"CREATE TABLE {RAW_TABLE} (originator_id TEXT, originator_version INTEGER, "
+                "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+            )
+        else:
+            self.pg = psycopg.connect(settings.event_store, autocommit=True)
+            self.pg.execute(
+                f"CREATE TABLE {RAW_TABLE} (originator_id uuid NOT NULL, "
+                "originator_version bigint NOT NULL, topic text, state bytea, "
+                "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+            )
+            self.pg.execute(f"CREATE UNIQUE INDEX ON {RAW_TABLE} (notification_id)")
+
+    def _rows(self, n: int, streams: int) -> Iterator[tuple[Any, ...]]:
+        ids = [uuid.uuid4() for _ in range(streams)]
+        for i in range(n):
+            oid = ids[i % streams]
+            yield (oid.hex if self.kind == "sqlite" else oid, i // streams, self.topic, self.state)
+
+    def single_commits(self, n: int, streams: int) -> float:
+        """Seconds for ``n`` inserts, each its own durable transaction."""
+        rows = list(self._rows(n, streams))
+        sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+        started = time.perf_counter()
+        if self.kind == "sqlite":
+            for row in rows:
+                self.sqlite.execute("BEGIN")
+                self.sqlite.execute(sql, row)
+                self.sqlite.execute("COMMIT")
+        else:
+            insert = (f"INSERT INTO {RAW_TABLE} (originator_id, originator_version, topic, state) "
+                      "VALUES (%s,%s,%s,%s)")
+            with self.pg.cursor() as cur:
+                for row in rows:
+                    cur.execute(insert, row, prepare=True)
+        return time.perf_counter() - started
+
+    def batched(self, n: int, streams: int) -> float:
+        """Seconds for ``n`` rows, 1,000 per transaction (executemany / COPY)."""
+        rows = list(self._rows(n, streams))
+        batches = [rows[i:i + RAW_BATCH_ROWS] for i in range(0, n, RAW_BATCH_ROWS)]
+        started = time.perf_counter()
+        if self.kind == "sqlite":
+            sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+            for batch in batches:
+                self.sqlite.execute("BEGIN")
+                self.sqlite.executemany(sql, batch)
+                self.sqlite.execute("COMMIT")
+        else:
+            copy_sql = (f"COPY {RAW_TABLE} (originator_id, originator_version, topic, state) "
+                        "FROM STDIN")
+            for batch in batches:
+                with self.pg.transaction(), self.pg.cursor() as cur, cur.copy(copy_sql) as copy:
+                    for row in batch:
+                        copy.write_row(row)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.kind == "sqlite":
+            self.sqlite.close()
+        else:
+            self.pg.close()
