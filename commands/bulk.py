@@ -6,14 +6,17 @@ per touchpoint. A backfill of years of history instead:
 * looks up the source keys of a whole batch at once and drops the ones
   already recorded (re-importing a file records nothing new); a key seen
   twice in one batch is recorded once, the second copy gets the first's result;
-* groups the rest by customer and appends each customer's events in chunks
-  (at most ``chunk_events`` events and about ``chunk_bytes`` per save: the
-  psycopg pipeline was seen to hang around 0.5–1 MB in one insert), each
-  chunk with its source-key rows in the same transaction and a snapshot when
-  the chunk crosses the Hub's snapshot interval;
-* retries a chunk whose save loses a race (another writer appended to the
-  customer, or recorded one of the chunk's keys first): it re-reads the keys,
-  keeps the other writer's results, reloads the customer and appends the rest.
+* groups the rest by customer and saves them in chunks of at most
+  ``chunk_events`` events and about ``chunk_bytes`` (the psycopg pipeline was
+  seen to hang around 0.5–1 MB in one insert). A chunk holds one customer's
+  events, or the events of several customers one after the other: on the SQL
+  stores one transaction may append to several streams, and a commit per
+  customer would bound a backfill of many small customers by fsyncs. Each
+  chunk carries its source-key rows in the same transaction, and snapshots
+  the customers whose save crossed the Hub's snapshot interval;
+* retries a chunk whose save loses a race (another writer appended to one of
+  its customers, or recorded one of its keys first): it re-reads the keys,
+  keeps the other writer's results, reloads the customers and appends the rest.
 
 Stores without a source-key index (EventStoreDB, where dedup needs the
 reservation protocol) fall back to one ``hub.execute`` per command. Commands
@@ -28,7 +31,6 @@ import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -133,8 +135,8 @@ class BulkImporter:
                     results[i] = ImportResult(error=str(exc))
                     continue
                 groups.setdefault(customer_id, []).append(i)
-        for customer_id, indices in groups.items():
-            self._record_customer(customer_id, indices, batch, keys, results)
+        for unit in self._units(groups, batch):
+            self._record_unit(unit, batch, keys, results)
         done: list[ImportResult] = []
         for i, key in enumerate(keys):
             result = results[i]
@@ -166,77 +168,93 @@ class BulkImporter:
             memo[counterpart] = customer_id
         return customer_id
 
-    def _record_customer(
-        self,
-        customer_id: UUID,
-        indices: list[int],
-        batch: Sequence[m.Touchpoint],
-        keys: list[str],
-        results: list[ImportResult | None],
-    ) -> None:
-        try:
-            for chunk in self._chunks(indices, batch):
-                self._record_chunk(customer_id, chunk, batch, keys, results)
-        except (CommandError, DomainError) as exc:
-            if isinstance(exc, ConcurrencyError):
-                raise
+    def _units(
+        self, groups: dict[UUID, list[int]], batch: Sequence[m.Touchpoint]
+    ) -> Iterator[list[tuple[UUID, list[int]]]]:
+        """Saves of at most ``chunk_events`` events / about ``chunk_bytes``, customer by customer."""
+        unit: list[tuple[UUID, list[int]]] = []
+        count = size = 0
+        for customer_id, indices in groups.items():
+            piece: list[int] = []
             for i in indices:
-                if results[i] is None:
-                    results[i] = ImportResult(error=str(exc))
+                cost = _EVENT_OVERHEAD_BYTES + _approx_size(batch[i])
+                if count and (count >= self.chunk_events or size + cost > self.chunk_bytes):
+                    if piece:
+                        unit.append((customer_id, piece))
+                    yield unit
+                    unit, piece, count, size = [], [], 0, 0
+                piece.append(i)
+                count += 1
+                size += cost
+            unit.append((customer_id, piece))
+        if unit:
+            yield unit
 
-    def _chunks(self, indices: list[int], batch: Sequence[m.Touchpoint]) -> Iterator[list[int]]:
-        chunk: list[int] = []
-        size = 0
-        for i in indices:
-            cost = _EVENT_OVERHEAD_BYTES + _approx_size(batch[i].__dict__)
-            if chunk and (len(chunk) >= self.chunk_events or size + cost > self.chunk_bytes):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(i)
-            size += cost
-        if chunk:
-            yield chunk
-
-    def _record_chunk(
+    def _record_unit(
         self,
-        customer_id: UUID,
-        chunk: list[int],
+        unit: list[tuple[UUID, list[int]]],
         batch: Sequence[m.Touchpoint],
         keys: list[str],
         results: list[ImportResult | None],
     ) -> None:
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            todo = [i for i in chunk if results[i] is None]
-            if not todo:
-                return
-            customer = self._load_open(customer_id)
-            applied: list[int] = []
-            for i in todo:
-                try:
-                    self.hub.apply_touchpoint(customer, batch[i], keys[i])
-                except DomainError as exc:
-                    results[i] = ImportResult(error=str(exc))
-                    continue
-                applied.append(i)
-            if not applied:
+            loaded: dict[UUID, tuple[Customer, list[int]]] = {}
+            for customer_id, indices in unit:
+                todo = [i for i in indices if results[i] is None]
+                if todo:
+                    self._apply(customer_id, todo, batch, keys, results, loaded)
+            entries = [(customer, applied) for customer, applied in loaded.values() if applied]
+            if not entries:
                 return
             try:
-                recorded = self.hub.save_keyed(customer, [keys[i] for i in applied])
+                saved = self.hub.save_keyed(
+                    [(customer, [keys[i] for i in applied]) for customer, applied in entries]
+                )
             except IntegrityError:
-                # Another writer appended to this customer or recorded one of these
-                # keys first: keep its results, reload and append the rest.
-                known = self._known({keys[i] for i in applied})
-                for i in applied:
+                # Another writer appended to one of these customers or recorded one of
+                # these keys first: keep its results, reload and append the rest.
+                applied_all = [i for _, applied in entries for i in applied]
+                known = self._known({keys[i] for i in applied_all})
+                for i in applied_all:
                     if keys[i] in known:
                         results[i] = ImportResult(recorded=known[keys[i]])
                 time.sleep(random.uniform(0, 0.002 * attempt))
                 continue
-            for i, result in zip(applied, recorded, strict=True):
-                results[i] = ImportResult(recorded=result)
+            for (_, applied), recorded in zip(entries, saved, strict=True):
+                for i, result in zip(applied, recorded, strict=True):
+                    results[i] = ImportResult(recorded=result)
             return
-        raise ConcurrencyError(
-            f"customer {customer_id} kept changing; gave up after {MAX_ATTEMPTS} attempts"
-        )
+        raise ConcurrencyError(f"customers kept changing; gave up after {MAX_ATTEMPTS} attempts")
+
+    def _apply(
+        self,
+        customer_id: UUID,
+        todo: list[int],
+        batch: Sequence[m.Touchpoint],
+        keys: list[str],
+        results: list[ImportResult | None],
+        loaded: dict[UUID, tuple[Customer, list[int]]],
+    ) -> None:
+        """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save."""
+        try:
+            customer = self._load_open(customer_id)
+        except (CommandError, DomainError) as exc:
+            for i in todo:
+                results[i] = ImportResult(error=str(exc))
+            return
+        resolved = self.hub.naming.customer_uuid(customer.id)
+        if resolved in loaded:  # two merged customers in one save: one aggregate
+            customer = loaded[resolved][0]
+        else:
+            loaded[resolved] = (customer, [])
+        applied = loaded[resolved][1]
+        for i in todo:
+            try:
+                self.hub.apply_touchpoint(customer, batch[i], keys[i])
+            except DomainError as exc:
+                results[i] = ImportResult(error=str(exc))
+                continue
+            applied.append(i)
 
     def _load_open(self, customer_id: UUID) -> Customer:
         """The customer, or the one it was merged into (merges are followed, as on one command)."""
@@ -248,14 +266,12 @@ class BulkImporter:
         raise ConflictError(f"merge chain too long from {customer_id}")
 
 
-def _approx_size(value: Any) -> int:
-    """Rough JSON size of a command's fields, to keep one save well under the pipeline limit."""
-    if isinstance(value, str):
-        return len(value) + 2
-    if isinstance(value, dict):
-        return sum(len(str(k)) + 3 + _approx_size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return sum(_approx_size(v) + 1 for v in value) + 2
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return _approx_size(vars(value))
-    return 8
+def _approx_size(cmd: m.Touchpoint) -> int:
+    """Rough size of a command's text, to keep one save well under the pipeline limit."""
+    size = 0
+    for value in cmd.__dict__.values():
+        if value.__class__ is str:
+            size += len(value)
+        elif isinstance(value, (list, tuple, dict)):
+            size += len(str(value))
+    return size

@@ -107,7 +107,14 @@ class Hub(Application):
     """Touchstream's write model."""
 
     name = "touchstream"
-    env = {"COMPRESSOR_TOPIC": "", "IS_SNAPSHOTTING_ENABLED": "y"}
+    # The aggregate cache with fast-forward (the library's defaults) reads only the
+    # events newer than the cached copy on each load: one query, no replay, and
+    # still current when other processes write (override: AGGREGATE_CACHE_MAXSIZE).
+    env = {
+        "COMPRESSOR_TOPIC": "",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+    }
 
     def __init__(
         self,
@@ -297,31 +304,48 @@ class Hub(Application):
         prov = next(iter(self._provs(cmd, key, cmd.channel, cmd.direction)))
         customer.record(_TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, _LOOKUP_ONLY))
 
-    def save_keyed(self, customer: Customer, keys: Sequence[str]) -> list[Recorded]:
-        """Save a customer whose pending events belong one each, in order, to ``keys``.
+    def save_keyed(
+        self, entries: Sequence[tuple[Customer, Sequence[str]]]
+    ) -> list[list[Recorded]]:
+        """Save customers whose pending events belong one each, in order, to the given keys.
 
-        The source-key rows go in the same transaction as the events, so a key
-        already taken fails the whole save with an ``IntegrityError`` naming
-        the key table and records nothing; snapshots as every save does."""
+        One transaction for all of them, with their source-key rows: a key
+        already taken or a customer changed meanwhile fails the whole save with
+        an ``IntegrityError`` and records nothing. Several customers in one
+        save is for SQL stores (EventStoreDB allows one stream per save, and
+        has no key index: ``CommandError`` there). Snapshots as every save does."""
         if self.key_index is None:
             raise CommandError("this store has no source-key index: record one command at a time")
-        pending = list(customer.pending_events)
-        if len(pending) != len(keys):
-            raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
-        source_keys = [
-            (key, 0, e.event_id, i)  # type: ignore[attr-defined]
-            for i, (key, e) in enumerate(zip(keys, pending, strict=True))
-        ]
-        old_version = pending[0].originator_version - 1
-        recordings = self.save(customer, source_keys=source_keys)
-        self._maybe_snapshot(customer, old_version)
-        customer_id = str(self.naming.customer_uuid(customer.id))
-        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(pending)
-        return [
-            Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
-                     versions=[e.originator_version], positions=[position])
-            for e, position in zip(pending, positions, strict=True)
-        ]
+        source_keys: list[tuple[str, int, UUID, int]] = []
+        old_versions = []
+        offset = 0
+        for customer, keys in entries:
+            pending = list(customer.pending_events)
+            if not pending or len(pending) != len(keys):
+                raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
+            source_keys += [
+                (key, 0, e.event_id, offset + i)  # type: ignore[attr-defined]
+                for i, (key, e) in enumerate(zip(keys, pending, strict=True))
+            ]
+            old_versions.append(pending[0].originator_version - 1)
+            offset += len(pending)
+        events = [e for customer, _ in entries for e in customer.pending_events]
+        recordings = self.save(*(customer for customer, _ in entries), source_keys=source_keys)
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * offset
+        self._maybe_snapshot_all([c for c, _ in entries], old_versions)
+        out: list[list[Recorded]] = []
+        at = 0
+        for customer, keys in entries:
+            self._remember(customer)
+            customer_id = str(self.naming.customer_uuid(customer.id))
+            out.append([
+                Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
+                         versions=[e.originator_version], positions=[position])
+                for e, position in zip(events[at:at + len(keys)], positions[at:at + len(keys)],
+                                       strict=True)
+            ])
+            at += len(keys)
+        return out
 
     # ------------------------------------------------------------ internals
     def _key(self, cmd: m.Command) -> str:
@@ -441,6 +465,7 @@ class Hub(Application):
         old_version = pending[0].originator_version - 1
         recordings = self.save(customer, **kwargs)
         self._maybe_snapshot(customer, old_version)
+        self._remember(customer)
         return Recorded(
             customer_id=str(self.naming.customer_uuid(customer.id)),
             event_ids=[str(e.event_id) for e in pending],  # type: ignore[attr-defined]
@@ -448,10 +473,24 @@ class Hub(Application):
             positions=[r.notification.id for r in recordings] or [None] * len(pending),
         )
 
+    def _remember(self, customer: Customer) -> None:
+        """Cache the customer just saved: it is exactly what is stored, so the next load
+        need not replay its events (loads still fast-forward past other writers)."""
+        if self.repository.cache is not None:
+            self.repository.cache.put(customer.id, customer)
+
     def _maybe_snapshot(self, customer: Customer, old_version: int) -> None:
+        self._maybe_snapshot_all([customer], [old_version])
+
+    def _maybe_snapshot_all(self, customers: Sequence[Customer], old_versions: Sequence[int]) -> None:
+        """A snapshot of each customer whose save crossed a multiple of the interval."""
         n = self.snapshot_interval
-        if self.snapshots is not None and n > 0 and customer.version // n > max(old_version, 0) // n:
-            self.snapshots.put([Snapshot.take(customer)])
+        if self.snapshots is None or n <= 0:
+            return
+        due = [Snapshot.take(c) for c, old in zip(customers, old_versions, strict=True)
+               if c.version // n > max(old, 0) // n]
+        if due:
+            self.snapshots.put(due)
 
     def _lookup(self, key: str) -> Recorded | None:
         if self.key_index is not None:
