@@ -76,6 +76,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
 class PostgresKeyedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self._uuid_ids = self.datastore.originator_id_type == "uuid"
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
@@ -86,12 +87,15 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         )
         self._insert_keys = SQL(
             "INSERT INTO {schema}.{table} (source_key, seq, originator_id, originator_version, "
-            "event_id) VALUES (%s, %s, %s, %s, %s)"
+            "event_id) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::bigint[], "
+            "%s::uuid[])"  # one statement however many keys (a bulk save carries hundreds)
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(SOURCE_KEYS_TABLE))
         self._select_keys = SQL(
             "SELECT k.source_key, k.originator_id, k.originator_version, k.event_id, "
             "e.notification_id FROM {schema}.{table} k LEFT JOIN {schema}.{events} e "
-            "ON e.originator_id::text = k.originator_id "
+            # Cast the key's side, not the events' side, so the join can use the
+            # events' primary key (a cast on the indexed column scans every stream).
+            f"ON e.originator_id = k.originator_id{'::uuid' if self._uuid_ids else ''} "
             "AND e.originator_version = k.originator_version "
             "WHERE k.source_key = ANY(%s) ORDER BY k.source_key, k.seq"
         ).format(
@@ -105,13 +109,11 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         # lock: a concurrent duplicate waits on the key's index entry, then fails.
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
-            curs.executemany(
-                self._insert_keys,
-                [
-                    (key, seq, str(oid), version, event_id)
-                    for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
-                ],
-            )
+            rows = _key_rows(keys, stored_events)
+            curs.execute(self._insert_keys, (
+                [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
+                [r[3] for r in rows], [r[4] for r in rows],
+            ))
 
     def lookup_source_keys(self, keys: list[str]) -> dict[str, list[KeyRow]]:
         if not keys:

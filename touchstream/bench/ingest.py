@@ -58,12 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="customers the bulk import is spread over (default 100)")
     parser.add_argument("--history", type=int, default=100_000,
                         help="prior events on the heavy customer (default 100000)")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="(a)/(b) and (c) alternate in this many rounds (default 10)")
     parser.add_argument("--probe", type=int, default=200,
                         help="commands timed on each of the heavy and the new customer (default 200)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    for name in ("commands", "customers", "bulk_events", "bulk_customers", "probe"):
+    for name in ("commands", "customers", "bulk_events", "bulk_customers", "probe", "rounds"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.history < 0:
@@ -88,46 +90,55 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _measure(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    """(a)-(c), interleaved in ``--rounds`` so that a busy disk or CPU hits both sides alike."""
     figures: dict[str, float] = {}
     customers = _register(hub, args.customers, "cmd")
+    bulk_customers = _register(hub, args.bulk_customers, "bulk")
     topic, state = _sample_row(hub, customers[0])
     figures["stored_event_bytes"] = len(state)
     raw = _RawStore(settings, hub, topic, state)
+    importer = BulkImporter(hub)
+    raw_s = command_s = batched_s = bulk_s = reimport_s = 0.0
+    latencies: list[float] = []
     try:
-        # (a) the ceiling, one row per commit
-        elapsed = raw.single_commits(args.commands, args.customers)
-        figures["raw_single_commit_rows_per_s"] = args.commands / elapsed
-        # (b) the command path, one touchpoint per command
-        latencies = []
-        started = time.perf_counter()
-        for i in range(args.commands):
-            t = time.perf_counter()
-            hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
-            latencies.append(time.perf_counter() - t)
-        elapsed = time.perf_counter() - started
-        figures["command_touchpoints_per_s"] = args.commands / elapsed
-        figures["command_latency_p50_ms"] = statistics.median(latencies) * 1000
-        figures["command_latency_p99_ms"] = _percentile(latencies, 0.99) * 1000
-        # (c) bulk import against raw batched inserts
-        elapsed = raw.batched(args.bulk_events, args.bulk_customers)
-        figures["raw_batched_rows_per_s"] = args.bulk_events / elapsed
+        for r, (lo, hi) in enumerate(_rounds(args.commands, args.rounds)):
+            raw_s += raw.single_commits(hi - lo, args.customers)  # (a)
+            started = time.perf_counter()
+            for i in range(lo, hi):  # (b)
+                t = time.perf_counter()
+                hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
+                latencies.append(time.perf_counter() - t)
+            command_s += time.perf_counter() - started
+        for lo, hi in _rounds(args.bulk_events, args.rounds):
+            batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
+            commands = [_call(bulk_customers[i % len(bulk_customers)], f"bulk-{i}", i)
+                        for i in range(lo, hi)]
+            started = time.perf_counter()
+            results = importer.import_history(commands)  # (c)
+            bulk_s += time.perf_counter() - started
+            _check(results, hi - lo, duplicates=False)
+            started = time.perf_counter()
+            again = importer.import_history(commands)
+            reimport_s += time.perf_counter() - started
+            _check(again, hi - lo, duplicates=True)
     finally:
         raw.close()
-    bulk_customers = _register(hub, args.bulk_customers, "bulk")
-    commands = [_call(bulk_customers[i % len(bulk_customers)], f"bulk-{i}", i)
-                for i in range(args.bulk_events)]
-    importer = BulkImporter(hub)
-    started = time.perf_counter()
-    results = importer.import_history(commands)
-    figures["bulk_events_per_s"] = args.bulk_events / (time.perf_counter() - started)
-    _check(results, args.bulk_events, duplicates=False)
-    started = time.perf_counter()
-    again = importer.import_history(commands)
-    figures["bulk_reimport_commands_per_s"] = args.bulk_events / (time.perf_counter() - started)
-    _check(again, args.bulk_events, duplicates=True)
-    del commands, results, again
+    figures["raw_single_commit_rows_per_s"] = args.commands / raw_s
+    figures["command_touchpoints_per_s"] = args.commands / command_s
+    figures["command_latency_p50_ms"] = statistics.median(latencies) * 1000
+    figures["command_latency_p99_ms"] = _percentile(latencies, 0.99) * 1000
+    figures["raw_batched_rows_per_s"] = args.bulk_events / batched_s
+    figures["bulk_events_per_s"] = args.bulk_events / bulk_s
+    figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
     figures.update(_heavy_vs_new(hub, settings, args))
     return figures
+
+
+def _rounds(n: int, rounds: int) -> list[tuple[int, int]]:
+    """``rounds`` contiguous slices of ``range(n)`` (fewer when n is small)."""
+    rounds = max(1, min(rounds, n))
+    cuts = [n * r // rounds for r in range(rounds + 1)]
+    return [(lo, hi) for lo, hi in zip(cuts, cuts[1:]) if hi > lo]
 
 
 def _heavy_vs_new(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
