@@ -210,3 +210,19 @@ def test_a_2000_event_backfill_on_postgres_is_chunked_and_does_not_hang(
         assert keys_on(hub, cid).total() == 2001
     finally:
         hub.close()
+
+
+def test_unknown_senders_are_held_for_triage_by_the_bulk_path_too(env: dict[str, str]) -> None:
+    h = make_hub(env)
+    h.unknown_contacts = "triage"
+    try:
+        email = m.RecordEmail(message_id="<held@x>", from_address="stranger@example.org")
+        results = BulkImporter(h).import_history([email, email])
+        again = BulkImporter(h).import_history([email])
+        assert all(r.recorded is not None and r.recorded.held_for_triage
+                   for r in results + again)
+        assert again[0].recorded.duplicate  # type: ignore[union-attr]
+        assert h.find_by_contact("email", "stranger@example.org") is None
+        assert [t.source_key for t in h.held_touchpoints()] == ["email:<held@x>"]
+    finally:
+        h.close()
