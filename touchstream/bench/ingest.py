@@ -1,4 +1,4 @@
-"""``touchstream bench ingest``: recording throughput against the store's own ceiling.
+"""Recording throughput against the store's own ceiling (``touchstream bench ingest``).
 
 Measured in one run, on one fresh store:
 
@@ -12,7 +12,12 @@ Measured in one run, on one fresh store:
     inserts of the same rows, 1,000 rows per transaction (SQLite
     ``executemany``, PostgreSQL ``COPY``);
 (d) per-command cost on a customer with ``--history`` prior events (built
-    with the bulk path) against a new customer, commands interleaved.
+    with the bulk path) against a new customer, commands interleaved: with the
+    hub's aggregate cache warm, and through a hub without a cache (snapshots
+    only, as after a restart); the ratio is the worse of the two.
+
+(a)/(b) and (c) alternate in ``--rounds`` so a busy disk or CPU weighs on both
+sides of each ratio alike. Figures carry their unit in their name.
 """
 
 from __future__ import annotations

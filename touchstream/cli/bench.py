@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     scenarios = parser.add_subparsers(dest="scenario", metavar="SCENARIO", required=True)
     for name, module in load_scenarios().items():
         p = scenarios.add_parser(name, parents=[common], help=_summary(module),
-                                 description=module.__doc__)
+                                 description=module.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(func=_run, module=module)
 
