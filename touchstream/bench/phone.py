@@ -194,7 +194,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             callback_lat += lat
     total = per_round * args.rounds
     figures = {
-        "callbacks": float(total),
         "callbacks_per_s": total / callback_time,
         "trivial_requests_per_s": total / trivial_time,
         "callback_p50_ms": statistics.median(callback_lat) * 1000,

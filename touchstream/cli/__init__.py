@@ -20,6 +20,8 @@ MODULES = (
     "touchstream.cli.serve",
     "touchstream.cli.imports",
     "touchstream.cli.calls",
+    "touchstream.cli.bench",
+    "touchstream.cli.backfill",
 )
 
 
