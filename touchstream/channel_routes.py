@@ -18,11 +18,12 @@ from channels.blobs import BlobStore
 from channels.phone.cti import cti_router
 from channels.phone.directory import SQLiteCallDirectory
 from channels.phone.fax import fax_router
+from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
 from channels.web.forms import forms_router
 from channels.web.visits import visits_router
 from touchstream import channel_settings
-from touchstream.app import RouterFactory
+from touchstream.app import AppContext, RouterFactory
 from touchstream.settings import Settings
 
 
@@ -43,10 +44,16 @@ def channel_routers(settings: Settings, env: Mapping[str, str] | None = None) ->
         lambda ctx: forms_router(ctx.hub, forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
     ]
+    committers: dict[int, GroupCommit] = {}
+
+    def committer(ctx: AppContext) -> GroupCommit:
+        # One writer per app: the Twilio and CTI webhooks share its transactions.
+        return committers.setdefault(id(ctx), GroupCommit(ctx.hub))
+
     if twilio.auth_token and twilio.public_base_url:
-        factories.append(lambda ctx: twilio_router(ctx.hub, twilio, directory()))
+        factories.append(lambda ctx: twilio_router(ctx.hub, twilio, directory(), committer(ctx)))
     if cti.secret:
-        factories.append(lambda ctx: cti_router(ctx.hub, cti, directory()))
+        factories.append(lambda ctx: cti_router(ctx.hub, cti, directory(), committer(ctx)))
     if fax.secret:
         blobs = BlobStore(settings.data_dir / "blobs")
         factories.append(lambda ctx: fax_router(ctx.hub, fax, blobs))

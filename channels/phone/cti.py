@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from channels.bodies import media_type, read_capped
 from channels.phone.config import CtiConfig
 from channels.phone.directory import CallDirectory
+from channels.phone.group_commit import GroupCommit
 from channels.phone.signatures import SignatureError, verify_hmac
 from channels.phone.steps import HubProvider, accepted, describe, record
 from commands import messages as m
@@ -88,7 +89,8 @@ def cti_command(event: CtiEvent) -> m.RecordCallStep:
     )
 
 
-def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory) -> APIRouter:
+def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory,
+               committer: GroupCommit | None = None) -> APIRouter:
     """``POST /webhooks/cti``: one JSON event per request, HMAC-signed."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks: phone"])
 
@@ -109,6 +111,6 @@ def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory
             cmd = cti_command(CtiEvent.model_validate_json(body))
         except ValidationError as exc:
             raise HTTPException(422, describe(exc)) from exc
-        return accepted(await record(hub, cmd, directory, cmd.call_id))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
 
     return router

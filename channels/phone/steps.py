@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from channels.phone.directory import CallDirectory
+from channels.phone.group_commit import GroupCommit
 from commands import messages as m
 from commands.hub import ConcurrencyError, CustomerNotFoundError, Hub
 from commands.ports import Recorded
@@ -18,16 +20,25 @@ from domain.errors import DomainError
 HubProvider = Callable[[], Hub]
 
 
+def _located(cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> m.Touchpoint:
+    """Every step of a call goes to the customer its first recorded step went to (so a
+    later step needs no number, and a numbered one skips the number lookup)."""
+    if cmd.customer_id is not None:
+        return cmd
+    known = directory.customer_of(call_id)
+    if known is not None:
+        return cmd.model_copy(update={"customer_id": known})
+    if cmd.counterpart() is None:
+        # The provider retries on 5xx: by then the call's first step may have come in.
+        raise HTTPException(
+            503, f"call {call_id} is not known yet and carries no number",
+            headers={"Retry-After": "5"},
+        )
+    return cmd
+
+
 def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
-    if cmd.customer_id is None and cmd.counterpart() is None:
-        known = directory.customer_of(call_id)
-        if known is None:
-            # The provider retries on 5xx: by then the call's first step may have come in.
-            raise HTTPException(
-                503, f"call {call_id} is not known yet and carries no number",
-                headers={"Retry-After": "5"},
-            )
-        cmd = cmd.model_copy(update={"customer_id": known})
+    cmd = _located(cmd, directory, call_id)
     try:
         result = hub.execute(cmd)
     except CustomerNotFoundError as exc:
@@ -41,9 +52,20 @@ def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
     return result
 
 
-async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
-    """Record one step (in a worker thread: the write model is synchronous)."""
-    return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
+async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
+                 committer: GroupCommit | None = None) -> Recorded:
+    """Record one step: through the group commit when given, else on a worker thread
+    (the write model is synchronous)."""
+    if committer is None:
+        return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
+    cmd = await run_in_threadpool(_located, cmd, directory, call_id)
+    outcome = await asyncio.wrap_future(committer.submit(cmd))
+    if outcome.recorded is None:
+        raise HTTPException(422, outcome.error or "not recorded")
+    result = outcome.recorded
+    if result.customer_id and not result.held_for_triage:
+        directory.remember(call_id, result.customer_id)
+    return result
 
 
 def describe(exc: ValidationError) -> str:

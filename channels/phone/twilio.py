@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from channels.bodies import form_pairs, media_type, read_capped
 from channels.phone.config import TwilioConfig
 from channels.phone.directory import CallDirectory
+from channels.phone.group_commit import GroupCommit
 from channels.phone.signatures import SignatureError, public_url, verify_twilio
 from channels.phone.steps import HubProvider, accepted, describe, record
 from commands import messages as m
@@ -202,9 +203,12 @@ def _build(
 
 
 def twilio_router(
-    get_hub: HubProvider, config: TwilioConfig, directory: CallDirectory
+    get_hub: HubProvider, config: TwilioConfig, directory: CallDirectory,
+    committer: GroupCommit | None = None,
 ) -> APIRouter:
-    """``POST /webhooks/twilio/voice/status`` and ``…/recording`` (signature-authenticated)."""
+    """``POST /webhooks/twilio/voice/status`` and ``…/recording`` (signature-authenticated).
+
+    With ``committer``, concurrent callbacks are recorded in shared transactions."""
     router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks: phone"])
 
     @router.post("/status", summary="Twilio call status callback")
@@ -213,7 +217,7 @@ def twilio_router(
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(status_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
 
     @router.post("/recording", summary="Twilio recording status callback")
     async def recording_callback(
@@ -221,6 +225,6 @@ def twilio_router(
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(recording_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
 
     return router

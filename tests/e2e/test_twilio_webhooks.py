@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.phone.config import TwilioConfig
 from channels.phone.directory import SQLiteCallDirectory
+from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
 from commands.hub import Hub
 from domain.calls import CallStep, summarise_call
@@ -38,12 +39,15 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
     h.close()
 
 
-@pytest.fixture
-def client(hub: Hub, tmp_path: Path) -> Iterator[TestClient]:
+@pytest.fixture(params=["one-transaction-each", "group-commit"])
+def client(hub: Hub, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[TestClient]:
     directory = SQLiteCallDirectory(tmp_path / "calls.db")
     config = TwilioConfig(auth_token=TOKEN, public_base_url=BASE)
-    with TestClient(app_with(twilio_router(provider(hub), config, directory))) as c:
+    committer = GroupCommit(provider(hub)) if request.param == "group-commit" else None
+    with TestClient(app_with(twilio_router(provider(hub), config, directory, committer))) as c:
         yield c
+    if committer is not None:
+        committer.close()
     directory.close()
 
 
