@@ -59,7 +59,10 @@ async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id:
     if committer is None:
         return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
     cmd = await run_in_threadpool(_located, cmd, directory, call_id)
-    outcome = await asyncio.wrap_future(committer.submit(cmd))
+    try:
+        outcome = await asyncio.wrap_future(committer.submit(cmd))
+    except ConcurrencyError as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
     if outcome.recorded is None:
         raise HTTPException(422, outcome.error or "not recorded")
     result = outcome.recorded
