@@ -35,7 +35,8 @@ from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, SourceKeyReservation
-from domain.customer import Customer, Provenance
+from domain.customer import Customer, Provenance, email_thread_id
+from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
@@ -73,6 +74,11 @@ _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.RecordFax: Customer.FaxRecorded,
     m.RecordVisit: Customer.VisitRecorded,
     m.RecordWebForm: Customer.WebFormSubmitted,
+    m.SendEmail: Customer.EmailQueued,
+    m.RecordEmailSent: Customer.EmailSent,
+    m.RecordEmailSendFailed: Customer.EmailSendFailed,
+    m.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
+    m.RecordEmailBounce: Customer.EmailBounced,
 }
 # Command fields that only help find the customer and are not stored on the event.
 _LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
@@ -92,6 +98,9 @@ class StreamNaming:
 
     def claim(self, key: str) -> UUID | str:
         return self._id("contact", uuid5(NAMESPACE, key))
+
+    def mailbox(self, account: str, folder: str) -> UUID | str:
+        return self._id("mailbox", uuid5(NAMESPACE, f"mailbox:{account}|{folder}"))
 
     def reservation(self, source_key: str) -> UUID | str:
         return self._id("sourcekey", uuid5(NAMESPACE, source_key))
@@ -218,6 +227,8 @@ class Hub(Application):
         customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
 
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
+            if isinstance(cmd, (m.RecordEmail, m.SendEmail)):
+                _email_fields(self.naming.customer_uuid(customer.id), key, cmd, fields)
             customer.record(event_class, next(iter(provs)), **fields)
 
         return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
@@ -251,6 +262,51 @@ class Hub(Application):
                      "system", "internal", cmd, follow_merge=False)
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
+
+    def quarantine_email(self, cmd: m.QuarantineEmail) -> Recorded:
+        """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""
+        fields = cmd.model_dump(include={
+            "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
+        })
+        return self._on_mailbox(cmd, cmd.account, cmd.folder,
+                                lambda box, key: box.quarantine(key, **fields))
+
+    def note_uidvalidity_change(self, cmd: m.NoteUidValidityChange) -> Recorded:
+        """Record that a mailbox folder was renumbered."""
+        return self._on_mailbox(
+            cmd, cmd.account, cmd.folder,
+            lambda box, key: box.note_uidvalidity_change(
+                key, cmd.old_uidvalidity, cmd.new_uidvalidity),
+        )
+
+    def recorded(self, source_key: str) -> Recorded | None:
+        """What was recorded under a source key (as stored, e.g. ``email:…``), if anything."""
+        return self._lookup(source_key)
+
+    def _on_mailbox(
+        self, cmd: m.Command, account: str, folder: str, decide: Callable[[Mailbox, str], None]
+    ) -> Recorded:
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        box_id = self.naming.mailbox(account, folder)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                box: Mailbox = self.repository.get(box_id)
+            except AggregateNotFoundError:
+                box = Mailbox.open(box_id, account, folder)
+            if box.has(key):  # stores without a source-key table dedup here
+                return Recorded(customer_id=str(box_id), duplicate=True)
+            decide(box, key)
+            if not box.pending_events:
+                return Recorded(customer_id=str(box_id))
+            try:
+                return self._save(box, key)  # type: ignore[arg-type]
+            except IntegrityError as exc:
+                if SOURCE_KEYS_TABLE in str(exc) and (done := self._lookup(key)) is not None:
+                    return done
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise ConcurrencyError(f"mailbox {account}/{folder} kept changing")
 
     # -------------------------------------------------------------- queries
     def customer(self, customer_id: UUID) -> Customer:
@@ -517,6 +573,23 @@ class Hub(Application):
                 continue
 
 
+def _email_fields(customer_id: UUID, key: str, cmd: m.Touchpoint, fields: dict[str, Any]) -> None:
+    """Thread id (scoped to the customer) and, for a send, the deterministic Message-ID."""
+    if isinstance(cmd, m.SendEmail):
+        token = uuid5(NAMESPACE, f"message-id:{key}")
+        domain = cmd.from_address.rpartition("@")[2].strip("<> ") or "touchstream.invalid"
+        refs = list(cmd.references)
+        if cmd.in_reply_to and cmd.in_reply_to not in refs:
+            refs.append(cmd.in_reply_to)
+        fields["references"] = refs
+        fields["message_id"] = f"<{token}@{domain}>"
+        fields["envelope_id"] = token.hex
+    if fields.get("thread_id") is None:
+        fields["thread_id"] = email_thread_id(
+            customer_id, fields["message_id"], fields.get("in_reply_to"), fields["references"]
+        )
+
+
 def _from_rows(rows: Sequence[KeyRow], naming: StreamNaming) -> Recorded:
     return Recorded(
         customer_id=str(naming.customer_uuid(rows[0].originator_id)),
@@ -537,6 +610,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.AssignPartner: Hub.assign_partner,
     m.MergeCustomers: Hub.merge_customers,
     m.UnmergeCustomer: Hub.unmerge_customer,
+    m.QuarantineEmail: Hub.quarantine_email,
+    m.NoteUidValidityChange: Hub.note_uidvalidity_change,
 }
 
 __all__ = [

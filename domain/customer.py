@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
@@ -211,6 +211,66 @@ class Customer(Aggregate):
         body_text: str | None
         body_ref: str | None
         attachments: list[dict[str, Any]]
+        raw_ref: str | None = None
+
+    class EmailQueued(Event):
+        """An outbound email the hub intends to send (the intent, recorded before any attempt)."""
+
+        message_id: str
+        thread_id: str
+        in_reply_to: str | None
+        references: list[str]
+        from_address: str
+        to: list[str]
+        cc: list[str]
+        subject: str
+        body_text: str
+        envelope_id: str
+
+    class EmailSent(Event):
+        """The SMTP server accepted a queued email (at most one per queued email)."""
+
+        message_id: str
+        attempt: int
+        response: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class EmailSendFailed(Event):
+        """A queued email was refused for good (5xx) or given up on."""
+
+        message_id: str
+        attempt: int
+        reason: str
+        permanent: bool
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class EmailOutcomeUnknown(Event):
+        """An attempt whose outcome cannot be known (4xx, disconnect, timeout); it is retried."""
+
+        message_id: str
+        attempt: int
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class EmailBounced(Event):
+        """A delivery status notification about an outbound email of this customer."""
+
+        original_message_id: str
+        recipient: str | None
+        action: str
+        status: str | None
+        diagnostic: str | None
+        report_message_id: str
+        raw_ref: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            pass
 
     class FaxRecorded(Event):
         fax_id: str
@@ -404,8 +464,26 @@ TOUCHPOINT_EVENTS = frozenset(
         Customer.CallbackRequested,
         Customer.CallbackCompleted,
         Customer.EmailRecorded,
+        Customer.EmailQueued,
+        Customer.EmailSent,
+        Customer.EmailSendFailed,
+        Customer.EmailOutcomeUnknown,
+        Customer.EmailBounced,
         Customer.FaxRecorded,
         Customer.VisitRecorded,
         Customer.WebFormSubmitted,
     }
 )
+
+
+THREAD_NAMESPACE = UUID("b8f2a4c6-3d1e-4f7a-9c0b-2e5d8a1f6c34")
+
+
+def email_thread_id(
+    customer_id: UUID | str, message_id: str, in_reply_to: str | None, references: list[str]
+) -> str:
+    """The thread of an email: its root message (first reference, else the message it
+    answers, else itself), scoped to one customer so that replies from different
+    customers to one newsletter never share a thread."""
+    root = references[0] if references else (in_reply_to or message_id)
+    return str(uuid5(THREAD_NAMESPACE, f"{customer_id}|{root.strip()}"))
