@@ -279,6 +279,10 @@ class Hub(Application):
                 key, cmd.old_uidvalidity, cmd.new_uidvalidity),
         )
 
+    def source_key_of(self, cmd: m.Command) -> str:
+        """The source key a command is recorded under (adapters keep it for audits)."""
+        return self._key(cmd)
+
     def recorded(self, source_key: str) -> Recorded | None:
         """What was recorded under a source key (as stored, e.g. ``email:…``), if anything."""
         return self._lookup(source_key)

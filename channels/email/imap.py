@@ -1,0 +1,280 @@
+"""IMAP ingestion with imapclient: one pass, follow (IDLE + polling), backfill, verify.
+
+Order of things per batch: fetch → record every message (events durable) →
+commit ledger rows + checkpoint → only then flag or move (if configured). A
+crash anywhere re-reads at most one batch, which the write model dedups.
+A UIDVALIDITY change voids every cached UID: it is recorded, the checkpoint
+restarts at 0 and the rescan dedups by source key (raw-bytes hash).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
+
+from channels.email.config import ImapConfig
+from channels.email.inbound import InboundMail, Origin, Outcome
+from channels.email.state import ImapState, LedgerRow
+from commands import messages as m
+
+log = logging.getLogger("touchstream.email.imap")
+
+
+class MailboxGoneError(Exception):
+    """Raised when a listed message could not be fetched although it still exists."""
+
+
+@dataclass
+class IngestHooks:
+    """Observation points (tests use them to crash the process at exact moments)."""
+
+    after_record: Callable[[str, int, Outcome], None] | None = None
+    after_checkpoint: Callable[[str, int], None] | None = None
+
+
+@dataclass
+class PassReport:
+    folder: str
+    uidvalidity: int
+    seen: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    last_uid: int = 0
+    renumbered: bool = False
+
+    def add(self, outcome: Outcome) -> None:
+        self.seen += 1
+        if outcome.kind == "quarantine":
+            self.quarantined += 1
+        elif outcome.duplicate:
+            self.duplicates += 1
+        else:
+            self.recorded += 1
+
+
+@dataclass
+class Gap:
+    folder: str
+    uid: int
+    problem: str
+
+
+@dataclass
+class _Batch:
+    uids: list[int]
+    items: dict[int, dict[bytes, Any]] = field(default_factory=dict)
+
+
+class ImapIngester:
+    def __init__(
+        self, config: ImapConfig, mail: InboundMail, state: ImapState,
+        *, hooks: IngestHooks | None = None,
+    ) -> None:
+        self.config = config
+        self.mail = mail
+        self.state = state
+        self.hooks = hooks or IngestHooks()
+        self.account = config.account_name
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> IMAPClient:
+        cfg = self.config
+        context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.security != "plain" else None
+        client = IMAPClient(
+            cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
+            timeout=SocketTimeout(connect=cfg.timeout_s, read=cfg.timeout_s),
+        )
+        client.normalise_times = False
+        try:
+            if cfg.security == "starttls":
+                client.starttls(context)
+            client.login(cfg.user, cfg.password)
+        except BaseException:
+            _quietly(client.shutdown)
+            raise
+        return client
+
+    @contextmanager
+    def session(self) -> Iterator[IMAPClient]:
+        client = self.connect()
+        try:
+            yield client
+        finally:
+            _quietly(client.logout)
+
+    # ------------------------------------------------------------------ passes
+    def run_once(self, since: date | None = None) -> list[PassReport]:
+        """One pass over every folder (or a backfill of messages since a date)."""
+        with self.session() as client:
+            return [self.ingest_folder(client, f, since) for f in self.config.folders]
+
+    def ingest_folder(self, client: IMAPClient, folder: str, since: date | None = None) -> PassReport:
+        info = client.select_folder(folder, readonly=self.config.after == "none")
+        uv = int(info[b"UIDVALIDITY"])
+        report = PassReport(folder, uv)
+        cp = self.state.checkpoint(self.account, folder)
+        if cp is None:
+            self.state.reset(self.account, folder, uv)
+            last = 0
+        elif cp.uidvalidity != uv:
+            log.warning("%s %s: UIDVALIDITY %s -> %s, rescanning", self.account, folder,
+                        cp.uidvalidity, uv)
+            self.mail.sink.execute(m.NoteUidValidityChange(
+                actor=self.mail.actor, account=self.account, folder=folder,
+                old_uidvalidity=cp.uidvalidity, new_uidvalidity=uv,
+            ))
+            self.state.reset(self.account, folder, uv)
+            report.renumbered = True
+            last = 0
+        else:
+            last = cp.last_uid
+        if since is not None:
+            uids = sorted(client.search(["SINCE", since]))
+            advance = False
+        else:
+            uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+            advance = True
+        self._ingest(client, folder, uv, uids, advance, report)
+        return report
+
+    def _ingest(
+        self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int], advance: bool,
+        report: PassReport,
+    ) -> None:
+        cfg = self.config
+        for start in range(0, len(uids), cfg.batch):
+            batch = list(uids[start:start + cfg.batch])
+            items = self._fetch(client, batch)
+            rows: list[LedgerRow] = []
+            for uid in batch:
+                item = items.get(uid)
+                if item is None:
+                    if client.search(["UID", str(uid)]) == [uid]:
+                        raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
+                    continue  # expunged meanwhile: nothing to lose
+                outcome = self._record(folder, uv, uid, item)
+                report.add(outcome)
+                rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
+                if self.hooks.after_record:
+                    self.hooks.after_record(folder, uid, outcome)
+            self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
+            report.last_uid = max(report.last_uid, max(batch))
+            if self.hooks.after_checkpoint:
+                self.hooks.after_checkpoint(folder, max(batch))
+            self._after(client, [r.uid for r in rows])
+
+    def _fetch(self, client: IMAPClient, batch: list[int]) -> dict[int, dict[bytes, Any]]:
+        sizes = client.fetch(batch, ["RFC822.SIZE"])
+        small = [u for u in batch if u in sizes and sizes[u][b"RFC822.SIZE"] <= self.mail.rules.max_bytes]
+        big = [u for u in batch if u in sizes and u not in small]
+        items: dict[int, dict[bytes, Any]] = {}
+        if small:
+            items.update(client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]))
+        if big:
+            for uid, data in client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]).items():
+                items[uid] = {**data, b"RFC822.SIZE": sizes[uid][b"RFC822.SIZE"]}
+        return items
+
+    def _record(self, folder: str, uv: int, uid: int, item: dict[bytes, Any]) -> Outcome:
+        received = item.get(b"INTERNALDATE")
+        origin = Origin(self.account, folder, uv, uid,
+                        received if isinstance(received, datetime) and received.tzinfo else None)
+        if b"BODY[]" in item:
+            return self.mail.record(bytes(item[b"BODY[]"] or b""), origin)
+        return self.mail.record_oversized(bytes(item.get(b"BODY[HEADER]") or b""),
+                                          int(item[b"RFC822.SIZE"]), origin)
+
+    def _after(self, client: IMAPClient, uids: list[int]) -> None:
+        action = self.config.after
+        if action == "none" or not uids:
+            return
+        if action == "seen":
+            client.add_flags(uids, [SEEN])
+        elif action == "flag":
+            client.add_flags(uids, [FLAGGED])
+        elif action.startswith("move:"):
+            target = action.partition(":")[2]
+            if client.has_capability("MOVE"):
+                client.move(uids, target)
+            else:
+                client.copy(uids, target)
+                client.add_flags(uids, [DELETED])
+                if client.has_capability("UIDPLUS"):
+                    client.uid_expunge(uids)
+                else:
+                    client.expunge()
+
+    # ------------------------------------------------------------------ follow
+    def follow(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set: passes, IDLE (or sleep) between them, reconnect on errors."""
+        cfg = self.config
+        delay = cfg.backoff_initial_s
+        while not stop.is_set():
+            try:
+                with self.session() as client:
+                    delay = cfg.backoff_initial_s
+                    idle = client.has_capability("IDLE")
+                    while not stop.is_set():
+                        for folder in cfg.folders:
+                            self.ingest_folder(client, folder)
+                        self._wait(client, stop, idle)
+            except Exception as exc:  # any error: reconnect with backoff, the checkpoint is safe
+                log.warning("imap %s: %s: %s; reconnecting in %.1fs", self.account,
+                            type(exc).__name__, exc, delay)
+                stop.wait(delay * random.uniform(1.0, 1.5))
+                delay = min(delay * 2, cfg.backoff_max_s)
+
+    def _wait(self, client: IMAPClient, stop: threading.Event, idle: bool) -> None:
+        cfg = self.config
+        deadline = time.monotonic() + cfg.poll_s
+        if not idle:
+            stop.wait(cfg.poll_s)
+            client.noop()
+            return
+        if len(cfg.folders) > 1:
+            client.select_folder(cfg.folders[0], readonly=cfg.after == "none")
+        client.idle()
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                responses = client.idle_check(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            client.idle_done()
+
+    # ------------------------------------------------------------------ verify
+    def verify(self, is_recorded: Callable[[str], bool], since: date | None = None) -> list[Gap]:
+        """Every listed message must have a ledger row whose source key the store knows."""
+        gaps: list[Gap] = []
+        with self.session() as client:
+            for folder in self.config.folders:
+                info = client.select_folder(folder, readonly=True)
+                uv = int(info[b"UIDVALIDITY"])
+                uids = sorted(client.search(["SINCE", since] if since else ["ALL"]))
+                ledger = self.state.ledger(self.account, folder, uv)
+                for uid in uids:
+                    row = ledger.get(uid)
+                    if row is None:
+                        gaps.append(Gap(folder, uid, "not recorded"))
+                    elif not is_recorded(row.source_key):
+                        gaps.append(Gap(folder, uid, f"{row.source_key} missing from the event store"))
+        return gaps
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception as exc:  # closing a broken connection: nothing left to save
+        log.debug("ignored while closing: %s", exc)
