@@ -29,12 +29,12 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, get_topic
 
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
-from domain.claims import ContactPointClaim, SourceKeyReservation
+from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
 from domain.customer import Customer, Provenance, email_thread_id
 from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
@@ -62,7 +62,11 @@ class ConflictError(CommandError):
 
 
 class HeldForTriageError(CommandError):
-    """Raised when a touchpoint's sender is unknown and unknown senders are held."""
+    """Raised internally when a touchpoint's sender is unknown and unknown senders are held."""
+
+    def __init__(self, contact: str) -> None:
+        super().__init__(f"unknown sender {contact}: held for triage")
+        self.contact = contact
 
 
 _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
@@ -93,17 +97,25 @@ class StreamNaming:
     def _id(self, prefix: str, value: UUID) -> UUID | str:
         return f"{prefix}-{value}" if self.prefixed else value
 
+    def _keyed(self, prefix: str, key: str) -> UUID | str:
+        # The prefix is hashed in too: on the SQL stores ids are bare UUIDs and
+        # a contact claim and a reservation must never share one.
+        return self._id(prefix, uuid5(NAMESPACE, f"{prefix}:{key}"))
+
     def customer(self, customer_id: UUID) -> UUID | str:
         return self._id("customer", customer_id)
 
     def claim(self, key: str) -> UUID | str:
-        return self._id("contact", uuid5(NAMESPACE, key))
+        return self._keyed("contact", key)
 
     def mailbox(self, account: str, folder: str) -> UUID | str:
         return self._id("mailbox", uuid5(NAMESPACE, f"mailbox:{account}|{folder}"))
 
     def reservation(self, source_key: str) -> UUID | str:
-        return self._id("sourcekey", uuid5(NAMESPACE, source_key))
+        return self._keyed("sourcekey", source_key)
+
+    def held(self, source_key: str) -> UUID | str:
+        return self._keyed("triage", source_key)
 
     @staticmethod
     def customer_uuid(aggregate_id: UUID | str) -> UUID:
@@ -224,7 +236,10 @@ class Hub(Application):
             return done
         event_class = _TOUCH_EVENTS[type(cmd)]
         fields = m.touch_fields(cmd, _LOOKUP_ONLY)
-        customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
+        try:
+            customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
+        except HeldForTriageError as held:
+            return self._hold(cmd, key, held.contact)
 
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             if isinstance(cmd, (m.RecordEmail, m.SendEmail)):
@@ -284,8 +299,14 @@ class Hub(Application):
         return self._key(cmd)
 
     def recorded(self, source_key: str) -> Recorded | None:
-        """What was recorded under a source key (as stored, e.g. ``email:…``), if anything."""
-        return self._lookup(source_key)
+        """What was recorded (or held for triage) under a source key, as stored."""
+        if (done := self._lookup(source_key)) is not None:
+            return done
+        try:
+            self.repository.get(self.naming.held(source_key))
+        except AggregateNotFoundError:
+            return None
+        return Recorded(customer_id="", duplicate=True, held_for_triage=True)
 
     def _on_mailbox(
         self, cmd: m.Command, account: str, folder: str, decide: Callable[[Mailbox, str], None]
@@ -311,6 +332,56 @@ class Hub(Application):
                     return done
                 time.sleep(random.uniform(0, 0.002 * attempt))
         raise ConcurrencyError(f"mailbox {account}/{folder} kept changing")
+
+    def held_touchpoints(self, limit: int = 1000) -> list[HeldTouchpoint]:
+        """Touchpoints waiting for triage (a scan of the log: fine for a triage queue)."""
+        topic = get_topic(HeldTouchpoint.Held)
+        items = []
+        start = 1
+        while len(items) < limit:
+            batch = self.recorder.select_notifications(start, 500, topics=[topic])
+            if not batch:
+                break
+            for n in batch:
+                held: HeldTouchpoint = self.repository.get(n.originator_id)
+                if held.assigned_to is None:
+                    items.append(held)
+            start = batch[-1].id + 1
+        return items[:limit]
+
+    def assign_held(self, source_key: str, customer_id: UUID) -> Recorded:
+        """Record a held touchpoint on ``customer_id`` (same source key: idempotent)."""
+        hid = self.naming.held(source_key)
+        try:
+            held: HeldTouchpoint = self.repository.get(hid)
+        except AggregateNotFoundError as exc:
+            raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
+        model = m.TOUCHPOINT_COMMANDS[held.command_kind]
+        cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
+        result = self.record_touchpoint(cmd)
+        held.assign(result.customer_id)
+        if held.pending_events:
+            try:
+                self.save(held)
+            except IntegrityError:
+                pass  # assigned concurrently: the touchpoint itself is deduplicated
+        return result
+
+    def _hold(self, cmd: m.Touchpoint, key: str, contact: str) -> Recorded:
+        held = HeldTouchpoint.hold(
+            self.naming.held(key), key, contact, cmd.kind,
+            cmd.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
+            | {"source_key": key, "occurred_at": (cmd.occurred_at or self.clock()).isoformat()},
+        )
+        try:
+            recordings = self.save(held)
+        except IntegrityError:
+            recordings = []  # already held: same key, same touchpoint
+        return Recorded(
+            customer_id="", event_ids=[], versions=[0],
+            positions=[r.notification.id for r in recordings] or [None],
+            duplicate=not recordings, held_for_triage=True,
+        )
 
     # -------------------------------------------------------------- queries
     def customer(self, customer_id: UUID) -> Customer:
@@ -510,7 +581,7 @@ class Hub(Application):
         if owner is not None:
             return UUID(owner)
         if self.unknown_contacts != "create":
-            raise HeldForTriageError(f"unknown {kind} {value}: held for triage")
+            raise HeldForTriageError(ckey)
         # A prospect owning the contact point; its id derives from the contact
         # point so concurrent first contacts converge on one customer.
         prospect = m.RegisterCustomer(

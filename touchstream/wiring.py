@@ -55,7 +55,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             **postgres_env(settings.event_store),
         }
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing_kurrentdb",
+        "PERSISTENCE_MODULE": "touchstream.kurrentdb:RetrySafeKurrentDBFactory",
         "KURRENTDB_URI": settings.event_store,
     }
     if settings.kurrentdb_root_certificates:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from eventsourcing.persistence import InfrastructureFactoryError, PersistenceError
+import psycopg
+from kurrentdbclient.exceptions import KurrentDBClientError
 from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
@@ -44,5 +47,8 @@ def run_guarded(action: Callable[[], int | None]) -> int:
     except (DomainError, CommandError) as exc:
         print(f"touchstream: {exc}", file=sys.stderr)
         return EXIT_CONFLICT
+    except (PersistenceError, InfrastructureFactoryError, KurrentDBClientError, psycopg.Error) as exc:
+        print(f"touchstream: event store unavailable or failing: {exc}", file=sys.stderr)
+        return EXIT_STORE
     except KeyboardInterrupt:
         return 130
