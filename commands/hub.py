@@ -284,14 +284,14 @@ class Hub(Application):
             "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
         })
         return self._on_mailbox(cmd, cmd.account, cmd.folder,
-                                lambda box, key: box.quarantine(key, **fields))
+                                lambda box, key: box.quarantine(key, _event_id(key), **fields))
 
     def note_uidvalidity_change(self, cmd: m.NoteUidValidityChange) -> Recorded:
         """Record that a mailbox folder was renumbered."""
         return self._on_mailbox(
             cmd, cmd.account, cmd.folder,
             lambda box, key: box.note_uidvalidity_change(
-                key, cmd.old_uidvalidity, cmd.new_uidvalidity),
+                key, _event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
         )
 
     def source_key_of(self, cmd: m.Command) -> str:
@@ -319,7 +319,11 @@ class Hub(Application):
             try:
                 box: Mailbox = self.repository.get(box_id)
             except AggregateNotFoundError:
-                box = Mailbox.open(box_id, account, folder)
+                try:  # opened on its own: source-key rows belong to keyed events only
+                    self.save(Mailbox.open(box_id, account, folder))
+                except IntegrityError:
+                    pass  # opened concurrently
+                continue
             if box.has(key):  # stores without a source-key table dedup here
                 return Recorded(customer_id=str(box_id), duplicate=True)
             decide(box, key)
@@ -646,6 +650,10 @@ class Hub(Application):
                 return
             except IntegrityError:
                 continue
+
+
+def _event_id(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"{key}#0")
 
 
 def _email_fields(customer_id: UUID, key: str, cmd: m.Touchpoint, fields: dict[str, Any]) -> None:

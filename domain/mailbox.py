@@ -20,17 +20,18 @@ class Mailbox(Aggregate):
 
     INITIAL_VERSION = 0
 
-    class Event(Aggregate.Event):
-        source_key: str
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.seen_keys.append(self.source_key)
-
     class Opened(Aggregate.Created):
         account: str
         folder: str
 
-    class MessageQuarantined(Event):
+    class Keyed(Aggregate.Event):
+        source_key: str
+        event_id: UUID
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.seen_keys.append(self.source_key)
+
+    class MessageQuarantined(Keyed):
         """A message kept aside with its reason; its raw bytes stay in the blob store."""
 
         reason: str
@@ -42,7 +43,7 @@ class Mailbox(Aggregate):
         raw_ref: str | None
         header_ref: str | None
 
-    class UidValidityChanged(Event):
+    class UidValidityChanged(Keyed):
         """The server renumbered the folder: every cached UID is void; a rescan follows."""
 
         old_uidvalidity: int
@@ -60,13 +61,15 @@ class Mailbox(Aggregate):
     def has(self, source_key: str) -> bool:
         return source_key in self.seen_keys
 
-    def quarantine(self, source_key: str, **fields: Any) -> None:
+    def quarantine(self, source_key: str, event_id: UUID, **fields: Any) -> None:
         if not self.has(source_key):
-            self.trigger_event(self.MessageQuarantined, source_key=source_key, **fields)
+            self.trigger_event(
+                self.MessageQuarantined, source_key=source_key, event_id=event_id, **fields
+            )
 
-    def note_uidvalidity_change(self, source_key: str, old: int, new: int) -> None:
+    def note_uidvalidity_change(self, source_key: str, event_id: UUID, old: int, new: int) -> None:
         if not self.has(source_key) and old != new:
             self.trigger_event(
-                self.UidValidityChanged,
-                source_key=source_key, old_uidvalidity=old, new_uidvalidity=new,
+                self.UidValidityChanged, source_key=source_key, event_id=event_id,
+                old_uidvalidity=old, new_uidvalidity=new,
             )

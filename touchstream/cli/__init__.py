@@ -15,6 +15,7 @@ MODULES = (
     "touchstream.cli.customer",
     "touchstream.cli.events",
     "touchstream.cli.triage",
+    "touchstream.cli.email",
 )
 
 

@@ -1,0 +1,83 @@
+"""``touchstream ingest imap`` and ``touchstream send-email``: the email channel's processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from touchstream import settings
+from touchstream.cli.common import open_hub, print_json
+from touchstream.cli.errors import CliError
+
+
+def _subcommands(sub: argparse._SubParsersAction, name: str, help_: str) -> Any:  # type: ignore[type-arg]
+    """The ``name`` group's sub-parsers, shared with other modules that add to it."""
+    parser = sub.choices.get(name) or sub.add_parser(name, help=help_)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=f"{name}_source", metavar="SOURCE", required=True)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    ingest = _subcommands(sub, "ingest", "ingest touchpoints from an outside source")
+    p = ingest.add_parser(
+        "imap", help="ingest the configured IMAP mailbox folders (TOUCHSTREAM_IMAP_*)",
+        description="One pass over the configured folders; --follow keeps running (IDLE + "
+        "polling, reconnects with backoff); --verify compares the mailbox with what was "
+        "recorded and exits 1 on a gap; --since backfills messages received since a date.",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--follow", action="store_true", help="keep running until interrupted")
+    mode.add_argument("--verify", action="store_true", help="report messages never recorded")
+    p.add_argument("--since", type=_date, help="only messages received since YYYY-MM-DD")
+    p.set_defaults(func=_ingest_imap)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _ingest_imap(args: argparse.Namespace) -> int:
+    from touchstream.email_wiring import build_ingester
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.follow and args.since:
+        raise CliError("--since is a one-off backfill; run it without --follow")
+    conf = settings.load()
+    with open_hub() as hub:
+        ingester = build_ingester(conf, hub)
+        try:
+            if args.verify:
+                gaps = ingester.verify(lambda key: hub.recorded(key) is not None, args.since)
+                for gap in gaps:
+                    print_json(asdict(gap))
+                if gaps:
+                    print(f"touchstream: {len(gaps)} message(s) not recorded", file=sys.stderr)
+                    return 1
+                return 0
+            if args.follow:
+                ingester.follow(_stop_on_signals())
+                return 0
+            for report in ingester.run_once(args.since):
+                print_json(asdict(report))
+            return 0
+        finally:
+            ingester.state.close()
