@@ -39,6 +39,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--since", type=_date, help="only messages received since YYYY-MM-DD")
     p.set_defaults(func=_ingest_imap)
 
+    email = sub.add_parser("email", help="queue outbound email, run the sender, show the outbox")
+    actions = email.add_subparsers(dest="email_action", metavar="ACTION", required=True)
+    q = actions.add_parser("queue", help="record the intent to send an email to a customer")
+    q.add_argument("--source-key", required=True, help="idempotency key; fixes the Message-ID")
+    q.add_argument("--from", dest="from_address", required=True)
+    q.add_argument("--to", action="append", required=True, help="recipient (repeatable)")
+    q.add_argument("--cc", action="append", default=[])
+    q.add_argument("--subject", default="")
+    q.add_argument("--body", required=True, help="plain-text body ('-' reads stdin)")
+    q.add_argument("--customer-id", help="the customer (default: found from the first recipient)")
+    q.add_argument("--in-reply-to", help="Message-ID of the email being answered")
+    q.add_argument("--reference", action="append", default=[], help="References entry (repeatable)")
+    q.set_defaults(func=_queue)
+    s = actions.add_parser("send", help="deliver queued emails (TOUCHSTREAM_SMTP_*)")
+    s.add_argument("--follow", action="store_true", help="keep running until interrupted")
+    s.set_defaults(func=_send)
+    o = actions.add_parser("outbox", help="list the outbox (queued, sent, failed)")
+    o.add_argument("--rebuild", action="store_true", help="rebuild it from the event log first")
+    o.add_argument("--status", choices=["queued", "sent", "failed"])
+    o.set_defaults(func=_outbox)
+
 
 def _date(text: str) -> date:
     try:
@@ -81,3 +102,50 @@ def _ingest_imap(args: argparse.Namespace) -> int:
             return 0
         finally:
             ingester.state.close()
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from commands import messages as m
+    from touchstream.cli.common import print_recorded
+
+    body = sys.stdin.read() if args.body == "-" else args.body
+    cmd = m.SendEmail(
+        source_key=args.source_key, from_address=args.from_address, to=args.to, cc=args.cc,
+        subject=args.subject, body_text=body, customer_id=args.customer_id,
+        in_reply_to=args.in_reply_to, references=args.reference, actor="cli",
+    )
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from touchstream.email_wiring import build_sender
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with open_hub() as hub:
+        sender = build_sender(settings.load(), hub)
+        if args.follow:
+            sender.follow(_stop_on_signals())
+            return 0
+        outcomes = sender.run_once()
+        print_json({o: outcomes.count(o) for o in ("sent", "failed", "unknown")})
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from touchstream.email_wiring import HubOutbox, outbox_path
+
+    with open_hub() as hub:
+        outbox = HubOutbox(hub, outbox_path(settings.load()))
+        try:
+            if args.rebuild:
+                outbox.rebuild()
+            else:
+                outbox.refresh()
+            for entry in outbox.view.entries(args.status):
+                print_json(asdict(entry))
+        finally:
+            outbox.close()
+    return 0
