@@ -1,0 +1,145 @@
+"""``touchstream bench email``: IMAP ingest rate vs the raw imapclient fetch rate, one run.
+
+A throwaway Dovecot is filled with N realistic messages (plain, HTML
+alternatives, some with 20–100 kB attachments; ~200 senders). The ceiling is
+fetching the same messages with imapclient alone (same batch size, bodies
+read); the figure is a full ``ingest imap`` pass into a fresh store: fetch,
+parse, blobs, one recorded event per message, checkpoint. Target ratio ≥ 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from touchstream import settings as settings_mod
+from touchstream import wiring
+from touchstream.bench.dovecot import PASSWORD, Dovecot, available
+from touchstream.email_wiring import build_ingester
+
+DEFAULT_MESSAGES = 2000
+BATCH = 100
+WORDS = ("invoice order delivery account refund boiler service visit thanks please question "
+         "payment contract meter reading address appointment engineer parts warranty").split()
+
+
+def realistic_messages(n: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"] = f"Customer {i % 200} <customer{i % 200}@example.com>"
+        msg["To"] = "support@shop.example"
+        msg["Subject"] = " ".join(rng.choices(WORDS, k=rng.randint(2, 7))).capitalize()
+        msg["Date"] = format_datetime(start + timedelta(minutes=7 * i))
+        msg["Message-ID"] = f"<bench-{i}-{rng.getrandbits(32):08x}@example.com>"
+        if i % 3 == 1:
+            msg["In-Reply-To"] = f"<bench-{i - 1}@example.com>"
+            msg["References"] = f"<bench-{i - 1}@example.com>"
+        text = "\n\n".join(" ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
+                           for _ in range(rng.randint(1, 6)))
+        msg.set_content(text)
+        if i % 5 == 0:
+            msg.add_alternative(f"<html><body><p>{text.replace(chr(10), '<br>')}</p></body></html>",
+                                subtype="html")
+        if i % 10 == 0:
+            msg.add_attachment(rng.randbytes(rng.randint(20_000, 100_000)), maintype="application",
+                               subtype="pdf", filename=f"document-{i}.pdf")
+        out.append(msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return out
+
+
+def raw_fetch(server: Dovecot, user: str) -> tuple[int, int]:
+    client = server.client(user)
+    try:
+        client.select_folder("INBOX", readonly=True)
+        uids = sorted(client.search(["ALL"]))
+        total = count = 0
+        for i in range(0, len(uids), BATCH):
+            for item in client.fetch(uids[i:i + BATCH], ["BODY.PEEK[]"]).values():
+                total += len(item[b"BODY[]"])
+                count += 1
+        return count, total
+    finally:
+        client.logout()
+
+
+def run(args: Any) -> dict[str, Any]:
+    n = int(getattr(args, "messages", None) or getattr(args, "n", None) or DEFAULT_MESSAGES)
+    reason = available()
+    if reason:
+        raise RuntimeError(f"bench email needs Dovecot: {reason}")
+    server = Dovecot()
+    data = Path(tempfile.mkdtemp(prefix="ts-bench-email-"))
+    try:
+        server.start()
+        user = server.new_user()
+        messages = realistic_messages(n)
+        server.append(user, *messages)
+        raw_fetch(server, user)  # warm Dovecot's index and page cache for both contenders
+        t0 = time.perf_counter()
+        fetched, raw_bytes = raw_fetch(server, user)
+        raw_s = time.perf_counter() - t0
+        env = {
+            "TOUCHSTREAM_DATA": str(data), "TOUCHSTREAM_IMAP_HOST": "127.0.0.1",
+            "TOUCHSTREAM_IMAP_PORT": str(server.port), "TOUCHSTREAM_IMAP_SECURITY": "plain",
+            "TOUCHSTREAM_IMAP_USER": user, "TOUCHSTREAM_IMAP_PASSWORD": PASSWORD,
+            "TOUCHSTREAM_IMAP_BATCH": str(BATCH), "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
+        }
+        settings = settings_mod.load(env)
+        hub = wiring.build_hub(settings)
+        try:
+            ingester = build_ingester(settings, hub, env)
+            t0 = time.perf_counter()
+            (report,) = ingester.run_once()
+            ingest_s = time.perf_counter() - t0
+            ingester.state.close()
+        finally:
+            hub.close()
+        raw_rate = fetched / raw_s
+        ingest_rate = report.seen / ingest_s
+        return {
+            "scenario": "email",
+            "store": settings.event_store_kind,
+            "figures": {
+                "messages": n,
+                "mbytes": round(raw_bytes / 1e6, 2),
+                "raw_fetch_msgs_per_s": round(raw_rate, 1),
+                "ingest_msgs_per_s": round(ingest_rate, 1),
+                "raw_fetch_s": round(raw_s, 3),
+                "ingest_s": round(ingest_s, 3),
+                "recorded": report.recorded,
+                "quarantined": report.quarantined,
+            },
+            "ratios": {"ingest_vs_raw_fetch": round(ingest_rate / raw_rate, 3)},
+        }
+    finally:
+        server.destroy()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m touchstream.bench.email")
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in {**result["figures"], **result["ratios"]}.items():
+            print(f"{key:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()
