@@ -24,7 +24,7 @@ from imapclient import IMAPClient
 from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
 
 from channels.email.config import ImapConfig
-from channels.email.inbound import InboundMail, Origin, Outcome
+from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
 from channels.email.state import ImapState, LedgerRow
 from commands import messages as m
 
@@ -157,14 +157,16 @@ class ImapIngester:
         for start in range(0, len(uids), cfg.batch):
             batch = list(uids[start:start + cfg.batch])
             items = self._fetch(client, batch)
-            rows: list[LedgerRow] = []
+            present = []
             for uid in batch:
-                item = items.get(uid)
-                if item is None:
-                    if client.search(["UID", str(uid)]) == [uid]:
-                        raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
-                    continue  # expunged meanwhile: nothing to lose
-                outcome = self._record(folder, uv, uid, item)
+                if uid in items:
+                    present.append(uid)
+                elif client.search(["UID", str(uid)]) == [uid]:
+                    raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
+                # else: expunged meanwhile, nothing to lose
+            outcomes = self.mail.record_batch([self._fetched(folder, uv, u, items[u]) for u in present])
+            rows: list[LedgerRow] = []
+            for uid, outcome in zip(present, outcomes, strict=True):
                 report.add(outcome)
                 rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
                 if self.hooks.after_record:
@@ -187,14 +189,15 @@ class ImapIngester:
                 items[uid] = {**data, b"RFC822.SIZE": sizes[uid][b"RFC822.SIZE"]}
         return items
 
-    def _record(self, folder: str, uv: int, uid: int, item: dict[bytes, Any]) -> Outcome:
+    def _fetched(self, folder: str, uv: int, uid: int, item: dict[bytes, Any]) -> Fetched:
         received = item.get(b"INTERNALDATE")
         origin = Origin(self.account, folder, uv, uid,
                         received if isinstance(received, datetime) and received.tzinfo else None)
         if b"BODY[]" in item:
-            return self.mail.record(bytes(item[b"BODY[]"] or b""), origin)
-        return self.mail.record_oversized(bytes(item.get(b"BODY[HEADER]") or b""),
-                                          int(item[b"RFC822.SIZE"]), origin)
+            raw = bytes(item[b"BODY[]"] or b"")
+            return Fetched(raw, len(raw), origin)
+        return Fetched(bytes(item.get(b"BODY[HEADER]") or b""), int(item[b"RFC822.SIZE"]), origin,
+                       complete=False)
 
     def _after(self, client: IMAPClient, uids: list[int]) -> None:
         action = self.config.after
