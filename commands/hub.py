@@ -35,7 +35,7 @@ from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
-from domain.customer import Customer, Provenance, email_thread_id
+from domain.customer import Customer, Provenance
 from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 
@@ -242,8 +242,6 @@ class Hub(Application):
             return self._hold(cmd, key, held.contact)
 
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
-            if isinstance(cmd, (m.RecordEmail, m.SendEmail)):
-                _email_fields(self.naming.customer_uuid(customer.id), key, cmd, fields)
             customer.record(event_class, next(iter(provs)), **fields)
 
         return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
@@ -654,23 +652,6 @@ class Hub(Application):
 
 def _event_id(key: str) -> UUID:
     return uuid5(NAMESPACE, f"{key}#0")
-
-
-def _email_fields(customer_id: UUID, key: str, cmd: m.Touchpoint, fields: dict[str, Any]) -> None:
-    """Thread id (scoped to the customer) and, for a send, the deterministic Message-ID."""
-    if isinstance(cmd, m.SendEmail):
-        token = uuid5(NAMESPACE, f"message-id:{key}")
-        domain = cmd.from_address.rpartition("@")[2].strip("<> ") or "touchstream.invalid"
-        refs = list(cmd.references)
-        if cmd.in_reply_to and cmd.in_reply_to not in refs:
-            refs.append(cmd.in_reply_to)
-        fields["references"] = refs
-        fields["message_id"] = f"<{token}@{domain}>"
-        fields["envelope_id"] = token.hex
-    if fields.get("thread_id") is None:
-        fields["thread_id"] = email_thread_id(
-            customer_id, fields["message_id"], fields.get("in_reply_to"), fields["references"]
-        )
 
 
 def _from_rows(rows: Sequence[KeyRow], naming: StreamNaming) -> Recorded:

@@ -376,6 +376,15 @@ class Customer(Aggregate):
         if event_class not in TOUCHPOINT_EVENTS:
             raise TypeError(f"{event_class.__name__} is not a touchpoint event")
         self._check_open()
+        if event_class is Customer.EmailQueued:
+            fields = outbound_email_fields(prov.source_key, fields)
+        if event_class in (Customer.EmailRecorded, Customer.EmailQueued) and not fields.get(
+            "thread_id"
+        ):
+            customer = str(self.id).removeprefix("customer-")
+            fields["thread_id"] = email_thread_id(
+                customer, fields["message_id"], fields.get("in_reply_to"), fields["references"]
+            )
         self.trigger_event(event_class, **prov.fields(), **fields)
 
     def change_profile(self, prov: Provenance, changes: dict[str, str | None]) -> None:
@@ -477,6 +486,20 @@ TOUCHPOINT_EVENTS = frozenset(
 
 
 THREAD_NAMESPACE = UUID("b8f2a4c6-3d1e-4f7a-9c0b-2e5d8a1f6c34")
+MESSAGE_ID_NAMESPACE = UUID("0c9d3e7a-51b2-4f86-a8d4-6e2b9f1c7a53")
+
+
+def outbound_email_fields(source_key: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """An outbound email's own ids, derived from its source key so every attempt (and
+    every retry of the command) carries the same Message-ID: ``<uuid@sender-domain>``,
+    the DSN envelope id, and References ending with the message it answers."""
+    token = uuid5(MESSAGE_ID_NAMESPACE, source_key)
+    domain = str(fields["from_address"]).rpartition("@")[2].strip("<> ") or "touchstream.invalid"
+    refs = list(fields.get("references") or [])
+    if fields.get("in_reply_to") and fields["in_reply_to"] not in refs:
+        refs.append(fields["in_reply_to"])
+    return {**fields, "message_id": f"<{token}@{domain}>", "envelope_id": token.hex,
+            "references": refs}
 
 
 def email_thread_id(
