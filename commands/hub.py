@@ -31,6 +31,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType, get_topic
 
+from commands import email_messages as em
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
@@ -78,11 +79,11 @@ _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.RecordFax: Customer.FaxRecorded,
     m.RecordVisit: Customer.VisitRecorded,
     m.RecordWebForm: Customer.WebFormSubmitted,
-    m.SendEmail: Customer.EmailQueued,
-    m.RecordEmailSent: Customer.EmailSent,
-    m.RecordEmailSendFailed: Customer.EmailSendFailed,
-    m.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
-    m.RecordEmailBounce: Customer.EmailBounced,
+    em.SendEmail: Customer.EmailQueued,
+    em.RecordEmailSent: Customer.EmailSent,
+    em.RecordEmailSendFailed: Customer.EmailSendFailed,
+    em.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
+    em.RecordEmailBounce: Customer.EmailBounced,
 }
 # Command fields that only help find the customer and are not stored on the event.
 _LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
@@ -167,8 +168,7 @@ class Hub(Application):
         customer_id = cmd.customer_id or uuid5(NAMESPACE, f"customer:{key}")
         points = [(p.kind, normalise(p.kind, p.value, self.default_region), p.label)
                   for p in cmd.contact_points]
-        for kind, value, _ in points:
-            self._claim(contact_key(kind, value), str(customer_id))
+        self._claim_all([contact_key(kind, value) for kind, value, _ in points], str(customer_id))
         provs = self._provs(cmd, key, "system", "internal")
         customer = Customer.register(
             self.naming.customer(customer_id), next(provs),
@@ -276,7 +276,7 @@ class Hub(Application):
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
 
-    def quarantine_email(self, cmd: m.QuarantineEmail) -> Recorded:
+    def quarantine_email(self, cmd: em.QuarantineEmail) -> Recorded:
         """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""
         fields = cmd.model_dump(include={
             "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
@@ -284,7 +284,7 @@ class Hub(Application):
         return self._on_mailbox(cmd, cmd.account, cmd.folder,
                                 lambda box, key: box.quarantine(key, _event_id(key), **fields))
 
-    def note_uidvalidity_change(self, cmd: m.NoteUidValidityChange) -> Recorded:
+    def note_uidvalidity_change(self, cmd: em.NoteUidValidityChange) -> Recorded:
         """Record that a mailbox folder was renumbered."""
         return self._on_mailbox(
             cmd, cmd.account, cmd.folder,
@@ -624,6 +624,20 @@ class Hub(Application):
                 continue
         raise ConcurrencyError(f"contact point {ckey} kept changing")
 
+    def _claim_all(self, ckeys: list[str], customer_id: str) -> None:
+        """Claim every contact point or none: a refused one releases those just taken,
+        so a corrected retry is not blocked by the failed attempt's claims."""
+        taken: list[str] = []
+        try:
+            for ckey in ckeys:
+                if self._owner(ckey) != customer_id:
+                    self._claim(ckey, customer_id)
+                    taken.append(ckey)
+        except DomainError:
+            for ckey in taken:
+                self._release(ckey, customer_id)
+            raise
+
     def _claim_is_stale(self, claim: ContactPointClaim) -> bool:
         """A claim whose customer was never created (a crash mid-registration)."""
         try:
@@ -674,8 +688,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.AssignPartner: Hub.assign_partner,
     m.MergeCustomers: Hub.merge_customers,
     m.UnmergeCustomer: Hub.unmerge_customer,
-    m.QuarantineEmail: Hub.quarantine_email,
-    m.NoteUidValidityChange: Hub.note_uidvalidity_change,
+    em.QuarantineEmail: Hub.quarantine_email,
+    em.NoteUidValidityChange: Hub.note_uidvalidity_change,
 }
 
 __all__ = [

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from channels.blobs import BlobStore
 from channels.email.config import ImapConfig, SmtpConfig

@@ -26,7 +26,7 @@ from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
 from channels.email.config import ImapConfig
 from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
 from channels.email.state import ImapState, LedgerRow
-from commands import messages as m
+from commands import email_messages as em
 
 log = logging.getLogger("touchstream.email.imap")
 
@@ -131,7 +131,7 @@ class ImapIngester:
         elif cp.uidvalidity != uv:
             log.warning("%s %s: UIDVALIDITY %s -> %s, rescanning", self.account, folder,
                         cp.uidvalidity, uv)
-            self.mail.sink.execute(m.NoteUidValidityChange(
+            self.mail.sink.execute(em.NoteUidValidityChange(
                 actor=self.mail.actor, account=self.account, folder=folder,
                 old_uidvalidity=cp.uidvalidity, new_uidvalidity=uv,
             ))

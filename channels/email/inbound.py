@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from channels.blobs import BlobStore
 from channels.email.config import InboundRules
 from channels.email.parse import MessageRejectedError, ParsedEmail, parse_message
+from commands import email_messages as em
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, HeldForTriageError
 from commands.ports import Recorded
@@ -85,7 +86,7 @@ class _Plan:
 
     kind: str
     commands: list[m.Command]
-    fallback: Callable[[str, str], m.QuarantineEmail] | None = None
+    fallback: Callable[[str, str], em.QuarantineEmail] | None = None
 
 
 def message_key(raw: bytes, message_id: str | None) -> str:
@@ -172,7 +173,7 @@ class InboundMail:
         key = message_key(raw, parsed.message_id)
         occurred = parsed.date or origin.received_at or datetime.now(UTC)
 
-        def fallback(reason: str, detail: str) -> m.QuarantineEmail:
+        def fallback(reason: str, detail: str) -> em.QuarantineEmail:
             return self._quarantine_cmd(key, origin, reason, detail, size=len(raw),
                                         raw_ref=raw_ref, message_id=parsed.message_id)
 
@@ -203,7 +204,7 @@ class InboundMail:
         else:
             customers = [p.from_address]
         body, body_ref = self._body(p.body_text)
-        common: dict[str, Any] = dict(
+        common: dict[str, Any] = dict(  # noqa: C408 (keyword names mirror the command fields)
             occurred_at=occurred, actor=self.actor, direction="outbound" if outbound else "inbound",
             message_id=p.message_id or f"<{raw_ref}@touchstream.invalid>",
             in_reply_to=p.in_reply_to, references=p.references,
@@ -240,7 +241,7 @@ class InboundMail:
         if original is None or not p.statuses:
             raise _Refused("invalid", "delivery report without original Message-ID or recipients")
         commands: list[m.Command] = [
-            m.RecordEmailBounce(
+            em.RecordEmailBounce(
                 source_key=key if i == 0 else f"{key}#{i}", occurred_at=occurred,
                 actor=self.actor, direction="inbound", original_message_id=original,
                 recipient=status.recipient, action=status.action, status=status.status,
@@ -277,8 +278,8 @@ class InboundMail:
     def _quarantine_cmd(
         self, key: str, origin: Origin, reason: str, detail: str, *, size: int,
         raw_ref: str | None = None, header_ref: str | None = None, message_id: str | None = None,
-    ) -> m.QuarantineEmail:
-        return m.QuarantineEmail(
+    ) -> em.QuarantineEmail:
+        return em.QuarantineEmail(
             source_key=key, actor=self.actor, account=origin.account, folder=origin.folder,
             reason=reason if reason in _REASONS else "invalid",  # type: ignore[arg-type]
             detail=detail[:2000], message_id=message_id, uidvalidity=origin.uidvalidity,

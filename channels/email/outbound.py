@@ -27,7 +27,7 @@ import aiosmtplib
 
 from channels.email.config import SmtpConfig
 from channels.email.inbound import CommandSink
-from commands import messages as m
+from commands import email_messages as em
 
 log = logging.getLogger("touchstream.email.smtp")
 
@@ -128,9 +128,9 @@ class SmtpSender:
             if 500 <= exc.code < 600:
                 return self._failed(item, attempt, f"{exc.code} {exc.message}")
             return self._unknown(item, attempt, f"{exc.code} {exc.message}")
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             return self._unknown(item, attempt, f"{type(exc).__name__}: {exc}")
-        self.sink.execute(m.RecordEmailSent(
+        self.sink.execute(em.RecordEmailSent(
             customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
             response=response[:2000], actor=self.actor, occurred_at=self.clock(),
         ))
@@ -162,14 +162,14 @@ class SmtpSender:
         return response
 
     def _failed(self, item: PendingEmail, attempt: int, reason: str, permanent: bool = True) -> str:
-        self.sink.execute(m.RecordEmailSendFailed(
+        self.sink.execute(em.RecordEmailSendFailed(
             customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
             reason=reason[:2000], permanent=permanent, actor=self.actor, occurred_at=self.clock(),
         ))
         return "failed"
 
     def _unknown(self, item: PendingEmail, attempt: int, reason: str) -> str:
-        self.sink.execute(m.RecordEmailOutcomeUnknown(
+        self.sink.execute(em.RecordEmailOutcomeUnknown(
             customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
             reason=reason[:2000], actor=self.actor, occurred_at=self.clock(),
         ))

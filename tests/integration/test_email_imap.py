@@ -100,7 +100,7 @@ def test_verify_command_exits_non_zero_on_a_gap_and_zero_after_ingest(
     env = {**os.environ, **mailbox}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "touchstream.cli", "ingest", "imap", *args],
+        return subprocess.run([sys.executable, "-m", "touchstream.cli", "ingest", "imap", *args],  # noqa: PLW1510
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     before = cli("--verify")
@@ -135,7 +135,7 @@ def test_ingester_killed_mid_run_then_restarted_records_each_message_exactly_onc
     dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], *(message(i) for i in range(8)))
 
     def run(job: dict[str, object]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tests.support.imap_ingest", json.dumps(job)],
+        return subprocess.run([sys.executable, "-m", "tests.support.imap_ingest", json.dumps(job)],  # noqa: PLW1510
                               cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     killed = run({"env": mailbox, "die": die, "at": at})

@@ -12,6 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from channels.email.outbound import SmtpSender
+from commands import email_messages as em
 from commands import messages as m
 from commands.hub import Hub
 from tests.conftest import store_env
@@ -76,7 +77,7 @@ def sender(env: dict[str, str], hub: Hub) -> SmtpSender:
 
 
 def queue(hub: Hub, key: str = "reply-1", **extra: Any) -> str:
-    hub.execute(m.SendEmail(source_key=key, from_address="mia@shop.example",
+    hub.execute(em.SendEmail(source_key=key, from_address="mia@shop.example",
                             to=["ada@example.com"], subject="Your invoice",
                             body_text="Hello Ada,\nhere it is.", **extra))
     (queued,) = [e for e in of_type(all_events(hub), "EmailQueued") if e.source_key.endswith(key)]
@@ -136,7 +137,7 @@ def test_duplicate_send_commands_queue_one_email_and_rebuilding_the_outbox_sends
     relay: Relay, env: dict[str, str], hub: Hub, sender: SmtpSender
 ) -> None:
     first = queue(hub)
-    again = hub.execute(m.SendEmail(source_key="reply-1", from_address="mia@shop.example",
+    again = hub.execute(em.SendEmail(source_key="reply-1", from_address="mia@shop.example",
                                     to=["ada@example.com"], subject="Your invoice",
                                     body_text="Hello Ada,\nhere it is."))
     assert again.duplicate

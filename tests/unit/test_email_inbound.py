@@ -10,7 +10,7 @@ import pytest
 from channels.blobs import BlobStore
 from channels.email.config import InboundRules
 from channels.email.inbound import InboundMail, Origin
-from commands import messages as m
+from commands import email_messages as em
 from commands.hub import Hub
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, message, multipart, of_type
@@ -109,7 +109,7 @@ def _dsn(envid: str, original: str | None, recipient: str = "ada@example.com") -
 def test_a_delivery_status_notification_is_attached_to_the_original_outbound_email(
     hub: Hub, sqlite_env: dict[str, str], tmp_path: Path, with_headers: bool
 ) -> None:
-    hub.execute(m.SendEmail(source_key="send-1", from_address="mia@shop.example",
+    hub.execute(em.SendEmail(source_key="send-1", from_address="mia@shop.example",
                             to=["ada@example.com"], subject="Your invoice", body_text="Hi"))
     (queued,) = of_type(all_events(hub), "EmailQueued")
     outbox = HubOutbox(hub, outbox_path(settings_mod.load(sqlite_env)))

@@ -15,9 +15,9 @@ import random
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,7 @@ from touchstream.email_wiring import build_ingester
 DEFAULT_MESSAGES = 2000
 SENDERS = 200
 BATCH = 100
-WORDS = ("invoice order delivery account refund boiler service visit thanks please question "
-         "payment contract meter reading address appointment engineer parts warranty").split()
+WORDS = ["invoice", "order", "delivery", "account", "refund", "boiler", "service", "visit", "thanks", "please", "question", "payment", "contract", "meter", "reading", "address", "appointment", "engineer", "parts", "warranty"]
 
 
 def realistic_messages(n: int, seed: int = 7) -> list[bytes]:

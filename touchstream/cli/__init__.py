@@ -15,6 +15,9 @@ MODULES = (
     "touchstream.cli.customer",
     "touchstream.cli.events",
     "touchstream.cli.triage",
+    "touchstream.cli.demo",
+    "touchstream.cli.keys",
+    "touchstream.cli.serve",
     "touchstream.cli.email",
 )
 

@@ -105,11 +105,11 @@ def _ingest_imap(args: argparse.Namespace) -> int:
 
 
 def _queue(args: argparse.Namespace) -> int:
-    from commands import messages as m
+    from commands import email_messages as em
     from touchstream.cli.common import print_recorded
 
     body = sys.stdin.read() if args.body == "-" else args.body
-    cmd = m.SendEmail(
+    cmd = em.SendEmail(
         source_key=args.source_key, from_address=args.from_address, to=args.to, cc=args.cc,
         subject=args.subject, body_text=body, customer_id=args.customer_id,
         in_reply_to=args.in_reply_to, references=args.reference, actor="cli",
