@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from commands.hub import Hub
 from projections.outbox.view import OutboxEntry, OutboxView
 from touchstream import email_settings
 from touchstream.settings import Settings, SettingsError
+from touchstream.wiring import build_hub
 
 
 def blob_store(settings: Settings) -> BlobStore:
@@ -77,3 +79,48 @@ def build_sender(
     if config is None:
         raise SettingsError("no SMTP relay configured: set TOUCHSTREAM_SMTP_HOST")
     return SmtpSender(config, hub, HubOutbox(hub, outbox_path(settings)))
+
+
+class EmailService:
+    """IMAP following or SMTP sending in a thread beside the API (``touchstream serve``)."""
+
+    def __init__(self, settings: Settings, role: str, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.role = role  # "imap" or "smtp"
+        self.env = env
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"touchstream-{self.role}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        hub = build_hub(self.settings)
+        try:
+            if self.role == "imap":
+                ingester = build_ingester(self.settings, hub, self.env)
+                try:
+                    ingester.follow(self._stop)
+                finally:
+                    ingester.state.close()
+            else:
+                build_sender(self.settings, hub, self.env).follow(self._stop)
+        finally:
+            hub.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def email_services(settings: Settings, env: Mapping[str, str] | None = None) -> list[EmailService]:
+    """The email services configured: an IMAP follower and/or an SMTP sender."""
+    services = []
+    if email_settings.imap_config(env) is not None:
+        services.append(EmailService(settings, "imap", env))
+    if email_settings.smtp_config(env) is not None:
+        services.append(EmailService(settings, "smtp", env))
+    return services

@@ -10,11 +10,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from channels.email.imap import ImapIngester
+from channels.email.imap import ImapIngester, IngestHooks
 from commands.hub import Hub
 from tests.conftest import store_env
 from tests.support import dovecot as dv
@@ -22,7 +23,7 @@ from tests.support.hubs import make_hub
 from tests.support.invariants import assert_no_duplicate_source_keys
 from tests.support.mail import all_events, message, multipart, of_type
 from touchstream import settings as settings_mod
-from touchstream.email_wiring import blob_store, build_ingester
+from touchstream.email_wiring import blob_store, build_ingester, email_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -280,3 +281,58 @@ def test_attachments_go_to_the_blob_store_and_the_event_carries_only_their_hash(
     assert (att["filename"], att["size"], att["content_type"]) == ("invoice.pdf", len(pdf), "application/pdf")
     blobs = blob_store(settings_mod.load(mailbox))
     assert blobs.get(att["sha256"]) == pdf and blobs.get(email.raw_ref) == raw
+
+
+def test_backfill_since_a_date_records_only_newer_messages_and_leaves_the_checkpoint(
+    dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
+) -> None:
+    user = mailbox["TOUCHSTREAM_IMAP_USER"]
+    client = dovecot.client(user)
+    try:
+        client.append("INBOX", message(1), msg_time=datetime(2020, 1, 5, tzinfo=UTC))
+        client.append("INBOX", message(2), msg_time=datetime(2026, 3, 1, tzinfo=UTC))
+    finally:
+        client.logout()
+    ing = ingester(mailbox, hub)
+    (report,) = ing.run_once(since=date(2026, 1, 1))
+    assert report.recorded == 1 and len(email_keys(hub)) == 1
+    assert ing.state.checkpoint(ing.account, "INBOX").last_uid == 0  # type: ignore[union-attr]
+    (full,) = ing.run_once()
+    assert (full.recorded, full.duplicates) == (1, 1)
+
+
+def test_messages_are_moved_only_after_they_are_recorded_when_configured(
+    dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
+) -> None:
+    user = mailbox["TOUCHSTREAM_IMAP_USER"]
+    dovecot.append(user, message(1), message(2))
+    dovecot.append(user, message(3), folder="Processed")
+    moved: list[int] = []
+    env = {**mailbox, "TOUCHSTREAM_IMAP_AFTER": "move:Processed"}
+    ing = build_ingester(settings_mod.load(env), hub, env, hooks=IngestHooks(
+        after_record=lambda folder, uid, outcome: moved.append(len(_uids(dovecot, user)))))
+    ing.run_once()
+    assert moved == [2, 2]  # still in INBOX while being recorded
+    assert _uids(dovecot, user) == [] and len(_uids(dovecot, user, "Processed")) == 3
+    assert len(email_keys(hub)) == 2
+
+
+def _uids(server: dv.Dovecot, user: str, folder: str = "INBOX") -> list[int]:
+    client = server.client(user)
+    try:
+        client.select_folder(folder, readonly=True)
+        return sorted(client.search(["ALL"]))
+    finally:
+        client.logout()
+
+
+def test_serve_runs_the_imap_follower_as_a_background_service(
+    dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
+) -> None:
+    (service,) = email_services(settings_mod.load(mailbox), mailbox)
+    service.start()
+    try:
+        dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], message(1))
+        wait_for(lambda: len(email_keys(hub)) == 1)
+    finally:
+        service.stop()
