@@ -28,6 +28,7 @@ from touchstream.bench.dovecot import PASSWORD, Dovecot, available
 from touchstream.email_wiring import build_ingester
 
 DEFAULT_MESSAGES = 2000
+TARGETS = {"ingest_vs_raw_fetch": (">=", 0.5)}
 SENDERS = 200
 BATCH = 100
 WORDS = ["invoice", "order", "delivery", "account", "refund", "boiler", "service", "visit", "thanks", "please", "question", "payment", "contract", "meter", "reading", "address", "appointment", "engineer", "parts", "warranty"]
@@ -73,6 +74,11 @@ def raw_fetch(server: Dovecot, user: str) -> tuple[int, int]:
         return count, total
     finally:
         client.logout()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES,
+                        help=f"messages in the mailbox (default {DEFAULT_MESSAGES})")
 
 
 def run(args: Any) -> dict[str, Any]:
@@ -137,7 +143,7 @@ def run(args: Any) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m touchstream.bench.email")
-    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES)
+    add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args)
