@@ -31,9 +31,12 @@ def free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="ts-dovecot-"))
         self.port = free_port()
+        self.tls = tls
+        self.tls_port = free_port() if tls else 0
+        self.ca_file = self.root / "cert.pem"
         self.conf = self.root / "dovecot.conf"
         self._next_user = 0
         if os.geteuid() == 0:
@@ -49,6 +52,10 @@ class Dovecot:
         r = self.root
         for sub in ("run", "state", "mail", "home"):
             (r / sub).mkdir(exist_ok=True)
+        ssl = "ssl = no"
+        if self.tls:
+            self._make_certificate()
+            ssl = f"ssl = yes\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem"
         lines = [f"u{i}:{{PLAIN}}{PASSWORD}:{self.uid}:{self.gid}::{r}/home/u{i}::"
                  for i in range(1, USERS + 1)]
         (r / "passwd").write_text("\n".join(lines) + "\n")
@@ -62,7 +69,7 @@ info_log_path = {r}/dovecot.log
 default_internal_user = {self.user}
 default_internal_group = {self.group}
 default_login_user = {self.user}
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{r}/mail/%u
@@ -84,7 +91,8 @@ service imap-login {{
     port = {self.port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {self.tls_port}
   }}
 }}
 """)
@@ -92,6 +100,15 @@ service imap-login {{
         if os.geteuid() == 0:
             for path in [r, *r.rglob("*")]:
                 os.chown(path, self.uid, self.gid)
+
+    def _make_certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1 (clients trust it as their CA file)."""
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-keyout", str(self.root / "key.pem"), "-out", str(self.ca_file)],
+            check=True, capture_output=True, timeout=60,
+        )
 
     # -- process ---------------------------------------------------------------
     def start(self) -> None:
