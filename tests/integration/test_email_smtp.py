@@ -171,3 +171,48 @@ def _now_window() -> tuple[Any, Any, Any]:
     from datetime import UTC, datetime, timedelta
 
     return datetime.now(UTC), timedelta(0), timedelta(0)
+
+
+def test_delivery_over_starttls_with_authentication(tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[bytes] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        logins.append(auth_data.login)
+        return AuthResult(success=auth_data.password == b"s3cret")
+
+    handler = Relay()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), tls_context=context,
+                            require_starttls=True, authenticator=authenticator,
+                            auth_require_tls=True)
+    controller.start()
+    try:
+        env = store_env("sqlite", tmp_path / "data")
+        env.update({
+            "TOUCHSTREAM_SMTP_HOST": "127.0.0.1", "TOUCHSTREAM_SMTP_PORT": str(controller.port),
+            "TOUCHSTREAM_SMTP_SECURITY": "starttls", "TOUCHSTREAM_SMTP_CA_FILE": str(cert),
+            "TOUCHSTREAM_SMTP_USER": "mia", "TOUCHSTREAM_SMTP_PASSWORD": "s3cret",
+        })
+        hub = make_hub(env)
+        try:
+            queue(hub)
+            assert build_sender(settings_mod.load(env), hub, env).run_once() == ["sent"]
+        finally:
+            hub.close()
+    finally:
+        controller.stop()
+    assert logins == [b"mia"] and len(handler.received) == 1
