@@ -29,6 +29,7 @@ from channels.email.state import ImapState, LedgerRow
 from commands import email_messages as em
 
 log = logging.getLogger("touchstream.email.imap")
+FETCH_BYTES = 32 * 1024 * 1024  # at most this much message data per FETCH
 
 
 class MailboxGoneError(Exception):
@@ -153,10 +154,8 @@ class ImapIngester:
         self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int], advance: bool,
         report: PassReport,
     ) -> None:
-        cfg = self.config
-        for start in range(0, len(uids), cfg.batch):
-            batch = list(uids[start:start + cfg.batch])
-            items = self._fetch(client, batch)
+        for batch, sizes in self._batches(client, uids):
+            items = self._fetch(client, batch, sizes)
             present = []
             for uid in batch:
                 if uid in items:
@@ -164,7 +163,8 @@ class ImapIngester:
                 elif client.search(["UID", str(uid)]) == [uid]:
                     raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
                 # else: expunged meanwhile, nothing to lose
-            outcomes = self.mail.record_batch([self._fetched(folder, uv, u, items[u]) for u in present])
+            fetched = [self._fetched(folder, uv, u, items[u], sizes[u]) for u in present]
+            outcomes = self.mail.record_batch(fetched)
             rows: list[LedgerRow] = []
             for uid, outcome in zip(present, outcomes, strict=True):
                 report.add(outcome)
@@ -177,27 +177,51 @@ class ImapIngester:
                 self.hooks.after_checkpoint(folder, max(batch))
             self._after(client, [r.uid for r in rows])
 
-    def _fetch(self, client: IMAPClient, batch: list[int]) -> dict[int, dict[bytes, Any]]:
-        sizes = client.fetch(batch, ["RFC822.SIZE"])
-        small = [u for u in batch if u in sizes and sizes[u][b"RFC822.SIZE"] <= self.mail.rules.max_bytes]
-        big = [u for u in batch if u in sizes and u not in small]
+    def _batches(
+        self, client: IMAPClient, uids: Sequence[int]
+    ) -> Iterator[tuple[list[int], dict[int, int]]]:
+        """Batches of at most ``batch`` messages and about FETCH_BYTES of message data."""
+        limit = self.mail.rules.max_bytes
+        for start in range(0, len(uids), 1000):
+            part = list(uids[start:start + 1000])
+            listed = client.fetch(part, ["RFC822.SIZE"])
+            sizes = {u: int(d[b"RFC822.SIZE"]) for u, d in listed.items()}
+            batch: list[int] = []
+            held = 0
+            for uid in part:
+                size = sizes.get(uid, 0)
+                cost = size if size <= limit else 0  # oversized: only the header is fetched
+                if batch and (len(batch) >= self.config.batch or held + cost > FETCH_BYTES):
+                    yield batch, sizes
+                    batch, held = [], 0
+                batch.append(uid)
+                held += cost
+            if batch:
+                yield batch, sizes
+
+    def _fetch(
+        self, client: IMAPClient, batch: list[int], sizes: dict[int, int]
+    ) -> dict[int, dict[bytes, Any]]:
+        limit = self.mail.rules.max_bytes
+        small = [u for u in batch if u in sizes and sizes[u] <= limit]
+        big = [u for u in batch if u in sizes and sizes[u] > limit]
         items: dict[int, dict[bytes, Any]] = {}
         if small:
             items.update(client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]))
         if big:
-            for uid, data in client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]).items():
-                items[uid] = {**data, b"RFC822.SIZE": sizes[uid][b"RFC822.SIZE"]}
+            items.update(client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
         return items
 
-    def _fetched(self, folder: str, uv: int, uid: int, item: dict[bytes, Any]) -> Fetched:
+    def _fetched(
+        self, folder: str, uv: int, uid: int, item: dict[bytes, Any], size: int
+    ) -> Fetched:
         received = item.get(b"INTERNALDATE")
         origin = Origin(self.account, folder, uv, uid,
                         received if isinstance(received, datetime) and received.tzinfo else None)
         if b"BODY[]" in item:
             raw = bytes(item[b"BODY[]"] or b"")
             return Fetched(raw, len(raw), origin)
-        return Fetched(bytes(item.get(b"BODY[HEADER]") or b""), int(item[b"RFC822.SIZE"]), origin,
-                       complete=False)
+        return Fetched(bytes(item.get(b"BODY[HEADER]") or b""), size, origin, complete=False)
 
     def _after(self, client: IMAPClient, uids: list[int]) -> None:
         action = self.config.after
