@@ -9,6 +9,7 @@ restarts at 0 and the rescan dedups by source key (raw-bytes hash).
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import random
 import ssl
@@ -32,7 +33,11 @@ log = logging.getLogger("touchstream.email.imap")
 FETCH_BYTES = 32 * 1024 * 1024  # at most this much message data per FETCH
 
 
-class MailboxGoneError(Exception):
+class MailServerError(Exception):
+    """Raised when the IMAP server cannot be reached, refuses the login or breaks off."""
+
+
+class MailboxGoneError(MailServerError):
     """Raised when a listed message could not be fetched although it still exists."""
 
 
@@ -109,9 +114,16 @@ class ImapIngester:
 
     @contextmanager
     def session(self) -> Iterator[IMAPClient]:
-        client = self.connect()
+        """A logged-in connection; network and protocol errors become ``MailServerError``."""
+        where = f"IMAP {self.config.host}:{self.config.port}"
+        try:
+            client = self.connect()
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailServerError(f"{where}: {type(exc).__name__}: {exc}") from exc
         try:
             yield client
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailServerError(f"{where}: {type(exc).__name__}: {exc}") from exc
         finally:
             _quietly(client.logout)
 

@@ -54,6 +54,8 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
 ) -> None:
     import ssl
 
+    from channels.email.imap import MailServerError
+
     env = store_env("sqlite", tmp_path / "data")
     env.update({
         "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_SECURITY": "tls",
@@ -62,7 +64,8 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
     })
     hub = make_hub(env)
     try:
-        with pytest.raises(ssl.SSLCertVerificationError):
+        with pytest.raises(MailServerError) as caught:
             build_ingester(settings_mod.load(env), hub, env).run_once()
+        assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
     finally:
         hub.close()

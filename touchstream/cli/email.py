@@ -11,9 +11,13 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
+from channels.email.imap import ImapIngester, MailServerError
+from commands.hub import Hub
 from touchstream import settings
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+
+EXIT_SERVER = 6  # the mail server could not be reached or broke off
 
 
 def _subcommands(sub: argparse._SubParsersAction, name: str, help_: str) -> Any:  # type: ignore[type-arg]
@@ -86,22 +90,29 @@ def _ingest_imap(args: argparse.Namespace) -> int:
     with open_hub() as hub:
         ingester = build_ingester(conf, hub)
         try:
-            if args.verify:
-                gaps = ingester.verify(lambda key: hub.recorded(key) is not None, args.since)
-                for gap in gaps:
-                    print_json(asdict(gap))
-                if gaps:
-                    print(f"touchstream: {len(gaps)} message(s) not recorded", file=sys.stderr)
-                    return 1
-                return 0
-            if args.follow:
-                ingester.follow(_stop_on_signals())
-                return 0
-            for report in ingester.run_once(args.since):
-                print_json(asdict(report))
-            return 0
+            return _imap_action(args, hub, ingester)
+        except MailServerError as exc:
+            print(f"touchstream: {exc}", file=sys.stderr)
+            return EXIT_SERVER
         finally:
             ingester.state.close()
+
+
+def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> int:
+    if args.verify:
+        gaps = ingester.verify(lambda key: hub.recorded(key) is not None, args.since)
+        for gap in gaps:
+            print_json(asdict(gap))
+        if gaps:
+            print(f"touchstream: {len(gaps)} message(s) not recorded", file=sys.stderr)
+            return 1
+        return 0
+    if args.follow:
+        ingester.follow(_stop_on_signals())
+        return 0
+    for report in ingester.run_once(args.since):
+        print_json(asdict(report))
+    return 0
 
 
 def _queue(args: argparse.Namespace) -> int:
