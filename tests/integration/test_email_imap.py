@@ -336,3 +336,18 @@ def test_serve_runs_the_imap_follower_as_a_background_service(
         wait_for(lambda: len(email_keys(hub)) == 1)
     finally:
         service.stop()
+
+
+def test_a_26_mb_message_over_the_default_limit_is_quarantined_without_fetching_its_body(
+    dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
+) -> None:
+    env = {k: v for k, v in mailbox.items() if k != "TOUCHSTREAM_EMAIL_MAX_BYTES"}  # 25 MB
+    line = b"x" * 998 + b"\r\n"
+    huge = message(1, body="") + line * (26 * 1024 * 1024 // len(line))
+    dovecot.append(env["TOUCHSTREAM_IMAP_USER"], huge, message(2))
+    ing = ingester(env, hub)
+    (report,) = ing.run_once()
+    assert (report.seen, report.recorded, report.quarantined) == (2, 1, 1)
+    (q,) = of_type(all_events(hub), "MessageQuarantined")
+    assert q.reason == "oversized" and q.size == len(huge) and q.raw_ref is None
+    assert ing.verify(lambda k: hub.recorded(k) is not None) == []
