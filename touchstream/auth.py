@@ -2,9 +2,14 @@
 
 Interface for every router (commands, read API, webhooks)::
 
-    authorize = Authorizer(key_store)          # built once by create_app
-    @router.get("/x")
-    def x(who: Principal = Depends(authorize("agent", "admin"))): ...
+    def read_routes(ctx: AppContext) -> APIRouter:    # a RouterFactory for create_app
+        router, staff = APIRouter(), ctx.authorize("agent", "sales")
+        @router.get("/x")
+        def x(who: Annotated[Principal, Depends(staff)]) -> ...: ...
+
+(A module defining routes inside a factory like this must not use
+``from __future__ import annotations``: FastAPI then cannot resolve the local
+``staff`` in the string annotation and treats ``who`` as a query parameter.)
 
 ``authorize(*roles)`` returns a FastAPI dependency. It reads the token from
 ``Authorization: Bearer <token>`` (or ``X-API-Key: <token>``) and returns a

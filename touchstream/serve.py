@@ -9,6 +9,7 @@ startup and stops them, in reverse order, at shutdown.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -52,7 +53,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
     """Serve until interrupted. uvicorn picks uvloop and httptools when installed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     warn_if_no_keys(settings)
-    common = {"host": host, "port": port, "loop": "auto", "http": "auto",
+    common: dict[str, Any] = {"host": host, "port": port, "loop": "auto", "http": "auto",
               "proxy_headers": False, "server_header": False}
     if workers > 1:
         uvicorn.run("touchstream.serve:app_from_env", factory=True, workers=workers, **common)

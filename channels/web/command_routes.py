@@ -236,12 +236,13 @@ def _endpoint(
     # these annotations at runtime, and ``model`` differs per route.
     def endpoint(
         response: Response,
-        cmd: Annotated[model, Body(openapi_examples={"example": {"value": example}})],  # type: ignore[valid-type]
+        body: Annotated[model, Body(openapi_examples={"example": {"value": example}})],  # type: ignore[valid-type]
         principal: Annotated[PrincipalLike, Depends(who)],
         idempotency_key: Annotated[str | None, Header(
             alias="Idempotency-Key", min_length=1, max_length=255,
             description="Retry key: the same key records nothing new.")] = None,
     ) -> RecordedPublic:
+        cmd: m.Command = body
         scope = body_hash = None
         if idempotency_key is not None:
             scope = f"{principal.key_id}:{name}:{idempotency_key}"

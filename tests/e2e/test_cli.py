@@ -24,7 +24,7 @@ class Cli:
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, input=stdin,
+            [sys.executable, "-m", "touchstream.cli", *args], check=False, cwd=ROOT, input=stdin,
             env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120,
         )
 

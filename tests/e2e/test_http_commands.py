@@ -1,21 +1,27 @@
-"""Command routes end to end: FastAPI app → Hub → SQLite, through a TestClient."""
+"""Command routes end to end: FastAPI app → Hub → SQLite, through a TestClient.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: a route defined inside a
+router factory annotates with local names (``Depends(analysts)``), which
+FastAPI can only see when annotations are evaluated at definition time.
+"""
 
 import inspect
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import pytest
+from fastapi.testclient import TestClient
 
 from channels.web.command_routes import COMMANDS, ROUTE_ROLES
 from commands import messages as m
 from tests.conftest import store_env
 from tests.support.api import Api, running_api
 from tests.support.invariants import assert_no_duplicate_source_keys
-from touchstream.keys import ROLES
+from touchstream import settings as settings_mod
+from touchstream.app import create_app
+from touchstream.keys import ROLES, open_key_store
 
 T = "2025-06-02T10:00:00+00:00"
 
@@ -339,3 +345,48 @@ def test_command_routes_and_keys_on_postgresql(tmp_path: Path) -> None:
         assert (first.status_code, again.status_code) == (201, 200)
         assert post(api, "add-note", body, "analyst").status_code == 403
         assert stream_types(api, ada).count("NoteAdded") == 1
+
+
+def test_extra_routers_use_authorize_and_services_run_for_the_apps_lifetime(
+    tmp_path: Path,
+) -> None:
+    from fastapi import APIRouter, Depends
+
+    from touchstream.app import AppContext
+    from touchstream.auth import Principal
+
+    calls: list[str] = []
+
+    class Runner:
+        def start(self) -> None:
+            calls.append("start")
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+    def read_routes(ctx: AppContext) -> APIRouter:
+        router = APIRouter()
+
+        analysts = ctx.authorize("analyst")
+
+        @router.get("/whoami")
+        def whoami(who: Annotated[Principal, Depends(analysts)]) -> dict[str, str]:
+            return {"role": who.role, "key": who.key_id}
+
+        return router
+
+    conf = settings_mod.load(store_env("sqlite", tmp_path / "data"))
+    keys = open_key_store(conf)
+    _, analyst = keys.create("analyst")
+    _, agent = keys.create("agent")
+    try:
+        with TestClient(create_app(conf, keys=keys, routers=(read_routes,),
+                                   services=(Runner(),))) as client:
+            assert calls == ["start"]
+            ok = client.get("/whoami", headers={"Authorization": f"Bearer {analyst}"})
+            assert ok.status_code == 200 and ok.json()["role"] == "analyst"
+            no = client.get("/whoami", headers={"Authorization": f"Bearer {agent}"})
+            assert no.status_code == 403 and "analyst, admin" in no.json()["detail"]
+        assert calls == ["start", "stop"]
+    finally:
+        keys.close()

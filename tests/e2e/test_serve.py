@@ -61,6 +61,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
             pytest.fail(f"server did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
         time.sleep(0.05)
     try:
@@ -73,6 +74,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def test_concurrent_duplicate_posts_record_one_event(server: Server) -> None:

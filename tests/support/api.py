@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -27,8 +28,7 @@ class Api:
     def auth(self, role: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def post(self, route: str, body: object, role: str = "admin",
-             **headers: str) -> object:
+    def post(self, route: str, body: object, role: str = "admin", **headers: str) -> Any:
         return self.client.post(route, json=body, headers={**self.auth(role), **headers})
 
 
