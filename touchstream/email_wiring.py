@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -97,18 +100,21 @@ class EmailService:
         self._thread.start()
 
     def _run(self) -> None:
-        hub = build_hub(self.settings)
-        try:
-            if self.role == "imap":
-                ingester = build_ingester(self.settings, hub, self.env)
-                try:
-                    ingester.follow(self._stop)
-                finally:
-                    ingester.state.close()
-            else:
-                build_sender(self.settings, hub, self.env).follow(self._stop)
-        finally:
-            hub.close()
+        with exclusive_runner(self.settings, self.role, self._stop) as acquired:
+            if not acquired:
+                return
+            hub = build_hub(self.settings)
+            try:
+                if self.role == "imap":
+                    ingester = build_ingester(self.settings, hub, self.env)
+                    try:
+                        ingester.follow(self._stop)
+                    finally:
+                        ingester.state.close()
+                else:
+                    build_sender(self.settings, hub, self.env).follow(self._stop)
+            finally:
+                hub.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,3 +130,27 @@ def email_services(settings: Settings, env: Mapping[str, str] | None = None) -> 
     if email_settings.smtp_config(env) is not None:
         services.append(EmailService(settings, "smtp", env))
     return services
+
+
+@contextmanager
+def exclusive_runner(
+    settings: Settings, role: str, stop: threading.Event, poll_s: float = 1.0
+) -> Iterator[bool]:
+    """One follower/sender per data folder at a time (several API workers, a CLI follower):
+    the others wait on a file lock and take over if the holder dies. Yields False if
+    ``stop`` was set before the lock was acquired."""
+    path = settings.data_dir / "email" / f"{role}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop.wait(poll_s):
+                    yield False
+                    return
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock

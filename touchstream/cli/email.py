@@ -9,13 +9,15 @@ import sys
 import threading
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from channels.email.imap import ImapIngester, MailServerError
-from commands.hub import Hub
 from touchstream import settings
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+
+if TYPE_CHECKING:  # imapclient and aiosmtplib load only when an email command runs
+    from channels.email.imap import ImapIngester
+    from commands.hub import Hub
 
 EXIT_SERVER = 6  # the mail server could not be reached or broke off
 
@@ -80,6 +82,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _ingest_imap(args: argparse.Namespace) -> int:
+    from channels.email.imap import MailServerError
     from touchstream.email_wiring import build_ingester
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -108,7 +111,12 @@ def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> 
             return 1
         return 0
     if args.follow:
-        ingester.follow(_stop_on_signals())
+        from touchstream.email_wiring import exclusive_runner
+
+        stop = _stop_on_signals()
+        with exclusive_runner(settings.load(), "imap", stop) as acquired:
+            if acquired:
+                ingester.follow(stop)
         return 0
     for report in ingester.run_once(args.since):
         print_json(asdict(report))
@@ -131,14 +139,17 @@ def _queue(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from touchstream.email_wiring import build_sender
+    from touchstream.email_wiring import build_sender, exclusive_runner
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open_hub() as hub:
         sender = build_sender(settings.load(), hub)
         if args.follow:
-            sender.follow(_stop_on_signals())
+            stop = _stop_on_signals()
+            with exclusive_runner(settings.load(), "smtp", stop) as acquired:
+                if acquired:
+                    sender.follow(stop)
             return 0
         outcomes = sender.run_once()
         print_json({o: outcomes.count(o) for o in ("sent", "failed", "unknown")})
