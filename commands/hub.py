@@ -129,7 +129,14 @@ class Hub(Application):
     """Touchstream's write model."""
 
     name = "touchstream"
-    env = {"COMPRESSOR_TOPIC": "", "IS_SNAPSHOTTING_ENABLED": "y"}
+    # The aggregate cache with fast-forward (the library's defaults) reads only the
+    # events newer than the cached copy on each load: one query, no replay, and
+    # still current when other processes write (override: AGGREGATE_CACHE_MAXSIZE).
+    env = {
+        "COMPRESSOR_TOPIC": "",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+    }
 
     def __init__(
         self,
@@ -244,7 +251,8 @@ class Hub(Application):
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             customer.record(event_class, next(iter(provs)), **fields)
 
-        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd,
+                            looked_up=True)
 
     def merge_customers(self, cmd: m.MergeCustomers) -> Recorded:
         """Merge ``source`` into ``target``: both as events, nothing rewritten."""
@@ -291,10 +299,6 @@ class Hub(Application):
             lambda box, key: box.note_uidvalidity_change(
                 key, _event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
         )
-
-    def source_key_of(self, cmd: m.Command) -> str:
-        """The source key a command is recorded under (adapters keep it for audits)."""
-        return self._key(cmd)
 
     def recorded(self, source_key: str) -> Recorded | None:
         """What was recorded (or held for triage) under a source key, as stored."""
@@ -405,6 +409,73 @@ class Hub(Application):
         """Every event of one customer's stream, oldest first."""
         return self.events.get(self.naming.customer(customer_id))  # type: ignore[return-value]
 
+    # ------------------------------------------------ batch (bulk import)
+    def source_key_of(self, cmd: m.Command) -> str:
+        """The source key ``cmd`` is recorded under (a fresh one when it has no key at all)."""
+        return self._key(cmd)
+
+    def recorded_under(self, keys: list[str]) -> dict[str, Recorded]:
+        """What is already recorded under each of ``keys`` (absent keys omitted).
+
+        Needs a store with a source-key index (SQLite, PostgreSQL)."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        rows = self.key_index.lookup_source_keys(keys)
+        return {key: _from_rows(found, self.naming) for key, found in rows.items()}
+
+    def customer_for(self, cmd: m.Touchpoint, key: str) -> UUID:
+        """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
+        counterpart's contact point (a prospect for an unknown one, or held for triage)."""
+        return cmd.customer_id or self._customer_for_counterpart(cmd, key)
+
+    def apply_touchpoint(self, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
+        """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+        prov = next(iter(self._provs(cmd, key, cmd.channel, cmd.direction)))
+        customer.record(_TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, _LOOKUP_ONLY))
+
+    def save_keyed(
+        self, entries: Sequence[tuple[Customer, Sequence[str]]]
+    ) -> list[list[Recorded]]:
+        """Save customers whose pending events belong one each, in order, to the given keys.
+
+        One transaction for all of them, with their source-key rows: a key
+        already taken or a customer changed meanwhile fails the whole save with
+        an ``IntegrityError`` and records nothing. Several customers in one
+        save is for SQL stores (EventStoreDB allows one stream per save, and
+        has no key index: ``CommandError`` there). Snapshots as every save does."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        source_keys: list[tuple[str, int, UUID, int]] = []
+        old_versions = []
+        offset = 0
+        for customer, keys in entries:
+            pending = list(customer.pending_events)
+            if not pending or len(pending) != len(keys):
+                raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
+            source_keys += [
+                (key, 0, e.event_id, offset + i)  # type: ignore[attr-defined]
+                for i, (key, e) in enumerate(zip(keys, pending, strict=True))
+            ]
+            old_versions.append(pending[0].originator_version - 1)
+            offset += len(pending)
+        events = [e for customer, _ in entries for e in customer.pending_events]
+        recordings = self.save(*(customer for customer, _ in entries), source_keys=source_keys)
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * offset
+        self._maybe_snapshot_all([c for c, _ in entries], old_versions)
+        out: list[list[Recorded]] = []
+        at = 0
+        for customer, keys in entries:
+            self._remember(customer)
+            customer_id = str(self.naming.customer_uuid(customer.id))
+            out.append([
+                Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
+                         versions=[e.originator_version], positions=[position])
+                for e, position in zip(events[at:at + len(keys)], positions[at:at + len(keys)],
+                                       strict=True)
+            ])
+            at += len(keys)
+        return out
+
     # ------------------------------------------------------------ internals
     def _key(self, cmd: m.Command) -> str:
         key = cmd.source_key or cmd.default_source_key()
@@ -464,8 +535,10 @@ class Hub(Application):
         cmd: m.Command,
         *,
         follow_merge: bool = True,
+        looked_up: bool = False,
     ) -> Recorded:
-        if (done := self._lookup(key)) is not None:
+        # ``looked_up``: the caller just checked the key (saves a second query per command).
+        if not looked_up and (done := self._lookup(key)) is not None:
             return done
         hops = 0
         attempt = 0
@@ -521,6 +594,7 @@ class Hub(Application):
         old_version = pending[0].originator_version - 1
         recordings = self.save(customer, **kwargs)
         self._maybe_snapshot(customer, old_version)
+        self._remember(customer)
         return Recorded(
             customer_id=str(self.naming.customer_uuid(customer.id)),
             event_ids=[str(e.event_id) for e in pending],  # type: ignore[attr-defined]
@@ -528,10 +602,24 @@ class Hub(Application):
             positions=[r.notification.id for r in recordings] or [None] * len(pending),
         )
 
+    def _remember(self, customer: Customer) -> None:
+        """Cache the customer just saved: it is exactly what is stored, so the next load
+        need not replay its events (loads still fast-forward past other writers)."""
+        if self.repository.cache is not None:
+            self.repository.cache.put(customer.id, customer)
+
     def _maybe_snapshot(self, customer: Customer, old_version: int) -> None:
+        self._maybe_snapshot_all([customer], [old_version])
+
+    def _maybe_snapshot_all(self, customers: Sequence[Customer], old_versions: Sequence[int]) -> None:
+        """A snapshot of each customer whose save crossed a multiple of the interval."""
         n = self.snapshot_interval
-        if self.snapshots is not None and n > 0 and customer.version // n > max(old_version, 0) // n:
-            self.snapshots.put([Snapshot.take(customer)])
+        if self.snapshots is None or n <= 0:
+            return
+        due = [Snapshot.take(c) for c, old in zip(customers, old_versions, strict=True)
+               if c.version // n > max(old, 0) // n]
+        if due:
+            self.snapshots.put(due)
 
     def _lookup(self, key: str) -> Recorded | None:
         if self.key_index is not None:

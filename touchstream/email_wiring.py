@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +16,10 @@ from channels.email.imap import ImapIngester, IngestHooks
 from channels.email.inbound import InboundMail
 from channels.email.outbound import SmtpSender
 from channels.email.state import ImapState
+from commands import messages as m
+from commands.bulk import BulkImporter
 from commands.hub import Hub
+from commands.ports import Recorded
 from projections.outbox.view import OutboxEntry, OutboxView
 from touchstream import email_settings
 from touchstream.settings import Settings, SettingsError
@@ -41,8 +44,20 @@ def build_ingester(
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
     outbox = HubOutbox(hub, outbox_path(settings))
     mail = InboundMail(hub, blob_store(settings), email_settings.inbound_rules(env),
-                       envelope_lookup=outbox.message_for_envelope)
+                       envelope_lookup=outbox.message_for_envelope, batch_sink=BulkSink(hub))
     return ImapIngester(config, mail, ImapState(imap_state_path(settings)), hooks=hooks)
+
+
+class BulkSink:
+    """The write model's bulk path as the email channel's batch sink: one IMAP batch is
+    recorded in a few transactions, with the same source-key dedup."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.importer = BulkImporter(hub)
+
+    def execute_many(self, commands: Sequence[m.Touchpoint]) -> list[Recorded | str]:
+        return [r.recorded if r.recorded is not None else (r.error or "refused")
+                for r in self.importer.import_history(commands)]
 
 
 def outbox_path(settings: Settings) -> Path:

@@ -128,6 +128,7 @@ class InboundMail:
     def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
         """Record messages (blobs first, then events); one outcome per message, in order."""
         plans = [self._plan(item) for item in items]
+        self.blobs.sync()  # every blob durable before any event refers to it
         touch = [c for p in plans if p.kind != "quarantine" for c in p.commands]
         results = iter(self._execute_all(touch))
         outcomes = []
@@ -158,13 +159,13 @@ class InboundMail:
         raw, origin = item.data, item.origin
         if not item.complete or item.size > self.rules.max_bytes:
             header = raw if not item.complete else raw.split(b"\r\n\r\n", 1)[0][:65536]
-            header_ref = self.blobs.put(header)
+            header_ref = self._put(header)
             return self._quarantine(
                 f"msg:oversized:{header_ref}:{item.size}", origin, "oversized",
                 f"{item.size} bytes > limit {self.rules.max_bytes}", size=item.size,
                 header_ref=header_ref,
             )
-        raw_ref = self.blobs.put(raw)
+        raw_ref = self._put(raw)
         try:
             parsed = parse_message(raw, self.rules.max_depth)
         except MessageRejectedError as exc:
@@ -224,7 +225,7 @@ class InboundMail:
         if number is None:
             raise _Refused("no-customer", "fax without a sender number")
         doc = next((a for a in p.attachments if a.content_type in FAX_TYPES), None)
-        doc_ref = self.blobs.put(doc.data) if doc else None
+        doc_ref = self._put(doc.data) if doc else None
         return _Plan("fax", [m.RecordFax(
             source_key=key, occurred_at=occurred, actor=self.actor, direction="inbound",
             fax_id=(p.message_id or raw_ref)[:500], from_number=number,
@@ -286,18 +287,21 @@ class InboundMail:
             uid=origin.uid, size=size, raw_ref=raw_ref, header_ref=header_ref,
         )
 
+    def _put(self, data: bytes) -> str:
+        return self.blobs.put(data, sync=False)  # made durable once per batch
+
     def _body(self, text: str) -> tuple[str | None, str | None]:
         if not text:
             return None, None
         if len(text) <= self.rules.body_cap:
             return text, None
-        return text[: self.rules.body_cap], self.blobs.put(text.encode("utf-8"))
+        return text[: self.rules.body_cap], self._put(text.encode("utf-8"))
 
     def _attachments(self, p: ParsedEmail) -> list[m.Attachment]:
         out = []
         for part in p.attachments[:MAX_LIST]:
             out.append(m.Attachment(
-                sha256=self.blobs.put(part.data), size=len(part.data),
+                sha256=self._put(part.data), size=len(part.data),
                 content_type=part.content_type[:500],
                 filename=part.filename[:500] if part.filename else None,
             ))

@@ -15,7 +15,7 @@ from commands.hub import Hub
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, message, multipart, of_type
 from touchstream import settings as settings_mod
-from touchstream.email_wiring import HubOutbox, outbox_path
+from touchstream.email_wiring import BulkSink, HubOutbox, outbox_path
 
 ORIGIN = Origin("support@shop.example", "INBOX", 1, 1)
 RULES = InboundRules(staff_domains=frozenset({"shop.example"}),
@@ -29,9 +29,11 @@ def hub(sqlite_env: dict[str, str]) -> Iterator[Hub]:
     h.close()
 
 
-@pytest.fixture
-def mail(hub: Hub, tmp_path: Path) -> InboundMail:
-    return InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES)
+@pytest.fixture(params=["one-by-one", "bulk"])
+def mail(hub: Hub, tmp_path: Path, request: pytest.FixtureRequest) -> InboundMail:
+    """The same routing through the per-command path and the bulk write path."""
+    bulk = BulkSink(hub) if request.param == "bulk" else None
+    return InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES, batch_sink=bulk)
 
 
 def test_mail_from_staff_is_outbound_and_belongs_to_each_external_recipient(

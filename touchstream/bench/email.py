@@ -1,4 +1,4 @@
-"""``touchstream bench email``: IMAP ingest rate vs the raw imapclient fetch rate, one run.
+"""IMAP ingest rate vs the raw imapclient fetch rate of the same messages, in one run.
 
 A throwaway Dovecot is filled with N realistic messages (plain, HTML
 alternatives, some with 20–100 kB attachments; ~200 senders). The ceiling is
@@ -12,20 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
+from channels.email.imap import PassReport
 from commands import messages as m
-from touchstream import settings as settings_mod
 from touchstream import wiring
 from touchstream.bench.dovecot import PASSWORD, Dovecot, available
+from touchstream.bench.stores import fresh_settings
 from touchstream.email_wiring import build_ingester
+from touchstream.settings import Settings
 
 DEFAULT_MESSAGES = 2000
 TARGETS = {"ingest_vs_raw_fetch": (">=", 0.5)}
@@ -87,37 +86,16 @@ def run(args: Any) -> dict[str, Any]:
     if reason:
         raise RuntimeError(f"bench email needs Dovecot: {reason}")
     server = Dovecot()
-    data = Path(tempfile.mkdtemp(prefix="ts-bench-email-"))
     try:
         server.start()
         user = server.new_user()
-        messages = realistic_messages(n)
-        server.append(user, *messages)
+        server.append(user, *realistic_messages(n))
         raw_fetch(server, user)  # warm Dovecot's index and page cache for both contenders
         t0 = time.perf_counter()
         fetched, raw_bytes = raw_fetch(server, user)
         raw_s = time.perf_counter() - t0
-        env = {
-            "TOUCHSTREAM_DATA": str(data), "TOUCHSTREAM_IMAP_HOST": "127.0.0.1",
-            "TOUCHSTREAM_IMAP_PORT": str(server.port), "TOUCHSTREAM_IMAP_SECURITY": "plain",
-            "TOUCHSTREAM_IMAP_USER": user, "TOUCHSTREAM_IMAP_PASSWORD": PASSWORD,
-            "TOUCHSTREAM_IMAP_BATCH": str(BATCH), "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
-        }
-        settings = settings_mod.load(env)
-        hub = wiring.build_hub(settings)
-        try:
-            for c in range(SENDERS):  # a support inbox hears mostly from existing customers
-                hub.execute(m.RegisterCustomer(
-                    name=f"Customer {c}", source_key=f"bench-customer-{c}",
-                    contact_points=[m.ContactPointIn(kind="email", value=f"customer{c}@example.com")],
-                ))
-            ingester = build_ingester(settings, hub, env)
-            t0 = time.perf_counter()
-            (report,) = ingester.run_once()
-            ingest_s = time.perf_counter() - t0
-            ingester.state.close()
-        finally:
-            hub.close()
+        with fresh_settings(getattr(args, "store", "sqlite")) as settings:
+            report, ingest_s = _ingest(server, user, settings)
         raw_rate = fetched / raw_s
         ingest_rate = report.seen / ingest_s
         return {
@@ -138,12 +116,37 @@ def run(args: Any) -> dict[str, Any]:
         }
     finally:
         server.destroy()
-        shutil.rmtree(data, ignore_errors=True)
+
+
+def _ingest(server: Dovecot, user: str, settings: Settings) -> tuple[PassReport, float]:
+    env = {
+        "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(server.port),
+        "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": user,
+        "TOUCHSTREAM_IMAP_PASSWORD": PASSWORD, "TOUCHSTREAM_IMAP_BATCH": str(BATCH),
+        "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
+    }
+    hub = wiring.build_hub(settings)
+    try:
+        for c in range(SENDERS):  # a support inbox hears mostly from existing customers
+            hub.execute(m.RegisterCustomer(
+                name=f"Customer {c}", source_key=f"bench-customer-{c}",
+                contact_points=[m.ContactPointIn(kind="email", value=f"customer{c}@example.com")],
+            ))
+        ingester = build_ingester(settings, hub, env)
+        try:
+            t0 = time.perf_counter()
+            (report,) = ingester.run_once()
+            return report, time.perf_counter() - t0
+        finally:
+            ingester.state.close()
+    finally:
+        hub.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m touchstream.bench.email")
     add_arguments(parser)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args)

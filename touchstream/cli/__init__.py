@@ -18,6 +18,8 @@ MODULES = (
     "touchstream.cli.demo",
     "touchstream.cli.keys",
     "touchstream.cli.serve",
+    "touchstream.cli.bench",
+    "touchstream.cli.backfill",
     "touchstream.cli.email",
 )
 
