@@ -61,3 +61,24 @@ def test_queue_with_a_bad_address_is_refused_with_a_reason(tmp_path: Path) -> No
          "--from", "mia@shop.example", "--to", "not-an-address", "--body", "x"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode != 0 and "not an email address" in out.stderr
+
+
+def test_bench_email_json_has_its_figures_and_ratio(tmp_path: Path) -> None:
+    from tests.support.dovecot import available
+
+    if (reason := available()) is not None:
+        pytest.skip(reason)
+    env = {**os.environ, "TOUCHSTREAM_DATA": str(tmp_path / "user-data")}
+    done = subprocess.run([sys.executable, "-m", "touchstream.cli", "bench", "email", "--json",
+                           "--messages", "20"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["scenario"], report["store"]) == ("email", "sqlite")
+    assert report["figures"]["recorded_messages"] == 20
+    assert report["ratios"]["ingest_vs_raw_fetch"] > 0
+    assert not (tmp_path / "user-data").exists()  # fresh temporary stores only
+    bad = subprocess.run([sys.executable, "-m", "touchstream.cli", "bench", "email",
+                          "--messages", "0"], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and "--messages" in bad.stderr

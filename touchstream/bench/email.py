@@ -81,10 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: Any) -> dict[str, Any]:
-    n = int(getattr(args, "messages", None) or getattr(args, "n", None) or DEFAULT_MESSAGES)
+    n = int(getattr(args, "messages", DEFAULT_MESSAGES))
+    if n < 1:
+        raise ValueError("--messages must be at least 1")
     reason = available()
     if reason:
-        raise RuntimeError(f"bench email needs Dovecot: {reason}")
+        raise ValueError(f"bench email needs Dovecot: {reason}")
     server = Dovecot()
     try:
         server.start()
@@ -102,15 +104,15 @@ def run(args: Any) -> dict[str, Any]:
             "scenario": "email",
             "store": settings.event_store_kind,
             "figures": {
-                "messages": n,
-                "mbytes": round(raw_bytes / 1e6, 2),
+                "mailbox_messages": n,
+                "mailbox_bytes": raw_bytes,
                 "raw_fetch_msgs_per_s": round(raw_rate, 1),
                 "ingest_msgs_per_s": round(ingest_rate, 1),
                 "raw_fetch_s": round(raw_s, 3),
                 "ingest_s": round(ingest_s, 3),
-                "recorded": report.recorded,
-                "quarantined": report.quarantined,
-                "senders_preregistered": SENDERS,
+                "recorded_messages": report.recorded,
+                "quarantined_messages": report.quarantined,
+                "preregistered_senders": SENDERS,
             },
             "ratios": {"ingest_vs_raw_fetch": round(ingest_rate / raw_rate, 3)},
         }
