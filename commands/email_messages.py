@@ -122,3 +122,13 @@ class NoteUidValidityChange(Command):
             f"uidvalidity:{self.account}:{self.folder}:"
             f"{self.old_uidvalidity}:{self.new_uidvalidity}"
         )
+
+
+#: The email channel's touchpoint commands by kind (a held one is assigned by kind).
+EMAIL_TOUCHPOINTS: dict[str, type[Touchpoint]] = {
+    "send-email": SendEmail,
+    "email-sent": RecordEmailSent,
+    "email-failed": RecordEmailSendFailed,
+    "email-unknown": RecordEmailOutcomeUnknown,
+    "email-bounce": RecordEmailBounce,
+}

@@ -362,7 +362,7 @@ class Hub(Application):
             held: HeldTouchpoint = self.repository.get(hid)
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
-        model = m.TOUCHPOINT_COMMANDS[held.command_kind]
+        model = {**m.TOUCHPOINT_COMMANDS, **em.EMAIL_TOUCHPOINTS}[held.command_kind]
         cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
         result = self.record_touchpoint(cmd)
         held.assign(result.customer_id)

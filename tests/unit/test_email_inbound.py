@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -11,6 +12,7 @@ from channels.blobs import BlobStore
 from channels.email.config import InboundRules
 from channels.email.inbound import InboundMail, Origin
 from commands import email_messages as em
+from commands import messages as m
 from commands.hub import Hub
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, message, multipart, of_type
@@ -155,3 +157,19 @@ def hub_blobs(hub: Hub, tmp_path: Path) -> tuple[InboundMail, BlobStore]:
     blobs = BlobStore(tmp_path / "blobs")
     rules = InboundRules(staff_domains=frozenset({"shop.example"}), body_cap=1000)
     return InboundMail(hub, blobs, rules), blobs
+
+
+def test_an_email_to_an_unknown_address_held_for_triage_is_queued_once_assigned(
+    sqlite_env: dict[str, str]
+) -> None:
+    hub = make_hub({**sqlite_env, "TOUCHSTREAM_UNKNOWN_CONTACTS": "triage"})
+    try:
+        cmd = em.SendEmail(source_key="s-1", from_address="mia@shop.example",
+                           to=["new@example.com"], subject="Hello", body_text="Hi")
+        assert hub.execute(cmd).held_for_triage
+        ada = hub.execute(m.RegisterCustomer(name="Ada", source_key="ada")).customer_id
+        hub.assign_held(hub.source_key_of(cmd), UUID(ada))
+        (queued,) = of_type(all_events(hub), "EmailQueued")
+        assert str(queued.originator_id) == ada and queued.message_id.endswith("@shop.example>")
+    finally:
+        hub.close()
