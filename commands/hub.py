@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
@@ -239,8 +240,8 @@ class Hub(Application):
     def record_touchpoint(self, cmd: m.Touchpoint) -> Recorded:
         """Record a call, call step, callback, email, fax, visit or web form."""
         key = self._key(cmd)
-        if (done := self._lookup(key)) is not None:
-            return done
+        # No lookup first: the key's UNIQUE row (or reservation) catches a
+        # duplicate at save time, and the first result is read back then.
         event_class = _TOUCH_EVENTS[type(cmd)]
         fields = m.touch_fields(cmd, _LOOKUP_ONLY)
         try:
@@ -382,7 +383,10 @@ class Hub(Application):
         try:
             recordings = self.save(held)
         except IntegrityError:
-            recordings = []  # already held: same key, same touchpoint
+            # Already held — or already assigned and recorded: then that record is the answer.
+            if (done := self._lookup(key)) is not None:
+                return done
+            recordings = []
         return Recorded(
             customer_id="", event_ids=[], versions=[0],
             positions=[r.notification.id for r in recordings] or [None],
@@ -517,6 +521,17 @@ class Hub(Application):
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"no customer {customer_id}") from exc
 
+    def _load_cached(self, customer_id: UUID) -> Customer:
+        """A copy of the cached customer without asking the store (stale is fine for a
+        decision the save will validate), else a load."""
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                return deepcopy(cache.get(self.naming.customer(customer_id)))  # type: ignore[no-any-return]
+            except KeyError:
+                pass
+        return self._load(customer_id)
+
     def _resolve_merges(self, customer_id: UUID) -> UUID:
         for _ in range(MAX_MERGE_HOPS):
             customer = self._load(customer_id)
@@ -543,8 +558,11 @@ class Hub(Application):
         hops = 0
         attempt = 0
         reservation: SourceKeyReservation | None = None
+        fresh = False
         while True:
-            customer = self._load(customer_id)
+            # The cached copy is used as is: if another writer moved the stream on,
+            # the save fails on the expected version and the retry loads fresh.
+            customer = self._load(customer_id) if fresh else self._load_cached(customer_id)
             if follow_merge and reservation is None and customer.merged_into is not None:
                 hops += 1
                 if hops > MAX_MERGE_HOPS:
@@ -563,11 +581,22 @@ class Hub(Application):
             try:
                 decide(customer, self._provs(cmd, key, channel, direction))
             except CustomerMergedError as exc:
+                if not fresh:
+                    fresh = True  # decide again on the stored state, not the cached one
+                    continue
                 if not follow_merge or hops >= MAX_MERGE_HOPS or reservation is not None:
                     raise
                 hops += 1
                 customer_id = UUID(str(exc.merged_into))
                 continue
+            except DomainError:
+                if not fresh:
+                    fresh = True
+                    continue
+                # A retry of something recorded before the rule started to refuse it.
+                if (done := self._lookup(key)) is not None:
+                    return done
+                raise
             if not customer.pending_events:
                 return Recorded(customer_id=str(customer_id))
             try:
@@ -577,6 +606,7 @@ class Hub(Application):
                     done = self._lookup(key)
                     if done is not None:
                         return done
+                fresh = True
                 attempt += 1
                 if attempt >= MAX_ATTEMPTS:
                     raise ConcurrencyError(
