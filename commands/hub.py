@@ -32,11 +32,13 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType, get_topic
 
+from commands import email_messages as em
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
 from domain.customer import Customer, Provenance
+from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
@@ -78,6 +80,11 @@ _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.RecordFax: Customer.FaxRecorded,
     m.RecordVisit: Customer.VisitRecorded,
     m.RecordWebForm: Customer.WebFormSubmitted,
+    em.SendEmail: Customer.EmailQueued,
+    em.RecordEmailSent: Customer.EmailSent,
+    em.RecordEmailSendFailed: Customer.EmailSendFailed,
+    em.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
+    em.RecordEmailBounce: Customer.EmailBounced,
 }
 # Command fields that only help find the customer and are not stored on the event.
 _LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
@@ -102,6 +109,9 @@ class StreamNaming:
 
     def claim(self, key: str) -> UUID | str:
         return self._keyed("contact", key)
+
+    def mailbox(self, account: str, folder: str) -> UUID | str:
+        return self._id("mailbox", uuid5(NAMESPACE, f"mailbox:{account}|{folder}"))
 
     def reservation(self, source_key: str) -> UUID | str:
         return self._keyed("sourcekey", source_key)
@@ -282,6 +292,61 @@ class Hub(Application):
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
 
+    def quarantine_email(self, cmd: em.QuarantineEmail) -> Recorded:
+        """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""
+        fields = cmd.model_dump(include={
+            "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
+        })
+        return self._on_mailbox(cmd, cmd.account, cmd.folder,
+                                lambda box, key: box.quarantine(key, _event_id(key), **fields))
+
+    def note_uidvalidity_change(self, cmd: em.NoteUidValidityChange) -> Recorded:
+        """Record that a mailbox folder was renumbered."""
+        return self._on_mailbox(
+            cmd, cmd.account, cmd.folder,
+            lambda box, key: box.note_uidvalidity_change(
+                key, _event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
+        )
+
+    def recorded(self, source_key: str) -> Recorded | None:
+        """What was recorded (or held for triage) under a source key, as stored."""
+        if (done := self._lookup(source_key)) is not None:
+            return done
+        try:
+            self.repository.get(self.naming.held(source_key))
+        except AggregateNotFoundError:
+            return None
+        return Recorded(customer_id="", duplicate=True, held_for_triage=True)
+
+    def _on_mailbox(
+        self, cmd: m.Command, account: str, folder: str, decide: Callable[[Mailbox, str], None]
+    ) -> Recorded:
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        box_id = self.naming.mailbox(account, folder)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                box: Mailbox = self.repository.get(box_id)
+            except AggregateNotFoundError:
+                try:  # opened on its own: source-key rows belong to keyed events only
+                    self.save(Mailbox.open(box_id, account, folder))
+                except IntegrityError:
+                    pass  # opened concurrently
+                continue
+            if box.has(key):  # stores without a source-key table dedup here
+                return Recorded(customer_id=str(box_id), duplicate=True)
+            decide(box, key)
+            if not box.pending_events:
+                return Recorded(customer_id=str(box_id))
+            try:
+                return self._save(box, key)  # type: ignore[arg-type]
+            except IntegrityError as exc:
+                if SOURCE_KEYS_TABLE in str(exc) and (done := self._lookup(key)) is not None:
+                    return done
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise ConcurrencyError(f"mailbox {account}/{folder} kept changing")
+
     def held_touchpoints(self, limit: int = 1000) -> list[HeldTouchpoint]:
         """Touchpoints waiting for triage (a scan of the log: fine for a triage queue)."""
         topic = get_topic(HeldTouchpoint.Held)
@@ -305,7 +370,7 @@ class Hub(Application):
             held: HeldTouchpoint = self.repository.get(hid)
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
-        model = m.TOUCHPOINT_COMMANDS[held.command_kind]
+        model = {**m.TOUCHPOINT_COMMANDS, **em.EMAIL_TOUCHPOINTS}[held.command_kind]
         cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
         result = self.record_touchpoint(cmd)
         held.assign(result.customer_id)
@@ -739,6 +804,10 @@ class Hub(Application):
                 continue
 
 
+def _event_id(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"{key}#0")
+
+
 def _from_rows(rows: Sequence[KeyRow], naming: StreamNaming) -> Recorded:
     return Recorded(
         customer_id=str(naming.customer_uuid(rows[0].originator_id)),
@@ -759,6 +828,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.AssignPartner: Hub.assign_partner,
     m.MergeCustomers: Hub.merge_customers,
     m.UnmergeCustomer: Hub.unmerge_customer,
+    em.QuarantineEmail: Hub.quarantine_email,
+    em.NoteUidValidityChange: Hub.note_uidvalidity_change,
 }
 
 __all__ = [

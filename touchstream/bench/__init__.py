@@ -16,6 +16,7 @@ from types import ModuleType
 SCENARIOS: tuple[str, ...] = (
     "touchstream.bench.ingest",
     "touchstream.bench.phone",
+    "touchstream.bench.email",
 )
 
 

@@ -22,6 +22,7 @@ MODULES = (
     "touchstream.cli.calls",
     "touchstream.cli.bench",
     "touchstream.cli.backfill",
+    "touchstream.cli.email",
 )
 
 
