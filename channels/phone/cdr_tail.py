@@ -9,6 +9,8 @@
   A file shorter than the checkpoint was truncated and is read from the start.
 * A row that cannot be read or recorded is quarantined with its raw bytes and
   reported — never dropped silently.
+* Rows are recorded in batches through the write model's bulk path (one
+  transaction for many rows, same source-key dedup).
 """
 
 from __future__ import annotations
@@ -26,9 +28,7 @@ from typing import BinaryIO
 
 from channels.phone.cdr import CdrOptions, MalformedCdrError, parse_line, to_command
 from commands import messages as m
-from commands.hub import ConflictError, CustomerNotFoundError
-from commands.ports import Recorded
-from domain.errors import DomainError
+from commands.bulk import ImportResult
 
 HEAD_BYTES = 256
 BATCH = 200
@@ -93,7 +93,14 @@ class ImportStats:
     problems: list[str] = field(default_factory=list)
 
 
-Execute = Callable[[m.LogCall], Recorded]
+RecordBatch = Callable[[list[m.LogCall]], list[ImportResult]]
+
+
+@dataclass(frozen=True)
+class _Row:
+    offset: int
+    raw: bytes
+    cmd: m.LogCall
 Report = Callable[[str], None]
 
 
@@ -104,14 +111,16 @@ def _head(fh: BinaryIO, offset: int) -> str:
 
 
 class CdrTailer:
-    def __init__(self, path: Path, execute: Execute, checkpoints: CheckpointFile,
-                 quarantine: Quarantine, options: CdrOptions, report: Report) -> None:
+    def __init__(self, path: Path, record: RecordBatch, checkpoints: CheckpointFile,
+                 quarantine: Quarantine, options: CdrOptions, report: Report,
+                 batch: int = BATCH) -> None:
         self.path = path
-        self.execute = execute
+        self.record = record
         self.checkpoints = checkpoints
         self.quarantine = quarantine
         self.options = options
         self.report = report
+        self.batch = batch
         self.stats = ImportStats()
 
     # -- one pass ---------------------------------------------------------
@@ -172,7 +181,7 @@ class CdrTailer:
         source = label or str(self.path)
         fh.seek(start)
         offset = start
-        pending = 0
+        batch: list[_Row] = []
         for line in iter(fh.readline, b""):
             if not line.endswith(b"\n"):
                 if final:  # a rotated file will not grow: its torn last line is quarantined
@@ -181,14 +190,17 @@ class CdrTailer:
                 else:
                     self.stats.deferred_bytes = len(line)
                 break
-            self._one(source, offset, line[:-1])
+            row = self._parse(source, offset, line[:-1])
+            if row is not None:
+                batch.append(row)
             offset += len(line)
-            pending += 1
-            if pending >= BATCH:
-                self._save(fh, inode, offset)
-                pending = 0
+            if len(batch) >= self.batch:
+                self._record(source, batch)
+                batch = []
+                self._save(fh, inode, offset)  # only after the rows before it are recorded
         else:
             self.stats.deferred_bytes = 0
+        self._record(source, batch)
         self._save(fh, inode, offset)
 
     def _save(self, fh: BinaryIO, inode: int, offset: int) -> None:
@@ -196,29 +208,37 @@ class CdrTailer:
         self.checkpoints.save(Checkpoint(inode, offset, _head(fh, offset)))
         fh.seek(position)
 
-    def _one(self, source: str, offset: int, raw: bytes) -> None:
+    def _parse(self, source: str, offset: int, raw: bytes) -> _Row | None:
         if not raw.strip():
-            return
+            return None
         self.stats.rows += 1
         try:
-            record = parse_line(raw, self.options.timezone)
+            cmd = to_command(parse_line(raw, self.options.timezone), self.options)
         except MalformedCdrError as exc:
             self.stats.malformed += 1
             self._quarantine(source, offset, raw, f"malformed: {exc}")
-            return
-        try:
-            result = self.execute(to_command(record, self.options))
-        except (DomainError, CustomerNotFoundError, ConflictError, ValueError) as exc:
-            # ValueError covers pydantic's ValidationError (a field too long…).
+            return None
+        except ValueError as exc:  # pydantic's ValidationError: a field too long…
             self.stats.rejected += 1
             self._quarantine(source, offset, raw, f"rejected: {exc}")
+            return None
+        return _Row(offset, raw, cmd)
+
+    def _record(self, source: str, rows: list[_Row]) -> None:
+        if not rows:
             return
-        if result.duplicate:
-            self.stats.duplicates += 1
-        elif result.held_for_triage:
-            self.stats.held_for_triage += 1
-        else:
-            self.stats.recorded += 1
+        outcomes = self.record([r.cmd for r in rows])
+        for row, outcome in zip(rows, outcomes, strict=True):
+            result = outcome.recorded
+            if result is None:
+                self.stats.rejected += 1
+                self._quarantine(source, row.offset, row.raw, f"rejected: {outcome.error}")
+            elif result.duplicate:
+                self.stats.duplicates += 1
+            elif result.held_for_triage:
+                self.stats.held_for_triage += 1
+            else:
+                self.stats.recorded += 1
 
     def _quarantine(self, source: str, offset: int, raw: bytes, reason: str) -> None:
         self.quarantine.put(source, offset, raw, reason)

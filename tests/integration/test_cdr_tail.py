@@ -14,6 +14,7 @@ import pytest
 
 from channels.phone.cdr import CdrOptions
 from channels.phone.cdr_tail import CdrTailer, CheckpointFile, Quarantine
+from commands.bulk import BulkImporter
 from commands.hub import Hub
 from domain.customer import Customer
 from tests.support.phone import sqlite_hub
@@ -32,7 +33,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 
 
 def tailer(hub: Hub, path: Path, tmp_path: Path, messages: list[str]) -> CdrTailer:
-    return CdrTailer(path, hub.execute, CheckpointFile(tmp_path / "cp.json"),
+    return CdrTailer(path, BulkImporter(hub).import_history, CheckpointFile(tmp_path / "cp.json"),
                      Quarantine(tmp_path / "quarantine.jsonl"),
                      CdrOptions(timezone=ZoneInfo("UTC")), report=messages.append)
 
@@ -137,3 +138,29 @@ def test_row_the_hub_refuses_is_quarantined_not_dropped(hub: Hub, tmp_path: Path
     stats = tailer(hub, path, tmp_path, messages := []).run_once()
     assert stats.rejected == 1 and any("rejected" in msg for msg in messages)
     assert (tmp_path / "quarantine.jsonl").read_text().count("\n") == 1
+
+
+def test_checkpoint_never_passes_rows_that_were_not_recorded(hub: Hub, tmp_path: Path) -> None:
+    path = tmp_path / "Master.csv"
+    path.write_text("".join(ROW.format(n=n) for n in range(10)))
+    importer = BulkImporter(hub)
+    calls_made = 0
+
+    def crash_on_second_batch(cmds):  # type: ignore[no-untyped-def]
+        nonlocal calls_made
+        calls_made += 1
+        if calls_made == 2:
+            raise OSError("disk went away")
+        return importer.import_history(cmds)
+
+    checkpoints = CheckpointFile(tmp_path / "cp.json")
+    flaky = CdrTailer(path, crash_on_second_batch, checkpoints,
+                      Quarantine(tmp_path / "q.jsonl"), CdrOptions(timezone=ZoneInfo("UTC")),
+                      report=lambda _: None, batch=4)
+    with pytest.raises(OSError):
+        flaky.run_once()
+    cp = checkpoints.load()
+    assert cp is not None and cp.offset == len(ROW.format(n=0)) * 4  # first batch only
+    stats = tailer(hub, path, tmp_path, []).run_once()
+    assert (stats.recorded, stats.duplicates) == (6, 0)
+    assert [c.call_id for c in calls(hub)] == [f"row.{n}" for n in range(10)]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from channels.phone.cdr import CdrOptions
 from channels.phone.cdr_tail import CdrTailer, CheckpointFile, Quarantine
 from commands import messages as m
+from commands.bulk import BulkImporter
 from commands.hub import CommandError
 from domain.errors import DomainError
 from touchstream import channel_settings, settings
@@ -68,7 +69,8 @@ def _cdr(args: argparse.Namespace) -> int:
     if not args.follow and not path.exists():
         raise CliError(f"no such file: {args.file}")
     with open_hub() as hub:
-        tailer = CdrTailer(path, hub.execute, CheckpointFile(checkpoint), Quarantine(quarantine),
+        tailer = CdrTailer(path, BulkImporter(hub).import_history, CheckpointFile(checkpoint),
+                           Quarantine(quarantine),
                            options, report=lambda msg: print(f"touchstream: {msg}",
                                                              file=sys.stderr))
         if args.follow:
