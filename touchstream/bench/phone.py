@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # Warm-up (not measured): every caller becomes a customer, the server warms up.
         warm = signed_callbacks(0, args.callers * 4, args.callers)[::4]
         _fire(port, warm, args.concurrency)
-        trivial = [("GET", "/health", b"", {})] * per_round
+        trivial: list[Request] = [("GET", "/health", b"", {})] * per_round
         callback_time = trivial_time = 0.0
         callback_lat: list[float] = []
         next_call = args.callers
