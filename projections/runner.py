@@ -38,6 +38,10 @@ class ProjectionRunner:
                                         daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the loop to end after the current batch (safe from a signal handler)."""
+        self._stopping.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         if self._thread is not None:
