@@ -22,7 +22,8 @@ answers 503 (still behind, with ``Retry-After``); 409 when the position was
 never recorded at all.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI must see the route signatures evaluated
+# (their Depends/Query objects are built inside read_router).
 
 import asyncio
 import time
@@ -71,7 +72,7 @@ class ReadViews:
     summary: SummaryView
 
     @classmethod
-    def on(cls, store: ReadStore) -> ReadViews:
+    def on(cls, store: ReadStore) -> "ReadViews":
         return cls(TimelineView(store), DirectoryView(store), SummaryView(store))
 
     @property
@@ -167,7 +168,7 @@ def read_router(
                            f"{wanted} after waiting {wait_s:g} s; retry shortly")
             await asyncio.sleep(POLL_S)
 
-    min_position_q = Query(None, ge=0, le=2**62, description=(
+    min_position_q = Query(ge=0, le=2**62, description=(
         "Wait (≤ 2 s) until the read model has applied this log position (a command "
         "response's `position`): read-your-writes."))
 
@@ -307,7 +308,7 @@ def read_router(
                 kinds, value = ("phone", "fax"), normalise_phone(phone)
             else:
                 kinds, value = ("email",), normalise_email(email or "")
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - the injected normaliser's own error: bad input
             raise HTTPException(400, detail=str(exc)) from exc
         await reached([views.directory], min_position)
         items = await call(lambda: views.directory.lookup(
