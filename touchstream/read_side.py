@@ -19,7 +19,6 @@ from projections import registry
 from projections.engine import EventSource
 from projections.runner import ProjectionRunner
 from projections.store import ReadStore
-from read_api.routes import ReadViews, read_router
 from touchstream.settings import Settings, store_kind
 from touchstream.wiring import build_hub
 
@@ -73,7 +72,10 @@ def start_projections(settings: Settings, names: Sequence[str] | None = None) ->
     return service
 
 
-def read_views(settings: Settings) -> ReadViews:
+def read_views(settings: Settings) -> Any:
+    """The views the read API serves from (``read_api.routes.ReadViews``)."""
+    from read_api.routes import ReadViews  # FastAPI is not needed by the CLI's workers
+
     return ReadViews.on(read_store(settings))
 
 
@@ -83,6 +85,8 @@ def read_routes(context: Any) -> Any:
     ``context`` needs ``settings``, ``authorize`` (the ``authorize(*roles)`` factory)
     and ``hub`` (a callable returning the write model, used for the log head).
     """
+    from read_api.routes import read_router
+
     settings: Settings = context.settings
     hub: Callable[[], Hub] = context.hub
     region = settings.default_region
