@@ -29,12 +29,12 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, get_topic
 
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
-from domain.claims import ContactPointClaim, SourceKeyReservation
+from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
 from domain.customer import Customer, Provenance
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 
@@ -61,7 +61,11 @@ class ConflictError(CommandError):
 
 
 class HeldForTriageError(CommandError):
-    """Raised when a touchpoint's sender is unknown and unknown senders are held."""
+    """Raised internally when a touchpoint's sender is unknown and unknown senders are held."""
+
+    def __init__(self, contact: str) -> None:
+        super().__init__(f"unknown sender {contact}: held for triage")
+        self.contact = contact
 
 
 _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
@@ -87,14 +91,22 @@ class StreamNaming:
     def _id(self, prefix: str, value: UUID) -> UUID | str:
         return f"{prefix}-{value}" if self.prefixed else value
 
+    def _keyed(self, prefix: str, key: str) -> UUID | str:
+        # The prefix is hashed in too: on the SQL stores ids are bare UUIDs and
+        # a contact claim and a reservation must never share one.
+        return self._id(prefix, uuid5(NAMESPACE, f"{prefix}:{key}"))
+
     def customer(self, customer_id: UUID) -> UUID | str:
         return self._id("customer", customer_id)
 
     def claim(self, key: str) -> UUID | str:
-        return self._id("contact", uuid5(NAMESPACE, key))
+        return self._keyed("contact", key)
 
     def reservation(self, source_key: str) -> UUID | str:
-        return self._id("sourcekey", uuid5(NAMESPACE, source_key))
+        return self._keyed("sourcekey", source_key)
+
+    def held(self, source_key: str) -> UUID | str:
+        return self._keyed("triage", source_key)
 
     @staticmethod
     def customer_uuid(aggregate_id: UUID | str) -> UUID:
@@ -146,8 +158,7 @@ class Hub(Application):
         customer_id = cmd.customer_id or uuid5(NAMESPACE, f"customer:{key}")
         points = [(p.kind, normalise(p.kind, p.value, self.default_region), p.label)
                   for p in cmd.contact_points]
-        for kind, value, _ in points:
-            self._claim(contact_key(kind, value), str(customer_id))
+        self._claim_all([contact_key(kind, value) for kind, value, _ in points], str(customer_id))
         provs = self._provs(cmd, key, "system", "internal")
         customer = Customer.register(
             self.naming.customer(customer_id), next(provs),
@@ -215,7 +226,10 @@ class Hub(Application):
             return done
         event_class = _TOUCH_EVENTS[type(cmd)]
         fields = m.touch_fields(cmd, _LOOKUP_ONLY)
-        customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
+        try:
+            customer_id = cmd.customer_id or self._customer_for_counterpart(cmd, key)
+        except HeldForTriageError as held:
+            return self._hold(cmd, key, held.contact)
 
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             customer.record(event_class, next(iter(provs)), **fields)
@@ -251,6 +265,56 @@ class Hub(Application):
                      "system", "internal", cmd, follow_merge=False)
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
+
+    def held_touchpoints(self, limit: int = 1000) -> list[HeldTouchpoint]:
+        """Touchpoints waiting for triage (a scan of the log: fine for a triage queue)."""
+        topic = get_topic(HeldTouchpoint.Held)
+        items = []
+        start = 1
+        while len(items) < limit:
+            batch = self.recorder.select_notifications(start, 500, topics=[topic])
+            if not batch:
+                break
+            for n in batch:
+                held: HeldTouchpoint = self.repository.get(n.originator_id)
+                if held.assigned_to is None:
+                    items.append(held)
+            start = batch[-1].id + 1
+        return items[:limit]
+
+    def assign_held(self, source_key: str, customer_id: UUID) -> Recorded:
+        """Record a held touchpoint on ``customer_id`` (same source key: idempotent)."""
+        hid = self.naming.held(source_key)
+        try:
+            held: HeldTouchpoint = self.repository.get(hid)
+        except AggregateNotFoundError as exc:
+            raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
+        model = m.TOUCHPOINT_COMMANDS[held.command_kind]
+        cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
+        result = self.record_touchpoint(cmd)
+        held.assign(result.customer_id)
+        if held.pending_events:
+            try:
+                self.save(held)
+            except IntegrityError:
+                pass  # assigned concurrently: the touchpoint itself is deduplicated
+        return result
+
+    def _hold(self, cmd: m.Touchpoint, key: str, contact: str) -> Recorded:
+        held = HeldTouchpoint.hold(
+            self.naming.held(key), key, contact, cmd.kind,
+            cmd.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
+            | {"source_key": key, "occurred_at": (cmd.occurred_at or self.clock()).isoformat()},
+        )
+        try:
+            recordings = self.save(held)
+        except IntegrityError:
+            recordings = []  # already held: same key, same touchpoint
+        return Recorded(
+            customer_id="", event_ids=[], versions=[0],
+            positions=[r.notification.id for r in recordings] or [None],
+            duplicate=not recordings, held_for_triage=True,
+        )
 
     # -------------------------------------------------------------- queries
     def customer(self, customer_id: UUID) -> Customer:
@@ -450,7 +514,7 @@ class Hub(Application):
         if owner is not None:
             return UUID(owner)
         if self.unknown_contacts != "create":
-            raise HeldForTriageError(f"unknown {kind} {value}: held for triage")
+            raise HeldForTriageError(ckey)
         # A prospect owning the contact point; its id derives from the contact
         # point so concurrent first contacts converge on one customer.
         prospect = m.RegisterCustomer(
@@ -490,6 +554,20 @@ class Hub(Application):
             except IntegrityError:
                 continue
         raise ConcurrencyError(f"contact point {ckey} kept changing")
+
+    def _claim_all(self, ckeys: list[str], customer_id: str) -> None:
+        """Claim every contact point or none: a refused one releases those just taken,
+        so a corrected retry is not blocked by the failed attempt's claims."""
+        taken: list[str] = []
+        try:
+            for ckey in ckeys:
+                if self._owner(ckey) != customer_id:
+                    self._claim(ckey, customer_id)
+                    taken.append(ckey)
+        except DomainError:
+            for ckey in taken:
+                self._release(ckey, customer_id)
+            raise
 
     def _claim_is_stale(self, claim: ContactPointClaim) -> bool:
         """A claim whose customer was never created (a crash mid-registration)."""

@@ -42,6 +42,7 @@ class Recorded:
     versions: list[int] = field(default_factory=list)
     positions: list[int | None] = field(default_factory=list)
     duplicate: bool = False
+    held_for_triage: bool = False
 
     @property
     def position(self) -> int | None:

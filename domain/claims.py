@@ -98,3 +98,46 @@ class SourceKeyReservation(Aggregate):
             event_id=event_id,
             floor_version=floor_version,
         )
+
+
+class HeldTouchpoint(Aggregate):
+    """A touchpoint from an unknown sender, held for a person to triage.
+
+    Kept whole (the command as recorded) so assigning it later records exactly
+    what arrived, under the same source key.
+    """
+
+    INITIAL_VERSION = 0
+
+    class Held(Aggregate.Created):
+        source_key: str
+        contact: str
+        command_kind: str
+        command: dict[str, Any]
+
+    class Assigned(Aggregate.Event):
+        customer_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.assigned_to = self.customer_id
+
+    def __init__(self, source_key: str, contact: str, command_kind: str, command: dict[str, Any]) -> None:
+        self.source_key = source_key
+        self.contact = contact
+        self.command_kind = command_kind
+        self.command = command
+        self.assigned_to: str | None = None
+
+    @classmethod
+    def hold(
+        cls, held_id: UUID | str, source_key: str, contact: str, command_kind: str,
+        command: dict[str, Any],
+    ) -> HeldTouchpoint:
+        return cls._create(
+            cls.Held, id=held_id, source_key=source_key, contact=contact,
+            command_kind=command_kind, command=command,
+        )
+
+    def assign(self, customer_id: str) -> None:
+        if self.assigned_to is None:
+            self.trigger_event(self.Assigned, customer_id=customer_id)

@@ -22,6 +22,8 @@ class Settings:
     unknown_contacts: str
     snapshot_interval: int
     kurrentdb_root_certificates: str | None
+    max_body_bytes: int = 1 << 20
+    max_query_bytes: int = 8192
 
     @property
     def event_store_kind(self) -> str:
@@ -63,6 +65,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         interval = int(env.get("TOUCHSTREAM_SNAPSHOT_INTERVAL", "50"))
     except ValueError as exc:
         raise SettingsError("TOUCHSTREAM_SNAPSHOT_INTERVAL must be an integer") from exc
+    max_body = _positive_int(env, "TOUCHSTREAM_MAX_BODY_BYTES", 1 << 20)
+    max_query = _positive_int(env, "TOUCHSTREAM_MAX_QUERY_BYTES", 8192)
     settings = Settings(
         data_dir=data_dir,
         event_store=event_store,
@@ -71,8 +75,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         unknown_contacts=unknown,
         snapshot_interval=interval,
         kurrentdb_root_certificates=env.get("TOUCHSTREAM_KURRENTDB_ROOT_CERTIFICATES") or None,
+        max_body_bytes=max_body,
+        max_query_bytes=max_query,
     )
     store_kind(settings.event_store)
     if store_kind(settings.read_store) == "kurrentdb":
         raise SettingsError("read models live in SQLite or PostgreSQL, not in the event store")
     return settings
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer number of bytes, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value

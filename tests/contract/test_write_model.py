@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from commands import messages as m
-from commands.hub import ConflictError, CustomerNotFoundError, HeldForTriageError, Hub
+from commands.hub import ConflictError, CustomerNotFoundError, Hub
 from domain.customer import Customer
 from domain.errors import ContactPointTakenError, CustomerMergedError
 from tests.conftest import store_env
@@ -245,9 +245,23 @@ def test_unknown_sender_becomes_one_prospect_even_when_two_arrive_at_once(hub: H
 def test_unknown_sender_is_held_for_triage_when_configured(env: dict[str, str]) -> None:
     h = make_hub(env)
     h.unknown_contacts = "triage"
-    with pytest.raises(HeldForTriageError):
-        h.execute(m.RecordEmail(message_id="<t@x>", from_address="stranger@example.org"))
+    cmd = m.RecordEmail(message_id="<t@x>", from_address="stranger@example.org", subject="hi",
+                        occurred_at=T0)
+    held = h.execute(cmd)
+    again = h.execute(cmd)
+    assert held.held_for_triage and not held.duplicate
+    assert again.held_for_triage and again.duplicate
     assert h.find_by_contact("email", "stranger@example.org") is None
+    [item] = h.held_touchpoints()
+    assert item.contact == "email:stranger@example.org" and item.command["subject"] == "hi"
+
+    cid = register(h, "Known Later")
+    result = h.assign_held(item.source_key, cid)
+    assert result.customer_id == str(cid)
+    recorded = [e for e in events(h, cid) if e.source_key == "email:<t@x>"]
+    assert len(recorded) == 1 and recorded[0].occurred_at == T0
+    assert h.held_touchpoints() == []
+    assert h.assign_held(item.source_key, cid).duplicate
     h.close()
 
 

