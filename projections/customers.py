@@ -17,6 +17,8 @@ from projections.events import customer_id
 from projections.store import Db
 
 MAX_HOPS = 10
+_IDENTITY_EVENTS = frozenset((Customer.Registered, Customer.MergedInto, Customer.Unmerged,
+                              Customer.PartnerAssigned))
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Resolved:
 
 def apply_identity(db: Db, table: str, event: Customer.Event, **registered: Any) -> bool:
     """Keep ``table``'s merge and partner columns; True if the event was one of those."""
+    if type(event) not in _IDENTITY_EVENTS:
+        return False
     cid = customer_id(event)
     if isinstance(event, Customer.Registered):
         cols = ["customer_id", *registered]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
@@ -35,7 +37,11 @@ def iso(micros: int | None) -> str | None:
 
 def customer_id(event: Customer.Event) -> str:
     """The customer's UUID as text, whatever the store named the stream."""
-    oid = event.originator_id
+    return _customer_text(event.originator_id)
+
+
+@lru_cache(maxsize=65536)
+def _customer_text(oid: UUID | str) -> str:
     if isinstance(oid, UUID):
         return str(oid)
     return str(UUID(str(oid).removeprefix("customer-")))
@@ -111,23 +117,17 @@ def has_body(event: Customer.Event) -> bool:
     return bool(getattr(e, "body_text", None) or getattr(e, "body_ref", None))
 
 
-def payload(event: Customer.Event) -> dict[str, Any]:
-    """Every field of the event, JSON-ready (for the on-demand detail)."""
-    out: dict[str, Any] = {}
-    for key, value in event.__dict__.items():
-        if key in ("originator_id", "originator_version", "timestamp"):
-            continue
-        out[key] = _jsonable(value)
-    return out
+_NOT_PAYLOAD = frozenset(("originator_id", "originator_version", "timestamp"))
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]
-    return value
+def _fallback(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a read model")
+
+
+def payload_json(event: Customer.Event) -> str:
+    """Every field of the event as canonical JSON (for the on-demand detail)."""
+    fields = {k: v for k, v in event.__dict__.items() if k not in _NOT_PAYLOAD}
+    return orjson.dumps(fields, option=_JSON_OPTIONS, default=_fallback).decode()

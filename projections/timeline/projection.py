@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import (
@@ -19,7 +17,7 @@ from projections.events import (
     has_body,
     is_internal,
     kind_of,
-    payload,
+    payload_json,
     subject_of,
     summary_of,
     us,
@@ -81,8 +79,7 @@ class TimelineProjection(Projection):
                 us(e.occurred_at), us(e.timestamp), e.actor, subject, summary,
                 int(is_internal(e)), int(has_body(e)),
             ))
-            details.append((pos, event_id,
-                            orjson.dumps(payload(e), option=orjson.OPT_SORT_KEYS).decode()))
+            details.append((pos, event_id, payload_json(e)))
             if subject or summary:
                 texts.append((pos, subject or "", summary or ""))
         marks = ",".join("?" * len(ENTRY_COLUMNS))
