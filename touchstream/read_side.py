@@ -28,10 +28,10 @@ def read_store(settings: Settings) -> ReadStore:
 
 
 def event_source(settings: Settings, hub: Hub) -> EventSource:
-    """The log reader; LISTEN/NOTIFY wakes it on PostgreSQL, a 5 ms poll elsewhere."""
+    """The log reader; LISTEN/NOTIFY wakes it on PostgreSQL, a 2 ms poll on SQLite."""
     kind = store_kind(settings.event_store)
     listen = settings.event_store if kind == "postgres" else None
-    poll = 0.005 if kind == "sqlite" else 0.05
+    poll = 0.002 if kind == "sqlite" else 0.05
     return EventSource(hub.recorder, hub.mapper, listen_uri=listen, poll_interval=poll)
 
 
