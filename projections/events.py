@@ -29,6 +29,10 @@ def us(moment: datetime) -> int:
     return (moment - EPOCH) // _US
 
 
+def moment(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
 def iso(micros: int | None) -> str | None:
     if micros is None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,3 +139,26 @@ class ProjectionStatusListPublic(BaseModel):
 
 class ErrorPublic(BaseModel):
     detail: str
+
+
+class TimelineQuery(BaseModel):
+    """Query parameters of the timeline route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=200, description="Page size (≤ 200).")
+    cursor: str | None = Field(None, max_length=200,
+                               description="`next_cursor` of the previous page.")
+    channel: list[str] = Field(default_factory=list, examples=[["phone"]],
+                               description="phone, email, fax, visit, web, system (repeatable)")
+    direction: list[str] = Field(default_factory=list, examples=[["inbound"]])
+    kind: list[str] = Field(default_factory=list, examples=[["call", "email"]],
+                            description="call, email, fax, visit, web_form, note, … (repeatable)")
+    since: datetime | None = Field(None, description="occurred_at ≥ since (with timezone)")
+    until: datetime | None = Field(None, description="occurred_at < until (with timezone)")
+    q: str | None = Field(None, min_length=1, max_length=200, examples=["invoice"],
+                          description="Words that must all start a word of the subject or "
+                                      "summary.")
+    min_position: int | None = Field(None, ge=0, le=2**62, description=(
+        "Wait (≤ 2 s) until the read model has applied this log position (a command "
+        "response's `position`): read-your-writes."))

@@ -14,13 +14,14 @@ import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypedDict
 
 import orjson
 
 from projections.customers import Resolved, group, resolve
 from projections.engine import Names
-from projections.events import iso
+from projections.events import moment
 from projections.store import Db
 from projections.timeline.projection import ENTRY_COLUMNS, TimelineProjection
 from projections.views import LiveView
@@ -41,8 +42,8 @@ class TimelineEntry(TypedDict):
     kind: str
     channel: str
     direction: str
-    occurred_at: str
-    recorded_at: str
+    occurred_at: datetime  # orjson writes ISO 8601 (in C: 10x cheaper than isoformat here)
+    recorded_at: datetime
     actor: str | None
     subject: str | None
     summary: str | None
@@ -104,8 +105,8 @@ def search_terms(text: str) -> list[str]:
 def _entry(row: Sequence[Any]) -> TimelineEntry:
     return {
         "position": row[0], "customer_id": row[1], "event_id": row[2], "kind": row[3],
-        "channel": row[4], "direction": row[5], "occurred_at": iso(row[6]) or "",
-        "recorded_at": iso(row[7]) or "", "actor": row[8], "subject": row[9],
+        "channel": row[4], "direction": row[5], "occurred_at": moment(row[6]),
+        "recorded_at": moment(row[7]), "actor": row[8], "subject": row[9],
         "summary": row[10], "internal": bool(row[11]), "has_body": bool(row[12]),
     }
 
