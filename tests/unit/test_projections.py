@@ -260,3 +260,39 @@ def test_two_workers_on_one_generation_never_apply_an_event_twice(store: ReadSto
     assert dbs[0].scalar(f"SELECT COUNT(*) FROM {TRACKING}") == 3
     for db in dbs:
         db.close()
+
+
+def test_reads_keep_answering_while_a_rebuild_swaps_generations(store: ReadStore) -> None:
+    import threading
+
+    from replays.rebuild import rebuild
+
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    for i in range(1500):
+        story.touch(ada, Customer.CallLogged, "phone", **call_fields(f"c{i}", f"call {i}"))
+    feed(source, ada)
+    catch_up(store, source)
+    view = TimelineView(store)
+    expected = [i["position"] for i in view.page(str(ada.id), limit=20).items]
+    results: list[object] = []
+    done = threading.Event()
+
+    def rebuild_all() -> None:
+        try:
+            results.extend(rebuild(store, source, registry.select(None), batch=50))  # type: ignore[arg-type]
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=rebuild_all)
+    worker.start()
+    reads = 0
+    while not done.is_set() or reads < 5:
+        assert [i["position"] for i in view.page(str(ada.id), limit=20).items] == expected
+        reads += 1
+    worker.join()
+    assert len(results) == 3 and all(r.swapped and r.comparison.equal for r in results)  # type: ignore[attr-defined]
+    db = store.connect()
+    assert live_generation(db, "timeline").generation == 2  # type: ignore[union-attr]
+    db.close()
+    assert [i["position"] for i in view.page(str(ada.id), limit=20).items] == expected
