@@ -1,7 +1,7 @@
 """Synthetic customer history for the read-side benchmarks, written fast and realistically.
 
 Events are made by the real aggregate (``Customer.record``) and saved in
-chunks of 400 (PostgreSQL pipelines hang on very large single saves, see the
+chunks of 100 (PostgreSQL pipelines hang on very large single saves, see the
 field guide); no source keys, as a history import would do.
 """
 
@@ -16,7 +16,7 @@ from commands.hub import NAMESPACE, Hub
 from domain.customer import Customer, Provenance
 
 T0 = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
-CHUNK = 400
+CHUNK = 100  # PostgreSQL: psycopg pipelines were seen to hang on ~0.5 MB saves
 _SUBJECTS = ("Invoice question", "Delivery date", "Complaint about service", "Quote request",
              "Thank you", "Change of address", "Contract renewal", "Boiler maintenance")
 
