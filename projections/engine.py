@@ -83,6 +83,11 @@ class Projection(ABC):
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
         """Change the tables for these events (in log order). No clock, no I/O but ``db``."""
 
+    def deferred_ddl(self, dialect: str) -> list[str]:
+        """Indexes a rebuild creates after filling its tables (one bulk build is cheaper
+        than maintaining them row by row); created at once for a new live generation."""
+        return []
+
     def names(self, generation: int) -> Names:
         return Names(self.name, generation, [t.name for t in self.tables])
 
@@ -158,20 +163,32 @@ def ensure_live(db: Db, projection: Projection) -> GenerationRow:
 
 
 def create_generation(db: Db, projection: Projection) -> int:
-    """A new, empty, not-live generation at position 0 (for a rebuild)."""
+    """A new, empty, not-live generation at position 0 (for a rebuild), without its
+    deferred indexes (``finish_generation`` adds them)."""
     ensure_tracking(db)
     with db.write():
         _schema_lock(db)
-        return _create_generation(db, projection, live=False)
+        return _create_generation(db, projection, live=False, defer=True)
 
 
-def _create_generation(db: Db, projection: Projection, *, live: bool) -> int:
+def finish_generation(db: Db, projection: Projection, generation: int) -> None:
+    """Create the deferred indexes of a rebuilt generation."""
+    names = projection.names(generation)
+    with db.write():
+        _schema_lock(db)
+        for statement in projection.deferred_ddl(db.dialect):
+            db.execute(statement.format_map(names))
+
+
+def _create_generation(db: Db, projection: Projection, *, live: bool,
+                       defer: bool = False) -> int:
     top = db.scalar(f"SELECT MAX(generation) FROM {TRACKING} WHERE name=?", (projection.name,))
     gen = int(top or 0) + 1
     names = projection.names(gen)
     for statement in projection.drop_statements(gen, db.dialect):
         db.execute(statement)  # leftovers of a generation whose row was deleted
-    for statement in projection.ddl(db.dialect):
+    deferred = [] if defer else projection.deferred_ddl(db.dialect)
+    for statement in [*projection.ddl(db.dialect), *deferred]:
         db.execute(statement.format_map(names))
     db.execute(
         f"INSERT INTO {TRACKING} (name, generation, position, live, events) VALUES (?,?,0,?,0)",

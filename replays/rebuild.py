@@ -5,7 +5,8 @@ runs a command, so nothing is sent and no webhook is called.
 
 1. A new generation of each projection is filled from position 0 in batches
    (one read and decode of the log for all of them), while the API keeps
-   reading the live generation.
+   reading the live generation; its deferred indexes (PostgreSQL full text)
+   are then built in one go.
 2. The live generation is brought up to the same position (a running worker
    usually already is further; then the new one is brought up instead).
 3. Under the write lock of both tracking rows, the two are advanced to one
@@ -34,6 +35,7 @@ from projections.engine import (
     create_generation,
     drop_generation,
     ensure_live,
+    finish_generation,
     generations,
     iter_batches,
     lock_generation,
@@ -197,6 +199,8 @@ def _rebuild(db: Db, source: EventSource, projections: Sequence[Projection],
     builder = Worker(db, source, [(p, fresh[p.name]) for p in projections], batch)
     builder.catch_up(stop=head, progress=(lambda pos: progress(pos, head)) if progress else None)
     target = builder.position()
+    for p in projections:
+        finish_generation(db, p, fresh[p.name])
     Worker(db, source, [(p, live[p.name]) for p in projections], batch).catch_up(stop=target)
     results = []
     for p in projections:

@@ -62,9 +62,12 @@ class TimelineProjection(Projection):
             statements.append(
                 "CREATE VIRTUAL TABLE {fts} USING fts5(subject, summary, content='')"
             )
-        else:
-            statements.append("CREATE INDEX {entry}_search ON {entry} USING GIN (search)")
         return statements
+
+    def deferred_ddl(self, dialect: str) -> list[str]:
+        if dialect == "postgres":
+            return ["CREATE INDEX {entry}_search ON {entry} USING GIN (search)"]
+        return []
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
         entries: list[tuple[Any, ...]] = []
@@ -82,10 +85,7 @@ class TimelineProjection(Projection):
             details.append((pos, event_id, payload_json(e)))
             if subject or summary:
                 texts.append((pos, subject or "", summary or ""))
-        marks = ",".join("?" * len(ENTRY_COLUMNS))
-        db.executemany(f"INSERT INTO {t.entry} ({','.join(ENTRY_COLUMNS)}) VALUES ({marks})",
-                       entries)
-        db.executemany(f"INSERT INTO {t.detail} (position, event_id, body) VALUES (?,?,?)",
-                       details)
+        db.insert_rows(t.entry, ENTRY_COLUMNS, entries)
+        db.insert_rows(t.detail, ("position", "event_id", "body"), details)
         if db.dialect == "sqlite":
             db.executemany(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)", texts)
