@@ -20,6 +20,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -293,17 +294,15 @@ class EventSource:
                 self._listener = conn
             for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                 pass
-        except Exception:  # noqa: BLE001 - fall back to polling, reconnect next time
+        except Exception:
             log.warning("LISTEN connection failed; polling instead", exc_info=True)
             self._close_listener()
             time.sleep(min(timeout, 0.05))
 
     def _close_listener(self) -> None:
         if self._listener is not None:
-            try:
+            with suppress(Exception):  # already broken: nothing to close cleanly
                 self._listener.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._listener = None
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 
 from projections.engine import DEFAULT_BATCH, EventSource, Projection, Worker
 from projections.store import ReadStore
@@ -66,7 +67,7 @@ class ProjectionRunner:
                 source = self.source_factory()
                 worker = Worker(db, source, [(p, None) for p in self.projections], self.batch)
                 worker.follow(self._stopping)
-            except Exception as exc:  # noqa: BLE001 - logged, kept, retried
+            except Exception as exc:
                 self.last_error = exc
                 log.exception("projection runner failed; retrying in %.1f s", pause)
                 self._stopping.wait(pause)
@@ -77,7 +78,5 @@ class ProjectionRunner:
                 if source is not None:
                     source.close()
                 if db is not None:
-                    try:
+                    with suppress(Exception):  # already broken: nothing to close cleanly
                         db.close()
-                    except Exception:  # noqa: BLE001
-                        pass

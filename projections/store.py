@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -124,7 +124,7 @@ class ReadStore:
         if scheme == "sqlite":
             self.dialect = "sqlite"
             path = unquote(urlsplit(uri).path)
-            self.path: Path | None = Path(path[1:] if path.startswith("/") else path)
+            self.path: Path | None = Path(path.removeprefix("/"))
             if not str(self.path):
                 raise ReadStoreError(f"sqlite URI without a file: {uri!r}")
         elif scheme in ("postgresql", "postgres"):
@@ -163,7 +163,5 @@ class ReadStore:
         db: Db | None = getattr(self._local, "db", None)
         self._local.db = None
         if db is not None:
-            try:
+            with suppress(Exception):  # already broken: nothing to close cleanly
                 db.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass

@@ -300,7 +300,7 @@ def read_router(
                 kinds, value = ("phone", "fax"), normalise_phone(phone)
             else:
                 kinds, value = ("email",), normalise_email(email or "")
-        except Exception as exc:  # noqa: BLE001 - the injected normaliser's own error: bad input
+        except Exception as exc:
             raise HTTPException(400, detail=str(exc)) from exc
         await reached([views.directory], min_position)
         items = await call(lambda: views.directory.lookup(

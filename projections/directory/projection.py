@@ -67,15 +67,15 @@ class DirectoryProjection(Projection):
     def ddl(self, dialect: str) -> list[str]:
         collate = ' COLLATE "C"' if dialect == "postgres" else ""
         return [
-            "CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
             "company TEXT, lifecycle_stage TEXT, partner_id TEXT, merged_into TEXT, "
-            "registered_us BIGINT)",
+            "registered_us BIGINT)"),
             "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
-            "CREATE TABLE {contact} (kind TEXT NOT NULL, value TEXT NOT NULL, "
-            "customer_id TEXT NOT NULL, label TEXT, PRIMARY KEY (kind, value, customer_id))",
+            ("CREATE TABLE {contact} (kind TEXT NOT NULL, value TEXT NOT NULL, "
+            "customer_id TEXT NOT NULL, label TEXT, PRIMARY KEY (kind, value, customer_id))"),
             "CREATE INDEX {contact}_customer ON {contact} (customer_id)",
-            f"CREATE TABLE {{term}} (term TEXT{collate} NOT NULL, customer_id TEXT NOT NULL, "
-            "PRIMARY KEY (term, customer_id))",
+            (f"CREATE TABLE {{term}} (term TEXT{collate} NOT NULL, customer_id TEXT NOT NULL, "
+            "PRIMARY KEY (term, customer_id))"),
             "CREATE INDEX {term}_customer ON {term} (customer_id)",
         ]
 

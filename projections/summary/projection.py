@@ -54,22 +54,22 @@ class SummaryProjection(Projection):
 
     def ddl(self, dialect: str) -> list[str]:
         return [
-            "CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
             "company TEXT, lifecycle_stage TEXT, partner_id TEXT, merged_into TEXT, "
             "profile TEXT NOT NULL, registered_us BIGINT, stage_changed_us BIGINT, "
             "events BIGINT NOT NULL DEFAULT 0, shared_notes BIGINT NOT NULL DEFAULT 0, "
-            "internal_notes BIGINT NOT NULL DEFAULT 0, last_event_us BIGINT)",
+            "internal_notes BIGINT NOT NULL DEFAULT 0, last_event_us BIGINT)"),
             "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
-            "CREATE TABLE {contact} (customer_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            ("CREATE TABLE {contact} (customer_id TEXT NOT NULL, kind TEXT NOT NULL, "
             "value TEXT NOT NULL, label TEXT, added_us BIGINT, "
-            "PRIMARY KEY (customer_id, kind, value))",
-            "CREATE TABLE {channel} (customer_id TEXT NOT NULL, channel TEXT NOT NULL, "
-            "touches BIGINT NOT NULL, last_us BIGINT NOT NULL, PRIMARY KEY (customer_id, channel))",
-            "CREATE TABLE {touch} (customer_id TEXT NOT NULL, touch_key TEXT NOT NULL, "
-            "PRIMARY KEY (customer_id, touch_key))",
-            "CREATE TABLE {callback} (customer_id TEXT NOT NULL, callback_id TEXT NOT NULL, "
+            "PRIMARY KEY (customer_id, kind, value))"),
+            ("CREATE TABLE {channel} (customer_id TEXT NOT NULL, channel TEXT NOT NULL, "
+            "touches BIGINT NOT NULL, last_us BIGINT NOT NULL, PRIMARY KEY (customer_id, channel))"),
+            ("CREATE TABLE {touch} (customer_id TEXT NOT NULL, touch_key TEXT NOT NULL, "
+            "PRIMARY KEY (customer_id, touch_key))"),
+            ("CREATE TABLE {callback} (customer_id TEXT NOT NULL, callback_id TEXT NOT NULL, "
             "requested_us BIGINT, requested_for_us BIGINT, number TEXT, reason TEXT, "
-            "PRIMARY KEY (customer_id, callback_id))",
+            "PRIMARY KEY (customer_id, callback_id))"),
             "CREATE INDEX {callback}_id ON {callback} (callback_id)",
         ]
 

@@ -42,8 +42,8 @@ class TimelineProjection(Projection):
     def ddl(self, dialect: str) -> list[str]:
         pk = "INTEGER PRIMARY KEY" if dialect == "sqlite" else "BIGINT PRIMARY KEY"
         statements = [
-            "CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, merged_into TEXT, "
-            "partner_id TEXT)",
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, merged_into TEXT, "
+            "partner_id TEXT)"),
             "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
             f"CREATE TABLE {{entry}} (position {pk}, customer_id TEXT NOT NULL, "
             "event_id TEXT NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL, "

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def cli(env: dict[str, str], *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=120, **kw)
+                          timeout=120, check=False, **kw)
 
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -72,7 +72,7 @@ def test_sigkilled_worker_resumes_with_no_row_missing_or_doubled(sqlite_env: dic
     worker = start_worker(sqlite_env)
     wait_until(lambda: positions(store) and min(positions(store).values()) >= head)
     worker.send_signal(signal.SIGTERM)
-    out, err = worker.communicate(timeout=20)
+    _, err = worker.communicate(timeout=20)
     assert worker.returncode == 0 and "stopped" in err, err
     assert kills == 3
 

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from commands import messages as m
-from commands.hub import Hub
 from commands.identity import normalise_email, normalise_number
 from projections import registry
 from projections.engine import Worker

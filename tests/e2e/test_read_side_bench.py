@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("touchstream.bench.stores",
                     reason="the bench framework (touchstream.bench.stores) is not merged here yet")
 
-from touchstream.bench import projections as projections_bench  # noqa: E402
-from touchstream.bench import timeline as timeline_bench  # noqa: E402
+from touchstream.bench import projections as projections_bench
+from touchstream.bench import timeline as timeline_bench
 
 
 def test_timeline_scenario_reports_model_and_http_figures() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4, uuid5
+from uuid import uuid4, uuid5
 
 from commands.hub import NAMESPACE, Hub
 from domain.customer import Customer, Provenance
@@ -73,7 +73,3 @@ def new_customer(hub: Hub, name: str, rnd: random.Random) -> Customer:
                                f"{cid.hex[:12]}@example.com", None)
     hub.save(customer)
     return customer
-
-
-def customer_uuid(customer: Customer) -> str:
-    return str(customer.id if isinstance(customer.id, UUID) else customer.id)
