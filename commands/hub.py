@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
@@ -31,11 +32,13 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType, get_topic
 
+from commands import email_messages as em
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
 from domain.customer import Customer, Provenance
+from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
@@ -77,6 +80,11 @@ _TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.RecordFax: Customer.FaxRecorded,
     m.RecordVisit: Customer.VisitRecorded,
     m.RecordWebForm: Customer.WebFormSubmitted,
+    em.SendEmail: Customer.EmailQueued,
+    em.RecordEmailSent: Customer.EmailSent,
+    em.RecordEmailSendFailed: Customer.EmailSendFailed,
+    em.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
+    em.RecordEmailBounce: Customer.EmailBounced,
 }
 # Command fields that only help find the customer and are not stored on the event.
 _LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
@@ -102,6 +110,9 @@ class StreamNaming:
     def claim(self, key: str) -> UUID | str:
         return self._keyed("contact", key)
 
+    def mailbox(self, account: str, folder: str) -> UUID | str:
+        return self._id("mailbox", uuid5(NAMESPACE, f"mailbox:{account}|{folder}"))
+
     def reservation(self, source_key: str) -> UUID | str:
         return self._keyed("sourcekey", source_key)
 
@@ -119,7 +130,14 @@ class Hub(Application):
     """Touchstream's write model."""
 
     name = "touchstream"
-    env = {"COMPRESSOR_TOPIC": "", "IS_SNAPSHOTTING_ENABLED": "y"}
+    # The aggregate cache with fast-forward (the library's defaults) reads only the
+    # events newer than the cached copy on each load: one query, no replay, and
+    # still current when other processes write (override: AGGREGATE_CACHE_MAXSIZE).
+    env = {
+        "COMPRESSOR_TOPIC": "",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
+    }
 
     def __init__(
         self,
@@ -222,8 +240,8 @@ class Hub(Application):
     def record_touchpoint(self, cmd: m.Touchpoint) -> Recorded:
         """Record a call, call step, callback, email, fax, visit or web form."""
         key = self._key(cmd)
-        if (done := self._lookup(key)) is not None:
-            return done
+        # No lookup first: the key's UNIQUE row (or reservation) catches a
+        # duplicate at save time, and the first result is read back then.
         event_class = _TOUCH_EVENTS[type(cmd)]
         fields = m.touch_fields(cmd, _LOOKUP_ONLY)
         try:
@@ -234,7 +252,8 @@ class Hub(Application):
         def decide(customer: Customer, provs: Iterable[Provenance]) -> None:
             customer.record(event_class, next(iter(provs)), **fields)
 
-        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd)
+        return self._append(customer_id, key, decide, cmd.channel, cmd.direction, cmd,
+                            looked_up=True)
 
     def merge_customers(self, cmd: m.MergeCustomers) -> Recorded:
         """Merge ``source`` into ``target``: both as events, nothing rewritten."""
@@ -266,6 +285,61 @@ class Hub(Application):
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
 
+    def quarantine_email(self, cmd: em.QuarantineEmail) -> Recorded:
+        """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""
+        fields = cmd.model_dump(include={
+            "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
+        })
+        return self._on_mailbox(cmd, cmd.account, cmd.folder,
+                                lambda box, key: box.quarantine(key, _event_id(key), **fields))
+
+    def note_uidvalidity_change(self, cmd: em.NoteUidValidityChange) -> Recorded:
+        """Record that a mailbox folder was renumbered."""
+        return self._on_mailbox(
+            cmd, cmd.account, cmd.folder,
+            lambda box, key: box.note_uidvalidity_change(
+                key, _event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
+        )
+
+    def recorded(self, source_key: str) -> Recorded | None:
+        """What was recorded (or held for triage) under a source key, as stored."""
+        if (done := self._lookup(source_key)) is not None:
+            return done
+        try:
+            self.repository.get(self.naming.held(source_key))
+        except AggregateNotFoundError:
+            return None
+        return Recorded(customer_id="", duplicate=True, held_for_triage=True)
+
+    def _on_mailbox(
+        self, cmd: m.Command, account: str, folder: str, decide: Callable[[Mailbox, str], None]
+    ) -> Recorded:
+        key = self._key(cmd)
+        if (done := self._lookup(key)) is not None:
+            return done
+        box_id = self.naming.mailbox(account, folder)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                box: Mailbox = self.repository.get(box_id)
+            except AggregateNotFoundError:
+                try:  # opened on its own: source-key rows belong to keyed events only
+                    self.save(Mailbox.open(box_id, account, folder))
+                except IntegrityError:
+                    pass  # opened concurrently
+                continue
+            if box.has(key):  # stores without a source-key table dedup here
+                return Recorded(customer_id=str(box_id), duplicate=True)
+            decide(box, key)
+            if not box.pending_events:
+                return Recorded(customer_id=str(box_id))
+            try:
+                return self._save(box, key)  # type: ignore[arg-type]
+            except IntegrityError as exc:
+                if SOURCE_KEYS_TABLE in str(exc) and (done := self._lookup(key)) is not None:
+                    return done
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise ConcurrencyError(f"mailbox {account}/{folder} kept changing")
+
     def held_touchpoints(self, limit: int = 1000) -> list[HeldTouchpoint]:
         """Touchpoints waiting for triage (a scan of the log: fine for a triage queue)."""
         topic = get_topic(HeldTouchpoint.Held)
@@ -289,7 +363,7 @@ class Hub(Application):
             held: HeldTouchpoint = self.repository.get(hid)
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
-        model = m.TOUCHPOINT_COMMANDS[held.command_kind]
+        model = {**m.TOUCHPOINT_COMMANDS, **em.EMAIL_TOUCHPOINTS}[held.command_kind]
         cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
         result = self.record_touchpoint(cmd)
         held.assign(result.customer_id)
@@ -309,7 +383,10 @@ class Hub(Application):
         try:
             recordings = self.save(held)
         except IntegrityError:
-            recordings = []  # already held: same key, same touchpoint
+            # Already held — or already assigned and recorded: then that record is the answer.
+            if (done := self._lookup(key)) is not None:
+                return done
+            recordings = []
         return Recorded(
             customer_id="", event_ids=[], versions=[0],
             positions=[r.notification.id for r in recordings] or [None],
@@ -335,6 +412,73 @@ class Hub(Application):
     def stream(self, customer_id: UUID) -> Iterable[Customer.Event]:
         """Every event of one customer's stream, oldest first."""
         return self.events.get(self.naming.customer(customer_id))  # type: ignore[return-value]
+
+    # ------------------------------------------------ batch (bulk import)
+    def source_key_of(self, cmd: m.Command) -> str:
+        """The source key ``cmd`` is recorded under (a fresh one when it has no key at all)."""
+        return self._key(cmd)
+
+    def recorded_under(self, keys: list[str]) -> dict[str, Recorded]:
+        """What is already recorded under each of ``keys`` (absent keys omitted).
+
+        Needs a store with a source-key index (SQLite, PostgreSQL)."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        rows = self.key_index.lookup_source_keys(keys)
+        return {key: _from_rows(found, self.naming) for key, found in rows.items()}
+
+    def customer_for(self, cmd: m.Touchpoint, key: str) -> UUID:
+        """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
+        counterpart's contact point (a prospect for an unknown one, or held for triage)."""
+        return cmd.customer_id or self._customer_for_counterpart(cmd, key)
+
+    def apply_touchpoint(self, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
+        """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+        prov = next(iter(self._provs(cmd, key, cmd.channel, cmd.direction)))
+        customer.record(_TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, _LOOKUP_ONLY))
+
+    def save_keyed(
+        self, entries: Sequence[tuple[Customer, Sequence[str]]]
+    ) -> list[list[Recorded]]:
+        """Save customers whose pending events belong one each, in order, to the given keys.
+
+        One transaction for all of them, with their source-key rows: a key
+        already taken or a customer changed meanwhile fails the whole save with
+        an ``IntegrityError`` and records nothing. Several customers in one
+        save is for SQL stores (EventStoreDB allows one stream per save, and
+        has no key index: ``CommandError`` there). Snapshots as every save does."""
+        if self.key_index is None:
+            raise CommandError("this store has no source-key index: record one command at a time")
+        source_keys: list[tuple[str, int, UUID, int]] = []
+        old_versions = []
+        offset = 0
+        for customer, keys in entries:
+            pending = list(customer.pending_events)
+            if not pending or len(pending) != len(keys):
+                raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
+            source_keys += [
+                (key, 0, e.event_id, offset + i)  # type: ignore[attr-defined]
+                for i, (key, e) in enumerate(zip(keys, pending, strict=True))
+            ]
+            old_versions.append(pending[0].originator_version - 1)
+            offset += len(pending)
+        events = [e for customer, _ in entries for e in customer.pending_events]
+        recordings = self.save(*(customer for customer, _ in entries), source_keys=source_keys)
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * offset
+        self._maybe_snapshot_all([c for c, _ in entries], old_versions)
+        out: list[list[Recorded]] = []
+        at = 0
+        for customer, keys in entries:
+            self._remember(customer)
+            customer_id = str(self.naming.customer_uuid(customer.id))
+            out.append([
+                Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
+                         versions=[e.originator_version], positions=[position])
+                for e, position in zip(events[at:at + len(keys)], positions[at:at + len(keys)],
+                                       strict=True)
+            ])
+            at += len(keys)
+        return out
 
     # ------------------------------------------------------------ internals
     def _key(self, cmd: m.Command) -> str:
@@ -377,6 +521,17 @@ class Hub(Application):
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"no customer {customer_id}") from exc
 
+    def _load_cached(self, customer_id: UUID) -> Customer:
+        """A copy of the cached customer without asking the store (stale is fine for a
+        decision the save will validate), else a load."""
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                return deepcopy(cache.get(self.naming.customer(customer_id)))  # type: ignore[no-any-return]
+            except KeyError:
+                pass
+        return self._load(customer_id)
+
     def _resolve_merges(self, customer_id: UUID) -> UUID:
         for _ in range(MAX_MERGE_HOPS):
             customer = self._load(customer_id)
@@ -395,14 +550,19 @@ class Hub(Application):
         cmd: m.Command,
         *,
         follow_merge: bool = True,
+        looked_up: bool = False,
     ) -> Recorded:
-        if (done := self._lookup(key)) is not None:
+        # ``looked_up``: the caller just checked the key (saves a second query per command).
+        if not looked_up and (done := self._lookup(key)) is not None:
             return done
         hops = 0
         attempt = 0
         reservation: SourceKeyReservation | None = None
+        fresh = False
         while True:
-            customer = self._load(customer_id)
+            # The cached copy is used as is: if another writer moved the stream on,
+            # the save fails on the expected version and the retry loads fresh.
+            customer = self._load(customer_id) if fresh else self._load_cached(customer_id)
             if follow_merge and reservation is None and customer.merged_into is not None:
                 hops += 1
                 if hops > MAX_MERGE_HOPS:
@@ -421,11 +581,22 @@ class Hub(Application):
             try:
                 decide(customer, self._provs(cmd, key, channel, direction))
             except CustomerMergedError as exc:
+                if not fresh:
+                    fresh = True  # decide again on the stored state, not the cached one
+                    continue
                 if not follow_merge or hops >= MAX_MERGE_HOPS or reservation is not None:
                     raise
                 hops += 1
                 customer_id = UUID(str(exc.merged_into))
                 continue
+            except DomainError:
+                if not fresh:
+                    fresh = True
+                    continue
+                # A retry of something recorded before the rule started to refuse it.
+                if (done := self._lookup(key)) is not None:
+                    return done
+                raise
             if not customer.pending_events:
                 return Recorded(customer_id=str(customer_id))
             try:
@@ -435,6 +606,7 @@ class Hub(Application):
                     done = self._lookup(key)
                     if done is not None:
                         return done
+                fresh = True
                 attempt += 1
                 if attempt >= MAX_ATTEMPTS:
                     raise ConcurrencyError(
@@ -452,6 +624,7 @@ class Hub(Application):
         old_version = pending[0].originator_version - 1
         recordings = self.save(customer, **kwargs)
         self._maybe_snapshot(customer, old_version)
+        self._remember(customer)
         return Recorded(
             customer_id=str(self.naming.customer_uuid(customer.id)),
             event_ids=[str(e.event_id) for e in pending],  # type: ignore[attr-defined]
@@ -459,10 +632,24 @@ class Hub(Application):
             positions=[r.notification.id for r in recordings] or [None] * len(pending),
         )
 
+    def _remember(self, customer: Customer) -> None:
+        """Cache the customer just saved: it is exactly what is stored, so the next load
+        need not replay its events (loads still fast-forward past other writers)."""
+        if self.repository.cache is not None:
+            self.repository.cache.put(customer.id, customer)
+
     def _maybe_snapshot(self, customer: Customer, old_version: int) -> None:
+        self._maybe_snapshot_all([customer], [old_version])
+
+    def _maybe_snapshot_all(self, customers: Sequence[Customer], old_versions: Sequence[int]) -> None:
+        """A snapshot of each customer whose save crossed a multiple of the interval."""
         n = self.snapshot_interval
-        if self.snapshots is not None and n > 0 and customer.version // n > max(old_version, 0) // n:
-            self.snapshots.put([Snapshot.take(customer)])
+        if self.snapshots is None or n <= 0:
+            return
+        due = [Snapshot.take(c) for c, old in zip(customers, old_versions, strict=True)
+               if c.version // n > max(old, 0) // n]
+        if due:
+            self.snapshots.put(due)
 
     def _lookup(self, key: str) -> Recorded | None:
         if self.key_index is not None:
@@ -595,6 +782,10 @@ class Hub(Application):
                 continue
 
 
+def _event_id(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"{key}#0")
+
+
 def _from_rows(rows: Sequence[KeyRow], naming: StreamNaming) -> Recorded:
     return Recorded(
         customer_id=str(naming.customer_uuid(rows[0].originator_id)),
@@ -615,6 +806,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.AssignPartner: Hub.assign_partner,
     m.MergeCustomers: Hub.merge_customers,
     m.UnmergeCustomer: Hub.unmerge_customer,
+    em.QuarantineEmail: Hub.quarantine_email,
+    em.NoteUidValidityChange: Hub.note_uidvalidity_change,
 }
 
 __all__ = [

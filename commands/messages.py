@@ -29,6 +29,7 @@ def _aware(value: datetime | None) -> datetime | None:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Short = Annotated[str, Field(min_length=1, max_length=500)]
 Key = Annotated[str, Field(min_length=1, max_length=1000)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Command(BaseModel):
@@ -273,6 +274,12 @@ class RecordEmail(Touchpoint):
     )
     body_ref: Short | None = Field(default=None, description="sha256 of the body blob.")
     attachments: Annotated[list[Attachment], Field(max_length=200)] = []
+    raw_ref: Sha256 | None = Field(default=None, description="sha256 of the raw message blob.")
+    email: Short | None = Field(
+        default=None,
+        description="The customer's address when it is not the sender (inbound) or the "
+        "first recipient (outbound); only used to find the customer.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -293,6 +300,8 @@ class RecordEmail(Touchpoint):
         return f"email:{self.message_id}"
 
     def counterpart(self) -> tuple[str, str] | None:
+        if self.email:
+            return ("email", self.email)
         if self.direction == "inbound":
             return ("email", self.from_address)
         return ("email", self.to[0]) if self.to else None

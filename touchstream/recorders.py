@@ -19,7 +19,18 @@ from psycopg.sql import SQL, Identifier
 
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow
 
-SourceKeys = Sequence[tuple[str, int, UUID]]
+# (source key, seq, event id) — the event is ``stored_events[seq]`` — or
+# (source key, seq, event id, index) when one save carries several keys (bulk import).
+SourceKeys = Sequence[tuple[str, int, UUID] | tuple[str, int, UUID, int]]
+
+
+def _key_rows(keys: SourceKeys, stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ...]]:
+    rows = []
+    for entry in keys:
+        key, seq, event_id = entry[0], entry[1], entry[2]
+        stored = stored_events[entry[3] if len(entry) > 3 else seq]
+        rows.append((key, seq, stored.originator_id, stored.originator_version, event_id))
+    return rows
 
 
 class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
@@ -37,9 +48,8 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
             rows = [
-                (key, seq, _oid(stored_events[seq].originator_id),
-                 stored_events[seq].originator_version, str(event_id))
-                for key, seq, event_id in keys
+                (key, seq, _oid(oid), version, str(event_id))
+                for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
             ]
             c.executemany(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)", rows)
         return ids
@@ -66,6 +76,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
 class PostgresKeyedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self._uuid_ids = self.datastore.originator_id_type == "uuid"
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
@@ -76,12 +87,15 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         )
         self._insert_keys = SQL(
             "INSERT INTO {schema}.{table} (source_key, seq, originator_id, originator_version, "
-            "event_id) VALUES (%s, %s, %s, %s, %s)"
+            "event_id) SELECT * FROM unnest(%s::text[], %s::int[], %s::text[], %s::bigint[], "
+            "%s::uuid[])"  # one statement however many keys (a bulk save carries hundreds)
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(SOURCE_KEYS_TABLE))
         self._select_keys = SQL(
             "SELECT k.source_key, k.originator_id, k.originator_version, k.event_id, "
             "e.notification_id FROM {schema}.{table} k LEFT JOIN {schema}.{events} e "
-            "ON e.originator_id::text = k.originator_id "
+            # Cast the key's side, not the events' side, so the join can use the
+            # events' primary key (a cast on the indexed column scans every stream).
+            f"ON e.originator_id = k.originator_id{'::uuid' if self._uuid_ids else ''} "
             "AND e.originator_version = k.originator_version "
             "WHERE k.source_key = ANY(%s) ORDER BY k.source_key, k.seq"
         ).format(
@@ -95,14 +109,11 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         # lock: a concurrent duplicate waits on the key's index entry, then fails.
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
-            curs.executemany(
-                self._insert_keys,
-                [
-                    (key, seq, str(stored_events[seq].originator_id),
-                     stored_events[seq].originator_version, event_id)
-                    for key, seq, event_id in keys
-                ],
-            )
+            rows = _key_rows(keys, stored_events)
+            curs.execute(self._insert_keys, (
+                [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
+                [r[3] for r in rows], [r[4] for r in rows],
+            ))
 
     def lookup_source_keys(self, keys: list[str]) -> dict[str, list[KeyRow]]:
         if not keys:

@@ -23,9 +23,10 @@ log = logging.getLogger("touchstream.serve")
 
 
 def background_services(settings: Settings) -> list[Service]:
-    """Services run beside the API in each server process (none yet in this module)."""
-    del settings  # the projections runners will read their stores from it
-    return []
+    """Services run beside the API in each server process."""
+    from touchstream.email_wiring import email_services
+
+    return [*email_services(settings)]
 
 
 def build_app(settings: Settings) -> FastAPI:

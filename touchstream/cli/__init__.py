@@ -18,6 +18,9 @@ MODULES = (
     "touchstream.cli.demo",
     "touchstream.cli.keys",
     "touchstream.cli.serve",
+    "touchstream.cli.bench",
+    "touchstream.cli.backfill",
+    "touchstream.cli.email",
     "touchstream.cli.projections",
 )
 

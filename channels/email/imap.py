@@ -1,0 +1,319 @@
+"""IMAP ingestion with imapclient: one pass, follow (IDLE + polling), backfill, verify.
+
+Order of things per batch: fetch → record every message (events durable) →
+commit ledger rows + checkpoint → only then flag or move (if configured). A
+crash anywhere re-reads at most one batch, which the write model dedups.
+A UIDVALIDITY change voids every cached UID: it is recorded, the checkpoint
+restarts at 0 and the rescan dedups by source key (raw-bytes hash).
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
+
+from channels.email.config import ImapConfig
+from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
+from channels.email.state import ImapState, LedgerRow
+from commands import email_messages as em
+
+log = logging.getLogger("touchstream.email.imap")
+FETCH_BYTES = 32 * 1024 * 1024  # at most this much message data per FETCH
+
+
+class MailServerError(Exception):
+    """Raised when the IMAP server cannot be reached, refuses the login or breaks off."""
+
+
+class MailboxGoneError(MailServerError):
+    """Raised when a listed message could not be fetched although it still exists."""
+
+
+@dataclass
+class IngestHooks:
+    """Observation points (tests use them to crash the process at exact moments)."""
+
+    after_record: Callable[[str, int, Outcome], None] | None = None
+    after_checkpoint: Callable[[str, int], None] | None = None
+
+
+@dataclass
+class PassReport:
+    folder: str
+    uidvalidity: int
+    seen: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    last_uid: int = 0
+    renumbered: bool = False
+
+    def add(self, outcome: Outcome) -> None:
+        self.seen += 1
+        if outcome.kind == "quarantine":
+            self.quarantined += 1
+        elif outcome.duplicate:
+            self.duplicates += 1
+        else:
+            self.recorded += 1
+
+
+@dataclass
+class Gap:
+    folder: str
+    uid: int
+    problem: str
+
+
+@dataclass
+class _Batch:
+    uids: list[int]
+    items: dict[int, dict[bytes, Any]] = field(default_factory=dict)
+
+
+class ImapIngester:
+    def __init__(
+        self, config: ImapConfig, mail: InboundMail, state: ImapState,
+        *, hooks: IngestHooks | None = None,
+    ) -> None:
+        self.config = config
+        self.mail = mail
+        self.state = state
+        self.hooks = hooks or IngestHooks()
+        self.account = config.account_name
+
+    # ------------------------------------------------------------------ connection
+    def connect(self) -> IMAPClient:
+        cfg = self.config
+        context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.security != "plain" else None
+        client = IMAPClient(
+            cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
+            timeout=SocketTimeout(connect=cfg.timeout_s, read=cfg.timeout_s),
+        )
+        client.normalise_times = False
+        try:
+            if cfg.security == "starttls":
+                client.starttls(context)
+            client.login(cfg.user, cfg.password)
+        except BaseException:
+            _quietly(client.shutdown)
+            raise
+        return client
+
+    @contextmanager
+    def session(self) -> Iterator[IMAPClient]:
+        """A logged-in connection; network and protocol errors become ``MailServerError``."""
+        where = f"IMAP {self.config.host}:{self.config.port}"
+        try:
+            client = self.connect()
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailServerError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        try:
+            yield client
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailServerError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            _quietly(client.logout)
+
+    # ------------------------------------------------------------------ passes
+    def run_once(self, since: date | None = None) -> list[PassReport]:
+        """One pass over every folder (or a backfill of messages since a date)."""
+        with self.session() as client:
+            return [self.ingest_folder(client, f, since) for f in self.config.folders]
+
+    def ingest_folder(self, client: IMAPClient, folder: str, since: date | None = None) -> PassReport:
+        info = client.select_folder(folder, readonly=self.config.after == "none")
+        uv = int(info[b"UIDVALIDITY"])
+        report = PassReport(folder, uv)
+        cp = self.state.checkpoint(self.account, folder)
+        if cp is None:
+            self.state.reset(self.account, folder, uv)
+            last = 0
+        elif cp.uidvalidity != uv:
+            log.warning("%s %s: UIDVALIDITY %s -> %s, rescanning", self.account, folder,
+                        cp.uidvalidity, uv)
+            self.mail.sink.execute(em.NoteUidValidityChange(
+                actor=self.mail.actor, account=self.account, folder=folder,
+                old_uidvalidity=cp.uidvalidity, new_uidvalidity=uv,
+            ))
+            self.state.reset(self.account, folder, uv)
+            report.renumbered = True
+            last = 0
+        else:
+            last = cp.last_uid
+        if since is not None:
+            uids = sorted(client.search(["SINCE", since]))
+            advance = False
+        else:
+            uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+            advance = True
+        self._ingest(client, folder, uv, uids, advance, report)
+        return report
+
+    def _ingest(
+        self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int], advance: bool,
+        report: PassReport,
+    ) -> None:
+        for batch, sizes in self._batches(client, uids):
+            items = self._fetch(client, batch, sizes)
+            present = []
+            for uid in batch:
+                if uid in items:
+                    present.append(uid)
+                elif client.search(["UID", str(uid)]) == [uid]:
+                    raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
+                # else: expunged meanwhile, nothing to lose
+            fetched = [self._fetched(folder, uv, u, items[u], sizes[u]) for u in present]
+            outcomes = self.mail.record_batch(fetched)
+            rows: list[LedgerRow] = []
+            for uid, outcome in zip(present, outcomes, strict=True):
+                report.add(outcome)
+                rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
+                if self.hooks.after_record:
+                    self.hooks.after_record(folder, uid, outcome)
+            self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
+            report.last_uid = max(report.last_uid, max(batch))
+            if self.hooks.after_checkpoint:
+                self.hooks.after_checkpoint(folder, max(batch))
+            self._after(client, [r.uid for r in rows])
+
+    def _batches(
+        self, client: IMAPClient, uids: Sequence[int]
+    ) -> Iterator[tuple[list[int], dict[int, int]]]:
+        """Batches of at most ``batch`` messages and about FETCH_BYTES of message data."""
+        limit = self.mail.rules.max_bytes
+        for start in range(0, len(uids), 1000):
+            part = list(uids[start:start + 1000])
+            listed = client.fetch(part, ["RFC822.SIZE"])
+            sizes = {u: int(d[b"RFC822.SIZE"]) for u, d in listed.items()}
+            batch: list[int] = []
+            held = 0
+            for uid in part:
+                size = sizes.get(uid, 0)
+                cost = size if size <= limit else 0  # oversized: only the header is fetched
+                if batch and (len(batch) >= self.config.batch or held + cost > FETCH_BYTES):
+                    yield batch, sizes
+                    batch, held = [], 0
+                batch.append(uid)
+                held += cost
+            if batch:
+                yield batch, sizes
+
+    def _fetch(
+        self, client: IMAPClient, batch: list[int], sizes: dict[int, int]
+    ) -> dict[int, dict[bytes, Any]]:
+        limit = self.mail.rules.max_bytes
+        small = [u for u in batch if u in sizes and sizes[u] <= limit]
+        big = [u for u in batch if u in sizes and sizes[u] > limit]
+        items: dict[int, dict[bytes, Any]] = {}
+        if small:
+            items.update(client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]))
+        if big:
+            items.update(client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
+        return items
+
+    def _fetched(
+        self, folder: str, uv: int, uid: int, item: dict[bytes, Any], size: int
+    ) -> Fetched:
+        received = item.get(b"INTERNALDATE")
+        origin = Origin(self.account, folder, uv, uid,
+                        received if isinstance(received, datetime) and received.tzinfo else None)
+        if b"BODY[]" in item:
+            raw = bytes(item[b"BODY[]"] or b"")
+            return Fetched(raw, len(raw), origin)
+        return Fetched(bytes(item.get(b"BODY[HEADER]") or b""), size, origin, complete=False)
+
+    def _after(self, client: IMAPClient, uids: list[int]) -> None:
+        action = self.config.after
+        if action == "none" or not uids:
+            return
+        if action == "seen":
+            client.add_flags(uids, [SEEN])
+        elif action == "flag":
+            client.add_flags(uids, [FLAGGED])
+        elif action.startswith("move:"):
+            target = action.partition(":")[2]
+            if client.has_capability("MOVE"):
+                client.move(uids, target)
+            else:
+                client.copy(uids, target)
+                client.add_flags(uids, [DELETED])
+                if client.has_capability("UIDPLUS"):
+                    client.uid_expunge(uids)
+                else:
+                    client.expunge()
+
+    # ------------------------------------------------------------------ follow
+    def follow(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set: passes, IDLE (or sleep) between them, reconnect on errors."""
+        cfg = self.config
+        delay = cfg.backoff_initial_s
+        while not stop.is_set():
+            try:
+                with self.session() as client:
+                    delay = cfg.backoff_initial_s
+                    idle = client.has_capability("IDLE")
+                    while not stop.is_set():
+                        for folder in cfg.folders:
+                            self.ingest_folder(client, folder)
+                        self._wait(client, stop, idle)
+            except Exception as exc:  # any error: reconnect with backoff, the checkpoint is safe
+                log.warning("imap %s: %s: %s; reconnecting in %.1fs", self.account,
+                            type(exc).__name__, exc, delay)
+                stop.wait(delay * random.uniform(1.0, 1.5))
+                delay = min(delay * 2, cfg.backoff_max_s)
+
+    def _wait(self, client: IMAPClient, stop: threading.Event, idle: bool) -> None:
+        cfg = self.config
+        deadline = time.monotonic() + cfg.poll_s
+        if not idle:
+            stop.wait(cfg.poll_s)
+            client.noop()
+            return
+        if len(cfg.folders) > 1:
+            client.select_folder(cfg.folders[0], readonly=cfg.after == "none")
+        client.idle()
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                responses = client.idle_check(timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+        finally:
+            client.idle_done()
+
+    # ------------------------------------------------------------------ verify
+    def verify(self, is_recorded: Callable[[str], bool], since: date | None = None) -> list[Gap]:
+        """Every listed message must have a ledger row whose source key the store knows."""
+        gaps: list[Gap] = []
+        with self.session() as client:
+            for folder in self.config.folders:
+                info = client.select_folder(folder, readonly=True)
+                uv = int(info[b"UIDVALIDITY"])
+                uids = sorted(client.search(["SINCE", since] if since else ["ALL"]))
+                ledger = self.state.ledger(self.account, folder, uv)
+                for uid in uids:
+                    row = ledger.get(uid)
+                    if row is None:
+                        gaps.append(Gap(folder, uid, "not recorded"))
+                    elif not is_recorded(row.source_key):
+                        gaps.append(Gap(folder, uid, f"{row.source_key} missing from the event store"))
+        return gaps
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception as exc:  # closing a broken connection: nothing left to save
+        log.debug("ignored while closing: %s", exc)

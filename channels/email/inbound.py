@@ -1,0 +1,331 @@
+"""One raw message → the commands that record it: email, fax, bounce, or quarantine.
+
+Only translation happens here: who the customer is, dedup and threading are
+the write model's business. The source key of a message survives UID
+renumbering: ``msg:<sha256 of the raw bytes>[:<Message-ID>]`` (two messages
+with one Message-ID and different bytes are two messages; one message seen
+twice is one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from channels.blobs import BlobStore
+from channels.email.config import InboundRules
+from channels.email.parse import MessageRejectedError, ParsedEmail, parse_message
+from commands import email_messages as em
+from commands import messages as m
+from commands.hub import CustomerNotFoundError, HeldForTriageError
+from commands.ports import Recorded
+from domain.errors import DomainError
+
+_NUMBER = re.compile(r"\+?\d[\d ()./-]{4,}\d")
+FAX_TYPES = ("application/pdf", "image/tiff", "image/tif")
+MAX_LIST = 200
+
+
+class CommandSink(Protocol):
+    """The write model as the channel sees it."""
+
+    def execute(self, command: m.Command) -> Recorded: ...
+
+    def source_key_of(self, command: m.Command) -> str: ...
+
+
+class BatchSink(Protocol):
+    """A bulk path: records many touchpoints in few transactions, same dedup guarantees.
+
+    Returns, per command and in order, what was recorded or why it was refused.
+    """
+
+    def execute_many(self, commands: Sequence[m.Touchpoint]) -> list[Recorded | str]: ...
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was read from."""
+
+    account: str
+    folder: str
+    uidvalidity: int | None = None
+    uid: int | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message as read from the server: all of it, or only its header when oversized."""
+
+    data: bytes
+    size: int
+    origin: Origin
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one message became: its kind and the source keys it was recorded under."""
+
+    kind: str  # email | fax | bounce | quarantine
+    source_keys: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    detail: str = ""
+
+
+@dataclass
+class _Plan:
+    """The commands one message becomes, and the quarantine to fall back on."""
+
+    kind: str
+    commands: list[m.Command]
+    fallback: Callable[[str, str], em.QuarantineEmail] | None = None
+
+
+def message_key(raw: bytes, message_id: str | None) -> str:
+    digest = hashlib.sha256(raw).hexdigest()
+    if message_id and len(message_id) <= 400:
+        return f"msg:{digest}:{message_id}"
+    return f"msg:{digest}"
+
+
+class InboundMail:
+    """Turns raw messages into recorded touchpoints; never loses one."""
+
+    def __init__(
+        self,
+        sink: CommandSink,
+        blobs: BlobStore,
+        rules: InboundRules,
+        *,
+        actor: str = "imap",
+        envelope_lookup: Callable[[str], str | None] | None = None,
+        batch_sink: BatchSink | None = None,
+    ) -> None:
+        self.sink = sink
+        self.blobs = blobs
+        self.rules = rules
+        self.actor = actor
+        self.envelope_lookup = envelope_lookup
+        self.batch_sink = batch_sink
+
+    # ------------------------------------------------------------------ entry points
+    def record(self, raw: bytes, origin: Origin) -> Outcome:
+        """Record one message read in full."""
+        return self.record_batch([Fetched(raw, len(raw), origin)])[0]
+
+    def record_oversized(self, header: bytes, size: int, origin: Origin) -> Outcome:
+        """A message over the size limit: quarantined with its header block kept."""
+        return self.record_batch([Fetched(header, size, origin, complete=False)])[0]
+
+    def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
+        """Record messages (blobs first, then events); one outcome per message, in order."""
+        plans = [self._plan(item) for item in items]
+        self.blobs.sync()  # every blob durable before any event refers to it
+        touch = [c for p in plans if p.kind != "quarantine" for c in p.commands]
+        results = iter(self._execute_all(touch))
+        outcomes = []
+        for plan in plans:
+            if plan.kind == "quarantine":
+                (cmd,) = plan.commands
+                outcomes.append(Outcome("quarantine", [self.sink.source_key_of(cmd)],
+                                        self.sink.execute(cmd).duplicate))
+                continue
+            done = [(cmd, next(results)) for cmd in plan.commands]
+            ok = [(cmd, r) for cmd, (r, _) in done if r is not None]
+            problems = [problem for _, (r, problem) in done if r is None]
+            if ok:
+                outcomes.append(Outcome(
+                    plan.kind, [self.sink.source_key_of(c) for c, _ in ok],
+                    all(r.duplicate for _, r in ok), "; ".join(problems),
+                ))
+                continue
+            assert plan.fallback is not None
+            reason, _, detail = problems[0].partition(":")
+            cmd = plan.fallback(reason, detail.strip())
+            outcomes.append(Outcome("quarantine", [self.sink.source_key_of(cmd)],
+                                    self.sink.execute(cmd).duplicate, problems[0]))
+        return outcomes
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, item: Fetched) -> _Plan:
+        raw, origin = item.data, item.origin
+        if not item.complete or item.size > self.rules.max_bytes:
+            header = raw if not item.complete else raw.split(b"\r\n\r\n", 1)[0][:65536]
+            header_ref = self._put(header)
+            return self._quarantine(
+                f"msg:oversized:{header_ref}:{item.size}", origin, "oversized",
+                f"{item.size} bytes > limit {self.rules.max_bytes}", size=item.size,
+                header_ref=header_ref,
+            )
+        raw_ref = self._put(raw)
+        try:
+            parsed = parse_message(raw, self.rules.max_depth)
+        except MessageRejectedError as exc:
+            return self._quarantine(f"msg:{raw_ref}", origin, exc.reason, exc.detail,
+                                    size=len(raw), raw_ref=raw_ref)
+        key = message_key(raw, parsed.message_id)
+        occurred = parsed.date or origin.received_at or datetime.now(UTC)
+
+        def fallback(reason: str, detail: str) -> em.QuarantineEmail:
+            return self._quarantine_cmd(key, origin, reason, detail, size=len(raw),
+                                        raw_ref=raw_ref, message_id=parsed.message_id)
+
+        sender = parsed.from_address
+        try:
+            if parsed.is_report:
+                plan = self._bounce(parsed, key, raw_ref, occurred)
+            elif sender is None:
+                return _Plan("quarantine", [fallback("no-customer", "no sender address")])
+            elif self.rules.is_fax_gateway(sender):
+                plan = self._fax(parsed, key, occurred, raw_ref)
+            else:
+                plan = self._email(parsed, key, occurred, raw_ref)
+        except _Refused as exc:
+            return _Plan("quarantine", [fallback(exc.reason, exc.detail)])
+        except ValidationError as exc:
+            return _Plan("quarantine", [fallback("invalid", _brief(exc))])
+        plan.fallback = fallback
+        return plan
+
+    def _email(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
+        assert p.from_address is not None
+        outbound = self.rules.is_staff(p.from_address)
+        if outbound:
+            customers = [a for a in [*p.to, *p.cc] if not self.rules.is_staff(a)]
+            if not customers:
+                raise _Refused("no-customer", "staff-only recipients")
+        else:
+            customers = [p.from_address]
+        body, body_ref = self._body(p.body_text)
+        common: dict[str, Any] = dict(  # noqa: C408 (keyword names mirror the command fields)
+            occurred_at=occurred, actor=self.actor, direction="outbound" if outbound else "inbound",
+            message_id=p.message_id or f"<{raw_ref}@touchstream.invalid>",
+            in_reply_to=p.in_reply_to, references=p.references,
+            from_address=p.from_address, to=p.to[:MAX_LIST], cc=p.cc[:MAX_LIST],
+            subject=p.subject[:2000], body_text=body, body_ref=body_ref,
+            attachments=self._attachments(p), raw_ref=raw_ref,
+        )
+        commands: list[m.Command] = [
+            m.RecordEmail(source_key=key if i == 0 else f"{key}#rcpt:{address.lower()}",
+                          email=address, **common)
+            for i, address in enumerate(customers[:MAX_LIST])
+        ]
+        return _Plan("email", commands)
+
+    def _fax(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
+        number = _fax_number(p)
+        if number is None:
+            raise _Refused("no-customer", "fax without a sender number")
+        doc = next((a for a in p.attachments if a.content_type in FAX_TYPES), None)
+        doc_ref = self._put(doc.data) if doc else None
+        return _Plan("fax", [m.RecordFax(
+            source_key=key, occurred_at=occurred, actor=self.actor, direction="inbound",
+            fax_id=(p.message_id or raw_ref)[:500], from_number=number,
+            to_number=None, pages=None, document_sha256=doc_ref,
+            document_size=len(doc.data) if doc else None,
+            content_type=doc.content_type if doc else None,
+            status="complete" if doc else "failed",
+        )])
+
+    def _bounce(self, p: ParsedEmail, key: str, raw_ref: str, occurred: datetime) -> _Plan:
+        original = p.original_message_id
+        if original is None and p.envelope_id and self.envelope_lookup is not None:
+            original = self.envelope_lookup(p.envelope_id)
+        if original is None or not p.statuses:
+            raise _Refused("invalid", "delivery report without original Message-ID or recipients")
+        commands: list[m.Command] = [
+            em.RecordEmailBounce(
+                source_key=key if i == 0 else f"{key}#{i}", occurred_at=occurred,
+                actor=self.actor, direction="inbound", original_message_id=original,
+                recipient=status.recipient, action=status.action, status=status.status,
+                diagnostic=status.diagnostic[:2000] if status.diagnostic else None,
+                report_message_id=p.message_id or f"<{raw_ref}@touchstream.invalid>",
+                raw_ref=raw_ref,
+            )
+            for i, status in enumerate(p.statuses[:MAX_LIST])
+        ]
+        return _Plan("bounce", commands)
+
+    # ------------------------------------------------------------------ execution
+    def _execute_all(self, commands: list[m.Command]) -> list[tuple[Recorded | None, str]]:
+        touch = [c for c in commands if isinstance(c, m.Touchpoint)]
+        if self.batch_sink is not None and touch:
+            return [(r, "") if isinstance(r, Recorded) else (None, f"invalid: {r}")
+                    for r in self.batch_sink.execute_many(touch)]
+        return [self._run(c) for c in commands]
+
+    def _run(self, cmd: m.Command) -> tuple[Recorded | None, str]:
+        """Execute; a refusal becomes ``(None, "reason: detail")``. Store errors propagate."""
+        try:
+            return self.sink.execute(cmd), ""
+        except HeldForTriageError as exc:
+            return None, f"held-for-triage: {exc}"
+        except CustomerNotFoundError as exc:
+            return None, f"no-customer: {exc}"
+        except (DomainError, ValidationError) as exc:
+            return None, f"invalid: {exc}"
+
+    def _quarantine(self, key: str, origin: Origin, reason: str, detail: str, **kw: Any) -> _Plan:
+        return _Plan("quarantine", [self._quarantine_cmd(key, origin, reason, detail, **kw)])
+
+    def _quarantine_cmd(
+        self, key: str, origin: Origin, reason: str, detail: str, *, size: int,
+        raw_ref: str | None = None, header_ref: str | None = None, message_id: str | None = None,
+    ) -> em.QuarantineEmail:
+        return em.QuarantineEmail(
+            source_key=key, actor=self.actor, account=origin.account, folder=origin.folder,
+            reason=reason if reason in _REASONS else "invalid",  # type: ignore[arg-type]
+            detail=detail[:2000], message_id=message_id, uidvalidity=origin.uidvalidity,
+            uid=origin.uid, size=size, raw_ref=raw_ref, header_ref=header_ref,
+        )
+
+    def _put(self, data: bytes) -> str:
+        return self.blobs.put(data, sync=False)  # made durable once per batch
+
+    def _body(self, text: str) -> tuple[str | None, str | None]:
+        if not text:
+            return None, None
+        if len(text) <= self.rules.body_cap:
+            return text, None
+        return text[: self.rules.body_cap], self._put(text.encode("utf-8"))
+
+    def _attachments(self, p: ParsedEmail) -> list[m.Attachment]:
+        out = []
+        for part in p.attachments[:MAX_LIST]:
+            out.append(m.Attachment(
+                sha256=self._put(part.data), size=len(part.data),
+                content_type=part.content_type[:500],
+                filename=part.filename[:500] if part.filename else None,
+            ))
+        return out
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+_REASONS = {"unparseable", "too-deep", "oversized", "no-customer", "invalid", "held-for-triage"}
+
+
+def _fax_number(p: ParsedEmail) -> str | None:
+    found = _NUMBER.search(p.subject)
+    if found:
+        return found.group(0).strip()
+    local = (p.from_address or "").partition("@")[0]
+    digits = re.sub(r"[^\d+]", "", local)
+    return digits if len(re.sub(r"\D", "", digits)) >= 6 else None
+
+
+def _brief(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())[:2000]

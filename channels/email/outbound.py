@@ -1,0 +1,179 @@
+"""Delivering queued emails with aiosmtplib, and recording what happened.
+
+The intent (``SendEmail``) is recorded first with a deterministic Message-ID;
+this sender builds the same bytes for every attempt, asks for delivery status
+notifications (``NOTIFY=FAILURE,DELAY``, ``RET=HDRS``, ``ENVID``) when the
+server offers DSN, and classifies: 2xx → sent, 5xx → failed, anything else
+(4xx, disconnect, timeout) → outcome unknown, retried later with backoff. The
+write model keeps at most one "sent" per Message-ID whatever happens. The
+queue comes from the outbox read model, never from loading aggregates, and
+rebuilding that read model sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Protocol
+
+import aiosmtplib
+
+from channels.email.config import SmtpConfig
+from channels.email.inbound import CommandSink
+from commands import email_messages as em
+
+log = logging.getLogger("touchstream.email.smtp")
+
+
+class PendingEmail(Protocol):
+    """One queued email as the outbox read model gives it."""
+
+    message_id: str
+    customer_id: str
+    envelope_id: str
+    queued_at: datetime
+    from_address: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    body_text: str
+    in_reply_to: str | None
+    references: list[str]
+    attempts: int
+
+
+class Outbox(Protocol):
+    """The outbox read model: caught up from the event log, then asked what is due."""
+
+    def refresh(self) -> None: ...
+
+    def due(self, now: datetime, base: timedelta, cap: timedelta) -> Sequence[PendingEmail]: ...
+
+
+def build_message(item: PendingEmail) -> bytes:
+    """The exact bytes of an email: the same for every attempt."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = item.from_address
+    msg["To"] = ", ".join(item.to)
+    if item.cc:
+        msg["Cc"] = ", ".join(item.cc)
+    msg["Subject"] = item.subject
+    msg["Date"] = format_datetime(item.queued_at.astimezone(UTC))
+    msg["Message-ID"] = item.message_id
+    if item.in_reply_to:
+        msg["In-Reply-To"] = item.in_reply_to
+    if item.references:
+        msg["References"] = " ".join(item.references)
+    msg.set_content(item.body_text)
+    return msg.as_bytes()
+
+
+def dsn_options(server_offers_dsn: bool, envelope_id: str) -> tuple[list[str], list[str]]:
+    """MAIL FROM and RCPT TO parameters asking for delivery status notifications."""
+    if not server_offers_dsn:
+        return [], []
+    return ["RET=HDRS", f"ENVID={envelope_id}"], ["NOTIFY=FAILURE,DELAY"]
+
+
+class SmtpSender:
+    def __init__(
+        self, config: SmtpConfig, sink: CommandSink, outbox: Outbox,
+        *, clock: Callable[[], datetime] | None = None, actor: str = "smtp",
+    ) -> None:
+        self.config = config
+        self.sink = sink
+        self.outbox = outbox
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.actor = actor
+
+    def run_once(self) -> list[str]:
+        """Deliver every due email once; returns the outcomes ("sent", "failed", "unknown")."""
+        self.outbox.refresh()
+        cfg = self.config
+        items = self.outbox.due(self.clock(), timedelta(seconds=cfg.retry_base_s),
+                                timedelta(seconds=cfg.retry_max_s))
+        if not items:
+            return []
+        return asyncio.run(self._deliver_all(items))
+
+    def follow(self, stop: threading.Event) -> None:
+        """Keep delivering until ``stop`` is set (a thread in ``serve`` or its own process)."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # the store or the network: try again next round
+                log.warning("smtp sender: %s: %s", type(exc).__name__, exc)
+            stop.wait(self.config.poll_s)
+
+    async def _deliver_all(self, items: Sequence[PendingEmail]) -> list[str]:
+        return [await self.deliver(item) for item in items]
+
+    async def deliver(self, item: PendingEmail) -> str:
+        attempt = item.attempts + 1
+        try:
+            response = await self._send(item)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if all(500 <= c < 600 for c in codes):
+                return self._failed(item, attempt, f"recipients refused: {exc}")
+            return self._unknown(item, attempt, f"recipients deferred: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                return self._failed(item, attempt, f"{exc.code} {exc.message}")
+            return self._unknown(item, attempt, f"{exc.code} {exc.message}")
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            return self._unknown(item, attempt, f"{type(exc).__name__}: {exc}")
+        self.sink.execute(em.RecordEmailSent(
+            customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
+            response=response[:2000], actor=self.actor, occurred_at=self.clock(),
+        ))
+        return "sent"
+
+    async def _send(self, item: PendingEmail) -> str:
+        cfg = self.config
+        context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.security != "plain" else None
+        smtp = aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout_s,
+            use_tls=cfg.security == "tls", start_tls=cfg.security == "starttls",
+            tls_context=context,
+        )
+        await smtp.connect()
+        try:
+            if cfg.user:
+                await smtp.login(cfg.user, cfg.password or "")
+            mail_opts, rcpt_opts = dsn_options(smtp.supports_extension("dsn"), item.envelope_id)
+            _, response = await smtp.sendmail(
+                item.from_address, [*item.to, *item.cc], build_message(item),
+                mail_options=mail_opts, rcpt_options=rcpt_opts,
+            )
+        finally:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError) as exc:  # already accepted or already lost
+                log.debug("quit: %s", exc)
+                smtp.close()
+        return response
+
+    def _failed(self, item: PendingEmail, attempt: int, reason: str, permanent: bool = True) -> str:
+        self.sink.execute(em.RecordEmailSendFailed(
+            customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
+            reason=reason[:2000], permanent=permanent, actor=self.actor, occurred_at=self.clock(),
+        ))
+        return "failed"
+
+    def _unknown(self, item: PendingEmail, attempt: int, reason: str) -> str:
+        self.sink.execute(em.RecordEmailOutcomeUnknown(
+            customer_id=item.customer_id, message_id=item.message_id, attempt=attempt,  # type: ignore[arg-type]
+            reason=reason[:2000], actor=self.actor, occurred_at=self.clock(),
+        ))
+        if attempt >= self.config.max_attempts:
+            return self._failed(item, attempt, f"gave up after {attempt} attempts: {reason}",
+                                permanent=False)
+        return "unknown"

@@ -1,0 +1,324 @@
+"""Raw RFC 5322 bytes → a plain ``ParsedEmail``, with the standard library, inside a guard.
+
+Anything the parser cannot take (a crash, 2,000 nested multiparts, nesting
+deeper than the configured limit) raises ``MessageRejectedError`` with a
+reason; the caller quarantines the message and keeps its raw bytes, so a
+better parser can re-derive it later. Every walk over the MIME tree is
+iterative: the tree may be deeper than Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser, HeaderParser
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+
+class MessageRejectedError(Exception):
+    """Raised when a message cannot be parsed; ``reason`` is a quarantine reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail[:2000]
+
+
+@dataclass(frozen=True)
+class Part:
+    """An attachment (or inline non-text part): its bytes go to the blob store."""
+
+    data: bytes
+    content_type: str
+    filename: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """One recipient block of a DSN (RFC 3464)."""
+
+    recipient: str | None
+    action: str
+    status: str | None
+    diagnostic: str | None
+
+
+@dataclass
+class ParsedEmail:
+    message_id: str | None
+    in_reply_to: str | None
+    references: list[str]
+    from_address: str | None
+    to: list[str]
+    cc: list[str]
+    subject: str
+    date: datetime | None
+    body_text: str
+    attachments: list[Part] = field(default_factory=list)
+    is_report: bool = False
+    envelope_id: str | None = None
+    original_message_id: str | None = None
+    statuses: list[DeliveryStatus] = field(default_factory=list)
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+def parse_message(raw: bytes, max_depth: int = 50) -> ParsedEmail:
+    """Parse ``raw``; raise ``MessageRejectedError`` when it cannot be understood."""
+    try:
+        # compat32: the header registry of policy.default costs ~5 ms per message; headers
+        # are decoded here, only the few we keep.
+        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+    except RecursionError as exc:
+        raise MessageRejectedError("too-deep", "MIME nesting exceeds the parser's limits") from exc
+    except Exception as exc:  # the parser is not supposed to raise; keep the bytes if it does
+        raise MessageRejectedError("unparseable", f"{type(exc).__name__}: {exc}") from exc
+    leaves = _leaves(msg, max_depth)
+    try:
+        return _build(msg, leaves)
+    except RecursionError as exc:
+        raise MessageRejectedError("too-deep", "MIME nesting exceeds the parser's limits") from exc
+    except Exception as exc:
+        raise MessageRejectedError("unparseable", f"{type(exc).__name__}: {exc}") from exc
+
+
+def _leaves(msg: Message, max_depth: int) -> list[Message]:
+    """Leaf parts in document order; message/* parts count as leaves (attachments)."""
+    out: list[Message] = []
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > max_depth:
+            raise MessageRejectedError("too-deep", f"MIME nesting deeper than {max_depth}")
+        if part.get_content_maintype() == "multipart" and part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend((c, depth + 1) for c in reversed(children))
+                continue
+        out.append(part)
+    return out
+
+
+def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
+    text: str | None = None
+    html: str | None = None
+    attachments: list[Part] = []
+    for part in leaves:
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        filename = _filename(part)
+        if ctype == "text/plain" and text is None and disposition != "attachment" and not filename:
+            text = _text(part)
+        elif ctype == "text/html" and html is None and disposition != "attachment" and not filename:
+            html = _text(part)
+        elif ctype.startswith("multipart/"):
+            continue  # a multipart without parts (broken boundary): its text is in the raw blob
+        else:
+            attachments.append(Part(_bytes(part), ctype, filename))
+    if text is None and html is not None:
+        text = html_to_text(html)
+    parsed = ParsedEmail(
+        message_id=_msgid(_header(msg, "Message-ID")),
+        in_reply_to=_msgid(_header(msg, "In-Reply-To")),
+        references=_MSGID.findall(_header(msg, "References") or "")[:200],
+        from_address=next(iter(_addresses(msg, "From")), None),
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
+        subject=(_header(msg, "Subject") or "").strip(),
+        date=_date(_header(msg, "Date")),
+        body_text=(text or "").strip(),
+        attachments=attachments,
+    )
+    if msg.get_content_type() == "multipart/report" and (
+        (msg.get_param("report-type") or "").lower() == "delivery-status"
+    ):
+        _read_report(parsed, leaves)
+    return parsed
+
+
+# -- headers -------------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    """Undecodable 8-bit header bytes arrive surrogate-escaped: make them U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _decode(value: object) -> str:
+    """A header value as text: RFC 2047 words decoded, folding undone, 8-bit made U+FFFD."""
+    text = str(value)
+    if "=?" in text:
+        try:
+            text = str(make_header(decode_header(text)))
+        except Exception:  # a malformed encoded word: keep it as it came
+            pass
+    return re.sub(r"\r?\n[ \t]*", " ", _clean(text))
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    lname = name.lower()
+    return [_clean(str(v)) for k, v in msg.raw_items() if k.lower() == lname]
+
+
+def _header(msg: Message, name: str) -> str | None:
+    try:
+        value = msg.get(name)
+        return None if value is None else _decode(value)
+    except Exception:  # a header the policy cannot parse: fall back to its raw text
+        values = _raw_values(msg, name)
+        return values[0] if values else None
+
+
+def _addresses(msg: Message, name: str) -> list[str]:
+    try:
+        values = [_decode(v) for v in (msg.get_all(name) or [])]
+    except Exception:
+        values = _raw_values(msg, name)
+    out: list[str] = []
+    for _, addr in getaddresses(values):
+        addr = addr.strip()
+        if "@" in addr and addr not in out and len(addr) <= 500:
+            out.append(addr)
+    return out
+
+
+def _msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    found = _MSGID.search(value)
+    ident = found.group(0) if found else value.strip()
+    return ident if 0 < len(ident) <= 500 and not any(c.isspace() for c in ident) else None
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        return None
+    return _decode(name)[:500] if name else None
+
+
+# -- bodies --------------------------------------------------------------------
+
+
+def _bytes(part: Message) -> bytes:
+    if part.get_content_maintype() == "message" and part.is_multipart():
+        inner = part.get_payload()
+        try:
+            return inner[0].as_bytes() if isinstance(inner, list) and inner else b""  # type: ignore[no-any-return]
+        except Exception:
+            return b""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    payload = part.get_payload()
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+
+
+def _text(part: Message) -> str:
+    data = _bytes(part)
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, errors="replace")
+    except (LookupError, ValueError):  # unknown or unusable charset
+        return data.decode("utf-8", errors="replace")
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr"}
+    _SKIP = {"script", "style", "head", "title"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BLOCK:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self.skipping:
+            self.skipping -= 1
+        elif tag in self._BLOCK:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.chunks.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text from HTML (tags dropped, scripts/styles skipped, blocks on lines)."""
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except Exception:
+        return re.sub(r"<[^>]*>", " ", html)
+    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in "".join(extractor.chunks).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# -- delivery status notifications (RFC 3464) -----------------------------------
+
+
+def _fields_blocks(part: Message) -> list[dict[str, str]]:
+    payload = part.get_payload()
+    blocks: list[dict[str, str]] = []
+    if isinstance(payload, list):
+        for block in payload:
+            blocks.append({k.lower(): _clean(str(v)).strip() for k, v in block.raw_items()})
+        return blocks
+    text = _text(part).replace("\r\n", "\n")
+    for chunk in re.split(r"\n\s*\n", text):
+        fields = HeaderParser(policy=policy.compat32).parsestr(chunk.strip() + "\n")
+        if fields.keys():
+            blocks.append({k.lower(): str(v).strip() for k, v in fields.items()})
+    return blocks
+
+
+def _read_report(parsed: ParsedEmail, leaves: list[Message]) -> None:
+    parsed.is_report = True
+    for part in leaves:
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            for block in _fields_blocks(part):
+                if "original-envelope-id" in block:
+                    parsed.envelope_id = block["original-envelope-id"][:200]
+                recipient = block.get("final-recipient") or block.get("original-recipient")
+                if recipient is None and "action" not in block:
+                    continue
+                addr = (recipient or "").partition(";")[2].strip() or None
+                parsed.statuses.append(DeliveryStatus(
+                    recipient=addr, action=block.get("action", "failed").lower()[:100],
+                    status=(block.get("status") or None), diagnostic=block.get("diagnostic-code"),
+                ))
+        elif ctype == "text/rfc822-headers" and parsed.original_message_id is None:
+            headers = HeaderParser(policy=policy.compat32).parsestr(_text(part))
+            parsed.original_message_id = _msgid(headers.get("Message-ID"))
+        elif ctype == "message/rfc822" and parsed.original_message_id is None:
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner:
+                parsed.original_message_id = _msgid(_header(inner[0], "Message-ID"))

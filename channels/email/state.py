@@ -1,0 +1,106 @@
+"""Per-(account, folder) checkpoint and ledger in a small SQLite file under the data folder.
+
+The checkpoint (UIDVALIDITY, last UID) and the ledger rows (UID → the source
+key it was recorded under) are written in one transaction, and only after the
+events are durable in the event store: a crash in between re-reads those
+messages, and the write model's source-key dedup records nothing twice. The
+ledger lets ``--verify`` compare the mailbox listing with what was recorded.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS imap_checkpoint (account TEXT NOT NULL, folder TEXT NOT NULL, "
+    "uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL, PRIMARY KEY (account, folder))",
+    "CREATE TABLE IF NOT EXISTS imap_ledger (account TEXT NOT NULL, folder TEXT NOT NULL, "
+    "uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, source_key TEXT NOT NULL, "
+    "kind TEXT NOT NULL, PRIMARY KEY (account, folder, uidvalidity, uid))",
+)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    uid: int
+    source_key: str
+    kind: str
+
+
+class ImapState:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        for stmt in _SCHEMA:
+            self._conn.execute(stmt)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def checkpoint(self, account: str, folder: str) -> Checkpoint | None:
+        row = self._conn.execute(
+            "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE account=? AND folder=?",
+            (account, folder),
+        ).fetchone()
+        return Checkpoint(row[0], row[1]) if row else None
+
+    def commit(
+        self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
+        last_uid: int | None,
+    ) -> None:
+        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.executemany(
+                "INSERT OR REPLACE INTO imap_ledger VALUES (?,?,?,?,?,?)",
+                [(account, folder, uidvalidity, r.uid, r.source_key, r.kind) for r in rows],
+            )
+            if last_uid is not None:
+                c.execute(
+                    "INSERT INTO imap_checkpoint VALUES (?,?,?,?) ON CONFLICT (account, folder) "
+                    "DO UPDATE SET uidvalidity=excluded.uidvalidity, last_uid=CASE WHEN "
+                    "imap_checkpoint.uidvalidity = excluded.uidvalidity THEN "
+                    "max(imap_checkpoint.last_uid, excluded.last_uid) ELSE excluded.last_uid END",
+                    (account, folder, uidvalidity, last_uid),
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def reset(self, account: str, folder: str, uidvalidity: int) -> None:
+        """A new UIDVALIDITY: every cached UID is void; start again from UID 0."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM imap_ledger WHERE account=? AND folder=? AND uidvalidity<>?",
+                      (account, folder, uidvalidity))
+            c.execute(
+                "INSERT OR REPLACE INTO imap_checkpoint VALUES (?,?,?,0)",
+                (account, folder, uidvalidity),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def ledger(self, account: str, folder: str, uidvalidity: int) -> dict[int, LedgerRow]:
+        rows = self._conn.execute(
+            "SELECT uid, source_key, kind FROM imap_ledger WHERE account=? AND folder=? "
+            "AND uidvalidity=?", (account, folder, uidvalidity),
+        ).fetchall()
+        return {r[0]: LedgerRow(r[0], r[1], r[2]) for r in rows}

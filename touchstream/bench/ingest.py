@@ -1,0 +1,338 @@
+"""Recording throughput against the store's own ceiling (``touchstream bench ingest``).
+
+Measured in one run, on one fresh store:
+
+(a) the ceiling: raw durable inserts of a row the size of a stored touchpoint
+    event, one row per commit, with plain sqlite3 / psycopg on the same store
+    (SQLite: the library's WAL journal and the same ``synchronous`` level;
+    PostgreSQL: the server's defaults, fsync on);
+(b) touchpoints through the full command path, one per command:
+    ``hub.execute(LogCall(...))`` round-robin over ``--customers`` customers;
+(c) the bulk import path (``commands.bulk.BulkImporter``) against raw batched
+    inserts of the same rows, 1,000 rows per transaction (SQLite
+    ``executemany``, PostgreSQL ``COPY``);
+(d) per-command cost on a customer with ``--history`` prior events (built
+    with the bulk path) against a new customer, commands interleaved: with the
+    hub's aggregate cache warm, and through a hub without a cache (snapshots
+    only, as after a restart); the ratio is the worse of the two.
+
+(a)/(b) and (c) alternate in ``--rounds`` so a busy disk or CPU weighs on both
+sides of each ratio alike. Figures carry their unit in their name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from commands import messages as m
+from commands.bulk import BulkImporter
+from commands.hub import Hub
+from touchstream import wiring
+from touchstream.bench.stores import fresh_settings
+from touchstream.settings import Settings, sqlite_path
+
+NAME = "ingest"
+TARGETS = {
+    "command_vs_raw": (">=", 0.5),
+    "bulk_vs_raw_batched": (">=", 0.5),
+    "heavy_vs_new_cost": ("<=", 1.5),
+}
+RAW_BATCH_ROWS = 1_000
+RAW_TABLE = "bench_raw_events"
+T0 = datetime(2020, 1, 6, 9, 0, tzinfo=UTC)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--commands", type=int, default=1_000,
+                        help="touchpoints recorded one per command, and raw single-row commits "
+                             "(default 1000)")
+    parser.add_argument("--customers", type=int, default=50,
+                        help="customers the one-per-command touchpoints are spread over (default 50)")
+    parser.add_argument("--bulk-events", type=int, default=20_000,
+                        help="events imported by the bulk path, and raw batched rows (default 20000)")
+    parser.add_argument("--bulk-customers", type=int, default=100,
+                        help="customers the bulk import is spread over (default 100)")
+    parser.add_argument("--history", type=int, default=100_000,
+                        help="prior events on the heavy customer (default 100000)")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="(a)/(b) and (c) alternate in this many rounds (default 10)")
+    parser.add_argument("--probe", type=int, default=200,
+                        help="commands timed on each of the heavy and the new customer (default 200)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for name in ("commands", "customers", "bulk_events", "bulk_customers", "probe", "rounds"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.history < 0:
+        raise ValueError("--history must not be negative")
+    with fresh_settings(args.store) as settings:
+        hub = wiring.build_hub(settings)
+        try:
+            figures = _measure(hub, settings, args)
+        finally:
+            hub.close()
+    ratios = {
+        "command_vs_raw": figures["command_touchpoints_per_s"] / figures["raw_single_commit_rows_per_s"],
+        "bulk_vs_raw_batched": figures["bulk_events_per_s"] / figures["raw_batched_rows_per_s"],
+        # The worse of the two: with the cache warm, and without it (snapshots only).
+        "heavy_vs_new_cost": max(
+            figures["heavy_command_mean_ms"] / figures["new_command_mean_ms"],
+            figures["heavy_uncached_command_mean_ms"] / figures["new_uncached_command_mean_ms"],
+        ),
+    }
+    return {
+        "scenario": NAME,
+        "store": args.store,
+        "figures": {k: round(v, 3) for k, v in figures.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+
+
+def _measure(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    """(a)-(c), interleaved in ``--rounds`` so that a busy disk or CPU hits both sides alike."""
+    figures: dict[str, float] = {}
+    customers = _register(hub, args.customers, "cmd")
+    bulk_customers = _register(hub, args.bulk_customers, "bulk")
+    topic, state = _sample_row(hub, customers[0])
+    figures["stored_event_bytes"] = len(state)
+    raw = _RawStore(settings, hub, topic, state)
+    importer = BulkImporter(hub)
+    raw_s = command_s = batched_s = bulk_s = reimport_s = 0.0
+    latencies: list[float] = []
+    try:
+        for r, (lo, hi) in enumerate(_rounds(args.commands, args.rounds)):
+            raw_s += raw.single_commits(hi - lo, args.customers)  # (a)
+            started = time.perf_counter()
+            for i in range(lo, hi):  # (b)
+                t = time.perf_counter()
+                hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
+                latencies.append(time.perf_counter() - t)
+            command_s += time.perf_counter() - started
+        for lo, hi in _rounds(args.bulk_events, args.rounds):
+            batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
+            commands = [_call(bulk_customers[i % len(bulk_customers)], f"bulk-{i}", i)
+                        for i in range(lo, hi)]
+            started = time.perf_counter()
+            results = importer.import_history(commands)  # (c)
+            bulk_s += time.perf_counter() - started
+            _check(results, hi - lo, duplicates=False)
+            started = time.perf_counter()
+            again = importer.import_history(commands)
+            reimport_s += time.perf_counter() - started
+            _check(again, hi - lo, duplicates=True)
+    finally:
+        raw.close()
+    figures["raw_single_commit_rows_per_s"] = args.commands / raw_s
+    figures["command_touchpoints_per_s"] = args.commands / command_s
+    figures["command_latency_p50_ms"] = statistics.median(latencies) * 1000
+    figures["command_latency_p99_ms"] = _percentile(latencies, 0.99) * 1000
+    figures["raw_batched_rows_per_s"] = args.bulk_events / batched_s
+    figures["bulk_events_per_s"] = args.bulk_events / bulk_s
+    figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
+    figures.update(_heavy_vs_new(hub, settings, args))
+    return figures
+
+
+def _rounds(n: int, rounds: int) -> list[tuple[int, int]]:
+    """``rounds`` contiguous slices of ``range(n)`` (fewer when n is small)."""
+    rounds = max(1, min(rounds, n))
+    cuts = [n * r // rounds for r in range(rounds + 1)]
+    return [(lo, hi) for lo, hi in pairwise(cuts) if hi > lo]
+
+
+def _heavy_vs_new(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
+    """(d): the same commands, interleaved, on a long-history customer and a new one.
+
+    Twice: through the running hub (its aggregate cache holds both customers),
+    and through a hub without a cache, as after a restart or an eviction: every
+    load then reads the latest snapshot and the events after it."""
+    heavy, new = _register(hub, 2, "heavy")
+    started = time.perf_counter()
+    history = (_call(heavy, f"history-{i}", i) for i in range(args.history))
+    recorded = sum(1 for r in BulkImporter(hub).iter_import(history) if r.ok)
+    build_s = time.perf_counter() - started
+    if recorded != args.history:
+        raise RuntimeError(f"history build recorded {recorded} of {args.history} events")
+    cached = _interleaved(hub, heavy, new, "cached", args.probe)
+    uncached_hub = Hub(
+        env={**wiring.event_store_env(settings), "AGGREGATE_CACHE_MAXSIZE": ""},
+        naming=hub.naming, default_region=settings.default_region,
+        snapshot_interval=settings.snapshot_interval,
+    )
+    try:
+        if uncached_hub.repository.cache is not None:
+            raise RuntimeError("the uncached hub has an aggregate cache")
+        uncached = _interleaved(uncached_hub, heavy, new, "uncached", args.probe)
+    finally:
+        uncached_hub.close()
+    return {
+        "heavy_history_events": float(args.history),
+        "heavy_history_build_s": build_s,
+        "heavy_history_build_events_per_s": args.history / build_s if build_s else 0.0,
+        "heavy_command_mean_ms": statistics.fmean(cached[0]),
+        "new_command_mean_ms": statistics.fmean(cached[1]),
+        "heavy_uncached_command_mean_ms": statistics.fmean(uncached[0]),
+        "new_uncached_command_mean_ms": statistics.fmean(uncached[1]),
+        "heavy_uncached_command_p50_ms": statistics.median(uncached[0]),
+        "new_uncached_command_p50_ms": statistics.median(uncached[1]),
+    }
+
+
+def _interleaved(
+    hub: Hub, heavy: UUID, new: UUID, tag: str, n: int
+) -> tuple[list[float], list[float]]:
+    heavy_ms: list[float] = []
+    new_ms: list[float] = []
+    for i in range(n):
+        heavy_ms.append(_timed(hub.execute, _call(heavy, f"{tag}-heavy-{i}", i)))
+        new_ms.append(_timed(hub.execute, _call(new, f"{tag}-new-{i}", i)))
+    return heavy_ms, new_ms
+
+
+# ----------------------------------------------------------------- helpers
+def _register(hub: Hub, n: int, tag: str) -> list[UUID]:
+    run_id = uuid.uuid4().hex[:8]
+    return [
+        UUID(hub.execute(m.RegisterCustomer(
+            name=f"Bench {tag} {i}", source_key=f"bench:{run_id}:{tag}:{i}",
+        )).customer_id)
+        for i in range(n)
+    ]
+
+
+def _call(customer_id: UUID, call_id: str, i: int) -> m.LogCall:
+    """A typical inbound support call, as a PBX would report it."""
+    return m.LogCall(
+        customer_id=customer_id,
+        call_id=call_id,
+        direction="inbound",
+        from_number="+442079460018",
+        to_number="+442079460000",
+        queue="support",
+        agent=f"agent-{i % 17}",
+        ivr_choices=["2", "1"],
+        outcome="answered",
+        duration_s=120 + i % 600,
+        wait_s=i % 90,
+        occurred_at=T0 + timedelta(seconds=37 * i),
+        actor="pbx",
+    )
+
+
+def _sample_row(hub: Hub, customer_id: UUID) -> tuple[str, bytes]:
+    """Topic and state bytes of a real stored touchpoint event: the raw rows' payload."""
+    hub.execute(_call(customer_id, "sample", 0))
+    (stored,) = hub.recorder.select_events(hub.naming.customer(customer_id), desc=True, limit=1)
+    return stored.topic, bytes(stored.state)
+
+
+def _timed(action: Callable[[m.LogCall], object], cmd: m.LogCall) -> float:
+    """Milliseconds for one command (built beforehand: the command path is what is timed)."""
+    started = time.perf_counter()
+    action(cmd)
+    return (time.perf_counter() - started) * 1000
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _check(results: list[Any], n: int, *, duplicates: bool) -> None:
+    """A benchmark that silently recorded nothing would measure nothing."""
+    bad = [r for r in results if not r.ok or r.recorded.duplicate != duplicates]
+    if len(results) != n or bad:
+        raise RuntimeError(f"bulk import: {len(bad)} of {n} results unexpected: {bad[:3]}")
+
+
+class _RawStore:
+    """Plain sqlite3 / psycopg inserts into a table shaped like the library's events table."""
+
+    def __init__(self, settings: Settings, hub: Hub, topic: str, state: bytes) -> None:
+        self.kind = settings.event_store_kind
+        self.topic = topic
+        self.state = state
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with hub.recorder.datastore.transaction(commit=False) as c:  # type: ignore[attr-defined]
+                c.execute("PRAGMA synchronous")
+                synchronous = int(c.fetchone()[0])
+            self.sqlite = sqlite3.connect(sqlite_path(settings.event_store), isolation_level=None)
+            mode = self.sqlite.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise RuntimeError(f"raw SQLite connection is in {mode} mode, not WAL")
+            self.sqlite.execute(f"PRAGMA synchronous={synchronous}")
+            self.sqlite.execute(
+                f"CREATE TABLE {RAW_TABLE} (originator_id TEXT, originator_version INTEGER, "
+                "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+            )
+        else:
+            self.pg = psycopg.connect(settings.event_store, autocommit=True)
+            self.pg.execute(
+                f"CREATE TABLE {RAW_TABLE} (originator_id uuid NOT NULL, "
+                "originator_version bigint NOT NULL, topic text, state bytea, "
+                "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+            )
+            self.pg.execute(f"CREATE UNIQUE INDEX ON {RAW_TABLE} (notification_id)")
+
+    def _rows(self, n: int, streams: int) -> Iterator[tuple[Any, ...]]:
+        ids = [uuid.uuid4() for _ in range(streams)]
+        for i in range(n):
+            oid = ids[i % streams]
+            yield (oid.hex if self.kind == "sqlite" else oid, i // streams, self.topic, self.state)
+
+    def single_commits(self, n: int, streams: int) -> float:
+        """Seconds for ``n`` inserts, each its own durable transaction."""
+        rows = list(self._rows(n, streams))
+        sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+        started = time.perf_counter()
+        if self.kind == "sqlite":
+            for row in rows:
+                self.sqlite.execute("BEGIN")
+                self.sqlite.execute(sql, row)
+                self.sqlite.execute("COMMIT")
+        else:
+            insert = (f"INSERT INTO {RAW_TABLE} (originator_id, originator_version, topic, state) "
+                      "VALUES (%s,%s,%s,%s)")
+            with self.pg.cursor() as cur:
+                for row in rows:
+                    cur.execute(insert, row, prepare=True)
+        return time.perf_counter() - started
+
+    def batched(self, n: int, streams: int) -> float:
+        """Seconds for ``n`` rows, 1,000 per transaction (executemany / COPY)."""
+        rows = list(self._rows(n, streams))
+        batches = [rows[i:i + RAW_BATCH_ROWS] for i in range(0, n, RAW_BATCH_ROWS)]
+        started = time.perf_counter()
+        if self.kind == "sqlite":
+            sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+            for batch in batches:
+                self.sqlite.execute("BEGIN")
+                self.sqlite.executemany(sql, batch)
+                self.sqlite.execute("COMMIT")
+        else:
+            copy_sql = (f"COPY {RAW_TABLE} (originator_id, originator_version, topic, state) "
+                        "FROM STDIN")
+            for batch in batches:
+                with self.pg.transaction(), self.pg.cursor() as cur, cur.copy(copy_sql) as copy:
+                    for row in batch:
+                        copy.write_row(row)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        if self.kind == "sqlite":
+            self.sqlite.close()
+        else:
+            self.pg.close()
