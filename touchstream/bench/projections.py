@@ -165,12 +165,3 @@ def _lag(settings: Settings, hub: Any, customer_id: Any, samples: int, store: An
         worker.terminate()
         worker.wait(30)
 
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m touchstream.bench.projections")
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--json", action="store_true")
-    add_arguments(parser)
-    import json
-
-    print(json.dumps(run(parser.parse_args()), indent=None if "--json" in sys.argv else 2))

@@ -190,12 +190,3 @@ async def _load(port: int, paths: list[str], auth: str, seconds: float,
             "p50_ms": round(statistics.median(latencies) * 1e3, 3),
             "p99_ms": round(_pct(latencies, 0.99) * 1e3, 3)}
 
-
-if __name__ == "__main__":
-    import json
-
-    parser = argparse.ArgumentParser(prog="python -m touchstream.bench.timeline")
-    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--json", action="store_true")
-    add_arguments(parser)
-    print(json.dumps(run(parser.parse_args()), indent=None if "--json" in sys.argv else 2))
