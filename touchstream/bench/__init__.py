@@ -17,6 +17,8 @@ SCENARIOS: tuple[str, ...] = (
     "touchstream.bench.ingest",
     "touchstream.bench.phone",
     "touchstream.bench.email",
+    "touchstream.bench.timeline",
+    "touchstream.bench.projections",
 )
 
 

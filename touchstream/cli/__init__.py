@@ -23,6 +23,7 @@ MODULES = (
     "touchstream.cli.bench",
     "touchstream.cli.backfill",
     "touchstream.cli.email",
+    "touchstream.cli.projections",
 )
 
 

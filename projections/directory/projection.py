@@ -1,0 +1,124 @@
+"""The directory read model: who is who, found by name, company, email or number.
+
+Search works on *terms*: lower-cased names and companies (whole and per word),
+email addresses (whole, local part, domain) and numbers (E.164 digits and
+national digits). A query is a prefix of some term, served by an index range.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import phonenumbers
+
+from domain.customer import Customer
+from projections.customers import apply_identity
+from projections.engine import Names, Projection, Table
+from projections.events import Item, customer_id, us
+from projections.store import Db
+
+_SPACE = re.compile(r"\s+")
+_WORDS = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def norm_text(text: str) -> str:
+    return _SPACE.sub(" ", text.casefold()).strip()
+
+
+def text_terms(text: str | None) -> set[str]:
+    if not text:
+        return set()
+    whole = norm_text(text)
+    return {whole, *_WORDS.findall(whole)} - {""}
+
+
+def number_terms(e164: str) -> set[str]:
+    terms = {e164.lstrip("+")}
+    try:
+        parsed = phonenumbers.parse(e164, None)
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        digits = re.sub(r"\D", "", national)
+        if digits:
+            terms.add(digits)
+    except phonenumbers.NumberParseException:
+        pass
+    return terms
+
+
+def contact_terms(kind: str, value: str) -> set[str]:
+    if kind == "email":
+        local, _, domain = value.casefold().partition("@")
+        return {value.casefold(), local, domain} - {""}
+    return number_terms(value)
+
+
+class DirectoryProjection(Projection):
+    name = "directory"
+    tables = (
+        Table("customer", ("customer_id",),
+              ("customer_id", "name", "company", "lifecycle_stage", "partner_id", "merged_into",
+               "registered_us")),
+        Table("contact", ("kind", "value", "customer_id"),
+              ("kind", "value", "customer_id", "label")),
+        Table("term", ("term", "customer_id"), ("term", "customer_id")),
+    )
+
+    def ddl(self, dialect: str) -> list[str]:
+        collate = ' COLLATE "C"' if dialect == "postgres" else ""
+        return [
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            "company TEXT, lifecycle_stage TEXT, partner_id TEXT, merged_into TEXT, "
+            "registered_us BIGINT)"),
+            "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
+            ("CREATE TABLE {contact} (kind TEXT NOT NULL, value TEXT NOT NULL, "
+            "customer_id TEXT NOT NULL, label TEXT, PRIMARY KEY (kind, value, customer_id))"),
+            "CREATE INDEX {contact}_customer ON {contact} (customer_id)",
+            (f"CREATE TABLE {{term}} (term TEXT{collate} NOT NULL, customer_id TEXT NOT NULL, "
+            "PRIMARY KEY (term, customer_id))"),
+            "CREATE INDEX {term}_customer ON {term} (customer_id)",
+        ]
+
+    def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        for _, e in items:
+            cid = customer_id(e)
+            if isinstance(e, Customer.Registered):
+                apply_identity(db, t.customer, e, name=e.name, company=e.company,
+                               lifecycle_stage=e.lifecycle_stage, registered_us=us(e.occurred_at))
+                _reindex(db, t, cid)
+            elif apply_identity(db, t.customer, e):
+                continue
+            elif isinstance(e, Customer.ProfileChanged):
+                changes = e.changes
+                if changes.get("name") is not None:
+                    db.execute(f"UPDATE {t.customer} SET name=? WHERE customer_id=?",
+                               (changes["name"], cid))
+                if "company" in changes:
+                    db.execute(f"UPDATE {t.customer} SET company=? WHERE customer_id=?",
+                               (changes["company"], cid))
+                if "name" in changes or "company" in changes:
+                    _reindex(db, t, cid)
+            elif isinstance(e, Customer.ContactPointAdded):
+                db.execute(f"INSERT INTO {t.contact} (kind, value, customer_id, label) "
+                           "VALUES (?,?,?,?) ON CONFLICT (kind, value, customer_id) DO NOTHING",
+                           (e.kind, e.value, cid, e.label))
+                _reindex(db, t, cid)
+            elif isinstance(e, Customer.ContactPointRemoved):
+                db.execute(f"DELETE FROM {t.contact} WHERE kind=? AND value=? AND customer_id=?",
+                           (e.kind, e.value, cid))
+                _reindex(db, t, cid)
+            elif isinstance(e, Customer.LifecycleStageChanged):
+                db.execute(f"UPDATE {t.customer} SET lifecycle_stage=? WHERE customer_id=?",
+                           (e.to_stage, cid))
+
+
+def _reindex(db: Db, t: Names, cid: str) -> None:
+    row = db.one(f"SELECT name, company FROM {t.customer} WHERE customer_id=?", (cid,))
+    if row is None:
+        return
+    terms = text_terms(row[0]) | text_terms(row[1])
+    for kind, value in db.all(f"SELECT kind, value FROM {t.contact} WHERE customer_id=?", (cid,)):
+        terms |= contact_terms(kind, value)
+    db.execute(f"DELETE FROM {t.term} WHERE customer_id=?", (cid,))
+    db.executemany(f"INSERT INTO {t.term} (term, customer_id) VALUES (?,?)",
+                   [(term, cid) for term in sorted(terms)])

@@ -1,0 +1,137 @@
+"""Event facts every read model needs: ids, times as integers, kinds, texts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.utils import get_topic
+
+from domain.customer import Customer
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+CUSTOMER_TOPIC_PREFIX = get_topic(Customer) + "."
+SUMMARY_CHARS = 240
+
+Item = tuple[int, Customer.Event]
+"""(position in the event log, decoded event)."""
+
+
+def us(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, sortable, the same in SQLite and PostgreSQL."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // _US
+
+
+def moment(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def iso(micros: int | None) -> str | None:
+    if micros is None:
+        return None
+    return (EPOCH + timedelta(microseconds=micros)).isoformat()
+
+
+def customer_id(event: Customer.Event) -> str:
+    """The customer's UUID as text, whatever the store named the stream."""
+    return _customer_text(event.originator_id)
+
+
+@lru_cache(maxsize=65536)
+def _customer_text(oid: UUID | str) -> str:
+    if isinstance(oid, UUID):
+        return str(oid)
+    return str(UUID(str(oid).removeprefix("customer-")))
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_KIND_NAMES: dict[type, str] = {}
+# Short names for the touchpoints people filter on; others are snake_case of the class.
+_SHORT = {
+    "CallLogged": "call",
+    "CallStepRecorded": "call_step",
+    "EmailRecorded": "email",
+    "FaxRecorded": "fax",
+    "VisitRecorded": "visit",
+    "WebFormSubmitted": "web_form",
+    "NoteAdded": "note",
+}
+
+
+def kind_of(event: Customer.Event) -> str:
+    cls = type(event)
+    name = _KIND_NAMES.get(cls)
+    if name is None:
+        short = cls.__name__
+        name = _KIND_NAMES[cls] = _SHORT.get(short) or _CAMEL.sub("_", short).lower()
+    return name
+
+
+def is_internal(event: Customer.Event) -> bool:
+    """Staff-only content: internal notes (partners never see them)."""
+    return isinstance(event, Customer.NoteAdded) and event.visibility == "internal"
+
+
+def _clip(text: Any) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
+def subject_of(event: Customer.Event) -> str | None:
+    """The one-line title shown in a timeline page."""
+    e: Any = event
+    if isinstance(event, Customer.Registered):
+        return _clip(e.name)
+    for attr in ("subject", "purpose", "form_name", "reason", "to_stage"):
+        value = getattr(e, attr, None)
+        if isinstance(value, str) and value.strip():
+            return _clip(value)
+    if isinstance(event, Customer.ContactPointAdded | Customer.ContactPointRemoved):
+        return _clip(f"{e.kind} {e.value}")
+    return None
+
+
+def summary_of(event: Customer.Event) -> str | None:
+    """A short text for the page and for search; the full body is fetched on demand."""
+    e: Any = event
+    for attr in ("summary", "text", "body_text", "notes", "outcome", "diagnostic", "status"):
+        value = getattr(e, attr, None)
+        if isinstance(value, str) and value.strip():
+            return _clip(value)
+    fields = getattr(e, "fields", None)
+    if isinstance(fields, dict) and fields:
+        return _clip("; ".join(f"{k}: {v}" for k, v in sorted(fields.items())))
+    changes = getattr(e, "changes", None)
+    if isinstance(changes, dict) and changes:
+        return _clip("; ".join(f"{k}: {v}" for k, v in sorted(changes.items())))
+    return None
+
+
+def has_body(event: Customer.Event) -> bool:
+    e: Any = event
+    return bool(getattr(e, "body_text", None) or getattr(e, "body_ref", None))
+
+
+_NOT_PAYLOAD = frozenset(("originator_id", "originator_version", "timestamp"))
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a read model")
+
+
+def payload_json(event: Customer.Event) -> str:
+    """Every field of the event as canonical JSON (for the on-demand detail)."""
+    fields = {k: v for k, v in event.__dict__.items() if k not in _NOT_PAYLOAD}
+    return orjson.dumps(fields, option=_JSON_OPTIONS, default=_fallback).decode()

@@ -1,0 +1,167 @@
+"""Where read models live: one SQLite file or one PostgreSQL database.
+
+``ReadStore`` hands out plain DB-API connections wrapped in ``Db``, which
+speaks one SQL dialect to both: statements are written with ``?``
+placeholders and turned into ``%s`` for psycopg. SQL text therefore never
+holds a literal ``?`` or ``%`` (patterns travel as parameters).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+
+Row = tuple[Any, ...]
+
+
+class ReadStoreError(Exception):
+    """Raised when the read store cannot be used (bad URI, unreachable server)."""
+
+
+class Db:
+    """One connection, one dialect. Not shared between threads."""
+
+    def __init__(self, dialect: str, conn: Any) -> None:
+        self.dialect = dialect
+        self.conn = conn
+        self._sql: dict[str, str] = {}
+
+    def _q(self, sql: str) -> str:
+        if self.dialect == "sqlite":
+            return sql
+        done = self._sql.get(sql)
+        if done is None:
+            done = self._sql[sql] = sql.replace("?", "%s")
+        return done
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self._q(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(self._q(sql), rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str],
+                    rows: Iterable[Sequence[Any]]) -> None:
+        """Plain inserts of many rows: ``executemany`` on SQLite, ``COPY`` on PostgreSQL
+        (measured ~2x faster there than a pipelined ``executemany``)."""
+        rows = list(rows)
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            marks = ",".join("?" * len(columns))
+            self.conn.executemany(
+                f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})", rows)
+            return
+        with self.conn.cursor() as cur, cur.copy(
+                f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self.execute(sql, params).fetchall())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row = self.execute(sql, params).fetchone()
+        return tuple(row) if row is not None else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    @contextmanager
+    def write(self) -> Iterator[Db]:
+        """A write transaction; on SQLite it takes the write lock at once (no upgrade deadlock)."""
+        if self.dialect == "sqlite":
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        else:
+            with self.conn.transaction():
+                yield self
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Db]:
+        """A read transaction: every query inside sees one snapshot."""
+        if self.dialect == "sqlite":
+            self.conn.execute("BEGIN")
+            try:
+                yield self
+            finally:
+                self.conn.execute("COMMIT")
+        else:
+            with self.conn.transaction():
+                self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield self
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class ReadStore:
+    """Factory of connections to the read-model database named by a URI."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        scheme = urlsplit(uri).scheme
+        if scheme == "sqlite":
+            self.dialect = "sqlite"
+            path = unquote(urlsplit(uri).path)
+            self.path: Path | None = Path(path.removeprefix("/"))
+            if not str(self.path):
+                raise ReadStoreError(f"sqlite URI without a file: {uri!r}")
+        elif scheme in ("postgresql", "postgres"):
+            self.dialect = "postgres"
+            self.path = None
+        else:
+            raise ReadStoreError(f"read models live in SQLite or PostgreSQL, not {uri!r}")
+        self._local = threading.local()
+
+    def connect(self) -> Db:
+        """A new connection (the caller closes it)."""
+        if self.dialect == "sqlite":
+            assert self.path is not None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            return Db("sqlite", conn)
+        try:
+            conn = psycopg.connect(self.uri, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise ReadStoreError(f"cannot reach the read store: {exc}") from exc
+        return Db("postgres", conn)
+
+    def local(self) -> Db:
+        """This thread's long-lived connection (for read routes)."""
+        db: Db | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self.connect()
+        return db
+
+    def reset_local(self) -> None:
+        """Forget this thread's connection (after an error broke it)."""
+        db: Db | None = getattr(self._local, "db", None)
+        self._local.db = None
+        if db is not None:
+            with suppress(Exception):  # already broken: nothing to close cleanly
+                db.close()

@@ -1,0 +1,163 @@
+"""The customer summary read model: profile, contact points, stage, counts, last contacts.
+
+Counts are of *touchpoints*, not events: the events of one call (a CDR row and
+its PBX steps), of one email (queued, sent, bounced) or of one callback share
+a touch key and count once. Open items: callbacks requested and not yet
+completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from domain.customer import TOUCHPOINT_EVENTS, Customer
+from projections.customers import apply_identity
+from projections.engine import Names, Projection, Table
+from projections.events import Item, customer_id, us
+from projections.store import Db
+
+_TOUCH_KEYS = ("call_id", "message_id", "original_message_id", "callback_id", "fax_id",
+               "submission_id")
+
+
+def touch_key(event: Customer.Event) -> str:
+    for attr in _TOUCH_KEYS:
+        value = getattr(event, attr, None)
+        if isinstance(value, str) and value:
+            return f"{attr}:{value}"
+    return f"event:{event.event_id}"
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class SummaryProjection(Projection):
+    name = "summary"
+    tables = (
+        Table("customer", ("customer_id",),
+              ("customer_id", "name", "company", "lifecycle_stage", "partner_id", "merged_into",
+               "profile", "registered_us", "stage_changed_us", "events", "shared_notes",
+               "internal_notes", "last_event_us")),
+        Table("contact", ("customer_id", "kind", "value"),
+              ("customer_id", "kind", "value", "label", "added_us")),
+        Table("channel", ("customer_id", "channel"),
+              ("customer_id", "channel", "touches", "last_us")),
+        Table("touch", ("customer_id", "touch_key"), ("customer_id", "touch_key")),
+        Table("callback", ("customer_id", "callback_id"),
+              ("customer_id", "callback_id", "requested_us", "requested_for_us", "number",
+               "reason")),
+    )
+
+    def ddl(self, dialect: str) -> list[str]:
+        return [
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+            "company TEXT, lifecycle_stage TEXT, partner_id TEXT, merged_into TEXT, "
+            "profile TEXT NOT NULL, registered_us BIGINT, stage_changed_us BIGINT, "
+            "events BIGINT NOT NULL DEFAULT 0, shared_notes BIGINT NOT NULL DEFAULT 0, "
+            "internal_notes BIGINT NOT NULL DEFAULT 0, last_event_us BIGINT)"),
+            "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
+            ("CREATE TABLE {contact} (customer_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "value TEXT NOT NULL, label TEXT, added_us BIGINT, "
+            "PRIMARY KEY (customer_id, kind, value))"),
+            ("CREATE TABLE {channel} (customer_id TEXT NOT NULL, channel TEXT NOT NULL, "
+            "touches BIGINT NOT NULL, last_us BIGINT NOT NULL, PRIMARY KEY (customer_id, channel))"),
+            ("CREATE TABLE {touch} (customer_id TEXT NOT NULL, touch_key TEXT NOT NULL, "
+            "PRIMARY KEY (customer_id, touch_key))"),
+            ("CREATE TABLE {callback} (customer_id TEXT NOT NULL, callback_id TEXT NOT NULL, "
+            "requested_us BIGINT, requested_for_us BIGINT, number TEXT, reason TEXT, "
+            "PRIMARY KEY (customer_id, callback_id))"),
+            "CREATE INDEX {callback}_id ON {callback} (callback_id)",
+        ]
+
+    def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        greatest = "max" if db.dialect == "sqlite" else "GREATEST"
+        counters: dict[str, list[int]] = {}  # customer → [events, shared, internal, last_us]
+        touches: dict[tuple[str, str], tuple[str, int]] = {}  # (customer, key) → (channel, at)
+        latest: dict[tuple[str, str], int] = {}  # (customer, channel) → last occurred
+        for _, e in items:
+            cid = customer_id(e)
+            at = us(e.occurred_at)
+            self._life_event(db, t, cid, e, at)
+            c = counters.setdefault(cid, [0, 0, 0, 0])
+            c[0] += 1
+            c[3] = max(c[3], at)
+            if isinstance(e, Customer.NoteAdded):
+                c[2 if e.visibility == "internal" else 1] += 1
+            if type(e) in TOUCHPOINT_EVENTS and e.channel != "system":
+                touches.setdefault((cid, touch_key(e)), (e.channel, at))
+                key = (cid, e.channel)
+                latest[key] = max(latest.get(key, at), at)
+        self._count_touches(db, t, touches, latest, greatest)
+        db.executemany(
+            f"UPDATE {t.customer} SET events=events+?, shared_notes=shared_notes+?, "
+            f"internal_notes=internal_notes+?, "
+            f"last_event_us={greatest}(COALESCE(last_event_us, ?), ?) WHERE customer_id=?",
+            [(n, s, i, last, last, cid) for cid, (n, s, i, last) in counters.items()],
+        )
+
+    @staticmethod
+    def _count_touches(db: Db, t: Names, touches: dict[tuple[str, str], tuple[str, int]],
+                       latest: dict[tuple[str, str], int], greatest: str) -> None:
+        new: dict[tuple[str, str], int] = {}
+        pairs = list(touches)
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start:start + 500]
+            values = ",".join("(?,?)" for _ in chunk)
+            flat = [v for pair in chunk for v in pair]
+            rows = db.all(f"INSERT INTO {t.touch} (customer_id, touch_key) VALUES {values} "
+                          "ON CONFLICT (customer_id, touch_key) DO NOTHING "
+                          "RETURNING customer_id, touch_key", flat)
+            for cid, key in rows:
+                channel = touches[(cid, key)][0]
+                new[(cid, channel)] = new.get((cid, channel), 0) + 1
+        db.executemany(
+            f"INSERT INTO {t.channel} (customer_id, channel, touches, last_us) VALUES (?,?,?,?) "
+            "ON CONFLICT (customer_id, channel) DO UPDATE SET "
+            f"touches={t.channel}.touches+excluded.touches, "
+            f"last_us={greatest}({t.channel}.last_us, excluded.last_us)",
+            [(cid, ch, new.get((cid, ch), 0), at) for (cid, ch), at in sorted(latest.items())],
+        )
+
+    @staticmethod
+    def _life_event(db: Db, t: Names, cid: str, e: Customer.Event, at: int) -> None:
+        if isinstance(e, Customer.Registered):
+            apply_identity(db, t.customer, e, name=e.name, company=e.company,
+                           lifecycle_stage=e.lifecycle_stage,
+                           profile=_json({"company": e.company, "name": e.name}),
+                           registered_us=at, stage_changed_us=at)
+        elif apply_identity(db, t.customer, e):
+            return
+        elif isinstance(e, Customer.ProfileChanged):
+            row = db.one(f"SELECT profile FROM {t.customer} WHERE customer_id=?", (cid,))
+            profile = orjson.loads(row[0]) if row else {}
+            profile.update(e.changes)
+            db.execute(f"UPDATE {t.customer} SET profile=? WHERE customer_id=?",
+                       (_json(profile), cid))
+            if e.changes.get("name") is not None:
+                db.execute(f"UPDATE {t.customer} SET name=? WHERE customer_id=?",
+                           (e.changes["name"], cid))
+            if "company" in e.changes:
+                db.execute(f"UPDATE {t.customer} SET company=? WHERE customer_id=?",
+                           (e.changes["company"], cid))
+        elif isinstance(e, Customer.ContactPointAdded):
+            db.execute(f"INSERT INTO {t.contact} (customer_id, kind, value, label, added_us) "
+                       "VALUES (?,?,?,?,?) ON CONFLICT (customer_id, kind, value) DO NOTHING",
+                       (cid, e.kind, e.value, e.label, at))
+        elif isinstance(e, Customer.ContactPointRemoved):
+            db.execute(f"DELETE FROM {t.contact} WHERE customer_id=? AND kind=? AND value=?",
+                       (cid, e.kind, e.value))
+        elif isinstance(e, Customer.LifecycleStageChanged):
+            db.execute(f"UPDATE {t.customer} SET lifecycle_stage=?, stage_changed_us=? "
+                       "WHERE customer_id=?", (e.to_stage, at, cid))
+        elif isinstance(e, Customer.CallbackRequested):
+            db.execute(f"INSERT INTO {t.callback} (customer_id, callback_id, requested_us, "
+                       "requested_for_us, number, reason) VALUES (?,?,?,?,?,?) "
+                       "ON CONFLICT (customer_id, callback_id) DO NOTHING",
+                       (cid, e.callback_id, at,
+                        us(e.requested_for) if e.requested_for else None, e.number, e.reason))
+        elif isinstance(e, Customer.CallbackCompleted):
+            db.execute(f"DELETE FROM {t.callback} WHERE callback_id=?", (e.callback_id,))

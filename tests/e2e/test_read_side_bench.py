@@ -1,0 +1,31 @@
+"""The read-side benchmark scenarios run end to end at a tiny size (figures not asserted)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+pytest.importorskip("touchstream.bench.stores",
+                    reason="the bench framework (touchstream.bench.stores) is not merged here yet")
+
+from touchstream.bench import projections as projections_bench
+from touchstream.bench import timeline as timeline_bench
+
+
+def test_timeline_scenario_reports_model_and_http_figures() -> None:
+    args = argparse.Namespace(store="sqlite", touchpoints=300, seconds=0.3, connections=2)
+    report = timeline_bench.run(args)
+    assert report["scenario"] == "timeline" and report["store"] == "sqlite"
+    assert report["figures"]["pages"] >= 6
+    assert {"page_p50_ms", "page_p99_ms", "http_page_p99_ms"} <= set(report["figures"])
+    assert report["ratios"]["http_vs_trivial"] > 0
+
+
+def test_projections_scenario_reports_rebuild_lag_and_rss() -> None:
+    args = argparse.Namespace(store="sqlite", events=600, customers=5, lag_samples=5)
+    report = projections_bench.run(args)
+    figures = report["figures"]
+    assert figures["customer_events"] == figures["events"] >= 600 - 5 * 2
+    assert figures["peak_rss_mb"] > 0 and figures["lag_p99_ms"] >= figures["lag_p50_ms"] > 0
+    assert report["ratios"]["rebuild_vs_raw_read"] > 0

@@ -1,0 +1,167 @@
+"""``touchstream bench projections``: rebuild rate against the raw log read, live lag, RSS.
+
+Measured in one run, on one fresh store:
+
+(a) the ceiling: reading and decoding every event of the log in batches of
+    1,000 (the library's notification log and mapper, nothing written);
+(b) the rebuild path: new generations of all read models (timeline,
+    directory, summary) built from position 0 in batches of 1,000 events per
+    transaction, one read and decode for all three, then their deferred
+    indexes (what ``projections rebuild`` does before comparing);
+(c) ``touchstream projections rebuild timeline directory summary`` as a real
+    process: wall time including the row-by-row verification and the swap,
+    and its peak RSS (flat in N: batches and comparison cursors stream);
+(d) live lag: a ``projections run`` worker process follows the log while
+    touchpoints are appended one command at a time; lag is from the
+    command's return to the timeline's position reaching it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from commands import messages as m
+from projections import registry
+from projections.engine import Worker, create_generation, ensure_live, finish_generation
+from projections.timeline.view import TimelineView
+from touchstream.bench.history import add_touchpoints, new_customer
+from touchstream.bench.stores import fresh_settings
+from touchstream.read_side import event_source, read_store
+from touchstream.settings import Settings
+from touchstream.wiring import build_hub
+
+NAME = "projections"
+TARGETS = {"rebuild_vs_raw_read": (">=", 0.3)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=200_000,
+                        help="events in the log (default 200000; try 1000000)")
+    parser.add_argument("--customers", type=int, default=1_000,
+                        help="customers the events are spread over (default 1000)")
+    parser.add_argument("--lag-samples", type=int, default=300,
+                        help="touchpoints appended one by one for the lag figures (default 300)")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "TOUCHSTREAM_DATA": str(settings.data_dir),
+            "TOUCHSTREAM_EVENT_STORE": settings.event_store,
+            "TOUCHSTREAM_READ_STORE": settings.read_store,
+            "TOUCHSTREAM_DEFAULT_REGION": settings.default_region or ""}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with fresh_settings(args.store) as settings:
+        return _measure(settings, args)
+
+
+def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    hub = build_hub(settings)
+    rnd = random.Random(42)
+    per = max(1, args.events // args.customers - 2)
+    customers = []
+    for k in range(args.customers):
+        c = new_customer(hub, f"Customer {k}", rnd)
+        add_touchpoints(hub, c, per, rnd)
+        customers.append(c)
+    source = event_source(settings, hub)
+    head = source.head()
+
+    started = time.perf_counter()
+    pos, decoded = 0, 0
+    while True:
+        notes = source.read(pos, 1_000)
+        if not notes:
+            break
+        decoded += len(source.decode(notes))
+        pos = int(notes[-1].id)
+    raw_s = time.perf_counter() - started
+
+    store = read_store(settings)
+    db = store.connect()
+    chosen = registry.select(None)
+    for p in chosen:
+        ensure_live(db, p)
+    started = time.perf_counter()
+    fresh = [(p, create_generation(db, p)) for p in chosen]
+    Worker(db, source, fresh, batch=1_000).catch_up()
+    for p, generation in fresh:
+        finish_generation(db, p, generation)
+    build_s = time.perf_counter() - started
+    db.close()
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "touchstream.cli", "projections", "rebuild",
+                           *[p.name for p in chosen]], env=_env(settings), capture_output=True,
+                          text=True, check=False)
+    rebuild_cli_s = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"rebuild failed: {done.stderr[-2000:]}")
+    peak_kb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+    lags = _lag(settings, hub, customers[0].id, args.lag_samples, store)
+    hub.close()
+    raw_rate = decoded / raw_s
+    rebuild_rate = decoded / build_s
+    return {
+        "scenario": NAME,
+        "store": args.store,
+        "figures": {
+            "events": head,
+            "customer_events": decoded,
+            "raw_read_events_per_s": round(raw_rate, 1),
+            "rebuild_events_per_s": round(rebuild_rate, 1),
+            "rebuild_cli_with_verify_s": round(rebuild_cli_s, 2),
+            "lag_p50_ms": round(statistics.median(lags) * 1e3, 2),
+            "lag_p99_ms": round(_pct(lags, 0.99) * 1e3, 2),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+        },
+        "ratios": {"rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3)},
+    }
+
+
+def _lag(settings: Settings, hub: Any, customer_id: Any, samples: int, store: Any) -> list[float]:
+    worker = subprocess.Popen([sys.executable, "-m", "touchstream.cli", "projections", "run"],
+                              env=_env(settings), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    view = TimelineView(store)
+    try:
+        deadline = time.monotonic() + 600
+        while view.position() < int(hub.recorder.max_notification_id() or 0):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker never caught up")
+            time.sleep(0.01)
+        # The first append waits for the worker process to start: not a lag sample.
+        warm = hub.execute(m.LogCall(customer_id=customer_id, call_id="lag-warm-up"))
+        while view.position() < (warm.position or 0):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker never started")
+            time.sleep(0.001)
+        lags = []
+        for i in range(samples):
+            done = hub.execute(m.LogCall(customer_id=customer_id, call_id=f"lag-{i}",
+                                         summary="lag probe"))
+            appended = time.perf_counter()
+            while view.position() < (done.position or 0):
+                time.sleep(0.0005)
+            lags.append(time.perf_counter() - appended)
+            time.sleep(0.01)
+        return lags
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
