@@ -1,8 +1,9 @@
 """Mounting the phone, fax, web-form and visit routers into ``create_app``.
 
 ``channel_routers(settings)`` returns the router factories to pass as
-``create_app(settings, routers=...)``. Public forms and the staff visit sync
-are always mounted; each webhook only when its secret is configured (an
+``create_app(settings, routers=...)``. Public forms, the staff visit sync and
+the screen-pop (over the directory/summary/timeline read models, which the
+projection runner keeps up to date) are always mounted; each webhook only when its secret is configured (an
 endpoint that could only ever answer 403 is not worth exposing):
 
 * Twilio voice: ``TOUCHSTREAM_TWILIO_AUTH_TOKEN`` and ``TOUCHSTREAM_PUBLIC_BASE_URL``
@@ -22,8 +23,11 @@ from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
 from channels.web.forms import forms_router
 from channels.web.visits import visits_router
+from commands.identity import normalise_number
+from read_api.screen_pop import screen_pop_router
 from touchstream import channel_settings
 from touchstream.app import AppContext, RouterFactory
+from touchstream.read_side import read_views
 from touchstream.settings import Settings
 
 
@@ -40,9 +44,12 @@ def channel_routers(settings: Settings, env: Mapping[str, str] | None = None) ->
             directories.append(SQLiteCallDirectory(directory_path))
         return directories[0]
 
+    region = settings.default_region
     factories: list[RouterFactory] = [
         lambda ctx: forms_router(ctx.hub, forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
+        lambda ctx: screen_pop_router(read_views(settings), ctx.authorize,
+                                      normalise_phone=lambda raw: normalise_number(raw, region)),
     ]
     committers: dict[int, GroupCommit] = {}
 

@@ -12,19 +12,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_phone_json_reports_callbacks_against_the_trivial_route(tmp_path: Path) -> None:
+def test_bench_phone_json_reports_callbacks_and_screen_pop(tmp_path: Path) -> None:
     data = tmp_path / "user-data"
     done = subprocess.run(
         [sys.executable, "-m", "touchstream.cli", "bench", "phone", "--json",
-         "--callers", "6", "--callbacks", "48", "--rounds", "2", "--concurrency", "2"],
+         "--customers", "60", "--callers", "6", "--callbacks", "48", "--rounds", "2",
+         "--pops", "30", "--concurrency", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT), "TOUCHSTREAM_DATA": str(data)},
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["scenario"], report["store"]) == ("phone", "sqlite")
-    assert {"callbacks_per_s", "trivial_requests_per_s"} <= set(report["figures"])
-    assert set(report["ratios"]) == {"callbacks_vs_trivial"}
+    assert {"screen_pop_p50_ms", "screen_pop_p99_ms", "callbacks_per_s",
+            "trivial_requests_per_s"} <= set(report["figures"])
+    assert set(report["ratios"]) == {"callbacks_vs_trivial", "screen_pop_p99_vs_10ms"}
     assert all(v > 0 for v in report["figures"].values())
     assert all(k.endswith(("_per_s", "_ms", "_s")) for k in report["figures"])
     assert not data.exists()  # fresh temporary stores, never the user's data
