@@ -9,6 +9,7 @@ startup and stops them, in reverse order, at shutdown.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import uvicorn
@@ -23,22 +24,33 @@ from touchstream.settings import Settings
 log = logging.getLogger("touchstream.serve")
 
 
-def background_services(settings: Settings) -> list[Service]:
-    """Services run beside the API in each server process."""
+def background_services(settings: Settings, *, projections: bool = True) -> list[Service]:
+    """Services run beside the API in each server process.
+
+    With several workers only the first should run the projections (exactly
+    once either way, but the work would be repeated); ``--no-projections``
+    leaves them to a separate ``touchstream projections run`` worker.
+    """
     from touchstream.email_wiring import email_services
+    from touchstream.read_side import ProjectionService
 
-    return [*email_services(settings)]
+    services: list[Service] = [ProjectionService(settings)] if projections else []
+    return [*services, *email_services(settings)]
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The served app: the API plus its background services."""
-    return create_app(settings, routers=channel_routers(settings),
-                      services=background_services(settings))
+def build_app(settings: Settings, *, projections: bool = True) -> FastAPI:
+    """The served app: command and read routes, the phone/fax/web/visit routes, plus the
+    background services."""
+    from touchstream.read_side import read_routes
+
+    return create_app(settings, routers=[read_routes, *channel_routers(settings)],
+                      services=background_services(settings, projections=projections))
 
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers (``--workers N``): settings from the environment."""
-    return build_app(settings_mod.load())
+    projections = os.environ.get("TOUCHSTREAM_SERVE_PROJECTIONS", "y") != "n"
+    return build_app(settings_mod.load(), projections=projections)
 
 
 def warn_if_no_keys(settings: Settings) -> None:
@@ -51,13 +63,19 @@ def warn_if_no_keys(settings: Settings) -> None:
         keys.close()
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+        *, projections: bool = True) -> None:
     """Serve until interrupted. uvicorn picks uvloop and httptools when installed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     warn_if_no_keys(settings)
+    os.environ["TOUCHSTREAM_SERVE_PROJECTIONS"] = "y" if projections else "n"
+    if workers > 1 and projections:
+        log.warning("each of the %d workers runs the projections (still exactly once, but the "
+                    "work is repeated): prefer --no-projections plus 'touchstream projections "
+                    "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto", "http": "auto",
               "proxy_headers": False, "server_header": False}
     if workers > 1:
         uvicorn.run("touchstream.serve:app_from_env", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(build_app(settings), **common)
+        uvicorn.run(build_app(settings, projections=projections), **common)

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--no-projections", action="store_true",
+                   help="don't run the projections in this process (run "
+                        "'touchstream projections run' as a separate worker)")
     p.set_defaults(func=_run)
 
 
@@ -23,5 +26,6 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
     from touchstream import serve  # FastAPI and uvicorn load only when serving
 
-    serve.run(settings.load(), host=args.host, port=args.port, workers=args.workers)
+    serve.run(settings.load(), host=args.host, port=args.port, workers=args.workers,
+              projections=not args.no_projections)
     return 0
