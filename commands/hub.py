@@ -38,8 +38,8 @@ from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
 from domain.customer import Customer, Provenance
-from domain.mailbox import Mailbox
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
+from domain.mailbox import Mailbox
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
 MAX_ATTEMPTS = 20
@@ -746,15 +746,26 @@ class Hub(Application):
         return claim.owner
 
     def _claim(self, ckey: str, customer_id: str) -> None:
+        def take(claim: ContactPointClaim) -> None:
+            if claim.owner not in (None, customer_id) and self._claim_is_stale(claim):
+                claim.release(claim.owner)  # type: ignore[arg-type]
+            claim.claim(customer_id)
+
+        self._change_claim(ckey, take, create=True)
+
+    def _change_claim(
+        self, ckey: str, change: Callable[[ContactPointClaim], None], *, create: bool
+    ) -> None:
+        """Apply ``change`` to a contact point's claim, retrying on concurrent changes."""
         cid = self.naming.claim(ckey)
         for _ in range(MAX_ATTEMPTS):
             try:
                 claim: ContactPointClaim = self.repository.get(cid)
             except AggregateNotFoundError:
+                if not create:
+                    return
                 claim = ContactPointClaim.open(cid, ckey)
-            if claim.owner not in (None, customer_id) and self._claim_is_stale(claim):
-                claim.release(claim.owner)  # type: ignore[arg-type]
-            claim.claim(customer_id)
+            change(claim)
             if not claim.pending_events:
                 return
             try:
@@ -788,20 +799,7 @@ class Hub(Application):
             return age > CLAIM_STALE_AFTER_S
 
     def _release(self, ckey: str, customer_id: str) -> None:
-        cid = self.naming.claim(ckey)
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                claim: ContactPointClaim = self.repository.get(cid)
-            except AggregateNotFoundError:
-                return
-            claim.release(customer_id)
-            if not claim.pending_events:
-                return
-            try:
-                self.save(claim)
-                return
-            except IntegrityError:
-                continue
+        self._change_claim(ckey, lambda claim: claim.release(customer_id), create=False)
 
 
 def _event_id(key: str) -> UUID:

@@ -14,17 +14,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from channels.bodies import media_type, read_capped
 from channels.phone.config import CtiConfig
 from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
-from channels.phone.signatures import SignatureError, verify_hmac
+from channels.phone.signed import signed_json_body
 from channels.phone.steps import HubProvider, accepted, describe, record
 from commands import messages as m
 from commands.hub import Hub
 
-TIMESTAMP_HEADER = "X-Touchstream-Timestamp"
-SIGNATURE_HEADER = "X-Touchstream-Signature"
 # Without a sequence from the PBX, the events' own order within a call.
 EVENT_SEQUENCE = {"newCall": 1, "answer": 2, "hangup": 3}
 # Hang-up causes PBXs report → the step they mean; anything else is a normal end.
@@ -98,15 +95,7 @@ def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory
     async def cti_event(
         request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
     ) -> dict[str, Any]:
-        body = await read_capped(request, config.max_body_bytes)
-        try:
-            verify_hmac(config.secret, request.headers.get(TIMESTAMP_HEADER),
-                        request.headers.get(SIGNATURE_HEADER), body,
-                        now=config.clock(), window_s=config.window_s)
-        except SignatureError as exc:
-            raise HTTPException(403, f"signature rejected: {exc}") from exc
-        if media_type(request) != "application/json":
-            raise HTTPException(415, "CTI events are JSON (Content-Type: application/json)")
+        body = await signed_json_body(request, config, "CTI events")
         try:
             cmd = cti_command(CtiEvent.model_validate_json(body))
         except ValidationError as exc:

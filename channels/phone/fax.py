@@ -22,7 +22,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.concurrency import run_in_threadpool
 
 from channels.blobs import BlobStore
-from channels.bodies import media_type, read_capped
 from channels.phone.config import FaxConfig
 from channels.phone.media import (
     MediaPolicy,
@@ -30,15 +29,13 @@ from channels.phone.media import (
     MediaUnavailableError,
     fetch_media,
 )
-from channels.phone.signatures import SignatureError, verify_hmac
+from channels.phone.signed import signed_json_body
 from channels.phone.steps import accepted, describe
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, Hub
 from commands.ports import Recorded
 from domain.errors import DomainError
 
-TIMESTAMP_HEADER = "X-Touchstream-Timestamp"
-SIGNATURE_HEADER = "X-Touchstream-Signature"
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 HubProvider = Callable[[], Hub]
 Fetch = Callable[[str, MediaPolicy], Any]
@@ -98,16 +95,7 @@ def fax_router(get_hub: HubProvider, config: FaxConfig, blobs: BlobStore,
                          timeout_s=config.fetch_timeout_s)
 
     async def verified(request: Request) -> bytes:
-        body = await read_capped(request, config.max_body_bytes)
-        try:
-            verify_hmac(config.secret, request.headers.get(TIMESTAMP_HEADER),
-                        request.headers.get(SIGNATURE_HEADER), body,
-                        now=config.clock(), window_s=config.window_s)
-        except SignatureError as exc:
-            raise HTTPException(403, f"signature rejected: {exc}") from exc
-        if media_type(request) != "application/json":
-            raise HTTPException(415, "fax webhooks are JSON (Content-Type: application/json)")
-        return body
+        return await signed_json_body(request, config, "fax webhooks")
 
     def store_document(url: str) -> tuple[str, int, str | None]:
         try:
