@@ -195,3 +195,25 @@ def test_openapi_documents_every_read_route_with_examples(world: dict[str, Any])
         assert path in spec["paths"], path
     page = spec["components"]["schemas"]["TimelineEntryPublic"]
     assert page.get("examples")
+
+
+def test_timeline_query_string_is_validated_and_documented_like_a_query_model(
+        world: dict[str, Any]) -> None:
+    client, ada = world["client"], world["ids"]["ada"]
+    path = f"/customers/{ada}/timeline"
+    both = get(client, path, "agent", channel=["email", "phone"], limit=200).json()["items"]
+    assert {i["channel"] for i in both} == {"email", "phone"}
+    only = get(client, path, "agent", channel="email", limit=200).json()["items"]
+    assert only and {i["channel"] for i in only} == {"email"}
+    unknown = get(client, path, "agent", bogus="1")
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["query", "bogus"]
+    not_a_number = get(client, path, "agent", limit="x")
+    assert not_a_number.status_code == 422
+    assert not_a_number.json()["detail"][0]["loc"] == ["query", "limit"]
+    documented = client.get("/openapi.json").json()["paths"][
+        "/customers/{customer_id}/timeline"]["get"]["parameters"]
+    assert [p["name"] for p in documented if p["in"] == "path"] == ["customer_id"]
+    assert [p["name"] for p in documented if p["in"] == "query"] == [
+        "limit", "cursor", "channel", "direction", "kind", "since", "until", "q", "min_position"]
+    limit = next(p for p in documented if p["name"] == "limit")
+    assert limit["schema"]["maximum"] == 200 and limit["schema"]["default"] == 50
