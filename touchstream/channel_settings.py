@@ -16,24 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
 from channels.web.config import FormConfigError, FormsConfig, forms_from_json
-from touchstream.settings import Settings, SettingsError
+from touchstream.settings import Settings, SettingsError, positive_int
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
-    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -52,7 +39,7 @@ def twilio(env: Mapping[str, str] | None = None) -> TwilioConfig:
 def cti(env: Mapping[str, str] | None = None) -> CtiConfig:
     e = _env(env)
     return CtiConfig(secret=e.get("TOUCHSTREAM_CTI_SECRET", ""),
-                     window_s=float(_int(e, "TOUCHSTREAM_CTI_WINDOW_S", 300)))
+                     window_s=float(positive_int(e, "TOUCHSTREAM_CTI_WINDOW_S", 300)))
 
 
 def fax(env: Mapping[str, str] | None = None) -> FaxConfig:
@@ -62,7 +49,7 @@ def fax(env: Mapping[str, str] | None = None) -> FaxConfig:
     return FaxConfig(
         secret=e.get("TOUCHSTREAM_FAX_SECRET", ""),
         allowed_hosts=hosts,
-        max_document_bytes=_int(e, "TOUCHSTREAM_FAX_MAX_BYTES", 20 * 1024 * 1024),
+        max_document_bytes=positive_int(e, "TOUCHSTREAM_FAX_MAX_BYTES", 20 * 1024 * 1024),
         allow_private_addresses=_flag(e, "TOUCHSTREAM_FAX_ALLOW_PRIVATE_ADDRESSES"),
     )
 
@@ -107,7 +94,7 @@ def forms(settings: Settings, env: Mapping[str, str] | None = None) -> FormsConf
             secret=forms_secret(settings, e),
             default_region=settings.default_region,
             min_fill_s=float(e.get("TOUCHSTREAM_FORMS_MIN_FILL_S", "3")),
-            rate_limit=_int(e, "TOUCHSTREAM_FORMS_RATE_LIMIT", 10),
+            rate_limit=positive_int(e, "TOUCHSTREAM_FORMS_RATE_LIMIT", 10),
             trust_forwarded_for=_flag(e, "TOUCHSTREAM_FORMS_TRUST_FORWARDED_FOR"),
             **extra,  # type: ignore[arg-type]
         )

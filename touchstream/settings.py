@@ -46,8 +46,7 @@ def store_kind(uri: str) -> str:
 def sqlite_path(uri: str) -> Path:
     """``sqlite:///relative/file.db`` or ``sqlite:////absolute/file.db``."""
     path = unquote(urlsplit(uri).path)
-    if path.startswith("/"):
-        path = path[1:]
+    path = path.removeprefix("/")
     if not path:
         raise SettingsError(f"sqlite URI without a file: {uri!r}")
     return Path(path)
@@ -65,8 +64,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         interval = int(env.get("TOUCHSTREAM_SNAPSHOT_INTERVAL", "50"))
     except ValueError as exc:
         raise SettingsError("TOUCHSTREAM_SNAPSHOT_INTERVAL must be an integer") from exc
-    max_body = _positive_int(env, "TOUCHSTREAM_MAX_BODY_BYTES", 1 << 20)
-    max_query = _positive_int(env, "TOUCHSTREAM_MAX_QUERY_BYTES", 8192)
+    max_body = positive_int(env, "TOUCHSTREAM_MAX_BODY_BYTES", 1 << 20)
+    max_query = positive_int(env, "TOUCHSTREAM_MAX_QUERY_BYTES", 8192)
     settings = Settings(
         data_dir=data_dir,
         event_store=event_store,
@@ -84,14 +83,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     return settings
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """The setting as a positive integer, ``default`` when unset; SettingsError otherwise."""
     raw = env.get(name)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer number of bytes, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {value}")
     return value
