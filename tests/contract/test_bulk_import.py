@@ -21,19 +21,15 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from tests.conftest import store_env
-from tests.support.hubs import make_hub
+from tests.support.hubs import WRITE_STORES, make_hub, write_env
 from tests.support.invariants import assert_no_duplicate_source_keys, assert_nothing_lost
 
 T0 = datetime(2023, 5, 2, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "sqlite-reservation", "postgres", "kurrentdb"])
+@pytest.fixture(params=WRITE_STORES)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    kind = str(request.param)
-    env = store_env(kind.split("-")[0], tmp_path / "data")
-    if kind == "sqlite-reservation":
-        env["TOUCHSTREAM_TEST_PLAIN_RECORDER"] = "y"
-    return env
+    return write_env(str(request.param), tmp_path / "data")
 
 
 @pytest.fixture

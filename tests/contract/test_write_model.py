@@ -24,21 +24,16 @@ from commands import messages as m
 from commands.hub import ConflictError, CustomerNotFoundError, Hub
 from domain.customer import Customer
 from domain.errors import ContactPointTakenError, CustomerMergedError
-from tests.conftest import store_env
-from tests.support.hubs import make_hub
+from tests.support.hubs import WRITE_STORES, make_hub, write_env
 from tests.support.invariants import assert_no_duplicate_source_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "sqlite-reservation", "postgres", "kurrentdb"])
+@pytest.fixture(params=WRITE_STORES)
 def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    kind = str(request.param)
-    env = store_env(kind.split("-")[0], tmp_path / "data")
-    if kind == "sqlite-reservation":
-        env["TOUCHSTREAM_TEST_PLAIN_RECORDER"] = "y"
-    return env
+    return write_env(str(request.param), tmp_path / "data")
 
 
 @pytest.fixture
@@ -150,7 +145,7 @@ def test_concurrent_duplicates_from_processes_record_one_event(env: dict[str, st
     fields = {"customer_id": str(cid), "call_id": "proc-dup"}
     procs = run_writers(env, [{"commands": [{"kind": "call", "fields": fields}] * 3}] * 3)
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     assert [e.source_key for e in events(hub, cid)].count("call:proc-dup") == 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from commands.hub import Hub
 from touchstream import settings as settings_mod
 from touchstream import wiring
@@ -16,3 +18,17 @@ def make_hub(env: dict[str, str]) -> Hub:
         store_env.pop("APPLICATION_RECORDER_TOPIC")
         return Hub(env=store_env, default_region=settings.default_region)
     return wiring.build_hub(settings)
+
+
+# The write model's contract runs on every store, plus the EventStoreDB protocol on SQLite.
+WRITE_STORES = ["sqlite", "sqlite-reservation", "postgres", "kurrentdb"]
+
+
+def write_env(kind: str, data_dir: Path) -> dict[str, str]:
+    """Settings for a fresh store of ``kind`` (one of ``WRITE_STORES``); skips when absent."""
+    from tests.conftest import store_env
+
+    env = store_env(kind.split("-")[0], data_dir)
+    if kind == "sqlite-reservation":
+        env["TOUCHSTREAM_TEST_PLAIN_RECORDER"] = "y"
+    return env
