@@ -160,6 +160,18 @@ def status_command(params: dict[str, list[str]], token: str | None) -> m.RecordC
     step = STATUS_STEPS.get(status)
     if step is None:
         raise HTTPException(422, f"unknown CallStatus {status!r}")
+    return _step_command(params, token, step, "status")
+
+
+def recording_command(params: dict[str, list[str]], token: str | None) -> m.RecordCallStep:
+    """A recording callback: the step "recording-available" (no effect on the call's state)."""
+    _require(params, ["CallSid", "RecordingSid"])
+    return _step_command(params, token, "recording-available", "recording")
+
+
+def _step_command(
+    params: dict[str, list[str]], token: str | None, step: str, delivery: str
+) -> m.RecordCallStep:
     return m.RecordCallStep(
         call_id=_first(params, "CallSid"),  # type: ignore[arg-type]
         step=step,  # type: ignore[arg-type]
@@ -169,24 +181,7 @@ def status_command(params: dict[str, list[str]], token: str | None) -> m.RecordC
         to_number=_first(params, "To"),
         details=_details(params),
         occurred_at=_occurred_at(params),
-        source_key=_delivery_key("status", params, token),
-        actor="twilio",
-    )
-
-
-def recording_command(params: dict[str, list[str]], token: str | None) -> m.RecordCallStep:
-    """A recording callback: the step "recording-available" (no effect on the call's state)."""
-    _require(params, ["CallSid", "RecordingSid"])
-    return m.RecordCallStep(
-        call_id=_first(params, "CallSid"),  # type: ignore[arg-type]
-        step="recording-available",
-        sequence=_sequence(params),
-        direction=_direction(params),  # type: ignore[arg-type]
-        from_number=_first(params, "From"),
-        to_number=_first(params, "To"),
-        details=_details(params),
-        occurred_at=_occurred_at(params),
-        source_key=_delivery_key("recording", params, token),
+        source_key=_delivery_key(delivery, params, token),
         actor="twilio",
     )
 
