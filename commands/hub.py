@@ -29,7 +29,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
 from eventsourcing.utils import EnvType, get_topic
 
 from commands import email_messages as em
@@ -148,7 +148,11 @@ class Hub(Application):
         unknown_contacts: str = "create",
         snapshot_interval: int = 50,
         clock: Callable[[], datetime] | None = None,
+        mapper_factory: Callable[[Transcoder], Mapper[Any]] | None = None,
     ) -> None:
+        # Before the library builds its mapper (in ``super().__init__``): with a
+        # factory, personal fields are encrypted per customer (touchstream.privacy).
+        self._mapper_factory = mapper_factory
         super().__init__(env)
         self.naming = naming or StreamNaming(prefixed=False)
         self.default_region = default_region
@@ -158,6 +162,19 @@ class Hub(Application):
         self.key_index: SourceKeyIndex | None = (
             self.recorder if isinstance(self.recorder, SourceKeyIndex) else None
         )
+
+    def construct_mapper(self) -> Mapper[Any]:
+        if self._mapper_factory is None:
+            return super().construct_mapper()
+        return self._mapper_factory(self.construct_transcoder())
+
+    def forget(self, customer_id: UUID) -> None:
+        """Drop a customer from the aggregate cache (after an erasure)."""
+        if self.repository.cache is not None:
+            try:
+                self.repository.cache.get(self.naming.customer(customer_id), evict=True)
+            except KeyError:
+                pass
 
     # ------------------------------------------------------------------ API
     def execute(self, command: m.Command) -> Recorded:

@@ -24,6 +24,7 @@ class Settings:
     kurrentdb_root_certificates: str | None
     max_body_bytes: int = 1 << 20
     max_query_bytes: int = 8192
+    master_key: str | None = None
 
     @property
     def event_store_kind(self) -> str:
@@ -76,6 +77,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         kurrentdb_root_certificates=env.get("TOUCHSTREAM_KURRENTDB_ROOT_CERTIFICATES") or None,
         max_body_bytes=max_body,
         max_query_bytes=max_query,
+        master_key=env.get("TOUCHSTREAM_MASTER_KEY") or None,
     )
     store_kind(settings.event_store)
     if store_kind(settings.read_store) == "kurrentdb":

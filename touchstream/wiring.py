@@ -10,6 +10,14 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
+from touchstream.privacy.datakeys import (
+    DataKeys,
+    KeyTable,
+    PostgresKeyTable,
+    SQLiteKeyTable,
+    load_master_key,
+)
+from touchstream.privacy.mapper import CUSTOMER_TOPIC_PREFIX, PersonalDataMapper
 from touchstream.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
 from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
 
@@ -85,10 +93,41 @@ def build_hub(settings: Settings) -> Hub:
 
 
 def _hub(settings: Settings, kind: str) -> Hub:
-    return Hub(
+    keys = build_data_keys(settings)
+    hub = Hub(
         env=event_store_env(settings),
         naming=StreamNaming(prefixed=(kind == "kurrentdb")),
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,
+        mapper_factory=lambda transcoder: PersonalDataMapper(transcoder, keys),
     )
+    refuse_unencrypted_history(hub, keys)
+    return hub
+
+
+def build_data_keys(settings: Settings) -> DataKeys:
+    """Per-customer data keys beside the events (in the read store's database when the
+    events are on EventStoreDB, which has no tables)."""
+    master = load_master_key(settings.data_dir, settings.master_key)
+    where = settings.event_store if settings.event_store_kind != "kurrentdb" else settings.read_store
+    table: KeyTable
+    if store_kind(where) == "sqlite":
+        path = sqlite_path(where)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = SQLiteKeyTable(path)
+    else:
+        table = PostgresKeyTable(where)
+    return DataKeys(table, master)
+
+
+def refuse_unencrypted_history(hub: Hub, keys: DataKeys) -> None:
+    """A store written before per-customer encryption is refused, never mixed silently."""
+    first = hub.recorder.select_notifications(1, 50)
+    for note in first:
+        if note.topic.startswith(CUSTOMER_TOPIC_PREFIX) and b'"_sealed"' not in note.state:
+            raise SettingsError(
+                "this event store holds customer events written before per-customer "
+                "encryption (personal data in clear); Touchstream refuses to mix them. "
+                "Start with an empty data folder/database and re-import (see README, Privacy)."
+            )
