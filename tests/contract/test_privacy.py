@@ -254,3 +254,36 @@ def _write_state(settings: settings_mod.Settings, table: str, oid: str, version:
     with sqlite3.connect(settings_mod.sqlite_path(settings.event_store)) as conn:
         conn.execute(f"UPDATE {table} SET state=? WHERE originator_id=? "
                      "AND originator_version=?", (state, oid, version))
+
+
+def test_subject_export_holds_every_event_decrypted_with_a_checked_manifest(
+        env: dict[str, str], hub: Hub, tmp_path: Path) -> None:
+    import hashlib
+    import zipfile
+
+    from projections.summary.view import SummaryView as SV
+    from touchstream.privacy.export import export_subject
+
+    settings = settings_mod.load(env)
+    store = read_store(settings)
+    a, b = seed_canary(hub, "a"), seed_canary(hub, "b")
+    hub.execute(m.MergeCustomers(source_id=UUID(b), target_id=UUID(a)))
+    blobs = _blobs(settings)
+    ref = blobs.put(f"raw mail of {CANARY}".encode())
+    hub.execute(m.RecordEmail(customer_id=UUID(a), message_id="<raw@mail.example>",
+                              from_address="x@example.com", subject="with raw", body_ref=ref))
+    catch_up(env, hub, store)
+    out = tmp_path / "export.zip"
+    with out.open("wb") as fh:
+        manifest = export_subject(hub, SV(store), TimelineView(store), blobs, UUID(a), fh)
+    assert sorted(manifest.customers) == sorted([a, b])
+    with zipfile.ZipFile(out) as zf:
+        listed = json.loads(zf.read("manifest.json"))
+        assert set(listed["parts"]) == {"events.jsonl", "summary.json", "timeline.jsonl",
+                                        f"blobs/{ref}"}
+        for name, meta in listed["parts"].items():
+            data = zf.read(name)
+            assert hashlib.sha256(data).hexdigest() == meta["sha256"] and len(data) == meta["bytes"]
+        events = [json.loads(line) for line in zf.read("events.jsonl").splitlines()]
+    assert len(events) == len(list(hub.stream(UUID(a)))) + len(list(hub.stream(UUID(b))))
+    assert any(e.get("body_text") == f"Body {CANARY}b" for e in events)
