@@ -20,6 +20,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
+from commands.identity import contact_key
 from commands.messages import Command
 from commands.ports import Recorded
 
@@ -85,6 +86,9 @@ def erase_customer(hub: Hub, cmd: EraseCustomer, shredder: KeyShredder) -> Recor
 
 
 def _erase_one(hub: Hub, cmd: EraseCustomer, member: UUID, shredder: KeyShredder) -> Recorded:
+    # Read while the key still opens the events (empty once it is gone: then an
+    # earlier run released them before destroying the key).
+    points = contact_points_of(hub.stream(member))
     member_cmd = cmd.model_copy(update={"customer_id": member, "source_key": f"erase:{member}"})
     key = hub.source_key_of(member_cmd)
     result = hub._append(  # noqa: SLF001 - the write model's one keyed append path
@@ -93,6 +97,10 @@ def _erase_one(hub: Hub, cmd: EraseCustomer, member: UUID, shredder: KeyShredder
     )
     if not result.event_ids:  # already erased by an earlier request
         result = Recorded(customer_id=str(member), duplicate=True)
+    for kind, value in sorted(points):
+        # Released, so a later touchpoint from the same address or number starts
+        # a new prospect instead of landing on the erased record.
+        hub._release(contact_key(kind, value), str(member))  # noqa: SLF001
     customer = hub.customer(member)
     _snapshot_erased(hub, customer)
     shredder.destroy(str(member))
@@ -107,6 +115,20 @@ def _snapshot_erased(hub: Hub, customer: Customer) -> None:
         hub.snapshots.put([Snapshot.take(customer)])
     except IntegrityError:
         pass  # one exists at this version: taken of the erased state too (kept in clear)
+
+
+def contact_points_of(events: Iterable[object]) -> set[tuple[str, str]]:
+    """The (kind, value) contact points a customer's events leave it with."""
+    points: set[tuple[str, str]] = set()
+    for event in events:
+        kind, value = getattr(event, "kind", None), getattr(event, "value", None)
+        if not isinstance(kind, str) or not isinstance(value, str):
+            continue
+        if type(event).__name__ == "ContactPointAdded":
+            points.add((kind, value))
+        elif type(event).__name__ == "ContactPointRemoved":
+            points.discard((kind, value))
+    return points
 
 
 def refs_of(events: Iterable[object]) -> set[str]:

@@ -143,6 +143,12 @@ def test_erasure_keeps_the_log_and_the_counts_and_redacts_every_read_model(
         assert new.__dict__.get("personal_data_erased") is True
         assert CANARY not in repr(new.__dict__)
     assert hub.customer(UUID(cid)).erased
+    # Its contact points were released: the same address later starts a new prospect.
+    assert hub.find_by_contact("email", f"{CANARY.lower()}a@example.com") is None
+    again = hub.execute(m.RecordEmail(message_id="<later@mail.example>",
+                                      from_address=f"{CANARY.lower()}a@example.com",
+                                      subject="hello again"))
+    assert again.customer_id != cid
 
     catch_up(env, hub, store)
     erased = SummaryView(store).summary(cid)
