@@ -85,17 +85,18 @@ def schema_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
-def build_hub(settings: Settings) -> Hub:
-    """The write model on the configured event store."""
+def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None) -> Hub:
+    """The write model on the configured event store (``env_overrides``: library settings
+    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks)."""
     kind = store_kind(settings.event_store)
     with schema_lock(settings):
-        return _hub(settings, kind)
+        return _hub(settings, kind, env_overrides or {})
 
 
-def _hub(settings: Settings, kind: str) -> Hub:
+def _hub(settings: Settings, kind: str, env_overrides: dict[str, str]) -> Hub:
     keys = build_data_keys(settings)
     hub = Hub(
-        env=event_store_env(settings),
+        env={**event_store_env(settings), **env_overrides},
         naming=StreamNaming(prefixed=(kind == "kurrentdb")),
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
