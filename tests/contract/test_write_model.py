@@ -22,6 +22,7 @@ import pytest
 
 from commands import messages as m
 from commands.hub import ConflictError, CustomerNotFoundError, Hub
+from commands.provenance import provenances
 from domain.customer import Customer
 from domain.errors import ContactPointTakenError, CustomerMergedError
 from tests.support.hubs import WRITE_STORES, make_hub, write_env
@@ -274,7 +275,7 @@ def test_merge_and_unmerge_are_events_and_lookups_follow(hub: Hub) -> None:
     assert [type(e).__name__ for e in events(hub, a)].count("MergedInto") == 1
     assert "Absorbed" in [type(e).__name__ for e in events(hub, b)]
     with pytest.raises(CustomerMergedError):
-        hub.customer(a).add_note(next(hub._provs(m.AddNote(text="x"), "k", "system", "internal")), "x")
+        hub.customer(a).add_note(next(provenances(m.AddNote(text="x"), "k", "system", "internal", hub.clock)), "x")
 
     hub.execute(m.UnmergeCustomer(source_id=a))
     assert hub.find_by_contact("email", "a@example.com") == a
