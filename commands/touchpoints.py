@@ -62,7 +62,7 @@ def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
         return on_customer(w, customer_id, key, decide, cmd, cmd.channel, cmd.direction,
                            looked_up=True)
     except CustomerNotFoundError:
-        if cmd.customer_id is not None or (owner := repair_owner(w, cmd, key, customer_id)) is None:
+        if (owner := repair_owner(w, cmd, key, customer_id)) is None:
             raise
         return on_customer(w, owner, key, decide, cmd, cmd.channel, cmd.direction)
 
@@ -91,14 +91,16 @@ def customer_for(w: WriteContext, cmd: m.Touchpoint, key: str) -> UUID:
 
 def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) -> UUID | None:
     """The customer to record on when the counterpart's claim names ``missing``, a customer
-    that does not exist; None when that is not the case or it cannot be repaired.
+    that did not exist; None when the claim is not the cause or cannot be repaired.
 
     A claim for the counterpart's own prospect is finished (the prospect registered,
     idempotently: same source key whoever does it); another customer's claim, once
     stale, is taken over by that prospect."""
     counterpart = cmd.counterpart()
-    if counterpart is None or w.unknown_contacts != "create" or w.store.exists(missing):
-        return None
+    if cmd.customer_id is not None or counterpart is None or w.unknown_contacts != "create":
+        return None  # a customer named by id is not found by its contact point
+    if w.store.exists(missing):
+        return missing  # repaired meanwhile (by another command of the same contact)
     kind, raw = counterpart
     value = normalise(kind, raw, w.default_region)
     ckey = contact_key(kind, value)
