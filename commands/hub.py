@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -55,7 +55,7 @@ class Hub(Application):
     # The aggregate cache with fast-forward (the library's defaults) reads only the
     # events newer than the cached copy on each load: one query, no replay, and
     # still current when other processes write (override: AGGREGATE_CACHE_MAXSIZE).
-    env = {
+    env: ClassVar[dict[str, str]] = {
         "COMPRESSOR_TOPIC": "",
         "IS_SNAPSHOTTING_ENABLED": "y",
         "AGGREGATE_CACHE_MAXSIZE": "1000",
