@@ -20,6 +20,7 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
+from commands.handling import on_customer
 from commands.identity import contact_key
 from commands.messages import Command
 from commands.ports import Recorded
@@ -91,16 +92,14 @@ def _erase_one(hub: Hub, cmd: EraseCustomer, member: UUID, shredder: KeyShredder
     points = contact_points_of(hub.stream(member))
     member_cmd = cmd.model_copy(update={"customer_id": member, "source_key": f"erase:{member}"})
     key = hub.source_key_of(member_cmd)
-    result = hub._append(  # noqa: SLF001 - the write model's one keyed append path
-        member, key, lambda c, p: c.erase(next(iter(p)), cmd.reason),
-        "system", "internal", member_cmd, follow_merge=False,
-    )
+    result = on_customer(hub.context, member, key, lambda c, p: c.erase(next(p), cmd.reason),
+                         member_cmd, follow_merge=False)
     if not result.event_ids:  # already erased by an earlier request
         result = Recorded(customer_id=str(member), duplicate=True)
     for kind, value in sorted(points):
         # Released, so a later touchpoint from the same address or number starts
         # a new prospect instead of landing on the erased record.
-        hub._release(contact_key(kind, value), str(member))  # noqa: SLF001
+        hub.context.claims.release(contact_key(kind, value), str(member))
     customer = hub.customer(member)
     _snapshot_erased(hub, customer)
     shredder.destroy(str(member))

@@ -311,6 +311,7 @@ class Customer(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.merged_into = None
+            aggregate.unmerges += 1
 
     class Absorbed(Event):
         source_id: str
@@ -341,6 +342,10 @@ class Customer(Aggregate):
             aggregate.company = None
             aggregate.profile = {}
             aggregate.contact_points = {}
+
+    # How often this customer was unmerged: a class default, so snapshots taken before
+    # the count existed still load (they read 0 until the next unmerge).
+    unmerges = 0
 
     # ---------------------------------------------------------------------
     def __init__(self, name: str, company: str | None, lifecycle_stage: str, **_: Any) -> None:
