@@ -97,7 +97,7 @@ def _hub(settings: Settings, kind: str, env_overrides: dict[str, str]) -> Hub:
     keys = build_data_keys(settings)
     hub = Hub(
         env={**event_store_env(settings), **env_overrides},
-        naming=StreamNaming(prefixed=(kind == "kurrentdb")),
+        naming=StreamNaming(prefixed=(kind == "kurrentdb"), secret=keys.id_secret),
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,

@@ -293,3 +293,29 @@ def test_subject_export_holds_every_event_decrypted_with_a_checked_manifest(
         events = [json.loads(line) for line in zf.read("events.jsonl").splitlines()]
     assert len(events) == len(list(hub.stream(UUID(a)))) + len(list(hub.stream(UUID(b))))
     assert any(e.get("body_text") == f"Body {CANARY}b" for e in events)
+
+
+def test_no_canary_anywhere_in_the_event_store_claims_and_source_keys_included(
+        env: dict[str, str], hub: Hub) -> None:
+    """Past the customer stream: contact-point claims, source-key rows, snapshots and
+    the key table hold no personal data in clear either (keyed digests)."""
+    settings = settings_mod.load(env)
+    seed_canary(hub)
+    for i in range(60):  # past the snapshot interval
+        hub.execute(m.LogCall(call_id=f"snap-{i}", from_number="+442079460123",
+                              summary=f"again {CANARY}"))
+    needles = [CANARY.encode(), CANARY.lower().encode(), b"442079460123", b"2079460123"]
+    if settings.event_store_kind == "postgres":
+        with psycopg.connect(settings.event_store) as conn:
+            tables = [r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public'")]
+            dump = b"".join(
+                str(row).encode() for t in tables
+                for row in conn.execute(f'SELECT * FROM "{t}"'))  # noqa: S608
+    else:
+        hub.close()
+        path = settings_mod.sqlite_path(settings.event_store)
+        dump = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert len(dump) > 10_000
+    found = [n for n in needles if n in dump]
+    assert not found, f"{found} in clear in the event store"

@@ -34,6 +34,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 MASTER_KEY_FILE = "master.key"
 CACHE_SIZE = 10_000
+IDS_SUBJECT = "__ids__"
 # A cached key is re-checked against the store after this long, so a process that
 # did not itself erase a subject stops using the key within this bound.
 CACHE_TTL_S = 30.0
@@ -139,6 +140,9 @@ class DataKeys:
         self._clock = clock
         self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._lock = threading.Lock()
+        # The key of the keyed ids (stream ids, stored source keys, claims): random,
+        # kept like a data key (so a master rotation rewraps it and ids never change).
+        self.id_secret = self.key_for_write(IDS_SUBJECT)
 
     def key_for_write(self, subject: str) -> bytes:
         """The subject's key, created on its first event; an erased subject has none."""
@@ -182,6 +186,8 @@ class DataKeys:
         return len(rows)
 
     def _cached(self, subject: str) -> bytes | None:
+        if subject == IDS_SUBJECT and hasattr(self, "id_secret"):
+            return self.id_secret
         with self._lock:
             hit = self._cache.get(subject)
             if hit is None or self._clock() - hit[1] > CACHE_TTL_S:
