@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from commands import messages as m
 from commands.bulk import BulkImporter
 from touchstream.cli.common import open_hub, print_json
-from touchstream.cli.errors import EXIT_CONFLICT, CliError, describe_validation
+from touchstream.cli.errors import CliError, describe_validation
+from touchstream.cli.exits import Exit
 
 _MODELS: tuple[type[m.Command], ...] = (
     m.RegisterCustomer, m.ChangeProfile, m.AddContactPoint, m.RemoveContactPoint,
@@ -76,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
                                 **(asdict(result.recorded) if result.recorded else {})})
     print_json({"commands": count, "recorded": recorded, "duplicates": duplicates,
                 "failed": failed})
-    return EXIT_CONFLICT if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK
 
 
 def _commands(path: Path) -> Iterator[tuple[int, m.Command]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from touchstream.bench import TARGETS_KEY, load_scenarios, meets
 from touchstream.cli.common import print_json
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(render(report, getattr(args.module, TARGETS_KEY, {})))
-    return 0
+    return Exit.OK
 
 
 def render(report: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:

@@ -10,6 +10,7 @@ from domain.calls import CallStep, summarise_calls
 from domain.customer import Customer
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,4 +38,4 @@ def _run(args: argparse.Namespace) -> int:
     summaries = sorted(summarise_calls(steps).values(), key=lambda s: s.started_at)
     for summary in summaries:
         print_json(asdict(summary))
-    return 0
+    return Exit.OK

@@ -24,8 +24,7 @@ from domain.errors import DomainError
 from touchstream import channel_settings, settings
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
-
-EXIT_QUARANTINED = 1
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -86,7 +85,7 @@ def _cdr(args: argparse.Namespace) -> int:
             stats = tailer.run_once()
     summary = {k: v for k, v in asdict(stats).items() if k != "problems"}
     print_json({**summary, "quarantine": str(quarantine) if stats.problems else None})
-    return EXIT_QUARANTINED if stats.malformed or stats.rejected else 0
+    return Exit.PROBLEMS if stats.malformed or stats.rejected else Exit.OK
 
 
 def _visits(args: argparse.Namespace) -> int:
@@ -115,7 +114,7 @@ def _visits(args: argparse.Namespace) -> int:
             else:
                 recorded += 1
     print_json({"recorded": recorded, "duplicates": duplicates, "failed": failed})
-    return EXIT_QUARANTINED if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK
 
 
 def _open(name: str):  # type: ignore[no-untyped-def]
