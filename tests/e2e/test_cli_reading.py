@@ -8,8 +8,8 @@ quietly: no traceback, the documented exit code.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
