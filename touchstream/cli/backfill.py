@@ -26,7 +26,8 @@ from pydantic import ValidationError
 
 from commands import messages as m
 from commands.bulk import BulkImporter
-from touchstream.cli.common import open_hub, print_json
+from replays.progress import ProgressBar
+from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
 from touchstream.cli.exits import Exit
 
@@ -62,8 +63,10 @@ def _run(args: argparse.Namespace) -> int:
                 lines.append(number)
                 yield cmd
 
-        with open_hub() as hub:
-            for result in BulkImporter(hub).iter_import(commands()):
+        bar = ProgressBar.on_terminal("backfill", unit="cmd")
+        with open_hub() as hub, ending(bar):
+            for done, result in enumerate(BulkImporter(hub).iter_import(commands()), start=1):
+                bar(done, count)
                 line = lines.popleft()  # results come in input order
                 if result.recorded is None:
                     failed += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from replays.progress import ProgressBar
 from touchstream.bench import TARGETS_KEY, load_scenarios, meets
 from touchstream.cli.common import print_json
 from touchstream.cli.exits import Exit
@@ -35,6 +36,8 @@ def _summary(module: Any) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Scenarios that seed a history first draw their set-up on this bar.
+    args.setup_progress = ProgressBar.on_terminal(f"{args.scenario} set-up", quiet=args.json)
     report = args.module.run(args)
     if args.json:
         print_json(report)

@@ -16,13 +16,14 @@ from types import FrameType
 from pydantic import ValidationError
 
 from channels.phone.cdr import CdrOptions
-from channels.phone.cdr_tail import CdrTailer, CheckpointFile, Quarantine
+from channels.phone.cdr_tail import CdrTailer, CheckpointFile, Quarantine, RecordBatch
 from commands import messages as m
-from commands.bulk import BulkImporter
+from commands.bulk import BulkImporter, ImportResult
 from commands.hub import CommandError
 from domain.errors import DomainError
+from replays.progress import ProgressBar
 from touchstream import channel_settings, settings
-from touchstream.cli.common import open_hub, print_json
+from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
 from touchstream.cli.exits import Exit
 
@@ -67,8 +68,10 @@ def _cdr(args: argparse.Namespace) -> int:
     quarantine = conf.data_dir / "quarantine" / "cdr.jsonl"
     if not args.follow and not path.exists():
         raise CliError(f"no such file: {args.file}")
-    with open_hub() as hub:
-        tailer = CdrTailer(path, BulkImporter(hub).import_history, CheckpointFile(checkpoint),
+    bar = ProgressBar.on_terminal("import cdr", unit="rows")
+    with open_hub() as hub, ending(bar):
+        tailer = CdrTailer(path, _counted(BulkImporter(hub).import_history, bar),
+                           CheckpointFile(checkpoint),
                            Quarantine(quarantine),
                            options, report=lambda msg: print(f"touchstream: {msg}",
                                                              file=sys.stderr))
@@ -91,8 +94,10 @@ def _cdr(args: argparse.Namespace) -> int:
 def _visits(args: argparse.Namespace) -> int:
     recorded = duplicates = failed = 0
     source = contextlib.nullcontext(sys.stdin) if args.file == "-" else _open(args.file)
-    with source as stream, open_hub() as hub:
+    bar = ProgressBar.on_terminal("import visits", unit="lines")
+    with source as stream, open_hub() as hub, ending(bar):
         for number, line in enumerate(stream, start=1):
+            bar(number)
             if not line.strip():
                 continue
             try:
@@ -115,6 +120,20 @@ def _visits(args: argparse.Namespace) -> int:
                 recorded += 1
     print_json({"recorded": recorded, "duplicates": duplicates, "failed": failed})
     return Exit.PROBLEMS if failed else Exit.OK
+
+
+def _counted(importer: RecordBatch, bar: ProgressBar) -> RecordBatch:
+    """``importer``, counting the rows it was given on ``bar``."""
+    rows = 0
+
+    def counted(commands: list[m.LogCall]) -> list[ImportResult]:
+        nonlocal rows
+        results = importer(commands)
+        rows += len(results)
+        bar(rows)
+        return results
+
+    return counted
 
 
 def _open(name: str):  # type: ignore[no-untyped-def]
