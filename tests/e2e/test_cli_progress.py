@@ -54,3 +54,20 @@ def test_bench_set_up_shows_a_bar_unless_json(tmp_path: Path) -> None:
     code, out, terminal = run_with_terminal_stderr(env, *args, "--json")
     assert code == 0 and "set-up" not in terminal, terminal
     assert json.loads(out)["scenario"] == "timeline"
+
+
+def test_imports_count_rows_on_a_terminal(tmp_path: Path) -> None:
+    env = store_env("sqlite", tmp_path / "data")
+    cdr = ROOT / "tests" / "fixtures" / "cdr" / "Master.csv"
+    code, out, terminal = run_with_terminal_stderr(
+        env, "import", "cdr", str(cdr), "--checkpoint", str(tmp_path / "cdr.json"))
+    assert code in (0, 1), terminal  # 1: the fixture holds rows meant to be quarantined
+    assert "import cdr " in terminal and "rows/s" in terminal
+    assert json.loads(out)
+    visits = "\n".join(json.dumps({"visit_id": f"v{i}", "visit_kind": "office", "staff": "jo",
+                                   "customer_id": "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"})
+                       for i in range(3))
+    code, out, terminal = run_with_terminal_stderr(env, "import", "visits", "-", stdin=visits)
+    assert "import visits " in terminal and "lines/s" in terminal, terminal
+    quiet = piped(env, "import", "visits", "-", stdin=visits)
+    assert "lines/s" not in quiet.stderr
