@@ -72,9 +72,12 @@ def test_record_call_and_show_events(cli: Cli) -> None:
     (("record", "email", "--json"), "[1, 2]", 2, "one JSON object"),
     (("record", "visit", "--visit-id", "v", "--visit-kind", "field", "--staff", "s"), None, 4,
      "customer_id"),
-    (("record", "fax", "--fax-id", "f", "--from-number", "banana"), None, 3,
+    # An unparseable or impossible contact point is invalid input (2), not a conflict.
+    (("record", "fax", "--fax-id", "f", "--from-number", "banana"), None, 2,
      "not a phone number"),
-    (("customer", "create", "--name", "Bob", "--email", "not-an-email"), None, 3,
+    (("customer", "create", "--name", "Bob", "--phone", "+1 555 0100"), None, 2,
+     "not a valid phone number"),
+    (("customer", "create", "--name", "Bob", "--email", "not-an-email"), None, 2,
      "not an email address"),
     (("customer", "show", "nope"), None, 2, "not a customer id"),
     (("customer", "show", "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"), None, 4, "no customer"),
@@ -132,13 +135,18 @@ def test_keys_create_if_none_makes_one_admin_key_only(cli: Cli) -> None:
     (("keys", "create", "--role", "boss"), "unknown role"),
     (("keys", "create", "--role", "partner"), "needs --partner"),
     (("keys", "create", "--role", "agent", "--partner", "p-1"), "only partner keys"),
-    (("keys", "revoke", "key_000000000000"), "no API key"),
 ])
 def test_bad_key_commands_exit_2_and_create_nothing(cli: Cli, args: tuple[str, ...],
                                                      words: str) -> None:
     done = cli(*args)
     assert done.returncode == 2 and words in done.stderr, done.stderr
     assert cli.ok("keys", "list") == []
+
+
+def test_revoking_an_unknown_key_exits_not_found(cli: Cli) -> None:
+    done = cli("keys", "revoke", "key_000000000000")
+    assert done.returncode == 4 and "no API key" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_serve_rejects_a_bad_port(cli: Cli) -> None:

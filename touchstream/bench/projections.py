@@ -32,6 +32,7 @@ from commands import messages as m
 from projections import registry
 from projections.engine import Worker, create_generation, ensure_live, finish_generation
 from projections.timeline.view import TimelineView
+from replays.progress import ProgressBar
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
 from touchstream.read_side import event_source, read_store
@@ -73,10 +74,14 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     rnd = random.Random(42)
     per = max(1, args.events // args.customers - 2)
     customers = []
+    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
+    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
     for k in range(args.customers):
         c = new_customer(hub, f"Customer {k}", rnd)
         add_touchpoints(hub, c, per, rnd)
         customers.append(c)
+        bar((k + 1) * per, args.customers * per)
+    bar.done()
     source = event_source(settings, hub)
     head = source.head()
 

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from projections import registry
 from projections.engine import Worker
 from projections.timeline.view import Cursor, TimelineView
+from replays.progress import ProgressBar
 from touchstream import settings as settings_mod
 from touchstream.app import create_app
 from touchstream.bench.history import add_touchpoints, new_customer
@@ -69,9 +70,14 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     hub = build_hub(settings)
     rnd = random.Random(7)
     big = new_customer(hub, "Ada Lovelace", rnd)
-    add_touchpoints(hub, big, args.touchpoints, rnd)
+    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
+    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
+    total = args.touchpoints + 20 * 200
+    add_touchpoints(hub, big, args.touchpoints, rnd, progress=lambda n: bar(n, total))
     for k in range(20):  # neighbours, so the index holds more than one customer
         add_touchpoints(hub, new_customer(hub, f"Neighbour {k}", rnd), 200, rnd)
+        bar(args.touchpoints + (k + 1) * 200, total)
+    bar.done()
     store = read_store(settings)
     db = store.connect()
     Worker(db, event_source(settings, hub), [(p, None) for p in registry.select(None)]).catch_up()

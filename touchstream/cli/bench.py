@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from replays.progress import ProgressBar
 from touchstream.bench import TARGETS_KEY, load_scenarios, meets
 from touchstream.cli.common import print_json
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,12 +36,14 @@ def _summary(module: Any) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Scenarios that seed a history first draw their set-up on this bar.
+    args.setup_progress = ProgressBar.on_terminal(f"{args.scenario} set-up", quiet=args.json)
     report = args.module.run(args)
     if args.json:
         print_json(report)
     else:
         print(render(report, getattr(args.module, TARGETS_KEY, {})))
-    return 0
+    return Exit.OK
 
 
 def render(report: dict[str, Any], targets: dict[str, tuple[str, float]]) -> str:

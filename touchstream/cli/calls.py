@@ -9,7 +9,8 @@ from uuid import UUID
 from domain.calls import CallStep, summarise_calls
 from domain.customer import Customer
 from touchstream.cli.common import open_hub, print_json
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import CliError, NotFoundError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,8 +34,8 @@ def _run(args: argparse.Namespace) -> int:
                  if isinstance(e, Customer.CallStepRecorded)
                  and (args.call is None or e.call_id == args.call)]
     if args.call is not None and not steps:
-        raise CliError(f"no steps recorded for call {args.call!r} on this customer")
+        raise NotFoundError(f"no steps recorded for call {args.call!r} on this customer")
     summaries = sorted(summarise_calls(steps).values(), key=lambda s: s.started_at)
     for summary in summaries:
         print_json(asdict(summary))
-    return 0
+    return Exit.OK

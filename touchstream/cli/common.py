@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from commands.hub import Hub
 from commands.ports import Recorded
+from replays.progress import ProgressBar
 from touchstream import settings, wiring
 from touchstream.cli.errors import CliError
 
@@ -29,6 +30,15 @@ def open_hub() -> Iterator[Hub]:
         yield hub
     finally:
         hub.close()
+
+
+@contextmanager
+def ending(bar: ProgressBar) -> Iterator[ProgressBar]:
+    """Finish ``bar``'s line however the work ends (so messages start on a fresh line)."""
+    try:
+        yield bar
+    finally:
+        bar.done()
 
 
 def to_jsonable(value: Any) -> Any:

@@ -8,9 +8,11 @@ from dataclasses import asdict
 from datetime import datetime
 
 from channels.blobs import BlobStore
+from replays.progress import ProgressBar
 from touchstream import demo, settings
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -42,7 +44,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     conf = settings.load()
     print(f"seeding {plan.customers} customers, {len(plan.commands)} commands…", file=sys.stderr)
+    bar = ProgressBar.on_terminal("demo", unit="cmd")
     with open_hub() as hub:
-        report = demo.seed(hub, plan, BlobStore(conf.data_dir / "blobs"))
+        try:
+            report = demo.seed(hub, plan, BlobStore(conf.data_dir / "blobs"), progress=bar)
+        finally:
+            bar.done()
     print_json(asdict(report))
-    return 0
+    return Exit.OK

@@ -25,14 +25,14 @@ from channels.phone.cdr_tail import (
     retry_quarantined,
 )
 from commands import messages as m
-from commands.bulk import BulkImporter
+from commands.bulk import BulkImporter, ImportResult
 from commands.hub import CommandError
 from domain.errors import DomainError
+from replays.progress import ProgressBar
 from touchstream import channel_settings, settings
-from touchstream.cli.common import open_hub, print_json
+from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
-
-EXIT_QUARANTINED = 1
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,8 +81,9 @@ def _cdr(args: argparse.Namespace) -> int:
         raise CliError(f"no such file: {args.file}")
     retried: dict[str, int] | None = None
     stats = None
-    with open_hub() as hub:
-        record = BulkImporter(hub).import_history
+    bar = ProgressBar.on_terminal("import cdr", unit="rows")
+    with open_hub() as hub, ending(bar):
+        record = _counted(BulkImporter(hub).import_history, bar)
         if args.retry_quarantined:
             retry = retry_quarantined(quarantine, record, options)
             retried = {k: v for k, v in asdict(retry).items() if k != "waiting"}
@@ -98,8 +99,8 @@ def _cdr(args: argparse.Namespace) -> int:
                     "quarantine": str(quarantine.path) if waiting else None})
     print_json(summary)
     if stats is not None and (stats.malformed or stats.rejected):
-        return EXIT_QUARANTINED
-    return EXIT_QUARANTINED if retried is not None and waiting else 0
+        return Exit.PROBLEMS
+    return Exit.PROBLEMS if retried is not None and waiting else Exit.OK
 
 
 def _tail(args: argparse.Namespace, conf: settings.Settings, record: RecordBatch,
@@ -128,8 +129,10 @@ def _report(message: str) -> None:
 def _visits(args: argparse.Namespace) -> int:
     recorded = duplicates = failed = 0
     source = contextlib.nullcontext(sys.stdin) if args.file == "-" else _open(args.file)
-    with source as stream, open_hub() as hub:
+    bar = ProgressBar.on_terminal("import visits", unit="lines")
+    with source as stream, open_hub() as hub, ending(bar):
         for number, line in enumerate(stream, start=1):
+            bar(number)
             if not line.strip():
                 continue
             try:
@@ -151,7 +154,21 @@ def _visits(args: argparse.Namespace) -> int:
             else:
                 recorded += 1
     print_json({"recorded": recorded, "duplicates": duplicates, "failed": failed})
-    return EXIT_QUARANTINED if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK
+
+
+def _counted(importer: RecordBatch, bar: ProgressBar) -> RecordBatch:
+    """``importer``, counting the rows it was given on ``bar``."""
+    rows = 0
+
+    def counted(commands: list[m.LogCall]) -> list[ImportResult]:
+        nonlocal rows
+        results = importer(commands)
+        rows += len(results)
+        bar(rows)
+        return results
+
+    return counted
 
 
 def _open(name: str):  # type: ignore[no-untyped-def]

@@ -18,10 +18,9 @@ from replays.progress import ProgressBar
 from replays.rebuild import rebuild
 from touchstream import settings as settings_mod
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 from touchstream.read_side import event_source, read_store
 from touchstream.wiring import build_hub
-
-EXIT_DIFFERENT = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -78,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         hub.close()
     print("touchstream: projections stopped", file=sys.stderr, flush=True)
-    return 0
+    return Exit.OK
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -93,10 +92,10 @@ def _status(args: argparse.Namespace) -> int:
         hub.close()
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], sort_keys=True))
-        return 0
+        return Exit.OK
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
-        return 0
+        return Exit.OK
     print(f"{'name':<10} {'gen':>4} {'live':>4} {'position':>10} {'lag':>8} {'lag s':>8} "
           f"{'rate/s':>9} {'updated':>20}")
     for r in rows:
@@ -105,7 +104,7 @@ def _status(args: argparse.Namespace) -> int:
         rate = f"{r.rate_per_s:,.0f}" if r.rate_per_s else "-"
         print(f"{r.name:<10} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
               f"{r.lag_events:>8} {r.lag_seconds:>8.2f} {rate:>9} {updated:>20}")
-    return 0
+    return Exit.OK
 
 
 def _rebuild(args: argparse.Namespace) -> int:
@@ -114,14 +113,14 @@ def _rebuild(args: argparse.Namespace) -> int:
     settings = settings_mod.load()
     chosen = _select(args.names)
     hub = build_hub(settings)
-    bar = ProgressBar("rebuild " + ",".join(p.name for p in chosen))
+    bar = ProgressBar.on_terminal("rebuild " + ",".join(p.name for p in chosen))
     try:
         results = rebuild(read_store(settings), event_source(settings, hub), chosen,
                           verify_only=args.verify_only, progress=bar, batch=args.batch)
     finally:
         bar.done()
         hub.close()
-    code = 0
+    code = Exit.OK
     for r in results:
         c = r.comparison
         rows = sum(n for n, _ in c.rows.values())
@@ -133,5 +132,5 @@ def _rebuild(args: argparse.Namespace) -> int:
         for d in c.differences:
             print(f"  {d.describe()}")
         if not c.equal and args.verify_only:
-            code = EXIT_DIFFERENT
+            code = Exit.PROBLEMS
     return code

@@ -6,6 +6,7 @@ import argparse
 
 from touchstream import settings
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,4 +29,4 @@ def _run(args: argparse.Namespace) -> int:
 
     serve.run(settings.load(), host=args.host, port=args.port, workers=args.workers,
               projections=not args.no_projections)
-    return 0
+    return Exit.OK
