@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from touchstream import settings
+from touchstream.cli import privacy
 from touchstream.cli.common import print_json
 from touchstream.cli.exits import Exit
 from touchstream.keys import ROLES, KeyStore, open_key_store
@@ -17,6 +18,7 @@ from touchstream.keys import ROLES, KeyStore, open_key_store
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("keys", help="create, list or revoke API keys")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    privacy.register_keys_actions(actions)
 
     p = actions.add_parser("create", help="create a key and print its token (shown once)")
     p.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")

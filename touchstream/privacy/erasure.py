@@ -52,7 +52,7 @@ class Eraser:
 def _shred(blobs: BlobStore, ref: str) -> bool:
     """Overwrite a blob's bytes, then unlink it (a no-op for a ref that is not a blob)."""
     try:
-        path: Path = blobs._path(ref)  # noqa: SLF001 - the store's own layout
+        path: Path = blobs._path(ref)
     except ValueError:
         return False
     try:
