@@ -118,3 +118,17 @@ def redacted_value(annotation: Any) -> Any:
     if str(annotation).startswith(("list", "dict")):  # string annotations (PEP 563)
         return [] if str(annotation).startswith("list") else {}
     return None
+
+
+def markdown_table() -> str:
+    """The README's personal-data table (a test checks the README carries it verbatim)."""
+    rows = ["| Event | Personal (sealed under the customer's key) | Not personal (in clear) |",
+            "|---|---|---|"]
+    shown = PROVENANCE_CLEAR - {"originator_id", "originator_version", "timestamp"}
+    rows.append(f"| every event (provenance) | {', '.join(sorted(PROVENANCE_PERSONAL))} | "
+                f"{', '.join(sorted(shown))}, stream id, version, recorded time |")
+    for name, personal in PERSONAL_FIELDS.items():
+        clear = CLEAR_FIELDS[name]
+        rows.append(f"| {name} | {', '.join(sorted(personal)) or '—'} | "
+                    f"{', '.join(sorted(clear)) or '—'} |")
+    return "\n".join(rows)

@@ -40,3 +40,12 @@ def test_the_provenance_is_classified_and_the_table_names_only_real_events() -> 
         PROVENANCE_CLEAR | PROVENANCE_PERSONAL)
     names = {c.__name__ for c in _event_classes()}
     assert set(PERSONAL_FIELDS) == set(CLEAR_FIELDS) == names
+
+
+def test_the_readme_publishes_the_table_as_the_code_has_it() -> None:
+    from pathlib import Path
+
+    from domain.personal import markdown_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "regenerate the README's personal-data table"
