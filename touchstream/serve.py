@@ -31,11 +31,13 @@ def background_services(settings: Settings, *, projections: bool = True) -> list
     once either way, but the work would be repeated); ``--no-projections``
     leaves them to a separate ``touchstream projections run`` worker.
     """
+    from touchstream.audit_wiring import SealService
     from touchstream.email_wiring import email_services
     from touchstream.read_side import ProjectionService
 
     services: list[Service] = [ProjectionService(settings)] if projections else []
-    return [*services, *email_services(settings)]
+    # last, so it stops first: the shutdown seal is taken while everything else still runs
+    return [*services, *email_services(settings), SealService(settings)]
 
 
 def build_app(settings: Settings, *, projections: bool = True) -> FastAPI:
