@@ -1,7 +1,19 @@
-"""Composition of the audit: the seal store on the read store, the log, the key, the sealer.
+"""Composition of the audit: the seal store on the read store, the log, the key, the sealer,
+and the read audit (access records) with its FastAPI dependency and route.
 
-``touchstream serve`` runs ``SealService``: a seal every
-``TOUCHSTREAM_AUDIT_SEAL_INTERVAL`` seconds (default 3600) and one at shutdown.
+``touchstream serve`` runs ``SealService``: a seal of the event log and of the access
+log every ``TOUCHSTREAM_AUDIT_SEAL_INTERVAL`` seconds (default 3600) and at shutdown.
+
+Recording reads (to be wired into each read route that shows a customer's data)::
+
+    from touchstream.audit_routes import access_recorded, record_read
+    recorder = access_recorder(settings)
+    @router.get("/customers/{customer_id}/timeline",
+                dependencies=[Depends(access_recorded(recorder, staff))])
+
+or, where the customer is known only inside the handler (an event by id, a search
+hit opened), ``record_read(recorder, request, who, customer_id)``. Both return only
+once the record is durable and answer 503 otherwise, so nothing is shown unrecorded.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from typing import Any
 
 from commands.hub import Hub
 from projections.store import Db
+from replays.audit import access as access_log
 from replays.audit.keys import SealKey, load_key
 from replays.audit.seals import Seal, SealStore, seal_log
 from touchstream.read_side import read_store
@@ -29,16 +42,14 @@ DEFAULT_SEAL_INTERVAL_S = 3600
 
 @dataclass
 class Audit:
-    """What the audit commands work on: seals (read store), the event log (hub), the data folder."""
+    """What the audit commands work on: seals (read store), the log sealed (the event log,
+    or with ``access`` the access log), the hub, the data folder."""
 
     settings: Settings
     hub: Hub
     db: Db
     seals: SealStore
-
-    @property
-    def log(self) -> Any:
-        return self.hub.recorder
+    log: Any
 
     def key(self, *, create: bool = False) -> SealKey:
         return load_key(self.settings.data_dir, create=create)
@@ -48,14 +59,21 @@ class Audit:
 
 
 @contextmanager
-def open_audit(settings: Settings, hub: Hub | None = None) -> Iterator[Audit]:
+def open_audit(settings: Settings, hub: Hub | None = None, *,
+               access: bool = False) -> Iterator[Audit]:
     own_hub = hub is None
     hub = hub or build_hub(settings)
     db = read_store(settings).connect()
     try:
-        store = SealStore(db)
+        if access:
+            access_log.ensure_schema(db)
+            store = SealStore(db, prefix="audit_access")
+            sealed: Any = access_log.AccessLog(db)
+        else:
+            store = SealStore(db)
+            sealed = hub.recorder
         store.ensure_schema()
-        yield Audit(settings, hub, db, store)
+        yield Audit(settings, hub, db, store, sealed)
     finally:
         db.close()
         if own_hub:
@@ -79,6 +97,8 @@ class SealService:
     def seal_now(self) -> Seal:
         with open_audit(self.settings) as audit:
             seal = audit.seal()
+            with open_audit(self.settings, audit.hub, access=True) as reads:
+                reads.seal()
         log.info("sealed the log: seal %d over %d events", seal.seal, seal.tree_size)
         return seal
 
@@ -103,3 +123,20 @@ class SealService:
             self.seal_now()
         except Exception:
             log.exception("the shutdown seal failed")
+
+
+# --- the read audit --------------------------------------------------------------------
+
+_recorders: dict[str, access_log.AccessRecorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def access_recorder(settings: Settings) -> access_log.AccessRecorder:
+    """The process's access recorder on this read store (made on first use, then shared,
+    so concurrent requests group-commit together)."""
+    with _recorders_lock:
+        found = _recorders.get(settings.read_store)
+        if found is None:
+            found = _recorders[settings.read_store] = access_log.AccessRecorder(
+                read_store(settings))
+        return found

@@ -43,9 +43,11 @@ def background_services(settings: Settings, *, projections: bool = True) -> list
 def build_app(settings: Settings, *, projections: bool = True) -> FastAPI:
     """The served app: command and read routes, the phone/fax/web/visit routes, plus the
     background services."""
+    from touchstream.audit_routes import access_log_routes
     from touchstream.read_side import read_routes
 
-    return create_app(settings, routers=[read_routes, *channel_routers(settings)],
+    return create_app(settings, routers=[read_routes, *channel_routers(settings),
+                                         access_log_routes],
                       services=background_services(settings, projections=projections))
 
 

@@ -2,7 +2,7 @@
 
 Tables (SQLite and PostgreSQL alike):
 
-- ``audit_seals``: one row per seal, the signed fields (``standalone_verify.seal_message``)
+- ``audit_seals`` (``<prefix>_seals``; the read audit's are ``audit_access_seals``): one row per seal, the signed fields (``standalone_verify.seal_message``)
   plus the frontier at that size (not signed: checked against the signed root before use).
 - ``audit_leaves``: the leaf hash and log position of every sealed event, by leaf index.
   A cache, never trusted on its own: it is what makes proofs cheap and lets a failed
@@ -56,8 +56,11 @@ _COLUMNS = "seal, tree_size, root, sealed_at, last_position, previous, key_id, s
 class SealStore:
     """The seals and the leaf cache on one read-store connection."""
 
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, prefix: str = "audit") -> None:
         self.db = db
+        self.seals_table = f"{prefix}_seals"
+        self.leaves_table = f"{prefix}_leaves"
+        self.verified_table = f"{prefix}_verified"
 
     def ensure_schema(self) -> None:
         blob = "BLOB" if self.db.dialect == "sqlite" else "BYTEA"
@@ -65,36 +68,37 @@ class SealStore:
             if self.db.dialect == "postgres":  # concurrent CREATE … IF NOT EXISTS can fail
                 self.db.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS audit_seals (seal BIGINT PRIMARY KEY, "
+                f"CREATE TABLE IF NOT EXISTS {self.seals_table} (seal BIGINT PRIMARY KEY, "
                 "tree_size BIGINT NOT NULL, root TEXT NOT NULL, sealed_at TEXT NOT NULL, "
                 "last_position BIGINT NOT NULL, previous TEXT NOT NULL, key_id TEXT NOT NULL, "
                 f"signature TEXT NOT NULL, frontier {blob} NOT NULL)")
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS audit_leaves (leaf_index BIGINT PRIMARY KEY, "
+                f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (leaf_index BIGINT PRIMARY KEY, "
                 f"position BIGINT NOT NULL, leaf_hash {blob} NOT NULL)")
             self.db.execute(
-                "CREATE TABLE IF NOT EXISTS audit_verified (id INTEGER PRIMARY KEY, "
+                f"CREATE TABLE IF NOT EXISTS {self.verified_table} (id INTEGER PRIMARY KEY, "
                 "seal BIGINT NOT NULL, verified_at TEXT NOT NULL)")
 
     # --- seals ---------------------------------------------------------------------
 
     def seals(self, from_seal: int = 1) -> list[Seal]:
-        rows = self.db.all(f"SELECT {_COLUMNS} FROM audit_seals WHERE seal >= ? ORDER BY seal",
-                           (from_seal,))
+        rows = self.db.all(f"SELECT {_COLUMNS} FROM {self.seals_table} WHERE seal >= ? "
+                           "ORDER BY seal", (from_seal,))
         return [Seal(*row) for row in rows]
 
     def get(self, number: int) -> Seal:
-        row = self.db.one(f"SELECT {_COLUMNS} FROM audit_seals WHERE seal = ?", (number,))
+        row = self.db.one(f"SELECT {_COLUMNS} FROM {self.seals_table} WHERE seal = ?", (number,))
         if row is None:
             raise SealError(f"no seal {number}")
         return Seal(*row)
 
     def latest(self) -> Seal | None:
-        row = self.db.one(f"SELECT {_COLUMNS} FROM audit_seals ORDER BY seal DESC LIMIT 1")
+        row = self.db.one(f"SELECT {_COLUMNS} FROM {self.seals_table} ORDER BY seal DESC LIMIT 1")
         return None if row is None else Seal(*row)
 
     def frontier(self, number: int) -> Frontier:
-        row = self.db.one("SELECT tree_size, frontier FROM audit_seals WHERE seal = ?", (number,))
+        row = self.db.one(f"SELECT tree_size, frontier FROM {self.seals_table} WHERE seal = ?",
+                          (number,))
         if row is None:
             raise SealError(f"no seal {number}")
         return Frontier.from_bytes(int(row[0]), bytes(row[1]))
@@ -104,7 +108,7 @@ class SealStore:
     def cached_leaves(self, start: int, batch: int = 5000) -> Iterator[list[tuple[int, bytes]]]:
         """(position, leaf hash) batches from leaf index ``start`` on."""
         while True:
-            rows = self.db.all("SELECT leaf_index, position, leaf_hash FROM audit_leaves "
+            rows = self.db.all(f"SELECT leaf_index, position, leaf_hash FROM {self.leaves_table} "
                                "WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
                                (start, batch))
             if not rows:
@@ -125,7 +129,7 @@ class SealStore:
         return out[:size]
 
     def leaf_index(self, position: int) -> int | None:
-        found = self.db.scalar("SELECT leaf_index FROM audit_leaves WHERE position = ?",
+        found = self.db.scalar(f"SELECT leaf_index FROM {self.leaves_table} WHERE position = ?",
                                (position,))
         return None if found is None else int(found)
 
@@ -133,12 +137,12 @@ class SealStore:
 
     def mark_verified(self, number: int, at: datetime) -> None:
         with self.db.write():
-            self.db.execute("DELETE FROM audit_verified WHERE id = 1")
-            self.db.execute("INSERT INTO audit_verified (id, seal, verified_at) VALUES (1, ?, ?)",
-                            (number, at.isoformat()))
+            self.db.execute(f"DELETE FROM {self.verified_table} WHERE id = 1")
+            self.db.execute(f"INSERT INTO {self.verified_table} (id, seal, verified_at) "
+                            "VALUES (1, ?, ?)", (number, at.isoformat()))
 
     def last_verified(self) -> int | None:
-        found = self.db.scalar("SELECT seal FROM audit_verified WHERE id = 1")
+        found = self.db.scalar(f"SELECT seal FROM {self.verified_table} WHERE id = 1")
         return None if found is None else int(found)
 
 
@@ -148,7 +152,7 @@ def seal_log(store: SealStore, log: NotificationLog, key: SealKey,
     db = store.db
     with db.write():
         if db.dialect == "postgres":
-            db.execute("LOCK TABLE audit_seals IN SHARE ROW EXCLUSIVE MODE")
+            db.execute(f"LOCK TABLE {store.seals_table} IN SHARE ROW EXCLUSIVE MODE")
         last = store.latest()
         frontier = store.frontier(last.seal) if last else Frontier()
         after = last.last_position if last and last.tree_size else None
@@ -158,7 +162,7 @@ def seal_log(store: SealStore, log: NotificationLog, key: SealKey,
             start = frontier.size
             for _, leaf in batch:
                 frontier.append(leaf)
-            db.insert_rows("audit_leaves", ("leaf_index", "position", "leaf_hash"),
+            db.insert_rows(store.leaves_table, ("leaf_index", "position", "leaf_hash"),
                            [(start + i, pos, leaf) for i, (pos, leaf) in enumerate(batch)])
             last_position = batch[-1][0]
         fields = {
@@ -171,6 +175,7 @@ def seal_log(store: SealStore, log: NotificationLog, key: SealKey,
             "key_id": key.key_id,
         }
         seal = Seal(**fields, signature=key.sign(seal_message(fields)).hex())
-        db.execute(f"INSERT INTO audit_seals ({_COLUMNS}, frontier) VALUES (?,?,?,?,?,?,?,?,?)",
+        db.execute(f"INSERT INTO {store.seals_table} ({_COLUMNS}, frontier) "
+                   "VALUES (?,?,?,?,?,?,?,?,?)",
                    (*asdict(seal).values(), frontier.to_bytes()))
     return seal

@@ -11,16 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from replays.audit import access as access_log
 from replays.audit.keys import SealKeyError
 from replays.audit.log import find, read_batches, record_json, stored_record
 from replays.audit.merkle import consistency_proof, inclusion_proof, leaf_hash
 from replays.audit.seals import SealError
 from replays.audit.standalone_verify import VerificationError, load_public_key
-from replays.audit.verify import Report, verify_and_record
+from replays.audit.verify import Finding, Report, verify_and_record
 from touchstream import settings as settings_mod
 from touchstream.audit_wiring import Audit, open_audit
 from touchstream.cli.errors import EXIT_NOT_FOUND, CliError
@@ -34,10 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     cmds = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
-    p = cmds.add_parser("seal", help="append a signed seal over every event recorded so far")
+    access = argparse.ArgumentParser(add_help=False)
+    access.add_argument("--access", action="store_true",
+                        help="the read audit's access log instead of the event log")
+
+    p = cmds.add_parser("seal", parents=[access],
+                        help="append a signed seal over every event recorded so far")
     p.set_defaults(func=_seal)
 
-    p = cmds.add_parser("seals", help="list the seals (--jsonl: one JSON object per line, "
+    p = cmds.add_parser("seals", parents=[access], help="list the seals (--jsonl: one JSON object per line, "
                                       "for off-site keeping)")
     p.add_argument("--jsonl", action="store_true", help="JSON lines, as the verifier reads them")
     p.add_argument("--from-seal", type=int, default=1, metavar="N")
@@ -47,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                            "pair in the data folder if there is none")
     p.set_defaults(func=_public_key)
 
-    p = cmds.add_parser("verify", help="recompute the tree from the event store and check "
+    p = cmds.add_parser("verify", parents=[access], help="recompute the tree from the event store and check "
                                        "every seal")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--from-seal", type=int, metavar="N",
@@ -65,18 +72,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--position", type=int, help="name the event by its log position instead")
     p.set_defaults(func=_prove)
 
-    p = cmds.add_parser("consistency", help="print a proof that seal B extends seal A")
+    p = cmds.add_parser("consistency", parents=[access],
+                        help="print a proof that seal B extends seal A")
     p.add_argument("seal_a", type=int)
     p.add_argument("seal_b", type=int)
     p.set_defaults(func=_consistency)
+
+    p = cmds.add_parser("access", help="who read a customer's data (--customer), or what "
+                                       "one API key read (--key)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="ID", help="reads of this customer's data")
+    who.add_argument("--key", metavar="KEY_ID", help="reads made with this API key")
+    p.add_argument("--since", help="only reads at or after this time (ISO 8601)")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="JSON lines")
+    p.set_defaults(func=_access)
 
 
 def _dump(value: Any) -> None:
     print(json.dumps(value, sort_keys=True))
 
 
-def _audit() -> Any:
-    return open_audit(settings_mod.load())
+def _audit(args: argparse.Namespace | None = None) -> Any:
+    return open_audit(settings_mod.load(), access=bool(getattr(args, "access", False)))
 
 
 def _guard(action: Any) -> int:
@@ -91,14 +109,14 @@ def _guard(action: Any) -> int:
 
 def _seal(args: argparse.Namespace) -> int:
     def run() -> int:
-        with _audit() as audit:
+        with _audit(args) as audit:
             _dump(audit.seal().to_json())
         return 0
     return _guard(run)
 
 
 def _seals(args: argparse.Namespace) -> int:
-    with _audit() as audit:
+    with _audit(args) as audit:
         seals = audit.seals.seals(args.from_seal)
     for seal in seals:
         if args.jsonl:
@@ -128,7 +146,7 @@ def _trusted_key(audit: Audit, path: Path | None) -> Any:
 
 def _verify(args: argparse.Namespace) -> int:
     def run() -> int:
-        with _audit() as audit:
+        with _audit(args) as audit:
             key = _trusted_key(audit, args.public_key)
             from_seal = args.from_seal
             if args.incremental:
@@ -137,6 +155,9 @@ def _verify(args: argparse.Namespace) -> int:
                 report = verify_and_record(audit.seals, audit.log, key, from_seal)
             except VerificationError as exc:
                 raise SealError(str(exc)) from exc
+            if args.access:  # the chain too: it also covers records not sealed yet
+                for problem in access_log.verify_chain(audit.db):
+                    report.add(Finding("chain", problem))
         _print_report(report, args.json)
         return 0 if report.ok else EXIT_INVALID
     return _guard(run)
@@ -203,7 +224,7 @@ def _locate(audit: Audit, args: argparse.Namespace) -> int:
 
 def _consistency(args: argparse.Namespace) -> int:
     def run() -> int:
-        with _audit() as audit:
+        with _audit(args) as audit:
             _dump(consistency(audit, args.seal_a, args.seal_b))
         return 0
     return _guard(run)
@@ -222,3 +243,32 @@ def consistency(audit: Audit, a: int, b: int) -> dict[str, Any]:
             "proof": [h.hex() for h in proof]}
 
 
+
+
+def _access(args: argparse.Namespace) -> int:
+    if args.customer is not None:
+        try:
+            UUID(args.customer)
+        except ValueError as exc:
+            raise CliError(f"not a customer id: {args.customer!r}") from exc
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise CliError(f"--since is not an ISO 8601 time: {args.since!r}") from exc
+        if since.tzinfo is None:
+            raise CliError("--since needs a timezone (e.g. 2026-01-31T00:00:00+00:00)")
+    with _audit(argparse.Namespace(access=True)) as audit:
+        found = access_log.records(
+            audit.db, customer_id=str(UUID(args.customer)) if args.customer else None,
+            key_id=args.key, since=since.astimezone(UTC).isoformat() if since else None,
+            limit=args.limit)
+    for rec in found:
+        if args.json:
+            _dump(rec.to_json())
+        else:
+            e = rec.entry
+            print(f"{e.at}  {e.role:<10} key {e.key_id}  {e.route}  customer {e.customer_id}  "
+                  f"from {e.client or '-'}  request {e.request_id}")
+    return 0
