@@ -184,7 +184,11 @@ def _walk(store: SealStore, log: NotificationLog, frontier: Frontier, after: int
             cache_ok = False
     report.tree_size = frontier.size
     report.unsealed = max(0, frontier.size - sealed_size)
-    if diverged:
+    log_matches_seals = not any(f.kind == "seal-root" for f in report.findings)
+    if diverged and log_matches_seals:  # only the cache differs from the log
+        report.add(Finding("cache", "the leaf cache differs from the event log, which matches "
+                           "every seal: the cache was altered (the events verify)"))
+    elif diverged:
         if not cache_ok:
             report.add(Finding("cache", "the leaf cache does not match the signed roots either "
                                "(it was altered too): the differences below are relative to "

@@ -201,3 +201,10 @@ def test_a_tampered_frontier_cannot_shortcut_verification(sealed: Sealed) -> Non
                             (b"\x00" * 32 * sealed.audit.seals.get(2).tree_size.bit_count(),))
     report = sealed.verify(from_seal=2)
     assert [f.kind for f in report.findings] == ["seal-frontier"]
+
+
+def test_an_altered_leaf_cache_is_named_and_the_events_still_verify(sealed: Sealed) -> None:
+    sealed.audit.db.execute("DELETE FROM audit_leaves WHERE leaf_index >= ?", (5,))
+    report = sealed.verify()
+    assert [f.kind for f in report.findings] == ["cache"]
+    assert "the events verify" in report.findings[0].detail
