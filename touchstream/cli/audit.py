@@ -25,9 +25,10 @@ from replays.audit.standalone_verify import VerificationError, load_public_key
 from replays.audit.verify import Finding, Report, verify_and_record
 from touchstream import settings as settings_mod
 from touchstream.audit_wiring import Audit, open_audit
-from touchstream.cli.errors import EXIT_NOT_FOUND, CliError
+from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
-EXIT_INVALID = 1
+EXIT_INVALID = Exit.PROBLEMS  # verify found tampering
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -102,7 +103,7 @@ def _guard(action: Any) -> int:
         return int(action())
     except SealError as exc:
         print(f"touchstream: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND
+        return Exit.NOT_FOUND
     except SealKeyError as exc:
         raise CliError(str(exc)) from exc
 
@@ -111,7 +112,7 @@ def _seal(args: argparse.Namespace) -> int:
     def run() -> int:
         with _audit(args) as audit:
             _dump(audit.seal().to_json())
-        return 0
+        return Exit.OK
     return _guard(run)
 
 
@@ -124,14 +125,14 @@ def _seals(args: argparse.Namespace) -> int:
         else:
             print(f"seal {seal.seal:>6}  {seal.sealed_at}  {seal.tree_size:>10} events  "
                   f"root {seal.root}")
-    return 0
+    return Exit.OK
 
 
 def _public_key(args: argparse.Namespace) -> int:
     def run() -> int:
         with _audit() as audit:
             print(audit.key(create=True).public_pem(), end="")
-        return 0
+        return Exit.OK
     return _guard(run)
 
 
@@ -159,7 +160,7 @@ def _verify(args: argparse.Namespace) -> int:
                 for problem in access_log.verify_chain(audit.db):
                     report.add(Finding("chain", problem))
         _print_report(report, args.json)
-        return 0 if report.ok else EXIT_INVALID
+        return Exit.OK if report.ok else EXIT_INVALID
     return _guard(run)
 
 
@@ -181,7 +182,7 @@ def _prove(args: argparse.Namespace) -> int:
         with _audit() as audit:
             position = args.position if args.position is not None else _locate(audit, args)
             _dump(prove(audit, position))
-        return 0
+        return Exit.OK
     return _guard(run)
 
 
@@ -226,7 +227,7 @@ def _consistency(args: argparse.Namespace) -> int:
     def run() -> int:
         with _audit(args) as audit:
             _dump(consistency(audit, args.seal_a, args.seal_b))
-        return 0
+        return Exit.OK
     return _guard(run)
 
 
@@ -271,4 +272,4 @@ def _access(args: argparse.Namespace) -> int:
             e = rec.entry
             print(f"{e.at}  {e.role:<10} key {e.key_id}  {e.route}  customer {e.customer_id}  "
                   f"from {e.client or '-'}  request {e.request_id}")
-    return 0
+    return Exit.OK
