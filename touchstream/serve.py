@@ -31,19 +31,23 @@ def background_services(settings: Settings, *, projections: bool = True) -> list
     once either way, but the work would be repeated); ``--no-projections``
     leaves them to a separate ``touchstream projections run`` worker.
     """
+    from touchstream.audit_wiring import SealService
     from touchstream.email_wiring import email_services
     from touchstream.read_side import ProjectionService
 
     services: list[Service] = [ProjectionService(settings)] if projections else []
-    return [*services, *email_services(settings)]
+    # last, so it stops first: the shutdown seal is taken while everything else still runs
+    return [*services, *email_services(settings), SealService(settings)]
 
 
 def build_app(settings: Settings, *, projections: bool = True) -> FastAPI:
     """The served app: command and read routes, the phone/fax/web/visit routes, plus the
     background services."""
+    from touchstream.audit_routes import access_log_routes
     from touchstream.read_side import read_routes
 
-    return create_app(settings, routers=[read_routes, *channel_routers(settings)],
+    return create_app(settings, routers=[read_routes, *channel_routers(settings),
+                                         access_log_routes],
                       services=background_services(settings, projections=projections))
 
 

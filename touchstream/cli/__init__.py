@@ -25,6 +25,7 @@ MODULES = (
     "touchstream.cli.backfill",
     "touchstream.cli.email",
     "touchstream.cli.projections",
+    "touchstream.cli.audit",
 )
 
 
