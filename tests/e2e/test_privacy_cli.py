@@ -59,3 +59,13 @@ def test_rotate_master_rewraps_and_everything_still_reads(cli: Cli) -> None:
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     shown = cli("customer", "show", created["customer_id"], "--json")
     assert shown.returncode == 0 and f"Bo {CANARY}" in shown.stdout
+
+
+def test_an_erasure_keeps_the_sealed_log_valid(cli: Cli) -> None:
+    (created,) = cli.ok("customer", "create", "--name", f"Cy {CANARY}", "--email", "cy@example.com")
+    cli.ok("customer", "note", created["customer_id"], f"likes {CANARY}")
+    cli.ok("audit", "seal")
+    cli.ok("customer", "erase", created["customer_id"], "--reason", "DSR-7")
+    cli.ok("audit", "seal")  # the erasure event itself is sealed too
+    verified = cli("audit", "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
