@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -32,12 +32,13 @@ from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import EnvType, get_topic
 
+from commands import corrections
 from commands import email_messages as em
 from commands import messages as m
 from commands.identity import contact_key, normalise
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import ContactPointClaim, HeldTouchpoint, SourceKeyReservation
-from domain.customer import Customer, Provenance
+from domain.customer import DEFAULT_MAX_FUTURE_SKEW, Customer, Provenance, check_not_ahead
 from domain.errors import ContactPointTakenError, CustomerMergedError, DomainError
 from domain.mailbox import Mailbox
 
@@ -148,6 +149,7 @@ class Hub(Application):
         unknown_contacts: str = "create",
         snapshot_interval: int = 50,
         clock: Callable[[], datetime] | None = None,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     ) -> None:
         super().__init__(env)
         self.naming = naming or StreamNaming(prefixed=False)
@@ -155,6 +157,7 @@ class Hub(Application):
         self.unknown_contacts = unknown_contacts
         self.snapshot_interval = snapshot_interval
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.max_future_skew = max_future_skew
         self.key_index: SourceKeyIndex | None = (
             self.recorder if isinstance(self.recorder, SourceKeyIndex) else None
         )
@@ -291,6 +294,14 @@ class Hub(Application):
                      "system", "internal", cmd, follow_merge=False)
         return self._append(cmd.source_id, key, lambda c, p: c.unmerge(next(iter(p))),
                             "system", "internal", cmd, follow_merge=False)
+
+    def record_on(
+        self, cmd: m.Command, customer_id: UUID, decide: Callable[[Customer, Any], None]
+    ) -> Recorded:
+        """Decide on this customer's own stream (merges not followed) under ``cmd``'s
+        source key, and save: the hook for command modules beside this one."""
+        return self._append(customer_id, self._key(cmd), decide, "system", "internal", cmd,
+                            follow_merge=False)
 
     def quarantine_email(self, cmd: em.QuarantineEmail) -> Recorded:
         """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""
@@ -497,6 +508,8 @@ class Hub(Application):
 
     def _provs(self, cmd: m.Command, key: str, channel: str, direction: str) -> Iterable[Provenance]:
         occurred = cmd.occurred_at or self.clock()
+        if cmd.occurred_at is not None:
+            check_not_ahead(occurred, self.clock(), self.max_future_skew)
         i = 0
         while True:
             yield Provenance(
@@ -828,6 +841,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.UnmergeCustomer: Hub.unmerge_customer,
     em.QuarantineEmail: Hub.quarantine_email,
     em.NoteUidValidityChange: Hub.note_uidvalidity_change,
+    **corrections.HANDLERS,
 }
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -20,7 +20,10 @@ from domain.errors import (
     ContactPointUnknownError,
     CustomerErasedError,
     CustomerMergedError,
+    FutureOccurrenceError,
     InvalidTransitionError,
+    TouchpointUnknownError,
+    TouchpointVoidedError,
 )
 
 LIFECYCLE_STAGES = ("prospect", "target", "current", "lost")
@@ -34,6 +37,18 @@ CHANNELS = ("phone", "email", "fax", "visit", "web", "system")
 DIRECTIONS = ("inbound", "outbound", "internal")
 CONTACT_KINDS = ("email", "phone", "fax")
 _IMMUTABLE = (str, int, float, type(None), UUID, datetime)
+#: How far ahead of the hub's clock a date may be (clock drift, a time zone
+#: given wrongly); further ahead is a mistake that would stay "last contact".
+DEFAULT_MAX_FUTURE_SKEW = timedelta(days=1)
+
+
+def check_not_ahead(occurred_at: datetime, now: datetime, max_skew: timedelta) -> None:
+    """Refuse a date more than ``max_skew`` after ``now`` (``FutureOccurrenceError``)."""
+    if occurred_at - now > max_skew:
+        raise FutureOccurrenceError(
+            f"occurred_at {occurred_at.isoformat()} is more than {max_skew} ahead of the "
+            f"hub's clock ({now.isoformat()}); correct the date"
+        )
 
 
 @dataclass(frozen=True)
@@ -299,6 +314,31 @@ class Customer(Aggregate):
         page_url: str | None
         fields: dict[str, str]
 
+    # -- corrections (the original stays in the log) -------------------------
+    class TouchpointVoided(Event):
+        """A touchpoint recorded by mistake: it no longer counts, and is shown as voided."""
+
+        voided_event_id: str
+        voided_channel: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.voided = (*aggregate.voided, self.voided_event_id)
+            count = aggregate.touch_counts.get(self.voided_channel, 0)
+            if count > 0:
+                aggregate.touch_counts[self.voided_channel] = count - 1
+
+    class TouchpointCorrected(Event):
+        """A touchpoint's date and/or descriptive fields put right."""
+
+        corrected_event_id: str
+        corrected_occurred_at: datetime | None
+        changes: dict[str, str | None]
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
     # -- merge -------------------------------------------------------------
     class MergedInto(Event):
         target_id: str
@@ -325,6 +365,10 @@ class Customer(Aggregate):
         def apply(self, aggregate: Any) -> None:
             if self.source_id in aggregate.absorbed:
                 aggregate.absorbed.remove(self.source_id)
+
+    # Event ids of voided touchpoints (a class default, so snapshots taken before
+    # voids existed still load).
+    voided: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------------
     def __init__(self, name: str, company: str | None, lifecycle_stage: str, **_: Any) -> None:
@@ -476,6 +520,56 @@ class Customer(Aggregate):
         if source_id in self.absorbed:
             self.trigger_event(self.Released, source_id=source_id, **prov.fields())
 
+    # -- corrections -------------------------------------------------------
+    def _check_correctable(self, target: Customer.Event) -> None:
+        """``target`` must be a live touchpoint of this very stream. A merged
+        customer's history can still be corrected (it shows on the survivor's timeline)."""
+        if self.erased:
+            raise CustomerErasedError(f"customer {self.id} was erased")
+        if target.originator_id != self.id or type(target) not in TOUCHPOINT_EVENTS:
+            raise TouchpointUnknownError(
+                f"event {target.event_id} is not a touchpoint of customer {self.id}")
+        if str(target.event_id) in self.voided:
+            raise TouchpointVoidedError(f"touchpoint {target.event_id} was voided")
+
+    def void_touchpoint(self, prov: Provenance, target: Customer.Event, reason: str) -> None:
+        """Void a touchpoint recorded by mistake (wrong customer, test call, typo'd date)."""
+        self._check_correctable(target)
+        self.trigger_event(self.TouchpointVoided, voided_event_id=str(target.event_id),
+                           voided_channel=target.channel, reason=reason, **prov.fields())
+
+    def correct_touchpoint(
+        self,
+        prov: Provenance,
+        target: Customer.Event,
+        *,
+        occurred_at: datetime | None,
+        changes: dict[str, str | None],
+        reason: str,
+        now: datetime,
+        max_skew: timedelta,
+    ) -> None:
+        """Correct when a touchpoint happened and/or its descriptive text fields."""
+        self._check_correctable(target)
+        if occurred_at is not None:
+            if occurred_at.tzinfo is None:
+                raise ValueError("occurred_at must be timezone-aware")
+            check_not_ahead(occurred_at, now, max_skew)
+        allowed = sorted(f for f in CORRECTABLE_FIELDS if hasattr(target, f))
+        for name in changes:
+            if name not in allowed:
+                raise InvalidTransitionError(
+                    f"{name!r} cannot be corrected on a {type(target).__name__} "
+                    f"(correctable: {', '.join(allowed) or 'only occurred_at'})")
+        changed = {k: v for k, v in changes.items() if getattr(target, k) != v}
+        if occurred_at == target.occurred_at:
+            occurred_at = None
+        if occurred_at is None and not changed:
+            raise InvalidTransitionError("the correction changes nothing")
+        self.trigger_event(self.TouchpointCorrected, corrected_event_id=str(target.event_id),
+                           corrected_occurred_at=occurred_at, changes=changed, reason=reason,
+                           **prov.fields())
+
 
 TOUCHPOINT_EVENTS = frozenset(
     {
@@ -493,6 +587,13 @@ TOUCHPOINT_EVENTS = frozenset(
         Customer.VisitRecorded,
         Customer.WebFormSubmitted,
     }
+)
+
+
+#: Descriptive text fields a correction may change (where the touchpoint has them);
+#: ids, addresses, numbers and outcomes the summaries depend on are not among them.
+CORRECTABLE_FIELDS = frozenset(
+    {"agent", "queue", "summary", "subject", "staff", "place", "purpose", "notes"}
 )
 
 
