@@ -29,14 +29,15 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not a customer id: {args.customer!r}") from exc
     with open_hub() as hub:
-        hub.customer(customer_id)  # a clear "no customer" error
+        voided = set(hub.customer(customer_id).voided)  # also a clear "no customer" error
         events = [e for e in hub.stream(customer_id)
                   if isinstance(e, Customer.CallStepRecorded | Customer.CallLogged)
+                  and str(e.event_id) not in voided
                   and (args.call is None or e.call_id == args.call)]
     steps = [CallStep.from_event(e) for e in events if isinstance(e, Customer.CallStepRecorded)]
     logged = [LoggedCall.from_event(e) for e in events if isinstance(e, Customer.CallLogged)]
     if args.call is not None and not events:
-        raise CliError(f"no call {args.call!r} recorded on this customer")
+        raise CliError(f"no steps or logged call {args.call!r} recorded on this customer")
     summaries = sorted(summarise_calls(steps, logged).values(), key=lambda s: s.started_at)
     for summary in summaries:
         print_json(asdict(summary))

@@ -11,7 +11,7 @@ from kurrentdbclient.exceptions import KurrentDBClientError
 from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
-from domain.errors import DomainError
+from domain.errors import DomainError, TouchpointUnknownError
 from touchstream.settings import SettingsError
 
 EXIT_USAGE = 2
@@ -41,7 +41,7 @@ def run_guarded(action: Callable[[], int | None]) -> int:
     except (CliError, SettingsError, ValueError) as exc:
         print(f"touchstream: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except CustomerNotFoundError as exc:
+    except (CustomerNotFoundError, TouchpointUnknownError) as exc:
         print(f"touchstream: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
     except (DomainError, CommandError) as exc:
