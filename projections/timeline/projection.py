@@ -135,7 +135,8 @@ def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
         if db.dialect == "sqlite":
             if old_subject or old_summary:
                 db.execute(f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) "
-                           "VALUES ('delete', ?, ?, ?)", (pos, old_subject or "", old_summary or ""))
+                           "VALUES ('delete', ?, ?, ?)",
+                           (pos, old_subject or "", old_summary or ""))
             if subject or summary:
                 db.execute(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)",
                            (pos, subject or "", summary or ""))

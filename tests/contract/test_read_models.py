@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -97,7 +98,7 @@ def test_voids_and_corrections_are_honoured_and_a_rebuild_equals_live(
                                 occurred_at=soon))
     catch_up(read_env, hub, store)
     assert summary.summary(ids["bob"])["last_contact_at"] == soon.isoformat()  # type: ignore[index]
-    hub.execute(m.VoidTouchpoint(customer_id=ids["bob"], event_id=bad.event_ids[0],  # type: ignore[arg-type]
+    hub.execute(m.VoidTouchpoint(customer_id=UUID(ids["bob"]), event_id=UUID(bad.event_ids[0]),
                                  reason="tablet clock"))
     catch_up(read_env, hub, store)
     after = summary.summary(ids["bob"])

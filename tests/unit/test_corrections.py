@@ -51,7 +51,8 @@ def test_void_records_an_event_and_uncounts_the_touchpoint() -> None:
     assert isinstance(voided, Customer.TouchpointVoided)
     assert (voided.voided_event_id, voided.voided_channel, voided.reason) == (
         str(target.event_id), "visit", "wrong customer")  # type: ignore[attr-defined]
-    assert c.voided == (str(target.event_id),) and c.touch_counts == {"visit": 0}  # type: ignore[attr-defined]
+    assert c.voided == (str(target.event_id),)  # type: ignore[attr-defined]
+    assert c.touch_counts == {"visit": 0}
 
 
 def test_a_voided_touchpoint_cannot_be_voided_again_or_corrected() -> None:
