@@ -529,6 +529,11 @@ class Customer(Aggregate):
         if target.originator_id != self.id or type(target) not in TOUCHPOINT_EVENTS:
             raise TouchpointUnknownError(
                 f"event {target.event_id} is not a touchpoint of customer {self.id}")
+        if type(target) not in CORRECTABLE_EVENTS:
+            raise InvalidTransitionError(
+                f"a {type(target).__name__} cannot be voided or corrected: outbound email "
+                "records follow the sending, and a callback is closed by completing it "
+                "(outcome cancelled)")
         if str(target.event_id) in self.voided:
             raise TouchpointVoidedError(f"touchpoint {target.event_id} was voided")
 
@@ -589,6 +594,20 @@ TOUCHPOINT_EVENTS = frozenset(
     }
 )
 
+
+#: Touchpoints staff may void or correct: what was recorded about the outside world.
+#: Outbound email records drive and report the sending (voiding one would not
+#: unsend it), and callbacks have their own end (complete it as cancelled).
+CORRECTABLE_EVENTS = frozenset(
+    {
+        Customer.CallLogged,
+        Customer.CallStepRecorded,
+        Customer.EmailRecorded,
+        Customer.FaxRecorded,
+        Customer.VisitRecorded,
+        Customer.WebFormSubmitted,
+    }
+)
 
 #: Descriptive text fields a correction may change (where the touchpoint has them);
 #: ids, addresses, numbers and outcomes the summaries depend on are not among them.

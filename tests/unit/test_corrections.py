@@ -238,3 +238,11 @@ def test_unknown_customer_or_event_is_refused(hub: Hub) -> None:
     registered = next(iter(hub.stream(ada))).event_id  # type: ignore[attr-defined]
     with pytest.raises(TouchpointUnknownError, match="not a touchpoint"):
         hub.execute(m.VoidTouchpoint(customer_id=ada, event_id=registered, reason="r"))
+
+
+def test_outbound_email_records_and_callbacks_cannot_be_voided() -> None:
+    c = Customer.register(uuid4(), prov(), name="Ada")
+    c.record(Customer.CallbackRequested, prov(channel="phone"), callback_id="cb1", number=None,
+             requested_for=None, reason=None)
+    with pytest.raises(InvalidTransitionError, match="cancelled"):
+        c.void_touchpoint(prov(), c.pending_events[-1], "mistake")  # type: ignore[arg-type]
