@@ -10,7 +10,7 @@ fields that identify the touchpoint (see ``default_source_key``).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -25,6 +25,8 @@ ContactKind = Literal["email", "phone", "fax"]
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _DATE_HELP = ("an RFC 3339 date-time with a timezone offset (Z or ±hh:mm), "
               "e.g. 2026-11-24T09:30:00+01:00")
 
@@ -37,7 +39,7 @@ def strict_datetime(value: object) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"timestamps must carry a timezone: {_DATE_HELP}")
-        return value
+        return _in_range(value)
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise ValueError(f"expected {_DATE_HELP}")
     text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
@@ -47,9 +49,18 @@ def strict_datetime(value: object) -> datetime:
         assert digits is not None
         text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[digits.end():]}"
     try:
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValueError(f"not a real date or time: {value!r}") from exc
+    return _in_range(parsed)
+
+
+def _in_range(value: datetime) -> datetime:
+    """Years 1900–9998 in UTC: earlier or later is a typo, and the read models' integer
+    times must convert back to a ``datetime`` whatever the offset."""
+    if not _EARLIEST <= value < _LATEST:
+        raise ValueError(f"{value.isoformat()} is outside 1900-01-01 … 9998-12-31 (UTC)")
+    return value
 
 
 AwareDatetime = Annotated[datetime, BeforeValidator(strict_datetime)]
