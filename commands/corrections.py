@@ -57,9 +57,8 @@ class CustomerWriter(Protocol):
 def void_touchpoint(writer: CustomerWriter, cmd: m.VoidTouchpoint) -> Recorded:
     """Void a touchpoint recorded by mistake."""
     holder, target = find_touchpoint(writer, cmd.customer_id, cmd.event_id)
-    return writer.record_on(
-        cmd, holder, lambda c, p: c.void_touchpoint(next(iter(p)), target, cmd.reason)
-    )
+    return writer.record_on(cmd, holder, lambda c, p: c.void_touchpoint(
+        next(iter(p)), target, cmd.reason, history=writer.stream(holder)))
 
 
 def correct_touchpoint(writer: CustomerWriter, cmd: m.CorrectTouchpoint) -> Recorded:
@@ -68,7 +67,7 @@ def correct_touchpoint(writer: CustomerWriter, cmd: m.CorrectTouchpoint) -> Reco
     return writer.record_on(cmd, holder, lambda c, p: c.correct_touchpoint(
         next(iter(p)), target, occurred_at=cmd.corrected_occurred_at,
         changes=dict(cmd.changes), reason=cmd.reason, now=writer.clock(),
-        max_skew=writer.max_future_skew))
+        max_skew=writer.max_future_skew, history=writer.stream(holder)))
 
 
 def find_touchpoint(

@@ -8,6 +8,7 @@ renaming one needs an alias or an upcast.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -321,23 +322,28 @@ class Customer(Aggregate):
         voided_event_id: str
         voided_channel: str
         reason: str
+        channel_last_contact: str | None  # the channel's last contact without it
 
         def apply(self, aggregate: Any) -> None:
             aggregate.voided = (*aggregate.voided, self.voided_event_id)
             count = aggregate.touch_counts.get(self.voided_channel, 0)
             if count > 0:
                 aggregate.touch_counts[self.voided_channel] = count - 1
+            aggregate._set_last_contact(self.voided_channel, self.channel_last_contact)
 
     class TouchpointCorrected(Event):
         """A touchpoint's date and/or descriptive fields put right."""
 
         corrected_event_id: str
+        corrected_channel: str
         corrected_occurred_at: datetime | None
         changes: dict[str, str | None]
         reason: str
+        channel_last_contact: str | None  # the channel's last contact after the correction
 
         def apply(self, aggregate: Any) -> None:
-            pass
+            if self.corrected_occurred_at is not None:
+                aggregate._set_last_contact(self.corrected_channel, self.channel_last_contact)
 
     # -- merge -------------------------------------------------------------
     class MergedInto(Event):
@@ -392,6 +398,37 @@ class Customer(Aggregate):
         for name, value in self.__dict__.items():
             clone.__dict__[name] = value if isinstance(value, _IMMUTABLE) else deepcopy(value, memo)
         return clone
+
+    def _set_last_contact(self, channel: str, stamp: str | None) -> None:
+        if stamp is None:
+            self.last_contact.pop(channel, None)
+        else:
+            self.last_contact[channel] = stamp
+
+    def _last_contact_without(
+        self,
+        history: Iterable[Customer.Event],
+        channel: str,
+        voided: str | None = None,
+        moved: tuple[str, datetime] | None = None,
+    ) -> str | None:
+        """The channel's last contact as ``_count`` keeps it, over this customer's events
+        up to its version, leaving out voided ones and using corrected dates."""
+        gone = {*self.voided, *([voided] if voided else [])}
+        dates: dict[str, datetime] = {}
+        counted: list[Customer.Event] = []
+        for e in history:
+            if e.originator_version > self.version:
+                break
+            if isinstance(e, Customer.TouchpointCorrected) and e.corrected_occurred_at:
+                dates[e.corrected_event_id] = e.corrected_occurred_at
+            elif type(e).apply is Customer.Event.apply and e.channel == channel:
+                counted.append(e)
+        if moved is not None:
+            dates[moved[0]] = moved[1]
+        stamps = [dates.get(str(e.event_id), e.occurred_at).isoformat()
+                  for e in counted if str(e.event_id) not in gone]
+        return max(stamps, default=None)
 
     def _count(self, channel: str, occurred_at: datetime) -> None:
         self.touch_counts[channel] = self.touch_counts.get(channel, 0) + 1
@@ -537,11 +574,20 @@ class Customer(Aggregate):
         if str(target.event_id) in self.voided:
             raise TouchpointVoidedError(f"touchpoint {target.event_id} was voided")
 
-    def void_touchpoint(self, prov: Provenance, target: Customer.Event, reason: str) -> None:
-        """Void a touchpoint recorded by mistake (wrong customer, test call, typo'd date)."""
+    def void_touchpoint(
+        self, prov: Provenance, target: Customer.Event, reason: str,
+        history: Iterable[Customer.Event],
+    ) -> None:
+        """Void a touchpoint recorded by mistake (wrong customer, test call, typo'd date).
+
+        ``history``: this customer's events (oldest first), to work out the channel's
+        last contact without the voided one."""
         self._check_correctable(target)
-        self.trigger_event(self.TouchpointVoided, voided_event_id=str(target.event_id),
-                           voided_channel=target.channel, reason=reason, **prov.fields())
+        target_id = str(target.event_id)
+        last = self._last_contact_without(history, target.channel, voided=target_id)
+        self.trigger_event(self.TouchpointVoided, voided_event_id=target_id,
+                           voided_channel=target.channel, reason=reason,
+                           channel_last_contact=last, **prov.fields())
 
     def correct_touchpoint(
         self,
@@ -553,8 +599,11 @@ class Customer(Aggregate):
         reason: str,
         now: datetime,
         max_skew: timedelta,
+        history: Iterable[Customer.Event],
     ) -> None:
-        """Correct when a touchpoint happened and/or its descriptive text fields."""
+        """Correct when a touchpoint happened and/or its descriptive text fields.
+
+        ``history``: this customer's events (oldest first), for the channel's last contact."""
         self._check_correctable(target)
         if occurred_at is not None:
             if occurred_at.tzinfo is None:
@@ -571,8 +620,13 @@ class Customer(Aggregate):
             occurred_at = None
         if occurred_at is None and not changed:
             raise InvalidTransitionError("the correction changes nothing")
-        self.trigger_event(self.TouchpointCorrected, corrected_event_id=str(target.event_id),
-                           corrected_occurred_at=occurred_at, changes=changed, reason=reason,
+        target_id = str(target.event_id)
+        last = (self._last_contact_without(history, target.channel,
+                                           moved=(target_id, occurred_at))
+                if occurred_at is not None else self.last_contact.get(target.channel))
+        self.trigger_event(self.TouchpointCorrected, corrected_event_id=target_id,
+                           corrected_channel=target.channel, corrected_occurred_at=occurred_at,
+                           changes=changed, reason=reason, channel_last_contact=last,
                            **prov.fields())
 
 

@@ -46,33 +46,48 @@ def visit(customer: Customer, at: datetime = NOW) -> Customer.Event:
 def test_void_records_an_event_and_uncounts_the_touchpoint() -> None:
     c = Customer.register(uuid4(), prov(), name="Ada")
     target = visit(c)
-    c.void_touchpoint(prov(), target, "wrong customer")
+    c.void_touchpoint(prov(), target, "wrong customer", history=list(c.pending_events))
     voided = c.collect_events()[-1]
     assert isinstance(voided, Customer.TouchpointVoided)
     assert (voided.voided_event_id, voided.voided_channel, voided.reason) == (
         str(target.event_id), "visit", "wrong customer")  # type: ignore[attr-defined]
     assert c.voided == (str(target.event_id),)  # type: ignore[attr-defined]
-    assert c.touch_counts == {"visit": 0}
+    assert c.touch_counts == {"visit": 0} and c.last_contact == {}
+
+
+def test_the_write_models_last_contact_leaves_out_voided_and_uses_corrected_dates() -> None:
+    c = Customer.register(uuid4(), prov(), name="Ada")
+    early, typo = visit(c, NOW - 2 * DAY), visit(c, datetime(2099, 1, 1, tzinfo=UTC))
+    assert c.last_contact["visit"].startswith("2099")
+    c.void_touchpoint(prov(), typo, "year typo", history=list(c.pending_events))
+    assert c.last_contact == {"visit": (NOW - 2 * DAY).isoformat()}
+    c.correct_touchpoint(prov(), early, occurred_at=NOW - 5 * DAY, changes={}, reason="r",
+                         now=NOW, max_skew=DAY, history=list(c.pending_events))
+    assert c.last_contact == {"visit": (NOW - 5 * DAY).isoformat()}
+    replayed: Any = None  # the same state again from the events alone
+    for e in c.collect_events():
+        replayed = e.mutate(replayed)
+    assert replayed.last_contact == c.last_contact and replayed.voided == c.voided
 
 
 def test_a_voided_touchpoint_cannot_be_voided_again_or_corrected() -> None:
     c = Customer.register(uuid4(), prov(), name="Ada")
     target = visit(c)
-    c.void_touchpoint(prov(), target, "test")
+    c.void_touchpoint(prov(), target, "test", history=list(c.pending_events))
     with pytest.raises(TouchpointVoidedError):
-        c.void_touchpoint(prov(), target, "again")
+        c.void_touchpoint(prov(), target, "again", history=[])
     with pytest.raises(TouchpointVoidedError):
         c.correct_touchpoint(prov(), target, occurred_at=NOW - DAY, changes={}, reason="r",
-                             now=NOW, max_skew=DAY)
+                             now=NOW, max_skew=DAY, history=[])
 
 
 def test_only_touchpoints_of_this_stream_can_be_voided() -> None:
     ada, bob = (Customer.register(uuid4(), prov(), name=n) for n in ("Ada", "Bob"))
     registered = ada.pending_events[0]
     with pytest.raises(TouchpointUnknownError):
-        ada.void_touchpoint(prov(), registered, "not a touchpoint")  # type: ignore[arg-type]
+        ada.void_touchpoint(prov(), registered, "not a touchpoint", history=[])  # type: ignore[arg-type]
     with pytest.raises(TouchpointUnknownError):
-        ada.void_touchpoint(prov(), visit(bob), "someone else's")
+        ada.void_touchpoint(prov(), visit(bob), "someone else's", history=[])
 
 
 def test_correction_carries_the_date_and_the_changed_text_fields_only() -> None:
@@ -80,7 +95,7 @@ def test_correction_carries_the_date_and_the_changed_text_fields_only() -> None:
     target = visit(c)
     c.correct_touchpoint(prov(), target, occurred_at=NOW - 3 * DAY,
                          changes={"place": "York", "staff": "jo"}, reason="typo",
-                         now=NOW, max_skew=DAY)
+                         now=NOW, max_skew=DAY, history=list(c.pending_events))
     fixed = c.collect_events()[-1]
     assert isinstance(fixed, Customer.TouchpointCorrected)
     assert fixed.corrected_occurred_at == NOW - 3 * DAY
@@ -99,7 +114,8 @@ def test_corrections_that_are_refused(kwargs: dict[str, Any], error: type[Except
     target = visit(c)
     args: dict[str, Any] = {"occurred_at": None, "changes": {}, **kwargs}
     with pytest.raises(error, match=words):
-        c.correct_touchpoint(prov(), target, reason="r", now=NOW, max_skew=DAY, **args)
+        c.correct_touchpoint(prov(), target, reason="r", now=NOW, max_skew=DAY, history=[],
+                             **args)
 
 
 def test_dates_ahead_of_the_clock_are_refused_beyond_the_skew_only() -> None:
@@ -204,6 +220,7 @@ def test_void_is_idempotent_by_event_id_and_a_new_void_of_it_is_refused(hub: Hub
                                      source_key="second-void"))
     assert [type(e).__name__ for e in hub.stream(ada)].count("TouchpointVoided") == 1
     assert hub.customer(ada).touch_counts == {"phone": 0}
+    assert hub.customer(ada).last_contact == {}
 
 
 def test_corrections_are_idempotent_by_source_key(hub: Hub) -> None:
@@ -246,4 +263,5 @@ def test_outbound_email_records_and_callbacks_cannot_be_voided() -> None:
     c.record(Customer.CallbackRequested, prov(channel="phone"), callback_id="cb1", number=None,
              requested_for=None, reason=None)
     with pytest.raises(InvalidTransitionError, match="cancelled"):
-        c.void_touchpoint(prov(), c.pending_events[-1], "mistake")  # type: ignore[arg-type]
+        c.void_touchpoint(prov(), c.pending_events[-1], "mistake",  # type: ignore[arg-type]
+                          history=[])

@@ -314,11 +314,13 @@ def _story_with_mistakes() -> tuple[Story, ListSource, Customer, dict[str, Custo
                 place="Leeds", purpose="repair", outcome="fixed", notes=None, duration_min=30)
     marks["visit"] = ada.pending_events[-1]  # type: ignore[assignment]
     feed(source, ada)
-    ada.void_touchpoint(story.prov(), marks["bad"], "year typo")
+    history = [e for _, e in source.items]
+    ada.void_touchpoint(story.prov(), marks["bad"], "year typo", history=history)
     ada.correct_touchpoint(story.prov(), marks["visit"],
                            occurred_at=datetime(2025, 12, 1, tzinfo=UTC),
                            changes={"place": "York", "notes": "boiler fixed"},
-                           reason="synced late", now=story.clock, max_skew=timedelta(days=1))
+                           reason="synced late", now=story.clock, max_skew=timedelta(days=1),
+                           history=[*history, *ada.pending_events])
     story.touch(ada, Customer.CallLogged, "phone", **call_fields("c3", "after the void"))
     marks["c3"] = ada.pending_events[-1]  # type: ignore[assignment]
     feed(source, ada)
@@ -386,7 +388,8 @@ def test_a_touch_whose_every_event_is_voided_counts_again_when_it_has_a_new_even
     first = ada.pending_events[-1]
     feed(source, ada)
     catch_up(store, source)
-    ada.void_touchpoint(story.prov(), first, "wrong customer")  # type: ignore[arg-type]
+    ada.void_touchpoint(story.prov(), first, "wrong customer",  # type: ignore[arg-type]
+                        history=[e for _, e in source.items])
     feed(source, ada)
     catch_up(store, source)
     summary = SummaryView(store).summary(str(ada.id))
