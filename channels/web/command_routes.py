@@ -27,8 +27,9 @@ source key, scoped to the calling API key (``http:<key id>:<header>``), so a
 retry records nothing new. A natural id always wins: a call delivered once with
 a header and once without is still one event. The same header with a different
 body on the same route answers 409. That namespace belongs to the header: a
-body ``source_key`` starting with ``http:`` answers 422, so no key can take or
-read another key's results by spelling its scoped key.
+body ``source_key`` starting with ``http:`` (or ``prospect:``, the write
+model's own registrations of unknown senders) answers 422, so no key can take
+or read another key's results by spelling its scoped key.
 
 A touchpoint dated more than ``TOUCHSTREAM_MAX_FUTURE_SKEW_S`` ahead of the
 hub's clock answers 422 (``FutureOccurrenceError``). Text containing a NUL
@@ -60,6 +61,10 @@ from domain.errors import DomainError, FutureOccurrenceError, TouchpointUnknownE
 PREFIX = "/commands"
 #: Source keys the routes build from ``Idempotency-Key`` (``http:<key id>:<header>``).
 SCOPED_KEY_PREFIX = "http:"
+#: Namespaces a body ``source_key`` may not enter: the header-scoped keys, and the
+#: write model's own prospect registrations (``prospect:<contact>``), which a
+#: client key could otherwise pre-empt to capture an unknown sender's touchpoints.
+RESERVED_KEY_PREFIXES = (SCOPED_KEY_PREFIX, "prospect:")
 
 
 class PrincipalLike(Protocol):
@@ -264,10 +269,10 @@ def _endpoint(
             description="Retry key: the same key records nothing new.")] = None,
     ) -> RecordedPublic:
         cmd: m.Command = body
-        if cmd.source_key is not None and cmd.source_key.startswith(SCOPED_KEY_PREFIX):
+        if cmd.source_key is not None and cmd.source_key.startswith(RESERVED_KEY_PREFIXES):
             raise HTTPException(422, detail=(
-                f"source_key may not start with {SCOPED_KEY_PREFIX!r}: that namespace holds "
-                "the keys built from Idempotency-Key (send the header instead)"))
+                f"source_key may not start with {' or '.join(map(repr, RESERVED_KEY_PREFIXES))}: "
+                "those namespaces are the hub's own (for a retry key, send Idempotency-Key)"))
         scope = body_hash = None
         if idempotency_key is not None:
             scope = f"{principal.key_id}:{name}:{idempotency_key}"

@@ -423,6 +423,16 @@ def test_a_body_source_key_cannot_enter_another_keys_idempotency_namespace(api: 
     assert stream_types(api, ada).count("NoteAdded") == 2
 
 
+def test_a_body_source_key_cannot_pre_empt_the_prospect_of_an_unknown_sender(api: Api) -> None:
+    trap = post(api, "register-customer", {"name": "Mallory",
+                                           "source_key": "prospect:email:eve@example.com"})
+    assert trap.status_code == 422 and "prospect:" in trap.json()["detail"]
+    r = post(api, "record-email", {"message_id": "<e1@example.com>",
+                                   "from_address": "eve@example.com"})
+    assert r.status_code == 201
+    assert api.hub.customer(UUID(r.json()["customer_id"])).name == "eve@example.com"
+
+
 @pytest.mark.parametrize("value", [0, 1700000000, "1700000000", "2025-06-02T10:00:00",
                                    "2025-06-02"])
 def test_occurred_at_that_is_not_rfc3339_with_an_offset_is_422(api: Api, value: object) -> None:
