@@ -28,8 +28,8 @@ from commands.ports import Recorded
 from domain.customer import Customer
 from domain.errors import TouchpointUnknownError
 
-#: How many merge levels down a touchpoint is looked for (merges nest rarely).
-MAX_MERGE_DEPTH = 10
+#: How many streams (the customer's and those merged into it) are searched at most.
+MAX_STREAMS = 100
 
 
 class CustomerWriter(Protocol):
@@ -78,7 +78,7 @@ def find_touchpoint(
     trusted for a write decision."""
     pending = [customer_id]
     seen: set[UUID] = set()
-    while pending and len(seen) <= MAX_MERGE_DEPTH * 10:
+    while pending and len(seen) < MAX_STREAMS:
         current = pending.pop(0)
         if current in seen:
             continue
