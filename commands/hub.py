@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.utils import EnvType
 
-from commands import customers, mailbox, touchpoints, triage
+from commands import corrections, customers, handling, mailbox, touchpoints, triage
 from commands import email_messages as em
 from commands import messages as m
 from commands.contact_claims import ContactClaims
@@ -44,7 +44,7 @@ from commands.provenance import source_key
 from commands.retry import MAX_ATTEMPTS
 from commands.store import MAX_MERGE_HOPS, CustomerStore
 from domain.claims import HeldTouchpoint
-from domain.customer import Customer
+from domain.customer import DEFAULT_MAX_FUTURE_SKEW, Customer
 from domain.errors import ContactPointTakenError, DomainError
 
 
@@ -70,6 +70,7 @@ class Hub(Application):
         unknown_contacts: str = "create",
         snapshot_interval: int = 50,
         clock: Callable[[], datetime] | None = None,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     ) -> None:
         super().__init__(env)
         self.naming = naming or StreamNaming(prefixed=False)
@@ -80,7 +81,9 @@ class Hub(Application):
             naming=self.naming, keys=keys, store=store,
             claims=ContactClaims(self, self.naming, store, self.clock),
             default_region=default_region, unknown_contacts=unknown_contacts, clock=self.clock,
+            max_future_skew=max_future_skew,
         )
+        self.max_future_skew = max_future_skew
         self.default_region = default_region
         self.key_index: SourceKeyIndex | None = (
             keys.index if isinstance(keys, SourceKeyRows) else None
@@ -156,6 +159,14 @@ class Hub(Application):
     def assign_held(self, source_key: str, customer_id: UUID) -> Recorded:
         """Record a held touchpoint on ``customer_id`` (same source key: idempotent)."""
         return triage.assign_held(self.context, source_key, customer_id, self.record_touchpoint)
+
+    def record_on(
+        self, cmd: m.Command, customer_id: UUID, decide: Callable[[Customer, Any], None]
+    ) -> Recorded:
+        """Decide on this customer's own stream (merges not followed) under ``cmd``'s
+        source key, and save: the hook for command modules beside this one."""
+        return handling.on_customer(self.context, customer_id, source_key(cmd), decide, cmd,
+                                    follow_merge=False)
 
     # -------------------------------------------------------------- queries
     def recorded(self, source_key: str) -> Recorded | None:
@@ -239,6 +250,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.UnmergeCustomer: Hub.unmerge_customer,
     em.QuarantineEmail: Hub.quarantine_email,
     em.NoteUidValidityChange: Hub.note_uidvalidity_change,
+    **corrections.HANDLERS,
 }
 
 __all__ = [

@@ -24,6 +24,7 @@ class Settings:
     kurrentdb_root_certificates: str | None
     max_body_bytes: int = 1 << 20
     max_query_bytes: int = 8192
+    max_future_skew_s: int = 86_400
 
     @property
     def event_store_kind(self) -> str:
@@ -66,6 +67,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("TOUCHSTREAM_SNAPSHOT_INTERVAL must be an integer") from exc
     max_body = positive_int(env, "TOUCHSTREAM_MAX_BODY_BYTES", 1 << 20)
     max_query = positive_int(env, "TOUCHSTREAM_MAX_QUERY_BYTES", 8192)
+    max_skew = positive_int(env, "TOUCHSTREAM_MAX_FUTURE_SKEW_S", 86_400)
     settings = Settings(
         data_dir=data_dir,
         event_store=event_store,
@@ -76,6 +78,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         kurrentdb_root_certificates=env.get("TOUCHSTREAM_KURRENTDB_ROOT_CERTIFICATES") or None,
         max_body_bytes=max_body,
         max_query_bytes=max_query,
+        max_future_skew_s=max_skew,
     )
     store_kind(settings.event_store)
     if store_kind(settings.read_store) == "kurrentdb":

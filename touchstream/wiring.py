@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
@@ -91,4 +92,5 @@ def _hub(settings: Settings, kind: str) -> Hub:
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -81,6 +83,43 @@ def test_demo_book_reads_the_same_on_every_store(read_env: dict[str, str], hub: 
     catch_up(read_env, hub, store)
     assert "Old address" not in {i["subject"] for i in timeline.page(ids["ada"], limit=200).items}
     assert summary.summary(ids["ada"])["channels"]["email"]["touches"] == 1  # type: ignore[index]
+
+
+def test_voids_and_corrections_are_honoured_and_a_rebuild_equals_live(
+        read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
+    ids = seed_demo(hub)
+    random_extra(hub, ids, 40)
+    catch_up(read_env, hub, store)
+    summary, timeline = SummaryView(store), TimelineView(store)
+    before = summary.summary(ids["bob"])
+    assert before is not None
+    soon = datetime.now(UTC) + timedelta(hours=12)  # within the skew, yet a mistake
+    bad = hub.execute(m.LogCall(customer_id=ids["bob"], call_id="c-soon",  # type: ignore[arg-type]
+                                occurred_at=soon))
+    catch_up(read_env, hub, store)
+    assert summary.summary(ids["bob"])["last_contact_at"] == soon.isoformat()  # type: ignore[index]
+    hub.execute(m.VoidTouchpoint(customer_id=UUID(ids["bob"]), event_id=UUID(bad.event_ids[0]),
+                                 reason="tablet clock"))
+    catch_up(read_env, hub, store)
+    after = summary.summary(ids["bob"])
+    assert after is not None and after["channels"] == before["channels"]
+    assert after["last_contact_at"] == before["last_contact_at"]
+    email = next(i for i in timeline.page(ids["ada"], limit=200).items if i["kind"] == "email")
+    hub.execute(m.CorrectTouchpoint(  # type: ignore[arg-type]
+        customer_id=ids["ada"], event_id=email["event_id"],
+        corrected_occurred_at=T0 - timedelta(days=400), changes={"subject": "Invoice (fixed)"},
+        reason="wrong date"))
+    catch_up(read_env, hub, store)
+    oldest = timeline.page(ids["ada"], limit=200).items[-1]
+    assert (oldest["event_id"], oldest["subject"], oldest["corrected"]) == (
+        email["event_id"], "Invoice (fixed)", True)
+    source = event_source(settings_mod.load(read_env), hub)
+    try:
+        results = rebuild(store, source, registry.select(None), verify_only=True, batch=7)
+    finally:
+        source.close()
+    assert all(r.comparison.equal for r in results), [
+        d.describe() for r in results for d in r.comparison.differences]
 
 
 def _text(q: str):  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
-from domain.errors import DomainError
+from domain.errors import DomainError, TouchpointUnknownError
 from projections.store import ReadStoreError
 from touchstream.cli.exits import Exit
 from touchstream.keys import KeyStoreError, UnknownKeyError
@@ -50,7 +50,8 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
     """The exit code and message for an error the CLI expects (None: a bug, re-raise)."""
     if isinstance(exc, ValidationError):
         return Exit.USAGE, describe_validation(exc)
-    if isinstance(exc, (CustomerNotFoundError, UnknownKeyError, NotFoundError)):
+    if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
+                        NotFoundError)):
         return Exit.NOT_FOUND, str(exc)
     # Invalid contact points are bad input, not a rule refusing good input.
     if isinstance(exc, (CliError, SettingsError, ValueError, KeyStoreError,
