@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels.web.command_routes import command_router
 from commands.hub import Hub
 from touchstream.auth import Authorizer
-from touchstream.keys import KeyStore, open_key_store
+from touchstream.adapters.keys import KeyStore, open_key_store
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from touchstream import settings as settings_mod
 from touchstream.app import Service, create_app
 from touchstream.channel_routes import channel_routers
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 from touchstream.settings import Settings
 
 log = logging.getLogger("touchstream.serve")

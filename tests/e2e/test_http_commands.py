@@ -21,7 +21,7 @@ from tests.support.api import Api, running_api
 from tests.support.invariants import assert_no_duplicate_source_keys
 from touchstream import settings as settings_mod
 from touchstream.app import create_app
-from touchstream.keys import ROLES, open_key_store
+from touchstream.adapters.keys import ROLES, open_key_store
 
 T = "2025-06-02T10:00:00+00:00"
 

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from touchstream import settings as settings_mod
 from touchstream.app import create_app
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
 

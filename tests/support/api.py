@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from commands.hub import Hub
 from touchstream import settings as settings_mod
 from touchstream.app import RouterFactory, create_app
-from touchstream.keys import ROLES, KeyStore, open_key_store
+from touchstream.adapters.keys import ROLES, KeyStore, open_key_store
 from touchstream.wiring import build_hub
 
 

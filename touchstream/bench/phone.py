@@ -41,7 +41,7 @@ from commands.hub import NAMESPACE
 from domain.customer import Customer, Provenance
 from touchstream import wiring
 from touchstream.bench.stores import fresh_settings
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 from touchstream.read_side import ProjectionService, read_views
 from touchstream.settings import Settings
 

@@ -32,7 +32,7 @@ from touchstream import settings as settings_mod
 from touchstream.app import create_app
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 from touchstream.read_side import event_source, read_routes, read_store
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub

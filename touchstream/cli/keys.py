@@ -11,7 +11,7 @@ from dataclasses import asdict
 from touchstream import settings
 from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
-from touchstream.keys import ROLES, KeyStore, KeyStoreError, open_key_store
+from touchstream.adapters.keys import ROLES, KeyStore, KeyStoreError, open_key_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
