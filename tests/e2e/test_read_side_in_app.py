@@ -9,6 +9,7 @@ from touchstream import settings as settings_mod
 from touchstream.app import create_app
 from touchstream.adapters.keys import open_key_store
 from touchstream.read_side import ProjectionService, read_routes
+from touchstream.bootstrap import Dependencies
 from touchstream.wiring import build_hub
 
 
@@ -25,8 +26,8 @@ def test_a_write_is_readable_with_its_position_through_real_keys(
     def auth(role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token[role]}"}
 
-    app = create_app(conf, hub, keys=keys, routers=[read_routes],
-                     services=[ProjectionService(conf, hub=hub)])
+    deps = Dependencies(conf, hub=hub, keys=keys)
+    app = create_app(deps, routers=[read_routes], services=[ProjectionService(deps)])
     try:
         with TestClient(app) as client:
             made = client.post("/commands/register-customer", headers=auth("admin"), json={

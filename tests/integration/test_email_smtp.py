@@ -20,6 +20,7 @@ from tests.support.dovecot import free_port
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, of_type
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import HubOutbox, build_sender, outbox_path
 
 
@@ -73,7 +74,7 @@ def hub(env: dict[str, str]) -> Iterator[Hub]:
 
 @pytest.fixture
 def sender(env: dict[str, str], hub: Hub) -> SmtpSender:
-    return build_sender(settings_mod.load(env), hub, env)
+    return build_sender(Dependencies(settings_mod.load(env), hub=hub))
 
 
 def queue(hub: Hub, key: str = "reply-1", **extra: Any) -> str:
@@ -210,7 +211,7 @@ def test_delivery_over_starttls_with_authentication(tmp_path: Path) -> None:
         hub = make_hub(env)
         try:
             queue(hub)
-            assert build_sender(settings_mod.load(env), hub, env).run_once() == ["sent"]
+            assert build_sender(Dependencies(settings_mod.load(env), hub=hub)).run_once() == ["sent"]
         finally:
             hub.close()
     finally:

@@ -34,7 +34,7 @@ from projections.engine import Worker, create_generation, ensure_live, finish_ge
 from projections.timeline.view import TimelineView
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.read_side import event_source, read_store
+from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -77,7 +77,8 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         c = new_customer(hub, f"Customer {k}", rnd)
         add_touchpoints(hub, c, per, rnd)
         customers.append(c)
-    source = event_source(settings, hub)
+    deps = Dependencies(settings, hub=hub)
+    source = deps.event_source()
     head = source.head()
 
     started = time.perf_counter()
@@ -90,7 +91,7 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         pos = int(notes[-1].id)
     raw_s = time.perf_counter() - started
 
-    store = read_store(settings)
+    store = deps.read_store
     db = store.connect()
     chosen = registry.select(None)
     for p in chosen:

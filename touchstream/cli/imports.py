@@ -21,9 +21,10 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import CommandError
 from domain.errors import DomainError
-from touchstream import channel_settings, settings
+from touchstream.bootstrap import Dependencies, opened
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
+from touchstream.settings import zone
 
 EXIT_QUARANTINED = 1
 
@@ -58,8 +59,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _cdr(args: argparse.Namespace) -> int:
-    conf = settings.load()
-    options = CdrOptions(timezone=channel_settings.cdr_timezone(override=args.timezone),
+    with opened() as deps:
+        return _import_cdr(args, deps)
+
+
+def _import_cdr(args: argparse.Namespace, deps: Dependencies) -> int:
+    conf = deps.settings
+    options = CdrOptions(timezone=zone(args.timezone or conf.cdr.timezone),
                          direction=args.direction,
                          internal_max_digits=args.internal_max_digits)
     path: Path = args.file.resolve()
@@ -68,22 +74,21 @@ def _cdr(args: argparse.Namespace) -> int:
     quarantine = conf.data_dir / "quarantine" / "cdr.jsonl"
     if not args.follow and not path.exists():
         raise CliError(f"no such file: {args.file}")
-    with open_hub() as hub:
-        tailer = CdrTailer(path, BulkImporter(hub).import_history, CheckpointFile(checkpoint),
-                           Quarantine(quarantine),
-                           options, report=lambda msg: print(f"touchstream: {msg}",
-                                                             file=sys.stderr))
-        if args.follow:
-            stop = threading.Event()
+    tailer = CdrTailer(path, BulkImporter(deps.hub).import_history, CheckpointFile(checkpoint),
+                       Quarantine(quarantine),
+                       options, report=lambda msg: print(f"touchstream: {msg}",
+                                                         file=sys.stderr))
+    if args.follow:
+        stop = threading.Event()
 
-            def _stop(signum: int, frame: FrameType | None) -> None:
-                stop.set()
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
 
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-            stats = tailer.follow(stop.is_set, poll_s=args.poll)
-        else:
-            stats = tailer.run_once()
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        stats = tailer.follow(stop.is_set, poll_s=args.poll)
+    else:
+        stats = tailer.run_once()
     summary = {k: v for k, v in asdict(stats).items() if k != "problems"}
     print_json({**summary, "quarantine": str(quarantine) if stats.problems else None})
     return EXIT_QUARANTINED if stats.malformed or stats.rejected else 0

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
-from touchstream import settings
+from touchstream.adapters.keys import ROLES, KeyStore, KeyStoreError
+from touchstream.bootstrap import opened
 from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
-from touchstream.adapters.keys import ROLES, KeyStore, KeyStoreError, open_key_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,13 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 @contextmanager
 def _store() -> Iterator[KeyStore]:
-    keys = open_key_store(settings.load())
-    try:
-        yield keys
-    except KeyStoreError as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        keys.close()
+    with opened() as deps:
+        try:
+            yield deps.keys
+        except KeyStoreError as exc:
+            raise CliError(str(exc)) from exc
 
 
 def _create(args: argparse.Namespace) -> int:
