@@ -19,7 +19,10 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from commands.ports import Recorded
+from projections.engine import Worker
+from projections.outbox.projection import OutboxProjection
 from projections.outbox.view import OutboxEntry, OutboxView
+from replays.rebuild import RebuildResult, rebuild
 from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings, SettingsError
 
@@ -35,7 +38,7 @@ def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
     if config is None:
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
     hub = deps.hub
-    outbox = HubOutbox(hub, outbox_path(deps.settings))
+    outbox = HubOutbox(deps)
     mail = InboundMail(hub, deps.blobs, deps.inbound_rules,
                        envelope_lookup=outbox.message_for_envelope, batch_sink=BulkSink(hub))
     return ImapIngester(config, mail, ImapState(imap_state_path(deps.settings)), hooks=hooks)
@@ -53,22 +56,37 @@ class BulkSink:
                 for r in self.importer.import_history(commands)]
 
 
-def outbox_path(settings: Settings) -> Path:
-    return settings.data_dir / "email" / "outbox.db"
-
-
 class HubOutbox:
-    """The outbox read model kept up to date from the hub's event log."""
+    """The outbox read model as the sender's and the bounce matcher's port.
 
-    def __init__(self, hub: Hub, path: Path) -> None:
-        self.hub = hub
-        self.view = OutboxView(path)
+    The outbox is a projection like every read model (``projections.outbox``): the
+    projection runner keeps it, and ``refresh`` catches its live generation up to the
+    log head first, so the sender never works from a stale queue. Both advance it
+    under the engine's position check, so each event is applied once.
+    """
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.projection = OutboxProjection()
+        self.view = OutboxView(deps.read_store)
 
     def refresh(self) -> None:
-        self.view.catch_up(self.hub.recorder, self.hub.mapper)  # type: ignore[arg-type]
+        db = self.deps.read_store.connect()
+        source = self.deps.event_source()
+        try:
+            Worker(db, source, [(self.projection, None)]).catch_up()
+        finally:
+            source.close()
+            db.close()
 
-    def rebuild(self) -> int:
-        return self.view.rebuild(self.hub.recorder, self.hub.mapper)  # type: ignore[arg-type]
+    def rebuild(self) -> RebuildResult:
+        """Rebuild from position 0 beside the live generation and swap (sends nothing)."""
+        source = self.deps.event_source()
+        try:
+            (result,) = rebuild(self.deps.read_store, source, [self.projection])
+        finally:
+            source.close()
+        return result
 
     def due(self, now: datetime, base: timedelta, cap: timedelta) -> list[OutboxEntry]:
         return self.view.due(now, base, cap)
@@ -77,16 +95,13 @@ class HubOutbox:
         self.refresh()
         return self.view.message_for_envelope(envelope_id)
 
-    def close(self) -> None:
-        self.view.close()
-
 
 def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> SmtpSender:
     """The SMTP sender for the configured relay (``TOUCHSTREAM_SMTP_*``)."""
     config = config or deps.smtp
     if config is None:
         raise SettingsError("no SMTP relay configured: set TOUCHSTREAM_SMTP_HOST")
-    return SmtpSender(config, deps.hub, HubOutbox(deps.hub, outbox_path(deps.settings)))
+    return SmtpSender(config, deps.hub, HubOutbox(deps))
 
 
 class EmailService:

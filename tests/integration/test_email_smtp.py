@@ -21,7 +21,7 @@ from tests.support.hubs import make_hub
 from tests.support.mail import all_events, of_type
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
-from touchstream.email_wiring import HubOutbox, build_sender, outbox_path
+from touchstream.email_wiring import HubOutbox, build_sender
 
 
 class Relay:
@@ -143,7 +143,7 @@ def test_duplicate_send_commands_queue_one_email_and_rebuilding_the_outbox_sends
                                     body_text="Hello Ada,\nhere it is."))
     assert again.duplicate
     assert sender.run_once() == ["sent"]
-    outbox = HubOutbox(hub, outbox_path(settings_mod.load(env)))
+    outbox = HubOutbox(Dependencies(settings_mod.load(env), hub=hub))
     outbox.rebuild()
     assert [(e.message_id, e.status) for e in outbox.view.entries()] == [(first, "sent")]
     assert sender.run_once() == []

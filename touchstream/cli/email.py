@@ -157,17 +157,14 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from touchstream.email_wiring import HubOutbox, outbox_path
+    from touchstream.email_wiring import HubOutbox
 
     with opened() as deps:
-        outbox = HubOutbox(deps.hub, outbox_path(deps.settings))
-        try:
-            if args.rebuild:
-                outbox.rebuild()
-            else:
-                outbox.refresh()
-            for entry in outbox.view.entries(args.status):
-                print_json(asdict(entry))
-        finally:
-            outbox.close()
+        outbox = HubOutbox(deps)
+        if args.rebuild:
+            outbox.rebuild()
+        else:
+            outbox.refresh()
+        for entry in outbox.view.entries(args.status):
+            print_json(asdict(entry))
     return 0
