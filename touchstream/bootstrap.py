@@ -75,7 +75,7 @@ class Dependencies:
     @property
     def hub(self) -> Hub:
         """The write model on the configured event store."""
-        return self._once("hub", lambda: build_hub(self.settings), Hub.close)
+        return self._once("hub", lambda: build_hub(self.settings), _close)
 
     @property
     def read_store(self) -> ReadStore:
@@ -96,12 +96,12 @@ class Dependencies:
     def call_directory(self) -> SQLiteCallDirectory:
         return self._once("call_directory",
                           lambda: SQLiteCallDirectory(call_directory_path(self.settings)),
-                          SQLiteCallDirectory.close)
+                          _close)
 
     @property
     def keys(self) -> KeyStore:
         """The API key store (in the read store's database)."""
-        return self._once("keys", lambda: open_key_store(self.settings), KeyStore.close)
+        return self._once("keys", lambda: open_key_store(self.settings), _close)
 
     def event_source(self) -> EventSource:
         """A new reader of the log (the caller closes it); LISTEN/NOTIFY wakes it on
@@ -195,3 +195,7 @@ def forms_secret(settings: Settings) -> str:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
+
+
+def _close(thing: Any) -> None:
+    thing.close()  # the instance's own close (a subclass may override it)
