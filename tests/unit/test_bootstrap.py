@@ -63,9 +63,9 @@ def test_close_closes_what_it_built_and_leaves_what_it_was_given(
 
 def test_a_bad_setting_fails_before_anything_is_built(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with pytest.raises(SettingsError, match="TOUCHSTREAM_SNAPSHOT_INTERVAL"):
-        with opened({"TOUCHSTREAM_DATA": str(data), "TOUCHSTREAM_SNAPSHOT_INTERVAL": "often"}):
-            pass
+    bad = {"TOUCHSTREAM_DATA": str(data), "TOUCHSTREAM_SNAPSHOT_INTERVAL": "often"}
+    with pytest.raises(SettingsError, match="TOUCHSTREAM_SNAPSHOT_INTERVAL"), opened(bad):
+        pass
     assert not data.exists()
 
 
