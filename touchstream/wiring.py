@@ -11,7 +11,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
-from touchstream.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
+from touchstream.adapters.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
 from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
 
 SCHEMA_LOCK_ID = 0x70C5_7EA3
@@ -56,7 +56,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             **postgres_env(settings.event_store),
         }
     env = {
-        "PERSISTENCE_MODULE": "touchstream.kurrentdb:RetrySafeKurrentDBFactory",
+        "PERSISTENCE_MODULE": "touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory",
         "KURRENTDB_URI": settings.event_store,
     }
     if settings.kurrentdb_root_certificates:

@@ -20,8 +20,9 @@ from tests.conftest import store_env
 from tests.support.api import Api, running_api
 from tests.support.invariants import assert_no_duplicate_source_keys
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.app import create_app
-from touchstream.keys import ROLES, open_key_store
+from touchstream.bootstrap import Dependencies
 
 T = "2025-06-02T10:00:00+00:00"
 
@@ -392,8 +393,9 @@ def test_extra_routers_use_authorize_and_services_run_for_the_apps_lifetime(
     _, analyst = keys.create("analyst")
     _, agent = keys.create("agent")
     try:
-        with TestClient(create_app(conf, keys=keys, routers=(read_routes,),
-                                   services=(Runner(),))) as client:
+        deps = Dependencies(conf, keys=keys)
+        with TestClient(create_app(deps, routers=(read_routes,),
+                                   services=(deps, Runner()))) as client:
             assert calls == ["start"]
             ok = client.get("/whoami", headers={"Authorization": f"Bearer {analyst}"})
             assert ok.status_code == 200 and ok.json()["role"] == "analyst"

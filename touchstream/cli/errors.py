@@ -19,8 +19,8 @@ from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
 from domain.errors import DomainError, TouchpointUnknownError
 from projections.store import ReadStoreError
+from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
-from touchstream.keys import KeyStoreError, UnknownKeyError
 from touchstream.settings import SettingsError
 
 # Kept for modules that still import the old names (same values as the table).
