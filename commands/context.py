@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from commands.contact_claims import ContactClaims
 from commands.idempotency import Idempotency
@@ -23,3 +23,4 @@ class WriteContext:
     default_region: str | None
     unknown_contacts: str  # "create" a prospect for an unknown sender, or "hold" for triage
     clock: Callable[[], datetime]
+    max_future_skew: timedelta  # a touchpoint dated further ahead than this is refused

@@ -36,7 +36,8 @@ def register_customer(w: WriteContext, cmd: m.RegisterCustomer) -> Recorded:
         w.claims.claim_all(ckeys, str(customer_id))
 
     def attempt(_: int) -> Recorded:
-        provs = provenances(cmd, key, "system", "internal", w.clock, w.naming.event_id)
+        provs = provenances(cmd, key, "system", "internal", w.clock, w.max_future_skew,
+                            w.naming.event_id)
         customer = Customer.register(
             w.naming.customer(customer_id), next(provs),
             name=cmd.name, company=cmd.company, lifecycle_stage=cmd.lifecycle_stage,

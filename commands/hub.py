@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
 from eventsourcing.utils import EnvType
 
-from commands import customers, mailbox, touchpoints, triage
+from commands import corrections, customers, handling, mailbox, touchpoints, triage
 from commands import email_messages as em
 from commands import messages as m
 from commands.contact_claims import ContactClaims
@@ -45,7 +45,7 @@ from commands.provenance import source_key
 from commands.retry import MAX_ATTEMPTS
 from commands.store import MAX_MERGE_HOPS, CustomerStore
 from domain.claims import HeldTouchpoint
-from domain.customer import Customer
+from domain.customer import DEFAULT_MAX_FUTURE_SKEW, Customer
 from domain.errors import ContactPointTakenError, DomainError
 
 
@@ -72,6 +72,7 @@ class Hub(Application):
         snapshot_interval: int = 50,
         clock: Callable[[], datetime] | None = None,
         mapper_factory: Callable[[Transcoder], Mapper[Any]] | None = None,
+        max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     ) -> None:
         # Before the library builds its mapper (in ``super().__init__``): with a
         # factory, personal fields are encrypted per customer (touchstream.privacy).
@@ -85,7 +86,9 @@ class Hub(Application):
             naming=self.naming, keys=keys, store=store,
             claims=ContactClaims(self, self.naming, store, self.clock),
             default_region=default_region, unknown_contacts=unknown_contacts, clock=self.clock,
+            max_future_skew=max_future_skew,
         )
+        self.max_future_skew = max_future_skew
         self.default_region = default_region
         self.key_index: SourceKeyIndex | None = (
             keys.index if isinstance(keys, SourceKeyRows) else None
@@ -175,6 +178,14 @@ class Hub(Application):
         """Record a held touchpoint on ``customer_id`` (same source key: idempotent)."""
         return triage.assign_held(self.context, source_key, customer_id, self.record_touchpoint)
 
+    def record_on(
+        self, cmd: m.Command, customer_id: UUID, decide: Callable[[Customer, Any], None]
+    ) -> Recorded:
+        """Decide on this customer's own stream (merges not followed) under ``cmd``'s
+        source key, and save: the hook for command modules beside this one."""
+        return handling.on_customer(self.context, customer_id, source_key(cmd), decide, cmd,
+                                    follow_merge=False)
+
     # -------------------------------------------------------------- queries
     def recorded(self, source_key: str) -> Recorded | None:
         """What was recorded (or held for triage) under a source key, as stored."""
@@ -257,6 +268,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     m.UnmergeCustomer: Hub.unmerge_customer,
     em.QuarantineEmail: Hub.quarantine_email,
     em.NoteUidValidityChange: Hub.note_uidvalidity_change,
+    **corrections.HANDLERS,
 }
 
 __all__ = [

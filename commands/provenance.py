@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from commands import messages as m
 from commands.naming import event_id
-from domain.customer import Provenance
+from domain.customer import Provenance, check_not_ahead
 
 
 def source_key(cmd: m.Command) -> str:
@@ -22,10 +22,14 @@ def source_key(cmd: m.Command) -> str:
 
 def provenances(
     cmd: m.Command, key: str, channel: str, direction: str, clock: Callable[[], datetime],
+    max_future_skew: timedelta | None = None,
     ids: Callable[[str, int], UUID] = event_id,
 ) -> Iterator[Provenance]:
-    """The provenance of each event the command records, in order (ids from the key)."""
+    """The provenance of each event the command records, in order (ids from the key);
+    a source time further ahead of the clock than ``max_future_skew`` is refused."""
     occurred = cmd.occurred_at or clock()
+    if cmd.occurred_at is not None and max_future_skew is not None:
+        check_not_ahead(occurred, clock(), max_future_skew)
     i = 0
     while True:
         yield Provenance(

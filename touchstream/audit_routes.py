@@ -12,8 +12,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from projections.store import ReadStore
 from replays.audit import access as access_log
-from touchstream.read_side import read_store
 
 
 def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
@@ -47,7 +47,7 @@ def access_log_routes(context: Any) -> Any:
     """A ``RouterFactory``: ``GET /customers/{customer_id}/access-log`` (auditor, admin)."""
     router = APIRouter(tags=["audit"])
     auditor = context.authorize("auditor")
-    store = read_store(context.settings)
+    store = ReadStore(context.settings.read_store)
 
     @router.get("/customers/{customer_id}/access-log",
                 summary="Who read this customer's data, oldest first (a hash chain)")

@@ -19,7 +19,6 @@ once the record is durable and answer 503 otherwise, so nothing is shown unrecor
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from commands.hub import Hub
-from projections.store import Db
+from projections.store import Db, ReadStore
 from replays.audit import access as access_log
 from replays.audit.keys import SealKey, load_key
 from replays.audit.seals import Seal, SealStore, seal_log
-from touchstream.read_side import read_store
-from touchstream.settings import Settings, positive_int
+from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
 log = logging.getLogger("touchstream.audit")
@@ -63,7 +61,7 @@ def open_audit(settings: Settings, hub: Hub | None = None, *,
                access: bool = False) -> Iterator[Audit]:
     own_hub = hub is None
     hub = hub or build_hub(settings)
-    db = read_store(settings).connect()
+    db = ReadStore(settings.read_store).connect()
     try:
         if access:
             access_log.ensure_schema(db)
@@ -80,9 +78,8 @@ def open_audit(settings: Settings, hub: Hub | None = None, *,
             hub.close()
 
 
-def seal_interval_s(env: Any = None) -> int:
-    return positive_int(os.environ if env is None else env, "TOUCHSTREAM_AUDIT_SEAL_INTERVAL",
-                        DEFAULT_SEAL_INTERVAL_S)
+def seal_interval_s(settings: Settings) -> int:
+    return settings.audit_seal_interval_s
 
 
 class SealService:
@@ -90,7 +87,7 @@ class SealService:
 
     def __init__(self, settings: Settings, interval_s: float | None = None) -> None:
         self.settings = settings
-        self.interval_s = seal_interval_s() if interval_s is None else interval_s
+        self.interval_s = seal_interval_s(settings) if interval_s is None else interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -138,5 +135,5 @@ def access_recorder(settings: Settings) -> access_log.AccessRecorder:
         found = _recorders.get(settings.read_store)
         if found is None:
             found = _recorders[settings.read_store] = access_log.AccessRecorder(
-                read_store(settings))
+                ReadStore(settings.read_store))
         return found

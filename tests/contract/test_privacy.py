@@ -30,10 +30,10 @@ from replays.rebuild import rebuild
 from tests.support.demo import T0
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.privacy.datakeys import DataKeys, new_master_key
 from touchstream.privacy.erasure import Eraser
 from touchstream.privacy.mapper import TamperedRecordError
-from touchstream.read_side import event_source, read_store
 from touchstream.wiring import build_data_keys
 
 CANARY = "Zq7canaryXv"
@@ -95,7 +95,7 @@ def customer_rows(env: dict[str, str], hub: Hub) -> list[tuple[str, bytes]]:
 def catch_up(env: dict[str, str], hub: Hub, store: ReadStore) -> None:
     db = store.connect()
     try:
-        source = event_source(settings_mod.load(env), hub)
+        source = Dependencies(settings_mod.load(env), hub=hub).event_source()
         Worker(db, source, [(p, None) for p in registry.select(None)], batch=7).catch_up()
         source.close()
     finally:
@@ -118,7 +118,7 @@ def test_personal_fields_never_reach_the_stored_customer_events(env: dict[str, s
 def test_erasure_keeps_the_log_and_the_counts_and_redacts_every_read_model(
         env: dict[str, str], hub: Hub) -> None:
     settings = settings_mod.load(env)
-    store = read_store(settings)
+    store = Dependencies(settings).read_store
     cid = seed_canary(hub)
     other = seed_canary(hub, "b")
     catch_up(env, hub, store)
@@ -161,7 +161,7 @@ def test_erasure_keeps_the_log_and_the_counts_and_redacts_every_read_model(
     untouched = SummaryView(store).summary(other)
     assert untouched is not None and untouched["name"] == f"Name {CANARY}b"
 
-    source = event_source(settings, hub)
+    source = Dependencies(settings, hub=hub).event_source()
     results = rebuild(store, source, registry.select(None))
     source.close()
     assert all(r.comparison.equal for r in results), [
@@ -212,7 +212,7 @@ def test_rotating_the_master_key_rewraps_without_touching_events(env: dict[str, 
     rotated_env = {**env, "TOUCHSTREAM_MASTER_KEY": new}
     again = make_hub(rotated_env)
     try:
-        assert list(again.stream(UUID(cid)))[0].name == f"Name {CANARY}a"  # type: ignore[attr-defined]
+        assert next(iter(again.stream(UUID(cid)))).name == f"Name {CANARY}a"  # type: ignore[attr-defined]
         assert customer_rows(rotated_env, again) == rows_before
     finally:
         again.close()
@@ -271,7 +271,7 @@ def test_subject_export_holds_every_event_decrypted_with_a_checked_manifest(
     from touchstream.privacy.export import export_subject
 
     settings = settings_mod.load(env)
-    store = read_store(settings)
+    store = Dependencies(settings).read_store
     a, b = seed_canary(hub, "a"), seed_canary(hub, "b")
     hub.execute(m.MergeCustomers(source_id=UUID(b), target_id=UUID(a)))
     blobs = _blobs(settings)
@@ -311,7 +311,7 @@ def test_no_canary_anywhere_in_the_event_store_claims_and_source_keys_included(
                 "SELECT tablename FROM pg_tables WHERE schemaname='public'")]
             dump = b"".join(
                 str(row).encode() for t in tables
-                for row in conn.execute(f'SELECT * FROM "{t}"'))  # noqa: S608
+                for row in conn.execute(f'SELECT * FROM "{t}"'))
     else:
         hub.close()
         path = settings_mod.sqlite_path(settings.event_store)

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 from touchstream.settings import sqlite_path
 
 pytestmark = pytest.mark.slow

@@ -152,3 +152,38 @@ def test_revoking_an_unknown_key_exits_not_found(cli: Cli) -> None:
 def test_serve_rejects_a_bad_port(cli: Cli) -> None:
     done = cli("serve", "--port", "70000")
     assert done.returncode == 2 and "--port" in done.stderr
+
+
+def test_calls_combine_a_logged_call_with_its_later_steps(cli: Cli) -> None:
+    (created,) = cli.ok("customer", "create", "--name", "Ada", "--phone", "+44 20 7946 0018")
+    cid = created["customer_id"]
+    cli.ok("record", "call", "--customer-id", cid, "--call-id", "CA7", "--agent", "mia",
+           "--duration-s", "312", "--occurred-at", "2026-11-24T09:30:00+00:00")
+    cli.ok("record", "call-step", "--customer-id", cid, "--call-id", "CA7", "--step", "queued",
+           "--sequence", "2", "--occurred-at", "2026-11-24T09:31:00+00:00")
+    (summary,) = cli.ok("calls", cid)
+    assert (summary["call_id"], summary["state"], summary["outcome"], summary["agent"],
+            summary["duration_s"], summary["logged"]) == ("CA7", "ended", "answered", "mia",
+                                                          312, True)
+
+
+def test_void_and_correct_touchpoints_from_the_cli(cli: Cli) -> None:
+    (created,) = cli.ok("customer", "create", "--name", "Ada", "--phone", "+44 20 7946 0018")
+    cid = created["customer_id"]
+    (call,) = cli.ok("record", "call", "--customer-id", cid, "--call-id", "CA8",
+                     "--occurred-at", "2026-11-24T09:30:00+00:00")
+    event = call["event_ids"][0]
+    (fixed,) = cli.ok("customer", "correct-touchpoint", cid, event, "--reason", "wrong day",
+                      "--occurred-at", "2026-11-23T09:30:00+00:00", "--set", "agent=mia")
+    (voided,) = cli.ok("customer", "void-touchpoint", cid, event, "--reason", "test call")
+    (again,) = cli.ok("customer", "void-touchpoint", cid, event, "--reason", "test call")
+    assert not fixed["duplicate"] and not voided["duplicate"] and again["duplicate"]
+    types = [e["type"] for e in cli.ok("events", cid)]
+    assert types[-2:] == ["Customer.TouchpointCorrected", "Customer.TouchpointVoided"]
+    assert cli.ok("calls", cid) == []  # a voided call is not summarised
+    fails(cli, 4, "no event", "customer", "void-touchpoint", cid,
+          "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11", "--reason", "r")
+    fails(cli, 2, "--set takes FIELD=VALUE", "customer", "correct-touchpoint", cid, event,
+          "--reason", "r", "--set", "agent")
+    fails(cli, 2, "RFC 3339", "customer", "correct-touchpoint", cid, event, "--reason", "r",
+          "--occurred-at", "1700000000")

@@ -27,10 +27,10 @@ from replays.audit import access as access_log
 from replays.audit.verify import verify_log
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.app import create_app
 from touchstream.audit_routes import access_log_routes, access_recorded
 from touchstream.audit_wiring import access_recorder, open_audit
-from touchstream.keys import ROLES, open_key_store
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = [r for r in ROLES if r != "adapter"]

@@ -48,8 +48,8 @@ def test_the_email_cli_codes_agree_with_the_table() -> None:
 @pytest.mark.parametrize(("error", "code"), [
     ("commands.identity:InvalidContactPointError", Exit.USAGE),
     ("commands.hub:CustomerNotFoundError", Exit.NOT_FOUND),
-    ("touchstream.keys:UnknownKeyError", Exit.NOT_FOUND),
-    ("touchstream.keys:UnknownRoleError", Exit.USAGE),
+    ("touchstream.adapters.keys:UnknownKeyError", Exit.NOT_FOUND),
+    ("touchstream.adapters.keys:UnknownRoleError", Exit.USAGE),
     ("domain.errors:InvalidTransitionError", Exit.CONFLICT),
     ("commands.hub:ConflictError", Exit.CONFLICT),
     ("projections.store:ReadStoreError", Exit.STORE),

@@ -35,7 +35,7 @@ from projections.timeline.view import TimelineView
 from replays.progress import ProgressBar
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.read_side import event_source, read_store
+from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -82,7 +82,8 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         customers.append(c)
         bar((k + 1) * per, args.customers * per)
     bar.done()
-    source = event_source(settings, hub)
+    deps = Dependencies(settings, hub=hub)
+    source = deps.event_source()
     head = source.head()
 
     started = time.perf_counter()
@@ -95,7 +96,7 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         pos = int(notes[-1].id)
     raw_s = time.perf_counter() - started
 
-    store = read_store(settings)
+    store = deps.read_store
     db = store.connect()
     chosen = registry.select(None)
     for p in chosen:

@@ -29,12 +29,12 @@ from projections import registry
 from projections.engine import Worker
 from projections.timeline.view import Cursor, TimelineView
 from replays.progress import ProgressBar
-from touchstream import settings as settings_mod
+from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.keys import open_key_store
-from touchstream.read_side import event_source, read_routes, read_store
+from touchstream.bootstrap import Dependencies, bootstrap
+from touchstream.read_side import read_routes
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def served_app() -> FastAPI:
     """uvicorn factory: the real app with the read routes, settings from the environment."""
-    return create_app(settings_mod.load(), routers=[read_routes])
+    deps = bootstrap()
+    return create_app(deps, routers=[read_routes], services=[deps])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -78,9 +79,10 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         add_touchpoints(hub, new_customer(hub, f"Neighbour {k}", rnd), 200, rnd)
         bar(args.touchpoints + (k + 1) * 200, total)
     bar.done()
-    store = read_store(settings)
+    deps = Dependencies(settings, hub=hub)
+    store = deps.read_store
     db = store.connect()
-    Worker(db, event_source(settings, hub), [(p, None) for p in registry.select(None)]).catch_up()
+    Worker(db, deps.event_source(), [(p, None) for p in registry.select(None)]).catch_up()
     db.close()
     root = str(big.id)
 

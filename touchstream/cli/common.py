@@ -19,17 +19,15 @@ from pydantic import BaseModel
 from commands.hub import Hub
 from commands.ports import Recorded
 from replays.progress import ProgressBar
-from touchstream import settings, wiring
+from touchstream.bootstrap import opened
 from touchstream.cli.errors import CliError
 
 
 @contextmanager
 def open_hub() -> Iterator[Hub]:
-    hub = wiring.build_hub(settings.load())
-    try:
-        yield hub
-    finally:
-        hub.close()
+    """The write model of ``touchstream.bootstrap``, for one command."""
+    with opened() as deps:
+        yield deps.hub
 
 
 @contextmanager

@@ -74,6 +74,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("text")
     p.set_defaults(func=_note)
 
+    p = actions.add_parser(
+        "void-touchpoint", help="void a touchpoint recorded by mistake (it stays in the log)")
+    p.add_argument("customer", help="the customer whose timeline shows it")
+    p.add_argument("event", help="the touchpoint's event id (from the timeline)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--source-key", help="idempotency key (default: the event id)")
+    p.set_defaults(func=_void)
+
+    p = actions.add_parser(
+        "correct-touchpoint", help="correct a touchpoint's date or text (the original stays)")
+    p.add_argument("customer", help="the customer whose timeline shows it")
+    p.add_argument("event", help="the touchpoint's event id (from the timeline)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--occurred-at", help="when it really happened (RFC 3339 with offset)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a corrected text field: agent, queue, summary, subject, staff, place, "
+                        "purpose or notes (repeatable; FIELD= clears it)")
+    p.add_argument("--source-key", help="idempotency key (a retry with it records nothing new)")
+    p.set_defaults(func=_correct)
+
     privacy.register_customer_actions(actions)
 
 
@@ -163,3 +183,34 @@ def _note(args: argparse.Namespace) -> int:
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
     return Exit.OK
+
+
+def _void(args: argparse.Namespace) -> int:
+    cmd = m.VoidTouchpoint(customer_id=_uuid(args.customer), event_id=_event(args.event),
+                           reason=args.reason, source_key=args.source_key, actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return Exit.OK
+
+
+def _correct(args: argparse.Namespace) -> int:
+    changes: dict[str, str | None] = {}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise CliError(f"--set takes FIELD=VALUE, got {item!r}")
+        changes[field] = value or None
+    cmd = m.CorrectTouchpoint.model_validate({
+        "customer_id": _uuid(args.customer), "event_id": _event(args.event),
+        "corrected_occurred_at": args.occurred_at, "changes": changes, "reason": args.reason,
+        "source_key": args.source_key, "actor": "cli"})
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return Exit.OK
+
+
+def _event(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise CliError(f"not an event id: {raw!r}") from exc

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
-from domain.errors import DomainError
+from domain.errors import DomainError, TouchpointUnknownError
 from projections.store import ReadStoreError
+from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
-from touchstream.keys import KeyStoreError, UnknownKeyError
 from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
 from touchstream.settings import SettingsError
 
@@ -57,7 +57,8 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.CONFLICT, str(exc)
     if isinstance(exc, DataKeyMissingError):
         return Exit.STORE, str(exc)
-    if isinstance(exc, (CustomerNotFoundError, UnknownKeyError, NotFoundError)):
+    if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
+                        NotFoundError)):
         return Exit.NOT_FOUND, str(exc)
     # Invalid contact points are bad input, not a rule refusing good input.
     if isinstance(exc, (CliError, SettingsError, ValueError, KeyStoreError,

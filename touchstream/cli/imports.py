@@ -29,10 +29,11 @@ from commands.bulk import BulkImporter, ImportResult
 from commands.hub import CommandError
 from domain.errors import DomainError
 from replays.progress import ProgressBar
-from touchstream import channel_settings, settings
+from touchstream.bootstrap import Dependencies, opened
 from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
 from touchstream.cli.exits import Exit
+from touchstream.settings import Settings, zone
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -70,8 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _cdr(args: argparse.Namespace) -> int:
-    conf = settings.load()
-    options = CdrOptions(timezone=channel_settings.cdr_timezone(override=args.timezone),
+    with opened() as deps:
+        return _import_cdr(args, deps)
+
+
+def _import_cdr(args: argparse.Namespace, deps: Dependencies) -> int:
+    conf = deps.settings
+    options = CdrOptions(timezone=zone(args.timezone or conf.cdr.timezone),
                          direction=args.direction,
                          internal_max_digits=args.internal_max_digits)
     quarantine = Quarantine(conf.data_dir / "quarantine" / "cdr.jsonl")
@@ -82,8 +88,8 @@ def _cdr(args: argparse.Namespace) -> int:
     retried: dict[str, int] | None = None
     stats = None
     bar = ProgressBar.on_terminal("import cdr", unit="rows")
-    with open_hub() as hub, ending(bar):
-        record = _counted(BulkImporter(hub).import_history, bar)
+    with ending(bar):
+        record = _counted(BulkImporter(deps.hub).import_history, bar)
         if args.retry_quarantined:
             retry = retry_quarantined(quarantine, record, options)
             retried = {k: v for k, v in asdict(retry).items() if k != "waiting"}
@@ -103,7 +109,7 @@ def _cdr(args: argparse.Namespace) -> int:
     return Exit.PROBLEMS if retried is not None and waiting else Exit.OK
 
 
-def _tail(args: argparse.Namespace, conf: settings.Settings, record: RecordBatch,
+def _tail(args: argparse.Namespace, conf: Settings, record: RecordBatch,
           quarantine: Quarantine, options: CdrOptions) -> ImportStats:
     path: Path = args.file.resolve()
     tag = hashlib.sha256(str(path).encode()).hexdigest()[:16]

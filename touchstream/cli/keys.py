@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
-from touchstream import settings
+from touchstream.adapters.keys import ROLES, KeyStore
+from touchstream.bootstrap import opened
 from touchstream.cli import privacy
 from touchstream.cli.common import print_json
 from touchstream.cli.exits import Exit
-from touchstream.keys import ROLES, KeyStore, open_key_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,11 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 @contextmanager
 def _store() -> Iterator[KeyStore]:
-    keys = open_key_store(settings.load())
-    try:
-        yield keys  # its errors become exit codes in cli.errors (unknown key: not found)
-    finally:
-        keys.close()
+    with opened() as deps:
+        yield deps.keys  # its errors become exit codes in cli.errors (unknown key: not found)
 
 
 def _create(args: argparse.Namespace) -> int:

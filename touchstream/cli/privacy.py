@@ -9,17 +9,17 @@ import tempfile
 from pathlib import Path
 from uuid import UUID
 
-from channels.blobs import BlobStore
 from projections.summary.view import SummaryView
 from projections.timeline.view import TimelineView
-from touchstream import settings
-from touchstream.cli.common import open_hub, print_json
+from touchstream.bootstrap import opened
+from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
 from touchstream.cli.reading import read_models
 from touchstream.privacy.datakeys import MasterKeyError, _decode_master
 from touchstream.privacy.erasure import Eraser
 from touchstream.privacy.export import export_subject
+from touchstream.settings import load as load_settings
 from touchstream.wiring import build_data_keys
 
 
@@ -45,10 +45,13 @@ def register_customer_actions(actions: argparse._SubParsersAction) -> None:  # t
 def register_keys_actions(actions: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = actions.add_parser(
         "rotate-master", help="rewrap every data key under a new master key (events untouched)",
-        description="Reads the new master key (urlsafe base64 of 32 bytes) from "
-                    "TOUCHSTREAM_NEW_MASTER_KEY, or generates one into <data>/master.key "
-                    "when the current key is that file. Set TOUCHSTREAM_MASTER_KEY to the new "
-                    "key afterwards when you configure it by environment.")
+        description="Reads the new master key (urlsafe base64 of 32 bytes) from --new-key-file, "
+                    "or generates one into <data>/master.key when the current key is that "
+                    "file. Set TOUCHSTREAM_MASTER_KEY to the new key afterwards when you "
+                    "configure it by environment.")
+    p.add_argument("--new-key-file", type=Path,
+                   help="file holding the new master key (required when the current one "
+                        "comes from TOUCHSTREAM_MASTER_KEY)")
     p.set_defaults(func=_rotate)
 
 
@@ -60,9 +63,8 @@ def _uuid(raw: str) -> UUID:
 
 
 def _erase(args: argparse.Namespace) -> int:
-    conf = settings.load()
-    with open_hub() as hub:
-        eraser = Eraser(hub, hub.mapper.keys, BlobStore(conf.data_dir / "blobs"))  # type: ignore[attr-defined]
+    with opened() as deps:
+        eraser = Eraser(deps.hub, deps.hub.mapper.keys, deps.blobs)  # type: ignore[attr-defined]
         report = eraser.erase(_uuid(args.customer), args.reason, actor="cli")
     print_json({"customer_id": args.customer, "erased": report.customers,
                 "duplicate": report.recorded.duplicate,
@@ -72,15 +74,14 @@ def _erase(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    conf = settings.load()
     customer = _uuid(args.customer)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".export-", suffix=".zip")
     try:
-        with read_models(quiet=True) as store, open_hub() as hub, os.fdopen(fd, "wb") as fh:
-            manifest = export_subject(hub, SummaryView(store), TimelineView(store),
-                                      BlobStore(conf.data_dir / "blobs"), customer, fh)
+        with read_models(quiet=True) as store, opened() as deps, os.fdopen(fd, "wb") as fh:
+            manifest = export_subject(deps.hub, SummaryView(store), TimelineView(store),
+                                      deps.blobs, customer, fh)
         os.chmod(tmp, 0o600)
         os.replace(tmp, out)
     except BaseException:
@@ -92,23 +93,22 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    conf = settings.load()
+    conf = load_settings()
     keys = build_data_keys(conf)
-    given = os.environ.get("TOUCHSTREAM_NEW_MASTER_KEY")
-    if given:
+    if args.new_key_file is not None:
         try:
-            new = _decode_master(given, "TOUCHSTREAM_NEW_MASTER_KEY")
-        except MasterKeyError as exc:
+            new = _decode_master(args.new_key_file.read_text().strip(), str(args.new_key_file))
+        except (OSError, MasterKeyError) as exc:
             raise CliError(str(exc)) from exc
         rewrapped = keys.rotate_master(new)
-        print_json({"rewrapped": rewrapped, "master_key": "TOUCHSTREAM_NEW_MASTER_KEY"})
+        print_json({"rewrapped": rewrapped, "master_key": str(args.new_key_file)})
         return Exit.OK
     if conf.master_key:
-        raise CliError("the master key comes from TOUCHSTREAM_MASTER_KEY: give the new one in "
-                       "TOUCHSTREAM_NEW_MASTER_KEY")
+        raise CliError("the master key comes from TOUCHSTREAM_MASTER_KEY: give the new one "
+                       "with --new-key-file")
     # The new key is durable before any data key is rewrapped under it: a crash in
     # between leaves master.key.new beside the old file, and the rotation can be rerun
-    # with TOUCHSTREAM_NEW_MASTER_KEY set to it.
+    # with --new-key-file master.key.new.
     new = os.urandom(32)
     path = conf.data_dir / "master.key"
     pending = path.with_suffix(".key.new")

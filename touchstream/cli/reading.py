@@ -21,8 +21,7 @@ from projections.customers import Resolved
 from projections.engine import Worker
 from projections.store import ReadStore
 from replays.progress import ProgressBar
-from touchstream import read_side, settings
-from touchstream.cli.common import open_hub
+from touchstream.bootstrap import opened
 from touchstream.cli.errors import CliError, NotFoundError
 
 
@@ -42,10 +41,9 @@ def existing(resolved: Resolved | None, asked: str) -> Resolved:
 @contextmanager
 def read_models(*, quiet: bool) -> Iterator[ReadStore]:
     """The read store, its models caught up to the log head (a bar on a terminal)."""
-    conf = settings.load()
-    store = read_side.read_store(conf)
-    with open_hub() as hub:
-        source = read_side.event_source(conf, hub)
+    with opened() as deps:
+        store = deps.read_store
+        source = deps.event_source()
         db = store.connect()
         try:
             head = source.head()
@@ -58,10 +56,10 @@ def read_models(*, quiet: bool) -> Iterator[ReadStore]:
         finally:
             db.close()
             source.close()
-    try:
-        yield store
-    finally:
-        store.reset_local()
+        try:
+            yield store
+        finally:
+            store.reset_local()
 
 
 def when(value: datetime | str | None) -> str:
