@@ -22,7 +22,7 @@ from commands.naming import StreamNaming
 from commands.retry import TryAgain, retrying
 from commands.store import CustomerStore
 from domain.claims import ContactPointClaim
-from domain.errors import DomainError
+from domain.errors import ContactPointTakenError, DomainError
 
 CLAIM_STALE_AFTER_S = 60.0
 
@@ -54,14 +54,14 @@ class ContactClaims:
         not saved (to save with the registration); ``ContactPointTakenError`` if one is owned."""
         changed = []
         for ckey in ckeys:
-            claim = self.get(ckey) or ContactPointClaim.open(self.naming.claim(ckey), ckey)
-            self._take(claim, customer_id)
+            claim = self.get(ckey) or self._open(ckey)
+            self._take(claim, customer_id, ckey)
             if claim.pending_events:
                 changed.append(claim)
         return changed
 
     def claim(self, ckey: str, customer_id: str) -> None:
-        self._change(ckey, lambda claim: self._take(claim, customer_id), create=True)
+        self._change(ckey, lambda claim: self._take(claim, customer_id, ckey), create=True)
 
     def claim_all(self, ckeys: list[str], customer_id: str) -> None:
         """Claim every contact point or none: a refused one releases those just taken,
@@ -86,23 +86,30 @@ class ContactClaims:
             return False
         return (self.clock() - claim.modified_on).total_seconds() > CLAIM_STALE_AFTER_S
 
-    def _take(self, claim: ContactPointClaim, customer_id: str) -> None:
+    def _open(self, ckey: str) -> ContactPointClaim:
+        # The claim keeps the contact point only as a keyed digest: it outlives an
+        # erasure of its owner, and the stream id is keyed the same way.
+        return ContactPointClaim.open(self.naming.claim(ckey), self.naming.digest(ckey))
+
+    def _take(self, claim: ContactPointClaim, customer_id: str, ckey: str) -> None:
         if claim.owner not in (None, customer_id) and self.is_stale(claim):
             claim.release(claim.owner)  # type: ignore[arg-type]
-        claim.claim(customer_id)
+        try:
+            claim.claim(customer_id)
+        except ContactPointTakenError as exc:
+            raise ContactPointTakenError(ckey, exc.owner) from None  # name it in clear
 
     def _change(
         self, ckey: str, change: Callable[[ContactPointClaim], None], *, create: bool
     ) -> None:
         """Apply ``change`` to a contact point's claim, retrying on concurrent changes."""
-        cid = self.naming.claim(ckey)
 
         def attempt(_: int) -> None:
             claim = self.get(ckey)
             if claim is None:
                 if not create:
                     return
-                claim = ContactPointClaim.open(cid, ckey)
+                claim = self._open(ckey)
             change(claim)
             if claim.pending_events:
                 try:

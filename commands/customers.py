@@ -7,7 +7,7 @@ store allows it (SQL), so a kill can never leave a claim without its customer.
 
 from __future__ import annotations
 
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
@@ -16,7 +16,6 @@ from commands.context import WriteContext
 from commands.errors import ConflictError, CustomerNotFoundError
 from commands.handling import Decide, on_customer
 from commands.identity import contact_key, normalise
-from commands.naming import NAMESPACE
 from commands.ports import Recorded
 from commands.provenance import provenances, source_key
 from commands.retry import TryAgain, retrying
@@ -29,7 +28,7 @@ def register_customer(w: WriteContext, cmd: m.RegisterCustomer) -> Recorded:
     key = source_key(cmd)
     if (done := w.keys.lookup(key)) is not None:
         return done
-    customer_id = cmd.customer_id or uuid5(NAMESPACE, f"customer:{key}")
+    customer_id = cmd.customer_id or w.naming.uuid_for(f"customer:{key}")
     points = [(p.kind, normalise(p.kind, p.value, w.default_region), p.label)
               for p in cmd.contact_points]
     ckeys = [contact_key(kind, value) for kind, value, _ in points]
@@ -37,7 +36,8 @@ def register_customer(w: WriteContext, cmd: m.RegisterCustomer) -> Recorded:
         w.claims.claim_all(ckeys, str(customer_id))
 
     def attempt(_: int) -> Recorded:
-        provs = provenances(cmd, key, "system", "internal", w.clock, w.max_future_skew)
+        provs = provenances(cmd, key, "system", "internal", w.clock, w.max_future_skew,
+                            w.naming.event_id)
         customer = Customer.register(
             w.naming.customer(customer_id), next(provs),
             name=cmd.name, company=cmd.company, lifecycle_stage=cmd.lifecycle_stage,

@@ -75,7 +75,8 @@ def on_customer(
         if found is not None:
             return found
         try:
-            decide(customer, provenances(cmd, key, channel, direction, w.clock, w.max_future_skew))
+            decide(customer, provenances(cmd, key, channel, direction, w.clock,
+                                         w.max_future_skew, w.naming.event_id))
         except CustomerMergedError as exc:
             if not target.fresh:
                 target.fresh = True  # decide again on the stored state, not the cached one

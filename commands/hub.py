@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, Transcoder
 from eventsourcing.utils import EnvType
 
 from commands import corrections, customers, handling, mailbox, touchpoints, triage
@@ -70,8 +71,12 @@ class Hub(Application):
         unknown_contacts: str = "create",
         snapshot_interval: int = 50,
         clock: Callable[[], datetime] | None = None,
+        mapper_factory: Callable[[Transcoder], Mapper[Any]] | None = None,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
     ) -> None:
+        # Before the library builds its mapper (in ``super().__init__``): with a
+        # factory, personal fields are encrypted per customer (touchstream.privacy).
+        self._mapper_factory = mapper_factory
         super().__init__(env)
         self.naming = naming or StreamNaming(prefixed=False)
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -97,6 +102,19 @@ class Hub(Application):
     @unknown_contacts.setter
     def unknown_contacts(self, value: str) -> None:
         self.context = replace(self.context, unknown_contacts=value)
+
+    def construct_mapper(self) -> Mapper[Any]:
+        if self._mapper_factory is None:
+            return super().construct_mapper()
+        return self._mapper_factory(self.construct_transcoder())
+
+    def forget(self, customer_id: UUID) -> None:
+        """Drop a customer from the aggregate cache (after an erasure)."""
+        if self.repository.cache is not None:
+            try:
+                self.repository.cache.get(self.naming.customer(customer_id), evict=True)
+            except KeyError:
+                pass
 
     # ------------------------------------------------------------ commands
     def execute(self, command: m.Command) -> Recorded:

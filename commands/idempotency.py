@@ -27,7 +27,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from commands.errors import CommandError
-from commands.naming import StreamNaming, event_id
+from commands.naming import StreamNaming
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow, Recorded, SourceKeyIndex
 from domain.claims import SourceKeyReservation
 from domain.customer import Customer
@@ -88,18 +88,23 @@ class SourceKeyRows(Idempotency):
         self.naming = naming
 
     def lookup(self, key: str) -> Recorded | None:
-        rows = self.index.lookup_source_keys([key]).get(key)
+        stored = self.naming.digest(key)
+        rows = self.index.lookup_source_keys([stored]).get(stored)
         return self._recorded(rows) if rows else None
 
     def lookup_many(self, keys: list[str]) -> dict[str, Recorded]:
-        found = self.index.lookup_source_keys(keys)
-        return {key: self._recorded(rows) for key, rows in found.items()}
+        stored = {self.naming.digest(key): key for key in keys}
+        found = self.index.lookup_source_keys(list(stored))
+        return {stored[digest]: self._recorded(rows) for digest, rows in found.items()}
 
     def guard(self, key: str) -> KeyGuard:
         return _Unguarded()  # the UNIQUE row decides, at save time
 
     def save_kwargs(self, keyed: Sequence[KeyedEvent]) -> dict[str, Any]:
-        return {"source_keys": list(keyed)}
+        # Stored as digests: a source key often carries a number, an address or a
+        # Message-ID, and the row outlives an erasure.
+        digest = self.naming.digest
+        return {"source_keys": [(digest(k), seq, eid, i) for k, seq, eid, i in keyed]}
 
     def duplicate(self, key: str, exc: IntegrityError) -> Recorded | None:
         return self.lookup(key) if SOURCE_KEYS_TABLE in str(exc) else None
@@ -142,7 +147,8 @@ class ReservationStreams(Idempotency):
     def reserve(self, key: str, customer: Customer) -> SourceKeyReservation:
         rid = self.naming.reservation(key)
         res = SourceKeyReservation.reserve(
-            rid, key, str(self.naming.customer_uuid(customer.id)), event_id(key), customer.version,
+            rid, self.naming.digest(key), str(self.naming.customer_uuid(customer.id)),
+            self.naming.event_id(key), customer.version,
         )
         try:
             self.app.save(res)
@@ -152,8 +158,10 @@ class ReservationStreams(Idempotency):
 
     def scan(self, res: SourceKeyReservation) -> Recorded | None:
         stream = self.naming.customer(UUID(res.customer_id))
+        digest = self.naming.digest
         mine = [e for e in self.app.events.get(stream, gt=res.floor_version)
-                if getattr(e, "source_key", None) == res.source_key]
+                if isinstance(key := getattr(e, "source_key", None), str)
+                and digest(key) == res.source_key]
         if not mine:
             return None
         return Recorded(

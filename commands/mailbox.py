@@ -10,7 +10,6 @@ from eventsourcing.persistence import IntegrityError
 from commands import email_messages as em
 from commands import messages as m
 from commands.context import WriteContext
-from commands.naming import event_id
 from commands.ports import Recorded
 from commands.provenance import source_key
 from commands.retry import TryAgain, retrying
@@ -22,14 +21,14 @@ def quarantine_email(w: WriteContext, cmd: em.QuarantineEmail) -> Recorded:
         "reason", "detail", "message_id", "uidvalidity", "uid", "size", "raw_ref", "header_ref",
     })
     return _on_mailbox(w, cmd, cmd.account, cmd.folder,
-                       lambda box, key: box.quarantine(key, event_id(key), **fields))
+                       lambda box, key: box.quarantine(key, w.naming.event_id(key), **fields))
 
 
 def note_uidvalidity_change(w: WriteContext, cmd: em.NoteUidValidityChange) -> Recorded:
     return _on_mailbox(
         w, cmd, cmd.account, cmd.folder,
         lambda box, key: box.note_uidvalidity_change(
-            key, event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
+            key, w.naming.event_id(key), cmd.old_uidvalidity, cmd.new_uidvalidity),
     )
 
 

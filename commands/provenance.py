@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from commands import messages as m
 from commands.naming import event_id
@@ -23,6 +23,7 @@ def source_key(cmd: m.Command) -> str:
 def provenances(
     cmd: m.Command, key: str, channel: str, direction: str, clock: Callable[[], datetime],
     max_future_skew: timedelta | None = None,
+    ids: Callable[[str, int], UUID] = event_id,
 ) -> Iterator[Provenance]:
     """The provenance of each event the command records, in order (ids from the key);
     a source time further ahead of the clock than ``max_future_skew`` is refused."""
@@ -32,7 +33,7 @@ def provenances(
     i = 0
     while True:
         yield Provenance(
-            event_id=event_id(key, i),
+            event_id=ids(key, i),
             occurred_at=occurred,
             channel=channel,
             direction=direction,

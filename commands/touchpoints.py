@@ -113,7 +113,8 @@ def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) ->
 
 def apply_touchpoint(w: WriteContext, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
     """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
-    prov = next(provenances(cmd, key, cmd.channel, cmd.direction, w.clock, w.max_future_skew))
+    prov = next(provenances(cmd, key, cmd.channel, cmd.direction, w.clock, w.max_future_skew,
+                            w.naming.event_id))
     customer.record(TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, LOOKUP_ONLY))
 
 

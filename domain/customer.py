@@ -373,6 +373,22 @@ class Customer(Aggregate):
             if self.source_id in aggregate.absorbed:
                 aggregate.absorbed.remove(self.source_id)
 
+    # -- privacy -----------------------------------------------------------
+    class PersonalDataErased(Event):
+        """The customer's personal data was erased (their data key is destroyed next).
+
+        Carries no personal content: who asked is the provenance's actor, why is
+        ``reason`` (a case reference, not a copy of the request)."""
+
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.erased = True
+            aggregate.name = None
+            aggregate.company = None
+            aggregate.profile = {}
+            aggregate.contact_points = {}
+
     # How often this customer was unmerged: a class default, so snapshots taken before
     # the count existed still load (they read 0 until the next unmerge).
     unmerges = 0
@@ -556,6 +572,13 @@ class Customer(Aggregate):
         target = self.merged_into
         self.trigger_event(self.Unmerged, target_id=target, **prov.fields())
         return target
+
+    def erase(self, prov: Provenance, reason: str) -> bool:
+        """Record the erasure of this customer's personal data; False if already erased."""
+        if self.erased:
+            return False
+        self.trigger_event(self.PersonalDataErased, reason=reason, **prov.fields())
+        return True
 
     def release(self, prov: Provenance, source_id: str) -> None:
         if source_id in self.absorbed:

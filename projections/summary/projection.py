@@ -25,7 +25,7 @@ import orjson
 from domain.customer import TOUCHPOINT_EVENTS, Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import ERASED_NAME, Item, customer_id, is_erased, us
 from projections.store import Db
 
 _TOUCH_KEYS = ("call_id", "message_id", "original_message_id", "callback_id", "fax_id",
@@ -183,13 +183,27 @@ class SummaryProjection(Projection):
 
     @staticmethod
     def _life_event(db: Db, t: Names, cid: str, e: Customer.Event, at: int) -> None:
-        if isinstance(e, Customer.Registered):
+        if isinstance(e, Customer.Registered) and is_erased(e):
+            apply_identity(db, t.customer, e, name=ERASED_NAME, company=None,
+                           lifecycle_stage=e.lifecycle_stage, profile="{}",
+                           registered_us=at, stage_changed_us=at)
+        elif isinstance(e, Customer.Registered):
             apply_identity(db, t.customer, e, name=e.name, company=e.company,
                            lifecycle_stage=e.lifecycle_stage,
                            profile=_json({"company": e.company, "name": e.name}),
                            registered_us=at, stage_changed_us=at)
         elif apply_identity(db, t.customer, e):
             return
+        elif isinstance(e, Customer.PersonalDataErased):
+            # The live redaction; a rebuild reads the same rows from the erased events.
+            db.execute(f"UPDATE {t.customer} SET name=?, company=NULL, profile='{{}}' "
+                       "WHERE customer_id=?", (ERASED_NAME, cid))
+            db.execute(f"DELETE FROM {t.contact} WHERE customer_id=?", (cid,))
+            db.execute(f"UPDATE {t.callback} SET number=NULL, reason=NULL WHERE customer_id=?",
+                       (cid,))
+        elif is_erased(e) and isinstance(e, Customer.ProfileChanged | Customer.ContactPointAdded
+                                         | Customer.ContactPointRemoved):
+            return  # nothing personal is left to show
         elif isinstance(e, Customer.ProfileChanged):
             row = db.one(f"SELECT profile FROM {t.customer} WHERE customer_id=?", (cid,))
             profile = orjson.loads(row[0]) if row else {}

@@ -24,7 +24,9 @@ from projections.engine import Names, Projection, Table
 from projections.events import (
     Item,
     customer_id,
+    erased_payload,
     has_body,
+    is_erased,
     is_internal,
     kind_of,
     payload_json,
@@ -85,17 +87,23 @@ class TimelineProjection(Projection):
         entries: list[tuple[Any, ...]] = []
         details: list[tuple[Any, ...]] = []
         texts: list[tuple[Any, ...]] = []
+        erased: list[str] = []
         fixes: list[Customer.Event] = []
         for pos, e in items:
             if isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
                 fixes.append(e)
             apply_identity(db, t.customer, e)
-            subject, summary = subject_of(e), summary_of(e)
+            if is_erased(e):  # read after the key was destroyed: the erased form
+                subject, summary, body = None, None, False
+            else:
+                subject, summary, body = subject_of(e), summary_of(e), has_body(e)
+            if isinstance(e, Customer.PersonalDataErased):
+                erased.append(customer_id(e))
             event_id = str(e.event_id)
             entries.append((
                 pos, customer_id(e), event_id, kind_of(e), e.channel, e.direction,
                 us(e.occurred_at), us(e.timestamp), e.actor, subject, summary,
-                int(is_internal(e)), int(has_body(e)), 0, 0,
+                int(is_internal(e)), int(body), 0, 0,
             ))
             details.append((pos, event_id, payload_json(e)))
             if subject or summary:
@@ -111,6 +119,8 @@ class TimelineProjection(Projection):
                            (fix.voided_event_id,))
             elif isinstance(fix, Customer.TouchpointCorrected):
                 _correct(db, t, fix)
+        for cid in erased:
+            _redact(db, t, cid)
 
 
 def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
@@ -140,3 +150,20 @@ def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
             if subject or summary:
                 db.execute(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)",
                            (pos, subject or "", summary or ""))
+
+
+def _redact(db: Db, t: Names, cid: str) -> None:
+    """Every row of an erased customer in its erased form: no subject, summary or body
+    text, the detail reduced to the event's non-personal fields."""
+    rows = db.all(f"SELECT e.position, e.kind, e.subject, e.summary, d.body FROM {t.entry} e "
+                  f"JOIN {t.detail} d ON d.position = e.position WHERE e.customer_id=?", (cid,))
+    if db.dialect == "sqlite":
+        db.executemany(
+            f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) VALUES ('delete',?,?,?)",
+            [(pos, subject or "", summary or "") for pos, _, subject, summary, _ in rows
+             if subject or summary])
+    db.executemany(f"UPDATE {t.detail} SET body=? WHERE position=?",
+                   [(erased_payload(kind, body), pos) for pos, kind, _, _, body in rows
+                    if '"personal_data_erased"' not in body])
+    db.execute(f"UPDATE {t.entry} SET subject=NULL, summary=NULL, has_body=0 "
+               "WHERE customer_id=?", (cid,))

@@ -17,9 +17,8 @@ def make_hub(env: dict[str, str]) -> Hub:
     EventStoreDB protocol (reservation stream + scan) runs on SQLite."""
     settings = settings_mod.load(env)
     if env.get("TOUCHSTREAM_TEST_PLAIN_RECORDER"):
-        store_env = wiring.event_store_env(settings)
-        store_env.pop("APPLICATION_RECORDER_TOPIC")
-        return Hub(env=store_env, default_region=settings.default_region)
+        # An empty topic selects the library's own recorder (no source-key table).
+        return wiring.build_hub(settings, {"APPLICATION_RECORDER_TOPIC": ""})
     return wiring.build_hub(settings)
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from commands import messages as m
 from projections.summary.view import SummaryView
+from touchstream.cli import privacy
 from touchstream.cli.common import open_hub, print_json, print_recorded
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
@@ -92,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "purpose or notes (repeatable; FIELD= clears it)")
     p.add_argument("--source-key", help="idempotency key (a retry with it records nothing new)")
     p.set_defaults(func=_correct)
+
+    privacy.register_customer_actions(actions)
 
 
 def _uuid(raw: str) -> UUID:

@@ -21,6 +21,7 @@ from domain.errors import DomainError, TouchpointUnknownError
 from projections.store import ReadStoreError
 from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
+from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
 from touchstream.settings import SettingsError
 
 # Kept for modules that still import the old names (same values as the table).
@@ -50,6 +51,12 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
     """The exit code and message for an error the CLI expects (None: a bug, re-raise)."""
     if isinstance(exc, ValidationError):
         return Exit.USAGE, describe_validation(exc)
+    if isinstance(exc, MasterKeyError):
+        return Exit.USAGE, str(exc)
+    if isinstance(exc, SubjectErasedError):
+        return Exit.CONFLICT, str(exc)
+    if isinstance(exc, DataKeyMissingError):
+        return Exit.STORE, str(exc)
     if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
                         NotFoundError)):
         return Exit.NOT_FOUND, str(exc)

@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from touchstream.adapters.keys import ROLES, KeyStore
 from touchstream.bootstrap import opened
+from touchstream.cli import privacy
 from touchstream.cli.common import print_json
 from touchstream.cli.exits import Exit
 
@@ -17,6 +18,7 @@ from touchstream.cli.exits import Exit
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("keys", help="create, list or revoke API keys")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    privacy.register_keys_actions(actions)
 
     p = actions.add_parser("create", help="create a key and print its token (shown once)")
     p.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")

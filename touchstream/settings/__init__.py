@@ -104,6 +104,11 @@ class Settings(BaseModel):
         return self.core.audit_seal_interval
 
     @property
+    def master_key(self) -> str | None:
+        key = self.core.master_key
+        return key.get_secret_value() if key is not None else None
+
+    @property
     def max_future_skew_s(self) -> int:
         return self.core.max_future_skew_s
 

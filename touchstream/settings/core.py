@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from touchstream.settings.base import Section, store_kind
@@ -33,6 +33,10 @@ class CoreSettings(Section):
     audit_seal_interval: PositiveInt = Field(3600, description=(
         "Seconds between the seals `touchstream serve` appends to the audit log "
         "(one more at shutdown)."))
+    master_key: SecretStr | None = Field(None, description=(
+        "Master key wrapping every customer's data key (urlsafe base64 of 32 bytes); when "
+        "unset, `<data>/master.key` is generated on first start (mode 0600). Back it up apart "
+        "from the data: without it the personal data cannot be read."))
     public_base_url: str = Field("", description=(
         "Public base URL the providers call (e.g. `https://hub.example.com`), for Twilio "
         "signatures behind a proxy."))
