@@ -22,16 +22,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.web.command_routes import command_router
 from commands.hub import Hub
 from touchstream.auth import Authorizer
+from touchstream.http_errors import error_response, install_error_handlers
 from touchstream.keys import KeyStore, open_key_store
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
@@ -124,7 +122,7 @@ def create_app(
     app.state.context = context
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
-    app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    install_error_handlers(app)
     app.include_router(command_router(holder, authorize, ledger=key_store))
     for factory in routers:
         app.include_router(factory(context))
@@ -134,15 +132,6 @@ def create_app(
         return {"status": "ok"}
 
     return app
-
-
-async def _validation_failed(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's error list plus one readable ``reason`` line."""
-    errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
-    reason = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
-    )
-    return JSONResponse({"detail": errors, "reason": reason}, status_code=422)
 
 
 class BodyTooLargeError(HTTPException):
@@ -215,7 +204,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _reply(scope: Scope, send: Send, status: int, reason: str) -> None:
-    response = JSONResponse({"detail": reason}, status_code=status)
+    response = error_response(status, reason)
     await response(scope, _no_body, send)
 
 

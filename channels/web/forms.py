@@ -244,8 +244,9 @@ def forms_router(get_hub: HubProvider, config: FormsConfig) -> APIRouter:
 def _refusal(spec: FormSpec, name: str, endpoint: FormsEndpoint, exc: SubmissionError,
              wants_json: bool, values: dict[str, str]) -> Response:
     if wants_json:
-        return JSONResponse({"detail": exc.message, "errors": exc.errors},
-                            status_code=exc.status, headers=exc.headers)
+        # Rendered by the app's one error handler, like every other error answer.
+        raise HTTPException(exc.status, detail={"reason": exc.message, "errors": exc.errors},
+                            headers=exc.headers or None)
     if exc.status in (400, 422):
         # Re-render with what they typed, the messages and a fresh token.
         values.pop(endpoint.config.honeypot, None)
