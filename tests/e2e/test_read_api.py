@@ -13,6 +13,7 @@ from commands import messages as m
 from commands.identity import normalise_email, normalise_number
 from projections import registry
 from projections.engine import Worker
+from read_api import partner as partner_view
 from read_api import routes
 from read_api.routes import ReadViews, read_router
 from tests.support.demo import seed_demo
@@ -219,3 +220,113 @@ def test_timeline_query_string_is_validated_and_documented_like_a_query_model(
         "limit", "cursor", "channel", "direction", "kind", "since", "until", "q", "min_position"]
     limit = next(p for p in documented if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 200 and limit["schema"]["default"] == 50
+
+
+def test_a_forged_or_foreign_timeline_cursor_answers_400_for_every_reader(
+        world: dict[str, Any]) -> None:
+    import base64
+    import json
+
+    client, ids = world["client"], world["ids"]
+    bob = ids["bob"]
+
+    def forged(*parts: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+    path = f"/customers/{bob}/timeline"
+    for token in ("agent", "partner:p-north"):
+        for cursor in (forged("timeline", bob, 2**63, 1, 1), forged("timeline", bob, 1, 2**64, 1),
+                       forged("timeline", bob, 1, 1, -1), forged("timeline", bob, "1", 1, 1),
+                       base64.urlsafe_b64encode(b"9223372036854775808.1.1").decode()):
+            answer = get(client, path, token, cursor=cursor)
+            assert answer.status_code == 400, (token, cursor, answer.text)
+            assert answer.json()["error"] == "bad_request"
+    first = get(client, f"/customers/{ids['ada']}/timeline", "agent", limit=1).json()
+    assert first["next_cursor"]
+    foreign = get(client, path, "agent", cursor=first["next_cursor"])
+    assert foreign.status_code == 400 and "this timeline" in foreign.json()["reason"]
+
+
+def test_partner_summary_counts_hide_internal_notes(world: dict[str, Any]) -> None:
+    client, ids, hub = world["client"], world["ids"], world["hub"]
+    bob = ids["bob"]
+    before = get(client, f"/customers/{bob}/summary", "partner:p-north").json()
+    hub.execute(m.AddNote(customer_id=bob, text="margin is thin", visibility="internal",  # type: ignore[arg-type]
+                          source_key="t:count-internal"))
+    world["catch_up"]()
+    staff = get(client, f"/customers/{bob}/summary", "agent").json()
+    partner = get(client, f"/customers/{bob}/summary", "partner:p-north").json()
+    assert staff["notes"]["internal"] >= 1
+    assert partner["events"] == before["events"] == staff["events"] - staff["notes"]["internal"]
+    assert partner["notes"] == {"shared": staff["notes"]["shared"]}
+    assert set(partner) == set(staff)
+
+
+def test_partner_event_payloads_show_business_fields_and_no_staff_field_by_field(
+        world: dict[str, Any]) -> None:
+    client, ids, hub = world["client"], world["ids"], world["hub"]
+    bob = ids["bob"]
+    hub.execute(m.LogCall(customer_id=bob, call_id="pf-1", agent="mia", queue="support",  # type: ignore[arg-type]
+                          summary="asked about delivery", source_key="t:pf-call"))
+    world["catch_up"]()
+    visit = event_of(client, bob, "visit")
+    call = next(i["event_id"] for i in get(client, f"/customers/{bob}/timeline", "agent",
+                                           kind="call", limit=200).json()["items"]
+                if i["summary"] == "asked about delivery")
+    for event_id, staff_field, business in ((visit, "staff", "visit_kind"),
+                                            (call, "agent", "queue")):
+        staff = get(client, f"/events/{event_id}", "agent").json()
+        seen = get(client, f"/events/{event_id}", "partner:p-north").json()
+        assert staff["data"][staff_field] and staff_field not in seen["data"]
+        assert seen["data"][business] == staff["data"][business]
+        assert seen["entry"]["actor"] is None and staff["entry"]["actor"]
+        for field, value in staff["data"].items():
+            if field in partner_view.EVENT_FIELDS:
+                assert seen["data"][field] == value, field
+            else:
+                assert field not in seen["data"], field
+        for hidden in ("actor", "source_key", "correlation_id", "causation_id"):
+            assert hidden in staff["data"] and hidden not in seen["data"]
+
+
+def test_search_pages_with_a_cursor_and_refuses_a_foreign_one(world: dict[str, Any]) -> None:
+    client = world["client"]
+    everyone = get(client, "/customers/search", "agent", q="example", limit=100).json()
+    assert everyone["next_cursor"] is None and everyone["incomplete"] is False
+    assert len(everyone["items"]) >= 3
+    seen, cursor = [], None
+    while True:
+        page = get(client, "/customers/search", "agent", q="example", limit=1,
+                   **({"cursor": cursor} if cursor else {})).json()
+        seen += [i["customer_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [i["customer_id"] for i in everyone["items"]]
+    first = get(client, "/customers/search", "agent", q="example", limit=1).json()
+    other = get(client, "/customers/search", "agent", q="lovel", cursor=first["next_cursor"])
+    assert other.status_code == 400 and other.json()["error"] == "bad_request"
+
+
+def test_unknown_filter_values_answer_422_not_an_empty_page(world: dict[str, Any]) -> None:
+    client, ada = world["client"], world["ids"]["ada"]
+    for name, value in (("channel", "pigeon"), ("direction", "sideways"), ("kind", "telegram")):
+        answer = get(client, f"/customers/{ada}/timeline", "agent", **{name: value})
+        assert answer.status_code == 422, (name, answer.text)
+        assert list(answer.json()["errors"]) == [f"query.{name}.0"]
+        assert answer.json()["error"] == "invalid_input" and name in answer.json()["reason"]
+
+
+def test_bodies_are_plain_text_never_sniffed_even_when_html(world: dict[str, Any]) -> None:
+    client, ids, hub = world["client"], world["ids"], world["hub"]
+    html = "<html><script>alert(1)</script><p>Hi</p></html>"
+    hub.execute(m.RecordEmail(message_id="<html-body@x>", direction="inbound",  # type: ignore[arg-type]
+                              from_address="ada@example.com", to=["support@example.org"],
+                              subject="html inside", body_text=html))
+    world["catch_up"]()
+    found = get(client, f"/customers/{ids['ada']}/timeline", "agent", q="html").json()["items"]
+    body = get(client, f"/events/{found[0]['event_id']}/body", "agent")
+    assert body.status_code == 200 and body.text == html
+    assert body.headers["content-type"] == "text/plain; charset=utf-8"
+    assert body.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in body.headers["content-security-policy"]
