@@ -18,7 +18,8 @@ render them, FastAPI's request validation errors (422) and unexpected exceptions
 (500, with nothing internal in the body), and makes the OpenAPI document say so:
 every documented 4xx/5xx response of every operation gets the ``ErrorPublic``
 schema, and the statuses every route can answer (401/403 on routes with a key,
-413/414/400 from the request limits, 422 on routes with input) are documented.
+400/413/414 from the request limits, 431 from the server's head limits, 422 on
+routes with input) are documented.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ DESCRIPTIONS: Mapping[int, str] = {
     415: "Unsupported Content-Type",
     422: "Invalid input; `errors` names the fields",
     429: "Too many requests; see Retry-After",
+    431: "Request line and headers too large, or too many headers (refused by the server)",
     503: "Not available right now; retry after Retry-After seconds",
 }
 
@@ -181,7 +183,7 @@ def _documented(app: FastAPI, build: Callable[[], dict[str, Any]]) -> Callable[[
 
 def _document_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation["responses"]
-    statuses = {413, 414, 400}
+    statuses = {400, 413, 414, 431}
     if any(s in _AUTH_SCHEMES for req in operation.get("security", []) for s in req):
         statuses |= {401, 403}
     if operation.get("parameters") or operation.get("requestBody") or "422" in responses:
