@@ -7,7 +7,8 @@ number of header lines, and past ``MAX_HEAD_BYTES`` or ``MAX_HEADERS`` answers
 **431** in the one error shape (``touchstream.http_errors``) and closes the
 connection, having buffered at most one socket read beyond the limit.
 
-``serve`` passes ``header_limited_protocol()`` as uvicorn's ``http`` protocol.
+``serve`` passes ``HeaderLimitedProtocol`` as uvicorn's ``http`` protocol (a class
+importable by name: with ``--workers N`` uvicorn pickles it to each worker).
 Body and query-string limits are the app's (``touchstream.app.RequestLimits``).
 """
 
@@ -88,9 +89,3 @@ class HeaderLimitedProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n", body]))
         self.transport.close()
 
-
-def header_limited_protocol(max_head_bytes: int = MAX_HEAD_BYTES,
-                            max_headers: int = MAX_HEADERS) -> type[HeaderLimitedProtocol]:
-    """The protocol class for uvicorn's ``http=`` with these limits."""
-    return type("HeaderLimitedProtocol", (HeaderLimitedProtocol,),
-                {"max_head_bytes": max_head_bytes, "max_headers": max_headers})

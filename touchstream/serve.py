@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from touchstream import settings as settings_mod
 from touchstream.app import Service, create_app
 from touchstream.channel_routes import channel_routers
-from touchstream.http_limits import header_limited_protocol
+from touchstream.http_limits import HeaderLimitedProtocol
 from touchstream.keys import open_key_store
 from touchstream.settings import Settings
 
@@ -75,7 +75,7 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
                     "work is repeated): prefer --no-projections plus 'touchstream projections "
                     "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto",
-              "http": header_limited_protocol(),
+              "http": HeaderLimitedProtocol,
               "proxy_headers": False, "server_header": False}
     if workers > 1:
         uvicorn.run("touchstream.serve:app_from_env", factory=True, workers=workers, **common)
