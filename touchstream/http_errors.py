@@ -24,11 +24,11 @@ routes with input) are documented.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -106,7 +106,7 @@ def error_body(status: int, reason: str, errors: Mapping[str, str] | None = None
 
 def error_bytes(status: int, reason: str) -> bytes:
     """The body as bytes, for answers written below the ASGI app (the server's limits)."""
-    return orjson.dumps(error_body(status, reason))
+    return json.dumps(error_body(status, reason), separators=(",", ":")).encode()
 
 
 def error_response(status: int, reason: str, errors: Mapping[str, str] | None = None,

@@ -14,23 +14,23 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import open_key_store
+from touchstream.bootstrap import Dependencies
 from touchstream.http_errors import ERROR_CODES, ErrorPublic
-from touchstream.keys import open_key_store
 from touchstream.serve import build_app
 
 CTI_SECRET = "cti-secret-for-the-shape-test"
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-           ) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    monkeypatch.setenv("TOUCHSTREAM_CTI_SECRET", CTI_SECRET)  # mounts the CTI webhook
-    env = store_env("sqlite", tmp_path / "data")
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    # the CTI secret mounts the CTI webhook
+    env = {**store_env("sqlite", tmp_path / "data"), "TOUCHSTREAM_CTI_SECRET": CTI_SECRET}
     conf = settings_mod.load(env)
     keys = open_key_store(conf)
     tokens = {role: keys.create(role, None, role)[1] for role in ("admin", "analyst")}
     keys.close()
-    with TestClient(build_app(conf, projections=False)) as client:
+    with TestClient(build_app(Dependencies(conf), projections=False)) as client:
         yield client, {r: f"Bearer {t}" for r, t in tokens.items()}
 
 

@@ -39,8 +39,8 @@ from tests.conftest import store_env
 from tests.support.demo import seed_demo
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.http_limits import MAX_HEAD_BYTES, MAX_HEADERS
-from touchstream.keys import ROLES, open_key_store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = 4  # per operation; each example is sent once per role
