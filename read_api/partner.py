@@ -4,12 +4,15 @@ A partner sees the customers assigned to it, and of them the business facts of
 each touchpoint, never who on the staff did what, nor internal plumbing:
 
 * timeline entries: every field except ``actor`` (shown as ``null``); internal
-  notes are not in pages at all;
+  notes are not in pages at all; a correction's entry (``touchpoint_corrected``)
+  shows no ``summary`` (it is built from the changes, which may name staff);
 * event payloads (``GET /events/{id}``): only the fields in ``EVENT_FIELDS``.
   Hidden: ``actor``, ``agent`` (call handler), ``staff`` (visit), ``source_key``,
   ``correlation_id``, ``causation_id``, blob references (``body_ref``, ``raw_ref``,
   ``recording_ref``, ``document_sha256``), provider ``details``, SMTP ``response``
   and ``envelope_id``. A field added to an event later stays hidden until added here.
+  A correction's ``changes`` are filtered the same way (a changed ``agent`` or
+  ``staff`` stays hidden).
 * summary: ``events`` counts exclude internal notes, and ``notes`` shows only
   ``shared``.
 """
@@ -40,17 +43,31 @@ EVENT_FIELDS = frozenset({
     "notes", "duration_min", "form_name", "submission_id", "page_url", "fields",
     # merges
     "target_id", "source_id",
+    # voids and corrections (staff put a touchpoint right)
+    "voided_event_id", "voided_channel", "corrected_event_id", "corrected_channel",
+    "corrected_occurred_at",
 })
+
+#: Timeline kinds whose summary a partner does not see (built from hidden fields too).
+SUMMARY_HIDDEN_KINDS = frozenset({"touchpoint_corrected"})
 
 
 def entry(item: dict[str, Any]) -> dict[str, Any]:
     """A timeline entry as a partner sees it."""
-    return {k: (None if k in ENTRY_HIDDEN else v) for k, v in item.items()}
+    shown = {k: (None if k in ENTRY_HIDDEN else v) for k, v in item.items()}
+    if shown.get("kind") in SUMMARY_HIDDEN_KINDS:
+        shown["summary"] = None
+    return shown
 
 
 def event_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's payload as a partner sees it."""
-    return {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    shown = {k: v for k, v in data.items() if k in EVENT_FIELDS}
+    if "corrected_event_id" in data and isinstance(shown.get("changes"), dict):
+        # a correction's changes are a touchpoint's fields: the same allow-list applies
+        # (a profile change's keys are the customer's own, shown as they are)
+        shown["changes"] = {k: v for k, v in shown["changes"].items() if k in EVENT_FIELDS}
+    return shown
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -211,7 +211,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed request"},
     401: {"description": "Missing, unknown or revoked API key"},
     403: {"description": "The key's role may not call this route"},
-    404: {"description": "No such customer"},
+    404: {"description": "No such customer (void/correct: no such touchpoint on it)"},
     409: {"description": "Conflicts with what was recorded (or the Idempotency-Key was "
                          "used with another body)"},
     413: {"description": "Request body too large"},

@@ -289,6 +289,46 @@ def test_partner_event_payloads_show_business_fields_and_no_staff_field_by_field
             assert hidden in staff["data"] and hidden not in seen["data"]
 
 
+def test_partner_sees_voids_and_corrections_without_the_staff_names_they_change(
+        world: dict[str, Any]) -> None:
+    client, ids, hub = world["client"], world["ids"], world["hub"]
+    bob = ids["bob"]
+    hub.execute(m.LogCall(customer_id=bob, call_id="pf-fix", agent="mia", queue="support",  # type: ignore[arg-type]
+                          summary="wrong summary", source_key="t:pf-fix"))
+    hub.execute(m.LogCall(customer_id=bob, call_id="pf-void", agent="mia", queue="support",  # type: ignore[arg-type]
+                          summary="a test call", source_key="t:pf-void"))
+    world["catch_up"]()
+    calls = {i["summary"]: i["event_id"] for i in get(
+        client, f"/customers/{bob}/timeline", "agent", kind="call", limit=200).json()["items"]}
+    hub.execute(m.CorrectTouchpoint(customer_id=bob, event_id=calls["wrong summary"],  # type: ignore[arg-type]
+                                    changes={"agent": "ines", "summary": "asked for a quote"},
+                                    reason="logged under the wrong agent"))
+    hub.execute(m.VoidTouchpoint(customer_id=bob, event_id=calls["a test call"],  # type: ignore[arg-type]
+                                 reason="not a customer contact"))
+    world["catch_up"]()
+    staff = {i["event_id"]: i for i in get(client, f"/customers/{bob}/timeline", "agent",
+                                           limit=200).json()["items"]}
+    seen = {i["event_id"]: i for i in get(client, f"/customers/{bob}/timeline",
+                                          "partner:p-north", limit=200).json()["items"]}
+    fixed, voided = calls["wrong summary"], calls["a test call"]
+    assert seen[fixed]["corrected"] and seen[fixed]["summary"] == "asked for a quote"
+    assert seen[voided]["voided"] and not seen[fixed]["voided"]
+    correction = next(e for e, i in staff.items() if i["kind"] == "touchpoint_corrected")
+    assert "ines" in staff[correction]["summary"]
+    assert seen[correction]["summary"] is None
+    assert seen[correction]["subject"] == "logged under the wrong agent"
+    assert get(client, f"/events/{fixed}", "agent").json()["data"]["agent"] == "ines"
+    assert "agent" not in get(client, f"/events/{fixed}", "partner:p-north").json()["data"]
+    full = get(client, f"/events/{correction}", "agent").json()["data"]
+    shown = get(client, f"/events/{correction}", "partner:p-north").json()["data"]
+    assert full["changes"] == {"agent": "ines", "summary": "asked for a quote"}
+    assert shown["changes"] == {"summary": "asked for a quote"}
+    assert shown["corrected_event_id"] == fixed and shown["reason"] == full["reason"]
+    void = next(e for e, i in staff.items() if i["kind"] == "touchpoint_voided")
+    assert get(client, f"/events/{void}", "partner:p-north").json()["data"][
+        "voided_event_id"] == voided
+
+
 def test_search_pages_with_a_cursor_and_refuses_a_foreign_one(world: dict[str, Any]) -> None:
     client = world["client"]
     everyone = get(client, "/customers/search", "agent", q="example", limit=100).json()
