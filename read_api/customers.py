@@ -1,11 +1,16 @@
-"""``GET /customers/search`` (prefix search, paged) and ``/customers/lookup`` (exact)."""
+"""``GET /customers/search`` (prefix search, paged) and ``/customers/lookup`` (exact).
+
+A lookup identifies a person by number or address: each customer it answers with is
+recorded in the read audit. A search page lists directory entries by a prefix and is
+not recorded (opening any of them, by timeline, summary or event, is).
+"""
 
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
 
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from projections.directory.view import search_key
 from read_api.cursors import CursorError, read_search_cursor, search_cursor
@@ -66,6 +71,7 @@ def router(deps: ReadDeps, *, normalise_phone: Callable[[str], str],
     )
     async def lookup(
         who: Annotated[Principal, Depends(deps.reader(*DIRECTORY_ROLES))],
+        request: Request,
         phone: Annotated[str | None, Query(min_length=1, max_length=64, openapi_examples={
             "E.164": {"value": "+442079460018"}, "national": {"value": "020 7946 0018"}})] = None,
         email: Annotated[str | None, Query(min_length=3, max_length=320, openapi_examples={
@@ -86,6 +92,7 @@ def router(deps: ReadDeps, *, normalise_phone: Callable[[str], str],
             kinds, value, partner_id=who.partner_id, partner_only=is_partner(who)))
         if not items:
             raise HTTPException(404, detail=f"no customer with {kinds[0]} {value}")
+        await deps.record(request, who, [i["customer_id"] for i in items])
         return OrjsonResponse({"items": items})
 
     return router

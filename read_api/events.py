@@ -3,6 +3,9 @@
 Bodies are served as ``text/plain`` with ``X-Content-Type-Options: nosniff`` and a
 ``Content-Security-Policy`` that allows nothing, so stored HTML (an email's) is
 never rendered or run by a browser.
+
+Each answer is recorded in the read audit as a read of the customer the event
+belongs to now (the root of its merge group), before it is sent.
 """
 
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -32,8 +35,9 @@ BODY_HEADERS = {"X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "default-src 'none'; sandbox"}
 
 
-def visible_detail(views: ReadViews, event_id: str, who: Principal) -> Any:
-    """The event, if the caller may see it (404 alike for missing and out of scope)."""
+def visible_detail(views: ReadViews, event_id: str, who: Principal) -> tuple[Any, str]:
+    """The event, if the caller may see it (404 alike for missing and out of scope), and the
+    customer it belongs to now."""
     detail = views.timeline.detail(event_id)
     if detail is None:
         raise HTTPException(404, detail=f"no event {event_id}")
@@ -41,12 +45,13 @@ def visible_detail(views: ReadViews, event_id: str, who: Principal) -> Any:
     if (found is None or (is_partner(who) and (found.partner_id != who.partner_id
                                                 or detail.entry["internal"]))):
         raise HTTPException(404, detail=f"no event {event_id}")
-    return detail
+    return detail, found.root
 
 
 def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) -> APIRouter:
     router = APIRouter(tags=["read"])
     views = deps.views
+    reader = deps.reader(*TIMELINE_ROLES)
 
     @router.get(
         "/events/{event_id}",
@@ -58,14 +63,16 @@ def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) ->
     )
     async def event_detail(
         event_id: UUID,
-        who: Annotated[Principal, Depends(deps.reader(*TIMELINE_ROLES))],
+        who: Annotated[Principal, Depends(reader)],
+        request: Request,
         min_position: Annotated[int | None, MinPosition] = None,
     ) -> OrjsonResponse:
         await deps.reached([views.timeline], min_position)
-        detail = await deps.call(visible_detail, views, str(event_id), who)
+        detail, customer = await deps.call(visible_detail, views, str(event_id), who)
         data, entry = detail.data, dict(detail.entry)
         if is_partner(who):
             data, entry = partner.event_data(data), partner.entry(entry)
+        await deps.record(request, who, [customer])
         return OrjsonResponse({"entry": entry, "data": data})
 
     @router.get(
@@ -82,11 +89,12 @@ def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) ->
     )
     async def event_body(
         event_id: UUID,
-        who: Annotated[Principal, Depends(deps.reader(*TIMELINE_ROLES))],
+        who: Annotated[Principal, Depends(reader)],
+        request: Request,
         min_position: Annotated[int | None, MinPosition] = None,
     ) -> Response:
         await deps.reached([views.timeline], min_position)
-        detail = await deps.call(visible_detail, views, str(event_id), who)
+        detail, customer = await deps.call(visible_detail, views, str(event_id), who)
         text = detail.data.get("body_text")
         ref = detail.data.get("body_ref")
         if not text and ref and blob_reader is not None:
@@ -98,6 +106,7 @@ def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) ->
             text = raw.decode("utf-8", errors="replace")
         if not text:
             raise HTTPException(404, detail=f"event {event_id} has no body")
+        await deps.record(request, who, [customer])
         return Response(text, media_type="text/plain; charset=utf-8", headers=BODY_HEADERS)
 
     return router

@@ -24,6 +24,12 @@ Read-your-writes: every route takes ``min_position`` (a command's
 ``position``); it waits up to ``wait_s`` for the read model to reach it, then
 answers 503 (still behind, with ``Retry-After``); 409 when the position was
 never recorded at all. Errors have the one shape of ``touchstream.http_errors``.
+
+Read audit (``ReadAudit``): timeline and summary record the path's customer
+before anything is read (a request refused for its key or its id records
+nothing), and the root too when asked by a merged-away id; an event, a body and
+each lookup hit are recorded as the customer they belong to, before the answer
+is sent. A search page is not recorded. No record, no answer: 503.
 """
 
 from __future__ import annotations
@@ -39,12 +45,13 @@ from read_api.dependencies import (
     STATUS_ROLES,
     SUMMARY_ROLES,
     TIMELINE_ROLES,
+    ReadAudit,
     ReadDeps,
     ReadViews,
 )
 
-__all__ = ["DIRECTORY_ROLES", "STATUS_ROLES", "SUMMARY_ROLES", "TIMELINE_ROLES", "ReadViews",
-           "read_router"]
+__all__ = ["DIRECTORY_ROLES", "STATUS_ROLES", "SUMMARY_ROLES", "TIMELINE_ROLES", "ReadAudit",
+           "ReadViews", "read_router"]
 
 
 def read_router(
@@ -53,14 +60,16 @@ def read_router(
     *,
     normalise_phone: Callable[[str], str],
     normalise_email: Callable[[str], str],
+    audit: ReadAudit | None,
     log_head: Callable[[], int] | None = None,
     blob_reader: Callable[[str], bytes] | None = None,
     wait_s: float = 2.0,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
-    from a lagging read model (503)."""
-    deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s)
+    from a lagging read model (503); ``audit`` records each read of a customer's data
+    (None: nothing is recorded, for tests of the routes alone)."""
+    deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s, audit=audit)
     router = APIRouter()
     router.include_router(customers.router(deps, normalise_phone=normalise_phone,
                                            normalise_email=normalise_email))

@@ -10,7 +10,8 @@ read (sub-millisecond SQLite queries, so no thread hop on SQLite).
 
 Roles as the directory lookup; a partner key sees only its own customers, as
 ``read_api.partner`` describes (no internal notes, no staff names, counts
-without internal notes).
+without internal notes). Each customer shown is recorded in the read audit
+before the answer is sent; an unknown caller records nothing.
 """
 
 # No "from __future__ import annotations": FastAPI must see the route signature evaluated.
@@ -18,7 +19,7 @@ without internal notes).
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from domain.errors import DomainError
 from projections.timeline.view import TimelineFilter
@@ -27,6 +28,7 @@ from read_api.dependencies import (
     DIRECTORY_ROLES,
     OrjsonResponse,
     Principal,
+    ReadAudit,
     ReadDeps,
     ReadViews,
     is_partner,
@@ -51,10 +53,11 @@ def screen_pop_router(
     authorize: Callable[..., Any],
     *,
     normalise_phone: Callable[[str], str],
+    audit: ReadAudit | None,
     recent: int = 5,
 ) -> APIRouter:
     router = APIRouter(tags=["read"])
-    deps = ReadDeps(views, authorize)
+    deps = ReadDeps(views, authorize, audit=audit)
     recent = max(1, min(recent, RECENT_MAX))
 
     def pop(number: str, who: Principal, limit: int) -> dict[str, Any]:
@@ -86,6 +89,7 @@ def screen_pop_router(
     )
     async def screen_pop(
         who: Annotated[Principal, Depends(deps.reader(*DIRECTORY_ROLES))],
+        request: Request,
         number: Annotated[str, Query(min_length=1, max_length=64, openapi_examples={
             "national": {"value": "020 7946 0018"}, "E.164": {"value": "+442079460018"}})],
         limit: Annotated[int, Query(ge=1, le=RECENT_MAX,
@@ -95,6 +99,8 @@ def screen_pop_router(
             e164 = normalise_phone(_clean_number(number))
         except (ValueError, DomainError) as exc:
             raise HTTPException(400, detail=str(exc)) from exc
-        return OrjsonResponse(await deps.call(pop, e164, who, limit))
+        found = await deps.call(pop, e164, who, limit)
+        await deps.record(request, who, [m["customer"]["customer_id"] for m in found["matches"]])
+        return OrjsonResponse(found)
 
     return router

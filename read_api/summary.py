@@ -6,7 +6,7 @@ per channel, open callbacks (partners: internal notes not counted anywhere)."""
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from read_api import partner
 from read_api.dependencies import (
@@ -26,6 +26,7 @@ from read_api.schemas import SummaryPublic
 def router(deps: ReadDeps) -> APIRouter:
     router = APIRouter(tags=["read"])
     view = deps.views.summary
+    reader = deps.reader(*SUMMARY_ROLES)
 
     @router.get(
         "/customers/{customer_id}/summary",
@@ -33,10 +34,12 @@ def router(deps: ReadDeps) -> APIRouter:
         response_class=OrjsonResponse, response_model=SummaryPublic,
         responses=responses(404, 409, 503,
                             s404="no customer 0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"),
+        dependencies=deps.audited(reader),
     )
     async def summary(
         customer_id: UUID,
-        who: Annotated[Principal, Depends(deps.reader(*SUMMARY_ROLES))],
+        who: Annotated[Principal, Depends(reader)],
+        request: Request,
         min_position: Annotated[int | None, MinPosition] = None,
     ) -> OrjsonResponse:
         await deps.reached([view], min_position)
@@ -48,6 +51,9 @@ def router(deps: ReadDeps) -> APIRouter:
                 raise not_found(customer_id)
             return partner.summary(result) if is_partner(who) else result
 
-        return OrjsonResponse(await deps.call(work))
+        result = await deps.call(work)
+        if result["customer_id"] != str(customer_id):  # a merged-away id: the root is read too
+            await deps.record(request, who, [result["customer_id"]])
+        return OrjsonResponse(result)
 
     return router

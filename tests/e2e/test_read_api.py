@@ -44,6 +44,7 @@ def world(sqlite_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         ReadViews.on(store), TestAuthorizer(),
         normalise_phone=lambda raw: normalise_number(raw, "GB"),
         normalise_email=normalise_email,
+        audit=None,  # the read audit has its own tests (test_read_audit)
         log_head=lambda: int(hub.recorder.max_notification_id() or 0),
         wait_s=0.3))
     with TestClient(app) as client:
