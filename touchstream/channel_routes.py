@@ -26,6 +26,7 @@ from channels.web.visits import visits_router
 from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
 from touchstream.app import AppContext, RouterFactory
+from touchstream.read_side import read_audit
 from touchstream.settings import Settings
 
 
@@ -56,4 +57,5 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
 def _screen_pop(ctx: AppContext) -> Any:
     region = ctx.settings.default_region
     return screen_pop_router(ctx.deps.read_views, ctx.authorize,
-                             normalise_phone=lambda raw: normalise_number(raw, region))
+                             normalise_phone=lambda raw: normalise_number(raw, region),
+                             audit=read_audit(ctx.deps))
