@@ -23,6 +23,7 @@ from tests.support import dovecot as dv
 from tests.support.hubs import make_hub, orphan_claim
 from tests.support.mail import message
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import build_ingester
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def test_cdr_backfill_and_imap_all_record_an_orphaned_contact_on_one_prospect(
 
     hub = make_hub(env)
     try:
-        reports = build_ingester(settings_mod.load(env), hub, env).run_once()
+        reports = build_ingester(Dependencies(settings_mod.load(env), hub=hub)).run_once()
         assert [r.recorded for r in reports] == [1]
         calls = Counter(type(e).__name__ for e in hub.stream(phone))
         emails = Counter(type(e).__name__ for e in hub.stream(mail))
