@@ -3,6 +3,26 @@
 The source-key rows are written in the same transaction as the events, so a
 key can never be recorded twice and an event never lacks its key. Plugged in
 through the library's ``APPLICATION_RECORDER_TOPIC`` setting.
+
+PostgreSQL saves run without psycopg's pipeline mode. psycopg 3.3.9's pipeline
+has two faults this project hit (measured on the embedded PostgreSQL):
+
+- Its send loop (``generators._pipeline_communicate``) stops after a single
+  ``PQflush`` once the last command is queued, even when libpq reports unsent
+  bytes; it then waits for results the server cannot produce, because the server
+  is still waiting for the rest of the query (``ClientRead``). So any save larger
+  than what the socket takes at once hangs: ~1 MB on an idle server, much less
+  when the server is blocked on the table lock and reads nothing. (psycopg #685.)
+- Its prepared-statement cache marks a statement prepared as soon as it queues
+  the ``Parse`` of a statement that crossed ``prepare_threshold``, without
+  checking the result. The source-key insert runs first, so when it fails on a
+  duplicate, the server skips the later ``Parse`` messages of the pipeline, the
+  pipelined ``ROLLBACK`` does not clear the cache, and the next save on that
+  pooled connection fails with ``prepared statement "_pg3_N" does not exist``.
+
+Without the pipeline each statement is sent whole (libpq flushes until done)
+and a failure raises before the next statement is prepared. Notification ids
+stay in commit order: the EXCLUSIVE table lock is still taken before the insert.
 """
 
 from __future__ import annotations
@@ -103,10 +123,35 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             table=Identifier(SOURCE_KEYS_TABLE),
             events=Identifier(self.events_table_name),
         )
+        self._lock_and_notify = SQL("; ").join(
+            [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
+        )
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One transaction, no pipeline (see the module docstring): keys, lock, insert."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            # One round trip for the statements without parameters: the lock is
+            # held from here to COMMIT, so every round trip inside it costs throughput.
+            curs.execute(self._lock_and_notify, prepare=False)
+            curs.execute(
+                self.insert_events_statement,
+                ([self._pg_event(e) for e in stored_events],),
+            )
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    def _pg_event(self, e: StoredEvent) -> Any:
+        return self.construct_pg_stored_event(
+            e.originator_id, e.originator_version, e.topic, e.state
+        )
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        # Runs first in the library's pipelined transaction, before the table
-        # lock: a concurrent duplicate waits on the key's index entry, then fails.
+        # Runs first in the transaction, before the table lock: a concurrent
+        # duplicate waits on the key's index entry, then fails.
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
             rows = _key_rows(keys, stored_events)
