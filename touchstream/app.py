@@ -34,6 +34,7 @@ from commands.hub import Hub
 from touchstream.auth import Authorizer
 from touchstream.keys import KeyStore, open_key_store
 from touchstream.settings import Settings
+from touchstream.unavailable import STORE_ERRORS, store_unavailable_handler
 from touchstream.wiring import build_hub
 
 MAX_QUERY_PARAMS = 100
@@ -125,6 +126,8 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    for error in STORE_ERRORS:  # 503 + Retry-After (touchstream.unavailable)
+        app.add_exception_handler(error, store_unavailable_handler(settings.store_timeout_s))
     app.include_router(command_router(holder, authorize, ledger=key_store))
     for factory in routers:
         app.include_router(factory(context))

@@ -24,7 +24,7 @@ from touchstream.wiring import build_hub
 
 
 def read_store(settings: Settings) -> ReadStore:
-    return ReadStore(settings.read_store)
+    return ReadStore(settings.read_store, timeout_s=settings.store_timeout_s)
 
 
 def event_source(settings: Settings, hub: Hub) -> EventSource:

@@ -24,6 +24,9 @@ class Settings:
     kurrentdb_root_certificates: str | None
     max_body_bytes: int = 1 << 20
     max_query_bytes: int = 8192
+    # TOUCHSTREAM_STORE_TIMEOUT: seconds a request waits on an unavailable store
+    # (pool wait, SQLite lock, PostgreSQL lock) before answering 503 / exiting 5.
+    store_timeout_s: int = 5
 
     @property
     def event_store_kind(self) -> str:
@@ -76,6 +79,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         kurrentdb_root_certificates=env.get("TOUCHSTREAM_KURRENTDB_ROOT_CERTIFICATES") or None,
         max_body_bytes=max_body,
         max_query_bytes=max_query,
+        store_timeout_s=positive_int(env, "TOUCHSTREAM_STORE_TIMEOUT", 5),
     )
     store_kind(settings.event_store)
     if store_kind(settings.read_store) == "kurrentdb":
