@@ -11,6 +11,7 @@ from kurrentdbclient.exceptions import KurrentDBClientError
 from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
+from projections.faults import DamagedEventError
 from domain.errors import DomainError
 from touchstream.settings import SettingsError
 
@@ -18,6 +19,7 @@ EXIT_USAGE = 2
 EXIT_CONFLICT = 3
 EXIT_NOT_FOUND = 4
 EXIT_STORE = 5
+EXIT_DAMAGED = 6  # the store holds an event that cannot be decoded (see projections status)
 
 
 class CliError(Exception):
@@ -47,6 +49,9 @@ def run_guarded(action: Callable[[], int | None]) -> int:
     except (DomainError, CommandError) as exc:
         print(f"touchstream: {exc}", file=sys.stderr)
         return EXIT_CONFLICT
+    except DamagedEventError as exc:
+        print(f"touchstream: the store is damaged: {exc}", file=sys.stderr)
+        return EXIT_DAMAGED
     except (PersistenceError, InfrastructureFactoryError, KurrentDBClientError, psycopg.Error) as exc:
         print(f"touchstream: event store unavailable or failing: {exc}", file=sys.stderr)
         return EXIT_STORE

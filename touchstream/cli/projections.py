@@ -17,7 +17,7 @@ from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
 from touchstream import settings as settings_mod
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import EXIT_DAMAGED, CliError
 from touchstream.read_side import event_source, read_store
 from touchstream.wiring import build_hub
 
@@ -77,6 +77,10 @@ def _run(args: argparse.Namespace) -> int:
         runner.run_forever()
     finally:
         hub.close()
+    if runner.all_stopped:
+        print("touchstream: every read model stopped at an event it cannot use (a damaged "
+              "store?): see 'touchstream projections status'", file=sys.stderr, flush=True)
+        return EXIT_DAMAGED
     print("touchstream: projections stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -91,9 +95,10 @@ def _status(args: argparse.Namespace) -> int:
     finally:
         db.close()
         hub.close()
+    code = EXIT_DAMAGED if any(r.stopped_at is not None for r in rows) else 0
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], sort_keys=True))
-        return 0
+        return code
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
         return 0
@@ -105,7 +110,11 @@ def _status(args: argparse.Namespace) -> int:
         rate = f"{r.rate_per_s:,.0f}" if r.rate_per_s else "-"
         print(f"{r.name:<10} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
               f"{r.lag_events:>8} {r.lag_seconds:>8.2f} {rate:>9} {updated:>20}")
-    return 0
+    for r in rows:
+        if r.stopped_at is not None:
+            print(f"{r.name} generation {r.generation} STOPPED at position {r.stopped_at} "
+                  f"({r.stopped_event}): {r.stopped_reason}")
+    return code
 
 
 def _rebuild(args: argparse.Namespace) -> int:
