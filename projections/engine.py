@@ -404,10 +404,12 @@ class Worker:
         with self.db.write():
             if good:
                 self._apply_all(low, new_pos, self.source.decode(good), len(good), started)
-            for t in self.targets:
+            met = [t for t in self.targets
+                   if lock_generation(self.db, t.projection.name, t.generation) < exc.position]
+            for t in met:
                 self._stop(t, new_fault(t.projection.name, t.generation, exc.position,
                                         exc.event, f"cannot decode: {exc.reason}"))
-        self.targets = []
+        self.targets = [t for t in self.targets if t not in met]
         return len(good)
 
     def _stop(self, t: Target, fault: Fault) -> None:
