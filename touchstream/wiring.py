@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
-from touchstream.recorders import PostgresKeyedRecorder, PostgresStoreFactory, SQLiteKeyedRecorder
+from touchstream.adapters.recorders import (
+    PostgresKeyedRecorder,
+    PostgresStoreFactory,
+    SQLiteKeyedRecorder,
+)
 from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
 
 SCHEMA_LOCK_ID = 0x70C5_7EA3
@@ -60,7 +65,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             **postgres_env(settings.event_store, settings.store_timeout_s),
         }
     env = {
-        "PERSISTENCE_MODULE": "touchstream.kurrentdb:RetrySafeKurrentDBFactory",
+        "PERSISTENCE_MODULE": "touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory",
         "KURRENTDB_URI": settings.event_store,
     }
     if settings.kurrentdb_root_certificates:
@@ -96,4 +101,5 @@ def _hub(settings: Settings, kind: str) -> Hub:
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )

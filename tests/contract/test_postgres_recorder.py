@@ -1,7 +1,7 @@
 """The PostgreSQL event recorder's faults: large saves never hang, concurrent duplicates
 never poison a pooled connection (issue 10, items 2 and 4).
 
-Both faults lived in psycopg 3.3.9's pipeline mode (see ``touchstream.recorders``);
+Both faults lived in psycopg 3.3.9's pipeline mode (see ``touchstream.adapters.recorders``);
 these tests run on the real embedded PostgreSQL and are bounded by pytest-timeout,
 so a hang fails the test instead of stalling the suite.
 """

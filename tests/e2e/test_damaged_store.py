@@ -25,7 +25,8 @@ from tests.e2e.test_projections_cli import cli
 from tests.support.hubs import make_hub
 from tests.support.readside import ListSource, Story, call_fields, feed
 from touchstream import settings as settings_mod
-from touchstream.cli.errors import EXIT_DAMAGED
+from touchstream.bootstrap import Dependencies
+from touchstream.cli.exits import Exit
 
 
 def damage_one_event(env: dict[str, str], customer_id: UUID, version: int) -> int:
@@ -53,11 +54,11 @@ def test_a_structural_flip_stops_every_read_model_at_that_event_with_its_reason(
     position = damage_one_event(sqlite_env, ada, 3)
 
     run = cli(sqlite_env, "projections", "run")
-    assert run.returncode == EXIT_DAMAGED, run.stderr
+    assert run.returncode == Exit.DAMAGED, run.stderr
     assert "stopped at an event it cannot use" in run.stderr
 
     status = cli(sqlite_env, "projections", "status", "--json")
-    assert status.returncode == EXIT_DAMAGED, status.stderr
+    assert status.returncode == Exit.DAMAGED, status.stderr
     rows = json.loads(status.stdout)
     assert {r["name"] for r in rows} == set(registry.PROJECTIONS)
     for r in rows:
@@ -69,24 +70,26 @@ def test_a_structural_flip_stops_every_read_model_at_that_event_with_its_reason(
     assert f"STOPPED at position {position}" in table.stdout
 
     again = cli(sqlite_env, "projections", "run")  # a restart does not skip it either
-    assert again.returncode == EXIT_DAMAGED
+    assert again.returncode == Exit.DAMAGED
 
     verify = cli(sqlite_env, "projections", "rebuild", "timeline", "--verify-only")
-    assert verify.returncode == EXIT_DAMAGED and "damaged" in verify.stderr
+    assert verify.returncode == Exit.DAMAGED and "damaged" in verify.stderr
 
 
 def test_the_write_side_event_source_raises_damaged_event_error(sqlite_env: dict[str, str]) -> None:
-    from touchstream.read_side import event_source
-
     hub = make_hub(sqlite_env)
     ada = UUID(hub.execute(m.RegisterCustomer(name="Ada", source_key="reg:ada")).customer_id)
     hub.execute(m.LogCall(customer_id=ada, call_id="c1", from_number="+442079460018"))
     position = damage_one_event(sqlite_env, ada, 1)
-    source = event_source(settings_mod.load(sqlite_env), hub)
-    with pytest.raises(DamagedEventError) as caught:
-        source.decode(source.read(0, 10))
+    deps = Dependencies(settings_mod.load(sqlite_env), hub=hub)
+    source = deps.event_source()
+    try:
+        with pytest.raises(DamagedEventError) as caught:
+            source.decode(source.read(0, 10))
+    finally:
+        source.close()
+        hub.close()
     assert caught.value.position == position
-    hub.close()
 
 
 def test_an_event_one_read_model_cannot_apply_stops_only_that_one(tmp_path: Path) -> None:

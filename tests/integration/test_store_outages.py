@@ -30,8 +30,10 @@ from commands import messages as m
 from tests.conftest import store_env
 from tests.support.invariants import assert_no_duplicate_source_keys
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
-from touchstream.keys import open_key_store
+from touchstream.bootstrap import Dependencies
+from touchstream.cli.exits import Exit
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
 
@@ -126,8 +128,8 @@ def test_postgres_stopped_and_started_under_load_answers_503_then_recovers(
     keys = open_key_store(conf)
     token = keys.create("admin", None, "outage")[1]
     customer = hub.execute(m.RegisterCustomer(name="Ada", source_key="reg:ada"))
-    app = create_app(conf, hub, keys=keys, routers=(read_routes,),
-                     services=(ProjectionService(conf, hub=hub),))
+    deps = Dependencies(conf, hub=hub, keys=keys)
+    app = create_app(deps, routers=(read_routes,), services=(ProjectionService(deps),))
     try:
         with TestClient(app) as client:
             timeline = f"/customers/{customer.customer_id}/timeline"
@@ -176,7 +178,7 @@ def test_a_held_sqlite_write_lock_answers_503_then_recovers(tmp_path: Path) -> N
     headers = {"Authorization": f"Bearer {token}"}
     body = {"customer_id": customer.customer_id, "from_number": "+442079460018"}
     try:
-        with TestClient(create_app(conf, hub, keys=keys)) as client:
+        with TestClient(create_app(Dependencies(conf, hub=hub, keys=keys))) as client:
             blocker = sqlite3.connect(conf.data_dir / "events.db", isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")  # holds the write lock
             try:
@@ -192,7 +194,7 @@ def test_a_held_sqlite_write_lock_answers_503_then_recovers(tmp_path: Path) -> N
                     env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, check=False,
                     timeout=60,
                 )
-                assert cli.returncode == 5, cli.stderr  # the documented "store unavailable"
+                assert cli.returncode == Exit.STORE, cli.stderr
                 assert "unavailable" in cli.stderr
             finally:
                 blocker.execute("ROLLBACK")

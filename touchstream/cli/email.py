@@ -11,13 +11,13 @@ from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from touchstream import settings
+from touchstream.bootstrap import opened
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
 
 if TYPE_CHECKING:  # imapclient and aiosmtplib load only when an email command runs
     from channels.email.imap import ImapIngester
-    from commands.hub import Hub
+    from touchstream.bootstrap import Dependencies
 
 EXIT_SERVER = 6  # the mail server could not be reached or broke off
 
@@ -89,11 +89,10 @@ def _ingest_imap(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.follow and args.since:
         raise CliError("--since is a one-off backfill; run it without --follow")
-    conf = settings.load()
-    with open_hub() as hub:
-        ingester = build_ingester(conf, hub)
+    with opened() as deps:
+        ingester = build_ingester(deps)
         try:
-            return _imap_action(args, hub, ingester)
+            return _imap_action(args, deps, ingester)
         except MailServerError as exc:
             print(f"touchstream: {exc}", file=sys.stderr)
             return EXIT_SERVER
@@ -101,7 +100,8 @@ def _ingest_imap(args: argparse.Namespace) -> int:
             ingester.state.close()
 
 
-def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> int:
+def _imap_action(args: argparse.Namespace, deps: Dependencies, ingester: ImapIngester) -> int:
+    hub = deps.hub
     if args.verify:
         gaps = ingester.verify(lambda key: hub.recorded(key) is not None, args.since)
         for gap in gaps:
@@ -114,7 +114,7 @@ def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> 
         from touchstream.email_wiring import exclusive_runner
 
         stop = _stop_on_signals()
-        with exclusive_runner(settings.load(), "imap", stop) as acquired:
+        with exclusive_runner(deps.settings, "imap", stop) as acquired:
             if acquired:
                 ingester.follow(stop)
         return 0
@@ -143,11 +143,11 @@ def _send(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_hub() as hub:
-        sender = build_sender(settings.load(), hub)
+    with opened() as deps:
+        sender = build_sender(deps)
         if args.follow:
             stop = _stop_on_signals()
-            with exclusive_runner(settings.load(), "smtp", stop) as acquired:
+            with exclusive_runner(deps.settings, "smtp", stop) as acquired:
                 if acquired:
                     sender.follow(stop)
             return 0
@@ -157,17 +157,14 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from touchstream.email_wiring import HubOutbox, outbox_path
+    from touchstream.email_wiring import HubOutbox
 
-    with open_hub() as hub:
-        outbox = HubOutbox(hub, outbox_path(settings.load()))
-        try:
-            if args.rebuild:
-                outbox.rebuild()
-            else:
-                outbox.refresh()
-            for entry in outbox.view.entries(args.status):
-                print_json(asdict(entry))
-        finally:
-            outbox.close()
+    with opened() as deps:
+        outbox = HubOutbox(deps)
+        if args.rebuild:
+            outbox.rebuild()
+        else:
+            outbox.refresh()
+        for entry in outbox.view.entries(args.status):
+            print_json(asdict(entry))
     return 0

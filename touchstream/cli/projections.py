@@ -16,12 +16,9 @@ from projections.runner import ProjectionRunner
 from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
-from touchstream import settings as settings_mod
-from touchstream.cli.errors import EXIT_DAMAGED, CliError
-from touchstream.read_side import event_source, read_store
-from touchstream.wiring import build_hub
-
-EXIT_DIFFERENT = 1
+from touchstream.bootstrap import bootstrap, opened
+from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,13 +55,11 @@ def _select(names: list[str]) -> list[Any]:
 def _run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    settings = settings_mod.load()
+    deps = bootstrap()
     chosen = _select(args.names)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    hub = build_hub(settings)
-    runner = ProjectionRunner(read_store(settings), lambda: event_source(settings, hub),
-                              chosen, batch=args.batch)
+    runner = ProjectionRunner(deps.read_store, deps.event_source, chosen, batch=args.batch)
 
     def stop(signum: int, _frame: Any) -> None:
         runner.request_stop()
@@ -76,32 +71,31 @@ def _run(args: argparse.Namespace) -> int:
     try:
         runner.run_forever()
     finally:
-        hub.close()
+        deps.close()
     if runner.all_stopped:
         print("touchstream: every read model stopped at an event it cannot use (a damaged "
               "store?): see 'touchstream projections status'", file=sys.stderr, flush=True)
-        return EXIT_DAMAGED
+        return Exit.DAMAGED
     print("touchstream: projections stopped", file=sys.stderr, flush=True)
-    return 0
+    return Exit.OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = settings_mod.load()
-    hub = build_hub(settings)
-    source = event_source(settings, hub)
-    db = read_store(settings).connect()
-    try:
-        rows = status(db, source.head(), recorded_after=source.recorded_at_us)
-    finally:
-        db.close()
-        hub.close()
-    code = EXIT_DAMAGED if any(r.stopped_at is not None for r in rows) else 0
+    with opened() as deps:
+        source = deps.event_source()
+        db = deps.read_store.connect()
+        try:
+            rows = status(db, source.head(), recorded_after=source.recorded_at_us)
+        finally:
+            db.close()
+            source.close()
+    code = Exit.DAMAGED if any(r.stopped_at is not None for r in rows) else Exit.OK
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], sort_keys=True))
         return code
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
-        return 0
+        return Exit.OK
     print(f"{'name':<10} {'gen':>4} {'live':>4} {'position':>10} {'lag':>8} {'lag s':>8} "
           f"{'rate/s':>9} {'updated':>20}")
     for r in rows:
@@ -120,17 +114,16 @@ def _status(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    settings = settings_mod.load()
+    deps = bootstrap()
     chosen = _select(args.names)
-    hub = build_hub(settings)
-    bar = ProgressBar("rebuild " + ",".join(p.name for p in chosen))
+    bar = ProgressBar.on_terminal("rebuild " + ",".join(p.name for p in chosen))
     try:
-        results = rebuild(read_store(settings), event_source(settings, hub), chosen,
+        results = rebuild(deps.read_store, deps.event_source(), chosen,
                           verify_only=args.verify_only, progress=bar, batch=args.batch)
     finally:
         bar.done()
-        hub.close()
-    code = 0
+        deps.close()
+    code = Exit.OK
     for r in results:
         c = r.comparison
         rows = sum(n for n, _ in c.rows.values())
@@ -142,5 +135,5 @@ def _rebuild(args: argparse.Namespace) -> int:
         for d in c.differences:
             print(f"  {d.describe()}")
         if not c.equal and args.verify_only:
-            code = EXIT_DIFFERENT
+            code = Exit.PROBLEMS
     return code
