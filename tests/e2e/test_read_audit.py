@@ -31,6 +31,7 @@ from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.app import create_app
 from touchstream.audit_routes import access_log_routes, access_recorded
 from touchstream.audit_wiring import access_recorder, open_audit
+from touchstream.bootstrap import Dependencies
 
 ROOT = Path(__file__).resolve().parents[2]
 READERS = [r for r in ROLES if r != "adapter"]
@@ -70,7 +71,9 @@ def _world(tmp_path: Path, kind: str, recorder: Any = None) -> Iterator[World]:
     keys.close()
     served: list[str] = []
     recorder = recorder or access_recorder(settings)
-    app = create_app(settings, routers=[_reader_routes(recorder, served), access_log_routes])
+    deps = Dependencies(settings)  # closed by the app at shutdown (a service)
+    app = create_app(deps, routers=[_reader_routes(recorder, served), access_log_routes],
+                     services=[deps])
     with TestClient(app) as client:
         yield World(client, settings, tokens, served)
 
