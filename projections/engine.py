@@ -16,16 +16,20 @@ rebuild fills a new generation beside it and flips ``live`` atomically
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import psycopg
+
 from domain.customer import Customer
 from projections.events import CUSTOMER_TOPIC_PREFIX, Item, us
+from projections.faults import DamagedEventError, Fault, faults, new_fault, record_fault
 from projections.store import Db
 
 log = logging.getLogger("touchstream.projections")
@@ -269,7 +273,11 @@ class EventSource:
             if wanted is None:
                 wanted = topics[n.topic] = n.topic.startswith(CUSTOMER_TOPIC_PREFIX)
             if wanted:
-                event = self.mapper.to_domain_event(n)
+                try:
+                    event = self.mapper.to_domain_event(n)
+                except Exception as exc:  # any decoding failure: the stored bytes are damaged
+                    raise DamagedEventError(int(n.id), describe(n),
+                                            f"{type(exc).__name__}: {exc}") from exc
                 if isinstance(event, Customer.Event):
                     items.append((int(n.id), event))
         return items
@@ -279,7 +287,10 @@ class EventSource:
         found = self.read(position, 1)
         if not found:
             return None
-        return us(self.mapper.to_domain_event(found[0]).timestamp)
+        try:
+            return us(self.mapper.to_domain_event(found[0]).timestamp)
+        except Exception:  # noqa: BLE001 -- damaged: its fault row says so, lag unknown
+            return None
 
     def wait(self, timeout: float) -> None:
         if self._listen_uri is None:
@@ -330,14 +341,26 @@ class Worker:
 
     def __init__(self, db: Db, source: EventSource,
                  targets: Sequence[tuple[Projection, int | None]],
-                 batch: int = DEFAULT_BATCH) -> None:
+                 batch: int = DEFAULT_BATCH, *, isolate_faults: bool = False) -> None:
         self.db = db
         self.source = source
         self.batch = batch
-        self.targets = [
+        # isolate_faults (the live runner): an event a generation cannot decode or
+        # apply stops that generation there (``projections.faults``) and the others
+        # go on. Without it (rebuilds, tests) the error is raised.
+        self.isolate_faults = isolate_faults
+        self.all_targets = [
             Target(p, g if g is not None else ensure_live(db, p).generation, g is None)
             for p, g in targets
         ]
+        stopped = faults(db) if isolate_faults else {}
+        self.targets = [t for t in self.all_targets
+                        if (t.projection.name, t.generation) not in stopped]
+
+    @property
+    def all_stopped(self) -> bool:
+        """True when every generation this worker advances stopped at a fault."""
+        return bool(self.all_targets) and not self.targets
 
     def positions(self) -> list[int]:
         out = []
@@ -355,6 +378,8 @@ class Worker:
 
     def step(self, stop: int | None = None) -> int:
         """Apply the next batch; the number of log entries consumed (0: nothing new)."""
+        if not self.targets:
+            return 0
         low = self.position()
         if stop is not None and low >= stop:
             return 0
@@ -362,23 +387,99 @@ class Worker:
         notes = self.source.read(low, self.batch, stop)
         if not notes:
             return 0
-        self._apply_batch(low, int(notes[-1].id), self.source.decode(notes), len(notes), started)
+        try:
+            items = self.source.decode(notes)
+        except DamagedEventError as exc:
+            if not self.isolate_faults:
+                raise
+            return self._stop_at_damaged(low, notes, exc, started)
+        self._apply_batch(low, int(notes[-1].id), items, len(notes), started)
         return len(notes)
+
+    def _stop_at_damaged(self, low: int, notes: Sequence[Any], exc: DamagedEventError,
+                         started: float) -> int:
+        """Apply what precedes the damaged event, then stop every target at it."""
+        good = [n for n in notes if int(n.id) < exc.position]
+        new_pos = int(good[-1].id) if good else low
+        with self.db.write():
+            if good:
+                self._apply_all(low, new_pos, self.source.decode(good), len(good), started)
+            met = [t for t in self.targets
+                   if lock_generation(self.db, t.projection.name, t.generation) < exc.position]
+            for t in met:
+                self._stop(t, new_fault(t.projection.name, t.generation, exc.position,
+                                        exc.event, f"cannot decode: {exc.reason}"))
+        self.targets = [t for t in self.targets if t not in met]
+        return len(good)
+
+    def _stop(self, t: Target, fault: Fault) -> None:
+        """Inside the write transaction: record why ``t`` stops (its position stays)."""
+        record_fault(self.db, fault)
+        log.error("read model %s generation %s stopped at position %s (%s): %s",
+                  fault.name, fault.generation, fault.position, fault.event, fault.reason)
 
     def _apply_batch(self, low: int, new_pos: int, items: Sequence[Item], count: int,
                      started: float) -> None:
         """One transaction: the events in (low, new_pos] for every target, and its position."""
         with self.db.write():
-            elapsed = time.perf_counter() - started
-            rate = count / elapsed if elapsed > 0 else None
-            for t in self.targets:
-                cur = lock_generation(self.db, t.projection.name, t.generation)
-                if cur < low:
-                    raise ProjectionError(f"{t.projection.name} went back to {cur}")
-                if cur >= new_pos:
-                    continue  # another process got there first
-                mine = items if cur == low else [i for i in items if i[0] > cur]
+            self._apply_all(low, new_pos, items, count, started)
+
+    def _apply_all(self, low: int, new_pos: int, items: Sequence[Item], count: int,
+                   started: float) -> None:
+        elapsed = time.perf_counter() - started
+        rate = count / elapsed if elapsed > 0 else None
+        failed = []
+        for t in self.targets:
+            cur = lock_generation(self.db, t.projection.name, t.generation)
+            if cur < low:
+                raise ProjectionError(f"{t.projection.name} went back to {cur}")
+            if cur >= new_pos:
+                continue  # another process got there first
+            mine = items if cur == low else [i for i in items if i[0] > cur]
+            if not self.isolate_faults:
                 apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate)
+            elif not self._apply_isolated(t, mine, new_pos, rate):
+                failed.append(t)
+        self.targets = [t for t in self.targets if t not in failed]
+
+    def _apply_isolated(self, t: Target, items: Sequence[Item], new_pos: int,
+                        rate: float | None) -> bool:
+        """Apply in a savepoint; on a failure find the event, apply what precedes it and
+        stop ``t`` there. False when ``t`` stopped."""
+        try:
+            with self._savepoint():
+                apply_locked(self.db, t.projection, t.generation, items, new_pos, rate)
+        except _TRANSIENT:
+            raise
+        except Exception:  # noqa: BLE001 -- located and recorded below, one event at a time
+            log.warning("read model %s failed on a batch; finding the event", t.projection.name)
+        else:
+            return True
+        for position, event in items:
+            try:
+                with self._savepoint():
+                    apply_locked(self.db, t.projection, t.generation, [(position, event)],
+                                 position, rate)
+            except _TRANSIENT:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- whatever it is, it stops only this one
+                self._stop(t, new_fault(
+                    t.projection.name, t.generation, position, _describe_event(event),
+                    f"cannot apply: {type(exc).__name__}: {exc}"))
+                return False
+        apply_locked(self.db, t.projection, t.generation, [], new_pos, rate)  # skipped topics
+        return True
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self.db.execute("SAVEPOINT ts_apply")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO SAVEPOINT ts_apply")
+            self.db.execute("RELEASE SAVEPOINT ts_apply")
+            raise
+        self.db.execute("RELEASE SAVEPOINT ts_apply")
 
     def catch_up(self, stop: int | None = None,
                  progress: Callable[[int], None] | None = None,
@@ -415,7 +516,7 @@ class Worker:
     def follow(self, stopping: threading.Event, idle_wait: float = 0.25) -> None:
         """Catch up, then follow new events until ``stopping`` is set."""
         last_check = 0.0
-        while not stopping.is_set():
+        while not stopping.is_set() and not self.all_stopped:
             try:
                 n = self.step()
             except GenerationGoneError:
@@ -427,6 +528,22 @@ class Worker:
                 last_check = now
             if n == 0:
                 self.source.wait(idle_wait)
+
+
+# A store that is briefly unavailable is not a poisoned event: the runner retries.
+_TRANSIENT = (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InterfaceError,
+              ProjectionError)
+
+
+def describe(notification: Any) -> str:
+    """Topic, stream and version of a stored event (the clear columns, never its data)."""
+    return (f"{notification.topic} {notification.originator_id} "
+            f"v{notification.originator_version}")
+
+
+def _describe_event(event: Any) -> str:
+    return (f"{type(event).__qualname__} {getattr(event, 'originator_id', '?')} "
+            f"v{getattr(event, 'originator_version', '?')}")
 
 
 def iter_batches(source: EventSource, after: int, stop: int, batch: int) -> Iterator[

@@ -3,6 +3,10 @@
 Errors never kill the thread silently: each is logged, kept as ``last_error``
 and retried with a growing pause (a read store that is briefly unreachable,
 SQLite busy beyond its timeout…). ``stop()`` ends the loop between batches.
+
+An event a read model cannot decode or apply is not retried: that read model
+stops at it (``projections.faults``) and the others go on; when every one has
+stopped the loop ends and ``all_stopped`` is True.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class ProjectionRunner:
         self.projections = list(projections)
         self.batch = batch
         self.last_error: BaseException | None = None
+        self.all_stopped = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -65,8 +70,14 @@ class ProjectionRunner:
             try:
                 db = self.store.connect()
                 source = self.source_factory()
-                worker = Worker(db, source, [(p, None) for p in self.projections], self.batch)
+                worker = Worker(db, source, [(p, None) for p in self.projections], self.batch,
+                                isolate_faults=True)
                 worker.follow(self._stopping)
+                if worker.all_stopped:
+                    self.all_stopped = True
+                    log.error("every read model stopped at an event it cannot use; "
+                              "see 'touchstream projections status'")
+                    return
             except Exception as exc:
                 self.last_error = exc
                 log.exception("projection runner failed; retrying in %.1f s", pause)

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 
 from projections.engine import generations
+from projections.faults import faults
 from projections.store import Db
 
 
@@ -26,6 +27,10 @@ class ProjectionStatus:
     rate_per_s: float | None
     events_applied: int
     updated_at: float | None
+    # Set when the generation stopped at an event it cannot decode or apply.
+    stopped_at: int | None = None
+    stopped_event: str | None = None
+    stopped_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,7 +52,9 @@ def status(db: Db, head: int, *, lag_events: Callable[[int, int], int] | None = 
         rows = generations(db)
     except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
         return []  # nothing was ever built
+    stopped = faults(db)
     for g in rows:
+        fault = stopped.get((g.name, g.generation))
         behind = max(0, head - g.position)
         if lag_events is not None and behind:
             behind = lag_events(g.position, head)
@@ -61,5 +68,8 @@ def status(db: Db, head: int, *, lag_events: Callable[[int, int], int] | None = 
             lag_events=behind, lag_seconds=round(seconds, 3),
             rate_per_s=round(g.rate, 1) if g.rate else None, events_applied=g.events,
             updated_at=g.updated_at,
+            stopped_at=fault.position if fault else None,
+            stopped_event=fault.event if fault else None,
+            stopped_reason=fault.reason if fault else None,
         ))
     return out

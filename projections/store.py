@@ -118,8 +118,11 @@ class Db:
 class ReadStore:
     """Factory of connections to the read-model database named by a URI."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, *, timeout_s: int = 5) -> None:
         self.uri = uri
+        # How long a statement waits on a locked SQLite file, or a connection on an
+        # unreachable server, before failing (the API answers 503 then).
+        self.timeout_s = timeout_s
         scheme = urlsplit(uri).scheme
         if scheme == "sqlite":
             self.dialect = "sqlite"
@@ -140,15 +143,15 @@ class ReadStore:
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30)
+                                   timeout=self.timeout_s)
             conn.execute("PRAGMA journal_mode=WAL")
             # Freed pages are zeroed: an erased customer's rows leave no plaintext behind.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={self.timeout_s * 1000}")
             return Db("sqlite", conn)
         try:
-            conn = psycopg.connect(self.uri, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self.uri, autocommit=True, connect_timeout=self.timeout_s)
         except psycopg.OperationalError as exc:
             raise ReadStoreError(f"cannot reach the read store: {exc}") from exc
         return Db("postgres", conn)
@@ -156,6 +159,8 @@ class ReadStore:
     def local(self) -> Db:
         """This thread's long-lived connection (for read routes)."""
         db: Db | None = getattr(self._local, "db", None)
+        if db is not None and db.dialect == "postgres" and db.conn.closed:
+            db = None  # broken by a server restart: reconnect instead of failing again
         if db is None:
             db = self._local.db = self.connect()
         return db

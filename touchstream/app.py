@@ -34,6 +34,7 @@ from touchstream.auth import Authorizer
 from touchstream.bootstrap import Dependencies
 from touchstream.http_errors import error_response, install_error_handlers
 from touchstream.settings import Settings
+from touchstream.unavailable import STORE_ERRORS, store_unavailable_handler
 
 MAX_QUERY_PARAMS = 100
 
@@ -102,6 +103,8 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
     install_error_handlers(app)
+    for error in STORE_ERRORS:  # 503 + Retry-After (touchstream.unavailable)
+        app.add_exception_handler(error, store_unavailable_handler(settings.store_timeout_s))
     app.include_router(command_router(hub, authorize, ledger=context.keys))
     for factory in routers:
         app.include_router(factory(context))

@@ -46,8 +46,9 @@ def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
     try:
         recorder.record(entry)
     except access_log.AccessLogError as exc:
-        raise HTTPException(503, detail="the read could not be recorded in the access log; "
-                                        "nothing was shown") from exc
+        raise HTTPException(503, headers={"Retry-After": "1"},
+                            detail="the read could not be recorded in the access log; "
+                                   "nothing was shown") from exc
 
 
 def access_recorded(recorder: access_log.AccessRecorder, principal: Any) -> Any:
@@ -67,7 +68,8 @@ def access_log_routes(context: Any) -> Any:
     """A ``RouterFactory``: ``GET /customers/{customer_id}/access-log`` (auditor, admin)."""
     router = APIRouter(tags=["audit"])
     auditor = context.authorize("auditor")
-    store = ReadStore(context.settings.read_store)
+    store = ReadStore(context.settings.read_store,
+                      timeout_s=context.settings.store_timeout_s)
 
     @router.get("/customers/{customer_id}/access-log",
                 summary="Who read this customer's data, oldest first (a hash chain)",

@@ -61,7 +61,7 @@ def open_audit(settings: Settings, hub: Hub | None = None, *,
                access: bool = False) -> Iterator[Audit]:
     own_hub = hub is None
     hub = hub or build_hub(settings)
-    db = ReadStore(settings.read_store).connect()
+    db = ReadStore(settings.read_store, timeout_s=settings.store_timeout_s).connect()
     try:
         if access:
             access_log.ensure_schema(db)
@@ -135,5 +135,5 @@ def access_recorder(settings: Settings) -> access_log.AccessRecorder:
         found = _recorders.get(settings.read_store)
         if found is None:
             found = _recorders[settings.read_store] = access_log.AccessRecorder(
-                ReadStore(settings.read_store))
+                ReadStore(settings.read_store, timeout_s=settings.store_timeout_s))
         return found

@@ -79,7 +79,8 @@ class Dependencies:
 
     @property
     def read_store(self) -> ReadStore:
-        return self._once("read_store", lambda: ReadStore(self.settings.read_store))
+        return self._once("read_store", lambda: ReadStore(
+            self.settings.read_store, timeout_s=self.settings.store_timeout_s))
 
     @property
     def read_views(self) -> ReadViews:

@@ -134,7 +134,11 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     reason = str(detail) if detail else error_code(exc.status_code).replace("_", " ")
     if exc.status_code in (204, 304) or exc.status_code < 400:
         return Response(status_code=exc.status_code, headers=exc.headers)
-    return error_response(exc.status_code, reason, errors, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 503:
+        # Every 503 tells the client when to come back, whoever raised it.
+        headers.setdefault("Retry-After", "1")
+    return error_response(exc.status_code, reason, errors, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:

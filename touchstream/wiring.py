@@ -11,7 +11,11 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
-from touchstream.adapters.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
+from touchstream.adapters.recorders import (
+    PostgresKeyedRecorder,
+    PostgresStoreFactory,
+    SQLiteKeyedRecorder,
+)
 from touchstream.privacy.datakeys import (
     DataKeys,
     KeyTable,
@@ -25,8 +29,12 @@ from touchstream.settings import Settings, SettingsError, sqlite_path, store_kin
 SCHEMA_LOCK_ID = 0x70C5_7EA3
 
 
-def postgres_env(uri: str) -> dict[str, str]:
-    """The eventsourcing library's POSTGRES_* settings from one URI."""
+def postgres_env(uri: str, store_timeout_s: int = 5) -> dict[str, str]:
+    """The eventsourcing library's POSTGRES_* settings from one URI.
+
+    ``store_timeout_s`` bounds the pool wait and the table-lock wait; the pool
+    checks each connection before handing it out, so a server restart costs no
+    failed request."""
     parts = urlsplit(uri)
     query = parse_qs(parts.query)
     if not parts.path.strip("/"):
@@ -37,10 +45,11 @@ def postgres_env(uri: str) -> dict[str, str]:
         "POSTGRES_PORT": str(parts.port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(store_timeout_s),
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
-        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": str(store_timeout_s),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "30",
     }
     return env
@@ -54,14 +63,14 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(path),
-            "SQLITE_LOCK_TIMEOUT": "30",
+            "SQLITE_LOCK_TIMEOUT": str(settings.store_timeout_s),
             "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteKeyedRecorder),
         }
     if kind == "postgres":
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": get_topic(PostgresStoreFactory),
             "APPLICATION_RECORDER_TOPIC": get_topic(PostgresKeyedRecorder),
-            **postgres_env(settings.event_store),
+            **postgres_env(settings.event_store, settings.store_timeout_s),
         }
     env = {
         "PERSISTENCE_MODULE": "touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory",

@@ -78,7 +78,7 @@ def _world(tmp_path: Path, kind: str, recorder: Any = None) -> Iterator[World]:
     keys.close()
     served: list[str] = []
     recorder = recorder or access_recorder(settings)
-    deps = Dependencies(settings)
+    deps = Dependencies(settings)  # closed by the app at shutdown (a service)
     app = create_app(deps, routers=[_reader_routes(recorder, served), access_log_routes],
                      services=[deps])
     with TestClient(app) as client:

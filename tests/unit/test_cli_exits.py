@@ -65,3 +65,11 @@ def test_errors_translate_to_their_documented_code(error: str, code: Exit) -> No
 
 def test_an_unexpected_error_is_not_swallowed() -> None:
     assert _translate(RuntimeError("bug")) is None
+
+
+def test_a_damaged_event_store_has_its_own_code_not_the_mail_servers() -> None:
+    from projections.faults import DamagedEventError
+
+    translated = _translate(DamagedEventError(7, "Customer.CallLogged", "not JSON"))
+    assert translated is not None and translated[0] == Exit.DAMAGED
+    assert Exit.DAMAGED != Exit.SERVER

@@ -161,8 +161,9 @@ class KeyStore(ABC):
 class SQLiteKeyStore(KeyStore):
     lookup_is_local = True  # a file on this machine: cheap enough to query on the event loop
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout_s: float = 5) -> None:
         self.path = path
+        self.timeout_s = timeout_s
         # One connection per thread, kept open: a key lookup costs ~10 µs instead
         # of ~200 µs with a connection per call, and revocation stays immediate.
         self._local = threading.local()
@@ -176,7 +177,7 @@ class SQLiteKeyStore(KeyStore):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+            conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None,
                                    check_same_thread=False)
             self._local.conn = conn
             with self._lock:
@@ -195,10 +196,12 @@ class SQLiteKeyStore(KeyStore):
 
 
 class PostgresKeyStore(KeyStore):
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, timeout_s: float = 5) -> None:
+        # check: a connection broken by a server restart is replaced on checkout,
+        # not handed to a request; timeout: the wait for a connection (then 503).
         self.pool: ConnectionPool[Any] = ConnectionPool(
             uri, min_size=1, max_size=4, open=True, kwargs={"autocommit": True},
-            name="touchstream-keys",
+            name="touchstream-keys", timeout=timeout_s, check=ConnectionPool.check_connection,
         )
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
@@ -217,10 +220,10 @@ class PostgresKeyStore(KeyStore):
 def open_key_store(settings: Settings) -> KeyStore:
     """The key store in the configured read store."""
     if store_kind(settings.read_store) == "postgres":
-        return PostgresKeyStore(settings.read_store)
+        return PostgresKeyStore(settings.read_store, settings.store_timeout_s)
     path = sqlite_path(settings.read_store)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteKeyStore(str(path))
+    return SQLiteKeyStore(str(path), settings.store_timeout_s)
 
 
 class KeyLookup(Protocol):

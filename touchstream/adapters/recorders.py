@@ -3,17 +3,49 @@
 The source-key rows are written in the same transaction as the events, so a
 key can never be recorded twice and an event never lacks its key. Plugged in
 through the library's ``APPLICATION_RECORDER_TOPIC`` setting.
+
+PostgreSQL saves run without psycopg's pipeline mode. psycopg 3.3.9's pipeline
+has two faults this project hit (measured on the embedded PostgreSQL):
+
+- Its send loop (``generators._pipeline_communicate``) stops after a single
+  ``PQflush`` once the last command is queued, even when libpq reports unsent
+  bytes; it then waits for results the server cannot produce, because the server
+  is still waiting for the rest of the query (``ClientRead``). So any save larger
+  than what the socket takes at once hangs: ~1 MB on an idle server, much less
+  when the server is blocked on the table lock and reads nothing. (psycopg #685.)
+- Its prepared-statement cache marks a statement prepared as soon as it queues
+  the ``Parse`` of a statement that crossed ``prepare_threshold``, without
+  checking the result. The source-key insert runs first, so when it fails on a
+  duplicate, the server skips the later ``Parse`` messages of the pipeline, the
+  pipelined ``ROLLBACK`` does not clear the cache, and the next save on that
+  pooled connection fails with ``prepared statement "_pg3_N" does not exist``.
+
+Without the pipeline each statement is sent whole (libpq flushes until done)
+and a failure raises before the next statement is prepared. Notification ids
+stay in commit order: the EXCLUSIVE table lock is still taken before the insert.
+
+PostgreSQL recorders retry a lost connection only while the store timeout lasts
+(the pool's wait, ``POSTGRES_CONNECT_TIMEOUT``); the library's own recorders
+retry ten times whatever each attempt costs, ~10 x the pool wait with the server
+down. ``PostgresStoreFactory`` (``PERSISTENCE_MODULE``) selects them.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
@@ -37,10 +69,10 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {SOURCE_KEYS_TABLE} ("
-            "source_key TEXT NOT NULL, seq INTEGER NOT NULL, "
-            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
-            "event_id TEXT NOT NULL, PRIMARY KEY (source_key, seq)) WITHOUT ROWID",
+            (f"CREATE TABLE IF NOT EXISTS {SOURCE_KEYS_TABLE} ("
+             "source_key TEXT NOT NULL, seq INTEGER NOT NULL, "
+             "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+             "event_id TEXT NOT NULL, PRIMARY KEY (source_key, seq)) WITHOUT ROWID"),
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
@@ -73,6 +105,37 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         return sqlite3.connect(self.datastore.pool.db_name, uri=True)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+RETRY_WAIT_S = 0.1
+
+
+def _within_store_timeout(method: F) -> F:
+    """Retry ``method`` (the library's, without its own retry) on a lost connection or
+    a pool timeout while the datastore's pool timeout lasts, then raise."""
+    inner = getattr(method, "__wrapped__", method)
+
+    @functools.wraps(inner)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        datastore: PostgresDatastore = self.datastore
+        deadline = time.monotonic() + datastore.pool.timeout
+        while True:
+            try:
+                return inner(self, *args, **kwargs)
+            except (InterfaceError, OperationalError):
+                if time.monotonic() + RETRY_WAIT_S >= deadline:
+                    raise
+                time.sleep(RETRY_WAIT_S)
+
+    return call  # type: ignore[return-value]
+
+
+class BoundedPostgresAggregateRecorder(PostgresAggregateRecorder):
+    """The snapshot store, with the bounded retry."""
+
+    insert_events = _within_store_timeout(PostgresAggregateRecorder.insert_events)
+    select_events = _within_store_timeout(PostgresAggregateRecorder.select_events)
+
+
 class PostgresKeyedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -103,10 +166,40 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             table=Identifier(SOURCE_KEYS_TABLE),
             events=Identifier(self.events_table_name),
         )
+        self._lock_and_notify = SQL("; ").join(
+            [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
+        )
+
+    def _insert_once(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """One transaction, no pipeline (see the module docstring): keys, lock, insert."""
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            # One round trip for the statements without parameters: the lock is
+            # held from here to COMMIT, so every round trip inside it costs throughput.
+            curs.execute(self._lock_and_notify, prepare=False)
+            curs.execute(
+                self.insert_events_statement,
+                ([self._pg_event(e) for e in stored_events],),
+            )
+            return [row["notification_id"] for row in curs.fetchall()]
+
+    insert_events = _within_store_timeout(_insert_once)
+    select_events = _within_store_timeout(PostgresApplicationRecorder.select_events)
+    select_notifications = _within_store_timeout(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _within_store_timeout(PostgresApplicationRecorder.max_notification_id)
+
+    def _pg_event(self, e: StoredEvent) -> Any:
+        return self.construct_pg_stored_event(
+            e.originator_id, e.originator_version, e.topic, e.state
+        )
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        # Runs first in the library's pipelined transaction, before the table
-        # lock: a concurrent duplicate waits on the key's index entry, then fails.
+        # Runs first in the transaction, before the table lock: a concurrent
+        # duplicate waits on the key's index entry, then fails.
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
             rows = _key_rows(keys, stored_events)
@@ -115,6 +208,7 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
                 [r[3] for r in rows], [r[4] for r in rows],
             ))
 
+    @_within_store_timeout
     def lookup_source_keys(self, keys: list[str]) -> dict[str, list[KeyRow]]:
         if not keys:
             return {}
@@ -126,6 +220,14 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
                 for r in curs.fetchall()
             ]
         return _group(rows)
+
+
+class PostgresStoreFactory(PostgresFactory):
+    """``PERSISTENCE_MODULE`` for PostgreSQL: the keyed recorder and a snapshot store,
+    both with the bounded retry."""
+
+    aggregate_recorder_class = BoundedPostgresAggregateRecorder
+    application_recorder_class = PostgresKeyedRecorder
 
 
 def _oid(originator_id: UUID | str) -> str:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
 from domain.errors import DomainError, TouchpointUnknownError
+from projections.faults import DamagedEventError
 from projections.store import ReadStoreError
 from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
@@ -66,6 +67,8 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.USAGE, str(exc)
     if isinstance(exc, (DomainError, CommandError)):
         return Exit.CONFLICT, str(exc)
+    if isinstance(exc, DamagedEventError):
+        return Exit.DAMAGED, f"the event store is damaged: {exc}"
     if isinstance(exc, (PersistenceError, InfrastructureFactoryError, KurrentDBClientError,
                         psycopg.Error, ReadStoreError)):
         return Exit.STORE, f"event store or read store unavailable or failing: {exc}"

@@ -19,6 +19,7 @@ class Exit(IntEnum):
     NOT_FOUND = 4
     STORE = 5
     SERVER = 6
+    DAMAGED = 7
     INTERRUPTED = 130
     PIPE_CLOSED = 141
 
@@ -33,8 +34,11 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.CONFLICT: "refused by a rule: contact point owned by another customer, merged "
                    "customer, transition not allowed, concurrent change; nothing recorded",
     Exit.NOT_FOUND: "no such customer, API key or call (also `customer find` with no owner)",
-    Exit.STORE: "event store or read store unavailable or failing; retry",
+    Exit.STORE: "event store or read store unavailable (given up after "
+                "`TOUCHSTREAM_STORE_TIMEOUT` seconds) or failing; retry",
     Exit.SERVER: "the mail server could not be reached or broke off (`ingest`, `email send`)",
+    Exit.DAMAGED: "the event store is damaged: an event cannot be decoded or applied; the read "
+                  "models that met it stopped there (`projections status`, `run`, `rebuild`)",
     Exit.INTERRUPTED: "interrupted (Ctrl-C)",
     Exit.PIPE_CLOSED: "the reader closed the output early (piped into `head`); ends quietly",
 }

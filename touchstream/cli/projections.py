@@ -72,6 +72,10 @@ def _run(args: argparse.Namespace) -> int:
         runner.run_forever()
     finally:
         deps.close()
+    if runner.all_stopped:
+        print("touchstream: every read model stopped at an event it cannot use (a damaged "
+              "store?): see 'touchstream projections status'", file=sys.stderr, flush=True)
+        return Exit.DAMAGED
     print("touchstream: projections stopped", file=sys.stderr, flush=True)
     return Exit.OK
 
@@ -85,9 +89,10 @@ def _status(args: argparse.Namespace) -> int:
         finally:
             db.close()
             source.close()
+    code = Exit.DAMAGED if any(r.stopped_at is not None for r in rows) else Exit.OK
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], sort_keys=True))
-        return Exit.OK
+        return code
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
         return Exit.OK
@@ -99,7 +104,11 @@ def _status(args: argparse.Namespace) -> int:
         rate = f"{r.rate_per_s:,.0f}" if r.rate_per_s else "-"
         print(f"{r.name:<10} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
               f"{r.lag_events:>8} {r.lag_seconds:>8.2f} {rate:>9} {updated:>20}")
-    return Exit.OK
+    for r in rows:
+        if r.stopped_at is not None:
+            print(f"{r.name} generation {r.generation} STOPPED at position {r.stopped_at} "
+                  f"({r.stopped_event}): {r.stopped_reason}")
+    return code
 
 
 def _rebuild(args: argparse.Namespace) -> int:

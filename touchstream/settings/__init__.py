@@ -96,6 +96,10 @@ class Settings(BaseModel):
         return self.stores.kurrentdb_root_certificates
 
     @property
+    def store_timeout_s(self) -> int:
+        return self.stores.store_timeout
+
+    @property
     def max_body_bytes(self) -> int:
         return self.core.max_body_bytes
 

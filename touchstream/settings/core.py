@@ -64,6 +64,10 @@ class StoreSettings(Section):
         "Snapshot a customer every N events, so long streams load as fast as short ones."))
     kurrentdb_root_certificates: str | None = Field(None, description=(
         "PEM for TLS to EventStoreDB/KurrentDB."))
+    store_timeout: PositiveInt = Field(5, description=(
+        "Seconds a request waits on an unavailable store (PostgreSQL pool and table lock, "
+        "SQLite lock, key and read stores) before answering 503 with `Retry-After` "
+        "(CLI: exit 5). Pools check connections, so a restarted server needs no restart here."))
 
     @field_validator("event_store")
     @classmethod
