@@ -69,3 +69,25 @@ def test_an_erasure_keeps_the_sealed_log_valid(cli: Cli) -> None:
     cli.ok("audit", "seal")  # the erasure event itself is sealed too
     verified = cli("audit", "verify", "--json")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_tampered_event_is_a_damaged_store_for_the_cli_never_bad_input(cli: Cli) -> None:
+    import json as _json
+    import sqlite3
+
+    (created,) = cli.ok("customer", "create", "--name", "Di Flip", "--email", "di@example.com")
+    events = Path(cli.env["TOUCHSTREAM_DATA"]) / "events.db"
+    with sqlite3.connect(events) as conn:
+        table = next(t for (t,) in conn.execute("SELECT name FROM sqlite_master "
+                                                "WHERE type='table' AND name LIKE '%events'"))
+        rowid, state = conn.execute(f"SELECT rowid, state FROM {table} WHERE topic LIKE "  # noqa: S608
+                                    "'%Registered'").fetchone()
+        doc = _json.loads(state)
+        sealed = bytearray(doc["_sealed"].encode())
+        sealed[10] = ord("A") if sealed[10] != ord("A") else ord("B")  # one flipped byte
+        doc["_sealed"] = sealed.decode()
+        conn.execute(f"UPDATE {table} SET state=? WHERE rowid=?",  # noqa: S608
+                     (_json.dumps(doc).encode(), rowid))
+    done = cli("events", created["customer_id"])
+    assert done.returncode == 7, (done.returncode, done.stderr)
+    assert "damaged" in done.stderr and "failed authentication" in done.stderr

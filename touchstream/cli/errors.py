@@ -11,7 +11,11 @@ import sys
 from collections.abc import Callable
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactoryError, PersistenceError
+from eventsourcing.persistence import (
+    InfrastructureFactoryError,
+    MapperDeserialisationError,
+    PersistenceError,
+)
 from kurrentdbclient.exceptions import KurrentDBClientError
 from pydantic import ValidationError
 
@@ -57,7 +61,11 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
     if isinstance(exc, SubjectErasedError):
         return Exit.CONFLICT, str(exc)
     if isinstance(exc, DataKeyMissingError):
-        return Exit.STORE, str(exc)
+        return Exit.DAMAGED, f"the key store is damaged: {exc}"
+    # Before ValueError: an event that does not decode or authenticate (a flipped byte,
+    # a ciphertext moved between events) is a damaged store, not bad input.
+    if isinstance(exc, (DamagedEventError, MapperDeserialisationError)):
+        return Exit.DAMAGED, f"the event store is damaged: {exc}"
     if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
                         NotFoundError)):
         return Exit.NOT_FOUND, str(exc)
@@ -67,8 +75,6 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.USAGE, str(exc)
     if isinstance(exc, (DomainError, CommandError)):
         return Exit.CONFLICT, str(exc)
-    if isinstance(exc, DamagedEventError):
-        return Exit.DAMAGED, f"the event store is damaged: {exc}"
     if isinstance(exc, (PersistenceError, InfrastructureFactoryError, KurrentDBClientError,
                         psycopg.Error, ReadStoreError)):
         return Exit.STORE, f"event store or read store unavailable or failing: {exc}"
