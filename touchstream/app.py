@@ -33,6 +33,7 @@ from touchstream.adapters.keys import KeyStore
 from touchstream.auth import Authorizer
 from touchstream.bootstrap import Dependencies
 from touchstream.http_errors import error_response, install_error_handlers
+from touchstream.readiness import readiness_router
 from touchstream.settings import Settings
 from touchstream.unavailable import STORE_ERRORS, store_unavailable_handler
 
@@ -112,6 +113,8 @@ def create_app(
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    app.include_router(readiness_router(deps))
 
     return app
 

@@ -75,6 +75,31 @@ def test_a_structural_flip_stops_every_read_model_at_that_event_with_its_reason(
     verify = cli(sqlite_env, "projections", "rebuild", "timeline", "--verify-only")
     assert verify.returncode == Exit.DAMAGED and "damaged" in verify.stderr
 
+    # /ready says so too (without the details: it is public), and /health stays up.
+    from fastapi.testclient import TestClient
+
+    from touchstream.app import create_app
+
+    deps = Dependencies(settings_mod.load(sqlite_env))
+    with TestClient(create_app(deps, services=[deps])) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.headers["Retry-After"]
+        assert "read model timeline stopped at a damaged event" in ready.json()["reason"]
+        assert str(ada) not in ready.text
+        assert client.get("/health").status_code == 200
+
+
+def test_ready_answers_200_when_both_stores_answer_and_nothing_is_stopped(
+    sqlite_env: dict[str, str],
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from touchstream.app import create_app
+
+    deps = Dependencies(settings_mod.load(sqlite_env))
+    with TestClient(create_app(deps, services=[deps])) as client:
+        assert client.get("/ready").json() == {"status": "ready"}
+
 
 def test_the_write_side_event_source_raises_damaged_event_error(sqlite_env: dict[str, str]) -> None:
     hub = make_hub(sqlite_env)
@@ -133,3 +158,15 @@ def test_an_event_one_read_model_cannot_apply_stops_only_that_one(tmp_path: Path
     assert live_generation(db, "timeline").position == 2  # type: ignore[union-attr]
     db.close()
 
+
+
+def test_ready_answers_503_when_the_read_store_does_not_answer(tmp_path: Path) -> None:
+    from touchstream.readiness import readiness_problems
+
+    env = {"TOUCHSTREAM_DATA": str(tmp_path / "data"),
+           "TOUCHSTREAM_READ_STORE": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    deps = Dependencies(settings_mod.load(env))
+    try:
+        assert readiness_problems(deps) == ["read store unavailable"]
+    finally:
+        deps.close()
