@@ -15,7 +15,7 @@ from touchstream.bootstrap import opened
 from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
-from touchstream.cli.reading import read_models
+from touchstream.cli.reading import customer_id, read_models
 from touchstream.privacy.datakeys import MasterKeyError, _decode_master
 from touchstream.privacy.erasure import Eraser
 from touchstream.privacy.export import export_subject
@@ -56,10 +56,7 @@ def register_keys_actions(actions: argparse._SubParsersAction) -> None:  # type:
 
 
 def _uuid(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError as exc:
-        raise CliError(f"not a customer id: {raw!r}") from exc
+    return UUID(customer_id(raw))  # the reading commands' one id parser
 
 
 def _erase(args: argparse.Namespace) -> int:
