@@ -29,3 +29,12 @@ def test_projections_scenario_reports_rebuild_lag_and_rss() -> None:
     assert figures["customer_events"] == figures["events"] >= 600 - 5 * 2
     assert figures["peak_rss_mb"] > 0 and figures["lag_p99_ms"] >= figures["lag_p50_ms"] > 0
     assert report["ratios"]["rebuild_vs_raw_read"] > 0
+    # The same history on an unencrypted store, and the cost of decrypting it as a fraction.
+    assert figures["plain_customer_events"] == figures["customer_events"]
+    assert figures["plain_rebuild_events_per_s"] > 0 and figures["plain_raw_read_events_per_s"] > 0
+    assert report["ratios"]["decryption_cost_rebuild"] > -1
+    assert report["ratios"]["decryption_cost_raw_read"] > -1
+
+
+def test_projections_targets_include_the_decryption_cost() -> None:
+    assert projections_bench.TARGETS["decryption_cost_rebuild"] == ("<=", 0.15)

@@ -16,8 +16,16 @@ Measured in one run, on one fresh store:
     hub's aggregate cache warm, and through a hub without a cache (snapshots
     only, as after a restart); the ratio is the worse of the two.
 
-(a)/(b) and (c) alternate in ``--rounds`` so a busy disk or CPU weighs on both
-sides of each ratio alike. Figures carry their unit in their name.
+(e) the cost of encryption: (b) and (c) run as well on a second fresh store
+    through a hub with the library's plain mapper (``build_hub(...,
+    encrypt=False)``, benchmarks only), the same commands in the same rounds,
+    alternating which hub goes first; ``encryption_cost_*`` is how much
+    slower the production (encrypting) hub is, as a fraction (0.12 = 12%).
+
+(a)/(b)/(e) and (c)/(e) alternate in ``--rounds`` so a busy disk or CPU weighs
+on both sides of each ratio alike. Figures carry their unit in their name; the
+``plain_`` ones are the unencrypted hub's. Every other figure and ratio is the
+production hub's.
 """
 
 from __future__ import annotations
@@ -46,6 +54,8 @@ TARGETS = {
     "command_vs_raw": (">=", 0.5),
     "bulk_vs_raw_batched": (">=", 0.5),
     "heavy_vs_new_cost": ("<=", 1.5),
+    "encryption_cost_command": ("<=", 0.15),
+    "encryption_cost_bulk": ("<=", 0.15),
 }
 RAW_BATCH_ROWS = 1_000
 RAW_TABLE = "bench_raw_events"
@@ -76,11 +86,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.history < 0:
         raise ValueError("--history must not be negative")
-    with fresh_settings(args.store) as settings:
+    with fresh_settings(args.store) as settings, fresh_settings(args.store) as plain_settings:
         hub = wiring.build_hub(settings)
+        # Benchmarks only: the same hub with the library's mapper, personal data in clear.
+        plain = wiring.build_hub(plain_settings, encrypt=False)
         try:
-            figures = _measure(hub, settings, args)
+            figures = _measure(hub, plain, settings, plain_settings, args)
         finally:
+            plain.close()
             hub.close()
     ratios = {
         "command_vs_raw": figures["command_touchpoints_per_s"] / figures["raw_single_commit_rows_per_s"],
@@ -90,6 +103,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             figures["heavy_command_mean_ms"] / figures["new_command_mean_ms"],
             figures["heavy_uncached_command_mean_ms"] / figures["new_uncached_command_mean_ms"],
         ),
+        # Fractions: 0.12 = the encrypting hub took 12% longer for the same work.
+        "encryption_cost_command":
+            figures["plain_command_touchpoints_per_s"] / figures["command_touchpoints_per_s"] - 1,
+        "encryption_cost_bulk":
+            figures["plain_bulk_events_per_s"] / figures["bulk_events_per_s"] - 1,
     }
     return {
         "scenario": NAME,
@@ -99,49 +117,77 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _measure(hub: Hub, settings: Settings, args: argparse.Namespace) -> dict[str, float]:
-    """(a)-(c), interleaved in ``--rounds`` so that a busy disk or CPU hits both sides alike."""
+def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
+             args: argparse.Namespace) -> dict[str, float]:
+    """(a)-(c) and (e), interleaved in ``--rounds`` so that a busy disk or CPU hits both
+    sides alike; (d) on the production hub."""
     figures: dict[str, float] = {}
-    customers = _register(hub, args.customers, "cmd")
-    bulk_customers = _register(hub, args.bulk_customers, "bulk")
-    topic, state = _sample_row(hub, customers[0])
+    hubs = {"": hub, "plain_": plain}
+    customers = {k: _register(h, args.customers, "cmd") for k, h in hubs.items()}
+    bulk_customers = {k: _register(h, args.bulk_customers, "bulk") for k, h in hubs.items()}
+    topic, state = _sample_row(hub, customers[""][0])
     figures["stored_event_bytes"] = len(state)
+    figures["plain_stored_event_bytes"] = len(_sample_row(plain, customers["plain_"][0])[1])
     raw = _RawStore(settings, hub, topic, state)
-    importer = BulkImporter(hub)
-    raw_s = command_s = batched_s = bulk_s = reimport_s = 0.0
-    latencies: list[float] = []
+    # The raw rows land in the production store's database (its WAL, its checkpoints):
+    # the plain store gets the same rows, untimed, so (e) compares like with like.
+    plain_raw = _RawStore(plain_settings, plain, topic, state)
+    importers = {k: BulkImporter(h) for k, h in hubs.items()}
+    raw_s = batched_s = reimport_s = 0.0
+    command_s = dict.fromkeys(hubs, 0.0)
+    bulk_s = dict.fromkeys(hubs, 0.0)
+    latencies: dict[str, list[float]] = {k: [] for k in hubs}
     try:
         for r, (lo, hi) in enumerate(_rounds(args.commands, args.rounds)):
             raw_s += raw.single_commits(hi - lo, args.customers)  # (a)
-            started = time.perf_counter()
-            for i in range(lo, hi):  # (b)
-                t = time.perf_counter()
-                hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
-                latencies.append(time.perf_counter() - t)
-            command_s += time.perf_counter() - started
-        for lo, hi in _rounds(args.bulk_events, args.rounds):
+            plain_raw.single_commits(hi - lo, args.customers)
+            for k in _order(hubs, r):  # (b), and (e) on the plain hub
+                command_s[k] += _commands(hubs[k], customers[k], lo, hi, latencies[k])
+        for r, (lo, hi) in enumerate(_rounds(args.bulk_events, args.rounds)):
             batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
-            commands = [_call(bulk_customers[i % len(bulk_customers)], f"bulk-{i}", i)
-                        for i in range(lo, hi)]
-            started = time.perf_counter()
-            results = importer.import_history(commands)  # (c)
-            bulk_s += time.perf_counter() - started
-            _check(results, hi - lo, duplicates=False)
-            started = time.perf_counter()
-            again = importer.import_history(commands)
-            reimport_s += time.perf_counter() - started
-            _check(again, hi - lo, duplicates=True)
+            plain_raw.batched(hi - lo, args.bulk_customers)
+            for k in _order(hubs, r):  # (c), and (e) on the plain hub
+                commands = [_call(bulk_customers[k][i % args.bulk_customers], f"bulk-{i}", i)
+                            for i in range(lo, hi)]
+                started = time.perf_counter()
+                results = importers[k].import_history(commands)
+                bulk_s[k] += time.perf_counter() - started
+                _check(results, hi - lo, duplicates=False)
+                started = time.perf_counter()
+                again = importers[k].import_history(commands)
+                if k == "":
+                    reimport_s += time.perf_counter() - started
+                _check(again, hi - lo, duplicates=True)
     finally:
         raw.close()
+        plain_raw.close()
     figures["raw_single_commit_rows_per_s"] = args.commands / raw_s
-    figures["command_touchpoints_per_s"] = args.commands / command_s
-    figures["command_latency_p50_ms"] = statistics.median(latencies) * 1000
-    figures["command_latency_p99_ms"] = _percentile(latencies, 0.99) * 1000
+    for k in hubs:
+        figures[f"{k}command_touchpoints_per_s"] = args.commands / command_s[k]
+        figures[f"{k}command_latency_p50_ms"] = statistics.median(latencies[k]) * 1000
+    figures["command_latency_p99_ms"] = _percentile(latencies[""], 0.99) * 1000
     figures["raw_batched_rows_per_s"] = args.bulk_events / batched_s
-    figures["bulk_events_per_s"] = args.bulk_events / bulk_s
+    for k in hubs:
+        figures[f"{k}bulk_events_per_s"] = args.bulk_events / bulk_s[k]
     figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
     figures.update(_heavy_vs_new(hub, settings, args))
     return figures
+
+
+def _order(hubs: dict[str, Hub], r: int) -> list[str]:
+    """Which hub goes first alternates by round, so neither always follows the raw inserts."""
+    keys = list(hubs)
+    return keys if r % 2 == 0 else keys[::-1]
+
+
+def _commands(hub: Hub, customers: list[UUID], lo: int, hi: int, latencies: list[float]) -> float:
+    """Seconds for touchpoints ``lo..hi``, one per command; each latency is appended."""
+    started = time.perf_counter()
+    for i in range(lo, hi):
+        t = time.perf_counter()
+        hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
+        latencies.append(time.perf_counter() - t)
+    return time.perf_counter() - started
 
 
 def _rounds(n: int, rounds: int) -> list[tuple[int, int]]:

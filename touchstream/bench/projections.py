@@ -13,7 +13,15 @@ Measured in one run, on one fresh store:
     and its peak RSS (flat in N: batches and comparison cursors stream);
 (d) live lag: a ``projections run`` worker process follows the log while
     touchpoints are appended one command at a time; lag is from the
-    command's return to the timeline's position reaching it.
+    command's return to the timeline's position reaching it;
+(e) the cost of decryption: the same history (same seed) is written on a
+    second fresh store through a hub with the library's plain mapper
+    (``build_hub(..., encrypt=False)``, benchmarks only), and (a) and (b) run
+    on it too, in the order plain, production, production, plain;
+    ``decryption_cost_*`` is how much slower per event the production
+    (decrypting) side is, as a fraction (0.12 = 12%).
+
+Every figure without the ``plain_`` prefix is the production store's.
 """
 
 from __future__ import annotations
@@ -29,8 +37,17 @@ import time
 from typing import Any
 
 from commands import messages as m
+from commands.hub import Hub
+from domain.customer import Customer
 from projections import registry
-from projections.engine import Worker, create_generation, ensure_live, finish_generation
+from projections.engine import (
+    EventSource,
+    Projection,
+    Worker,
+    create_generation,
+    ensure_live,
+    finish_generation,
+)
 from projections.timeline.view import TimelineView
 from replays.progress import ProgressBar
 from touchstream.bench.history import add_touchpoints, new_customer
@@ -40,7 +57,7 @@ from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
 NAME = "projections"
-TARGETS = {"rebuild_vs_raw_read": (">=", 0.3)}
+TARGETS = {"rebuild_vs_raw_read": (">=", 0.3), "decryption_cost_rebuild": ("<=", 0.15)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,27 +82,25 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with fresh_settings(args.store) as settings:
-        return _measure(settings, args)
+    with fresh_settings(args.store) as settings, fresh_settings(args.store) as plain_settings:
+        return _measure(settings, plain_settings, args)
 
 
-def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    hub = build_hub(settings)
+def _seed(hub: Hub, args: argparse.Namespace, bar: ProgressBar, done: int) -> list[Customer]:
+    """The benchmark's history: the same for every hub (one seed)."""
     rnd = random.Random(42)
     per = max(1, args.events // args.customers - 2)
     customers = []
-    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
-    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
     for k in range(args.customers):
         c = new_customer(hub, f"Customer {k}", rnd)
         add_touchpoints(hub, c, per, rnd)
         customers.append(c)
-        bar((k + 1) * per, args.customers * per)
-    bar.done()
-    deps = Dependencies(settings, hub=hub)
-    source = deps.event_source()
-    head = source.head()
+        bar(done + (k + 1) * per, 2 * args.customers * per)
+    return customers
 
+
+def _raw_read(source: EventSource) -> tuple[int, float]:
+    """(a): events read and decoded, and seconds."""
     started = time.perf_counter()
     pos, decoded = 0, 0
     while True:
@@ -94,10 +109,12 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             break
         decoded += len(source.decode(notes))
         pos = int(notes[-1].id)
-    raw_s = time.perf_counter() - started
+    return decoded, time.perf_counter() - started
 
-    store = deps.read_store
-    db = store.connect()
+
+def _rebuild(deps: Dependencies, source: EventSource) -> tuple[list[Projection], float]:
+    """(b): the projections rebuilt, and seconds."""
+    db = deps.read_store.connect()
     chosen = registry.select(None)
     for p in chosen:
         ensure_live(db, p)
@@ -108,6 +125,33 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         finish_generation(db, p, generation)
     build_s = time.perf_counter() - started
     db.close()
+    return chosen, build_s
+
+
+def _measure(settings: Settings, plain_settings: Settings,
+             args: argparse.Namespace) -> dict[str, Any]:
+    hub = build_hub(settings)
+    # Benchmarks only: the same history through the library's mapper, personal data in clear.
+    plain_hub = build_hub(plain_settings, encrypt=False)
+    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
+    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
+    customers = _seed(hub, args, bar, 0)
+    _seed(plain_hub, args, bar, args.events)
+    bar.done()
+    deps = Dependencies(settings, hub=hub)
+    plain_deps = Dependencies(plain_settings, hub=plain_hub)
+    source = deps.event_source()
+    plain_source = plain_deps.event_source()
+    head = source.head()
+
+    # Plain, production, production, plain: a busy machine weighs on both alike.
+    plain_decoded, plain_raw_s = _raw_read(plain_source)
+    decoded, raw_s = _raw_read(source)
+    chosen, build_s = _rebuild(deps, source)
+    _, plain_build_s = _rebuild(plain_deps, plain_source)
+    plain_source.close()
+    plain_hub.close()
+    store = deps.read_store
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
@@ -120,9 +164,12 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     peak_kb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
     lags = _lag(settings, hub, customers[0].id, args.lag_samples, store)
+    source.close()
     hub.close()
     raw_rate = decoded / raw_s
     rebuild_rate = decoded / build_s
+    plain_raw_rate = plain_decoded / plain_raw_s
+    plain_rebuild_rate = plain_decoded / plain_build_s
     return {
         "scenario": NAME,
         "store": args.store,
@@ -135,8 +182,16 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "lag_p50_ms": round(statistics.median(lags) * 1e3, 2),
             "lag_p99_ms": round(_pct(lags, 0.99) * 1e3, 2),
             "peak_rss_mb": round(peak_kb / 1024, 1),
+            "plain_customer_events": plain_decoded,
+            "plain_raw_read_events_per_s": round(plain_raw_rate, 1),
+            "plain_rebuild_events_per_s": round(plain_rebuild_rate, 1),
         },
-        "ratios": {"rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3)},
+        "ratios": {
+            "rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3),
+            # Fractions: 0.12 = 12% more time per event than on the plain store.
+            "decryption_cost_rebuild": round(plain_rebuild_rate / rebuild_rate - 1, 3),
+            "decryption_cost_raw_read": round(plain_raw_rate / raw_rate - 1, 3),
+        },
     }
 
 

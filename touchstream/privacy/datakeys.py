@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -130,6 +130,12 @@ class KeyTable(Protocol):
     def close(self) -> None: ...
 
 
+class _Cached(NamedTuple):
+    key: bytes
+    cipher: AESGCM  # built once per key: constructing one costs as much as a small encrypt
+    at: float
+
+
 class DataKeys:
     """Data keys by subject, with a bounded in-memory cache (LRU, short TTL)."""
 
@@ -138,16 +144,35 @@ class DataKeys:
         self.table = table
         self._master = master
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
         # The key of the keyed ids (stream ids, stored source keys, claims): random,
         # kept like a data key (so a master rotation rewraps it and ids never change).
-        self.id_secret = self.key_for_write(IDS_SUBJECT)
+        self.id_secret = self._for_write(IDS_SUBJECT).key
 
     def key_for_write(self, subject: str) -> bytes:
         """The subject's key, created on its first event; an erased subject has none."""
-        if (key := self._cached(subject)) is not None:
-            return key
+        if subject == IDS_SUBJECT:
+            return self.id_secret
+        return self._for_write(subject).key
+
+    def key_for_read(self, subject: str) -> bytes:
+        """The subject's key; ``SubjectErasedError`` once erased, never a new key."""
+        if subject == IDS_SUBJECT:
+            return self.id_secret
+        return self._for_read(subject).key
+
+    def cipher_for_write(self, subject: str) -> AESGCM:
+        """``key_for_write`` as a ready AES-GCM cipher (cached with the key)."""
+        return self._for_write(subject).cipher
+
+    def cipher_for_read(self, subject: str) -> AESGCM:
+        """``key_for_read`` as a ready AES-GCM cipher (cached with the key)."""
+        return self._for_read(subject).cipher
+
+    def _for_write(self, subject: str) -> _Cached:
+        if (hit := self._cached(subject)) is not None:
+            return hit
         exists, wrapped = self.table.get(subject)
         if not exists:
             self.table.insert(subject, wrap(self._master, subject, os.urandom(KEY_BYTES)),
@@ -155,10 +180,9 @@ class DataKeys:
             exists, wrapped = self.table.get(subject)
         return self._remember(subject, wrapped)
 
-    def key_for_read(self, subject: str) -> bytes:
-        """The subject's key; ``SubjectErasedError`` once erased, never a new key."""
-        if (key := self._cached(subject)) is not None:
-            return key
+    def _for_read(self, subject: str) -> _Cached:
+        if (hit := self._cached(subject)) is not None:
+            return hit
         exists, wrapped = self.table.get(subject)
         if not exists:
             raise DataKeyMissingError(f"no data key for {subject}: the key store is damaged")
@@ -185,26 +209,25 @@ class DataKeys:
         self._master = new_master
         return len(rows)
 
-    def _cached(self, subject: str) -> bytes | None:
-        if subject == IDS_SUBJECT and hasattr(self, "id_secret"):
-            return self.id_secret
+    def _cached(self, subject: str) -> _Cached | None:
         with self._lock:
             hit = self._cache.get(subject)
-            if hit is None or self._clock() - hit[1] > CACHE_TTL_S:
+            if hit is None or self._clock() - hit.at > CACHE_TTL_S:
                 return None
             self._cache.move_to_end(subject)
-            return hit[0]
+            return hit
 
-    def _remember(self, subject: str, wrapped: bytes | None) -> bytes:
+    def _remember(self, subject: str, wrapped: bytes | None) -> _Cached:
         if wrapped is None:
             raise SubjectErasedError(f"the personal data of {subject} was erased")
         key = unwrap(self._master, subject, wrapped)
+        entry = _Cached(key, AESGCM(key), self._clock())
         with self._lock:
-            self._cache[subject] = (key, self._clock())
+            self._cache[subject] = entry
             self._cache.move_to_end(subject)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return key
+        return entry
 
 
 _DDL = (

@@ -20,14 +20,13 @@ and every non-personal count stays what it was.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import typing
 from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -41,6 +40,7 @@ ERASE_EVENT_TOPIC = CUSTOMER_TOPIC_PREFIX + "PersonalDataErased"
 SEALED = "_sealed"
 SEALED_VERSION = "_sealed_v"
 ERASED_FLAG = "personal_data_erased"
+STREAM_PREFIX = "customer-"  # of prefixed (EventStoreDB) stream names
 
 
 class TamperedRecordError(MapperDeserialisationError):
@@ -49,7 +49,7 @@ class TamperedRecordError(MapperDeserialisationError):
 
 def subject_of(originator_id: Any) -> str:
     """The data subject of a customer stream: the customer's uuid."""
-    return str(originator_id).removeprefix("customer-")
+    return str(originator_id).removeprefix(STREAM_PREFIX)
 
 
 class PersonalDataMapper(Mapper[Any]):
@@ -71,13 +71,13 @@ class PersonalDataMapper(Mapper[Any]):
         private = _private_names(topic, state)
         if private:
             secret = {name: state.pop(name) for name in private if name in state}
-            key = self.keys.key_for_write(subject_of(originator_id))
+            stream = str(originator_id)  # once: a UUID's str() costs as much as the encrypt
+            cipher = self.keys.cipher_for_write(stream.removeprefix(STREAM_PREFIX))
             nonce = os.urandom(NONCE_BYTES)
-            sealed = AESGCM(key).encrypt(
-                nonce, self.transcoder.encode(secret),
-                _aad(originator_id, originator_version, topic),
+            sealed = cipher.encrypt(
+                nonce, self.transcoder.encode(secret), _aad(stream, originator_version, topic),
             )
-            state[SEALED] = base64.b64encode(nonce + sealed).decode()
+            state[SEALED] = binascii.b2a_base64(nonce + sealed, newline=False).decode()
             state[SEALED_VERSION] = 1
         return StoredEvent(
             originator_id=originator_id,
@@ -113,19 +113,19 @@ class PersonalDataMapper(Mapper[Any]):
         return event
 
     def _open(self, stored: StoredEvent, state: dict[str, Any]) -> None:
-        blob = base64.b64decode(state.pop(SEALED))
+        blob = binascii.a2b_base64(state.pop(SEALED))
         state.pop(SEALED_VERSION, None)
-        subject = subject_of(stored.originator_id)
+        stream = str(stored.originator_id)
         try:
-            key = self.keys.key_for_read(subject)
+            cipher = self.keys.cipher_for_read(stream.removeprefix(STREAM_PREFIX))
         except SubjectErasedError:
             state.update(_redacted(stored.topic, state))
             state[ERASED_FLAG] = True
             return
         try:
-            plain = AESGCM(key).decrypt(
+            plain = cipher.decrypt(
                 blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                _aad(stored.originator_id, stored.originator_version, stored.topic),
+                _aad(stream, stored.originator_version, stored.topic),
             )
         except InvalidTag as exc:
             raise TamperedRecordError(
@@ -136,13 +136,13 @@ class PersonalDataMapper(Mapper[Any]):
         state.update(self.transcoder.decode(plain))
 
 
-def _aad(originator_id: Any, version: int, topic: str) -> bytes:
-    return f"{originator_id}|{version}|{topic}".encode()
+def _aad(stream: str, version: int, topic: str) -> bytes:
+    return f"{stream}|{version}|{topic}".encode()
 
 
 def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
     if topic.startswith(CUSTOMER_TOPIC_PREFIX):
-        return personal_fields(topic.removeprefix(CUSTOMER_TOPIC_PREFIX))
+        return _event_private_names(topic)
     if topic == SNAPSHOT_TOPIC and state.get("topic") == CUSTOMER_TOPIC:
         # An erased customer's snapshot holds no personal data (the erasure
         # event's apply cleared it): kept in clear, it stays readable after
@@ -152,6 +152,11 @@ def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
             return frozenset()
         return frozenset({"state"})
     return frozenset()
+
+
+@lru_cache(maxsize=256)
+def _event_private_names(topic: str) -> frozenset[str]:
+    return personal_fields(topic.removeprefix(CUSTOMER_TOPIC_PREFIX))
 
 
 def _redacted(topic: str, state: dict[str, Any]) -> dict[str, Any]:
