@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from channels.blobs import BlobStore
+from channels.email.routes import quarantine_router
 from channels.phone.cti import cti_router
 from channels.phone.directory import SQLiteCallDirectory
 from channels.phone.fax import fax_router
@@ -48,6 +49,7 @@ def channel_routers(settings: Settings, env: Mapping[str, str] | None = None) ->
     factories: list[RouterFactory] = [
         lambda ctx: forms_router(ctx.hub, forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
+        lambda ctx: quarantine_router(ctx.hub, ctx.authorize),
         lambda ctx: screen_pop_router(read_views(settings), ctx.authorize,
                                       normalise_phone=lambda raw: normalise_number(raw, region)),
     ]

@@ -8,7 +8,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from channels.email.config import SECURITY_MODES, ImapConfig, InboundRules, SmtpConfig
+from channels.email.config import (
+    FAX_NUMBER_FORMATS,
+    SECURITY_MODES,
+    ImapConfig,
+    InboundRules,
+    SmtpConfig,
+)
 from touchstream.settings import SettingsError
 
 MAX_POLL_S = 29 * 60
@@ -48,7 +54,16 @@ def inbound_rules(env: Mapping[str, str] | None = None) -> InboundRules:
         max_bytes=int(_number(env, "TOUCHSTREAM_EMAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)),
         max_depth=int(_number(env, "TOUCHSTREAM_EMAIL_MAX_DEPTH", 50, minimum=1)),
         body_cap=int(_number(env, "TOUCHSTREAM_EMAIL_BODY_CAP", 32_000, minimum=100)),
+        fax_number_format=_fax_number_format(env),
     )
+
+
+def _fax_number_format(env: Mapping[str, str]) -> str:
+    value = env.get("TOUCHSTREAM_EMAIL_FAX_NUMBERS", "national").strip().lower()
+    if value not in FAX_NUMBER_FORMATS:
+        raise SettingsError("TOUCHSTREAM_EMAIL_FAX_NUMBERS must be national or international "
+                            "(country code first, without +)")
+    return value
 
 
 def imap_config(env: Mapping[str, str] | None = None) -> ImapConfig | None:

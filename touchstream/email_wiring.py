@@ -43,9 +43,12 @@ def build_ingester(
     if config is None:
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
     outbox = HubOutbox(hub, outbox_path(settings))
+    state = ImapState(imap_state_path(settings))
     mail = InboundMail(hub, blob_store(settings), email_settings.inbound_rules(env),
-                       envelope_lookup=outbox.message_for_envelope, batch_sink=BulkSink(hub))
-    return ImapIngester(config, mail, ImapState(imap_state_path(settings)), hooks=hooks)
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub),
+                       index=state)
+    return ImapIngester(config, mail, state, hooks=hooks)
 
 
 class BulkSink:
@@ -83,6 +86,14 @@ class HubOutbox:
     def message_for_envelope(self, envelope_id: str) -> str | None:
         self.refresh()
         return self.view.message_for_envelope(envelope_id)
+
+    def customer_for_message(self, message_id: str) -> str | None:
+        """The customer of mail the hub sent under ``message_id`` (None: not sent here)."""
+        found = self.view.customer_for_message(message_id)
+        if found is None:
+            self.refresh()
+            found = self.view.customer_for_message(message_id)
+        return found
 
     def close(self) -> None:
         self.view.close()

@@ -166,6 +166,11 @@ class OutboxView:
                                   (*args, limit)).fetchall()
         return [_entry(r) for r in rows]
 
+    def customer_for_message(self, message_id: str) -> str | None:
+        row = self._conn.execute("SELECT customer_id FROM outbox WHERE message_id=?",
+                                 (message_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def message_for_envelope(self, envelope_id: str) -> str | None:
         row = self._conn.execute("SELECT message_id FROM outbox WHERE envelope_id=?",
                                  (envelope_id,)).fetchone()

@@ -118,15 +118,35 @@ def test_a_delivery_status_notification_is_attached_to_the_original_outbound_ema
     (queued,) = of_type(all_events(hub), "EmailQueued")
     outbox = HubOutbox(hub, outbox_path(settings_mod.load(sqlite_env)))
     mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
-                       envelope_lookup=outbox.message_for_envelope)
-    raw = _dsn(queued.envelope_id, queued.message_id if with_headers else None)
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message)
+    # Forwarded: the report names another address than the one the hub wrote to.
+    raw = _dsn(queued.envelope_id, queued.message_id if with_headers else None,
+               recipient="ada.lovelace@forward.example")
     assert mail.record(raw, ORIGIN).kind == "bounce"
     events = all_events(hub)
     (bounce,) = of_type(events, "EmailBounced")
     assert bounce.original_message_id == queued.message_id
     assert bounce.originator_id == queued.originator_id
-    assert (bounce.recipient, bounce.action, bounce.status) == ("ada@example.com", "failed", "5.1.1")
+    assert (bounce.recipient, bounce.action, bounce.status) == (
+        "ada.lovelace@forward.example", "failed", "5.1.1")
     assert not of_type(events, "EmailRecorded")
+    assert hub.find_by_contact("email", "ada.lovelace@forward.example") is None
+
+
+def test_a_report_about_mail_the_hub_never_sent_is_quarantined_and_creates_no_prospect(
+    hub: Hub, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    outbox = HubOutbox(hub, outbox_path(settings_mod.load(sqlite_env)))
+    mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub))
+    outcome = mail.record(_dsn("x", "<someone-else@elsewhere.example>"), ORIGIN)
+    assert outcome.kind == "quarantine"
+    events = all_events(hub)
+    (q,) = of_type(events, "MessageQuarantined")
+    assert q.reason == "unmatched" and "<someone-else@elsewhere.example>" in q.detail
+    assert not of_type(events, "Customer.Registered") and not of_type(events, "EmailBounced")
 
 
 def test_staff_only_mail_and_unreadable_reports_are_quarantined_with_their_bytes(
