@@ -39,6 +39,7 @@ from domain.errors import DomainError
 
 _NUMBER = re.compile(r"\+?\d[\d ()./-]{4,}\d")
 FAX_TYPES = ("application/pdf", "image/tiff", "image/tif")
+SAME_MESSAGE = "same message as recorded before, with rewritten headers"
 MAX_LIST = 200
 
 
@@ -119,6 +120,7 @@ class _Plan:
     fallback: Callable[[str, str], em.QuarantineEmail] | None = None
     remember: Remembered | None = None
     same_as: str | None = None  # recorded before under this key (a header-rewriting migration)
+    same_as_plan: int | None = None  # ... or by an earlier message of this batch
 
 
 def message_key(raw: bytes, message_id: str | None) -> str:
@@ -154,7 +156,7 @@ class InboundMail:
         self.batch_sink = batch_sink
         self.index = index
         self._batch_roots: dict[str, str] = {}
-        self._batch_content: dict[str, str] = {}
+        self._batch_content: dict[str, int] = {}  # content key → index of its plan
 
     # ------------------------------------------------------------------ entry points
     def record(self, raw: bytes, origin: Origin) -> Outcome:
@@ -168,7 +170,9 @@ class InboundMail:
     def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
         """Record messages (blobs first, then events); one outcome per message, in order."""
         self._batch_roots, self._batch_content = {}, {}
-        plans = [self._plan(item) for item in items]
+        plans: list[_Plan] = []
+        for item in items:
+            plans.append(self._plan(item, len(plans)))
         self.blobs.sync()  # every blob durable before any event refers to it
         touch = [c for p in plans if p.kind not in ("quarantine", "same") for c in p.commands]
         results = iter(self._execute_all(touch))
@@ -176,8 +180,12 @@ class InboundMail:
         remembered: list[Remembered] = []
         for plan in plans:
             if plan.kind == "same":
-                assert plan.same_as is not None
-                outcomes.append(Outcome("email", [plan.same_as], True, "same message, rewritten headers"))
+                if plan.same_as_plan is not None:
+                    first = outcomes[plan.same_as_plan]
+                    outcomes.append(replace(first, duplicate=True, detail=SAME_MESSAGE))
+                else:
+                    assert plan.same_as is not None
+                    outcomes.append(Outcome("email", [plan.same_as], True, SAME_MESSAGE))
                 continue
             if plan.kind == "quarantine":
                 outcomes.append(self._quarantined(plan.commands[0]))
@@ -204,7 +212,7 @@ class InboundMail:
         return Outcome("quarantine", [self.sink.source_key_of(cmd)], self.sink.execute(cmd).duplicate)
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, item: Fetched) -> _Plan:
+    def _plan(self, item: Fetched, position: int) -> _Plan:
         raw, origin = item.data, item.origin
         if not item.complete or item.size > self.rules.max_bytes:
             header = raw if not item.complete else raw.split(b"\r\n\r\n", 1)[0][:65536]
@@ -229,6 +237,8 @@ class InboundMail:
 
         sender = parsed.from_address
         content_key = _content_key(raw, parsed)
+        if content_key is not None and content_key in self._batch_content:
+            return _Plan("same", [], same_as_plan=self._batch_content[content_key])
         if content_key is not None and (same := self._same_content(content_key, key)):
             return _Plan("same", [], same_as=same)
         try:
@@ -248,14 +258,12 @@ class InboundMail:
         if plan.remember is not None:
             plan.remember = replace(plan.remember, content_key=content_key)
             if content_key is not None:
-                self._batch_content.setdefault(content_key, key)
+                self._batch_content[content_key] = position
         return plan
 
     def _same_content(self, content_key: str, key: str) -> str | None:
         """The source key a message with this content was recorded under by another raw
         form (None if none, or if it is this very message)."""
-        if content_key in self._batch_content:
-            return None  # recorded in this batch: the raw-bytes key dedups it, or it is new
         prior = self.index.same_content(content_key) if self.index is not None else None
         if prior is None or prior.partition("|")[2].split("#")[0] == key:
             return None

@@ -142,7 +142,7 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
         cc=_addresses(msg, "Cc"),
         subject=(_header(msg, "Subject") or "").strip(),
         date=_date(_header(msg, "Date")),
-        body_text=(text or "").strip(),
+        body_text=(text or "").replace("\x00", "").strip(),  # NUL: no text column takes it
         attachments=attachments,
     )
     if msg.get_content_type() == "multipart/report" and (
@@ -177,7 +177,7 @@ def _decode(name: str, value: object) -> str:
             text = str(policy.default.header_factory(name, text))
         except Exception:  # the header registry gave up: keep the raw text, as it came
             pass
-    return re.sub(r"\r?\n[ \t]*", " ", text)
+    return re.sub(r"\r?\n[ \t]*", " ", text).replace("\x00", "")
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
