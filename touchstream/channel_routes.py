@@ -28,6 +28,7 @@ from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
 from touchstream import channel_settings
 from touchstream.app import AppContext, RouterFactory
+from touchstream.email_wiring import imap_state
 from touchstream.read_side import read_views
 from touchstream.settings import Settings
 
@@ -49,7 +50,7 @@ def channel_routers(settings: Settings, env: Mapping[str, str] | None = None) ->
     factories: list[RouterFactory] = [
         lambda ctx: forms_router(ctx.hub, forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
-        lambda ctx: quarantine_router(ctx.hub, ctx.authorize),
+        lambda ctx: quarantine_router(ctx.hub, ctx.authorize, lambda: imap_state(settings)),
         lambda ctx: screen_pop_router(read_views(settings), ctx.authorize,
                                       normalise_phone=lambda raw: normalise_number(raw, region)),
     ]

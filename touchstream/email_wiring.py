@@ -34,6 +34,11 @@ def imap_state_path(settings: Settings) -> Path:
     return settings.data_dir / "email" / "imap-state.db"
 
 
+def imap_state(settings: Settings) -> ImapState:
+    """The IMAP checkpoint/ledger/index file (the caller closes it)."""
+    return ImapState(imap_state_path(settings))
+
+
 def build_ingester(
     settings: Settings, hub: Hub, env: Mapping[str, str] | None = None,
     *, config: ImapConfig | None = None, hooks: IngestHooks | None = None,
@@ -43,7 +48,7 @@ def build_ingester(
     if config is None:
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
     outbox = HubOutbox(hub, outbox_path(settings))
-    state = ImapState(imap_state_path(settings))
+    state = imap_state(settings)
     mail = InboundMail(hub, blob_store(settings), email_settings.inbound_rules(env),
                        envelope_lookup=outbox.message_for_envelope,
                        sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub),

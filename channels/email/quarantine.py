@@ -1,26 +1,28 @@
 """Quarantined mail, listed from the event log: what was kept aside, why, and where its bytes are.
 
 A quarantined message stays in the log (``Mailbox.MessageQuarantined``); once
-``touchstream ingest imap --retry-quarantined`` records it, the same message
-key is recorded as an email, fax or bounce and the entry counts as released.
-The list is a scan of the log by event topic (fine for a quarantine, which
-stays small); the raw bytes are read from the blob store by ``raw_ref``.
+``touchstream ingest imap --retry-quarantined`` records it, the IMAP ledger row
+of its UID names the key it was recorded under, and the entry counts as
+released. The list is a scan of the log by event topic (fine for a
+quarantine, which stays small); the raw bytes are read from the blob store
+by ``raw_ref`` (``header_ref`` for an oversized message).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub
 from domain.mailbox import Mailbox
 
-QUARANTINE_KIND = "email-quarantine"
-#: The touchpoint kinds a quarantined message key can be recorded as once released.
-RELEASED_KINDS = ("email", "fax", "email-bounce")
+class ReleaseLookup(Protocol):
+    """Where a quarantined message (by account, folder, UIDVALIDITY, UID) was recorded since."""
+
+    def released_as(self, account: str, folder: str, uidvalidity: int, uid: int) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,9 @@ class QuarantinedMessage:
     released_as: str | None  # the source key it was recorded under after a retry
 
 
-def released_keys(source_key: str) -> list[str]:
-    """The keys a quarantined message is recorded under once its cause has gone away."""
-    prefix = f"{QUARANTINE_KIND}|"
-    if not source_key.startswith(prefix):
-        return []
-    key = source_key.removeprefix(prefix)
-    return [f"{kind}|{key}" for kind in RELEASED_KINDS]
-
-
-def release_of(hub: Hub, source_key: str) -> str | None:
-    """The key a quarantined message was later recorded under, if it was."""
-    return next((k for k in released_keys(source_key) if hub.recorded(k) is not None), None)
-
-
 def quarantined_messages(
-    hub: Hub, *, include_released: bool = False, reason: str | None = None, limit: int = 1000
+    hub: Hub, releases: ReleaseLookup | None = None, *, include_released: bool = False,
+    reason: str | None = None, limit: int = 1000,
 ) -> list[QuarantinedMessage]:
     """Quarantined messages, oldest first; released ones only when asked."""
     topic = get_topic(Mailbox.MessageQuarantined)
@@ -70,12 +59,15 @@ def quarantined_messages(
             event = hub.mapper.to_domain_event(note)
             if reason is not None and event.reason != reason:
                 continue
-            released = release_of(hub, event.source_key)
-            if released is not None and not include_released:
-                continue
             box = boxes.get(event.originator_id)
             if box is None:
                 box = boxes[event.originator_id] = hub.repository.get(event.originator_id)
+            released = None
+            if releases is not None and event.uid is not None and event.uidvalidity is not None:
+                released = releases.released_as(box.account, box.folder, event.uidvalidity,
+                                                event.uid)
+            if released is not None and not include_released:
+                continue
             out.append(QuarantinedMessage(
                 source_key=event.source_key, account=box.account, folder=box.folder,
                 reason=event.reason, detail=event.detail, message_id=event.message_id,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from channels.email.quarantine import quarantined_messages
+from channels.email.quarantine import ReleaseLookup, quarantined_messages
 from commands.hub import Hub
 
 Reason = Literal["unparseable", "too-deep", "oversized", "no-customer", "invalid",
@@ -34,8 +34,11 @@ class QuarantinedPublic(BaseModel):
 
 
 def quarantine_router(
-    get_hub: Callable[[], Hub], authorize: Callable[..., Callable[..., Any]]
+    get_hub: Callable[[], Hub], authorize: Callable[..., Callable[..., Any]],
+    releases: Callable[[], ReleaseLookup] | None = None,
 ) -> APIRouter:
+    """``releases`` opens the IMAP ledger that knows which quarantined messages a retry
+    recorded since (closed after each request when it has a ``close``)."""
     router = APIRouter(prefix="/admin/email", tags=["email"])
     admin = authorize("admin")
 
@@ -47,9 +50,22 @@ def quarantine_router(
         include_released: bool = False,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[QuarantinedPublic]:
-        found = await run_in_threadpool(
-            lambda: quarantined_messages(get_hub(), include_released=include_released,
-                                         reason=reason, limit=limit))
+        found = await run_in_threadpool(_list, get_hub(), releases, include_released, reason,
+                                        limit)
         return [QuarantinedPublic(**vars(q)) for q in found]
 
     return router
+
+
+def _list(
+    hub: Hub, releases: Callable[[], ReleaseLookup] | None, include_released: bool,
+    reason: str | None, limit: int,
+) -> list[Any]:
+    lookup = releases() if releases is not None else None
+    try:
+        return quarantined_messages(hub, lookup, include_released=include_released,
+                                    reason=reason, limit=limit)
+    finally:
+        close = getattr(lookup, "close", None)
+        if close is not None:
+            close()

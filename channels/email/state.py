@@ -115,6 +115,14 @@ class ImapState:
         return [r for _, r in sorted(self.ledger(account, folder, uidvalidity).items())
                 if r.kind == "quarantine"]
 
+    def released_as(self, account: str, folder: str, uidvalidity: int, uid: int) -> str | None:
+        """The key a quarantined message was recorded under by a retry (None: still kept)."""
+        row = self._conn.execute(
+            "SELECT source_key, kind FROM imap_ledger WHERE account=? AND folder=? "
+            "AND uidvalidity=? AND uid=?", (account, folder, uidvalidity, uid),
+        ).fetchone()
+        return str(row[0]) if row and row[1] != "quarantine" else None
+
     # -- MessageIndex -----------------------------------------------------------
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
         ids = list(dict.fromkeys(message_ids))[:500]

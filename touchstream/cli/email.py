@@ -196,9 +196,14 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _quarantine(args: argparse.Namespace) -> int:
     from channels.email.quarantine import quarantined_messages
+    from touchstream.email_wiring import imap_state
 
-    with open_hub() as hub:
-        found = quarantined_messages(hub, include_released=args.all, reason=args.reason)
+    state = imap_state(settings.load())
+    try:
+        with open_hub() as hub:
+            found = quarantined_messages(hub, state, include_released=args.all, reason=args.reason)
+    finally:
+        state.close()
     if args.json:
         for q in found:
             print_json(asdict(q))
