@@ -19,6 +19,7 @@ from eventsourcing.utils import get_topic
 from commands.hub import Hub
 from domain.mailbox import Mailbox
 
+
 class ReleaseLookup(Protocol):
     """Where a quarantined message (by account, folder, UIDVALIDITY, UID) was recorded since."""
 
