@@ -51,7 +51,8 @@ def build_ingester(
     state = imap_state(settings)
     mail = InboundMail(hub, blob_store(settings), email_settings.inbound_rules(env),
                        envelope_lookup=outbox.message_for_envelope,
-                       sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub),
+                       sent_lookup=outbox.customer_for_message, sent_roots=outbox.sent_roots,
+                       batch_sink=BulkSink(hub),
                        index=state)
     return ImapIngester(config, mail, state, hooks=hooks)
 
@@ -91,6 +92,11 @@ class HubOutbox:
     def message_for_envelope(self, envelope_id: str) -> str | None:
         self.refresh()
         return self.view.message_for_envelope(envelope_id)
+
+    def sent_roots(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Thread roots of mail the hub sent, for replies that name only their parent."""
+        self.refresh()
+        return self.view.roots(list(message_ids))
 
     def customer_for_message(self, message_id: str) -> str | None:
         """The customer of mail the hub sent under ``message_id`` (None: not sent here)."""

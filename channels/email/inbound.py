@@ -142,17 +142,20 @@ class InboundMail:
         actor: str = "imap",
         envelope_lookup: Callable[[str], str | None] | None = None,
         sent_lookup: Callable[[str], str | None] | None = None,
+        sent_roots: Callable[[Sequence[str]], dict[str, str]] | None = None,
         batch_sink: BatchSink | None = None,
         index: MessageIndex | None = None,
     ) -> None:
         """``envelope_lookup``: ENVID → Message-ID of mail the hub sent; ``sent_lookup``:
-        Message-ID of mail the hub sent → its customer's id (None: not sent by the hub)."""
+        Message-ID of mail the hub sent → its customer's id (None: not sent by the hub);
+        ``sent_roots``: Message-IDs of mail the hub sent → their thread roots."""
         self.sink = sink
         self.blobs = blobs
         self.rules = rules
         self.actor = actor
         self.envelope_lookup = envelope_lookup
         self.sent_lookup = sent_lookup
+        self.sent_roots = sent_roots
         self.batch_sink = batch_sink
         self.index = index
         self._batch_roots: dict[str, str] = {}
@@ -307,6 +310,9 @@ class InboundMail:
         missing = [c for c in candidates if c not in known]
         if self.index is not None and missing:
             known.update(self.index.roots(missing))
+            missing = [c for c in missing if c not in known]
+        if self.sent_roots is not None and missing:  # a reply to mail the hub sent
+            known.update(self.sent_roots(missing))
         root = next((known[c] for c in candidates if c in known), None)
         if root is None or (p.references and p.references[0] == root):
             return list(p.references)

@@ -166,6 +166,23 @@ class OutboxView:
                                   (*args, limit)).fetchall()
         return [_entry(r) for r in rows]
 
+    def roots(self, message_ids: list[str]) -> dict[str, str]:
+        """The thread root of each queued email among ``message_ids``: its first reference,
+        else the message it answers, else itself (the rule its thread id follows)."""
+        ids = list(dict.fromkeys(message_ids))[:500]
+        if not ids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT message_id, payload FROM outbox WHERE message_id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        out = {}
+        for message_id, payload in rows:
+            fields = json.loads(payload)
+            refs = fields.get("references") or []
+            out[message_id] = refs[0] if refs else (fields.get("in_reply_to") or message_id)
+        return out
+
     def customer_for_message(self, message_id: str) -> str | None:
         row = self._conn.execute("SELECT customer_id FROM outbox WHERE message_id=?",
                                  (message_id,)).fetchone()

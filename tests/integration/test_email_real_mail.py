@@ -390,3 +390,20 @@ def test_admins_read_the_quarantine_over_http_and_a_retry_empties_it(
         (released,) = api.client.get("/admin/email/quarantine?include_released=true",
                                      headers=api.auth("admin")).json()
         assert released["released_as"].startswith("email|msg:")
+
+
+def test_a_reply_naming_only_mail_the_hub_sent_joins_that_mails_thread(
+    dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
+) -> None:
+    user = mailbox["TOUCHSTREAM_IMAP_USER"]
+    dovecot.append(user, message(1))  # ada writes in
+    ing = ingester(mailbox, hub)
+    ing.run_once()
+    hub.execute(em.SendEmail(source_key="answer-1", from_address="mia@shop.example",
+                            to=["ada@example.com"], subject="Re: Question 1", body_text="Here.",
+                            in_reply_to="<m1@example.com>"))
+    (queued,) = of_type(all_events(hub), "EmailQueued")
+    dovecot.append(user, message(2, headers=f"In-Reply-To: {queued.message_id}"))
+    ing.run_once()
+    emails = of_type(all_events(hub), "EmailRecorded")
+    assert {e.thread_id for e in emails} == {queued.thread_id}

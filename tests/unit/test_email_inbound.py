@@ -10,7 +10,7 @@ import pytest
 
 from channels.blobs import BlobStore
 from channels.email.config import InboundRules
-from channels.email.inbound import InboundMail, Origin
+from channels.email.inbound import Fetched, InboundMail, Origin
 from commands import email_messages as em
 from commands import messages as m
 from commands.hub import Hub
@@ -193,3 +193,14 @@ def test_an_email_to_an_unknown_address_held_for_triage_is_queued_once_assigned(
         assert str(queued.originator_id) == ada and queued.message_id.endswith("@shop.example>")
     finally:
         hub.close()
+
+
+def test_a_copy_with_an_added_header_in_the_same_batch_is_the_same_message(
+    hub: Hub, mail: InboundMail
+) -> None:
+    original = message(1)
+    migrated = b"X-Migrated-From: old.example\r\n" + original
+    first, copy = mail.record_batch([Fetched(r, len(r), ORIGIN) for r in (original, migrated)])
+    assert (first.kind, first.duplicate) == ("email", False)
+    assert (copy.kind, copy.duplicate, copy.source_keys) == ("email", True, first.source_keys)
+    assert len(of_type(all_events(hub), "EmailRecorded")) == 1
