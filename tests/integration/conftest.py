@@ -13,7 +13,7 @@ from tests.support import dovecot as dv
 from tests.support.hubs import make_hub
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # a server per module: each has 40 test users
 def dovecot() -> Iterator[dv.Dovecot]:
     reason = dv.available()
     if reason:
