@@ -27,8 +27,6 @@ customers and then backfill their history.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
@@ -36,16 +34,17 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
-from commands.hub import (
-    MAX_ATTEMPTS,
-    MAX_MERGE_HOPS,
+from commands.errors import (
     CommandError,
     ConcurrencyError,
     ConflictError,
+    CustomerNotFoundError,
     HeldForTriageError,
-    Hub,
 )
+from commands.hub import Hub
 from commands.ports import Recorded
+from commands.retry import TryAgain, retrying
+from commands.store import MAX_MERGE_HOPS
 from domain.customer import Customer
 from domain.errors import DomainError
 
@@ -201,7 +200,7 @@ class BulkImporter:
         keys: list[str],
         results: list[ImportResult | None],
     ) -> None:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        def attempt(_: int) -> None:
             loaded: dict[UUID, tuple[Customer, list[int]]] = {}
             for customer_id, indices in unit:
                 todo = [i for i in indices if results[i] is None]
@@ -214,7 +213,7 @@ class BulkImporter:
                 saved = self.hub.save_keyed(
                     [(customer, [keys[i] for i in applied]) for customer, applied in entries]
                 )
-            except IntegrityError:
+            except IntegrityError as exc:
                 # Another writer appended to one of these customers or recorded one of
                 # these keys first: keep its results, reload and append the rest.
                 applied_all = [i for _, applied in entries for i in applied]
@@ -222,13 +221,12 @@ class BulkImporter:
                 for i in applied_all:
                     if keys[i] in known:
                         results[i] = ImportResult(recorded=known[keys[i]])
-                time.sleep(random.uniform(0, 0.002 * attempt))
-                continue
+                raise TryAgain() from exc
             for (_, applied), recorded in zip(entries, saved, strict=True):
                 for i, result in zip(applied, recorded, strict=True):
                     results[i] = ImportResult(recorded=result)
-            return
-        raise ConcurrencyError(f"customers kept changing; gave up after {MAX_ATTEMPTS} attempts")
+
+        retrying(attempt, gave_up="customers kept changing")
 
     def _apply(
         self,
@@ -238,10 +236,19 @@ class BulkImporter:
         keys: list[str],
         results: list[ImportResult | None],
         loaded: dict[UUID, tuple[Customer, list[int]]],
+        *,
+        repair: bool = True,
     ) -> None:
         """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save."""
         try:
             customer = self._load_open(customer_id)
+        except CustomerNotFoundError as exc:
+            if repair:
+                self._apply_repaired(customer_id, todo, batch, keys, results, loaded, exc)
+            else:
+                for i in todo:
+                    results[i] = ImportResult(error=str(exc))
+            return
         except (CommandError, DomainError) as exc:
             for i in todo:
                 results[i] = ImportResult(error=str(exc))
@@ -259,6 +266,32 @@ class BulkImporter:
                 results[i] = ImportResult(error=str(exc))
                 continue
             applied.append(i)
+
+    def _apply_repaired(
+        self,
+        missing: UUID,
+        todo: list[int],
+        batch: Sequence[m.Touchpoint],
+        keys: list[str],
+        results: list[ImportResult | None],
+        loaded: dict[UUID, tuple[Customer, list[int]]],
+        exc: CustomerNotFoundError,
+    ) -> None:
+        """The contact's claim names a customer that does not exist (a kill between the
+        claim and the registration): the same repair as one command's, then decide."""
+        owners: dict[UUID, list[int]] = {}
+        for i in todo:
+            try:
+                owner = self.hub.repair_owner(batch[i], keys[i], missing)
+            except (CommandError, DomainError) as failed:
+                results[i] = ImportResult(error=str(failed))
+                continue
+            if owner is None:
+                results[i] = ImportResult(error=str(exc))
+            else:
+                owners.setdefault(owner, []).append(i)
+        for owner, indices in owners.items():
+            self._apply(owner, indices, batch, keys, results, loaded, repair=False)
 
     def _load_open(self, customer_id: UUID) -> Customer:
         """The customer, or the one it was merged into (merges are followed, as on one command)."""

@@ -3,7 +3,15 @@
 Emails: the domain is lower-cased and IDNA-encoded, the local part lower-cased
 (mailbox local parts are case-sensitive by RFC, but no CRM user expects
 ``Ada@`` and ``ada@`` to be two people). Numbers: E.164 through
-``phonenumbers`` with the configured default region for national formats.
+``phonenumbers`` with the configured default region for national formats, and
+only numbers ``phonenumbers`` calls *valid* (a known country code, a length and
+a prefix assigned in its numbering plan): ``+1 555 0100`` (no area code) is
+refused. Numbers reserved for fiction are accepted on purpose, so demos, the
+README and tests can use numbers that never ring anyone: most sit inside
+assigned ranges and are valid anyway (Ofcom's ``020 7946 0xxx``, ``0113 496
+0xxx``… drama ranges; North American ``555-01xx`` with a real area code such as
+``+1 202 555 0123``); the two Ofcom drama ranges ``phonenumbers`` does not
+know (mobile ``07700 900xxx`` and ``01632 960xxx``) are accepted explicitly.
 """
 
 from __future__ import annotations
@@ -33,15 +41,30 @@ def normalise_email(raw: str) -> str:
     return f"{local.lower()}@{ascii_domain}"
 
 
+# Ofcom's drama ranges outside phonenumbers' metadata (E.164 prefix, digits after it).
+_FICTIONAL = (("+447700900", 3), ("+441632960", 3))
+
+
+def _fictional(e164: str) -> bool:
+    return any(e164.startswith(p) and len(e164) == len(p) + n for p, n in _FICTIONAL)
+
+
 def normalise_number(raw: str, default_region: str | None) -> str:
     try:
         parsed = phonenumbers.parse(raw, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException as exc:
-        hint = "" if default_region else " (no TOUCHSTREAM_DEFAULT_REGION set: use +<country code>)"
+        national = not raw.strip().startswith("+")
+        hint = (" (no TOUCHSTREAM_DEFAULT_REGION set: use +<country code>)"
+                if national and not default_region else "")
         raise InvalidContactPointError(f"not a phone number: {raw!r}{hint}") from exc
-    if not phonenumbers.is_possible_number(parsed):
-        raise InvalidContactPointError(f"not a possible phone number: {raw!r}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if not phonenumbers.is_valid_number(parsed) and not _fictional(e164):
+        plan = phonenumbers.region_code_for_country_code(parsed.country_code)
+        plan = f"+{parsed.country_code} ({plan})" if plan != "ZZ" else f"+{parsed.country_code}"
+        raise InvalidContactPointError(
+            f"not a valid phone number: {raw!r} ({parsed.national_number} is not a number "
+            f"in the numbering plan of {plan})")
+    return e164
 
 
 def normalise(kind: str, raw: str, default_region: str | None) -> str:

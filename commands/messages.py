@@ -9,24 +9,61 @@ fields that identify the touchpoint (see ``default_source_key``).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 Direction = Literal["inbound", "outbound"]
 LifecycleStage = Literal["prospect", "target", "current", "lost"]
 ContactKind = Literal["email", "phone", "fax"]
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("timestamps must carry a timezone (e.g. 2026-11-24T09:30:00+01:00)")
+# RFC 3339 ``date-time``: full date, time, optional fraction, and an offset (Z or ±hh:mm).
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+_DATE_HELP = ("an RFC 3339 date-time with a timezone offset (Z or ±hh:mm), "
+              "e.g. 2026-11-24T09:30:00+01:00")
+
+
+def strict_datetime(value: object) -> datetime:
+    """An aware ``datetime`` as is, or an RFC 3339 string with an offset; nothing else.
+
+    pydantic's lax mode would read ``0`` or ``"1700000000"`` as an epoch: a
+    number is far more often a mistake than a date, so it is refused."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"timestamps must carry a timezone: {_DATE_HELP}")
+        return _in_range(value)
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError(f"expected {_DATE_HELP}")
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    if "." in text:  # Python reads at most microseconds: drop finer digits
+        head, _, tail = text.partition(".")
+        digits = re.match(r"\d+", tail)
+        assert digits is not None
+        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{tail[digits.end():]}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not a real date or time: {value!r}") from exc
+    return _in_range(parsed)
+
+
+def _in_range(value: datetime) -> datetime:
+    """Years 1900–9998 in UTC: earlier or later is a typo, and the read models' integer
+    times must convert back to a ``datetime`` whatever the offset."""
+    if not _EARLIEST <= value < _LATEST:
+        raise ValueError(f"{value.isoformat()} is outside 1900-01-01 … 9998-12-31 (UTC)")
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, BeforeValidator(strict_datetime)]
 Short = Annotated[str, Field(min_length=1, max_length=500)]
 Key = Annotated[str, Field(min_length=1, max_length=1000)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -50,9 +87,37 @@ class Command(BaseModel):
 
     kind: str = ""  # set by subclasses; used in derived keys and event ids
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """Refuse NUL characters anywhere in the input (PostgreSQL text cannot hold them,
+        and silently dropping them would change source keys and ids)."""
+        where = nul_path(data)
+        if where is not None:
+            raise ValueError(f"{where or 'the body'} contains a NUL character (U+0000)")
+        return data
+
     def default_source_key(self) -> str | None:
         """The key derived from the touchpoint's own id, when it has one."""
         return None
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where in ``value`` (nested dicts, lists, keys too) a NUL character is, else None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return here
+            if (found := nul_path(item, here)) is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if (found := nul_path(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
 
 
 class CustomerTarget(Command):
@@ -138,6 +203,37 @@ class MergeCustomers(Command):
 class UnmergeCustomer(Command):
     kind: Literal["unmerge"] = "unmerge"
     source_id: UUID = Field(description="The customer that was merged into another.")
+
+
+# -- corrections -----------------------------------------------------------
+
+
+class VoidTouchpoint(Command):
+    """Void a touchpoint recorded by mistake; it stays in the log, shown as voided, and
+    no longer counts (touches, last contact)."""
+
+    kind: Literal["void-touchpoint"] = "void-touchpoint"
+    customer_id: UUID = Field(description="The customer whose timeline shows the touchpoint.")
+    event_id: UUID = Field(description="The touchpoint's event id (from the timeline).")
+    reason: Short
+
+    def default_source_key(self) -> str:
+        return f"void-touchpoint:{self.event_id}"
+
+
+class CorrectTouchpoint(Command):
+    """Correct when a touchpoint happened and/or its descriptive text fields (agent, queue,
+    summary, subject, staff, place, purpose, notes); the original stays in the log."""
+
+    kind: Literal["correct-touchpoint"] = "correct-touchpoint"
+    customer_id: UUID = Field(description="The customer whose timeline shows the touchpoint.")
+    event_id: UUID = Field(description="The touchpoint's event id (from the timeline).")
+    corrected_occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it really happened.")
+    changes: Annotated[
+        dict[str, Annotated[str, Field(max_length=5000)] | None], Field(max_length=20)
+    ] = {}
+    reason: Short
 
 
 # -- touchpoints ---------------------------------------------------------

@@ -1,17 +1,24 @@
-"""A call's summary, derived from the steps the PBX or provider reported.
+"""A call's summary, derived from the steps the PBX or provider reported and from
+the call as a whole when it was logged (a CDR row, ``record call``/``log-call``).
 
 Steps arrive out of order and more than once; the summary never depends on
 arrival order. The call's state is the step with the highest sequence number
 (ties broken by how far along a call the step is), so a late "ringing" never
-moves a completed call back. Pure functions: no clock, no I/O — used by read
-models, the CLI and tests alike.
+moves a completed call back.
+
+A logged call is a report of the whole, finished call: it makes the state
+terminal (its outcome's step unless the steps ended the call themselves), and
+its own figures (outcome, talk time, wait, agent, queue, numbers) win over what
+the steps imply; the steps fill in what the log left out. Several logs of one
+call combine in the order they were made, later non-empty values winning.
+Pure functions: no clock, no I/O — used by read models, the CLI and tests alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 # How far along a call each step is; terminal steps end the call.
@@ -59,6 +66,39 @@ class CallStep:
         )
 
 
+#: The step a finished call's logged outcome corresponds to.
+OUTCOME_STEP = {
+    "answered": "ended", "missed": "missed", "abandoned": "abandoned",
+    "voicemail": "voicemail", "busy": "busy", "failed": "failed",
+}
+
+
+@dataclass(frozen=True)
+class LoggedCall:
+    """A call reported as a whole (``Customer.CallLogged``)."""
+
+    call_id: str
+    outcome: str
+    occurred_at: datetime
+    from_number: str | None = None
+    to_number: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    duration_s: int | None = None
+    wait_s: int | None = None
+    recording_ref: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Any) -> LoggedCall:
+        """From a ``Customer.CallLogged`` event."""
+        return cls(
+            call_id=event.call_id, outcome=event.outcome, occurred_at=event.occurred_at,
+            from_number=event.from_number, to_number=event.to_number, queue=event.queue,
+            agent=event.agent, duration_s=event.duration_s, wait_s=event.wait_s,
+            recording_ref=event.recording_ref,
+        )
+
+
 @dataclass(frozen=True)
 class CallSummary:
     call_id: str
@@ -76,6 +116,7 @@ class CallSummary:
     transfers: int
     recordings: tuple[str, ...]
     steps: int
+    logged: bool = False
 
 
 def _order(step: CallStep) -> tuple[int, int, datetime]:
@@ -89,14 +130,63 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def summarise_call(steps: Iterable[CallStep]) -> CallSummary:
-    """The summary of one call from its steps, whatever order they came in."""
+def summarise_call(
+    steps: Iterable[CallStep], logged: Iterable[LoggedCall] = ()
+) -> CallSummary:
+    """The summary of one call from its steps and logs, whatever order they came in."""
     ordered = sorted(steps, key=_order)
-    if not ordered:
-        raise ValueError("a call summary needs at least one step")
-    call_ids = {s.call_id for s in ordered}
+    logs = sorted(logged, key=lambda c: (c.occurred_at, repr(c)))
+    call_ids = {s.call_id for s in ordered} | {c.call_id for c in logs}
+    if not call_ids:
+        raise ValueError("a call summary needs at least one step or logged call")
     if len(call_ids) != 1:
         raise ValueError(f"steps of several calls given: {sorted(call_ids)}")
+    if not ordered:
+        return _apply_logs(_from_log(logs[0]), logs)
+    summary = _from_steps(ordered)
+    return _apply_logs(summary, logs) if logs else summary
+
+
+def _from_log(log: LoggedCall) -> CallSummary:
+    return CallSummary(
+        call_id=log.call_id, state=OUTCOME_STEP.get(log.outcome, "ended"), outcome=log.outcome,
+        started_at=log.occurred_at, answered_at=None, ended_at=None, duration_s=None,
+        wait_s=None, agent=None, queue=None, from_number=None, to_number=None, transfers=0,
+        recordings=(), steps=0,
+    )
+
+
+def _apply_logs(summary: CallSummary, logs: list[LoggedCall]) -> CallSummary:
+    """The steps' summary completed and overridden by the logged call(s)."""
+    s = summary
+    outcome, agent, queue = s.outcome, s.agent, s.queue
+    from_number, to_number, duration, wait = s.from_number, s.to_number, s.duration_s, s.wait_s
+    recordings = list(s.recordings)
+    for log in logs:
+        outcome = log.outcome
+        agent, queue = log.agent or agent, log.queue or queue
+        from_number, to_number = log.from_number or from_number, log.to_number or to_number
+        duration = log.duration_s if log.duration_s is not None else duration
+        wait = log.wait_s if log.wait_s is not None else wait
+        if log.recording_ref and log.recording_ref not in recordings:
+            recordings.append(log.recording_ref)
+    started_at = min([s.started_at, *(log.occurred_at for log in logs)])
+    answered_at = s.answered_at
+    if answered_at is None and outcome == "answered" and wait is not None:
+        answered_at = started_at + timedelta(seconds=wait)
+    ended_at = s.ended_at
+    if ended_at is None and answered_at is not None and duration is not None:
+        ended_at = answered_at + timedelta(seconds=duration)
+    state = s.state if s.state in TERMINAL_STEPS else OUTCOME_STEP.get(outcome or "", "ended")
+    return replace(
+        s, state=state, outcome=outcome, started_at=started_at, answered_at=answered_at,
+        ended_at=ended_at, duration_s=duration, wait_s=wait, agent=agent, queue=queue,
+        from_number=from_number, to_number=to_number, recordings=tuple(recordings),
+        logged=True,
+    )
+
+
+def _from_steps(ordered: list[CallStep]) -> CallSummary:
     state_steps = [s for s in ordered if s.step not in SIDE_STEPS]
     state = state_steps[-1].step if state_steps else "offered"
     by_time = sorted(ordered, key=lambda s: s.occurred_at)
@@ -183,9 +273,13 @@ def _first(ordered: list[CallStep], attr: str) -> str | None:
     return None
 
 
-def summarise_calls(steps: Iterable[CallStep]) -> dict[str, CallSummary]:
-    """Summaries of every call among ``steps``, by call id."""
-    grouped: dict[str, list[CallStep]] = {}
+def summarise_calls(
+    steps: Iterable[CallStep], logged: Iterable[LoggedCall] = ()
+) -> dict[str, CallSummary]:
+    """Summaries of every call among ``steps`` and ``logged`` calls, by call id."""
+    grouped: dict[str, tuple[list[CallStep], list[LoggedCall]]] = {}
     for step in steps:
-        grouped.setdefault(step.call_id, []).append(step)
-    return {call_id: summarise_call(group) for call_id, group in grouped.items()}
+        grouped.setdefault(step.call_id, ([], []))[0].append(step)
+    for log in logged:
+        grouped.setdefault(log.call_id, ([], []))[1].append(log)
+    return {call_id: summarise_call(s, c) for call_id, (s, c) in grouped.items()}

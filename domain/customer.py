@@ -8,9 +8,10 @@ renaming one needs an alias or an upcast.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -20,7 +21,10 @@ from domain.errors import (
     ContactPointUnknownError,
     CustomerErasedError,
     CustomerMergedError,
+    FutureOccurrenceError,
     InvalidTransitionError,
+    TouchpointUnknownError,
+    TouchpointVoidedError,
 )
 
 LIFECYCLE_STAGES = ("prospect", "target", "current", "lost")
@@ -34,6 +38,18 @@ CHANNELS = ("phone", "email", "fax", "visit", "web", "system")
 DIRECTIONS = ("inbound", "outbound", "internal")
 CONTACT_KINDS = ("email", "phone", "fax")
 _IMMUTABLE = (str, int, float, type(None), UUID, datetime)
+#: How far ahead of the hub's clock a date may be (clock drift, a time zone
+#: given wrongly); further ahead is a mistake that would stay "last contact".
+DEFAULT_MAX_FUTURE_SKEW = timedelta(days=1)
+
+
+def check_not_ahead(occurred_at: datetime, now: datetime, max_skew: timedelta) -> None:
+    """Refuse a date more than ``max_skew`` after ``now`` (``FutureOccurrenceError``)."""
+    if occurred_at - now > max_skew:
+        raise FutureOccurrenceError(
+            f"occurred_at {occurred_at.isoformat()} is more than {max_skew} ahead of the "
+            f"hub's clock ({now.isoformat()}); correct the date"
+        )
 
 
 @dataclass(frozen=True)
@@ -299,6 +315,36 @@ class Customer(Aggregate):
         page_url: str | None
         fields: dict[str, str]
 
+    # -- corrections (the original stays in the log) -------------------------
+    class TouchpointVoided(Event):
+        """A touchpoint recorded by mistake: it no longer counts, and is shown as voided."""
+
+        voided_event_id: str
+        voided_channel: str
+        reason: str
+        channel_last_contact: str | None  # the channel's last contact without it
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.voided = (*aggregate.voided, self.voided_event_id)
+            count = aggregate.touch_counts.get(self.voided_channel, 0)
+            if count > 0:
+                aggregate.touch_counts[self.voided_channel] = count - 1
+            aggregate._set_last_contact(self.voided_channel, self.channel_last_contact)
+
+    class TouchpointCorrected(Event):
+        """A touchpoint's date and/or descriptive fields put right."""
+
+        corrected_event_id: str
+        corrected_channel: str
+        corrected_occurred_at: datetime | None
+        changes: dict[str, str | None]
+        reason: str
+        channel_last_contact: str | None  # the channel's last contact after the correction
+
+        def apply(self, aggregate: Any) -> None:
+            if self.corrected_occurred_at is not None:
+                aggregate._set_last_contact(self.corrected_channel, self.channel_last_contact)
+
     # -- merge -------------------------------------------------------------
     class MergedInto(Event):
         target_id: str
@@ -311,6 +357,7 @@ class Customer(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.merged_into = None
+            aggregate.unmerges += 1
 
     class Absorbed(Event):
         source_id: str
@@ -325,6 +372,29 @@ class Customer(Aggregate):
         def apply(self, aggregate: Any) -> None:
             if self.source_id in aggregate.absorbed:
                 aggregate.absorbed.remove(self.source_id)
+
+    # -- privacy -----------------------------------------------------------
+    class PersonalDataErased(Event):
+        """The customer's personal data was erased (their data key is destroyed next).
+
+        Carries no personal content: who asked is the provenance's actor, why is
+        ``reason`` (a case reference, not a copy of the request)."""
+
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.erased = True
+            aggregate.name = None
+            aggregate.company = None
+            aggregate.profile = {}
+            aggregate.contact_points = {}
+
+    # How often this customer was unmerged: a class default, so snapshots taken before
+    # the count existed still load (they read 0 until the next unmerge).
+    unmerges = 0
+    # Event ids of voided touchpoints (a class default, so snapshots taken before
+    # voids existed still load).
+    voided: tuple[str, ...] = ()
 
     # ---------------------------------------------------------------------
     def __init__(self, name: str, company: str | None, lifecycle_stage: str, **_: Any) -> None:
@@ -348,6 +418,37 @@ class Customer(Aggregate):
         for name, value in self.__dict__.items():
             clone.__dict__[name] = value if isinstance(value, _IMMUTABLE) else deepcopy(value, memo)
         return clone
+
+    def _set_last_contact(self, channel: str, stamp: str | None) -> None:
+        if stamp is None:
+            self.last_contact.pop(channel, None)
+        else:
+            self.last_contact[channel] = stamp
+
+    def _last_contact_without(
+        self,
+        history: Iterable[Customer.Event],
+        channel: str,
+        voided: str | None = None,
+        moved: tuple[str, datetime] | None = None,
+    ) -> str | None:
+        """The channel's last contact as ``_count`` keeps it, over this customer's events
+        up to its version, leaving out voided ones and using corrected dates."""
+        gone = {*self.voided, *([voided] if voided else [])}
+        dates: dict[str, datetime] = {}
+        counted: list[Customer.Event] = []
+        for e in history:
+            if e.originator_version > self.version:
+                break
+            if isinstance(e, Customer.TouchpointCorrected) and e.corrected_occurred_at:
+                dates[e.corrected_event_id] = e.corrected_occurred_at
+            elif type(e).apply is Customer.Event.apply and e.channel == channel:
+                counted.append(e)
+        if moved is not None:
+            dates[moved[0]] = moved[1]
+        stamps = [dates.get(str(e.event_id), e.occurred_at).isoformat()
+                  for e in counted if str(e.event_id) not in gone]
+        return max(stamps, default=None)
 
     def _count(self, channel: str, occurred_at: datetime) -> None:
         self.touch_counts[channel] = self.touch_counts.get(channel, 0) + 1
@@ -472,9 +573,88 @@ class Customer(Aggregate):
         self.trigger_event(self.Unmerged, target_id=target, **prov.fields())
         return target
 
+    def erase(self, prov: Provenance, reason: str) -> bool:
+        """Record the erasure of this customer's personal data; False if already erased."""
+        if self.erased:
+            return False
+        self.trigger_event(self.PersonalDataErased, reason=reason, **prov.fields())
+        return True
+
     def release(self, prov: Provenance, source_id: str) -> None:
         if source_id in self.absorbed:
             self.trigger_event(self.Released, source_id=source_id, **prov.fields())
+
+    # -- corrections -------------------------------------------------------
+    def _check_correctable(self, target: Customer.Event) -> None:
+        """``target`` must be a live touchpoint of this very stream. A merged
+        customer's history can still be corrected (it shows on the survivor's timeline)."""
+        if self.erased:
+            raise CustomerErasedError(f"customer {self.id} was erased")
+        if target.originator_id != self.id or type(target) not in TOUCHPOINT_EVENTS:
+            raise TouchpointUnknownError(
+                f"event {target.event_id} is not a touchpoint of customer {self.id}")
+        if type(target) not in CORRECTABLE_EVENTS:
+            raise InvalidTransitionError(
+                f"a {type(target).__name__} cannot be voided or corrected: outbound email "
+                "records follow the sending, and a callback is closed by completing it "
+                "(outcome cancelled)")
+        if str(target.event_id) in self.voided:
+            raise TouchpointVoidedError(f"touchpoint {target.event_id} was voided")
+
+    def void_touchpoint(
+        self, prov: Provenance, target: Customer.Event, reason: str,
+        history: Iterable[Customer.Event],
+    ) -> None:
+        """Void a touchpoint recorded by mistake (wrong customer, test call, typo'd date).
+
+        ``history``: this customer's events (oldest first), to work out the channel's
+        last contact without the voided one."""
+        self._check_correctable(target)
+        target_id = str(target.event_id)
+        last = self._last_contact_without(history, target.channel, voided=target_id)
+        self.trigger_event(self.TouchpointVoided, voided_event_id=target_id,
+                           voided_channel=target.channel, reason=reason,
+                           channel_last_contact=last, **prov.fields())
+
+    def correct_touchpoint(
+        self,
+        prov: Provenance,
+        target: Customer.Event,
+        *,
+        occurred_at: datetime | None,
+        changes: dict[str, str | None],
+        reason: str,
+        now: datetime,
+        max_skew: timedelta,
+        history: Iterable[Customer.Event],
+    ) -> None:
+        """Correct when a touchpoint happened and/or its descriptive text fields.
+
+        ``history``: this customer's events (oldest first), for the channel's last contact."""
+        self._check_correctable(target)
+        if occurred_at is not None:
+            if occurred_at.tzinfo is None:
+                raise ValueError("occurred_at must be timezone-aware")
+            check_not_ahead(occurred_at, now, max_skew)
+        allowed = sorted(f for f in CORRECTABLE_FIELDS if hasattr(target, f))
+        for name in changes:
+            if name not in allowed:
+                raise InvalidTransitionError(
+                    f"{name!r} cannot be corrected on a {type(target).__name__} "
+                    f"(correctable: {', '.join(allowed) or 'only occurred_at'})")
+        changed = {k: v for k, v in changes.items() if getattr(target, k) != v}
+        if occurred_at == target.occurred_at:
+            occurred_at = None
+        if occurred_at is None and not changed:
+            raise InvalidTransitionError("the correction changes nothing")
+        target_id = str(target.event_id)
+        last = (self._last_contact_without(history, target.channel,
+                                           moved=(target_id, occurred_at))
+                if occurred_at is not None else self.last_contact.get(target.channel))
+        self.trigger_event(self.TouchpointCorrected, corrected_event_id=target_id,
+                           corrected_channel=target.channel, corrected_occurred_at=occurred_at,
+                           changes=changed, reason=reason, channel_last_contact=last,
+                           **prov.fields())
 
 
 TOUCHPOINT_EVENTS = frozenset(
@@ -493,6 +673,27 @@ TOUCHPOINT_EVENTS = frozenset(
         Customer.VisitRecorded,
         Customer.WebFormSubmitted,
     }
+)
+
+
+#: Touchpoints staff may void or correct: what was recorded about the outside world.
+#: Outbound email records drive and report the sending (voiding one would not
+#: unsend it), and callbacks have their own end (complete it as cancelled).
+CORRECTABLE_EVENTS = frozenset(
+    {
+        Customer.CallLogged,
+        Customer.CallStepRecorded,
+        Customer.EmailRecorded,
+        Customer.FaxRecorded,
+        Customer.VisitRecorded,
+        Customer.WebFormSubmitted,
+    }
+)
+
+#: Descriptive text fields a correction may change (where the touchpoint has them);
+#: ids, addresses, numbers and outcomes the summaries depend on are not among them.
+CORRECTABLE_FIELDS = frozenset(
+    {"agent", "queue", "summary", "subject", "staff", "place", "purpose", "notes"}
 )
 
 

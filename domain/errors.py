@@ -31,3 +31,15 @@ class ContactPointTakenError(DomainError):
 
 class ContactPointUnknownError(DomainError):
     """Raised when a contact point is removed from a customer that does not own it."""
+
+
+class FutureOccurrenceError(DomainError):
+    """Raised when something is dated further ahead of the clock than the allowed skew."""
+
+
+class TouchpointUnknownError(DomainError):
+    """Raised when a void or correction names an event that is not a touchpoint of the customer."""
+
+
+class TouchpointVoidedError(DomainError):
+    """Raised when a voided touchpoint is voided again or corrected."""

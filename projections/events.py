@@ -12,6 +12,7 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from domain.customer import Customer
+from domain.personal import personal_fields
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -132,6 +133,44 @@ def _fallback(value: Any) -> Any:
 
 
 def payload_json(event: Customer.Event) -> str:
-    """Every field of the event as canonical JSON (for the on-demand detail)."""
+    """Every field of the event as canonical JSON (for the on-demand detail); an
+    erased customer's event keeps only its non-personal fields."""
     fields = {k: v for k, v in event.__dict__.items() if k not in _NOT_PAYLOAD}
+    if is_erased(event):
+        fields = _without_personal(type(event).__name__, fields)
     return orjson.dumps(fields, option=_JSON_OPTIONS, default=_fallback).decode()
+
+
+# -- erasure -----------------------------------------------------------------
+ERASED_NAME = "(erased)"
+ERASED_FLAG = "personal_data_erased"
+
+
+def is_erased(event: Customer.Event) -> bool:
+    """True when the event was read after its customer's data key was destroyed."""
+    return bool(event.__dict__.get(ERASED_FLAG))
+
+
+def _without_personal(class_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    private = personal_fields(class_name)
+    kept = {k: v for k, v in fields.items() if k not in private}
+    kept[ERASED_FLAG] = True
+    return kept
+
+
+@lru_cache(maxsize=1)
+def _class_names_by_kind() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for value in vars(Customer).values():
+        if isinstance(value, type) and issubclass(value, Customer.Event):
+            short = value.__name__
+            names[_SHORT.get(short) or _CAMEL.sub("_", short).lower()] = short
+    return names
+
+
+def erased_payload(kind: str, body: str) -> str:
+    """A stored detail body as it reads after erasure: what ``payload_json`` gives for
+    the same event read without its key (so a live redaction equals a rebuild)."""
+    fields = orjson.loads(body)
+    kept = _without_personal(_class_names_by_kind()[kind], fields)
+    return orjson.dumps(kept, option=_JSON_OPTIONS).decode()

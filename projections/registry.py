@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
+from projections.outbox.projection import OutboxProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -13,6 +14,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "timeline": TimelineProjection,
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
+    "outbox": OutboxProjection,
 }
 
 

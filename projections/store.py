@@ -142,6 +142,8 @@ class ReadStore:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
+            # Freed pages are zeroed: an erased customer's rows leave no plaintext behind.
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             return Db("sqlite", conn)

@@ -28,6 +28,8 @@ class TimelineEntryPublic(BaseModel):
                                             "/events/{event_id}/body.")
     internal: bool
     has_body: bool
+    voided: bool = Field(False, description="Voided by staff: shown, but no longer counted.")
+    corrected: bool = Field(False, description="Date or text corrected by staff.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "position": 1042, "customer_id": _CUSTOMER, "event_id": _EVENT, "kind": "email",

@@ -1,10 +1,10 @@
 """The HTTP application, assembled from the routers other modules provide.
 
-``create_app(settings, hub=None, keys=None, routers=(), services=())`` builds a
-FastAPI app; nothing is built at import time. It mounts the command routes
-and every ``RouterFactory`` given, each called with an ``AppContext`` (the
-settings, a hub provider, the ``authorize`` dependency factory and the key
-store). ``services`` are started at lifespan startup and stopped at shutdown
+``create_app(deps, routers=(), services=())`` builds a FastAPI app from the
+dependencies ``touchstream.bootstrap`` built; nothing is built at import time.
+It mounts the command routes and every ``RouterFactory`` given, each called
+with an ``AppContext`` (the settings, a hub provider, the ``authorize``
+dependency factory, the key store and the dependencies themselves). ``services`` are started at lifespan startup and stopped at shutdown
 (projection runners hook in there, see ``touchstream.serve``).
 
 Limits (OWASP "unrestricted resource consumption"): request bodies above
@@ -16,7 +16,6 @@ default 8 KiB) answer 414, and more than ``MAX_QUERY_PARAMS`` parameters 400.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.web.command_routes import command_router
 from commands.hub import Hub
+from touchstream.adapters.keys import KeyStore
 from touchstream.auth import Authorizer
-from touchstream.keys import KeyStore, open_key_store
+from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings
-from touchstream.wiring import build_hub
 
 MAX_QUERY_PARAMS = 100
 
@@ -55,50 +54,31 @@ class AppContext:
     hub: Callable[[], Hub]
     authorize: Authorizer
     keys: KeyStore
+    deps: Dependencies
 
 
 RouterFactory = Callable[[AppContext], Any]  # returns a fastapi.APIRouter
 
 
-class _HubHolder:
-    """Builds the hub on first use (thread-safe) and closes it if it built it."""
-
-    def __init__(self, settings: Settings, hub: Hub | None) -> None:
-        self._settings = settings
-        self._hub = hub
-        self._owned = hub is None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Hub:
-        hub = self._hub
-        if hub is None:
-            with self._lock:
-                if self._hub is None:
-                    self._hub = build_hub(self._settings)
-                hub = self._hub
-        return hub
-
-    def close(self) -> None:
-        with self._lock:
-            if self._owned and self._hub is not None:
-                self._hub.close()
-                self._hub = None
-
-
 def create_app(
-    settings: Settings,
-    hub: Hub | None = None,
+    deps: Dependencies,
     *,
-    keys: KeyStore | None = None,
     routers: Sequence[RouterFactory] = (),
     services: Sequence[Service] = (),
 ) -> FastAPI:
-    """The Touchstream API on the configured stores (or on the ``hub``/``keys`` given)."""
-    holder = _HubHolder(settings, hub)
-    key_store = keys or open_key_store(settings)
-    owns_keys = keys is None
-    authorize = Authorizer(key_store)
-    context = AppContext(settings=settings, hub=holder, authorize=authorize, keys=key_store)
+    """The Touchstream API over built dependencies (``touchstream.bootstrap``).
+
+    The caller owns ``deps``; pass it among ``services`` (first) to have the app
+    close it at shutdown, as ``touchstream serve`` does.
+    """
+    settings = deps.settings
+
+    def hub() -> Hub:
+        return deps.hub
+
+    authorize = Authorizer(deps.keys)
+    context = AppContext(settings=settings, hub=hub, authorize=authorize, keys=deps.keys,
+                         deps=deps)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,9 +91,6 @@ def create_app(
         finally:
             for service in reversed(started):
                 service.stop()
-            holder.close()
-            if owns_keys:
-                key_store.close()
 
     app = FastAPI(
         title="Touchstream",
@@ -125,7 +102,7 @@ def create_app(
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
     app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
-    app.include_router(command_router(holder, authorize, ledger=key_store))
+    app.include_router(command_router(hub, authorize, ledger=context.keys))
     for factory in routers:
         app.include_router(factory(context))
 

@@ -20,7 +20,7 @@ Interface for every router (commands, read API, webhooks)::
 * **403** when the key's role is not among ``roles`` (the reason names the
   allowed roles).
 
-``admin`` is admitted everywhere. Roles are listed in ``touchstream.keys.ROLES``;
+``admin`` is admitted everywhere. Roles are listed in ``touchstream.adapters.keys.ROLES``;
 naming an unknown role raises ``ValueError`` when the route is built, not when
 it is called. A ``partner`` principal carries ``partner_id``: routes that admit
 partners must scope what they return to that partner's customers themselves.
@@ -39,7 +39,7 @@ from fastapi import Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from touchstream.keys import ROLES, KeyLookup
+from touchstream.adapters.keys import ROLES, KeyLookup
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <token>`")

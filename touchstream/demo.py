@@ -8,8 +8,12 @@ a prefix of a larger one.
 
 Numbers come from Ofcom's ranges reserved for drama (020 7946 0xxx, 0113 496
 0xxx, …), written as full +44 numbers so they normalise the same whatever
-``TOUCHSTREAM_DEFAULT_REGION`` is; email addresses are on example.com /
-example.org. Every ``occurred_at`` lies before ``until``.
+``TOUCHSTREAM_DEFAULT_REGION`` is; ``REGION`` is their country, the region
+``scripts/start`` sets so that national numbers like ``020 7946 0018`` work.
+The 0118/0121/0131/0141 496 0xxx ranges are never handed out (``FREE_RANGES``):
+the README's examples use them, so they never collide with a demo customer.
+Email addresses are on example.com / example.org. Every ``occurred_at`` lies
+before ``until``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +30,7 @@ from uuid import UUID, uuid5
 from commands import messages as m
 from commands.hub import NAMESPACE, Hub
 
+REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
 DEFAULT_CUSTOMERS = 150  # ~10 s on SQLite on 2 cores
 SWITCHBOARD = "+44 20 7946 0000"
@@ -42,6 +47,8 @@ _RANGES = [
 ]
 _POOL = len(_RANGES) * 1000 - 10  # slots 0–9 of the first range are the company's own
 MAX_CUSTOMERS = 4000  # phones from the front of the pool, faxes from the back
+# Between the last phone slot (ranges 0–4) and the first fax slot (ranges 9–12).
+FREE_RANGES = ("+44 118 496 0", "+44 121 496 0", "+44 131 496 0", "+44 141 496 0")
 
 _FIRST = ["Ada", "Grace", "Alan", "Katherine", "Tim", "Margaret", "Linus", "Barbara", "Dennis",
           "Frances", "Ken", "Hedy", "Edsger", "Radia", "Donald", "Sophie", "John", "Anita",
@@ -345,19 +352,26 @@ class DemoReport:
     seconds: float
 
 
-def seed(hub: Hub, plan: DemoPlan, blobs: Any = None) -> DemoReport:
-    """Record the plan through the hub (blobs first, so no event points at a missing one)."""
+def seed(hub: Hub, plan: DemoPlan, blobs: Any = None,
+         progress: Callable[[int, int], None] | None = None) -> DemoReport:
+    """Record the plan through the hub (blobs first, so no event points at a missing one).
+
+    ``progress(done, total)`` is called after each command.
+    """
     started = time.perf_counter()
     if blobs is not None:
         for data in plan.blobs:
             blobs.put(data)
     recorded = duplicates = 0
-    for cmd in plan.commands:
+    total = len(plan.commands)
+    for done, cmd in enumerate(plan.commands, start=1):
         result = hub.execute(cmd)
         if result.duplicate:
             duplicates += 1
         else:
             recorded += len(result.event_ids)
+        if progress is not None:
+            progress(done, total)
     return DemoReport(customers=plan.customers, commands=len(plan.commands),
                       recorded_events=recorded, duplicates=duplicates,
                       seconds=round(time.perf_counter() - started, 2))

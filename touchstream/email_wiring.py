@@ -1,16 +1,16 @@
-"""Composition of the email channel: settings → ingester / sender around one write model."""
+"""Composition of the email channel: ingester / sender over the bootstrap's dependencies."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
-from channels.blobs import BlobStore
 from channels.email.config import ImapConfig, SmtpConfig
 from channels.email.imap import ImapIngester, IngestHooks
 from channels.email.inbound import InboundMail
@@ -20,14 +20,15 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from commands.ports import Recorded
+from projections.engine import Worker
+from projections.outbox.projection import OutboxProjection
 from projections.outbox.view import OutboxEntry, OutboxView
-from touchstream import email_settings
+from projections.views import ProjectionNotReadyError
+from replays.rebuild import RebuildResult, rebuild
+from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings, SettingsError
-from touchstream.wiring import build_hub
 
-
-def blob_store(settings: Settings) -> BlobStore:
-    return BlobStore(settings.data_dir / "blobs")
+T = TypeVar("T")
 
 
 def imap_state_path(settings: Settings) -> Path:
@@ -39,21 +40,19 @@ def imap_state(settings: Settings) -> ImapState:
     return ImapState(imap_state_path(settings))
 
 
-def build_ingester(
-    settings: Settings, hub: Hub, env: Mapping[str, str] | None = None,
-    *, config: ImapConfig | None = None, hooks: IngestHooks | None = None,
-) -> ImapIngester:
+def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
+                   hooks: IngestHooks | None = None) -> ImapIngester:
     """The IMAP ingester for the configured account (``TOUCHSTREAM_IMAP_*``)."""
-    config = config or email_settings.imap_config(env)
+    config = config or deps.imap
     if config is None:
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
-    outbox = HubOutbox(hub, outbox_path(settings))
-    state = imap_state(settings)
-    mail = InboundMail(hub, blob_store(settings), email_settings.inbound_rules(env),
+    hub = deps.hub
+    outbox = HubOutbox(deps)
+    state = imap_state(deps.settings)
+    mail = InboundMail(hub, deps.blobs, deps.inbound_rules,
                        envelope_lookup=outbox.message_for_envelope,
                        sent_lookup=outbox.customer_for_message, sent_roots=outbox.sent_roots,
-                       batch_sink=BulkSink(hub),
-                       index=state)
+                       batch_sink=BulkSink(hub), index=state)
     return ImapIngester(config, mail, state, hooks=hooks)
 
 
@@ -69,22 +68,37 @@ class BulkSink:
                 for r in self.importer.import_history(commands)]
 
 
-def outbox_path(settings: Settings) -> Path:
-    return settings.data_dir / "email" / "outbox.db"
-
-
 class HubOutbox:
-    """The outbox read model kept up to date from the hub's event log."""
+    """The outbox read model as the sender's and the bounce matcher's port.
 
-    def __init__(self, hub: Hub, path: Path) -> None:
-        self.hub = hub
-        self.view = OutboxView(path)
+    The outbox is a projection like every read model (``projections.outbox``): the
+    projection runner keeps it, and ``refresh`` catches its live generation up to the
+    log head first, so the sender never works from a stale queue. Both advance it
+    under the engine's position check, so each event is applied once.
+    """
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.projection = OutboxProjection()
+        self.view = OutboxView(deps.read_store)
 
     def refresh(self) -> None:
-        self.view.catch_up(self.hub.recorder, self.hub.mapper)  # type: ignore[arg-type]
+        db = self.deps.read_store.connect()
+        source = self.deps.event_source()
+        try:
+            Worker(db, source, [(self.projection, None)]).catch_up()
+        finally:
+            source.close()
+            db.close()
 
-    def rebuild(self) -> int:
-        return self.view.rebuild(self.hub.recorder, self.hub.mapper)  # type: ignore[arg-type]
+    def rebuild(self) -> RebuildResult:
+        """Rebuild from position 0 beside the live generation and swap (sends nothing)."""
+        source = self.deps.event_source()
+        try:
+            (result,) = rebuild(self.deps.read_store, source, [self.projection])
+        finally:
+            source.close()
+        return result
 
     def due(self, now: datetime, base: timedelta, cap: timedelta) -> list[OutboxEntry]:
         return self.view.due(now, base, cap)
@@ -95,39 +109,45 @@ class HubOutbox:
 
     def sent_roots(self, message_ids: Sequence[str]) -> dict[str, str]:
         """Thread roots of mail the hub sent, for replies that name only their parent."""
-        self.refresh()
-        return self.view.roots(list(message_ids))
+        ids = list(message_ids)
+        found = self._known(lambda: self.view.roots(ids), {})
+        if len(found) < len(set(ids)):
+            self.refresh()
+            found = self.view.roots(ids)
+        return found
 
     def customer_for_message(self, message_id: str) -> str | None:
         """The customer of mail the hub sent under ``message_id`` (None: not sent here)."""
-        found = self.view.customer_for_message(message_id)
+        found = self._known(lambda: self.view.customer_for_message(message_id), None)
         if found is None:
             self.refresh()
             found = self.view.customer_for_message(message_id)
         return found
 
-    def close(self) -> None:
-        self.view.close()
+    @staticmethod
+    def _known(query: Callable[[], T], never_built: T) -> T:
+        # Rows never change once queued, so a hit needs no catch-up; only a miss
+        # (or a read model never built) pays for one.
+        try:
+            return query()
+        except ProjectionNotReadyError:
+            return never_built
 
 
-def build_sender(
-    settings: Settings, hub: Hub, env: Mapping[str, str] | None = None,
-    *, config: SmtpConfig | None = None,
-) -> SmtpSender:
+def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> SmtpSender:
     """The SMTP sender for the configured relay (``TOUCHSTREAM_SMTP_*``)."""
-    config = config or email_settings.smtp_config(env)
+    config = config or deps.smtp
     if config is None:
         raise SettingsError("no SMTP relay configured: set TOUCHSTREAM_SMTP_HOST")
-    return SmtpSender(config, hub, HubOutbox(hub, outbox_path(settings)))
+    return SmtpSender(config, deps.hub, HubOutbox(deps))
 
 
 class EmailService:
     """IMAP following or SMTP sending in a thread beside the API (``touchstream serve``)."""
 
-    def __init__(self, settings: Settings, role: str, env: Mapping[str, str] | None = None) -> None:
-        self.settings = settings
+    def __init__(self, deps: Dependencies, role: str) -> None:
+        self.deps = deps
         self.role = role  # "imap" or "smtp"
-        self.env = env
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -137,21 +157,17 @@ class EmailService:
         self._thread.start()
 
     def _run(self) -> None:
-        with exclusive_runner(self.settings, self.role, self._stop) as acquired:
+        with exclusive_runner(self.deps.settings, self.role, self._stop) as acquired:
             if not acquired:
                 return
-            hub = build_hub(self.settings)
-            try:
-                if self.role == "imap":
-                    ingester = build_ingester(self.settings, hub, self.env)
-                    try:
-                        ingester.follow(self._stop)
-                    finally:
-                        ingester.state.close()
-                else:
-                    build_sender(self.settings, hub, self.env).follow(self._stop)
-            finally:
-                hub.close()
+            if self.role == "imap":
+                ingester = build_ingester(self.deps)
+                try:
+                    ingester.follow(self._stop)
+                finally:
+                    ingester.state.close()
+            else:
+                build_sender(self.deps).follow(self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -159,13 +175,13 @@ class EmailService:
             self._thread.join(timeout=30)
 
 
-def email_services(settings: Settings, env: Mapping[str, str] | None = None) -> list[EmailService]:
+def email_services(deps: Dependencies) -> list[EmailService]:
     """The email services configured: an IMAP follower and/or an SMTP sender."""
     services = []
-    if email_settings.imap_config(env) is not None:
-        services.append(EmailService(settings, "imap", env))
-    if email_settings.smtp_config(env) is not None:
-        services.append(EmailService(settings, "smtp", env))
+    if deps.imap is not None:
+        services.append(EmailService(deps, "imap"))
+    if deps.smtp is not None:
+        services.append(EmailService(deps, "smtp"))
     return services
 
 

@@ -1,6 +1,6 @@
 """Running the API: uvicorn on the configured stores, plus the services beside it.
 
-Extension point: ``background_services(settings)`` returns the services
+Extension point: ``background_services(deps)`` returns the services
 (objects with ``start()``/``stop()``) that run in the API process — the
 projection runners hook in there. ``create_app`` starts them at lifespan
 startup and stops them, in reverse order, at shutdown.
@@ -15,59 +15,57 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from touchstream import settings as settings_mod
 from touchstream.app import Service, create_app
-from touchstream.channel_routes import channel_routers
-from touchstream.keys import open_key_store
-from touchstream.settings import Settings
+from touchstream.bootstrap import Dependencies, bootstrap
 
 log = logging.getLogger("touchstream.serve")
 
 
-def background_services(settings: Settings, *, projections: bool = True) -> list[Service]:
+def background_services(deps: Dependencies, *, projections: bool = True) -> list[Service]:
     """Services run beside the API in each server process.
 
     With several workers only the first should run the projections (exactly
     once either way, but the work would be repeated); ``--no-projections``
     leaves them to a separate ``touchstream projections run`` worker.
     """
+    from touchstream.audit_wiring import SealService
     from touchstream.email_wiring import email_services
     from touchstream.read_side import ProjectionService
 
-    services: list[Service] = [ProjectionService(settings)] if projections else []
-    return [*services, *email_services(settings)]
+    services: list[Service] = [ProjectionService(deps)] if projections else []
+    # last, so it stops first: the shutdown seal is taken while everything else still runs
+    return [*services, *email_services(deps), SealService(deps.settings)]
 
 
-def build_app(settings: Settings, *, projections: bool = True) -> FastAPI:
+def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     """The served app: command and read routes, the phone/fax/web/visit routes, plus the
-    background services."""
+    background services; ``deps`` is closed when the app shuts down."""
+    from touchstream.audit_routes import access_log_routes
+    from touchstream.channel_routes import channel_routers
     from touchstream.read_side import read_routes
 
-    return create_app(settings, routers=[read_routes, *channel_routers(settings)],
-                      services=background_services(settings, projections=projections))
+    return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
+                                     access_log_routes],
+                      services=[deps, *background_services(deps, projections=projections)])
 
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers (``--workers N``): settings from the environment."""
     projections = os.environ.get("TOUCHSTREAM_SERVE_PROJECTIONS", "y") != "n"
-    return build_app(settings_mod.load(), projections=projections)
+    return build_app(bootstrap(), projections=projections)
 
 
-def warn_if_no_keys(settings: Settings) -> None:
-    keys = open_key_store(settings)
-    try:
-        if not any(k.active for k in keys.list_keys()):
-            log.warning("no active API key: every request will get 401; create one with "
-                        "'touchstream keys create --role admin'")
-    finally:
-        keys.close()
+def warn_if_no_keys(deps: Dependencies) -> None:
+    if not any(k.active for k in deps.keys.list_keys()):
+        log.warning("no active API key: every request will get 401; create one with "
+                    "'touchstream keys create --role admin'")
 
 
-def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+def run(deps: Dependencies, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         *, projections: bool = True) -> None:
     """Serve until interrupted. uvicorn picks uvloop and httptools when installed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    warn_if_no_keys(settings)
+    warn_if_no_keys(deps)
     os.environ["TOUCHSTREAM_SERVE_PROJECTIONS"] = "y" if projections else "n"
     if workers > 1 and projections:
         log.warning("each of the %d workers runs the projections (still exactly once, but the "
@@ -75,7 +73,11 @@ def run(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: 
                     "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto", "http": "auto",
               "proxy_headers": False, "server_header": False}
-    if workers > 1:
-        uvicorn.run("touchstream.serve:app_from_env", factory=True, workers=workers, **common)
-    else:
-        uvicorn.run(build_app(settings, projections=projections), **common)
+    try:
+        if workers > 1:
+            deps.close()  # each worker bootstraps its own
+            uvicorn.run("touchstream.serve:app_from_env", factory=True, workers=workers, **common)
+        else:
+            uvicorn.run(build_app(deps, projections=projections), **common)
+    finally:
+        deps.close()

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
-from touchstream.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
+from touchstream.adapters.recorders import PostgresKeyedRecorder, SQLiteKeyedRecorder
+from touchstream.privacy.datakeys import (
+    DataKeys,
+    KeyTable,
+    PostgresKeyTable,
+    SQLiteKeyTable,
+    load_master_key,
+)
+from touchstream.privacy.mapper import CUSTOMER_TOPIC_PREFIX, PersonalDataMapper
 from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
 
 SCHEMA_LOCK_ID = 0x70C5_7EA3
@@ -55,7 +64,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             **postgres_env(settings.event_store),
         }
     env = {
-        "PERSISTENCE_MODULE": "touchstream.kurrentdb:RetrySafeKurrentDBFactory",
+        "PERSISTENCE_MODULE": "touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory",
         "KURRENTDB_URI": settings.event_store,
     }
     if settings.kurrentdb_root_certificates:
@@ -77,18 +86,51 @@ def schema_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
-def build_hub(settings: Settings) -> Hub:
-    """The write model on the configured event store."""
+def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None) -> Hub:
+    """The write model on the configured event store (``env_overrides``: library settings
+    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks)."""
     kind = store_kind(settings.event_store)
     with schema_lock(settings):
-        return _hub(settings, kind)
+        return _hub(settings, kind, env_overrides or {})
 
 
-def _hub(settings: Settings, kind: str) -> Hub:
-    return Hub(
-        env=event_store_env(settings),
-        naming=StreamNaming(prefixed=(kind == "kurrentdb")),
+def _hub(settings: Settings, kind: str, env_overrides: dict[str, str]) -> Hub:
+    keys = build_data_keys(settings)
+    hub = Hub(
+        env={**event_store_env(settings), **env_overrides},
+        naming=StreamNaming(prefixed=(kind == "kurrentdb"), secret=keys.id_secret),
         default_region=settings.default_region,
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,
+        mapper_factory=lambda transcoder: PersonalDataMapper(transcoder, keys),
+        max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
+    refuse_unencrypted_history(hub, keys)
+    return hub
+
+
+def build_data_keys(settings: Settings) -> DataKeys:
+    """Per-customer data keys beside the events (in the read store's database when the
+    events are on EventStoreDB, which has no tables)."""
+    master = load_master_key(settings.data_dir, settings.master_key)
+    where = settings.event_store if settings.event_store_kind != "kurrentdb" else settings.read_store
+    table: KeyTable
+    if store_kind(where) == "sqlite":
+        path = sqlite_path(where)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = SQLiteKeyTable(path)
+    else:
+        table = PostgresKeyTable(where)
+    return DataKeys(table, master)
+
+
+def refuse_unencrypted_history(hub: Hub, keys: DataKeys) -> None:
+    """A store written before per-customer encryption is refused, never mixed silently."""
+    first = hub.recorder.select_notifications(1, 50)
+    for note in first:
+        if note.topic.startswith(CUSTOMER_TOPIC_PREFIX) and b'"_sealed"' not in note.state:
+            raise SettingsError(
+                "this event store holds customer events written before per-customer "
+                "encryption (personal data in clear); Touchstream refuses to mix them. "
+                "Start with an empty data folder/database and re-import (see README, Privacy)."
+            )

@@ -3,21 +3,19 @@
 A quarantined message stays in the log (``Mailbox.MessageQuarantined``); once
 ``touchstream ingest imap --retry-quarantined`` records it, the IMAP ledger row
 of its UID names the key it was recorded under, and the entry counts as
-released. The list is a scan of the log by event topic (fine for a
-quarantine, which stays small); the raw bytes are read from the blob store
-by ``raw_ref`` (``header_ref`` for an oversized message).
+released. The list comes from the write model's scan of the log by event
+topic (``Hub.quarantined_messages``; fine for a quarantine, which stays small);
+the raw bytes are read from the blob store by ``raw_ref`` (``header_ref`` for
+an oversized message).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-from eventsourcing.utils import get_topic
+from typing import Protocol
 
 from commands.hub import Hub
-from domain.mailbox import Mailbox
 
 
 class ReleaseLookup(Protocol):
@@ -48,33 +46,23 @@ def quarantined_messages(
     reason: str | None = None, limit: int = 1000,
 ) -> list[QuarantinedMessage]:
     """Quarantined messages, oldest first; released ones only when asked."""
-    topic = get_topic(Mailbox.MessageQuarantined)
-    boxes: dict[Any, Mailbox] = {}
     out: list[QuarantinedMessage] = []
-    start = 1
-    while len(out) < limit:
-        batch = hub.recorder.select_notifications(start, 500, topics=[topic])
-        if not batch:
+    for event, box in hub.quarantined_messages():
+        if len(out) >= limit:
             break
-        for note in batch:
-            event = hub.mapper.to_domain_event(note)
-            if reason is not None and event.reason != reason:
-                continue
-            box = boxes.get(event.originator_id)
-            if box is None:
-                box = boxes[event.originator_id] = hub.repository.get(event.originator_id)
-            released = None
-            if releases is not None and event.uid is not None and event.uidvalidity is not None:
-                released = releases.released_as(box.account, box.folder, event.uidvalidity,
-                                                event.uid)
-            if released is not None and not include_released:
-                continue
-            out.append(QuarantinedMessage(
-                source_key=event.source_key, account=box.account, folder=box.folder,
-                reason=event.reason, detail=event.detail, message_id=event.message_id,
-                uidvalidity=event.uidvalidity, uid=event.uid, size=event.size,
-                raw_ref=event.raw_ref, header_ref=event.header_ref,
-                quarantined_at=event.timestamp, released_as=released,
-            ))
-        start = batch[-1].id + 1
-    return out[:limit]
+        if reason is not None and event.reason != reason:
+            continue
+        released = None
+        if releases is not None and event.uid is not None and event.uidvalidity is not None:
+            released = releases.released_as(box.account, box.folder, event.uidvalidity,
+                                            event.uid)
+        if released is not None and not include_released:
+            continue
+        out.append(QuarantinedMessage(
+            source_key=event.source_key, account=box.account, folder=box.folder,
+            reason=event.reason, detail=event.detail, message_id=event.message_id,
+            uidvalidity=event.uidvalidity, uid=event.uid, size=event.size,
+            raw_ref=event.raw_ref, header_ref=event.header_ref,
+            quarantined_at=event.timestamp, released_as=released,
+        ))
+    return out

@@ -16,15 +16,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from channels.phone.cdr import CdrOptions, MalformedCdrError, parse_line, to_command
 from commands import messages as m
@@ -65,19 +67,63 @@ class CheckpointFile:
 
 
 class Quarantine:
-    """Rows that could not be recorded, with their raw bytes, one JSON line each."""
+    """Rows that could not be recorded, with their raw bytes, one JSON line each.
+
+    Writers and a retry take an exclusive lock (a ``.lock`` file beside it), so a
+    retry that rewrites the file never loses a row another import adds meanwhile."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def put(self, source: str, offset: int, raw: bytes, reason: str) -> None:
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def put(self, source: str, offset: int, raw: bytes, reason: str) -> None:
         entry = {"source": source, "offset": offset, "reason": reason,
                  "raw_base64": base64.b64encode(raw).decode(), "at": time.time()}
-        with open(self.path, "a", encoding="utf-8") as fh:
+        with self.locked(), open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every row waiting, oldest first (call under ``locked`` to rewrite them)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def waiting(self) -> int:
+        """How many rows wait in quarantine."""
+        return len(self.entries())
+
+    def replace(self, entries: list[dict[str, Any]]) -> None:
+        """Keep only ``entries`` (atomically: a kill leaves the old file or the new one)."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".quarantine-")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(entry) + "\n" for entry in entries)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+
+@dataclass
+class RetryStats:
+    """What a retry of the quarantine did."""
+
+    retried: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    held_for_triage: int = 0
+    waiting: int = 0  # still in quarantine afterwards
 
 
 @dataclass
@@ -246,3 +292,42 @@ class CdrTailer:
         self.stats.problems.append(message)
         self.report(message)
 
+
+def retry_quarantined(
+    quarantine: Quarantine, record: RecordBatch, options: CdrOptions, batch: int = BATCH
+) -> RetryStats:
+    """Record again every row waiting in quarantine (refused for a reason that may have
+    gone away: a customer since registered, a fixed setting). Rows recorded meanwhile
+    count as duplicates; rows refused again stay, with the new reason."""
+    stats = RetryStats()
+    with quarantine.locked():
+        kept: list[dict[str, Any]] = []
+        pending: list[tuple[dict[str, Any], m.LogCall]] = []
+        for entry in quarantine.entries():
+            stats.retried += 1
+            try:
+                raw = base64.b64decode(entry["raw_base64"])
+                cmd = to_command(parse_line(raw, options.timezone), options)
+            except MalformedCdrError as exc:
+                kept.append({**entry, "reason": f"malformed: {exc}"})
+                continue
+            except ValueError as exc:  # a bad field, or a damaged entry
+                kept.append({**entry, "reason": f"rejected: {exc}"})
+                continue
+            pending.append((entry, cmd))
+        for start in range(0, len(pending), batch):
+            chunk = pending[start:start + batch]
+            outcomes = record([cmd for _, cmd in chunk])
+            for (entry, _), outcome in zip(chunk, outcomes, strict=True):
+                result = outcome.recorded
+                if result is None:
+                    kept.append({**entry, "reason": f"rejected: {outcome.error}"})
+                elif result.duplicate:
+                    stats.duplicates += 1
+                elif result.held_for_triage:
+                    stats.held_for_triage += 1
+                else:
+                    stats.recorded += 1
+        quarantine.replace(kept)
+    stats.waiting = len(kept)
+    return stats

@@ -6,7 +6,9 @@ errors into HTTP statuses:
 
 ===========================================  ======
 ``CustomerNotFoundError``                    404
+``TouchpointUnknownError`` (void/correct)    404
 ``InvalidContactPointError`` (bad address)   422
+``FutureOccurrenceError`` (date too far on)  422
 ``ConflictError``, ``DomainError``           409 (contact point taken, merged customer,
                                              forbidden lifecycle move…)
 ``ConcurrencyError``                         503 with ``Retry-After`` (safe to retry)
@@ -24,7 +26,15 @@ natural id of its own (a call id, a Message-ID…), the header becomes the
 source key, scoped to the calling API key (``http:<key id>:<header>``), so a
 retry records nothing new. A natural id always wins: a call delivered once with
 a header and once without is still one event. The same header with a different
-body on the same route answers 409.
+body on the same route answers 409. That namespace belongs to the header: a
+body ``source_key`` starting with ``http:`` (or ``prospect:``, the write
+model's own registrations of unknown senders) answers 422, so no key can take
+or read another key's results by spelling its scoped key.
+
+A touchpoint dated more than ``TOUCHSTREAM_MAX_FUTURE_SKEW_S`` ahead of the
+hub's clock answers 422 (``FutureOccurrenceError``). Text containing a NUL
+character (U+0000) answers 422 and nothing is stored (the command messages
+refuse it; PostgreSQL text could not hold it).
 
 The factory takes its dependencies: a hub provider, the ``authorize(*roles)``
 dependency factory, an optional fingerprint ledger, and the role table.
@@ -46,9 +56,15 @@ from commands.hub import (
 )
 from commands.identity import InvalidContactPointError
 from commands.ports import Recorded
-from domain.errors import DomainError
+from domain.errors import DomainError, FutureOccurrenceError, TouchpointUnknownError
 
 PREFIX = "/commands"
+#: Source keys the routes build from ``Idempotency-Key`` (``http:<key id>:<header>``).
+SCOPED_KEY_PREFIX = "http:"
+#: Namespaces a body ``source_key`` may not enter: the header-scoped keys, and the
+#: write model's own prospect registrations (``prospect:<contact>``), which a
+#: client key could otherwise pre-empt to capture an unknown sender's touchpoints.
+RESERVED_KEY_PREFIXES = (SCOPED_KEY_PREFIX, "prospect:")
 
 
 class PrincipalLike(Protocol):
@@ -88,6 +104,8 @@ ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     "assign-partner": ("sales",),
     "merge-customers": ("service",),
     "unmerge-customer": ("service",),
+    "void-touchpoint": _STAFF,
+    "correct-touchpoint": _STAFF,
     "log-call": _TOUCH,
     "record-call-step": _TOUCH,
     "request-callback": _TOUCH,
@@ -126,6 +144,14 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
         "source_id": "6f1e0b7c-2c52-4c38-9a55-1f7f0a3c1e22", "target_id": _CID}),
     "unmerge-customer": (m.UnmergeCustomer, "Undo a merge", {
         "source_id": "6f1e0b7c-2c52-4c38-9a55-1f7f0a3c1e22"}),
+    "void-touchpoint": (m.VoidTouchpoint, "Void a touchpoint recorded by mistake", {
+        "customer_id": _CID, "event_id": "9a3f4c1e-2b7d-4e8f-a1c5-6d0e2f4b8a17",
+        "reason": "test call, not a customer contact"}),
+    "correct-touchpoint": (m.CorrectTouchpoint, "Correct a touchpoint's date or text", {
+        "customer_id": _CID, "event_id": "9a3f4c1e-2b7d-4e8f-a1c5-6d0e2f4b8a17",
+        "corrected_occurred_at": "2026-11-21T14:00:00+00:00",
+        "changes": {"summary": "Boiler serviced; filter replaced"},
+        "reason": "visit logged with the tablet's wrong date"}),
     "log-call": (m.LogCall, "Log a call", {
         "call_id": "CA1234", "direction": "inbound", "from_number": "+44 20 7946 0018",
         "to_number": "+44 20 7946 0000", "queue": "support", "agent": "mia",
@@ -195,9 +221,9 @@ def run_command(hub: Hub, cmd: m.Command) -> Recorded:
     """Execute ``cmd``, translating the write model's errors to ``HTTPException``."""
     try:
         return hub.execute(cmd)
-    except CustomerNotFoundError as exc:
+    except (CustomerNotFoundError, TouchpointUnknownError) as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    except InvalidContactPointError as exc:
+    except (InvalidContactPointError, FutureOccurrenceError) as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     except ConcurrencyError as exc:
         raise HTTPException(503, detail=str(exc), headers={"Retry-After": "1"}) from exc
@@ -243,6 +269,10 @@ def _endpoint(
             description="Retry key: the same key records nothing new.")] = None,
     ) -> RecordedPublic:
         cmd: m.Command = body
+        if cmd.source_key is not None and cmd.source_key.startswith(RESERVED_KEY_PREFIXES):
+            raise HTTPException(422, detail=(
+                f"source_key may not start with {' or '.join(map(repr, RESERVED_KEY_PREFIXES))}: "
+                "those namespaces are the hub's own (for a retry key, send Idempotency-Key)"))
         scope = body_hash = None
         if idempotency_key is not None:
             scope = f"{principal.key_id}:{name}:{idempotency_key}"

@@ -4,8 +4,17 @@ feedback (configurable), as accessible HTML and as JSON.
 Guards, cheapest first: a total body-size limit (413), a per-client rate
 limit (429), the honeypot field, the signed render token (forged, expired or
 submitted faster than a person could → refused), strict validation
-(``extra="forbid"``; errors shown next to their fields). The token's nonce is
-the submission id and so the source key: a double submit records one event.
+(``extra="forbid"``; errors shown next to their fields; a NUL character in any
+field is refused with 422 rather than stripped, so what is stored is what was
+sent). The token's nonce is the submission id and so the source key: a double
+submit records one event.
+
+A submission from an unknown address creates a prospect; that prospect then
+takes the submitted name (and company) and the submitted phone number as a
+contact point. Only a prospect this very submission created is changed: a
+public form must not rename a known customer or attach a number to them
+(anyone can type someone else's address). A number that already belongs to
+another customer stays in the submission's fields only.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -26,6 +36,8 @@ from channels.web.html import render_form, render_problem, render_thanks
 from commands import messages as m
 from commands.hub import Hub
 from commands.identity import normalise_email, normalise_number
+from commands.ports import Recorded
+from domain.customer import Customer
 from domain.errors import DomainError
 
 HubProvider = Callable[[], Hub]
@@ -147,6 +159,12 @@ class FormsEndpoint:
         except TokenError as exc:
             raise SubmissionError(400, str(exc)) from exc
         spec = self.spec(name)
+        labels = {f.name: f.label for f in spec.fields}
+        for key, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise SubmissionError(422, "Please correct the errors below.", {
+                    key: f"{labels.get(key, key)} contains a NUL character, which is not "
+                         "accepted."})
         required = {f.name for f in spec.fields if f.required}
         cleaned = {k: (None if v == "" and k not in required else v) for k, v in data.items()}
         try:
@@ -170,10 +188,39 @@ class FormsEndpoint:
 
 def _record(hub: Hub, cmd: m.RecordWebForm) -> bool:
     try:
-        return not hub.execute(cmd).duplicate
+        result = hub.execute(cmd)
     except DomainError as exc:
         raise SubmissionError(422, "Please correct the errors below.",
                               {"email": str(exc)}) from exc
+    # Also on a duplicate: a retry completes what a crash may have left half done.
+    _complete_prospect(hub, cmd, result)
+    return not result.duplicate
+
+
+def _complete_prospect(hub: Hub, cmd: m.RecordWebForm, result: Recorded) -> None:
+    """Give a prospect this submission created its submitted name, company and phone.
+
+    Each follow-up has its own source key derived from the submission's, so a
+    retried submission records them once."""
+    if not result.customer_id:
+        return  # held for triage: no customer yet
+    key = hub.source_key_of(cmd)
+    customer_id = UUID(result.customer_id)
+    first = next(iter(hub.events.get(hub.naming.customer(customer_id), limit=1)), None)
+    if not isinstance(first, Customer.Registered) or first.causation_id != key:
+        return  # a customer who existed before this submission
+    changes = {f: cmd.fields[f] for f in ("name", "company") if cmd.fields.get(f)}
+    if changes:
+        hub.execute(m.ChangeProfile(customer_id=customer_id, changes=changes,
+                                    source_key=f"{key}:profile", actor=cmd.actor,
+                                    causation_id=key))
+    if cmd.phone and cmd.counterpart() != ("phone", cmd.phone):
+        try:
+            hub.execute(m.AddContactPoint(
+                customer_id=customer_id, contact=m.ContactPointIn(kind="phone", value=cmd.phone),
+                source_key=f"{key}:phone", actor=cmd.actor, causation_id=key))
+        except DomainError:
+            pass  # the number belongs to another customer: it stays in the fields only
 
 
 async def _payload(request: Request, limit: int) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import phonenumbers
 from domain.customer import Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import ERASED_NAME, Item, customer_id, is_erased, us
 from projections.store import Db
 
 _SPACE = re.compile(r"\s+")
@@ -83,11 +83,21 @@ class DirectoryProjection(Projection):
         for _, e in items:
             cid = customer_id(e)
             if isinstance(e, Customer.Registered):
-                apply_identity(db, t.customer, e, name=e.name, company=e.company,
+                erased = is_erased(e)
+                apply_identity(db, t.customer, e, name=ERASED_NAME if erased else e.name,
+                               company=None if erased else e.company,
                                lifecycle_stage=e.lifecycle_stage, registered_us=us(e.occurred_at))
                 _reindex(db, t, cid)
             elif apply_identity(db, t.customer, e):
                 continue
+            elif isinstance(e, Customer.PersonalDataErased):
+                db.execute(f"UPDATE {t.customer} SET name=?, company=NULL WHERE customer_id=?",
+                           (ERASED_NAME, cid))
+                db.execute(f"DELETE FROM {t.contact} WHERE customer_id=?", (cid,))
+                _reindex(db, t, cid)
+            elif is_erased(e) and isinstance(e, Customer.ProfileChanged | Customer.ContactPointAdded
+                                             | Customer.ContactPointRemoved):
+                continue  # nothing personal is left to index
             elif isinstance(e, Customer.ProfileChanged):
                 changes = e.changes
                 if changes.get("name") is not None:
@@ -115,6 +125,9 @@ class DirectoryProjection(Projection):
 def _reindex(db: Db, t: Names, cid: str) -> None:
     row = db.one(f"SELECT name, company FROM {t.customer} WHERE customer_id=?", (cid,))
     if row is None:
+        return
+    if row[0] == ERASED_NAME:  # an erased customer is found by id only
+        db.execute(f"DELETE FROM {t.term} WHERE customer_id=?", (cid,))
         return
     terms = text_terms(row[0]) | text_terms(row[1])
     for kind, value in db.all(f"SELECT kind, value FROM {t.contact} WHERE customer_id=?", (cid,)):

@@ -4,6 +4,15 @@ Counts are of *touchpoints*, not events: the events of one call (a CDR row and
 its PBX steps), of one email (queued, sent, bounced) or of one callback share
 a touch key and count once. Open items: callbacks requested and not yet
 completed.
+
+Staff corrections are honoured: a voided touchpoint event no longer counts
+(a touch counts while any of its events is not voided, in the channel of its
+first such event) and no longer sets the last contact; a corrected date moves
+the last contact. The ``occurrence`` table keeps one row per counted event so
+that the customer's channel rows can be recomputed when a void or correction
+arrives; it is applied after the batch's rows are written, so a rebuild (any
+batch size) equals the live model. The ``events`` total counts log events:
+the void is one more, the voided event is still in the log.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import orjson
 from domain.customer import TOUCHPOINT_EVENTS, Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import ERASED_NAME, Item, customer_id, is_erased, us
 from projections.store import Db
 
 _TOUCH_KEYS = ("call_id", "message_id", "original_message_id", "callback_id", "fax_id",
@@ -47,6 +56,9 @@ class SummaryProjection(Projection):
         Table("channel", ("customer_id", "channel"),
               ("customer_id", "channel", "touches", "last_us")),
         Table("touch", ("customer_id", "touch_key"), ("customer_id", "touch_key")),
+        Table("occurrence", ("customer_id", "event_id"),
+              ("customer_id", "event_id", "position", "touch_key", "channel", "occurred_us",
+               "voided")),
         Table("callback", ("customer_id", "callback_id"),
               ("customer_id", "callback_id", "requested_us", "requested_for_us", "number",
                "reason")),
@@ -71,6 +83,10 @@ class SummaryProjection(Projection):
             "requested_us BIGINT, requested_for_us BIGINT, number TEXT, reason TEXT, "
             "PRIMARY KEY (customer_id, callback_id))"),
             "CREATE INDEX {callback}_id ON {callback} (callback_id)",
+            ("CREATE TABLE {occurrence} (customer_id TEXT NOT NULL, event_id TEXT NOT NULL, "
+             "position BIGINT NOT NULL, touch_key TEXT NOT NULL, channel TEXT NOT NULL, "
+             "occurred_us BIGINT NOT NULL, voided SMALLINT NOT NULL DEFAULT 0, "
+             "PRIMARY KEY (customer_id, event_id))"),
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
@@ -78,7 +94,9 @@ class SummaryProjection(Projection):
         counters: dict[str, list[int]] = {}  # customer → [events, shared, internal, last_us]
         touches: dict[tuple[str, str], tuple[str, int]] = {}  # (customer, key) → (channel, at)
         latest: dict[tuple[str, str], int] = {}  # (customer, channel) → last occurred
-        for _, e in items:
+        occurrences: list[tuple[Any, ...]] = []
+        fixes: list[Customer.Event] = []
+        for pos, e in items:
             cid = customer_id(e)
             at = us(e.occurred_at)
             self._life_event(db, t, cid, e, at)
@@ -88,9 +106,17 @@ class SummaryProjection(Projection):
             if isinstance(e, Customer.NoteAdded):
                 c[2 if e.visibility == "internal" else 1] += 1
             if type(e) in TOUCHPOINT_EVENTS and e.channel != "system":
-                touches.setdefault((cid, touch_key(e)), (e.channel, at))
+                tkey = touch_key(e)
+                touches.setdefault((cid, tkey), (e.channel, at))
                 key = (cid, e.channel)
                 latest[key] = max(latest.get(key, at), at)
+                occurrences.append((cid, str(e.event_id), pos, tkey, e.channel, at))
+            elif isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
+                fixes.append(e)
+        db.executemany(
+            f"INSERT INTO {t.occurrence} (customer_id, event_id, position, touch_key, channel, "
+            "occurred_us) VALUES (?,?,?,?,?,?) ON CONFLICT (customer_id, event_id) DO NOTHING",
+            occurrences)
         self._count_touches(db, t, touches, latest, greatest)
         db.executemany(
             f"UPDATE {t.customer} SET events=events+?, shared_notes=shared_notes+?, "
@@ -98,6 +124,39 @@ class SummaryProjection(Projection):
             f"last_event_us={greatest}(COALESCE(last_event_us, ?), ?) WHERE customer_id=?",
             [(n, s, i, last, last, cid) for cid, (n, s, i, last) in counters.items()],
         )
+        for fix in fixes:  # after the batch's touches: the touchpoint may be in this batch
+            self._apply_fix(db, t, fix)
+
+    @staticmethod
+    def _apply_fix(db: Db, t: Names, fix: Customer.Event) -> None:
+        cid = customer_id(fix)
+        if isinstance(fix, Customer.TouchpointVoided):
+            db.execute(f"UPDATE {t.occurrence} SET voided=1 WHERE customer_id=? AND event_id=?",
+                       (cid, fix.voided_event_id))
+        elif isinstance(fix, Customer.TouchpointCorrected) and fix.corrected_occurred_at:
+            db.execute(f"UPDATE {t.occurrence} SET occurred_us=? "
+                       "WHERE customer_id=? AND event_id=?",
+                       (us(fix.corrected_occurred_at), cid, fix.corrected_event_id))
+        else:
+            return
+        # Recount this customer's touches and last contacts from the events still counted.
+        first: dict[str, str] = {}  # touch key → channel of its first counted event
+        last: dict[str, int] = {}  # channel → latest counted event
+        for key, channel, at in db.all(
+                f"SELECT touch_key, channel, occurred_us FROM {t.occurrence} "
+                "WHERE customer_id=? AND voided=0 ORDER BY position", (cid,)):
+            first.setdefault(key, channel)
+            last[channel] = max(last.get(channel, at), at)
+        counts: dict[str, int] = {}
+        for channel in first.values():
+            counts[channel] = counts.get(channel, 0) + 1
+        db.execute(f"DELETE FROM {t.touch} WHERE customer_id=?", (cid,))
+        db.executemany(f"INSERT INTO {t.touch} (customer_id, touch_key) VALUES (?,?)",
+                       [(cid, key) for key in sorted(first)])
+        db.execute(f"DELETE FROM {t.channel} WHERE customer_id=?", (cid,))
+        db.executemany(f"INSERT INTO {t.channel} (customer_id, channel, touches, last_us) "
+                       "VALUES (?,?,?,?)",
+                       [(cid, ch, counts.get(ch, 0), at) for ch, at in sorted(last.items())])
 
     @staticmethod
     def _count_touches(db: Db, t: Names, touches: dict[tuple[str, str], tuple[str, int]],
@@ -124,13 +183,27 @@ class SummaryProjection(Projection):
 
     @staticmethod
     def _life_event(db: Db, t: Names, cid: str, e: Customer.Event, at: int) -> None:
-        if isinstance(e, Customer.Registered):
+        if isinstance(e, Customer.Registered) and is_erased(e):
+            apply_identity(db, t.customer, e, name=ERASED_NAME, company=None,
+                           lifecycle_stage=e.lifecycle_stage, profile="{}",
+                           registered_us=at, stage_changed_us=at)
+        elif isinstance(e, Customer.Registered):
             apply_identity(db, t.customer, e, name=e.name, company=e.company,
                            lifecycle_stage=e.lifecycle_stage,
                            profile=_json({"company": e.company, "name": e.name}),
                            registered_us=at, stage_changed_us=at)
         elif apply_identity(db, t.customer, e):
             return
+        elif isinstance(e, Customer.PersonalDataErased):
+            # The live redaction; a rebuild reads the same rows from the erased events.
+            db.execute(f"UPDATE {t.customer} SET name=?, company=NULL, profile='{{}}' "
+                       "WHERE customer_id=?", (ERASED_NAME, cid))
+            db.execute(f"DELETE FROM {t.contact} WHERE customer_id=?", (cid,))
+            db.execute(f"UPDATE {t.callback} SET number=NULL, reason=NULL WHERE customer_id=?",
+                       (cid,))
+        elif is_erased(e) and isinstance(e, Customer.ProfileChanged | Customer.ContactPointAdded
+                                         | Customer.ContactPointRemoved):
+            return  # nothing personal is left to show
         elif isinstance(e, Customer.ProfileChanged):
             row = db.one(f"SELECT profile FROM {t.customer} WHERE customer_id=?", (cid,))
             profile = orjson.loads(row[0]) if row else {}

@@ -1,20 +1,32 @@
 """The timeline read model: one row per event of a customer, bodies kept apart.
 
-Rows never change once written (events are immutable); merges are applied at
-query time through the ``customer`` table (see ``projections.customers``).
+Events are immutable, and a row changes only when staff void or correct its
+touchpoint: a ``TouchpointVoided`` marks the row ``voided`` (it stays on the
+timeline, and the void has its own row); a ``TouchpointCorrected`` moves the
+row to the corrected date, rewrites its changed fields in the detail, subject
+and summary, and marks it ``corrected``. Corrections are applied after the
+batch's rows are written, in log order, so a rebuild (any batch size) equals
+the live model. Merges are applied at query time through the ``customer``
+table (see ``projections.customers``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
+import orjson
+
+from domain.customer import Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import (
     Item,
     customer_id,
+    erased_payload,
     has_body,
+    is_erased,
     is_internal,
     kind_of,
     payload_json,
@@ -26,8 +38,9 @@ from projections.store import Db
 
 ENTRY_COLUMNS = (
     "position", "customer_id", "event_id", "kind", "channel", "direction", "occurred_us",
-    "recorded_us", "actor", "subject", "summary", "internal", "has_body",
+    "recorded_us", "actor", "subject", "summary", "internal", "has_body", "voided", "corrected",
 )
+_JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 class TimelineProjection(Projection):
@@ -49,7 +62,8 @@ class TimelineProjection(Projection):
             "event_id TEXT NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL, "
             "direction TEXT NOT NULL, occurred_us BIGINT NOT NULL, recorded_us BIGINT NOT NULL, "
             "actor TEXT, subject TEXT, summary TEXT, internal SMALLINT NOT NULL, "
-            "has_body SMALLINT NOT NULL"
+            "has_body SMALLINT NOT NULL, voided SMALLINT NOT NULL DEFAULT 0, "
+            "corrected SMALLINT NOT NULL DEFAULT 0"
             + (", search tsvector GENERATED ALWAYS AS (to_tsvector('simple', "
                "coalesce(subject, '') || ' ' || coalesce(summary, ''))) STORED"
                if dialect == "postgres" else "")
@@ -73,14 +87,23 @@ class TimelineProjection(Projection):
         entries: list[tuple[Any, ...]] = []
         details: list[tuple[Any, ...]] = []
         texts: list[tuple[Any, ...]] = []
+        erased: list[str] = []
+        fixes: list[Customer.Event] = []
         for pos, e in items:
+            if isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
+                fixes.append(e)
             apply_identity(db, t.customer, e)
-            subject, summary = subject_of(e), summary_of(e)
+            if is_erased(e):  # read after the key was destroyed: the erased form
+                subject, summary, body = None, None, False
+            else:
+                subject, summary, body = subject_of(e), summary_of(e), has_body(e)
+            if isinstance(e, Customer.PersonalDataErased):
+                erased.append(customer_id(e))
             event_id = str(e.event_id)
             entries.append((
                 pos, customer_id(e), event_id, kind_of(e), e.channel, e.direction,
                 us(e.occurred_at), us(e.timestamp), e.actor, subject, summary,
-                int(is_internal(e)), int(has_body(e)),
+                int(is_internal(e)), int(body), 0, 0,
             ))
             details.append((pos, event_id, payload_json(e)))
             if subject or summary:
@@ -89,3 +112,58 @@ class TimelineProjection(Projection):
         db.insert_rows(t.detail, ("position", "event_id", "body"), details)
         if db.dialect == "sqlite":
             db.executemany(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)", texts)
+        for fix in fixes:  # after the inserts: the touchpoint may be in this very batch
+            if isinstance(fix, Customer.TouchpointVoided):
+                db.execute(f"UPDATE {t.entry} SET voided=1 WHERE position IN "
+                           f"(SELECT position FROM {t.detail} WHERE event_id=?)",
+                           (fix.voided_event_id,))
+            elif isinstance(fix, Customer.TouchpointCorrected):
+                _correct(db, t, fix)
+        for cid in erased:
+            _redact(db, t, cid)
+
+
+def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
+    rows = db.all(f"SELECT d.position, d.body, e.subject, e.summary FROM {t.detail} d "
+                  f"JOIN {t.entry} e ON e.position=d.position WHERE d.event_id=?",
+                  (fix.corrected_event_id,))
+    for pos, raw, old_subject, old_summary in rows:
+        body = orjson.loads(raw)
+        body.update(fix.changes)
+        if fix.corrected_occurred_at is not None:
+            body["occurred_at"] = fix.corrected_occurred_at
+        text = orjson.dumps(body, option=_JSON)
+        body = orjson.loads(text)  # what a reader of the detail sees
+        shown = SimpleNamespace(**body)  # subject_of/summary_of read attributes
+        subject, summary = subject_of(shown), summary_of(shown)  # type: ignore[arg-type]
+        sets, params = "subject=?, summary=?, corrected=1", [subject, summary]
+        if fix.corrected_occurred_at is not None:
+            sets += ", occurred_us=?"
+            params.append(us(fix.corrected_occurred_at))
+        db.execute(f"UPDATE {t.entry} SET {sets} WHERE position=?", (*params, pos))
+        db.execute(f"UPDATE {t.detail} SET body=? WHERE position=?", (text.decode(), pos))
+        if db.dialect == "sqlite":
+            if old_subject or old_summary:
+                db.execute(f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) "
+                           "VALUES ('delete', ?, ?, ?)",
+                           (pos, old_subject or "", old_summary or ""))
+            if subject or summary:
+                db.execute(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)",
+                           (pos, subject or "", summary or ""))
+
+
+def _redact(db: Db, t: Names, cid: str) -> None:
+    """Every row of an erased customer in its erased form: no subject, summary or body
+    text, the detail reduced to the event's non-personal fields."""
+    rows = db.all(f"SELECT e.position, e.kind, e.subject, e.summary, d.body FROM {t.entry} e "
+                  f"JOIN {t.detail} d ON d.position = e.position WHERE e.customer_id=?", (cid,))
+    if db.dialect == "sqlite":
+        db.executemany(
+            f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) VALUES ('delete',?,?,?)",
+            [(pos, subject or "", summary or "") for pos, _, subject, summary, _ in rows
+             if subject or summary])
+    db.executemany(f"UPDATE {t.detail} SET body=? WHERE position=?",
+                   [(erased_payload(kind, body), pos) for pos, kind, _, _, body in rows
+                    if '"personal_data_erased"' not in body])
+    db.execute(f"UPDATE {t.entry} SET subject=NULL, summary=NULL, has_body=0 "
+               "WHERE customer_id=?", (cid,))

@@ -49,6 +49,8 @@ class TimelineEntry(TypedDict):
     summary: str | None
     internal: bool
     has_body: bool
+    voided: bool
+    corrected: bool
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def _entry(row: Sequence[Any]) -> TimelineEntry:
         "channel": row[4], "direction": row[5], "occurred_at": moment(row[6]),
         "recorded_at": moment(row[7]), "actor": row[8], "subject": row[9],
         "summary": row[10], "internal": bool(row[11]), "has_body": bool(row[12]),
+        "voided": bool(row[13]), "corrected": bool(row[14]),
     }
 
 

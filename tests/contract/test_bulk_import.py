@@ -19,9 +19,10 @@ import pytest
 
 from commands import messages as m
 from commands.bulk import BulkImporter
+from commands.errors import ConflictError
 from commands.hub import Hub
 from tests.conftest import store_env
-from tests.support.hubs import WRITE_STORES, make_hub, write_env
+from tests.support.hubs import WRITE_STORES, make_hub, orphan_claim, write_env
 from tests.support.invariants import assert_no_duplicate_source_keys, assert_nothing_lost
 
 T0 = datetime(2023, 5, 2, 8, 0, tzinfo=UTC)
@@ -222,3 +223,33 @@ def test_unknown_senders_are_held_for_triage_by_the_bulk_path_too(env: dict[str,
         assert [t.source_key for t in h.held_touchpoints()] == ["email:<held@x>"]
     finally:
         h.close()
+
+
+def test_an_orphaned_claim_is_repaired_alike_on_the_bulk_and_the_one_command_paths(
+    hub: Hub
+) -> None:
+    prospect = orphan_claim(hub, "phone", "+447700900555")
+    number = "+44 7700 900555"
+    bulk = BulkImporter(hub).import_history(
+        [m.LogCall(call_id=f"orphan-{i}", from_number=number, occurred_at=T0) for i in range(3)]
+    )
+    assert [r.error for r in bulk] == [None] * 3
+    assert {r.recorded.customer_id for r in bulk if r.recorded} == {str(prospect)}
+    one = hub.execute(m.LogCall(call_id="orphan-one", from_number=number, occurred_at=T0))
+    assert one.customer_id == str(prospect)
+    kinds = Counter(type(e).__name__ for e in hub.stream(prospect))
+    assert (kinds["Registered"], kinds["CallLogged"]) == (1, 4)
+    assert hub.find_by_contact("phone", number) == prospect
+    assert_no_duplicate_source_keys(hub.stream(prospect))
+
+
+def test_a_refused_registration_leaves_no_claim_where_claims_share_its_transaction(
+    hub: Hub
+) -> None:
+    taken = register(hub, "First")
+    again = m.RegisterCustomer(customer_id=taken, name="Second", source_key="reg:second",
+                               contact_points=[{"kind": "email", "value": "second@example.com"}])  # type: ignore[list-item]
+    with pytest.raises(ConflictError):
+        hub.execute(again)
+    if hub.context.keys.atomic:  # SQL: the claim was in the refused transaction
+        assert hub.find_by_contact("email", "second@example.com") is None

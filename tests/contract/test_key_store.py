@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
-from touchstream.keys import (
+from touchstream.adapters.keys import (
     KeyStore,
     PartnerScopeError,
     UnknownKeyError,

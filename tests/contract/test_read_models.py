@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -20,7 +22,7 @@ from replays.rebuild import rebuild
 from tests.support.demo import T0, random_extra, seed_demo
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
-from touchstream.read_side import event_source, read_store
+from touchstream.bootstrap import Dependencies
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -37,13 +39,13 @@ def hub(read_env: dict[str, str]) -> Iterator[Hub]:
 
 @pytest.fixture
 def store(read_env: dict[str, str]) -> ReadStore:
-    return read_store(settings_mod.load(read_env))
+    return Dependencies(settings_mod.load(read_env)).read_store
 
 
 def catch_up(read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
     db = store.connect()
     try:
-        source = event_source(settings_mod.load(read_env), hub)
+        source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
         Worker(db, source, [(p, None) for p in registry.select(None)], batch=25).catch_up()
     finally:
         db.close()
@@ -83,6 +85,43 @@ def test_demo_book_reads_the_same_on_every_store(read_env: dict[str, str], hub: 
     assert summary.summary(ids["ada"])["channels"]["email"]["touches"] == 1  # type: ignore[index]
 
 
+def test_voids_and_corrections_are_honoured_and_a_rebuild_equals_live(
+        read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
+    ids = seed_demo(hub)
+    random_extra(hub, ids, 40)
+    catch_up(read_env, hub, store)
+    summary, timeline = SummaryView(store), TimelineView(store)
+    before = summary.summary(ids["bob"])
+    assert before is not None
+    soon = datetime.now(UTC) + timedelta(hours=12)  # within the skew, yet a mistake
+    bad = hub.execute(m.LogCall(customer_id=ids["bob"], call_id="c-soon",  # type: ignore[arg-type]
+                                occurred_at=soon))
+    catch_up(read_env, hub, store)
+    assert summary.summary(ids["bob"])["last_contact_at"] == soon.isoformat()  # type: ignore[index]
+    hub.execute(m.VoidTouchpoint(customer_id=UUID(ids["bob"]), event_id=UUID(bad.event_ids[0]),
+                                 reason="tablet clock"))
+    catch_up(read_env, hub, store)
+    after = summary.summary(ids["bob"])
+    assert after is not None and after["channels"] == before["channels"]
+    assert after["last_contact_at"] == before["last_contact_at"]
+    email = next(i for i in timeline.page(ids["ada"], limit=200).items if i["kind"] == "email")
+    hub.execute(m.CorrectTouchpoint(  # type: ignore[arg-type]
+        customer_id=ids["ada"], event_id=email["event_id"],
+        corrected_occurred_at=T0 - timedelta(days=400), changes={"subject": "Invoice (fixed)"},
+        reason="wrong date"))
+    catch_up(read_env, hub, store)
+    oldest = timeline.page(ids["ada"], limit=200).items[-1]
+    assert (oldest["event_id"], oldest["subject"], oldest["corrected"]) == (
+        email["event_id"], "Invoice (fixed)", True)
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+    try:
+        results = rebuild(store, source, registry.select(None), verify_only=True, batch=7)
+    finally:
+        source.close()
+    assert all(r.comparison.equal for r in results), [
+        d.describe() for r in results for d in r.comparison.differences]
+
+
 def _text(q: str):  # type: ignore[no-untyped-def]
     from projections.timeline.view import TimelineFilter
     return TimelineFilter(text=q)
@@ -93,7 +132,7 @@ def test_rebuild_equals_live_and_names_a_corrupted_row(read_env: dict[str, str],
     ids = seed_demo(hub)
     random_extra(hub, ids, 120)
     catch_up(read_env, hub, store)
-    source = event_source(settings_mod.load(read_env), hub)
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
     results = rebuild(store, source, registry.select(None))
     assert all(r.comparison.equal and r.swapped for r in results), [
         d.describe() for r in results for d in r.comparison.differences]
@@ -120,7 +159,7 @@ def test_pages_have_no_duplicate_or_gap_while_events_are_appended(
         read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
     ids = seed_demo(hub)
     settings = settings_mod.load(read_env)
-    runner = ProjectionRunner(store, lambda: event_source(settings, hub),
+    runner = ProjectionRunner(store, Dependencies(settings, hub=hub).event_source,
                               registry.select(["timeline"]), batch=10)
     runner.start()
     stop = threading.Event()

@@ -22,6 +22,7 @@ import pytest
 
 from commands import messages as m
 from commands.hub import ConflictError, CustomerNotFoundError, Hub
+from commands.provenance import provenances
 from domain.customer import Customer
 from domain.errors import ContactPointTakenError, CustomerMergedError
 from tests.support.hubs import WRITE_STORES, make_hub, write_env
@@ -274,7 +275,8 @@ def test_merge_and_unmerge_are_events_and_lookups_follow(hub: Hub) -> None:
     assert [type(e).__name__ for e in events(hub, a)].count("MergedInto") == 1
     assert "Absorbed" in [type(e).__name__ for e in events(hub, b)]
     with pytest.raises(CustomerMergedError):
-        hub.customer(a).add_note(next(hub._provs(m.AddNote(text="x"), "k", "system", "internal")), "x")
+        prov = next(provenances(m.AddNote(text="x"), "k", "system", "internal", hub.clock))
+        hub.customer(a).add_note(prov, "x")
 
     hub.execute(m.UnmergeCustomer(source_id=a))
     assert hub.find_by_contact("email", "a@example.com") == a
@@ -283,6 +285,24 @@ def test_merge_and_unmerge_are_events_and_lookups_follow(hub: Hub) -> None:
     assert "call:before-merge" in before  # nothing rewritten or deleted
     with pytest.raises(ConflictError):
         hub.execute(m.UnmergeCustomer(source_id=a, source_key="again"))
+
+
+def test_a_merge_after_an_unmerge_merges_again_and_each_retry_stays_one(hub: Hub) -> None:
+    a = register(hub, "A", contact_points=[{"kind": "email", "value": "a@example.com"}])
+    b = register(hub, "B", contact_points=[{"kind": "email", "value": "b@example.com"}])
+    for _ in range(2):  # merge, retry, unmerge; then the same pair again
+        first = hub.execute(m.MergeCustomers(source_id=a, target_id=b))
+        assert not first.duplicate
+        assert hub.execute(m.MergeCustomers(source_id=a, target_id=b)).duplicate
+        assert hub.find_by_contact("email", "a@example.com") == b
+        hub.execute(m.UnmergeCustomer(source_id=a))
+        assert hub.find_by_contact("email", "a@example.com") == a
+    again = hub.execute(m.MergeCustomers(source_id=a, target_id=b))
+    assert not again.duplicate and hub.customer(a).merged_into == str(b)
+    kinds = [type(e).__name__ for e in events(hub, a)]
+    assert (kinds.count("MergedInto"), kinds.count("Unmerged")) == (3, 2)
+    assert [type(e).__name__ for e in events(hub, b)].count("Absorbed") == 3
+    assert hub.customer(b).absorbed == [str(a)]
 
 
 def test_commands_on_missing_customers_fail_cleanly(hub: Hub) -> None:

@@ -32,7 +32,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def api(env: dict[str, str]) -> Iterator[Api]:
-    routers = tuple(channel_routers(settings_mod.load(env), env))
+    routers = tuple(channel_routers(settings_mod.load(env)))
     with running_api(env, routers) as api:
         yield api
 

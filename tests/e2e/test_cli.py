@@ -72,9 +72,12 @@ def test_record_call_and_show_events(cli: Cli) -> None:
     (("record", "email", "--json"), "[1, 2]", 2, "one JSON object"),
     (("record", "visit", "--visit-id", "v", "--visit-kind", "field", "--staff", "s"), None, 4,
      "customer_id"),
-    (("record", "fax", "--fax-id", "f", "--from-number", "banana"), None, 3,
+    # An unparseable or impossible contact point is invalid input (2), not a conflict.
+    (("record", "fax", "--fax-id", "f", "--from-number", "banana"), None, 2,
      "not a phone number"),
-    (("customer", "create", "--name", "Bob", "--email", "not-an-email"), None, 3,
+    (("customer", "create", "--name", "Bob", "--phone", "+1 555 0100"), None, 2,
+     "not a valid phone number"),
+    (("customer", "create", "--name", "Bob", "--email", "not-an-email"), None, 2,
      "not an email address"),
     (("customer", "show", "nope"), None, 2, "not a customer id"),
     (("customer", "show", "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"), None, 4, "no customer"),
@@ -132,7 +135,6 @@ def test_keys_create_if_none_makes_one_admin_key_only(cli: Cli) -> None:
     (("keys", "create", "--role", "boss"), "unknown role"),
     (("keys", "create", "--role", "partner"), "needs --partner"),
     (("keys", "create", "--role", "agent", "--partner", "p-1"), "only partner keys"),
-    (("keys", "revoke", "key_000000000000"), "no API key"),
 ])
 def test_bad_key_commands_exit_2_and_create_nothing(cli: Cli, args: tuple[str, ...],
                                                      words: str) -> None:
@@ -141,6 +143,47 @@ def test_bad_key_commands_exit_2_and_create_nothing(cli: Cli, args: tuple[str, .
     assert cli.ok("keys", "list") == []
 
 
+def test_revoking_an_unknown_key_exits_not_found(cli: Cli) -> None:
+    done = cli("keys", "revoke", "key_000000000000")
+    assert done.returncode == 4 and "no API key" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_rejects_a_bad_port(cli: Cli) -> None:
     done = cli("serve", "--port", "70000")
     assert done.returncode == 2 and "--port" in done.stderr
+
+
+def test_calls_combine_a_logged_call_with_its_later_steps(cli: Cli) -> None:
+    (created,) = cli.ok("customer", "create", "--name", "Ada", "--phone", "+44 20 7946 0018")
+    cid = created["customer_id"]
+    cli.ok("record", "call", "--customer-id", cid, "--call-id", "CA7", "--agent", "mia",
+           "--duration-s", "312", "--occurred-at", "2026-11-24T09:30:00+00:00")
+    cli.ok("record", "call-step", "--customer-id", cid, "--call-id", "CA7", "--step", "queued",
+           "--sequence", "2", "--occurred-at", "2026-11-24T09:31:00+00:00")
+    (summary,) = cli.ok("calls", cid)
+    assert (summary["call_id"], summary["state"], summary["outcome"], summary["agent"],
+            summary["duration_s"], summary["logged"]) == ("CA7", "ended", "answered", "mia",
+                                                          312, True)
+
+
+def test_void_and_correct_touchpoints_from_the_cli(cli: Cli) -> None:
+    (created,) = cli.ok("customer", "create", "--name", "Ada", "--phone", "+44 20 7946 0018")
+    cid = created["customer_id"]
+    (call,) = cli.ok("record", "call", "--customer-id", cid, "--call-id", "CA8",
+                     "--occurred-at", "2026-11-24T09:30:00+00:00")
+    event = call["event_ids"][0]
+    (fixed,) = cli.ok("customer", "correct-touchpoint", cid, event, "--reason", "wrong day",
+                      "--occurred-at", "2026-11-23T09:30:00+00:00", "--set", "agent=mia")
+    (voided,) = cli.ok("customer", "void-touchpoint", cid, event, "--reason", "test call")
+    (again,) = cli.ok("customer", "void-touchpoint", cid, event, "--reason", "test call")
+    assert not fixed["duplicate"] and not voided["duplicate"] and again["duplicate"]
+    types = [e["type"] for e in cli.ok("events", cid)]
+    assert types[-2:] == ["Customer.TouchpointCorrected", "Customer.TouchpointVoided"]
+    assert cli.ok("calls", cid) == []  # a voided call is not summarised
+    fails(cli, 4, "no event", "customer", "void-touchpoint", cid,
+          "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11", "--reason", "r")
+    fails(cli, 2, "--set takes FIELD=VALUE", "customer", "correct-touchpoint", cid, event,
+          "--reason", "r", "--set", "agent")
+    fails(cli, 2, "RFC 3339", "customer", "correct-touchpoint", cid, event, "--reason", "r",
+          "--occurred-at", "1700000000")

@@ -20,8 +20,9 @@ from tests.conftest import store_env
 from tests.support.api import Api, running_api
 from tests.support.invariants import assert_no_duplicate_source_keys
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.app import create_app
-from touchstream.keys import ROLES, open_key_store
+from touchstream.bootstrap import Dependencies
 
 T = "2025-06-02T10:00:00+00:00"
 
@@ -106,7 +107,8 @@ def test_each_command_route_records_its_event(api: Api) -> None:
         ("merge-customers", {"source_id": dup, "target_id": ada}, dup, "MergedInto"),
         ("unmerge-customer", {"source_id": dup}, dup, "Unmerged"),
     ]
-    assert {name for name, *_ in steps} | {"register-customer"} == set(COMMANDS)
+    corrections = {"void-touchpoint", "correct-touchpoint"}  # need an event id: below
+    assert {name for name, *_ in steps} | {"register-customer"} | corrections == set(COMMANDS)
     for name, body, customer, event in steps:
         r = post(api, name, body)
         assert r.status_code == 201, (name, r.text)
@@ -115,6 +117,17 @@ def test_each_command_route_records_its_event(api: Api) -> None:
         assert result["position"] == max(result["positions"])
         assert stream_types(api, customer)[result["versions"][-1]] == event, name
     assert "Absorbed" in stream_types(api, ada) and "Released" in stream_types(api, ada)
+    ids = {type(e).__name__: str(e.event_id) for e in api.hub.stream(UUID(ada))}
+    for name, body, event in [
+        ("correct-touchpoint", {"customer_id": ada, "event_id": ids["VisitRecorded"],
+                                "changes": {"place": "Leeds"}, "reason": "typo"},
+         "TouchpointCorrected"),
+        ("void-touchpoint", {"customer_id": ada, "event_id": ids["FaxRecorded"],
+                             "reason": "test fax"}, "TouchpointVoided"),
+    ]:
+        r = post(api, name, body)
+        assert r.status_code == 201, (name, r.text)
+        assert stream_types(api, ada)[r.json()["versions"][-1]] == event, name
 
 
 def test_actor_defaults_to_the_api_key_name(api: Api) -> None:
@@ -380,8 +393,9 @@ def test_extra_routers_use_authorize_and_services_run_for_the_apps_lifetime(
     _, analyst = keys.create("analyst")
     _, agent = keys.create("agent")
     try:
-        with TestClient(create_app(conf, keys=keys, routers=(read_routes,),
-                                   services=(Runner(),))) as client:
+        deps = Dependencies(conf, keys=keys)
+        with TestClient(create_app(deps, routers=(read_routes,),
+                                   services=(deps, Runner()))) as client:
             assert calls == ["start"]
             ok = client.get("/whoami", headers={"Authorization": f"Bearer {analyst}"})
             assert ok.status_code == 200 and ok.json()["role"] == "analyst"
@@ -390,3 +404,75 @@ def test_extra_routers_use_authorize_and_services_run_for_the_apps_lifetime(
         assert calls == ["start", "stop"]
     finally:
         keys.close()
+
+
+# -- issue 8: scoped keys, strict dates, future dates, NUL, corrections ----------------------
+
+
+def test_a_body_source_key_cannot_enter_another_keys_idempotency_namespace(api: Api) -> None:
+    ada = register(api)
+    agent_id = next(k.id for k in api.keys.list_keys() if k.name == "test-agent")
+    body = {"customer_id": ada, "text": "agent's note"}
+    first = post(api, "add-note", body, "agent", **{"Idempotency-Key": "k1"})
+    assert first.status_code == 201
+    # Sales spells the agent's scoped key to read (or pre-empt) the agent's result: refused.
+    stolen = post(api, "add-note", {**body, "source_key": f"http:{agent_id}:k1"}, "sales")
+    assert stolen.status_code == 422 and "http:" in stolen.json()["detail"]
+    preempt = post(api, "add-note", {**body, "source_key": f"http:{agent_id}:k2"}, "sales")
+    assert preempt.status_code == 422
+    later = post(api, "add-note", body, "agent", **{"Idempotency-Key": "k2"})
+    assert later.status_code == 201 and not later.json()["duplicate"]
+    assert stream_types(api, ada).count("NoteAdded") == 2
+
+
+def test_a_body_source_key_cannot_pre_empt_the_prospect_of_an_unknown_sender(api: Api) -> None:
+    trap = post(api, "register-customer", {"name": "Mallory",
+                                           "source_key": "prospect:email:eve@example.com"})
+    assert trap.status_code == 422 and "prospect:" in trap.json()["detail"]
+    r = post(api, "record-email", {"message_id": "<e1@example.com>",
+                                   "from_address": "eve@example.com"})
+    assert r.status_code == 201
+    assert api.hub.customer(UUID(r.json()["customer_id"])).name == "eve@example.com"
+
+
+@pytest.mark.parametrize("value", [0, 1700000000, "1700000000", "2025-06-02T10:00:00",
+                                   "2025-06-02"])
+def test_occurred_at_that_is_not_rfc3339_with_an_offset_is_422(api: Api, value: object) -> None:
+    ada = register(api)
+    r = post(api, "log-call", {"customer_id": ada, "call_id": "c-epoch", "occurred_at": value})
+    assert r.status_code == 422 and "body.occurred_at" in r.json()["reason"]
+    assert "CallLogged" not in stream_types(api, ada)
+
+
+def test_a_touchpoint_dated_far_ahead_is_422_and_a_mistake_can_be_voided(api: Api) -> None:
+    ada = register(api)
+    r = post(api, "log-call", {"customer_id": ada, "call_id": "c-2099",
+                               "occurred_at": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 422 and "ahead of the hub's clock" in r.json()["detail"]
+    logged = post(api, "log-call", {"customer_id": ada, "call_id": "c-wrong", "occurred_at": T})
+    event_id = logged.json()["event_ids"][0]
+    body = {"customer_id": ada, "event_id": event_id, "reason": "logged on the wrong customer"}
+    assert post(api, "void-touchpoint", body, "analyst").status_code == 403
+    first, again = post(api, "void-touchpoint", body, "agent"), post(api, "void-touchpoint", body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert post(api, "void-touchpoint", {**body, "source_key": "v2"}).status_code == 409
+    unknown = post(api, "void-touchpoint", {**body, "event_id": str(uuid4())})
+    assert unknown.status_code == 404
+    fix = post(api, "correct-touchpoint", {"customer_id": ada, "event_id": event_id,
+                                           "changes": {"summary": "x"}, "reason": "r"})
+    assert fix.status_code == 409 and "voided" in fix.json()["detail"]
+    assert stream_types(api, ada).count("TouchpointVoided") == 1
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    ("add-note", {"text": "hello\u0000world"}),
+    ("add-note", {"text": "ok", "source_key": "k\u0000"}),
+    ("record-web-form", {"form_name": "contact", "submission_id": "s-nul",
+                         "email": "ada@example.com", "fields": {"msg": "a\u0000"}}),
+])
+def test_nul_characters_are_422_with_the_reason_and_nothing_is_stored(
+        api: Api, route: str, body: dict[str, Any]) -> None:
+    ada = register(api, email="ada@example.com")
+    r = post(api, route, {"customer_id": ada, **body})
+    assert r.status_code == 422 and "NUL" in r.json()["reason"]
+    assert stream_types(api, ada) == ["Registered", "ContactPointAdded"]

@@ -105,4 +105,4 @@ def test_calls_command_prints_each_calls_summary_from_out_of_order_steps(tmp_pat
     assert (summary["state"], summary["outcome"], summary["wait_s"], summary["duration_s"],
             summary["agent"]) == ("ended", "answered", 30, 270, "mia")
     missing = cli(env, "calls", cid, "--call", "nope")
-    assert missing.returncode == 2 and "no steps" in missing.stderr
+    assert missing.returncode == 4 and "no steps" in missing.stderr  # not found

@@ -17,6 +17,7 @@ from commands import messages as m
 from projections.store import ReadStore
 from tests.support.demo import T0, seed_demo
 from tests.support.hubs import make_hub
+from tests.support.terminal import run_with_terminal_stderr
 from touchstream import settings as settings_mod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,9 +97,10 @@ def test_rebuild_cli_swaps_reports_and_verify_names_the_corrupted_row(
     hub = make_hub(sqlite_env)
     seed_demo(hub)
     hub.close()
-    built = cli(sqlite_env, "projections", "rebuild", "timeline")
-    assert built.returncode == 0, built.stderr
-    assert "swapped in" in built.stdout and "ev/s" in built.stderr and "ETA" in built.stderr
+    code, stdout, terminal = run_with_terminal_stderr(sqlite_env, "projections", "rebuild",
+                                                      "timeline")
+    assert code == 0, terminal
+    assert "swapped in" in stdout and "ev/s" in terminal and "ETA" in terminal
     status = json.loads(cli(sqlite_env, "projections", "status", "--json").stdout)
     assert [(s["name"], s["generation"], s["lag_events"]) for s in status] == [
         ("timeline", 2, 0)]

@@ -19,7 +19,7 @@ from tests.support.demo import seed_demo
 from tests.support.hubs import make_hub
 from tests.support.readside import ROLES, TestAuthorizer
 from touchstream import settings as settings_mod
-from touchstream.read_side import event_source, read_store
+from touchstream.bootstrap import Dependencies
 
 
 @pytest.fixture
@@ -27,11 +27,11 @@ def world(sqlite_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     settings = settings_mod.load(sqlite_env)
     hub = make_hub(sqlite_env)
     ids = seed_demo(hub)
-    store = read_store(settings)
+    store = Dependencies(settings).read_store
 
     def catch_up() -> None:
         db = store.connect()
-        Worker(db, event_source(settings, hub),
+        Worker(db, Dependencies(settings, hub=hub).event_source(),
                [(p, None) for p in registry.select(None)]).catch_up()
         db.close()
 

@@ -6,8 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
-from touchstream.keys import open_key_store
+from touchstream.bootstrap import Dependencies
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
 
@@ -25,8 +26,8 @@ def test_a_write_is_readable_with_its_position_through_real_keys(
     def auth(role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token[role]}"}
 
-    app = create_app(conf, hub, keys=keys, routers=[read_routes],
-                     services=[ProjectionService(conf, hub=hub)])
+    deps = Dependencies(conf, hub=hub, keys=keys)
+    app = create_app(deps, routers=[read_routes], services=[ProjectionService(deps)])
     try:
         with TestClient(app) as client:
             made = client.post("/commands/register-customer", headers=auth("admin"), json={
@@ -57,7 +58,7 @@ def test_a_write_is_readable_with_its_position_through_real_keys(
             assert client.get("/projections/status",
                               headers=auth("agent")).status_code == 403
             status = client.get("/projections/status", headers=auth("admin")).json()["items"]
-            assert {s["name"] for s in status} == {"timeline", "directory", "summary"}
+            assert {s["name"] for s in status} == {"timeline", "directory", "summary", "outbox"}
     finally:
         keys.close()
         hub.close()

@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
+from touchstream.bootstrap import Dependencies
 from touchstream.channel_routes import channel_routers
-from touchstream.keys import open_key_store
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
 
@@ -52,12 +53,14 @@ def app(sqlite_env: dict[str, str]) -> Iterator[Pop]:
     keys = open_key_store(conf)
     tokens = {role: keys.create(role, "p-1" if role == "partner" else None, f"t-{role}")[1]
               for role in ("admin", "agent", "partner", "analyst")}
-    routers = [read_routes, *channel_routers(conf, sqlite_env)]
+    routers = [read_routes, *channel_routers(conf)]
+    deps = Dependencies(conf, hub=hub, keys=keys)
     try:
-        with TestClient(create_app(conf, hub, keys=keys, routers=routers,
-                                   services=[ProjectionService(conf, hub=hub)])) as client:
+        with TestClient(create_app(deps, routers=routers,
+                                   services=[ProjectionService(deps)])) as client:
             yield Pop(client, tokens)
     finally:
+        deps.close()
         keys.close()
         hub.close()
 

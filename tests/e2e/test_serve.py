@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import store_env
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
-from touchstream.keys import open_key_store
+from touchstream.adapters.keys import open_key_store
 
 ROOT = Path(__file__).resolve().parents[2]
 

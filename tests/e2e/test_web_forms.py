@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -249,3 +250,63 @@ def test_configured_form_fields_are_served_and_bad_configs_refused(
         FormSpec("bad", "Bad", (FieldSpec("name", "Name"),))
     with pytest.raises(FormConfigError, match="secret"):
         FormsConfig(secret="short")
+
+
+# -- issue 8: prospects take the submitted name and phone; NUL refused -----------------
+
+
+def test_new_prospect_is_named_as_submitted_and_gets_the_phone_as_a_contact_point(
+    client: TestClient, clock: Clock, hub: Hub
+) -> None:
+    data = {**CONTACT, "phone": "020 7946 0018", "_token": fresh_token(client, clock)}
+    assert post_form(client, data).status_code == 201
+    assert post_form(client, data).status_code == 200  # a double submit adds nothing
+    cid = hub.find_by_contact("email", "ada@example.com")
+    assert cid is not None and hub.find_by_contact("phone", "+442079460018") == cid
+    customer = hub.customer(cid)
+    assert customer.name == "Ada Lovelace"
+    assert customer.contact_points == {"email": ["ada@example.com"], "phone": ["+442079460018"]}
+    kinds = [type(e).__name__ for e in hub.stream(cid)]
+    assert kinds.count("ProfileChanged") == 1 and kinds.count("ContactPointAdded") == 2
+
+
+def test_a_known_customer_is_neither_renamed_nor_given_the_submitted_phone(
+    client: TestClient, clock: Clock, hub: Hub
+) -> None:
+    cid = UUID(hub.execute(m.RegisterCustomer(
+        name="Ada King", source_key="reg:ada",
+        contact_points=[m.ContactPointIn(kind="email", value="ada@example.com")])).customer_id)
+    data = {**CONTACT, "phone": "020 7946 0018", "_token": fresh_token(client, clock)}
+    assert post_form(client, data).status_code == 201
+    customer = hub.customer(cid)
+    assert customer.name == "Ada King" and "phone" not in customer.contact_points
+    assert hub.find_by_contact("phone", "+442079460018") is None
+    assert submissions(hub)[0].fields["phone"] == "+442079460018"  # kept in the submission
+
+
+def test_a_phone_owned_by_another_customer_stays_in_the_fields_only(
+    client: TestClient, clock: Clock, hub: Hub
+) -> None:
+    bob = hub.execute(m.RegisterCustomer(
+        name="Bob", source_key="reg:bob",
+        contact_points=[m.ContactPointIn(kind="phone", value="+442079460018")])).customer_id
+    data = {**CONTACT, "phone": "020 7946 0018", "_token": fresh_token(client, clock)}
+    assert post_form(client, data).status_code == 201
+    ada = hub.find_by_contact("email", "ada@example.com")
+    assert ada is not None and hub.customer(ada).name == "Ada Lovelace"
+    assert str(hub.find_by_contact("phone", "+442079460018")) == bob
+
+
+@pytest.mark.parametrize("encoding", ["form", "json"])
+def test_nul_characters_are_refused_with_a_reason_and_nothing_recorded(
+    client: TestClient, clock: Clock, hub: Hub, encoding: str
+) -> None:
+    data = {**CONTACT, "message": "hello\x00world", "_token": fresh_token(client, clock)}
+    r = (post_form(client, data) if encoding == "form"
+         else client.post("/forms/contact", json=data))
+    assert r.status_code == 422
+    if encoding == "json":
+        assert "NUL" in r.json()["errors"]["message"]
+    else:
+        assert "NUL character" in r.text
+    assert submissions(hub) == [] and hub.find_by_contact("email", "ada@example.com") is None

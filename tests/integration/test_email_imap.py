@@ -23,13 +23,14 @@ from tests.support.hubs import make_hub
 from tests.support.invariants import assert_no_duplicate_source_keys
 from tests.support.mail import all_events, message, multipart, of_type
 from touchstream import settings as settings_mod
-from touchstream.email_wiring import blob_store, build_ingester, email_services
+from touchstream.bootstrap import Dependencies
+from touchstream.email_wiring import build_ingester, email_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def ingester(env: dict[str, str], hub: Hub) -> ImapIngester:
-    return build_ingester(settings_mod.load(env), hub, env)
+    return build_ingester(Dependencies(settings_mod.load(env), hub=hub))
 
 
 def email_keys(hub: Hub) -> list[str]:
@@ -222,7 +223,7 @@ def test_malformed_deep_and_oversized_messages_are_recorded_or_quarantined_never
     emails = {e.message_id: e for e in of_type(events, "EmailRecorded")}
     quarantined = {q.reason: q for q in of_type(events, "MessageQuarantined")}
     assert set(quarantined) == {"too-deep", "oversized"}
-    blobs = blob_store(settings_mod.load(mailbox))
+    blobs = Dependencies(settings_mod.load(mailbox)).blobs
     assert blobs.get(quarantined["too-deep"].raw_ref) == deep
     assert quarantined["oversized"].size > 300_000 and quarantined["oversized"].raw_ref is None
     assert b"Message-ID: <m8@example.com>" in blobs.get(quarantined["oversized"].header_ref)
@@ -246,7 +247,7 @@ def test_attachments_go_to_the_blob_store_and_the_event_carries_only_their_hash(
     assert email.body_text == "Hi there"
     (att,) = email.attachments
     assert (att["filename"], att["size"], att["content_type"]) == ("invoice.pdf", len(pdf), "application/pdf")
-    blobs = blob_store(settings_mod.load(mailbox))
+    blobs = Dependencies(settings_mod.load(mailbox)).blobs
     assert blobs.get(att["sha256"]) == pdf and blobs.get(email.raw_ref) == raw
 
 
@@ -276,7 +277,7 @@ def test_messages_are_moved_only_after_they_are_recorded_when_configured(
     dovecot.append(user, message(3), folder="Processed")
     moved: list[int] = []
     env = {**mailbox, "TOUCHSTREAM_IMAP_AFTER": "move:Processed"}
-    ing = build_ingester(settings_mod.load(env), hub, env, hooks=IngestHooks(
+    ing = build_ingester(Dependencies(settings_mod.load(env), hub=hub), hooks=IngestHooks(
         after_record=lambda folder, uid, outcome: moved.append(len(_uids(dovecot, user)))))
     ing.run_once()
     assert moved == [2, 2]  # still in INBOX while being recorded
@@ -296,13 +297,15 @@ def _uids(server: dv.Dovecot, user: str, folder: str = "INBOX") -> list[int]:
 def test_serve_runs_the_imap_follower_as_a_background_service(
     dovecot: dv.Dovecot, mailbox: dict[str, str], hub: Hub
 ) -> None:
-    (service,) = email_services(settings_mod.load(mailbox), mailbox)
+    deps = Dependencies(settings_mod.load(mailbox))
+    (service,) = email_services(deps)
     service.start()
     try:
         dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], message(1))
         wait_for(lambda: len(email_keys(hub)) == 1)
     finally:
         service.stop()
+        deps.close()
 
 
 def test_a_26_mb_message_over_the_default_limit_is_quarantined_without_fetching_its_body(

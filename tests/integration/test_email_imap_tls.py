@@ -13,6 +13,7 @@ from tests.support import dovecot as dv
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, message, of_type
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import build_ingester
 
 
@@ -42,7 +43,7 @@ def test_ingest_over_tls_verifies_the_server_certificate(
     })
     hub = make_hub(env)
     try:
-        (report,) = build_ingester(settings_mod.load(env), hub, env).run_once()
+        (report,) = build_ingester(Dependencies(settings_mod.load(env), hub=hub)).run_once()
         assert report.recorded == 1
         assert len(of_type(all_events(hub), "EmailRecorded")) == 1
     finally:
@@ -65,7 +66,7 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
     hub = make_hub(env)
     try:
         with pytest.raises(MailServerError) as caught:
-            build_ingester(settings_mod.load(env), hub, env).run_once()
+            build_ingester(Dependencies(settings_mod.load(env), hub=hub)).run_once()
         assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
     finally:
         hub.close()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from channels.blobs import BlobStore
 from channels.email.imap import ImapIngester
 from commands import email_messages as em
 from commands.hub import Hub
@@ -27,8 +28,9 @@ from tests.support.hubs import make_hub
 from tests.support.invariants import assert_no_duplicate_source_keys
 from tests.support.mail import all_events, message, of_type
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.channel_routes import channel_routers
-from touchstream.email_wiring import blob_store, build_ingester
+from touchstream.email_wiring import build_ingester
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "fixtures" / "mail"
@@ -36,7 +38,11 @@ EXPECTED: dict[str, str] = json.loads((CORPUS / "expected.json").read_text())
 
 
 def ingester(env: dict[str, str], hub: Hub) -> ImapIngester:
-    return build_ingester(settings_mod.load(env), hub, env)
+    return build_ingester(Dependencies(settings_mod.load(env), hub=hub))
+
+
+def blobs_of(env: dict[str, str]) -> BlobStore:
+    return Dependencies(settings_mod.load(env)).blobs
 
 
 def recorded(hub: Hub) -> Any:
@@ -154,7 +160,7 @@ def test_a_bounce_lands_on_the_customer_of_the_sent_mail_and_a_foreign_one_creat
     assert len(of_type(events, "Customer.Registered")) == 1  # ada's, from the send; no prospect
     (q,) = of_type(events, "MessageQuarantined")
     assert q.reason == "unmatched" and q.message_id == "<dsn45@mx.example.net>"
-    assert blob_store(settings_mod.load(mailbox)).get(q.raw_ref) == foreign
+    assert blobs_of(mailbox).get(q.raw_ref) == foreign
     assert ing.verify(recorded(hub)) == []
 
 
@@ -275,16 +281,16 @@ def assert_accounted(server: dv.Dovecot, env: dict[str, str], names: list[str]) 
         ledger = ing.state.ledger(ing.account, "INBOX", uv)
         assert sorted(ledger) == sorted(copies) and len(copies) == len(names)
         by_key: dict[str, Any] = {e.source_key: e for e in events if hasattr(e, "source_key")}
-        blobs = blob_store(settings_mod.load(env))
+        blobs = blobs_of(env)
         for uid, name in zip(sorted(copies), names, strict=True):
             row, expect = ledger[uid], EXPECTED[name]
             event = by_key[row.source_key]
             kind = "quarantine:" + event.reason if row.kind == "quarantine" else row.kind
             detail = getattr(event, "detail", "")
-            if kind == "quarantine:invalid" and expect == "email" and "no customer" in detail:
-                # A kill between claiming a new sender's address and creating the prospect
-                # (issue 9, item 2): repaired in commands/ (bulk path), not in this channel.
-                pytest.xfail(f"stranded sender until the bulk-path claim repair lands: {name}")
+            # A kill between claiming a new sender's address and registering the prospect
+            # must not strand the sender (issue 9, item 2): the write model repairs the claim.
+            assert not (kind.startswith("quarantine") and "no customer" in detail), (
+                f"{name}: sender stranded by a kill between claim and prospect: {detail}")
             assert kind == expect or (expect == "same" and row.kind == "email"), (name, kind, detail)
             if expect == "quarantine:oversized":
                 assert copies[uid].startswith(blobs.get(event.header_ref)), name
@@ -295,6 +301,9 @@ def assert_accounted(server: dv.Dovecot, env: dict[str, str], names: list[str]) 
         emails = of_type(events, "EmailRecorded")
         expected_emails = sum(1 for n in names if EXPECTED[n] == "email")
         assert len(emails) == expected_emails  # each names one customer: one event a message
+        for e in emails:  # each sender's address leads to the customer its mail is on
+            if not e.from_address.endswith("@shop.example"):
+                assert hub.find_by_contact("email", e.from_address) == e.originator_id, e.message_id
         assert len(of_type(events, "MessageQuarantined")) == sum(
             1 for n in names if EXPECTED[n].startswith("quarantine"))
         assert not of_type(events, "EmailBounced")
@@ -379,7 +388,7 @@ def test_admins_read_the_quarantine_over_http_and_a_retry_empties_it(
 ) -> None:
     dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], fixture("20-nesting-60-over-limit.eml"))
     ingester(mailbox, hub).run_once()
-    routers = tuple(channel_routers(settings_mod.load(mailbox), mailbox))
+    routers = tuple(channel_routers(settings_mod.load(mailbox)))
     with running_api(mailbox, routers) as api:
         listed = api.client.get("/admin/email/quarantine", headers=api.auth("admin"))
         assert listed.status_code == 200

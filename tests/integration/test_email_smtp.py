@@ -20,7 +20,8 @@ from tests.support.dovecot import free_port
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, of_type
 from touchstream import settings as settings_mod
-from touchstream.email_wiring import HubOutbox, build_sender, outbox_path
+from touchstream.bootstrap import Dependencies
+from touchstream.email_wiring import HubOutbox, build_sender
 
 
 class Relay:
@@ -73,7 +74,7 @@ def hub(env: dict[str, str]) -> Iterator[Hub]:
 
 @pytest.fixture
 def sender(env: dict[str, str], hub: Hub) -> SmtpSender:
-    return build_sender(settings_mod.load(env), hub, env)
+    return build_sender(Dependencies(settings_mod.load(env), hub=hub))
 
 
 def queue(hub: Hub, key: str = "reply-1", **extra: Any) -> str:
@@ -142,7 +143,7 @@ def test_duplicate_send_commands_queue_one_email_and_rebuilding_the_outbox_sends
                                     body_text="Hello Ada,\nhere it is."))
     assert again.duplicate
     assert sender.run_once() == ["sent"]
-    outbox = HubOutbox(hub, outbox_path(settings_mod.load(env)))
+    outbox = HubOutbox(Dependencies(settings_mod.load(env), hub=hub))
     outbox.rebuild()
     assert [(e.message_id, e.status) for e in outbox.view.entries()] == [(first, "sent")]
     assert sender.run_once() == []
@@ -210,7 +211,7 @@ def test_delivery_over_starttls_with_authentication(tmp_path: Path) -> None:
         hub = make_hub(env)
         try:
             queue(hub)
-            assert build_sender(settings_mod.load(env), hub, env).run_once() == ["sent"]
+            assert build_sender(Dependencies(settings_mod.load(env), hub=hub)).run_once() == ["sent"]
         finally:
             hub.close()
     finally:

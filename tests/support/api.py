@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from commands.hub import Hub
 from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, KeyStore, open_key_store
 from touchstream.app import RouterFactory, create_app
-from touchstream.keys import ROLES, KeyStore, open_key_store
+from touchstream.bootstrap import Dependencies
 from touchstream.wiring import build_hub
 
 
@@ -45,7 +46,8 @@ def running_api(
         for role in ROLES
     }
     try:
-        with TestClient(create_app(conf, hub, keys=keys, routers=routers)) as client:
+        deps = Dependencies(conf, hub=hub, keys=keys)
+        with TestClient(create_app(deps, routers=routers, services=[deps])) as client:
             yield Api(client=client, hub=hub, keys=keys, tokens=tokens)
     finally:
         keys.close()

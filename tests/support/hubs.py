@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 from commands.hub import Hub
+from commands.identity import contact_key
+from domain.claims import ContactPointClaim
 from touchstream import settings as settings_mod
 from touchstream import wiring
 
@@ -14,9 +17,8 @@ def make_hub(env: dict[str, str]) -> Hub:
     EventStoreDB protocol (reservation stream + scan) runs on SQLite."""
     settings = settings_mod.load(env)
     if env.get("TOUCHSTREAM_TEST_PLAIN_RECORDER"):
-        store_env = wiring.event_store_env(settings)
-        store_env.pop("APPLICATION_RECORDER_TOPIC")
-        return Hub(env=store_env, default_region=settings.default_region)
+        # An empty topic selects the library's own recorder (no source-key table).
+        return wiring.build_hub(settings, {"APPLICATION_RECORDER_TOPIC": ""})
     return wiring.build_hub(settings)
 
 
@@ -32,3 +34,14 @@ def write_env(kind: str, data_dir: Path) -> dict[str, str]:
     if kind == "sqlite-reservation":
         env["TOUCHSTREAM_TEST_PLAIN_RECORDER"] = "y"
     return env
+
+
+def orphan_claim(hub: Hub, kind: str, value: str, owner: UUID | None = None) -> UUID:
+    """What a kill between claiming a contact point and registering its customer leaves:
+    the claim alone (by default for the contact's prospect, as a first contact makes)."""
+    ckey = contact_key(kind, value)
+    owner = owner or hub.naming.prospect(ckey)
+    claim = ContactPointClaim.open(hub.naming.claim(ckey), ckey)
+    claim.claim(str(owner))
+    hub.save(claim)
+    return owner

@@ -15,6 +15,7 @@ from typing import Any
 from channels.email.imap import IngestHooks
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import build_ingester
 
 
@@ -37,7 +38,7 @@ def run(job: dict[str, Any]) -> None:
         after_checkpoint=maybe_die if job.get("die") == "after-checkpoint" else None,
     )
     hub = make_hub(env)
-    ingester = build_ingester(settings_mod.load(env), hub, env, hooks=hooks)
+    ingester = build_ingester(Dependencies(settings_mod.load(env), hub=hub), hooks=hooks)
     reports = ingester.run_once()
     print(json.dumps([r.recorded for r in reports]), flush=True)
     hub.close()

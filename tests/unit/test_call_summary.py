@@ -1,4 +1,4 @@
-"""A call's summary derived from its steps, whatever order they arrive in."""
+"""A call's summary derived from its steps and its logged record, whatever order they arrive in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.calls import CallStep, summarise_call, summarise_calls
+from domain.calls import CallStep, LoggedCall, summarise_call, summarise_calls
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -82,3 +82,58 @@ def test_summary_is_the_same_for_every_arrival_order_and_duplicates(
     assert got.state == expected.state and got.outcome == expected.outcome
     assert (got.wait_s, got.duration_s, got.agent) == (
         expected.wait_s, expected.duration_s, expected.agent)
+
+
+LOGGED = LoggedCall(call_id="CA1", outcome="answered", occurred_at=T0, from_number="+442079460018",
+                    queue="support", agent="mia", duration_s=312, wait_s=41,
+                    recording_ref="rec-1")
+
+
+def test_a_logged_call_alone_is_a_finished_call_with_its_figures() -> None:
+    s = summarise_call([], [LOGGED])
+    assert (s.state, s.outcome, s.agent, s.duration_s, s.wait_s) == (
+        "ended", "answered", "mia", 312, 41)
+    assert s.started_at == T0 and s.answered_at == T0 + timedelta(seconds=41)
+    assert s.ended_at == T0 + timedelta(seconds=353)
+    assert s.logged and s.steps == 0 and s.recordings == ("rec-1",)
+
+
+def test_a_logged_call_with_one_later_step_is_not_queued_and_keeps_agent_and_duration() -> None:
+    # The defect: one "queued" step after a logged call showed the call as queued, no agent.
+    s = summarise_call([step("queued", 2, 0)], [LOGGED])
+    assert (s.state, s.outcome, s.agent, s.duration_s) == ("ended", "answered", "mia", 312)
+    assert s.queue == "support" and s.steps == 1 and s.logged
+
+
+def test_steps_fill_in_what_the_log_left_out_and_the_log_wins_where_it_speaks() -> None:
+    sparse = LoggedCall(call_id="CA1", outcome="answered", occurred_at=T0 + timedelta(seconds=1),
+                        duration_s=300)
+    s = summarise_call(ANSWERED_CALL, [sparse])
+    assert s.duration_s == 300  # the log's own figure
+    assert (s.agent, s.wait_s, s.from_number) == ("mia", 41, "+442079460018")  # from the steps
+    assert s.started_at == T0 and s.recordings == ("https://r/1",)
+
+
+def test_a_missed_logged_call_is_missed_even_if_steps_stop_at_ringing() -> None:
+    missed = LoggedCall(call_id="CA1", outcome="missed", occurred_at=T0)
+    s = summarise_call([step("ringing", 1, 0)], [missed])
+    assert (s.state, s.outcome, s.answered_at, s.duration_s) == ("missed", "missed", None, None)
+
+
+def test_summarise_calls_groups_logs_and_steps_by_call() -> None:
+    other = LoggedCall(call_id="CA9", outcome="voicemail", occurred_at=T0)
+    got = summarise_calls([step("queued", 1, 0)], [LOGGED, other])
+    assert set(got) == {"CA1", "CA9"} and got["CA9"].state == "voicemail"
+    with pytest.raises(ValueError, match="at least one"):
+        summarise_call([], [])
+
+
+@given(st.permutations([*ANSWERED_CALL[:3], step("queued", 7, 400)]),
+       st.lists(st.sampled_from([LOGGED]), min_size=1, max_size=3))
+def test_logged_and_stepped_summary_is_the_same_for_every_order_and_duplicates(
+    order: list[CallStep], logs: list[LoggedCall]
+) -> None:
+    expected = summarise_call([*ANSWERED_CALL[:3], step("queued", 7, 400)], [LOGGED])
+    got = summarise_call(order, logs)
+    assert got == expected
+    assert got.state in ("ended", "missed", "abandoned", "voicemail", "busy", "failed")

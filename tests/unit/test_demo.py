@@ -63,10 +63,36 @@ def test_seeding_twice_records_nothing_new_and_two_stores_get_the_same_events(
             again = demo.seed(hub, plan)
             assert first.recorded_events > 0 and first.duplicates == 0
             assert again.recorded_events == 0 and again.duplicates == again.commands
+            # Event ids are keyed per installation (never guessable from a source key),
+            # so two stores agree on everything but them.
             streams.append([
-                (str(e.event_id), e.source_key, e.occurred_at, type(e).__name__)  # type: ignore[attr-defined]
+                (e.source_key, e.occurred_at, type(e).__name__)  # type: ignore[attr-defined]
                 for i in range(4) for e in hub.stream(demo.customer_id(9, i))
             ])
         finally:
             hub.close()
     assert streams[0] == streams[1] and len(streams[0]) > 4 * 3
+
+
+def test_demo_numbers_are_valid_in_the_demo_region_and_leave_the_free_ranges_alone() -> None:
+    slots = [*range(demo.MAX_CUSTOMERS), *(demo._POOL - 1 - i for i in range(demo.MAX_CUSTOMERS))]
+    numbers = {demo.pool_number(s) for s in slots}
+    assert not [n for n in numbers if n.startswith(demo.FREE_RANGES)]
+    for number in list(numbers)[::97] + [demo.SWITCHBOARD, demo.FAX_LINE]:
+        parsed = phonenumbers.parse(number)
+        assert phonenumbers.is_valid_number(parsed), number
+        assert phonenumbers.region_code_for_number(parsed) == demo.REGION
+    for free in demo.FREE_RANGES:
+        assert phonenumbers.is_valid_number(phonenumbers.parse(free + "018"))
+
+
+def test_seeding_reports_progress_per_command(tmp_path: Path) -> None:
+    plan = demo.demo_plan(2, 1)
+    calls: list[tuple[int, int]] = []
+    hub = make_hub(store_env("sqlite", tmp_path / "data"))
+    try:
+        demo.seed(hub, plan, progress=lambda done, total: calls.append((done, total)))
+    finally:
+        hub.close()
+    total = len(plan.commands)
+    assert calls == [(i, total) for i in range(1, total + 1)]

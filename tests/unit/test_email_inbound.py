@@ -17,7 +17,8 @@ from commands.hub import Hub
 from tests.support.hubs import make_hub
 from tests.support.mail import all_events, message, multipart, of_type
 from touchstream import settings as settings_mod
-from touchstream.email_wiring import BulkSink, HubOutbox, outbox_path
+from touchstream.bootstrap import Dependencies
+from touchstream.email_wiring import BulkSink, HubOutbox
 
 ORIGIN = Origin("support@shop.example", "INBOX", 1, 1)
 RULES = InboundRules(staff_domains=frozenset({"shop.example"}),
@@ -116,7 +117,7 @@ def test_a_delivery_status_notification_is_attached_to_the_original_outbound_ema
     hub.execute(em.SendEmail(source_key="send-1", from_address="mia@shop.example",
                             to=["ada@example.com"], subject="Your invoice", body_text="Hi"))
     (queued,) = of_type(all_events(hub), "EmailQueued")
-    outbox = HubOutbox(hub, outbox_path(settings_mod.load(sqlite_env)))
+    outbox = HubOutbox(Dependencies(settings_mod.load(sqlite_env), hub=hub))
     mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
                        envelope_lookup=outbox.message_for_envelope,
                        sent_lookup=outbox.customer_for_message)
@@ -137,7 +138,7 @@ def test_a_delivery_status_notification_is_attached_to_the_original_outbound_ema
 def test_a_report_about_mail_the_hub_never_sent_is_quarantined_and_creates_no_prospect(
     hub: Hub, sqlite_env: dict[str, str], tmp_path: Path
 ) -> None:
-    outbox = HubOutbox(hub, outbox_path(settings_mod.load(sqlite_env)))
+    outbox = HubOutbox(Dependencies(settings_mod.load(sqlite_env), hub=hub))
     mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
                        envelope_lookup=outbox.message_for_envelope,
                        sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub))

@@ -3,7 +3,7 @@ server only in the contract suite, when EVENTSTOREDB_URI is set)."""
 
 from kurrentdbclient import NewEvent, StreamState
 
-from touchstream.kurrentdb import with_deterministic_ids
+from touchstream.adapters.kurrentdb import with_deterministic_ids
 
 
 def test_a_retried_batch_gets_the_same_ids() -> None:

@@ -257,7 +257,7 @@ def test_two_workers_on_one_generation_never_apply_an_event_twice(store: ReadSto
             w.step()
     s = SummaryView(store).summary(str(ada.id))
     assert s is not None and s["channels"]["phone"]["touches"] == 50 and s["events"] == 51
-    assert dbs[0].scalar(f"SELECT COUNT(*) FROM {TRACKING}") == 3
+    assert dbs[0].scalar(f"SELECT COUNT(*) FROM {TRACKING}") == len(registry.PROJECTIONS)
     for db in dbs:
         db.close()
 
@@ -291,8 +291,112 @@ def test_reads_keep_answering_while_a_rebuild_swaps_generations(store: ReadStore
         assert [i["position"] for i in view.page(str(ada.id), limit=20).items] == expected
         reads += 1
     worker.join()
-    assert len(results) == 3 and all(r.swapped and r.comparison.equal for r in results)  # type: ignore[attr-defined]
+    assert len(results) == len(registry.PROJECTIONS) and all(r.swapped and r.comparison.equal for r in results)  # type: ignore[attr-defined]
     db = store.connect()
     assert live_generation(db, "timeline").generation == 2  # type: ignore[union-attr]
     db.close()
     assert [i["position"] for i in view.page(str(ada.id), limit=20).items] == expected
+
+
+# -- voided and corrected touchpoints (issue 8) ------------------------------------------
+
+
+def _story_with_mistakes() -> tuple[Story, ListSource, Customer, dict[str, Customer.Event]]:
+    """A call dated 2099 by mistake (voided), a visit with a wrong date and place (corrected)."""
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    marks: dict[str, Customer.Event] = {}
+    story.touch(ada, Customer.CallLogged, "phone", **call_fields("c1", "real call"))
+    story.touch(ada, Customer.CallLogged, "phone", at=datetime(2099, 1, 1, tzinfo=UTC),
+                **call_fields("c2099", "year typo"))
+    marks["bad"] = ada.pending_events[-1]  # type: ignore[assignment]
+    story.touch(ada, Customer.VisitRecorded, "visit", "outbound", visit_kind="field", staff="jo",
+                place="Leeds", purpose="repair", outcome="fixed", notes=None, duration_min=30)
+    marks["visit"] = ada.pending_events[-1]  # type: ignore[assignment]
+    feed(source, ada)
+    history = [e for _, e in source.items]
+    ada.void_touchpoint(story.prov(), marks["bad"], "year typo", history=history)
+    ada.correct_touchpoint(story.prov(), marks["visit"],
+                           occurred_at=datetime(2025, 12, 1, tzinfo=UTC),
+                           changes={"place": "York", "notes": "boiler fixed"},
+                           reason="synced late", now=story.clock, max_skew=timedelta(days=1),
+                           history=[*history, *ada.pending_events])
+    story.touch(ada, Customer.CallLogged, "phone", **call_fields("c3", "after the void"))
+    marks["c3"] = ada.pending_events[-1]  # type: ignore[assignment]
+    feed(source, ada)
+    return story, source, ada, marks
+
+
+def test_a_voided_touchpoint_stays_on_the_timeline_marked_and_stops_counting(
+        store: ReadStore) -> None:
+    _, source, ada, marks = _story_with_mistakes()
+    catch_up(store, source, batch=1)
+    summary = SummaryView(store).summary(str(ada.id))
+    assert summary is not None
+    c3_at = marks["c3"].occurred_at.isoformat()
+    assert summary["channels"]["phone"] == {"touches": 2, "last_contact_at": c3_at}
+    assert summary["last_contact_at"] == c3_at  # not 2099 any more
+    assert summary["events"] == 7  # the log: the voided call and the void both count
+    page = TimelineView(store).page(str(ada.id), limit=50)
+    by_event = {i["event_id"]: i for i in page.items}
+    bad = by_event[str(marks["bad"].event_id)]
+    assert bad["voided"] and not bad["corrected"] and bad["summary"] == "year typo"
+    assert [i["kind"] for i in page.items].count("touchpoint_voided") == 1
+
+
+def test_a_corrected_touchpoint_moves_on_the_timeline_and_in_the_summary(
+        store: ReadStore) -> None:
+    _, source, ada, marks = _story_with_mistakes()
+    catch_up(store, source)
+    view = TimelineView(store)
+    row = next(i for i in view.page(str(ada.id), limit=50).items
+               if i["event_id"] == str(marks["visit"].event_id))
+    assert row["corrected"] and not row["voided"]
+    assert row["occurred_at"] == datetime(2025, 12, 1, tzinfo=UTC)
+    assert row["summary"] == "boiler fixed"
+    detail = view.detail(str(marks["visit"].event_id))
+    assert detail is not None and detail.data["place"] == "York"
+    found = view.page(str(ada.id), where=TimelineFilter(text="boiler")).items
+    assert sorted(i["kind"] for i in found) == ["touchpoint_corrected", "visit"]
+    summary = SummaryView(store).summary(str(ada.id))
+    assert summary is not None
+    assert summary["channels"]["visit"]["last_contact_at"] == "2025-12-01T00:00:00+00:00"
+
+
+def test_corrections_read_the_same_whatever_the_batch_and_a_rebuild_equals_live(
+        tmp_path: Path) -> None:
+    from replays.rebuild import rebuild
+    _, source, ada, _ = _story_with_mistakes()
+    one, all_at_once = (ReadStore(f"sqlite:///{tmp_path / n}.db") for n in ("one", "all"))
+    catch_up(one, source, batch=1)
+    catch_up(all_at_once, source, batch=1000)  # the void lands in its touchpoint's batch
+    cid = str(ada.id)
+    assert SummaryView(one).summary(cid) == SummaryView(all_at_once).summary(cid)
+    assert TimelineView(one).page(cid).items == TimelineView(all_at_once).page(cid).items
+    results = rebuild(one, source, registry.select(None), verify_only=True, batch=2)
+    assert all(r.comparison.equal for r in results), [
+        d.describe() for r in results for d in r.comparison.differences]
+
+
+def test_a_touch_whose_every_event_is_voided_counts_again_when_it_has_a_new_event(
+        store: ReadStore) -> None:
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    step = {"from_number": None, "to_number": None, "queue": None, "agent": None, "details": {}}
+    story.touch(ada, Customer.CallStepRecorded, "phone", call_id="k1", step="offered",
+                sequence=0, **step)
+    first = ada.pending_events[-1]
+    feed(source, ada)
+    catch_up(store, source)
+    ada.void_touchpoint(story.prov(), first, "wrong customer",  # type: ignore[arg-type]
+                        history=[e for _, e in source.items])
+    feed(source, ada)
+    catch_up(store, source)
+    summary = SummaryView(store).summary(str(ada.id))
+    assert summary is not None and "phone" not in summary["channels"]
+    story.touch(ada, Customer.CallStepRecorded, "phone", call_id="k1", step="ended",
+                sequence=1, **step)
+    feed(source, ada)
+    catch_up(store, source)
+    summary = SummaryView(store).summary(str(ada.id))
+    assert summary is not None and summary["channels"]["phone"]["touches"] == 1

@@ -19,6 +19,7 @@ SCENARIOS: tuple[str, ...] = (
     "touchstream.bench.email",
     "touchstream.bench.timeline",
     "touchstream.bench.projections",
+    "touchstream.bench.audit",
 )
 
 

@@ -23,8 +23,9 @@ from commands import messages as m
 from touchstream import wiring
 from touchstream.bench.dovecot import PASSWORD, Dovecot, available
 from touchstream.bench.stores import fresh_settings
+from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import build_ingester
-from touchstream.settings import Settings
+from touchstream.settings import EmailSettings, ImapSettings, Settings
 
 DEFAULT_MESSAGES = 2000
 TARGETS = {"ingest_vs_raw_fetch": (">=", 0.5)}
@@ -134,7 +135,9 @@ def _ingest(server: Dovecot, user: str, settings: Settings) -> tuple[PassReport,
                 name=f"Customer {c}", source_key=f"bench-customer-{c}",
                 contact_points=[m.ContactPointIn(kind="email", value=f"customer{c}@example.com")],
             ))
-        ingester = build_ingester(settings, hub, env)
+        mailbox = settings.model_copy(update={"imap": ImapSettings.from_env(env),
+                                              "email": EmailSettings.from_env(env)})
+        ingester = build_ingester(Dependencies(mailbox, hub=hub))
         try:
             t0 = time.perf_counter()
             (report,) = ingester.run_once()

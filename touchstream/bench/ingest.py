@@ -165,11 +165,7 @@ def _heavy_vs_new(hub: Hub, settings: Settings, args: argparse.Namespace) -> dic
     if recorded != args.history:
         raise RuntimeError(f"history build recorded {recorded} of {args.history} events")
     cached = _interleaved(hub, heavy, new, "cached", args.probe)
-    uncached_hub = Hub(
-        env={**wiring.event_store_env(settings), "AGGREGATE_CACHE_MAXSIZE": ""},
-        naming=hub.naming, default_region=settings.default_region,
-        snapshot_interval=settings.snapshot_interval,
-    )
+    uncached_hub = wiring.build_hub(settings, {"AGGREGATE_CACHE_MAXSIZE": ""})
     try:
         if uncached_hub.repository.cache is not None:
             raise RuntimeError("the uncached hub has an aggregate cache")

@@ -40,9 +40,10 @@ from channels.phone.signatures import twilio_signature
 from commands.hub import NAMESPACE
 from domain.customer import Customer, Provenance
 from touchstream import wiring
+from touchstream.adapters.keys import open_key_store
 from touchstream.bench.stores import fresh_settings
-from touchstream.keys import open_key_store
-from touchstream.read_side import ProjectionService, read_views
+from touchstream.bootstrap import Dependencies
+from touchstream.read_side import ProjectionService
 from touchstream.settings import Settings
 
 NAME = "phone"
@@ -157,10 +158,11 @@ def seed(settings: Settings, customers: int) -> None:
         if batch:
             hub.save(*batch)
         head = int(hub.recorder.max_notification_id() or 0)
-        service = ProjectionService(settings, hub=hub)
+        deps = Dependencies(settings, hub=hub)
+        service = ProjectionService(deps)
         service.start()
         try:
-            views = read_views(settings)
+            views = deps.read_views
             deadline = time.monotonic() + 1800
             while min(v.position() for v in (views.directory, views.summary,
                                              views.timeline)) < head:

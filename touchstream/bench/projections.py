@@ -32,9 +32,10 @@ from commands import messages as m
 from projections import registry
 from projections.engine import Worker, create_generation, ensure_live, finish_generation
 from projections.timeline.view import TimelineView
+from replays.progress import ProgressBar
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.read_side import event_source, read_store
+from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -73,11 +74,16 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     rnd = random.Random(42)
     per = max(1, args.events // args.customers - 2)
     customers = []
+    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
+    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
     for k in range(args.customers):
         c = new_customer(hub, f"Customer {k}", rnd)
         add_touchpoints(hub, c, per, rnd)
         customers.append(c)
-    source = event_source(settings, hub)
+        bar((k + 1) * per, args.customers * per)
+    bar.done()
+    deps = Dependencies(settings, hub=hub)
+    source = deps.event_source()
     head = source.head()
 
     started = time.perf_counter()
@@ -90,7 +96,7 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         pos = int(notes[-1].id)
     raw_s = time.perf_counter() - started
 
-    store = read_store(settings)
+    store = deps.read_store
     db = store.connect()
     chosen = registry.select(None)
     for p in chosen:

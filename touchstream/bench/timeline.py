@@ -28,12 +28,13 @@ from fastapi import FastAPI
 from projections import registry
 from projections.engine import Worker
 from projections.timeline.view import Cursor, TimelineView
-from touchstream import settings as settings_mod
+from replays.progress import ProgressBar
+from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.keys import open_key_store
-from touchstream.read_side import event_source, read_routes, read_store
+from touchstream.bootstrap import Dependencies, bootstrap
+from touchstream.read_side import read_routes
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -52,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def served_app() -> FastAPI:
     """uvicorn factory: the real app with the read routes, settings from the environment."""
-    return create_app(settings_mod.load(), routers=[read_routes])
+    deps = bootstrap()
+    return create_app(deps, routers=[read_routes], services=[deps])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -69,12 +71,18 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     hub = build_hub(settings)
     rnd = random.Random(7)
     big = new_customer(hub, "Ada Lovelace", rnd)
-    add_touchpoints(hub, big, args.touchpoints, rnd)
+    # The bench CLI passes a bar that draws only on a terminal; direct callers get none.
+    bar = getattr(args, "setup_progress", None) or ProgressBar("set-up", enabled=False)
+    total = args.touchpoints + 20 * 200
+    add_touchpoints(hub, big, args.touchpoints, rnd, progress=lambda n: bar(n, total))
     for k in range(20):  # neighbours, so the index holds more than one customer
         add_touchpoints(hub, new_customer(hub, f"Neighbour {k}", rnd), 200, rnd)
-    store = read_store(settings)
+        bar(args.touchpoints + (k + 1) * 200, total)
+    bar.done()
+    deps = Dependencies(settings, hub=hub)
+    store = deps.read_store
     db = store.connect()
-    Worker(db, event_source(settings, hub), [(p, None) for p in registry.select(None)]).catch_up()
+    Worker(db, deps.event_source(), [(p, None) for p in registry.select(None)]).catch_up()
     db.close()
     root = str(big.id)
 

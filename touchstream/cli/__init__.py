@@ -14,6 +14,7 @@ MODULES = (
     "touchstream.cli.record",
     "touchstream.cli.customer",
     "touchstream.cli.events",
+    "touchstream.cli.timeline",
     "touchstream.cli.triage",
     "touchstream.cli.demo",
     "touchstream.cli.keys",
@@ -24,6 +25,7 @@ MODULES = (
     "touchstream.cli.backfill",
     "touchstream.cli.email",
     "touchstream.cli.projections",
+    "touchstream.cli.audit",
 )
 
 

@@ -26,8 +26,10 @@ from pydantic import ValidationError
 
 from commands import messages as m
 from commands.bulk import BulkImporter
-from touchstream.cli.common import open_hub, print_json
-from touchstream.cli.errors import EXIT_CONFLICT, CliError, describe_validation
+from replays.progress import ProgressBar
+from touchstream.cli.common import ending, open_hub, print_json
+from touchstream.cli.errors import CliError, describe_validation
+from touchstream.cli.exits import Exit
 
 _MODELS: tuple[type[m.Command], ...] = (
     m.RegisterCustomer, m.ChangeProfile, m.AddContactPoint, m.RemoveContactPoint,
@@ -61,8 +63,10 @@ def _run(args: argparse.Namespace) -> int:
                 lines.append(number)
                 yield cmd
 
-        with open_hub() as hub:
-            for result in BulkImporter(hub).iter_import(commands()):
+        bar = ProgressBar.on_terminal("backfill", unit="cmd")
+        with open_hub() as hub, ending(bar):
+            for done, result in enumerate(BulkImporter(hub).iter_import(commands()), start=1):
+                bar(done, count)
                 line = lines.popleft()  # results come in input order
                 if result.recorded is None:
                     failed += 1
@@ -76,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
                                 **(asdict(result.recorded) if result.recorded else {})})
     print_json({"commands": count, "recorded": recorded, "duplicates": duplicates,
                 "failed": failed})
-    return EXIT_CONFLICT if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK
 
 
 def _commands(path: Path) -> Iterator[tuple[int, m.Command]]:

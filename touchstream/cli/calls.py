@@ -1,4 +1,4 @@
-"""``touchstream calls CUSTOMER``: each call's summary, derived from its recorded steps."""
+"""``touchstream calls CUSTOMER``: each call's summary, from its logged record and its steps."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import argparse
 from dataclasses import asdict
 from uuid import UUID
 
-from domain.calls import CallStep, summarise_calls
+from domain.calls import CallStep, LoggedCall, summarise_calls
 from domain.customer import Customer
 from touchstream.cli.common import open_hub, print_json
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import CliError, NotFoundError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "calls", help="summaries of a customer's calls (state, outcome, wait, duration, agent)",
-        description="Derive each call's summary from the steps the PBX/provider reported, "
-                    "in whatever order they arrived; one JSON line per call, oldest first.")
+        description="Derive each call's summary from the call as logged (record call, "
+                    "CDR import) and the steps the PBX/provider reported, in whatever order "
+                    "they arrived; one JSON line per call, oldest first.")
     p.add_argument("customer", help="customer id")
     p.add_argument("--call", help="only this call id")
     p.set_defaults(func=_run)
@@ -28,13 +30,16 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not a customer id: {args.customer!r}") from exc
     with open_hub() as hub:
-        hub.customer(customer_id)  # a clear "no customer" error
-        steps = [CallStep.from_event(e) for e in hub.stream(customer_id)
-                 if isinstance(e, Customer.CallStepRecorded)
-                 and (args.call is None or e.call_id == args.call)]
-    if args.call is not None and not steps:
-        raise CliError(f"no steps recorded for call {args.call!r} on this customer")
-    summaries = sorted(summarise_calls(steps).values(), key=lambda s: s.started_at)
+        voided = set(hub.customer(customer_id).voided)  # also a clear "no customer" error
+        events = [e for e in hub.stream(customer_id)
+                  if isinstance(e, Customer.CallStepRecorded | Customer.CallLogged)
+                  and str(e.event_id) not in voided
+                  and (args.call is None or e.call_id == args.call)]
+    steps = [CallStep.from_event(e) for e in events if isinstance(e, Customer.CallStepRecorded)]
+    logged = [LoggedCall.from_event(e) for e in events if isinstance(e, Customer.CallLogged)]
+    if args.call is not None and not events:
+        raise NotFoundError(f"no steps or logged call {args.call!r} recorded on this customer")
+    summaries = sorted(summarise_calls(steps, logged).values(), key=lambda s: s.started_at)
     for summary in summaries:
         print_json(asdict(summary))
-    return 0
+    return Exit.OK

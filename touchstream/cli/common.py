@@ -18,17 +18,25 @@ from pydantic import BaseModel
 
 from commands.hub import Hub
 from commands.ports import Recorded
-from touchstream import settings, wiring
+from replays.progress import ProgressBar
+from touchstream.bootstrap import opened
 from touchstream.cli.errors import CliError
 
 
 @contextmanager
 def open_hub() -> Iterator[Hub]:
-    hub = wiring.build_hub(settings.load())
+    """The write model of ``touchstream.bootstrap``, for one command."""
+    with opened() as deps:
+        yield deps.hub
+
+
+@contextmanager
+def ending(bar: ProgressBar) -> Iterator[ProgressBar]:
+    """Finish ``bar``'s line however the work ends (so messages start on a fresh line)."""
     try:
-        yield hub
+        yield bar
     finally:
-        hub.close()
+        bar.done()
 
 
 def to_jsonable(value: Any) -> Any:

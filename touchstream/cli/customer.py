@@ -6,8 +6,13 @@ import argparse
 from uuid import UUID
 
 from commands import messages as m
+from projections.summary.view import SummaryView
+from touchstream.cli import privacy
 from touchstream.cli.common import open_hub, print_json, print_recorded
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import CliError, NotFoundError
+from touchstream.cli.exits import Exit
+from touchstream.cli.reading import customer_id, existing, read_models
+from touchstream.cli.summary import render_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,14 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--source-key", help="idempotency key (a retry with it records nothing new)")
     p.set_defaults(func=_create)
 
-    p = actions.add_parser("show", help="show a customer as the write model sees it")
+    p = actions.add_parser(
+        "show", help="a customer's profile, contact points and counts (the summary read model)",
+        description="Show a customer as staff see it: profile, stage, contact points, "
+                    "touches and last contact per channel, open callbacks, merged records. "
+                    "Reads the summary read model (brought up to date first).")
     p.add_argument("customer")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_show)
 
     p = actions.add_parser("find", help="find the customer owning an email, phone or fax")
     group = p.add_mutually_exclusive_group(required=True)
     for kind in ("email", "phone", "fax"):
         group.add_argument(f"--{kind}")
+    p.add_argument("--id-only", action="store_true",
+                   help="print only the customer id (for scripts: ID=$(touchstream customer "
+                        "find … --id-only))")
     p.set_defaults(func=_find)
 
     p = actions.add_parser("merge", help="merge SOURCE (a duplicate) into TARGET")
@@ -61,6 +74,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("text")
     p.set_defaults(func=_note)
 
+    p = actions.add_parser(
+        "void-touchpoint", help="void a touchpoint recorded by mistake (it stays in the log)")
+    p.add_argument("customer", help="the customer whose timeline shows it")
+    p.add_argument("event", help="the touchpoint's event id (from the timeline)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--source-key", help="idempotency key (default: the event id)")
+    p.set_defaults(func=_void)
+
+    p = actions.add_parser(
+        "correct-touchpoint", help="correct a touchpoint's date or text (the original stays)")
+    p.add_argument("customer", help="the customer whose timeline shows it")
+    p.add_argument("event", help="the touchpoint's event id (from the timeline)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--occurred-at", help="when it really happened (RFC 3339 with offset)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a corrected text field: agent, queue, summary, subject, staff, place, "
+                        "purpose or notes (repeatable; FIELD= clears it)")
+    p.add_argument("--source-key", help="idempotency key (a retry with it records nothing new)")
+    p.set_defaults(func=_correct)
+
+    privacy.register_customer_actions(actions)
+
 
 def _uuid(raw: str) -> UUID:
     try:
@@ -77,20 +112,24 @@ def _create(args: argparse.Namespace) -> int:
     )
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _show(args: argparse.Namespace) -> int:
-    with open_hub() as hub:
-        c = hub.customer(_uuid(args.customer))
-        print_json({
-            "id": args.customer, "version": c.version, "name": c.name, "company": c.company,
-            "lifecycle_stage": c.lifecycle_stage, "profile": c.profile,
-            "contact_points": c.contact_points, "partner_id": c.partner_id,
-            "merged_into": c.merged_into, "absorbed": c.absorbed,
-            "touch_counts": c.touch_counts, "last_contact": c.last_contact,
-        })
-    return 0
+    asked = customer_id(args.customer)
+    with read_models(quiet=args.json) as store:
+        view = SummaryView(store)
+        root = existing(view.resolve(asked), asked).root
+        summary = view.summary(root)
+    if summary is None:
+        raise NotFoundError(f"no customer {asked}")
+    if args.json:
+        print_json(summary)
+    else:
+        if root != asked:
+            print(f"customer {asked} was merged into {root}: showing {root}")
+        print("\n".join(render_summary(summary)))
+    return Exit.OK
 
 
 def _find(args: argparse.Namespace) -> int:
@@ -98,24 +137,29 @@ def _find(args: argparse.Namespace) -> int:
     with open_hub() as hub:
         found = hub.find_by_contact(kind, getattr(args, kind))
     if found is None:
+        if args.id_only:
+            raise NotFoundError(f"no customer owns {kind} {getattr(args, kind)!r}")
         print_json({"found": False})
-        return 4
-    print_json({"found": True, "customer_id": found})
-    return 0
+        return Exit.NOT_FOUND
+    if args.id_only:
+        print(found)
+    else:
+        print_json({"found": True, "customer_id": found})
+    return Exit.OK
 
 
 def _merge(args: argparse.Namespace) -> int:
     cmd = m.MergeCustomers(source_id=_uuid(args.source), target_id=_uuid(args.target), actor="cli")
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _unmerge(args: argparse.Namespace) -> int:
     cmd = m.UnmergeCustomer(source_id=_uuid(args.source), source_key=args.source_key, actor="cli")
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _stage(args: argparse.Namespace) -> int:
@@ -123,7 +167,7 @@ def _stage(args: argparse.Namespace) -> int:
                                  reason=args.reason, actor="cli")
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _add_contact(args: argparse.Namespace) -> int:
@@ -131,11 +175,42 @@ def _add_contact(args: argparse.Namespace) -> int:
                             contact=m.ContactPointIn(kind=args.kind, value=args.value))
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _note(args: argparse.Namespace) -> int:
     cmd = m.AddNote(customer_id=_uuid(args.customer), text=args.text, actor="cli")
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
+
+
+def _void(args: argparse.Namespace) -> int:
+    cmd = m.VoidTouchpoint(customer_id=_uuid(args.customer), event_id=_event(args.event),
+                           reason=args.reason, source_key=args.source_key, actor="cli")
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return Exit.OK
+
+
+def _correct(args: argparse.Namespace) -> int:
+    changes: dict[str, str | None] = {}
+    for item in args.set:
+        field, sep, value = item.partition("=")
+        if not sep or not field:
+            raise CliError(f"--set takes FIELD=VALUE, got {item!r}")
+        changes[field] = value or None
+    cmd = m.CorrectTouchpoint.model_validate({
+        "customer_id": _uuid(args.customer), "event_id": _event(args.event),
+        "corrected_occurred_at": args.occurred_at, "changes": changes, "reason": args.reason,
+        "source_key": args.source_key, "actor": "cli"})
+    with open_hub() as hub:
+        print_recorded(hub.execute(cmd))
+    return Exit.OK
+
+
+def _event(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise CliError(f"not an event id: {raw!r}") from exc

@@ -11,15 +11,14 @@ from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from touchstream import settings
+from touchstream.bootstrap import opened
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 if TYPE_CHECKING:  # imapclient and aiosmtplib load only when an email command runs
     from channels.email.imap import ImapIngester
-    from commands.hub import Hub
-
-EXIT_SERVER = 6  # the mail server could not be reached or broke off
+    from touchstream.bootstrap import Dependencies
 
 
 def _subcommands(sub: argparse._SubParsersAction, name: str, help_: str) -> Any:  # type: ignore[type-arg]
@@ -99,19 +98,19 @@ def _ingest_imap(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.follow and args.since:
         raise CliError("--since is a one-off backfill; run it without --follow")
-    conf = settings.load()
-    with open_hub() as hub:
-        ingester = build_ingester(conf, hub)
+    with opened() as deps:
+        ingester = build_ingester(deps)
         try:
-            return _imap_action(args, hub, ingester)
+            return _imap_action(args, deps, ingester)
         except MailServerError as exc:
             print(f"touchstream: {exc}", file=sys.stderr)
-            return EXIT_SERVER
+            return Exit.SERVER
         finally:
             ingester.state.close()
 
 
-def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> int:
+def _imap_action(args: argparse.Namespace, deps: Dependencies, ingester: ImapIngester) -> int:
+    hub = deps.hub
     if args.verify:
         found = ingester.verification(lambda key: hub.recorded(key) is not None, args.since)
         for gap in found.gaps:
@@ -123,25 +122,25 @@ def _imap_action(args: argparse.Namespace, hub: Hub, ingester: ImapIngester) -> 
                   "email quarantine`; retry with --retry-quarantined)", file=sys.stderr)
         if found.gaps:
             print(f"touchstream: {len(found.gaps)} message(s) not recorded", file=sys.stderr)
-            return 1
-        return 0
+            return Exit.PROBLEMS
+        return Exit.OK
     if args.retry_quarantined:
         if args.since:
             raise CliError("--retry-quarantined reads every quarantined message; drop --since")
         for report in ingester.retry_quarantined():
             print_json(asdict(report))
-        return 0
+        return Exit.OK
     if args.follow:
         from touchstream.email_wiring import exclusive_runner
 
         stop = _stop_on_signals()
-        with exclusive_runner(settings.load(), "imap", stop) as acquired:
+        with exclusive_runner(deps.settings, "imap", stop) as acquired:
             if acquired:
                 ingester.follow(stop)
-        return 0
+        return Exit.OK
     for report in ingester.run_once(args.since):
         print_json(asdict(report))
-    return 0
+    return Exit.OK
 
 
 def _queue(args: argparse.Namespace) -> int:
@@ -156,7 +155,7 @@ def _queue(args: argparse.Namespace) -> int:
     )
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -164,50 +163,48 @@ def _send(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with open_hub() as hub:
-        sender = build_sender(settings.load(), hub)
+    with opened() as deps:
+        sender = build_sender(deps)
         if args.follow:
             stop = _stop_on_signals()
-            with exclusive_runner(settings.load(), "smtp", stop) as acquired:
+            with exclusive_runner(deps.settings, "smtp", stop) as acquired:
                 if acquired:
                     sender.follow(stop)
-            return 0
+            return Exit.OK
         outcomes = sender.run_once()
         print_json({o: outcomes.count(o) for o in ("sent", "failed", "unknown")})
-    return 0
+    return Exit.OK
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from touchstream.email_wiring import HubOutbox, outbox_path
+    from touchstream.email_wiring import HubOutbox
 
-    with open_hub() as hub:
-        outbox = HubOutbox(hub, outbox_path(settings.load()))
-        try:
-            if args.rebuild:
-                outbox.rebuild()
-            else:
-                outbox.refresh()
-            for entry in outbox.view.entries(args.status):
-                print_json(asdict(entry))
-        finally:
-            outbox.close()
-    return 0
+    with opened() as deps:
+        outbox = HubOutbox(deps)
+        if args.rebuild:
+            outbox.rebuild()
+        else:
+            outbox.refresh()
+        for entry in outbox.view.entries(args.status):
+            print_json(asdict(entry))
+    return Exit.OK
 
 
 def _quarantine(args: argparse.Namespace) -> int:
     from channels.email.quarantine import quarantined_messages
     from touchstream.email_wiring import imap_state
 
-    state = imap_state(settings.load())
-    try:
-        with open_hub() as hub:
-            found = quarantined_messages(hub, state, include_released=args.all, reason=args.reason)
-    finally:
-        state.close()
+    with opened() as deps:
+        state = imap_state(deps.settings)
+        try:
+            found = quarantined_messages(deps.hub, state, include_released=args.all,
+                                         reason=args.reason)
+        finally:
+            state.close()
     if args.json:
         for q in found:
             print_json(asdict(q))
-        return 0
+        return Exit.OK
     if not found:
         print("no quarantined mail")
     for q in found:
@@ -217,4 +214,4 @@ def _quarantine(args: argparse.Namespace) -> int:
               f"{q.message_id or '(no Message-ID)'}  raw={q.raw_ref or q.header_ref}{released}")
         if q.detail:
             print(f"    {q.detail[:200]}")
-    return 0
+    return Exit.OK

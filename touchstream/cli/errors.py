@@ -1,27 +1,42 @@
-"""Errors become one clear line on stderr and a non-zero exit code."""
+"""Errors become one clear line on stderr and an exit code from ``exits.Exit``.
+
+This is the one place exceptions are translated for the CLI; commands raise
+and return ``Exit`` members, never bare numbers.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
-from eventsourcing.persistence import InfrastructureFactoryError, PersistenceError
 import psycopg
+from eventsourcing.persistence import InfrastructureFactoryError, PersistenceError
 from kurrentdbclient.exceptions import KurrentDBClientError
 from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
-from domain.errors import DomainError
+from commands.identity import InvalidContactPointError
+from domain.errors import DomainError, TouchpointUnknownError
+from projections.store import ReadStoreError
+from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
+from touchstream.cli.exits import Exit
+from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
 from touchstream.settings import SettingsError
 
-EXIT_USAGE = 2
-EXIT_CONFLICT = 3
-EXIT_NOT_FOUND = 4
-EXIT_STORE = 5
+# Kept for modules that still import the old names (same values as the table).
+EXIT_USAGE = Exit.USAGE
+EXIT_CONFLICT = Exit.CONFLICT
+EXIT_NOT_FOUND = Exit.NOT_FOUND
+EXIT_STORE = Exit.STORE
 
 
 class CliError(Exception):
     """Raised by a command for bad input that is not a validation error."""
+
+
+class NotFoundError(CliError):
+    """Raised by a command when the thing it was asked about does not exist."""
 
 
 def describe_validation(exc: ValidationError) -> str:
@@ -32,23 +47,54 @@ def describe_validation(exc: ValidationError) -> str:
     return "invalid input:\n" + "\n".join(lines)
 
 
+def _translate(exc: Exception) -> tuple[Exit, str] | None:
+    """The exit code and message for an error the CLI expects (None: a bug, re-raise)."""
+    if isinstance(exc, ValidationError):
+        return Exit.USAGE, describe_validation(exc)
+    if isinstance(exc, MasterKeyError):
+        return Exit.USAGE, str(exc)
+    if isinstance(exc, SubjectErasedError):
+        return Exit.CONFLICT, str(exc)
+    if isinstance(exc, DataKeyMissingError):
+        return Exit.STORE, str(exc)
+    if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
+                        NotFoundError)):
+        return Exit.NOT_FOUND, str(exc)
+    # Invalid contact points are bad input, not a rule refusing good input.
+    if isinstance(exc, (CliError, SettingsError, ValueError, KeyStoreError,
+                        InvalidContactPointError)):
+        return Exit.USAGE, str(exc)
+    if isinstance(exc, (DomainError, CommandError)):
+        return Exit.CONFLICT, str(exc)
+    if isinstance(exc, (PersistenceError, InfrastructureFactoryError, KurrentDBClientError,
+                        psycopg.Error, ReadStoreError)):
+        return Exit.STORE, f"event store or read store unavailable or failing: {exc}"
+    return None
+
+
 def run_guarded(action: Callable[[], int | None]) -> int:
     try:
-        return action() or 0
-    except ValidationError as exc:
-        print(f"touchstream: {describe_validation(exc)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (CliError, SettingsError, ValueError) as exc:
-        print(f"touchstream: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except CustomerNotFoundError as exc:
-        print(f"touchstream: {exc}", file=sys.stderr)
-        return EXIT_NOT_FOUND
-    except (DomainError, CommandError) as exc:
-        print(f"touchstream: {exc}", file=sys.stderr)
-        return EXIT_CONFLICT
-    except (PersistenceError, InfrastructureFactoryError, KurrentDBClientError, psycopg.Error) as exc:
-        print(f"touchstream: event store unavailable or failing: {exc}", file=sys.stderr)
-        return EXIT_STORE
+        code = int(action() or Exit.OK)
+        sys.stdout.flush()  # a closed pipe shows up here for short, buffered output
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return Exit.PIPE_CLOSED
     except KeyboardInterrupt:
-        return 130
+        return Exit.INTERRUPTED
+    except Exception as exc:
+        translated = _translate(exc)
+        if translated is None:
+            raise
+        code, message = translated
+        print(f"touchstream: {message}", file=sys.stderr)
+        return code
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,4 +29,4 @@ def _run(args: argparse.Namespace) -> int:
             row["type"] = type(event).__qualname__
             row["recorded_at"] = row.pop("timestamp")
             print_json(row)
-    return 0
+    return Exit.OK

@@ -16,16 +16,24 @@ from types import FrameType
 from pydantic import ValidationError
 
 from channels.phone.cdr import CdrOptions
-from channels.phone.cdr_tail import CdrTailer, CheckpointFile, Quarantine
+from channels.phone.cdr_tail import (
+    CdrTailer,
+    CheckpointFile,
+    ImportStats,
+    Quarantine,
+    RecordBatch,
+    retry_quarantined,
+)
 from commands import messages as m
-from commands.bulk import BulkImporter
+from commands.bulk import BulkImporter, ImportResult
 from commands.hub import CommandError
 from domain.errors import DomainError
-from touchstream import channel_settings, settings
-from touchstream.cli.common import open_hub, print_json
+from replays.progress import ProgressBar
+from touchstream.bootstrap import Dependencies, opened
+from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
-
-EXIT_QUARANTINED = 1
+from touchstream.cli.exits import Exit
+from touchstream.settings import Settings, zone
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,8 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "cdr", help="Asterisk cdr_csv Master.csv",
         description="Record each row of an Asterisk cdr_csv file as a call. Resumes from a "
                     "durable (inode, offset) checkpoint; unreadable rows are quarantined and "
-                    "reported; exits 1 when any row was quarantined.")
-    p.add_argument("file", type=Path)
+                    "reported; exits 1 when any row was quarantined. --retry-quarantined "
+                    "records the quarantined rows again first (FILE may then be omitted) and "
+                    "exits 1 while any row is still waiting in quarantine.")
+    p.add_argument("file", type=Path, nargs="?")
+    p.add_argument("--retry-quarantined", action="store_true",
+                   help="record the rows waiting in quarantine again (those refused for a "
+                        "reason since gone away); rows refused again stay")
     p.add_argument("--follow", action="store_true", help="keep reading as the PBX appends")
     p.add_argument("--poll", type=float, default=0.5, help="seconds between reads with --follow")
     p.add_argument("--timezone", help="IANA zone of the CSV's local times "
@@ -58,42 +71,74 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _cdr(args: argparse.Namespace) -> int:
-    conf = settings.load()
-    options = CdrOptions(timezone=channel_settings.cdr_timezone(override=args.timezone),
+    with opened() as deps:
+        return _import_cdr(args, deps)
+
+
+def _import_cdr(args: argparse.Namespace, deps: Dependencies) -> int:
+    conf = deps.settings
+    options = CdrOptions(timezone=zone(args.timezone or conf.cdr.timezone),
                          direction=args.direction,
                          internal_max_digits=args.internal_max_digits)
+    quarantine = Quarantine(conf.data_dir / "quarantine" / "cdr.jsonl")
+    if args.file is None and not args.retry_quarantined:
+        raise CliError("give the CDR file to import, or --retry-quarantined")
+    if args.file is not None and not args.follow and not args.file.exists():
+        raise CliError(f"no such file: {args.file}")
+    retried: dict[str, int] | None = None
+    stats = None
+    bar = ProgressBar.on_terminal("import cdr", unit="rows")
+    with ending(bar):
+        record = _counted(BulkImporter(deps.hub).import_history, bar)
+        if args.retry_quarantined:
+            retry = retry_quarantined(quarantine, record, options)
+            retried = {k: v for k, v in asdict(retry).items() if k != "waiting"}
+        if args.file is not None:
+            stats = _tail(args, conf, record, quarantine, options)
+    summary: dict[str, object] = {}
+    if stats is not None:
+        summary.update({k: v for k, v in asdict(stats).items() if k != "problems"})
+    if retried is not None:
+        summary["retry"] = retried
+    waiting = quarantine.waiting()
+    summary.update({"waiting_in_quarantine": waiting,
+                    "quarantine": str(quarantine.path) if waiting else None})
+    print_json(summary)
+    if stats is not None and (stats.malformed or stats.rejected):
+        return Exit.PROBLEMS
+    return Exit.PROBLEMS if retried is not None and waiting else Exit.OK
+
+
+def _tail(args: argparse.Namespace, conf: Settings, record: RecordBatch,
+          quarantine: Quarantine, options: CdrOptions) -> ImportStats:
     path: Path = args.file.resolve()
     tag = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     checkpoint = args.checkpoint or conf.data_dir / "checkpoints" / f"cdr-{tag}.json"
-    quarantine = conf.data_dir / "quarantine" / "cdr.jsonl"
-    if not args.follow and not path.exists():
-        raise CliError(f"no such file: {args.file}")
-    with open_hub() as hub:
-        tailer = CdrTailer(path, BulkImporter(hub).import_history, CheckpointFile(checkpoint),
-                           Quarantine(quarantine),
-                           options, report=lambda msg: print(f"touchstream: {msg}",
-                                                             file=sys.stderr))
-        if args.follow:
-            stop = threading.Event()
+    tailer = CdrTailer(path, record, CheckpointFile(checkpoint), quarantine, options,
+                       report=_report)
+    if not args.follow:
+        return tailer.run_once()
+    stop = threading.Event()
 
-            def _stop(signum: int, frame: FrameType | None) -> None:
-                stop.set()
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
 
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
-            stats = tailer.follow(stop.is_set, poll_s=args.poll)
-        else:
-            stats = tailer.run_once()
-    summary = {k: v for k, v in asdict(stats).items() if k != "problems"}
-    print_json({**summary, "quarantine": str(quarantine) if stats.problems else None})
-    return EXIT_QUARANTINED if stats.malformed or stats.rejected else 0
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return tailer.follow(stop.is_set, poll_s=args.poll)
+
+
+def _report(message: str) -> None:
+    print(f"touchstream: {message}", file=sys.stderr)
 
 
 def _visits(args: argparse.Namespace) -> int:
     recorded = duplicates = failed = 0
     source = contextlib.nullcontext(sys.stdin) if args.file == "-" else _open(args.file)
-    with source as stream, open_hub() as hub:
+    bar = ProgressBar.on_terminal("import visits", unit="lines")
+    with source as stream, open_hub() as hub, ending(bar):
         for number, line in enumerate(stream, start=1):
+            bar(number)
             if not line.strip():
                 continue
             try:
@@ -115,7 +160,21 @@ def _visits(args: argparse.Namespace) -> int:
             else:
                 recorded += 1
     print_json({"recorded": recorded, "duplicates": duplicates, "failed": failed})
-    return EXIT_QUARANTINED if failed else 0
+    return Exit.PROBLEMS if failed else Exit.OK
+
+
+def _counted(importer: RecordBatch, bar: ProgressBar) -> RecordBatch:
+    """``importer``, counting the rows it was given on ``bar``."""
+    rows = 0
+
+    def counted(commands: list[m.LogCall]) -> list[ImportResult]:
+        nonlocal rows
+        results = importer(commands)
+        rows += len(results)
+        bar(rows)
+        return results
+
+    return counted
 
 
 def _open(name: str):  # type: ignore[no-untyped-def]

@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 
-from touchstream import settings
+from touchstream.adapters.keys import ROLES, KeyStore
+from touchstream.bootstrap import opened
+from touchstream.cli import privacy
 from touchstream.cli.common import print_json
-from touchstream.cli.errors import CliError
-from touchstream.keys import ROLES, KeyStore, KeyStoreError, open_key_store
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("keys", help="create, list or revoke API keys")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    privacy.register_keys_actions(actions)
 
     p = actions.add_parser("create", help="create a key and print its token (shown once)")
     p.add_argument("--role", required=True, help=f"one of: {', '.join(ROLES)}")
@@ -36,13 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 @contextmanager
 def _store() -> Iterator[KeyStore]:
-    keys = open_key_store(settings.load())
-    try:
-        yield keys
-    except KeyStoreError as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        keys.close()
+    with opened() as deps:
+        yield deps.keys  # its errors become exit codes in cli.errors (unknown key: not found)
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -50,22 +47,22 @@ def _create(args: argparse.Namespace) -> int:
         if args.if_none and any(k.active and k.role == args.role for k in keys.list_keys()):
             print(f"an active {args.role} key exists already (touchstream keys list); "
                   "its token was shown when it was created", file=sys.stderr)
-            return 0
+            return Exit.OK
         key, token = keys.create(args.role, args.partner, args.name)
     print_json({**asdict(key), "token": token})
     print(f"keep this token now: it cannot be shown again. Use it as "
           f"'Authorization: Bearer {token}'", file=sys.stderr)
-    return 0
+    return Exit.OK
 
 
 def _list(args: argparse.Namespace) -> int:
     with _store() as keys:
         for key in keys.list_keys():
             print_json({**asdict(key), "active": key.active})
-    return 0
+    return Exit.OK
 
 
 def _revoke(args: argparse.Namespace) -> int:
     with _store() as keys:
         print_json(asdict(keys.revoke(args.id)))
-    return 0
+    return Exit.OK

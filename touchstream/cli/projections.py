@@ -16,12 +16,9 @@ from projections.runner import ProjectionRunner
 from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
-from touchstream import settings as settings_mod
+from touchstream.bootstrap import bootstrap, opened
 from touchstream.cli.errors import CliError
-from touchstream.read_side import event_source, read_store
-from touchstream.wiring import build_hub
-
-EXIT_DIFFERENT = 1
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -58,13 +55,11 @@ def _select(names: list[str]) -> list[Any]:
 def _run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    settings = settings_mod.load()
+    deps = bootstrap()
     chosen = _select(args.names)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    hub = build_hub(settings)
-    runner = ProjectionRunner(read_store(settings), lambda: event_source(settings, hub),
-                              chosen, batch=args.batch)
+    runner = ProjectionRunner(deps.read_store, deps.event_source, chosen, batch=args.batch)
 
     def stop(signum: int, _frame: Any) -> None:
         runner.request_stop()
@@ -76,27 +71,26 @@ def _run(args: argparse.Namespace) -> int:
     try:
         runner.run_forever()
     finally:
-        hub.close()
+        deps.close()
     print("touchstream: projections stopped", file=sys.stderr, flush=True)
-    return 0
+    return Exit.OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = settings_mod.load()
-    hub = build_hub(settings)
-    source = event_source(settings, hub)
-    db = read_store(settings).connect()
-    try:
-        rows = status(db, source.head(), recorded_after=source.recorded_at_us)
-    finally:
-        db.close()
-        hub.close()
+    with opened() as deps:
+        source = deps.event_source()
+        db = deps.read_store.connect()
+        try:
+            rows = status(db, source.head(), recorded_after=source.recorded_at_us)
+        finally:
+            db.close()
+            source.close()
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], sort_keys=True))
-        return 0
+        return Exit.OK
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
-        return 0
+        return Exit.OK
     print(f"{'name':<10} {'gen':>4} {'live':>4} {'position':>10} {'lag':>8} {'lag s':>8} "
           f"{'rate/s':>9} {'updated':>20}")
     for r in rows:
@@ -105,23 +99,22 @@ def _status(args: argparse.Namespace) -> int:
         rate = f"{r.rate_per_s:,.0f}" if r.rate_per_s else "-"
         print(f"{r.name:<10} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
               f"{r.lag_events:>8} {r.lag_seconds:>8.2f} {rate:>9} {updated:>20}")
-    return 0
+    return Exit.OK
 
 
 def _rebuild(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
-    settings = settings_mod.load()
+    deps = bootstrap()
     chosen = _select(args.names)
-    hub = build_hub(settings)
-    bar = ProgressBar("rebuild " + ",".join(p.name for p in chosen))
+    bar = ProgressBar.on_terminal("rebuild " + ",".join(p.name for p in chosen))
     try:
-        results = rebuild(read_store(settings), event_source(settings, hub), chosen,
+        results = rebuild(deps.read_store, deps.event_source(), chosen,
                           verify_only=args.verify_only, progress=bar, batch=args.batch)
     finally:
         bar.done()
-        hub.close()
-    code = 0
+        deps.close()
+    code = Exit.OK
     for r in results:
         c = r.comparison
         rows = sum(n for n, _ in c.rows.values())
@@ -133,5 +126,5 @@ def _rebuild(args: argparse.Namespace) -> int:
         for d in c.differences:
             print(f"  {d.describe()}")
         if not c.equal and args.verify_only:
-            code = EXIT_DIFFERENT
+            code = Exit.PROBLEMS
     return code

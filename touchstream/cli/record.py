@@ -6,6 +6,7 @@ import argparse
 
 from commands import messages as m
 from touchstream.cli.common import add_model_flags, model_input, open_hub, print_recorded
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,4 +23,4 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.model.model_validate(model_input(args, args.model))
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK

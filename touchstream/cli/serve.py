@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from touchstream import settings
+from touchstream.bootstrap import bootstrap
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,6 +27,6 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be at least 1, got {args.workers}")
     from touchstream import serve  # FastAPI and uvicorn load only when serving
 
-    serve.run(settings.load(), host=args.host, port=args.port, workers=args.workers,
+    serve.run(bootstrap(), host=args.host, port=args.port, workers=args.workers,
               projections=not args.no_projections)
-    return 0
+    return Exit.OK

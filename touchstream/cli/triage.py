@@ -8,6 +8,7 @@ from uuid import UUID
 
 from touchstream.cli.common import open_hub, print_json, print_recorded
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,7 +28,7 @@ def _list(args: argparse.Namespace) -> int:
         for held in hub.held_touchpoints(limit=args.limit):
             print_json({"source_key": held.source_key, "contact": held.contact,
                         "kind": held.command_kind, "command": held.command})
-    return 0
+    return Exit.OK
 
 
 def _assign(args: argparse.Namespace) -> int:
@@ -37,4 +38,4 @@ def _assign(args: argparse.Namespace) -> int:
         raise CliError(f"not a customer id: {args.customer!r}") from exc
     with open_hub() as hub:
         print_recorded(hub.assign_held(args.source_key, customer_id))
-    return 0
+    return Exit.OK

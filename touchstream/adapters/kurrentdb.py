@@ -77,7 +77,7 @@ class RetrySafeClient:
 
 
 class RetrySafeKurrentDBFactory(KurrentDBFactory):
-    """``PERSISTENCE_MODULE=touchstream.kurrentdb:RetrySafeKurrentDBFactory``."""
+    """``PERSISTENCE_MODULE=touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory``."""
 
     def __init__(self, env: Environment) -> None:
         super().__init__(env)

@@ -1,0 +1,138 @@
+"""Store access for customers: load (cached), save with source keys, snapshots, the cache.
+
+A save carries the source-key rows of its events (on stores that keep them)
+and may carry other aggregates in the same transaction (contact-point claims
+with the registration that owns them, on stores that commit several streams
+at once). A save that crosses a multiple of the snapshot interval takes a
+snapshot; the saved customer goes into the aggregate cache, exactly as stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, Snapshot
+
+from commands.errors import ConflictError, CustomerNotFoundError
+from commands.idempotency import Idempotency, KeyedEvent
+from commands.naming import StreamNaming
+from commands.ports import Recorded
+from domain.customer import Customer
+
+MAX_MERGE_HOPS = 10
+
+
+class CustomerStore:
+    """Loads and saves customers through the application's repository and recorder."""
+
+    def __init__(
+        self, app: Application, naming: StreamNaming, keys: Idempotency, snapshot_interval: int
+    ) -> None:
+        self.app = app
+        self.naming = naming
+        self.keys = keys
+        self.snapshot_interval = snapshot_interval
+
+    def load(self, customer_id: UUID) -> Customer:
+        try:
+            return self.app.repository.get(self.naming.customer(customer_id))  # type: ignore[no-any-return]
+        except AggregateNotFoundError as exc:
+            raise CustomerNotFoundError(f"no customer {customer_id}") from exc
+
+    def load_cached(self, customer_id: UUID) -> Customer:
+        """A copy of the cached customer without asking the store (stale is fine for a
+        decision the save will validate), else a load."""
+        cache = self.app.repository.cache
+        if cache is not None:
+            try:
+                return deepcopy(cache.get(self.naming.customer(customer_id)))  # type: ignore[no-any-return]
+            except KeyError:
+                pass
+        return self.load(customer_id)
+
+    def exists(self, customer_id: UUID) -> bool:
+        try:
+            self.load_cached(customer_id)
+        except CustomerNotFoundError:
+            return False
+        return True
+
+    def resolve_merges(self, customer_id: UUID) -> UUID:
+        """The customer ``customer_id`` was merged into, following the chain."""
+        for _ in range(MAX_MERGE_HOPS):
+            customer = self.load(customer_id)
+            if customer.merged_into is None:
+                return customer_id
+            customer_id = UUID(customer.merged_into)
+        raise ConflictError(f"merge chain too long from {customer_id}")
+
+    def stream(self, customer_id: UUID) -> Iterable[Customer.Event]:
+        return self.app.events.get(self.naming.customer(customer_id))  # type: ignore[return-value]
+
+    def save(self, customer: Customer, key: str, *, along: Sequence[Aggregate] = ()) -> Recorded:
+        """Save the customer's pending events under ``key`` (and ``along``'s, first, in the
+        same transaction: only on stores whose idempotency protocol is atomic)."""
+        pending = list(customer.pending_events)
+        offset = sum(len(a.pending_events) for a in along)
+        keyed: list[KeyedEvent] = [
+            (key, i, e.event_id, offset + i) for i, e in enumerate(pending)  # type: ignore[attr-defined]
+        ]
+        old_version = pending[0].originator_version - 1
+        recordings = self.app.save(*along, customer, **self.keys.save_kwargs(keyed))
+        self.snapshot_due([customer], [old_version])
+        self.remember(customer)
+        positions = [r.notification.id for r in recordings][offset:]
+        return Recorded(
+            customer_id=str(self.naming.customer_uuid(customer.id)),
+            event_ids=[str(e.event_id) for e in pending],  # type: ignore[attr-defined]
+            versions=[e.originator_version for e in pending],
+            positions=positions or [None] * len(pending),
+        )
+
+    def save_keyed(self, entries: Sequence[tuple[Customer, Sequence[str]]]) -> list[list[Recorded]]:
+        """Several customers in one transaction, each pending event under its own key."""
+        keyed: list[KeyedEvent] = []
+        old_versions = []
+        for customer, keys in entries:
+            pending = list(customer.pending_events)
+            if not pending or len(pending) != len(keys):
+                raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
+            keyed += [(key, 0, e.event_id, len(keyed) + i)  # type: ignore[attr-defined]
+                      for i, (key, e) in enumerate(zip(keys, pending, strict=True))]
+            old_versions.append(pending[0].originator_version - 1)
+        events = [e for customer, _ in entries for e in customer.pending_events]
+        recordings = self.app.save(*(c for c, _ in entries), **self.keys.save_kwargs(keyed))
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(keyed)
+        self.snapshot_due([c for c, _ in entries], old_versions)
+        out: list[list[Recorded]] = []
+        at = 0
+        for customer, keys in entries:
+            self.remember(customer)
+            customer_id = str(self.naming.customer_uuid(customer.id))
+            out.append([
+                Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
+                         versions=[e.originator_version], positions=[position])
+                for e, position in zip(events[at:at + len(keys)], positions[at:at + len(keys)],
+                                       strict=True)
+            ])
+            at += len(keys)
+        return out
+
+    def remember(self, customer: Customer) -> None:
+        """Cache the customer just saved: it is exactly what is stored, so the next load
+        need not replay its events (loads still fast-forward past other writers)."""
+        if self.app.repository.cache is not None:
+            self.app.repository.cache.put(customer.id, customer)
+
+    def snapshot_due(self, customers: Sequence[Customer], old_versions: Sequence[int]) -> None:
+        """A snapshot of each customer whose save crossed a multiple of the interval."""
+        n = self.snapshot_interval
+        if self.app.snapshots is None or n <= 0:
+            return
+        due = [Snapshot.take(c) for c, old in zip(customers, old_versions, strict=True)
+               if c.version // n > max(old, 0) // n]
+        if due:
+            self.app.snapshots.put(due)

@@ -1,0 +1,136 @@
+"""Touchpoints: calls, call steps, callbacks, emails, faxes, visits, web forms.
+
+A touchpoint names its customer, or is found by its counterpart's contact
+point: the owner of that point, else a new prospect owning it (or, when
+unknown senders are held, a held touchpoint for triage). ``repair_owner`` is
+the one repair, used by one command and by the bulk path alike, for a claim
+whose customer never appeared (a kill between the claim and the registration,
+possible where claims and registrations cannot share a transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import UUID
+
+from commands import email_messages as em
+from commands import messages as m
+from commands import triage
+from commands.context import WriteContext
+from commands.customers import register_customer
+from commands.errors import CustomerNotFoundError, HeldForTriageError
+from commands.handling import on_customer
+from commands.identity import contact_key, normalise
+from commands.ports import Recorded
+from commands.provenance import provenances, source_key
+from domain.customer import Customer, Provenance
+
+TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
+    m.LogCall: Customer.CallLogged,
+    m.RecordCallStep: Customer.CallStepRecorded,
+    m.RequestCallback: Customer.CallbackRequested,
+    m.CompleteCallback: Customer.CallbackCompleted,
+    m.RecordEmail: Customer.EmailRecorded,
+    m.RecordFax: Customer.FaxRecorded,
+    m.RecordVisit: Customer.VisitRecorded,
+    m.RecordWebForm: Customer.WebFormSubmitted,
+    em.SendEmail: Customer.EmailQueued,
+    em.RecordEmailSent: Customer.EmailSent,
+    em.RecordEmailSendFailed: Customer.EmailSendFailed,
+    em.RecordEmailOutcomeUnknown: Customer.EmailOutcomeUnknown,
+    em.RecordEmailBounce: Customer.EmailBounced,
+}
+# Command fields that only help find the customer and are not stored on the event.
+LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
+
+
+def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
+    key = source_key(cmd)
+    # No lookup first: the key's UNIQUE row (or reservation) catches a
+    # duplicate at save time, and the first result is read back then.
+    event_class = TOUCH_EVENTS[type(cmd)]
+    fields = m.touch_fields(cmd, LOOKUP_ONLY)
+    try:
+        customer_id = customer_for(w, cmd, key)
+    except HeldForTriageError as held:
+        return triage.hold(w, cmd, key, held.contact)
+
+    def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
+        customer.record(event_class, next(provs), **fields)
+
+    try:
+        return on_customer(w, customer_id, key, decide, cmd, cmd.channel, cmd.direction,
+                           looked_up=True)
+    except CustomerNotFoundError:
+        if (owner := repair_owner(w, cmd, key, customer_id)) is None:
+            raise
+        return on_customer(w, owner, key, decide, cmd, cmd.channel, cmd.direction)
+
+
+def customer_for(w: WriteContext, cmd: m.Touchpoint, key: str) -> UUID:
+    """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
+    counterpart's contact point (a prospect for an unknown one; ``HeldForTriageError``
+    when unknown senders are held)."""
+    if cmd.customer_id is not None:
+        return cmd.customer_id
+    counterpart = cmd.counterpart()
+    if counterpart is None:
+        raise CustomerNotFoundError(
+            "give customer_id, or a sender/recipient address or number to find the customer"
+        )
+    kind, raw = counterpart
+    value = normalise(kind, raw, w.default_region)
+    ckey = contact_key(kind, value)
+    owner = w.claims.owner(ckey)
+    if owner is not None:
+        return UUID(owner)
+    if w.unknown_contacts != "create":
+        raise HeldForTriageError(ckey)
+    return UUID(register_customer(w, _prospect(w, cmd, key, kind, value)).customer_id)
+
+
+def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) -> UUID | None:
+    """The customer to record on when the counterpart's claim names ``missing``, a customer
+    that did not exist; None when the claim is not the cause or cannot be repaired.
+
+    A claim for the counterpart's own prospect is finished (the prospect registered,
+    idempotently: same source key whoever does it); another customer's claim, once
+    stale, is taken over by that prospect."""
+    counterpart = cmd.counterpart()
+    if cmd.customer_id is not None or counterpart is None or w.unknown_contacts != "create":
+        return None  # a customer named by id is not found by its contact point
+    if w.store.exists(missing):
+        return missing  # repaired meanwhile (by another command of the same contact)
+    kind, raw = counterpart
+    value = normalise(kind, raw, w.default_region)
+    ckey = contact_key(kind, value)
+    if missing != w.naming.prospect(ckey):
+        claim = w.claims.get(ckey)
+        if claim is None or claim.owner != str(missing) or not w.claims.is_stale(claim):
+            return None
+    return UUID(register_customer(w, _prospect(w, cmd, key, kind, value)).customer_id)
+
+
+def apply_touchpoint(w: WriteContext, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
+    """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+    prov = next(provenances(cmd, key, cmd.channel, cmd.direction, w.clock, w.max_future_skew,
+                            w.naming.event_id))
+    customer.record(TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, LOOKUP_ONLY))
+
+
+def _prospect(
+    w: WriteContext, cmd: m.Touchpoint, key: str, kind: str, value: str
+) -> m.RegisterCustomer:
+    """A prospect owning the contact point; its id derives from the contact
+    point so concurrent first contacts converge on one customer."""
+    ckey = contact_key(kind, value)
+    return m.RegisterCustomer(
+        customer_id=w.naming.prospect(ckey),
+        name=value,
+        contact_points=[m.ContactPointIn(kind=kind, value=value)],  # type: ignore[arg-type]
+        source_key=f"prospect:{ckey}",
+        occurred_at=cmd.occurred_at,
+        actor=cmd.actor,
+        correlation_id=cmd.correlation_id or key,
+        causation_id=key,
+    )

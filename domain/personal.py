@@ -1,0 +1,140 @@
+"""Which event fields are personal data: the table crypto-shredding encrypts by.
+
+Every field of every event of a data subject's stream is classified here, by
+event class name, as *personal* (encrypted with the subject's own data key;
+unreadable once the key is destroyed) or *not personal* (kept in clear so
+counts, durations, channel mix and every other non-personal figure survive an
+erasure). A unit test walks every event class and fails when a field is not
+classified, so a new field cannot slip into the log in clear by accident.
+
+Rules of thumb used for the table: names, companies of private persons,
+addresses, numbers, subjects, bodies, notes, free text, references to stored
+documents and recordings, and what is often built from them (source keys,
+correlation and causation ids, which may carry a number or an address) are
+personal. Event type, ids the hub generated, timestamps, channel,
+direction, queue, durations, outcomes, statuses, counts, amounts, the acting
+staff member's id, and the opaque ids sources and mail software generate (call
+and fax ids, form submission ids, Message-IDs and the thread ids derived from
+them) are not: they are what keeps calls, threads and touch counts whole
+after an erasure. A Message-ID whose left part embeds an address is a known
+limit of that choice (see README, Privacy).
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_origin
+
+# Provenance carried by every customer event.
+PROVENANCE_CLEAR = frozenset(
+    {"event_id", "occurred_at", "channel", "direction", "actor", "originator_id",
+     "originator_version", "timestamp"}
+)
+PROVENANCE_PERSONAL = frozenset({"source_key", "correlation_id", "causation_id"})
+
+# Event class name -> its personal fields (beyond the provenance ones above).
+PERSONAL_FIELDS: dict[str, frozenset[str]] = {
+    "Registered": frozenset({"name", "company"}),
+    "ProfileChanged": frozenset({"changes"}),
+    "ContactPointAdded": frozenset({"value", "label"}),
+    "ContactPointRemoved": frozenset({"value", "reason"}),
+    "LifecycleStageChanged": frozenset({"reason"}),
+    "NoteAdded": frozenset({"text"}),
+    "PartnerAssigned": frozenset(),
+    "CallLogged": frozenset({"from_number", "to_number", "ivr_choices", "recording_ref",
+                             "summary"}),
+    "CallStepRecorded": frozenset({"from_number", "to_number", "details"}),
+    "CallbackRequested": frozenset({"number", "reason"}),
+    "CallbackCompleted": frozenset(),
+    "EmailRecorded": frozenset({"from_address", "to", "cc", "subject", "body_text",
+                                "body_ref", "attachments", "raw_ref"}),
+    "EmailQueued": frozenset({"from_address", "to", "cc", "subject", "body_text"}),
+    "EmailSent": frozenset({"response"}),
+    "EmailSendFailed": frozenset({"reason"}),
+    "EmailOutcomeUnknown": frozenset({"reason"}),
+    "EmailBounced": frozenset({"recipient", "diagnostic", "raw_ref"}),
+    "FaxRecorded": frozenset({"from_number", "to_number", "document_sha256"}),
+    "VisitRecorded": frozenset({"place", "purpose", "notes"}),
+    "WebFormSubmitted": frozenset({"page_url", "fields"}),
+    "TouchpointVoided": frozenset({"reason"}),
+    "TouchpointCorrected": frozenset({"changes", "reason"}),
+    "MergedInto": frozenset(),
+    "Unmerged": frozenset(),
+    "Absorbed": frozenset(),
+    "Released": frozenset(),
+    "PersonalDataErased": frozenset(),
+}
+
+# Fields that are explicitly not personal, per event class (documentation and the
+# completeness test: every annotated field is in exactly one of the two tables).
+CLEAR_FIELDS: dict[str, frozenset[str]] = {
+    "Registered": frozenset({"lifecycle_stage"}),
+    "ProfileChanged": frozenset(),
+    "ContactPointAdded": frozenset({"kind"}),
+    "ContactPointRemoved": frozenset({"kind"}),
+    "LifecycleStageChanged": frozenset({"from_stage", "to_stage"}),
+    "NoteAdded": frozenset({"visibility"}),
+    "PartnerAssigned": frozenset({"partner_id"}),
+    "CallLogged": frozenset({"call_id", "queue", "agent", "outcome", "duration_s", "wait_s"}),
+    "CallStepRecorded": frozenset({"call_id", "step", "sequence", "queue", "agent"}),
+    "CallbackRequested": frozenset({"callback_id", "requested_for"}),
+    "CallbackCompleted": frozenset({"callback_id", "call_id", "outcome"}),
+    "EmailRecorded": frozenset({"message_id", "thread_id", "in_reply_to", "references"}),
+    "EmailQueued": frozenset({"message_id", "thread_id", "in_reply_to", "references",
+                              "envelope_id"}),
+    "EmailSent": frozenset({"message_id", "attempt"}),
+    "EmailSendFailed": frozenset({"message_id", "attempt", "permanent"}),
+    "EmailOutcomeUnknown": frozenset({"message_id", "attempt"}),
+    "EmailBounced": frozenset({"original_message_id", "report_message_id", "action", "status"}),
+    "FaxRecorded": frozenset({"fax_id", "pages", "document_size", "content_type", "status"}),
+    "VisitRecorded": frozenset({"visit_kind", "staff", "outcome", "duration_min"}),
+    "WebFormSubmitted": frozenset({"form_name", "submission_id"}),
+    "TouchpointVoided": frozenset({"voided_event_id", "voided_channel",
+                                   "channel_last_contact"}),
+    "TouchpointCorrected": frozenset({"corrected_event_id", "corrected_channel",
+                                      "corrected_occurred_at", "channel_last_contact"}),
+    "MergedInto": frozenset({"target_id"}),
+    "Unmerged": frozenset({"target_id"}),
+    "Absorbed": frozenset({"source_id"}),
+    "Released": frozenset({"source_id"}),
+    "PersonalDataErased": frozenset({"reason"}),
+}
+
+
+class UnclassifiedFieldError(KeyError):
+    """Raised when an event class has no entry in the personal-data table."""
+
+
+def personal_fields(event_class_name: str) -> frozenset[str]:
+    """The personal fields of an event class, provenance included."""
+    try:
+        return PERSONAL_FIELDS[event_class_name] | PROVENANCE_PERSONAL
+    except KeyError as exc:
+        raise UnclassifiedFieldError(
+            f"event class {event_class_name!r} is not in domain.personal's table"
+        ) from exc
+
+
+def redacted_value(annotation: Any) -> Any:
+    """What an erased field reads as: empty collections for collections, else None."""
+    origin = get_origin(annotation) or annotation
+    if origin in (list, tuple, set, frozenset):
+        return []
+    if origin is dict:
+        return {}
+    if str(annotation).startswith(("list", "dict")):  # string annotations (PEP 563)
+        return [] if str(annotation).startswith("list") else {}
+    return None
+
+
+def markdown_table() -> str:
+    """The README's personal-data table (a test checks the README carries it verbatim)."""
+    rows = ["| Event | Personal (sealed under the customer's key) | Not personal (in clear) |",
+            "|---|---|---|"]
+    shown = PROVENANCE_CLEAR - {"originator_id", "originator_version", "timestamp"}
+    rows.append(f"| every event (provenance) | {', '.join(sorted(PROVENANCE_PERSONAL))} | "
+                f"{', '.join(sorted(shown))}, stream id, version, recorded time |")
+    for name, personal in PERSONAL_FIELDS.items():
+        clear = CLEAR_FIELDS[name]
+        rows.append(f"| {name} | {', '.join(sorted(personal)) or '—'} | "
+                    f"{', '.join(sorted(clear)) or '—'} |")
+    return "\n".join(rows)

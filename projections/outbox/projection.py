@@ -1,0 +1,71 @@
+"""The outbox read model: queued outbound emails and their delivery state.
+
+A projection like the others (``projections.engine``): its rows and its position
+in the log change in one transaction, so each event is applied exactly once; it
+is rebuilt beside the live generation and swapped (``touchstream projections
+rebuild outbox``). Nothing here sends anything: the sender reads what is due and
+records each outcome as a command, which comes back here as an event, so a
+rebuild re-reads outcomes and sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from domain.customer import Customer
+from projections.engine import Names, Projection, Table
+from projections.events import Item, customer_id, us
+from projections.store import Db
+
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+PAYLOAD = ("from_address", "to", "cc", "subject", "body_text", "in_reply_to", "references")
+_COLUMNS = ("message_id", "customer_id", "envelope_id", "queued_us", "payload", "status",
+            "attempts", "last_attempt_us", "detail")
+# attempts never go down, whatever order a retry's outcomes arrive in
+_AT_LEAST = "CASE WHEN attempts > ? THEN attempts ELSE ? END"
+
+
+class OutboxProjection(Projection):
+    name = "outbox"
+    tables = (Table("entry", ("message_id",), _COLUMNS),)
+
+    def ddl(self, dialect: str) -> list[str]:
+        return [
+            ("CREATE TABLE {entry} (message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+             "envelope_id TEXT NOT NULL, queued_us BIGINT NOT NULL, payload TEXT NOT NULL, "
+             "status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_attempt_us BIGINT, "
+             "detail TEXT)"),
+        ]
+
+    def deferred_ddl(self, dialect: str) -> list[str]:
+        return [
+            "CREATE INDEX {entry}_status ON {entry} (status, queued_us)",
+            "CREATE INDEX {entry}_envelope ON {entry} (envelope_id)",
+        ]
+
+    def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        for _, e in items:
+            if isinstance(e, Customer.EmailQueued):
+                payload = orjson.dumps({k: getattr(e, k) for k in PAYLOAD}).decode()
+                db.execute(
+                    f"INSERT INTO {t.entry} (message_id, customer_id, envelope_id, queued_us, "
+                    "payload, status) VALUES (?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",
+                    (e.message_id, customer_id(e), e.envelope_id, us(e.occurred_at), payload,
+                     QUEUED),
+                )
+            elif isinstance(e, Customer.EmailOutcomeUnknown):
+                db.execute(
+                    f"UPDATE {t.entry} SET attempts={_AT_LEAST}, last_attempt_us=?, detail=? "
+                    "WHERE message_id=? AND status=?",
+                    (e.attempt, e.attempt, us(e.occurred_at), e.reason, e.message_id, QUEUED),
+                )
+            elif isinstance(e, (Customer.EmailSent, Customer.EmailSendFailed)):
+                sent = isinstance(e, Customer.EmailSent)
+                db.execute(
+                    f"UPDATE {t.entry} SET status=?, attempts={_AT_LEAST}, last_attempt_us=?, "
+                    "detail=? WHERE message_id=?",
+                    (SENT if sent else FAILED, e.attempt, e.attempt, us(e.occurred_at),
+                     e.response if sent else e.reason, e.message_id),  # type: ignore[union-attr]
+                )

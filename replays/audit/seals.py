@@ -1,0 +1,181 @@
+"""Seals, kept in the read store: signed (tree size, root, time) statements about the event log.
+
+Tables (SQLite and PostgreSQL alike):
+
+- ``audit_seals`` (``<prefix>_seals``; the read audit's are ``audit_access_seals``): one row per seal, the signed fields (``standalone_verify.seal_message``)
+  plus the frontier at that size (not signed: checked against the signed root before use).
+- ``audit_leaves``: the leaf hash and log position of every sealed event, by leaf index.
+  A cache, never trusted on its own: it is what makes proofs cheap and lets a failed
+  verification name the position that changed; ``verify`` checks it against the signed roots.
+
+Sealing reads only the events after the last seal (the frontier carries the rest), so
+a seal costs the new events, and runs in one read-store transaction under a lock, so two
+sealers never write the same seal number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from projections.store import Db
+from replays.audit.keys import SealKey
+from replays.audit.log import NotificationLog, leaves
+from replays.audit.merkle import Frontier
+from replays.audit.standalone_verify import seal_digest, seal_message
+
+_LOCK_ID = 0x5EA1_A0D1
+
+
+class SealError(Exception):
+    """Raised when a seal, a proof or a leaf asked for does not exist."""
+
+
+@dataclass(frozen=True)
+class Seal:
+    """One seal; ``to_json`` is the form the standalone verifier reads."""
+
+    seal: int
+    tree_size: int
+    root: str
+    sealed_at: str
+    last_position: int
+    previous: str
+    key_id: str
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLUMNS = "seal, tree_size, root, sealed_at, last_position, previous, key_id, signature"
+
+
+class SealStore:
+    """The seals and the leaf cache on one read-store connection."""
+
+    def __init__(self, db: Db, prefix: str = "audit") -> None:
+        self.db = db
+        self.seals_table = f"{prefix}_seals"
+        self.leaves_table = f"{prefix}_leaves"
+        self.verified_table = f"{prefix}_verified"
+
+    def ensure_schema(self) -> None:
+        blob = "BLOB" if self.db.dialect == "sqlite" else "BYTEA"
+        with self.db.write():
+            if self.db.dialect == "postgres":  # concurrent CREATE … IF NOT EXISTS can fail
+                self.db.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.seals_table} (seal BIGINT PRIMARY KEY, "
+                "tree_size BIGINT NOT NULL, root TEXT NOT NULL, sealed_at TEXT NOT NULL, "
+                "last_position BIGINT NOT NULL, previous TEXT NOT NULL, key_id TEXT NOT NULL, "
+                f"signature TEXT NOT NULL, frontier {blob} NOT NULL)")
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.leaves_table} (leaf_index BIGINT PRIMARY KEY, "
+                f"position BIGINT NOT NULL, leaf_hash {blob} NOT NULL)")
+            self.db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.verified_table} (id INTEGER PRIMARY KEY, "
+                "seal BIGINT NOT NULL, verified_at TEXT NOT NULL)")
+
+    # --- seals ---------------------------------------------------------------------
+
+    def seals(self, from_seal: int = 1) -> list[Seal]:
+        rows = self.db.all(f"SELECT {_COLUMNS} FROM {self.seals_table} WHERE seal >= ? "
+                           "ORDER BY seal", (from_seal,))
+        return [Seal(*row) for row in rows]
+
+    def get(self, number: int) -> Seal:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM {self.seals_table} WHERE seal = ?", (number,))
+        if row is None:
+            raise SealError(f"no seal {number}")
+        return Seal(*row)
+
+    def latest(self) -> Seal | None:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM {self.seals_table} ORDER BY seal DESC LIMIT 1")
+        return None if row is None else Seal(*row)
+
+    def frontier(self, number: int) -> Frontier:
+        row = self.db.one(f"SELECT tree_size, frontier FROM {self.seals_table} WHERE seal = ?",
+                          (number,))
+        if row is None:
+            raise SealError(f"no seal {number}")
+        return Frontier.from_bytes(int(row[0]), bytes(row[1]))
+
+    # --- the leaf cache ------------------------------------------------------------
+
+    def cached_leaves(self, start: int, batch: int = 5000) -> Iterator[list[tuple[int, bytes]]]:
+        """(position, leaf hash) batches from leaf index ``start`` on."""
+        while True:
+            rows = self.db.all(f"SELECT leaf_index, position, leaf_hash FROM {self.leaves_table} "
+                               "WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+                               (start, batch))
+            if not rows:
+                return
+            yield [(int(r[1]), bytes(r[2])) for r in rows]
+            start = int(rows[-1][0]) + 1
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """The first ``size`` cached leaf hashes (for proofs)."""
+        out: list[bytes] = []
+        for batch in self.cached_leaves(0, batch=50_000):
+            out.extend(h for _, h in batch)
+            if len(out) >= size:
+                break
+        if len(out) < size:
+            raise SealError(f"the leaf cache holds {len(out)} leaves, fewer than the {size} "
+                            "sealed: run 'touchstream audit verify'")
+        return out[:size]
+
+    def leaf_index(self, position: int) -> int | None:
+        found = self.db.scalar(f"SELECT leaf_index FROM {self.leaves_table} WHERE position = ?",
+                               (position,))
+        return None if found is None else int(found)
+
+    # --- verification bookkeeping ----------------------------------------------------
+
+    def mark_verified(self, number: int, at: datetime) -> None:
+        with self.db.write():
+            self.db.execute(f"DELETE FROM {self.verified_table} WHERE id = 1")
+            self.db.execute(f"INSERT INTO {self.verified_table} (id, seal, verified_at) "
+                            "VALUES (1, ?, ?)", (number, at.isoformat()))
+
+    def last_verified(self) -> int | None:
+        found = self.db.scalar(f"SELECT seal FROM {self.verified_table} WHERE id = 1")
+        return None if found is None else int(found)
+
+
+def seal_log(store: SealStore, log: NotificationLog, key: SealKey,
+             now: datetime | None = None) -> Seal:
+    """Append a seal over every event recorded so far; reads only the events since the last."""
+    db = store.db
+    with db.write():
+        if db.dialect == "postgres":
+            db.execute(f"LOCK TABLE {store.seals_table} IN SHARE ROW EXCLUSIVE MODE")
+        last = store.latest()
+        frontier = store.frontier(last.seal) if last else Frontier()
+        after = last.last_position if last and last.tree_size else None
+        last_position = last.last_position if last else 0
+        stop = log.max_notification_id()
+        for batch in leaves(log, after, stop=stop) if stop is not None else ():
+            start = frontier.size
+            for _, leaf in batch:
+                frontier.append(leaf)
+            db.insert_rows(store.leaves_table, ("leaf_index", "position", "leaf_hash"),
+                           [(start + i, pos, leaf) for i, (pos, leaf) in enumerate(batch)])
+            last_position = batch[-1][0]
+        fields = {
+            "seal": (last.seal + 1) if last else 1,
+            "tree_size": frontier.size,
+            "root": frontier.root().hex(),
+            "sealed_at": (now or datetime.now(UTC)).astimezone(UTC).isoformat(),
+            "last_position": last_position,
+            "previous": seal_digest(last.to_json()) if last else "",
+            "key_id": key.key_id,
+        }
+        seal = Seal(**fields, signature=key.sign(seal_message(fields)).hex())
+        db.execute(f"INSERT INTO {store.seals_table} ({_COLUMNS}, frontier) "
+                   "VALUES (?,?,?,?,?,?,?,?,?)",
+                   (*asdict(seal).values(), frontier.to_bytes()))
+    return seal

@@ -1,0 +1,193 @@
+"""The read audit over HTTP: one durable access record per read, chained, sealed, listed.
+
+The read routes are wired by the composition root; here a route shaped like them
+(``/customers/{customer_id}/…``, admitted roles, the ``access_recorded`` dependency)
+stands in, so the recording is tested as the read routes will use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+
+from projections.store import ReadStore
+from replays.audit import access as access_log
+from replays.audit.verify import verify_log
+from tests.conftest import store_env
+from touchstream import settings as settings_mod
+from touchstream.adapters.keys import ROLES, open_key_store
+from touchstream.app import create_app
+from touchstream.audit_routes import access_log_routes, access_recorded
+from touchstream.audit_wiring import access_recorder, open_audit
+
+ROOT = Path(__file__).resolve().parents[2]
+READERS = [r for r in ROLES if r != "adapter"]
+
+
+@dataclass
+class World:
+    client: TestClient
+    settings: settings_mod.Settings
+    tokens: dict[str, tuple[str, str]]  # role -> (key id, token)
+    served: list[str]
+
+
+def _reader_routes(recorder: Any, served: list[str]) -> Any:
+    def factory(context: Any) -> APIRouter:
+        router = APIRouter()
+        readers = context.authorize(*READERS)
+
+        @router.get("/customers/{customer_id}/card",
+                    dependencies=[Depends(access_recorded(recorder, readers))])
+        def card(customer_id: str) -> dict[str, str]:
+            served.append(customer_id)
+            return {"customer_id": customer_id}
+
+        return router
+    return factory
+
+
+def _world(tmp_path: Path, kind: str, recorder: Any = None) -> Iterator[World]:
+    env = store_env(kind, tmp_path / "data")
+    settings = settings_mod.load(env)
+    keys = open_key_store(settings)
+    tokens = {}
+    for role in READERS:
+        key, token = keys.create(role, partner_id="p-1" if role == "partner" else None)
+        tokens[role] = (key.id, token)
+    keys.close()
+    served: list[str] = []
+    recorder = recorder or access_recorder(settings)
+    app = create_app(settings, routers=[_reader_routes(recorder, served), access_log_routes])
+    with TestClient(app) as client:
+        yield World(client, settings, tokens, served)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    yield from _world(tmp_path, request.param)
+
+
+def _get(world: World, role: str, path: str, **headers: str) -> Any:
+    return world.client.get(path, headers={"Authorization": f"Bearer {world.tokens[role][1]}",
+                                           **headers})
+
+
+def _records(world: World) -> list[access_log.AccessRecord]:
+    db = ReadStore(world.settings.read_store).connect()
+    try:
+        access_log.ensure_schema(db)
+        return access_log.records(db)
+    finally:
+        db.close()
+
+
+def test_each_read_as_each_role_records_exactly_one_access(world: World) -> None:
+    customer = str(uuid4())
+    for role in READERS:
+        done = _get(world, role, f"/customers/{customer}/card", **{"X-Request-ID": f"r-{role}"})
+        assert done.status_code == 200, done.text
+    found = _records(world)
+    assert [(r.entry.role, r.entry.key_id, r.entry.request_id) for r in found] == [
+        (role, world.tokens[role][0], f"r-{role}") for role in READERS]
+    assert {r.entry.route for r in found} == {"GET /customers/{customer_id}/card"}
+    assert {r.entry.customer_id for r in found} == {customer}
+    assert all(r.entry.client for r in found)
+    assert [r.seq for r in found] == list(range(1, len(READERS) + 1))
+
+
+def test_a_refused_request_records_nothing(world: World) -> None:
+    done = world.client.get(f"/customers/{uuid4()}/card")
+    assert done.status_code == 401
+    assert _records(world) == []
+
+
+def test_concurrent_reads_are_group_committed_into_one_unbroken_chain(world: World) -> None:
+    customers = [str(uuid4()) for _ in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda c: _get(world, "agent", f"/customers/{c}/card")
+                              .status_code, customers))
+    assert codes == [200] * 24
+    found = _records(world)
+    assert sorted(r.entry.customer_id for r in found) == sorted(customers)
+    db = ReadStore(world.settings.read_store).connect()
+    try:
+        assert access_log.verify_chain(db) == []
+        db.execute("UPDATE audit_access SET role = ? WHERE seq = ?", ("admin", 5))
+        assert access_log.verify_chain(db) == [("access record 5 was altered or its "
+                                               "predecessor removed")]
+    finally:
+        db.close()
+
+
+def test_the_access_log_route_lists_reads_of_a_customer_for_auditors_only(world: World) -> None:
+    customer, other = str(uuid4()), str(uuid4())
+    _get(world, "partner", f"/customers/{customer}/card")
+    _get(world, "sales", f"/customers/{other}/card")
+    _get(world, "agent", f"/customers/{customer}/card")
+    done = _get(world, "auditor", f"/customers/{customer}/access-log")
+    assert done.status_code == 200, done.text
+    assert [r["role"] for r in done.json()] == ["partner", "agent"]
+    assert _get(world, "agent", f"/customers/{customer}/access-log").status_code == 403
+    later = _get(world, "auditor", f"/customers/{customer}/access-log",
+                 ).json()[-1]["at"]
+    since = world.client.get(f"/customers/{customer}/access-log", params={"since": later},
+                             headers={"Authorization": f"Bearer {world.tokens['admin'][1]}"})
+    assert [r["role"] for r in since.json()] == ["agent"]
+
+
+def test_access_records_are_sealed_and_a_changed_record_is_found(world: World) -> None:
+    for _ in range(5):
+        _get(world, "agent", f"/customers/{uuid4()}/card")
+    with open_audit(world.settings, access=True) as audit:
+        seal = audit.seal()
+        assert seal.tree_size == 5
+        audit.db.execute("UPDATE audit_access SET client = ? WHERE seq = ?", ("10.9.9.9", 3))
+        report = verify_log(audit.seals, audit.log, audit.key().public_key)
+    assert [(f.kind, f.position) for f in report.findings if f.position] == [("changed", 3)]
+
+
+def test_a_read_that_cannot_be_recorded_is_refused_and_not_served(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    broken = access_log.AccessRecorder(ReadStore(f"sqlite:///{blocker / 'read.db'}"))
+    for world in _world(tmp_path, "sqlite", recorder=broken):
+        done = _get(world, "agent", f"/customers/{uuid4()}/card")
+        assert done.status_code == 503
+        assert "access log" in done.json()["detail"]
+        assert world.served == []
+
+
+def test_the_cli_lists_reads_by_customer_and_by_key(world: World) -> None:
+    customer = str(uuid4())
+    _get(world, "agent", f"/customers/{customer}/card")
+    _get(world, "sales", f"/customers/{customer}/card")
+    env = {**os.environ, "TOUCHSTREAM_DATA": str(world.settings.data_dir),
+           "TOUCHSTREAM_EVENT_STORE": world.settings.event_store,
+           "TOUCHSTREAM_READ_STORE": world.settings.read_store}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "touchstream.cli", "audit", *args],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    done = cli("access", "--customer", customer, "--json")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["role"] for line in done.stdout.splitlines()] == ["agent", "sales"]
+    done = cli("access", "--key", world.tokens["sales"][0])
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+    assert "sales" in done.stdout and customer in done.stdout
+    done = cli("access", "--customer", "nobody")
+    assert done.returncode == 2 and "not a customer id" in done.stderr

@@ -1,0 +1,68 @@
+"""The read audit at the HTTP boundary: record a read (a dependency or a call) and the
+``GET /customers/{customer_id}/access-log`` route.
+
+No ``from __future__ import annotations`` here: FastAPI reads these signatures at
+runtime, including names local to the factories.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from projections.store import ReadStore
+from replays.audit import access as access_log
+
+
+def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
+                customer_id: str) -> None:
+    """Record that ``who`` read ``customer_id``'s data through ``request``; 503 if it cannot."""
+    route = request.scope.get("route")
+    entry = access_log.AccessEntry(
+        at=datetime.now(UTC).isoformat(), key_id=str(who.key_id), role=str(who.role),
+        route=f"{request.method} {getattr(route, 'path', request.url.path)}",
+        customer_id=str(customer_id),
+        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        client=request.client.host if request.client else "")
+    try:
+        recorder.record(entry)
+    except access_log.AccessLogError as exc:
+        raise HTTPException(503, detail="the read could not be recorded in the access log; "
+                                        "nothing was shown") from exc
+
+
+def access_recorded(recorder: access_log.AccessRecorder, principal: Any) -> Any:
+    """A FastAPI dependency for routes with a ``customer_id`` path parameter: records the
+    read before the handler runs. ``principal`` is the route's own ``authorize(...)``
+    dependency (FastAPI runs it once per request either way)."""
+    def dependency(request: Request, who: Annotated[Any, Depends(principal)]) -> None:
+        record_read(recorder, request, who, request.path_params["customer_id"])
+
+    return dependency
+
+
+def access_log_routes(context: Any) -> Any:
+    """A ``RouterFactory``: ``GET /customers/{customer_id}/access-log`` (auditor, admin)."""
+    router = APIRouter(tags=["audit"])
+    auditor = context.authorize("auditor")
+    store = ReadStore(context.settings.read_store)
+
+    @router.get("/customers/{customer_id}/access-log",
+                summary="Who read this customer's data, oldest first (a hash chain)")
+    def access_log_of(customer_id: UUID, who: Annotated[Any, Depends(auditor)],
+                      since: Annotated[datetime | None, Query(
+                          description="only reads at or after this time (ISO 8601)")] = None,
+                      limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                      ) -> list[dict[str, Any]]:
+        db = store.connect()
+        try:
+            access_log.ensure_schema(db)
+            found = access_log.records(db, customer_id=str(customer_id), limit=limit,
+                                       since=since.astimezone(UTC).isoformat() if since else None)
+        finally:
+            db.close()
+        return [r.to_json() for r in found]
+
+    return router

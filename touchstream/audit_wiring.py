@@ -1,0 +1,139 @@
+"""Composition of the audit: the seal store on the read store, the log, the key, the sealer,
+and the read audit (access records) with its FastAPI dependency and route.
+
+``touchstream serve`` runs ``SealService``: a seal of the event log and of the access
+log every ``TOUCHSTREAM_AUDIT_SEAL_INTERVAL`` seconds (default 3600) and at shutdown.
+
+Recording reads (to be wired into each read route that shows a customer's data)::
+
+    from touchstream.audit_routes import access_recorded, record_read
+    recorder = access_recorder(settings)
+    @router.get("/customers/{customer_id}/timeline",
+                dependencies=[Depends(access_recorded(recorder, staff))])
+
+or, where the customer is known only inside the handler (an event by id, a search
+hit opened), ``record_read(recorder, request, who, customer_id)``. Both return only
+once the record is durable and answer 503 otherwise, so nothing is shown unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from commands.hub import Hub
+from projections.store import Db, ReadStore
+from replays.audit import access as access_log
+from replays.audit.keys import SealKey, load_key
+from replays.audit.seals import Seal, SealStore, seal_log
+from touchstream.settings import Settings
+from touchstream.wiring import build_hub
+
+log = logging.getLogger("touchstream.audit")
+
+DEFAULT_SEAL_INTERVAL_S = 3600
+
+
+@dataclass
+class Audit:
+    """What the audit commands work on: seals (read store), the log sealed (the event log,
+    or with ``access`` the access log), the hub, the data folder."""
+
+    settings: Settings
+    hub: Hub
+    db: Db
+    seals: SealStore
+    log: Any
+
+    def key(self, *, create: bool = False) -> SealKey:
+        return load_key(self.settings.data_dir, create=create)
+
+    def seal(self) -> Seal:
+        return seal_log(self.seals, self.log, self.key(create=True))
+
+
+@contextmanager
+def open_audit(settings: Settings, hub: Hub | None = None, *,
+               access: bool = False) -> Iterator[Audit]:
+    own_hub = hub is None
+    hub = hub or build_hub(settings)
+    db = ReadStore(settings.read_store).connect()
+    try:
+        if access:
+            access_log.ensure_schema(db)
+            store = SealStore(db, prefix="audit_access")
+            sealed: Any = access_log.AccessLog(db)
+        else:
+            store = SealStore(db)
+            sealed = hub.recorder
+        store.ensure_schema()
+        yield Audit(settings, hub, db, store, sealed)
+    finally:
+        db.close()
+        if own_hub:
+            hub.close()
+
+
+def seal_interval_s(settings: Settings) -> int:
+    return settings.audit_seal_interval_s
+
+
+class SealService:
+    """Seals on an interval in a daemon thread, and once more at ``stop`` (server shutdown)."""
+
+    def __init__(self, settings: Settings, interval_s: float | None = None) -> None:
+        self.settings = settings
+        self.interval_s = seal_interval_s(settings) if interval_s is None else interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def seal_now(self) -> Seal:
+        with open_audit(self.settings) as audit:
+            seal = audit.seal()
+            with open_audit(self.settings, audit.hub, access=True) as reads:
+                reads.seal()
+        log.info("sealed the log: seal %d over %d events", seal.seal, seal.tree_size)
+        return seal
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.seal_now()
+            except Exception:  # a failed seal must not stop the next one; it is logged
+                log.exception("sealing the log failed; retrying at the next interval")
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+        try:
+            self.seal_now()
+        except Exception:
+            log.exception("the shutdown seal failed")
+
+
+# --- the read audit --------------------------------------------------------------------
+
+_recorders: dict[str, access_log.AccessRecorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def access_recorder(settings: Settings) -> access_log.AccessRecorder:
+    """The process's access recorder on this read store (made on first use, then shared,
+    so concurrent requests group-commit together)."""
+    with _recorders_lock:
+        found = _recorders.get(settings.read_store)
+        if found is None:
+            found = _recorders[settings.read_store] = access_log.AccessRecorder(
+                ReadStore(settings.read_store))
+        return found

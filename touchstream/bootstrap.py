@@ -1,0 +1,201 @@
+"""The bootstrap: every dependency of the CLI, the app and ``serve``, built once.
+
+``Dependencies(settings)`` holds the validated settings tree and builds each
+shared dependency on first use, at most once per process (thread-safe): the
+write model, the read store and its views, the blob store, the call directory,
+the API key store and the email channel's config. ``close()`` closes what it
+built, never what it was given (tests pass their own hub or key store). Nothing
+is built at import time; ``bootstrap()`` reads and validates the settings first,
+so a bad setting fails before anything opens.
+
+The other composition modules only assemble from it: ``touchstream.app`` (the
+FastAPI app), ``touchstream.read_side`` (projection runner, read routes),
+``touchstream.channel_routes`` (phone/fax/form/visit routes),
+``touchstream.email_wiring`` (IMAP follower, SMTP sender) and
+``touchstream.serve`` (uvicorn).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from channels.blobs import BlobStore
+from channels.email.config import ImapConfig, InboundRules, SmtpConfig
+from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
+from channels.phone.directory import SQLiteCallDirectory
+from channels.web.config import FormsConfig
+from commands.hub import Hub
+from projections.engine import EventSource
+from projections.store import ReadStore
+from touchstream import settings as settings_mod
+from touchstream.adapters.keys import KeyStore, open_key_store
+from touchstream.settings import Settings, store_kind
+from touchstream.wiring import build_hub
+
+if TYPE_CHECKING:  # FastAPI loads only where routes are served
+    from read_api.routes import ReadViews
+
+T = TypeVar("T")
+
+
+class Dependencies:
+    """What the entry points run on; each piece built on first use and then shared."""
+
+    def __init__(self, settings: Settings, *, hub: Hub | None = None,
+                 keys: KeyStore | None = None) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._built: dict[str, Any] = {}
+        self._owned: list[tuple[str, Callable[[], None]]] = []
+        if hub is not None:
+            self._built["hub"] = hub
+        if keys is not None:
+            self._built["keys"] = keys
+
+    def _once(self, name: str, build: Callable[[], T],
+              close: Callable[[T], None] | None = None) -> T:
+        found = self._built.get(name)
+        if found is None:
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = build()
+                    if close is not None:
+                        self._owned.append((name, lambda: close(found)))
+        return found  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------- shared pieces
+
+    @property
+    def hub(self) -> Hub:
+        """The write model on the configured event store."""
+        return self._once("hub", lambda: build_hub(self.settings), _close)
+
+    @property
+    def read_store(self) -> ReadStore:
+        return self._once("read_store", lambda: ReadStore(self.settings.read_store))
+
+    @property
+    def read_views(self) -> ReadViews:
+        """The views the read API and the screen-pop serve from."""
+        from read_api.routes import ReadViews
+
+        return self._once("read_views", lambda: ReadViews.on(self.read_store))
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self._once("blobs", lambda: BlobStore(self.settings.data_dir / "blobs"))
+
+    @property
+    def call_directory(self) -> SQLiteCallDirectory:
+        return self._once("call_directory",
+                          lambda: SQLiteCallDirectory(call_directory_path(self.settings)),
+                          _close)
+
+    @property
+    def keys(self) -> KeyStore:
+        """The API key store (in the read store's database)."""
+        return self._once("keys", lambda: open_key_store(self.settings), _close)
+
+    def event_source(self) -> EventSource:
+        """A new reader of the log (the caller closes it); LISTEN/NOTIFY wakes it on
+        PostgreSQL, a 2 ms poll on SQLite."""
+        settings = self.settings
+        kind = store_kind(settings.event_store)
+        listen = settings.event_store if kind == "postgres" else None
+        poll = 0.002 if kind == "sqlite" else 0.05
+        hub = self.hub
+        return EventSource(hub.recorder, hub.mapper, listen_uri=listen, poll_interval=poll)
+
+    # ------------------------------------------------------- channel configuration
+
+    @property
+    def twilio(self) -> TwilioConfig:
+        return self.settings.twilio.config(self.settings.core.public_base_url)
+
+    @property
+    def cti(self) -> CtiConfig:
+        return self.settings.cti.config()
+
+    @property
+    def fax(self) -> FaxConfig:
+        return self.settings.fax.config()
+
+    @property
+    def forms(self) -> FormsConfig:
+        return self._once("forms", lambda: self.settings.forms.config(
+            forms_secret(self.settings), self.settings.default_region))
+
+    @property
+    def imap(self) -> ImapConfig | None:
+        return self.settings.imap.config()
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        return self.settings.smtp.config()
+
+    @property
+    def inbound_rules(self) -> InboundRules:
+        return self.settings.email.rules()
+
+    # ------------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Close what was built here, last built first."""
+        with self._lock:
+            owned, self._owned = self._owned, []
+            for name, close in reversed(owned):
+                self._built.pop(name, None)
+                with suppress(Exception):  # closing one must not keep the others open
+                    close()
+
+    def start(self) -> None:
+        """As a service of the app: nothing to start (everything is built on first use)."""
+
+    def stop(self) -> None:
+        self.close()
+
+
+def bootstrap(env: Mapping[str, str] | None = None, **given: Any) -> Dependencies:
+    """The settings from ``env`` (``os.environ`` when None), validated, and the
+    dependencies over them; SettingsError before anything is built."""
+    return Dependencies(settings_mod.load(env), **given)
+
+
+@contextmanager
+def opened(env: Mapping[str, str] | None = None) -> Iterator[Dependencies]:
+    """``bootstrap()`` for one command: closed when the block ends."""
+    deps = bootstrap(env)
+    try:
+        yield deps
+    finally:
+        deps.close()
+
+
+def call_directory_path(settings: Settings) -> Path:
+    return settings.data_dir / "phone" / "calls.db"
+
+
+def forms_secret(settings: Settings) -> str:
+    """``TOUCHSTREAM_FORMS_SECRET``, else one generated once and kept in the data dir."""
+    configured = settings.forms.secret.get_secret_value()
+    if configured:
+        return configured
+    path = settings.data_dir / "forms.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):  # another process made it first: use theirs
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _close(thing: Any) -> None:
+    thing.close()  # the instance's own close (a subclass may override it)

@@ -1,0 +1,169 @@
+"""A mapper that encrypts each customer event's personal fields under that customer's key.
+
+Plugged into the write model in place of the library's mapper, so everything
+that reads events (aggregates, projections, rebuilds, replays, exports) goes
+through it. Stored state keeps the non-personal fields in clear and the
+personal ones (``domain.personal``) in one AES-256-GCM envelope::
+
+    {..clear fields.., "_sealed": "<base64 nonce||ciphertext>", "_sealed_v": 1}
+
+The authenticated data is ``stream id | version | topic``: an envelope moved
+to another event, another version or another stream fails to decrypt and is
+reported as tampering, never decoded silently. Snapshots of customers are
+sealed whole (their ``state``) under the same key.
+
+Once a customer's key is destroyed, their events still decode: the clear
+fields as recorded, every personal field as ``None`` (or an empty list/dict),
+and ``personal_data_erased`` set to True on the event, so projections redact
+and every non-personal count stays what it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import typing
+from functools import lru_cache
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from domain.personal import personal_fields, redacted_value
+from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
+
+CUSTOMER_TOPIC_PREFIX = "domain.customer:Customer."
+CUSTOMER_TOPIC = "domain.customer:Customer"
+SNAPSHOT_TOPIC = "eventsourcing.domain:Snapshot"
+ERASE_EVENT_TOPIC = CUSTOMER_TOPIC_PREFIX + "PersonalDataErased"
+SEALED = "_sealed"
+SEALED_VERSION = "_sealed_v"
+ERASED_FLAG = "personal_data_erased"
+
+
+class TamperedRecordError(MapperDeserialisationError):
+    """Raised when an encrypted event does not authenticate: changed, moved or truncated."""
+
+
+def subject_of(originator_id: Any) -> str:
+    """The data subject of a customer stream: the customer's uuid."""
+    return str(originator_id).removeprefix("customer-")
+
+
+class PersonalDataMapper(Mapper[Any]):
+    """The library's mapper with per-customer encryption of personal fields."""
+
+    def __init__(self, transcoder: Transcoder, keys: DataKeys) -> None:
+        super().__init__(transcoder=transcoder)
+        self.keys = keys
+
+    # -- write -------------------------------------------------------------
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        topic = get_topic(type(domain_event))
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        private = _private_names(topic, state)
+        if private:
+            secret = {name: state.pop(name) for name in private if name in state}
+            key = self.keys.key_for_write(subject_of(originator_id))
+            nonce = os.urandom(NONCE_BYTES)
+            sealed = AESGCM(key).encrypt(
+                nonce, self.transcoder.encode(secret),
+                _aad(originator_id, originator_version, topic),
+            )
+            state[SEALED] = base64.b64encode(nonce + sealed).decode()
+            state[SEALED_VERSION] = 1
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=topic,
+            state=self.transcoder.encode(state),
+        )
+
+    # -- read --------------------------------------------------------------
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        try:
+            state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        except Exception as exc:
+            raise MapperDeserialisationError(
+                f"cannot decode event {stored_event.originator_id} "
+                f"v{stored_event.originator_version} ({stored_event.topic}): {exc}"
+            ) from exc
+        if SEALED in state:
+            self._open(stored_event, state)
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        class_version = getattr(cls, "class_version", 1)
+        from_version = state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        if stored_event.topic == ERASE_EVENT_TOPIC:
+            # Every later read in this process must see the key as gone.
+            self.keys.forget(subject_of(stored_event.originator_id))
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
+
+    def _open(self, stored: StoredEvent, state: dict[str, Any]) -> None:
+        blob = base64.b64decode(state.pop(SEALED))
+        state.pop(SEALED_VERSION, None)
+        subject = subject_of(stored.originator_id)
+        try:
+            key = self.keys.key_for_read(subject)
+        except SubjectErasedError:
+            state.update(_redacted(stored.topic, state))
+            state[ERASED_FLAG] = True
+            return
+        try:
+            plain = AESGCM(key).decrypt(
+                blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                _aad(stored.originator_id, stored.originator_version, stored.topic),
+            )
+        except InvalidTag as exc:
+            raise TamperedRecordError(
+                f"event {stored.originator_id} v{stored.originator_version} "
+                f"({stored.topic}) failed authentication: its stored bytes were changed, "
+                "moved from another event, or truncated"
+            ) from exc
+        state.update(self.transcoder.decode(plain))
+
+
+def _aad(originator_id: Any, version: int, topic: str) -> bytes:
+    return f"{originator_id}|{version}|{topic}".encode()
+
+
+def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
+    if topic.startswith(CUSTOMER_TOPIC_PREFIX):
+        return personal_fields(topic.removeprefix(CUSTOMER_TOPIC_PREFIX))
+    if topic == SNAPSHOT_TOPIC and state.get("topic") == CUSTOMER_TOPIC:
+        # An erased customer's snapshot holds no personal data (the erasure
+        # event's apply cleared it): kept in clear, it stays readable after
+        # the key is gone and supersedes the sealed snapshots before it.
+        inner = state.get("state")
+        if isinstance(inner, dict) and inner.get("erased"):
+            return frozenset()
+        return frozenset({"state"})
+    return frozenset()
+
+
+def _redacted(topic: str, state: dict[str, Any]) -> dict[str, Any]:
+    if topic == SNAPSHOT_TOPIC:
+        raise SubjectErasedError("a snapshot of an erased customer cannot be read")
+    hints = _hints(topic)
+    return {name: redacted_value(hints.get(name)) for name in _private_names(topic, state)}
+
+
+@lru_cache(maxsize=256)
+def _hints(topic: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(resolve_topic(topic))
+    except Exception:  # noqa: BLE001 - unresolvable hints: every redaction is None
+        return {}
