@@ -16,13 +16,17 @@ import orjson
 
 from domain.customer import Customer
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import Item, customer_id, is_erased, us
 from projections.store import Db
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 PAYLOAD = ("from_address", "to", "cc", "subject", "body_text", "in_reply_to", "references")
 _COLUMNS = ("message_id", "customer_id", "envelope_id", "queued_us", "payload", "status",
             "attempts", "last_attempt_us", "detail")
+# What an erased customer's email reads as (the same live and after a rebuild).
+ERASED_PAYLOAD = orjson.dumps({"from_address": "", "to": [], "cc": [], "subject": "",
+                               "body_text": "", "in_reply_to": None, "references": []}).decode()
+ERASED_DETAIL = "personal data erased"
 # attempts never go down, whatever order a retry's outcomes arrive in
 _AT_LEAST = "CASE WHEN attempts > ? THEN attempts ELSE ? END"
 
@@ -47,8 +51,15 @@ class OutboxProjection(Projection):
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
         for _, e in items:
-            if isinstance(e, Customer.EmailQueued):
-                payload = orjson.dumps({k: getattr(e, k) for k in PAYLOAD}).decode()
+            if isinstance(e, Customer.PersonalDataErased):
+                # Nothing of the person's is sent any more, and nothing of it stays here.
+                db.execute(
+                    f"UPDATE {t.entry} SET payload=?, detail=?, status=CASE WHEN status=? "
+                    "THEN ? ELSE status END WHERE customer_id=?",
+                    (ERASED_PAYLOAD, ERASED_DETAIL, QUEUED, FAILED, customer_id(e)))
+            elif isinstance(e, Customer.EmailQueued):
+                payload = (ERASED_PAYLOAD if is_erased(e)
+                           else orjson.dumps({k: getattr(e, k) for k in PAYLOAD}).decode())
                 db.execute(
                     f"INSERT INTO {t.entry} (message_id, customer_id, envelope_id, queued_us, "
                     "payload, status) VALUES (?,?,?,?,?,?) ON CONFLICT (message_id) DO NOTHING",

@@ -19,6 +19,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from commands import email_messages as em
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, Hub
 from projections import registry
@@ -77,6 +78,9 @@ def seed_canary(hub: Hub, nick: str = "a") -> str:
                               occurred_at=at))
     hub.execute(m.RecordWebForm(customer_id=cid, form_name="contact", submission_id=f"{nick}-f1",  # type: ignore[arg-type]
                                 fields={"message": f"Msg {c}"}, occurred_at=at))
+    hub.execute(em.SendEmail(customer_id=cid, source_key=f"{nick}-out", from_address="mia@shop.example",  # type: ignore[arg-type]
+                             to=[f"{c.lower()}@example.com"], subject=f"Re {c}",
+                             body_text=f"Dear {c}"))
     return cid
 
 
@@ -158,6 +162,17 @@ def test_erasure_keeps_the_log_and_the_counts_and_redacts_every_read_model(
     assert len(page.items) == len(after)
     assert all(i["subject"] is None and i["summary"] is None for i in page.items)
     assert CANARY not in json.dumps(page.items, default=str)
+    db = store.connect()
+    try:
+        from projections.engine import live_generation
+
+        gen = live_generation(db, "outbox")
+        assert gen is not None
+        rows = db.all(f"SELECT status, payload, detail FROM outbox_g{gen.generation}_entry "
+                      "WHERE customer_id=?", (cid,))
+    finally:
+        db.close()
+    assert rows and all(r[0] == "failed" and CANARY not in r[1] for r in rows), rows
     untouched = SummaryView(store).summary(other)
     assert untouched is not None and untouched["name"] == f"Name {CANARY}b"
 

@@ -31,7 +31,7 @@ from touchstream.settings import Settings, sqlite_path, store_kind
 
 ROLES = (
     "agent", "sales", "marketing", "service", "dispatcher",
-    "analyst", "auditor", "admin", "adapter", "partner",
+    "analyst", "auditor", "privacy", "admin", "adapter", "partner",
 )
 TOKEN_PREFIX = "tsk_"
 MAX_TOKEN_CHARS = 200

@@ -26,6 +26,7 @@ from commands.hub import Hub
 from commands.privacy import merge_group, refs_of
 from projections.summary.view import SummaryView
 from projections.timeline.view import Cursor, TimelineView
+from projections.views import ProjectionNotReadyError
 
 _JSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 PAGE = 500
@@ -92,11 +93,15 @@ def export_subject(hub: Hub, summary: SummaryView | None, timeline: TimelineView
                 refs.update(refs_of(batch))
 
         part("events.jsonl", events())
-        if summary is not None:
-            found = summary.summary(str(customer_id))
-            part("summary.json", iter([orjson.dumps(found, option=_JSON, default=_fallback)]))
-        if timeline is not None:
-            part("timeline.jsonl", _timeline_rows(timeline, str(customer_id)))
+        missing: list[str] = []
+        try:
+            if summary is not None:
+                found = summary.summary(str(customer_id))
+                part("summary.json", iter([orjson.dumps(found, option=_JSON, default=_fallback)]))
+            if timeline is not None:
+                part("timeline.jsonl", _timeline_rows(timeline, str(customer_id)))
+        except ProjectionNotReadyError as exc:
+            missing.append(str(exc))  # the events hold everything; said in the manifest
         for ref in sorted(refs):
             try:
                 data = blobs.get(ref)
@@ -108,6 +113,7 @@ def export_subject(hub: Hub, summary: SummaryView | None, timeline: TimelineView
             "customers": [str(m) for m in group],
             "exported_at": datetime.now(UTC).isoformat(),
             "parts": parts,
+            "read_models_missing": missing,
         }
         zf.writestr("manifest.json", orjson.dumps(manifest, option=_JSON | orjson.OPT_INDENT_2))
     return ExportManifest(str(customer_id), [str(m) for m in group], parts)
