@@ -67,12 +67,28 @@ _SHORT = {
 
 
 def kind_of(event: Customer.Event) -> str:
-    cls = type(event)
+    return kind_name(type(event))
+
+
+def kind_name(cls: type) -> str:
+    """The timeline ``kind`` of an event class."""
     name = _KIND_NAMES.get(cls)
     if name is None:
         short = cls.__name__
         name = _KIND_NAMES[cls] = _SHORT.get(short) or _CAMEL.sub("_", short).lower()
     return name
+
+
+def all_kinds() -> tuple[str, ...]:
+    """Every kind a timeline entry can have (one per customer event class), sorted."""
+    found: set[str] = set()
+    stack: list[type] = [Customer.Event]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if cls is not Customer.Event and cls.__qualname__.startswith("Customer."):
+            found.add(kind_name(cls))
+    return tuple(sorted(found))
 
 
 def is_internal(event: Customer.Event) -> bool:

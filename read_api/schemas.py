@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.customer import CHANNELS, DIRECTIONS
+from projections.events import all_kinds
 
 _CUSTOMER = "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"
 _EVENT = "9d4f1b0e-2c7a-5e3b-8f61-0a2b3c4d5e6f"
@@ -82,6 +84,14 @@ class DirectoryResultsPublic(BaseModel):
     items: list[DirectoryEntryPublic]
 
 
+class SearchResultsPublic(BaseModel):
+    items: list[DirectoryEntryPublic] = Field(description="Sorted by name, then id.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= (with the same q) for the "
+                                                "next page; null on the last page.")
+    incomplete: bool = Field(description="True when more than 1,000 index terms matched, so "
+                                         "some customers are missing: refine q.")
+
+
 class ChannelStatsPublic(BaseModel):
     touches: int
     last_contact_at: str | None
@@ -139,28 +149,47 @@ class ProjectionStatusListPublic(BaseModel):
     items: list[ProjectionStatusPublic]
 
 
-class ErrorPublic(BaseModel):
-    detail: str
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+Direction = Literal[DIRECTIONS]  # type: ignore[valid-type]
+Kind = Literal[all_kinds()]  # type: ignore[misc]
+MAX_FILTER_VALUES = 10
 
 
 class TimelineQuery(BaseModel):
-    """Query parameters of the timeline route."""
+    """Query parameters of the timeline route (unknown ones and unknown values answer 422)."""
 
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(50, ge=1, le=200, description="Page size (≤ 200).")
-    cursor: str | None = Field(None, max_length=200,
-                               description="`next_cursor` of the previous page.")
-    channel: list[str] = Field(default_factory=list, examples=[["phone"]],
-                               description="phone, email, fax, visit, web, system (repeatable)")
-    direction: list[str] = Field(default_factory=list, examples=[["inbound"]])
-    kind: list[str] = Field(default_factory=list, examples=[["call", "email"]],
-                            description="call, email, fax, visit, web_form, note, … (repeatable)")
-    since: datetime | None = Field(None, description="occurred_at ≥ since (with timezone)")
-    until: datetime | None = Field(None, description="occurred_at < until (with timezone)")
+    cursor: str | None = Field(None, max_length=400,
+                               description="`next_cursor` of the previous page of this customer.")
+    channel: list[Channel] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                   examples=[["phone"]], description="Repeatable.")
+    direction: list[Direction] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                       examples=[["inbound"]], description="Repeatable.")
+    kind: list[Kind] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                             examples=[["call", "email"]], description="Repeatable.")
+    since: AwareDatetime | None = Field(None, description="occurred_at ≥ since (with timezone)")
+    until: AwareDatetime | None = Field(None, description="occurred_at < until (with timezone)")
     q: str | None = Field(None, min_length=1, max_length=200, examples=["invoice"],
                           description="Words that must all start a word of the subject or "
                                       "summary.")
     min_position: int | None = Field(None, ge=0, le=2**62, description=(
         "Wait (≤ 2 s) until the read model has applied this log position (a command "
         "response's `position`): read-your-writes."))
+
+
+class ScreenPopMatchPublic(BaseModel):
+    customer: SummaryPublic
+    recent: list[TimelineEntryPublic] = Field(description="Newest first.")
+
+
+class ScreenPopPublic(BaseModel):
+    number: str = Field(description="The caller's number in E.164.")
+    known: bool
+    message: str | None = Field(None, description="'unknown caller' when no customer matched.")
+    matches: list[ScreenPopMatchPublic]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "number": "+442079460018", "known": False, "message": "unknown caller",
+        "matches": []}]})

@@ -8,8 +8,10 @@ An unknown number answers 200 with ``"known": false`` ("unknown caller"):
 for a ringing phone that is an answer, not an error. Only read models are
 read (sub-millisecond SQLite queries, so no thread hop on SQLite).
 
-Roles as the directory lookup; a partner key sees only its own customers and
-never internal notes or who on the staff acted.
+Roles as the directory lookup; a partner key sees only its own customers, as
+``read_api.partner`` describes (no internal notes, no staff names, counts
+without internal notes). Each customer shown is recorded in the read audit
+before the answer is sent; an unknown caller records nothing.
 """
 
 # No "from __future__ import annotations": FastAPI must see the route signature evaluated.
@@ -17,28 +19,24 @@ never internal notes or who on the staff acted.
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from domain.errors import DomainError
 from projections.timeline.view import TimelineFilter
-from projections.views import ProjectionNotReadyError
-from read_api.routes import DIRECTORY_ROLES, PARTNER_HIDDEN, ReadViews
+from read_api import partner
+from read_api.dependencies import (
+    DIRECTORY_ROLES,
+    OrjsonResponse,
+    Principal,
+    ReadAudit,
+    ReadDeps,
+    ReadViews,
+    is_partner,
+    responses,
+)
+from read_api.schemas import ScreenPopPublic
 
 RECENT_MAX = 20
-
-
-class _Json(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def _is_partner(who: Any) -> bool:
-    return getattr(who, "role", None) == "partner"
 
 
 def _clean_number(raw: str) -> str:
@@ -55,30 +53,28 @@ def screen_pop_router(
     authorize: Callable[..., Any],
     *,
     normalise_phone: Callable[[str], str],
+    audit: ReadAudit | None,
     recent: int = 5,
 ) -> APIRouter:
     router = APIRouter(tags=["read"])
-    threaded = views.store.dialect != "sqlite"
+    deps = ReadDeps(views, authorize, audit=audit)
     recent = max(1, min(recent, RECENT_MAX))
 
-    def pop(number: str, who: Any, limit: int) -> dict[str, Any]:
-        partner = _is_partner(who)
-        matches = views.directory.lookup(("phone", "fax"), number,
-                                         partner_id=getattr(who, "partner_id", None),
-                                         partner_only=partner)
+    def pop(number: str, who: Principal, limit: int) -> dict[str, Any]:
+        partnered = is_partner(who)
+        matches = views.directory.lookup(("phone", "fax"), number, partner_id=who.partner_id,
+                                         partner_only=partnered)
         out: list[dict[str, Any]] = []
-        where = TimelineFilter(include_internal=not partner)
+        where = TimelineFilter(include_internal=not partnered)
         for entry in matches:
             root = entry["customer_id"]
             summary: Any = views.summary.summary(root)
             if summary is None:
                 continue
-            if partner:
-                summary = {**summary, "notes": {"shared": summary["notes"].get("shared", 0)}}
             items: list[Any] = views.timeline.page(root, limit=limit, where=where).items
-            if partner:
-                items = [{k: (None if k in PARTNER_HIDDEN else v) for k, v in dict(i).items()}
-                         for i in items]
+            if partnered:
+                summary = partner.summary(summary)
+                items = [partner.entry(dict(i)) for i in items]
             out.append({"customer": summary, "recent": items})
         if not out:
             return {"number": number, "known": False, "message": "unknown caller",
@@ -88,26 +84,23 @@ def screen_pop_router(
     @router.get(
         "/screen-pop",
         summary="Who is calling? The caller's customer summary and last touchpoints",
-        response_class=_Json,
+        response_class=OrjsonResponse, response_model=ScreenPopPublic,
+        responses=responses(400, 503, s400="not a phone number: 'abc'"),
     )
     async def screen_pop(
-        who: Annotated[Any, Depends(authorize(*DIRECTORY_ROLES))],
+        who: Annotated[Principal, Depends(deps.reader(*DIRECTORY_ROLES))],
+        request: Request,
         number: Annotated[str, Query(min_length=1, max_length=64, openapi_examples={
             "national": {"value": "020 7946 0018"}, "E.164": {"value": "+442079460018"}})],
         limit: Annotated[int, Query(ge=1, le=RECENT_MAX,
                                     description="How many recent touchpoints")] = recent,
-    ) -> Response:
+    ) -> OrjsonResponse:
         try:
             e164 = normalise_phone(_clean_number(number))
         except (ValueError, DomainError) as exc:
             raise HTTPException(400, detail=str(exc)) from exc
-        try:
-            if threaded:
-                body = await run_in_threadpool(pop, e164, who, limit)
-            else:
-                body = pop(e164, who, limit)
-        except ProjectionNotReadyError as exc:
-            raise HTTPException(503, detail=str(exc), headers={"Retry-After": "1"}) from exc
-        return _Json(body)
+        found = await deps.call(pop, e164, who, limit)
+        await deps.record(request, who, [m["customer"]["customer_id"] for m in found["matches"]])
+        return OrjsonResponse(found)
 
     return router

@@ -4,8 +4,10 @@
 dependencies ``touchstream.bootstrap`` built; nothing is built at import time.
 It mounts the command routes and every ``RouterFactory`` given, each called
 with an ``AppContext`` (the settings, a hub provider, the ``authorize``
-dependency factory, the key store and the dependencies themselves). ``services`` are started at lifespan startup and stopped at shutdown
-(projection runners hook in there, see ``touchstream.serve``).
+dependency factory, the key store and the dependencies themselves).
+``services`` are started at lifespan startup and stopped at shutdown
+(projection runners hook in there, see ``touchstream.serve``). Every error
+answers the one shape of ``touchstream.http_errors``.
 
 Limits (OWASP "unrestricted resource consumption"): request bodies above
 ``settings.max_body_bytes`` (``TOUCHSTREAM_MAX_BODY_BYTES``, default 1 MiB)
@@ -21,10 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +32,7 @@ from commands.hub import Hub
 from touchstream.adapters.keys import KeyStore
 from touchstream.auth import Authorizer
 from touchstream.bootstrap import Dependencies
+from touchstream.http_errors import error_response, install_error_handlers
 from touchstream.settings import Settings
 
 MAX_QUERY_PARAMS = 100
@@ -101,7 +101,7 @@ def create_app(
     app.state.context = context
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
-    app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    install_error_handlers(app)
     app.include_router(command_router(hub, authorize, ledger=context.keys))
     for factory in routers:
         app.include_router(factory(context))
@@ -111,15 +111,6 @@ def create_app(
         return {"status": "ok"}
 
     return app
-
-
-async def _validation_failed(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with FastAPI's error list plus one readable ``reason`` line."""
-    errors = jsonable_encoder(exc.errors(), exclude={"input", "url"})
-    reason = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
-    )
-    return JSONResponse({"detail": errors, "reason": reason}, status_code=422)
 
 
 class BodyTooLargeError(HTTPException):
@@ -192,7 +183,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _reply(scope: Scope, send: Send, status: int, reason: str) -> None:
-    response = JSONResponse({"detail": reason}, status_code=status)
+    response = error_response(status, reason)
     await response(scope, _no_body, send)
 
 

@@ -11,9 +11,26 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from projections.store import ReadStore
 from replays.audit import access as access_log
+
+
+class AccessRecordPublic(BaseModel):
+    """One read of a customer's data, as the access log holds it."""
+
+    seq: int = Field(description="Position in the access log (1, 2, …, no gaps).")
+    at: str = Field(description="When the read was recorded (ISO 8601, UTC).")
+    key_id: str
+    role: str
+    route: str = Field(description="Method and route, e.g. "
+                                   "`GET /customers/{customer_id}/timeline`.")
+    customer_id: str
+    request_id: str = Field(description="The request's X-Request-ID, or one made up.")
+    client: str = Field(description="The client's address as the server saw it.")
+    previous: str = Field(description="The previous record's hash (64 zeros for the first).")
+    hash: str = Field(description="SHA-256 of `previous` and this record's canonical JSON.")
 
 
 def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
@@ -36,9 +53,12 @@ def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
 def access_recorded(recorder: access_log.AccessRecorder, principal: Any) -> Any:
     """A FastAPI dependency for routes with a ``customer_id`` path parameter: records the
     read before the handler runs. ``principal`` is the route's own ``authorize(...)``
-    dependency (FastAPI runs it once per request either way)."""
-    def dependency(request: Request, who: Annotated[Any, Depends(principal)]) -> None:
-        record_read(recorder, request, who, request.path_params["customer_id"])
+    dependency (FastAPI runs it once per request when the route uses the same one).
+    The id is taken as a UUID, so a malformed one records nothing (the route answers
+    422) and any spelling of an id is recorded as the one the access log is asked by."""
+    def dependency(request: Request, who: Annotated[Any, Depends(principal)],
+                   customer_id: UUID) -> None:
+        record_read(recorder, request, who, str(customer_id))
 
     return dependency
 
@@ -50,7 +70,8 @@ def access_log_routes(context: Any) -> Any:
     store = ReadStore(context.settings.read_store)
 
     @router.get("/customers/{customer_id}/access-log",
-                summary="Who read this customer's data, oldest first (a hash chain)")
+                summary="Who read this customer's data, oldest first (a hash chain)",
+                response_model=list[AccessRecordPublic])
     def access_log_of(customer_id: UUID, who: Annotated[Any, Depends(auditor)],
                       since: Annotated[datetime | None, Query(
                           description="only reads at or after this time (ISO 8601)")] = None,

@@ -29,6 +29,7 @@ from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
 from touchstream.app import AppContext, RouterFactory
 from touchstream.email_wiring import imap_state
+from touchstream.read_side import read_audit
 from touchstream.settings import Settings
 
 
@@ -61,4 +62,5 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
 def _screen_pop(ctx: AppContext) -> Any:
     region = ctx.settings.default_region
     return screen_pop_router(ctx.deps.read_views, ctx.authorize,
-                             normalise_phone=lambda raw: normalise_number(raw, region))
+                             normalise_phone=lambda raw: normalise_number(raw, region),
+                             audit=read_audit(ctx.deps))

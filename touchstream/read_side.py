@@ -5,7 +5,9 @@ How ``touchstream serve`` uses it::
     deps = bootstrap()
     create_app(deps, routers=[read_routes], services=[ProjectionService(deps)])
 
-``touchstream projections run`` runs the same runner as a separate process.
+``touchstream projections run`` runs the same runner as a separate process. The
+read routes (and the screen-pop) record every read of a customer's data in the
+read audit (``read_audit``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class ProjectionService:
             self.runner = None
 
 
+def read_audit(deps: Dependencies) -> Any:
+    """The read API's ``ReadAudit``: ``touchstream.audit_routes`` over the process's access
+    recorder on this read store."""
+    from read_api.routes import ReadAudit
+    from touchstream.audit_routes import access_recorded, record_read
+    from touchstream.audit_wiring import access_recorder
+
+    recorder = access_recorder(deps.settings)
+    return ReadAudit(
+        recorded=lambda principal: access_recorded(recorder, principal),
+        record=lambda request, who, customer_id: record_read(recorder, request, who,
+                                                             customer_id))
+
+
 def read_routes(context: Any) -> Any:
     """A ``RouterFactory`` for ``create_app``: the read API over the read store.
 
@@ -52,5 +68,6 @@ def read_routes(context: Any) -> Any:
         context.authorize,
         normalise_phone=lambda raw: normalise_number(raw, region),
         normalise_email=normalise_email,
+        audit=read_audit(deps),
         log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0),
     )

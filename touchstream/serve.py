@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from touchstream.app import Service, create_app
 from touchstream.bootstrap import Dependencies, bootstrap
+from touchstream.http_limits import HeaderLimitedProtocol
 
 log = logging.getLogger("touchstream.serve")
 
@@ -72,7 +73,8 @@ def run(deps: Dependencies, host: str = "127.0.0.1", port: int = 8000, workers: 
         log.warning("each of the %d workers runs the projections (still exactly once, but the "
                     "work is repeated): prefer --no-projections plus 'touchstream projections "
                     "run'", workers)
-    common: dict[str, Any] = {"host": host, "port": port, "loop": "auto", "http": "auto",
+    common: dict[str, Any] = {"host": host, "port": port, "loop": "auto",
+              "http": HeaderLimitedProtocol,
               "proxy_headers": False, "server_header": False}
     try:
         if workers > 1:

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from channels.phone.config import CtiConfig
 from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
-from channels.phone.signed import signed_json_body
+from channels.phone.signed import WEBHOOK_RESPONSES, signed_json_body
 from channels.phone.steps import HubProvider, accepted, describe, record
 from commands import messages as m
 from commands.hub import Hub
@@ -89,7 +89,8 @@ def cti_command(event: CtiEvent) -> m.RecordCallStep:
 def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory,
                committer: GroupCommit | None = None) -> APIRouter:
     """``POST /webhooks/cti``: one JSON event per request, HMAC-signed."""
-    router = APIRouter(prefix="/webhooks", tags=["webhooks: phone"])
+    router = APIRouter(prefix="/webhooks", tags=["webhooks: phone"],
+                       responses=WEBHOOK_RESPONSES)
 
     @router.post("/cti", summary="PBX call event (newCall, answer, hangup)")
     async def cti_event(

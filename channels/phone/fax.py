@@ -29,7 +29,7 @@ from channels.phone.media import (
     MediaUnavailableError,
     fetch_media,
 )
-from channels.phone.signed import signed_json_body
+from channels.phone.signed import WEBHOOK_RESPONSES, signed_json_body
 from channels.phone.steps import accepted, describe
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, Hub
@@ -87,7 +87,8 @@ def _execute(hub: Hub, cmd: m.RecordFax) -> Recorded:
 def fax_router(get_hub: HubProvider, config: FaxConfig, blobs: BlobStore,
                fetch: Fetch = fetch_media) -> APIRouter:
     """``POST /webhooks/fax/inbound`` and ``POST /webhooks/fax/outbound-status``."""
-    router = APIRouter(prefix="/webhooks/fax", tags=["webhooks: fax"])
+    router = APIRouter(prefix="/webhooks/fax", tags=["webhooks: fax"],
+                       responses=WEBHOOK_RESPONSES)
     policy = MediaPolicy(allowed_hosts=config.allowed_hosts,
                          max_bytes=config.max_document_bytes,
                          allow_private_addresses=config.allow_private_addresses,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import HTTPException, Request
 
@@ -33,3 +33,16 @@ async def signed_json_body(request: Request, config: SignedWebhookConfig, what: 
     if media_type(request) != "application/json":
         raise HTTPException(415, f"{what} are JSON (Content-Type: application/json)")
     return body
+
+
+#: the statuses a signed webhook answers besides 200, for the OpenAPI document
+#: (bodies in the app's one error shape).
+WEBHOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed body"},
+    403: {"description": "Signature missing, invalid or outside the time window"},
+    404: {"description": "The call's customer is unknown"},
+    415: {"description": "Unsupported Content-Type"},
+    422: {"description": "Invalid fields (or a media URL not allowed / not fetched)"},
+    502: {"description": "The provider's media was not available yet; retry"},
+    503: {"description": "Not recordable yet (unknown call, busy store); see Retry-After"},
+}

@@ -25,6 +25,7 @@ from channels.phone.config import TwilioConfig
 from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
 from channels.phone.signatures import SignatureError, public_url, verify_twilio
+from channels.phone.signed import WEBHOOK_RESPONSES
 from channels.phone.steps import HubProvider, accepted, describe, record
 from commands import messages as m
 from commands.hub import Hub
@@ -204,7 +205,8 @@ def twilio_router(
     """``POST /webhooks/twilio/voice/status`` and ``…/recording`` (signature-authenticated).
 
     With ``committer``, concurrent callbacks are recorded in shared transactions."""
-    router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks: phone"])
+    router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks: phone"],
+                       responses=WEBHOOK_RESPONSES)
 
     @router.post("/status", summary="Twilio call status callback")
     async def status_callback(

@@ -204,11 +204,14 @@ class RecordedPublic(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Duplicate (same source key: the first call's result again) or "
+                         "nothing to change", "model": RecordedPublic},
+    202: {"description": "Unknown sender: held for triage (not yet on a customer)",
+          "model": RecordedPublic},
+    400: {"description": "Malformed request"},
     401: {"description": "Missing, unknown or revoked API key"},
     403: {"description": "The key's role may not call this route"},
-    404: {"description": "No such customer"},
-    202: {"description": "Unknown sender: held for triage (not yet on a customer)",
-          "model": None},
+    404: {"description": "No such customer (void/correct: no such touchpoint on it)"},
     409: {"description": "Conflicts with what was recorded (or the Idempotency-Key was "
                          "used with another body)"},
     413: {"description": "Request body too large"},

@@ -245,19 +245,43 @@ async def _payload(request: Request, limit: int) -> dict[str, Any]:
     raise SubmissionError(415, "Send the form as application/x-www-form-urlencoded or JSON.")
 
 
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_ACCEPTED = {"type": "object", "required": ["status", "reference"], "properties": {
+    "status": {"type": "string", "enum": ["recorded", "duplicate"]},
+    "reference": {"type": "string"}}}
+# JSON submissions get JSON answers (errors in the app's one error shape), others HTML.
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Recorded", "content": {
+        "application/json": {"schema": _ACCEPTED,
+                             "example": {"status": "recorded", "reference": "n0nce"}},
+        **_HTML}},
+    200: {"description": "Already recorded (the same render token sent again)",
+          "content": {"application/json": {"schema": _ACCEPTED}, **_HTML}},
+    **{status: {"description": text, "content": dict(_HTML)} for status, text in (
+        (400, "Automated, malformed, or the render token is missing, forged or expired"),
+        (404, "No such form"),
+        (413, "Body over the form's size limit"),
+        (415, "Not form-encoded and not JSON"),
+        (422, "Invalid fields; `errors` names them"),
+        (429, "Too many submissions from this client; see Retry-After"))},
+}
+
+
 def forms_router(get_hub: HubProvider, config: FormsConfig) -> APIRouter:
     """``GET``/``POST /forms/{name}``: public, no API key; abuse guarded as described above."""
     router = APIRouter(prefix="/forms", tags=["public forms"])
     endpoint = FormsEndpoint(config)
 
-    @router.get("/{name}", response_class=HTMLResponse, summary="Render a public form")
+    @router.get("/{name}", response_class=HTMLResponse, summary="Render a public form",
+                responses={404: {"description": "No such form"}})
     def show(name: str) -> HTMLResponse:
         spec = endpoint.spec(name)
         return HTMLResponse(render_form(spec, f"/forms/{name}", endpoint.token(name),
                                         config.honeypot),
                             headers={"Cache-Control": "no-store"})
 
-    @router.post("/{name}", summary="Submit a public form (form-encoded or JSON)")
+    @router.post("/{name}", summary="Submit a public form (form-encoded or JSON)",
+                 status_code=201, responses=_SUBMIT_RESPONSES)
     async def submit(
         name: str, request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI idiom
     ) -> Response:
@@ -291,8 +315,9 @@ def forms_router(get_hub: HubProvider, config: FormsConfig) -> APIRouter:
 def _refusal(spec: FormSpec, name: str, endpoint: FormsEndpoint, exc: SubmissionError,
              wants_json: bool, values: dict[str, str]) -> Response:
     if wants_json:
-        return JSONResponse({"detail": exc.message, "errors": exc.errors},
-                            status_code=exc.status, headers=exc.headers)
+        # Rendered by the app's one error handler, like every other error answer.
+        raise HTTPException(exc.status, detail={"reason": exc.message, "errors": exc.errors},
+                            headers=exc.headers or None)
     if exc.status in (400, 422):
         # Re-render with what they typed, the messages and a fresh token.
         values.pop(endpoint.config.honeypot, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from projections.customers import Resolved, group, resolve
@@ -35,6 +36,18 @@ class DirectoryEntry(TypedDict):
     merged_from: list[str]
 
 
+@dataclass(frozen=True)
+class SearchPage:
+    items: list[DirectoryEntry]
+    more: bool
+    incomplete: bool
+
+
+def search_key(entry: DirectoryEntry) -> tuple[str, str]:
+    """The order of search hits: name (case-folded), then id."""
+    return entry["name"].casefold(), entry["customer_id"]
+
+
 def query_prefix(text: str) -> str:
     """What a search text is matched as: digits for a number, else normalised text."""
     text = norm_text(text)
@@ -54,18 +67,32 @@ class DirectoryView(LiveView):
     def search(self, text: str, *, limit: int = 20, partner_id: str | None = None,
                partner_only: bool = False) -> list[DirectoryEntry]:
         """Customers with a term starting with ``text``; roots only, sorted by name."""
+        return self.search_page(text, limit=limit, partner_id=partner_id,
+                                partner_only=partner_only).items
+
+    def search_page(self, text: str, *, limit: int = 20, after: tuple[str, str] | None = None,
+                    partner_id: str | None = None, partner_only: bool = False) -> SearchPage:
+        """One page of ``search``, after the hit whose ``search_key`` is ``after``.
+
+        ``more`` says a next page exists; ``incomplete`` that more than ``_CANDIDATES``
+        index terms matched, so hits past them are missing (the query should be refined).
+        """
         prefix = query_prefix(text)
         limit = max(1, min(limit, MAX_RESULTS))
         if not prefix:
-            return []
+            return SearchPage([], False, False)
 
-        def query(db: Db, t: Names) -> list[DirectoryEntry]:
+        def query(db: Db, t: Names) -> SearchPage:
             ids = db.all(f"SELECT DISTINCT customer_id FROM {t.term} WHERE term>=? AND term<? "
-                         "LIMIT ?", (prefix, prefix + _TOP, _CANDIDATES))
-            roots = self._roots(db, t, [r[0] for r in ids], partner_id, partner_only)
+                         "LIMIT ?", (prefix, prefix + _TOP, _CANDIDATES + 1))
+            incomplete = len(ids) > _CANDIDATES
+            roots = self._roots(db, t, [r[0] for r in ids[:_CANDIDATES]], partner_id,
+                                partner_only)
             entries = self._entries(db, t, roots)
-            entries.sort(key=lambda e: (e["name"].casefold(), e["customer_id"]))
-            return entries[:limit]
+            entries.sort(key=search_key)
+            if after is not None:
+                entries = [e for e in entries if search_key(e) > after]
+            return SearchPage(entries[:limit], len(entries) > limit, incomplete)
 
         return self.run(query)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from commands.hub import Hub
 from tests.conftest import store_env
 from tests.support.hubs import make_hub
+from touchstream.http_errors import install_error_handlers
 
 
 def sqlite_hub(tmp_path: Path) -> Hub:
@@ -17,7 +18,9 @@ def sqlite_hub(tmp_path: Path) -> Hub:
 
 
 def app_with(*routers: APIRouter) -> FastAPI:
+    """A bare app with ``routers`` and the served app's error handlers."""
     app = FastAPI()
+    install_error_handlers(app)
     for router in routers:
         app.include_router(router)
     return app

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from projections import registry
 from projections.engine import Worker
 from projections.timeline.view import Cursor, TimelineView
+from read_api.cursors import timeline_cursor
 from replays.progress import ProgressBar
 from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
@@ -105,8 +106,10 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     token = keys.create("agent", None, "bench")[1]
     keys.close()
     hub.close()
+    # The API's cursors are bound to the customer asked for (read_api.cursors).
     paths = [f"/customers/{root}/timeline?limit=50"] + [
-        f"/customers/{root}/timeline?limit=50&cursor={c}" for c in cursors]
+        f"/customers/{root}/timeline?limit=50&cursor="
+        f"{timeline_cursor(Cursor.decode(c), root)}" for c in cursors]
     http = _http(settings, token, paths, args.seconds, args.connections)
     return {
         "scenario": NAME,
