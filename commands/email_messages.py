@@ -97,8 +97,9 @@ class QuarantineEmail(Command):
     account: Short
     folder: Short
     reason: Literal[
-        "unparseable", "too-deep", "oversized", "no-customer", "invalid", "held-for-triage"
-    ]
+        "unparseable", "too-deep", "oversized", "no-customer", "invalid", "held-for-triage",
+        "unmatched",
+    ] = Field(description="``unmatched``: a delivery report about mail this hub never sent.")
     detail: Annotated[str, Field(max_length=2000)] = ""
     message_id: Annotated[str, Field(max_length=1000)] | None = None
     uidvalidity: Annotated[int, Field(ge=0)] | None = None

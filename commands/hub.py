@@ -15,7 +15,7 @@ same event id whichever process records it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -47,6 +47,7 @@ from commands.store import MAX_MERGE_HOPS, CustomerStore
 from domain.claims import HeldTouchpoint
 from domain.customer import DEFAULT_MAX_FUTURE_SKEW, Customer
 from domain.errors import ContactPointTakenError, DomainError
+from domain.mailbox import Mailbox
 
 
 class Hub(Application):
@@ -198,6 +199,10 @@ class Hub(Application):
     def held_touchpoints(self, limit: int = 1000) -> list[HeldTouchpoint]:
         """Touchpoints waiting for triage."""
         return triage.held_touchpoints(self.context, limit)
+
+    def quarantined_messages(self) -> Iterator[tuple[Mailbox.MessageQuarantined, Mailbox]]:
+        """Messages kept aside, each with its mailbox, oldest first (lazy)."""
+        return mailbox.quarantined(self.context)
 
     def customer(self, customer_id: UUID) -> Customer:
         """The write model's view of one customer (for the CLI; the API reads projections)."""

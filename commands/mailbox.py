@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from commands import email_messages as em
 from commands import messages as m
@@ -14,6 +15,8 @@ from commands.ports import Recorded
 from commands.provenance import source_key
 from commands.retry import TryAgain, retrying
 from domain.mailbox import Mailbox
+
+_SCAN_BATCH = 500
 
 
 def quarantine_email(w: WriteContext, cmd: em.QuarantineEmail) -> Recorded:
@@ -65,3 +68,21 @@ def _on_mailbox(
             raise TryAgain() from exc
 
     return retrying(attempt, gave_up=f"mailbox {account}/{folder} kept changing")
+
+
+def quarantined(w: WriteContext) -> Iterator[tuple[Mailbox.MessageQuarantined, Mailbox]]:
+    """Each quarantined message with its mailbox, oldest first (a scan of the log by
+    topic: fine for a quarantine, which stays small). Lazy: the caller stops when it has
+    enough."""
+    app = w.store.app
+    topic = get_topic(Mailbox.MessageQuarantined)
+    boxes: dict[object, Mailbox] = {}
+    start = 1
+    while batch := app.recorder.select_notifications(start, _SCAN_BATCH, topics=[topic]):
+        for note in batch:
+            event: Mailbox.MessageQuarantined = app.mapper.to_domain_event(note)  # type: ignore[assignment]
+            box = boxes.get(event.originator_id)
+            if box is None:
+                box = boxes[event.originator_id] = app.repository.get(event.originator_id)
+            yield event, box
+        start = batch[-1].id + 1

@@ -1,10 +1,11 @@
-"""Mounting the phone, fax, web-form and visit routers into ``create_app``.
+"""Mounting the phone, fax, web-form, visit and email-quarantine routers into ``create_app``.
 
 ``channel_routers(settings)`` returns the router factories to pass as
 ``create_app(deps, routers=...)``; each builds its router from the app's
-dependencies (``ctx.deps``). Public forms, the staff visit sync and
-the screen-pop (over the directory/summary/timeline read models, which the
-projection runner keeps up to date) are always mounted; each webhook only when
+dependencies (``ctx.deps``). Public forms, the staff visit sync, the admins'
+list of quarantined mail (``GET /admin/email/quarantine``) and the screen-pop
+(over the directory/summary/timeline read models, which the projection runner
+keeps up to date) are always mounted; each webhook only when
 its secret is configured (an endpoint that could only ever answer 403 is not
 worth exposing):
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.email.routes import quarantine_router
 from channels.phone.cti import cti_router
 from channels.phone.fax import fax_router
 from channels.phone.group_commit import GroupCommit
@@ -26,6 +28,7 @@ from channels.web.visits import visits_router
 from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
 from touchstream.app import AppContext, RouterFactory
+from touchstream.email_wiring import imap_state
 from touchstream.read_side import read_audit
 from touchstream.settings import Settings
 
@@ -35,6 +38,8 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
     factories: list[RouterFactory] = [
         lambda ctx: forms_router(ctx.hub, ctx.deps.forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
+        lambda ctx: quarantine_router(ctx.hub, ctx.authorize,
+                                      lambda: imap_state(ctx.deps.settings)),
         _screen_pop,
     ]
     committers: dict[int, GroupCommit] = {}

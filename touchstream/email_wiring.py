@@ -5,10 +5,11 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from channels.email.config import ImapConfig, SmtpConfig
 from channels.email.imap import ImapIngester, IngestHooks
@@ -22,13 +23,21 @@ from commands.ports import Recorded
 from projections.engine import Worker
 from projections.outbox.projection import OutboxProjection
 from projections.outbox.view import OutboxEntry, OutboxView
+from projections.views import ProjectionNotReadyError
 from replays.rebuild import RebuildResult, rebuild
 from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings, SettingsError
 
+T = TypeVar("T")
+
 
 def imap_state_path(settings: Settings) -> Path:
     return settings.data_dir / "email" / "imap-state.db"
+
+
+def imap_state(settings: Settings) -> ImapState:
+    """The IMAP checkpoint/ledger/index file (the caller closes it)."""
+    return ImapState(imap_state_path(settings))
 
 
 def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
@@ -39,9 +48,12 @@ def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
         raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
     hub = deps.hub
     outbox = HubOutbox(deps)
+    state = imap_state(deps.settings)
     mail = InboundMail(hub, deps.blobs, deps.inbound_rules,
-                       envelope_lookup=outbox.message_for_envelope, batch_sink=BulkSink(hub))
-    return ImapIngester(config, mail, ImapState(imap_state_path(deps.settings)), hooks=hooks)
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message, sent_roots=outbox.sent_roots,
+                       batch_sink=BulkSink(hub), index=state)
+    return ImapIngester(config, mail, state, hooks=hooks)
 
 
 class BulkSink:
@@ -94,6 +106,32 @@ class HubOutbox:
     def message_for_envelope(self, envelope_id: str) -> str | None:
         self.refresh()
         return self.view.message_for_envelope(envelope_id)
+
+    def sent_roots(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Thread roots of mail the hub sent, for replies that name only their parent."""
+        ids = list(message_ids)
+        found = self._known(lambda: self.view.roots(ids), {})
+        if len(found) < len(set(ids)):
+            self.refresh()
+            found = self.view.roots(ids)
+        return found
+
+    def customer_for_message(self, message_id: str) -> str | None:
+        """The customer of mail the hub sent under ``message_id`` (None: not sent here)."""
+        found = self._known(lambda: self.view.customer_for_message(message_id), None)
+        if found is None:
+            self.refresh()
+            found = self.view.customer_for_message(message_id)
+        return found
+
+    @staticmethod
+    def _known(query: Callable[[], T], never_built: T) -> T:
+        # Rows never change once queued, so a hit needs no catch-up; only a miss
+        # (or a read model never built) pays for one.
+        try:
+            return query()
+        except ProjectionNotReadyError:
+            return never_built
 
 
 def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> SmtpSender:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SECURITY_MODES = ("tls", "starttls", "plain")
+FAX_NUMBER_FORMATS = ("national", "international")
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class InboundRules:
     max_bytes: int = 25 * 1024 * 1024
     max_depth: int = 50
     body_cap: int = 32_000
+    fax_number_format: str = "national"  # how gateways write numbers: national | international
 
     def is_staff(self, address: str) -> bool:
         addr = address.strip().lower()

@@ -56,16 +56,17 @@ class PassReport:
     seen: int = 0
     recorded: int = 0
     duplicates: int = 0
-    quarantined: int = 0
+    quarantined: int = 0  # new quarantines only: one kept aside on an earlier run is a duplicate
     last_uid: int = 0
     renumbered: bool = False
+    released: int = 0  # --retry-quarantined: messages recorded now that were quarantined
 
     def add(self, outcome: Outcome) -> None:
         self.seen += 1
-        if outcome.kind == "quarantine":
-            self.quarantined += 1
-        elif outcome.duplicate:
+        if outcome.duplicate:
             self.duplicates += 1
+        elif outcome.kind == "quarantine":
+            self.quarantined += 1
         else:
             self.recorded += 1
 
@@ -75,6 +76,21 @@ class Gap:
     folder: str
     uid: int
     problem: str
+
+
+@dataclass
+class Quarantined:
+    folder: str
+    uid: int
+    source_key: str
+
+
+@dataclass
+class Verification:
+    """What ``--verify`` found: messages never recorded, and messages kept in quarantine."""
+
+    gaps: list[Gap] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
 
 
 @dataclass
@@ -162,9 +178,25 @@ class ImapIngester:
         self._ingest(client, folder, uv, uids, advance, report)
         return report
 
+    def retry_quarantined(self) -> list[PassReport]:
+        """Read every message quarantined in the current UIDVALIDITY again and record it if
+        its cause has gone away (a parser fix, a raised limit, a repaired customer, a sent
+        mail now known); those still refused stay quarantined (nothing is recorded twice)."""
+        reports = []
+        with self.session() as client:
+            for folder in self.config.folders:
+                info = client.select_folder(folder, readonly=self.config.after == "none")
+                uv = int(info[b"UIDVALIDITY"])
+                report = PassReport(folder, uv)
+                uids = [r.uid for r in self.state.quarantined(self.account, folder, uv)]
+                if uids:
+                    self._ingest(client, folder, uv, uids, False, report, retry=True)
+                reports.append(report)
+        return reports
+
     def _ingest(
         self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int], advance: bool,
-        report: PassReport,
+        report: PassReport, *, retry: bool = False,
     ) -> None:
         for batch, sizes in self._batches(client, uids):
             items = self._fetch(client, batch, sizes)
@@ -179,6 +211,8 @@ class ImapIngester:
             outcomes = self.mail.record_batch(fetched)
             rows: list[LedgerRow] = []
             for uid, outcome in zip(present, outcomes, strict=True):
+                if retry and outcome.kind != "quarantine":
+                    report.released += 1
                 report.add(outcome)
                 rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
                 if self.hooks.after_record:
@@ -296,7 +330,14 @@ class ImapIngester:
     # ------------------------------------------------------------------ verify
     def verify(self, is_recorded: Callable[[str], bool], since: date | None = None) -> list[Gap]:
         """Every listed message must have a ledger row whose source key the store knows."""
-        gaps: list[Gap] = []
+        return self.verification(is_recorded, since).gaps
+
+    def verification(
+        self, is_recorded: Callable[[str], bool], since: date | None = None
+    ) -> Verification:
+        """Gaps (listed but never recorded or quarantined) and, apart, the messages whose
+        ledger row says quarantined: they are kept, not lost, but are not touchpoints."""
+        found = Verification()
         with self.session() as client:
             for folder in self.config.folders:
                 info = client.select_folder(folder, readonly=True)
@@ -306,10 +347,13 @@ class ImapIngester:
                 for uid in uids:
                     row = ledger.get(uid)
                     if row is None:
-                        gaps.append(Gap(folder, uid, "not recorded"))
+                        found.gaps.append(Gap(folder, uid, "not recorded"))
                     elif not is_recorded(row.source_key):
-                        gaps.append(Gap(folder, uid, f"{row.source_key} missing from the event store"))
-        return gaps
+                        found.gaps.append(
+                            Gap(folder, uid, f"{row.source_key} missing from the event store"))
+                    elif row.kind == "quarantine":
+                        found.quarantined.append(Quarantined(folder, uid, row.source_key))
+        return found
 
 
 def _quietly(action: Callable[[], object]) -> None:

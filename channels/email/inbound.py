@@ -1,10 +1,20 @@
 """One raw message → the commands that record it: email, fax, bounce, or quarantine.
 
-Only translation happens here: who the customer is, dedup and threading are
+Only translation happens here: who the customer is and source-key dedup are
 the write model's business. The source key of a message survives UID
 renumbering: ``msg:<sha256 of the raw bytes>[:<Message-ID>]`` (two messages
 with one Message-ID and different bytes are two messages; one message seen
-twice is one).
+twice is one). A mailbox migration that rewrites headers changes the raw
+bytes: a message whose Message-ID, Date, From and body bytes are identical to
+one already recorded is that message again (the ``MessageIndex`` remembers
+the content key).
+
+Threads follow the parent's recorded thread: the root of the first known
+message among In-Reply-To and References (last first) becomes the first
+reference, as RFC 5322 §3.6.4 builds References, so a reply carrying only
+In-Reply-To joins its parent's thread. Bounces are routed by the Message-ID
+of the mail the hub sent; a report about mail it never sent is quarantined
+(``unmatched``), never a new prospect.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,6 +39,7 @@ from domain.errors import DomainError
 
 _NUMBER = re.compile(r"\+?\d[\d ()./-]{4,}\d")
 FAX_TYPES = ("application/pdf", "image/tiff", "image/tif")
+SAME_MESSAGE = "same message as recorded before, with rewritten headers"
 MAX_LIST = 200
 
 
@@ -47,6 +58,26 @@ class BatchSink(Protocol):
     """
 
     def execute_many(self, commands: Sequence[m.Touchpoint]) -> list[Recorded | str]: ...
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """What the channel keeps about one recorded message, for threading and dedup."""
+
+    message_id: str
+    root: str
+    content_key: str | None
+    source_key: str
+
+
+class MessageIndex(Protocol):
+    """Thread roots and content keys of the messages recorded so far."""
+
+    def roots(self, message_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def same_content(self, content_key: str) -> str | None: ...
+
+    def remember(self, entries: Sequence[Remembered]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,9 @@ class _Plan:
     kind: str
     commands: list[m.Command]
     fallback: Callable[[str, str], em.QuarantineEmail] | None = None
+    remember: Remembered | None = None
+    same_as: str | None = None  # recorded before under this key (a header-rewriting migration)
+    same_as_plan: int | None = None  # ... or by an earlier message of this batch
 
 
 def message_key(raw: bytes, message_id: str | None) -> str:
@@ -107,14 +141,25 @@ class InboundMail:
         *,
         actor: str = "imap",
         envelope_lookup: Callable[[str], str | None] | None = None,
+        sent_lookup: Callable[[str], str | None] | None = None,
+        sent_roots: Callable[[Sequence[str]], dict[str, str]] | None = None,
         batch_sink: BatchSink | None = None,
+        index: MessageIndex | None = None,
     ) -> None:
+        """``envelope_lookup``: ENVID → Message-ID of mail the hub sent; ``sent_lookup``:
+        Message-ID of mail the hub sent → its customer's id (None: not sent by the hub);
+        ``sent_roots``: Message-IDs of mail the hub sent → their thread roots."""
         self.sink = sink
         self.blobs = blobs
         self.rules = rules
         self.actor = actor
         self.envelope_lookup = envelope_lookup
+        self.sent_lookup = sent_lookup
+        self.sent_roots = sent_roots
         self.batch_sink = batch_sink
+        self.index = index
+        self._batch_roots: dict[str, str] = {}
+        self._batch_content: dict[str, int] = {}  # content key → index of its plan
 
     # ------------------------------------------------------------------ entry points
     def record(self, raw: bytes, origin: Origin) -> Outcome:
@@ -127,35 +172,50 @@ class InboundMail:
 
     def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
         """Record messages (blobs first, then events); one outcome per message, in order."""
-        plans = [self._plan(item) for item in items]
+        self._batch_roots, self._batch_content = {}, {}
+        plans: list[_Plan] = []
+        for item in items:
+            plans.append(self._plan(item, len(plans)))
         self.blobs.sync()  # every blob durable before any event refers to it
-        touch = [c for p in plans if p.kind != "quarantine" for c in p.commands]
+        touch = [c for p in plans if p.kind not in ("quarantine", "same") for c in p.commands]
         results = iter(self._execute_all(touch))
         outcomes = []
+        remembered: list[Remembered] = []
         for plan in plans:
+            if plan.kind == "same":
+                if plan.same_as_plan is not None:
+                    first = outcomes[plan.same_as_plan]
+                    outcomes.append(replace(first, duplicate=True, detail=SAME_MESSAGE))
+                else:
+                    assert plan.same_as is not None
+                    outcomes.append(Outcome("email", [plan.same_as], True, SAME_MESSAGE))
+                continue
             if plan.kind == "quarantine":
-                (cmd,) = plan.commands
-                outcomes.append(Outcome("quarantine", [self.sink.source_key_of(cmd)],
-                                        self.sink.execute(cmd).duplicate))
+                outcomes.append(self._quarantined(plan.commands[0]))
                 continue
             done = [(cmd, next(results)) for cmd in plan.commands]
             ok = [(cmd, r) for cmd, (r, _) in done if r is not None]
             problems = [problem for _, (r, problem) in done if r is None]
             if ok:
-                outcomes.append(Outcome(
-                    plan.kind, [self.sink.source_key_of(c) for c, _ in ok],
-                    all(r.duplicate for _, r in ok), "; ".join(problems),
-                ))
+                keys = [self.sink.source_key_of(c) for c, _ in ok]
+                outcomes.append(Outcome(plan.kind, keys, all(r.duplicate for _, r in ok),
+                                        "; ".join(problems)))
+                if plan.remember is not None:
+                    remembered.append(replace(plan.remember, source_key=keys[0]))
                 continue
             assert plan.fallback is not None
             reason, _, detail = problems[0].partition(":")
-            cmd = plan.fallback(reason, detail.strip())
-            outcomes.append(Outcome("quarantine", [self.sink.source_key_of(cmd)],
-                                    self.sink.execute(cmd).duplicate, problems[0]))
+            outcome = self._quarantined(plan.fallback(reason, detail.strip()))
+            outcomes.append(replace(outcome, detail=problems[0]))
+        if self.index is not None and remembered:
+            self.index.remember(remembered)
         return outcomes
 
+    def _quarantined(self, cmd: m.Command) -> Outcome:
+        return Outcome("quarantine", [self.sink.source_key_of(cmd)], self.sink.execute(cmd).duplicate)
+
     # ------------------------------------------------------------------ planning
-    def _plan(self, item: Fetched) -> _Plan:
+    def _plan(self, item: Fetched, position: int) -> _Plan:
         raw, origin = item.data, item.origin
         if not item.complete or item.size > self.rules.max_bytes:
             header = raw if not item.complete else raw.split(b"\r\n\r\n", 1)[0][:65536]
@@ -163,7 +223,7 @@ class InboundMail:
             return self._quarantine(
                 f"msg:oversized:{header_ref}:{item.size}", origin, "oversized",
                 f"{item.size} bytes > limit {self.rules.max_bytes}", size=item.size,
-                header_ref=header_ref,
+                header_ref=header_ref, message_id=header_message_id(header),
             )
         raw_ref = self._put(raw)
         try:
@@ -179,6 +239,11 @@ class InboundMail:
                                         raw_ref=raw_ref, message_id=parsed.message_id)
 
         sender = parsed.from_address
+        content_key = _content_key(raw, parsed)
+        if content_key is not None and content_key in self._batch_content:
+            return _Plan("same", [], same_as_plan=self._batch_content[content_key])
+        if content_key is not None and (same := self._same_content(content_key, key)):
+            return _Plan("same", [], same_as=same)
         try:
             if parsed.is_report:
                 plan = self._bounce(parsed, key, raw_ref, occurred)
@@ -193,7 +258,19 @@ class InboundMail:
         except ValidationError as exc:
             return _Plan("quarantine", [fallback("invalid", _brief(exc))])
         plan.fallback = fallback
+        if plan.remember is not None:
+            plan.remember = replace(plan.remember, content_key=content_key)
+            if content_key is not None:
+                self._batch_content[content_key] = position
         return plan
+
+    def _same_content(self, content_key: str, key: str) -> str | None:
+        """The source key a message with this content was recorded under by another raw
+        form (None if none, or if it is this very message)."""
+        prior = self.index.same_content(content_key) if self.index is not None else None
+        if prior is None or prior.partition("|")[2].split("#")[0] == key:
+            return None
+        return prior
 
     def _email(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
         assert p.from_address is not None
@@ -205,10 +282,13 @@ class InboundMail:
         else:
             customers = [p.from_address]
         body, body_ref = self._body(p.body_text)
+        message_id = p.message_id or f"<{raw_ref}@touchstream.invalid>"
+        references = self._thread_references(p)
+        root = references[0] if references else (p.in_reply_to or message_id)
+        self._batch_roots.setdefault(message_id, root)
         common: dict[str, Any] = dict(  # noqa: C408 (keyword names mirror the command fields)
             occurred_at=occurred, actor=self.actor, direction="outbound" if outbound else "inbound",
-            message_id=p.message_id or f"<{raw_ref}@touchstream.invalid>",
-            in_reply_to=p.in_reply_to, references=p.references,
+            message_id=message_id, in_reply_to=p.in_reply_to, references=references,
             from_address=p.from_address, to=p.to[:MAX_LIST], cc=p.cc[:MAX_LIST],
             subject=p.subject[:2000], body_text=body, body_ref=body_ref,
             attachments=self._attachments(p), raw_ref=raw_ref,
@@ -218,10 +298,28 @@ class InboundMail:
                           email=address, **common)
             for i, address in enumerate(customers[:MAX_LIST])
         ]
-        return _Plan("email", commands)
+        return _Plan("email", commands, remember=Remembered(message_id, root, None, ""))
+
+    def _thread_references(self, p: ParsedEmail) -> list[str]:
+        """References with the thread's recorded root first: the root of the nearest known
+        parent (In-Reply-To, then References from the last), else the message's own."""
+        candidates = [c for c in [p.in_reply_to, *reversed(p.references)] if c]
+        if not candidates:
+            return list(p.references)
+        known = {c: self._batch_roots[c] for c in candidates if c in self._batch_roots}
+        missing = [c for c in candidates if c not in known]
+        if self.index is not None and missing:
+            known.update(self.index.roots(missing))
+            missing = [c for c in missing if c not in known]
+        if self.sent_roots is not None and missing:  # a reply to mail the hub sent
+            known.update(self.sent_roots(missing))
+        root = next((known[c] for c in candidates if c in known), None)
+        if root is None or (p.references and p.references[0] == root):
+            return list(p.references)
+        return [root, *(r for r in p.references if r != root)][:MAX_LIST]
 
     def _fax(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
-        number = _fax_number(p)
+        number = _fax_number(p, self.rules.fax_number_format)
         if number is None:
             raise _Refused("no-customer", "fax without a sender number")
         doc = next((a for a in p.attachments if a.content_type in FAX_TYPES), None)
@@ -241,9 +339,13 @@ class InboundMail:
             original = self.envelope_lookup(p.envelope_id)
         if original is None or not p.statuses:
             raise _Refused("invalid", "delivery report without original Message-ID or recipients")
+        customer = self.sent_lookup(original) if self.sent_lookup is not None else None
+        if customer is None:  # never a prospect for a recipient of mail someone else sent
+            raise _Refused("unmatched", f"delivery report about {original}, not sent by this hub")
         commands: list[m.Command] = [
             em.RecordEmailBounce(
                 source_key=key if i == 0 else f"{key}#{i}", occurred_at=occurred,
+                customer_id=customer,
                 actor=self.actor, direction="inbound", original_message_id=original,
                 recipient=status.recipient, action=status.action, status=status.status,
                 diagnostic=status.diagnostic[:2000] if status.diagnostic else None,
@@ -315,16 +417,42 @@ class _Refused(Exception):
         self.detail = detail
 
 
-_REASONS = {"unparseable", "too-deep", "oversized", "no-customer", "invalid", "held-for-triage"}
+_REASONS = {"unparseable", "too-deep", "oversized", "no-customer", "invalid", "held-for-triage",
+            "unmatched"}
 
 
-def _fax_number(p: ParsedEmail) -> str | None:
+def _fax_number(p: ParsedEmail, number_format: str = "national") -> str | None:
+    """The sender's number: from the subject, else the gateway address's local part,
+    written as the gateway writes it (``international``: country code, no ``+``)."""
     found = _NUMBER.search(p.subject)
     if found:
         return found.group(0).strip()
     local = (p.from_address or "").partition("@")[0]
     digits = re.sub(r"[^\d+]", "", local)
-    return digits if len(re.sub(r"\D", "", digits)) >= 6 else None
+    if len(re.sub(r"\D", "", digits)) < 6:
+        return None
+    if number_format == "international" and not digits.startswith("+"):
+        return "+" + digits.lstrip("0")
+    return digits
+
+
+def header_message_id(header: bytes) -> str | None:
+    """The Message-ID in a header block (an oversized message is fetched only so far)."""
+    try:
+        return parse_message(header.rstrip(b"\r\n") + b"\r\n\r\n").message_id
+    except MessageRejectedError:
+        return None
+
+
+def _content_key(raw: bytes, p: ParsedEmail) -> str | None:
+    """Message-ID + Date + From + a hash of the body bytes: the same message whatever
+    headers a migration added or rewrote. None without a Message-ID or Date."""
+    if not p.message_id or p.date is None or not p.from_address:
+        return None
+    body = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[1:] or [b""]
+    digest = hashlib.sha256(body[0].rstrip(b"\r\n")).hexdigest()
+    ident = f"{p.message_id}\0{p.date.isoformat()}\0{p.from_address.lower()}\0{digest}"
+    return "content:" + hashlib.sha256(ident.encode()).hexdigest()
 
 
 def _brief(exc: ValidationError) -> str:

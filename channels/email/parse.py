@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -109,6 +108,7 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
     text: str | None = None
     html: str | None = None
     attachments: list[Part] = []
+    inline_named: list[Message] = []  # text in an inline part with a filename: body if none else
     for part in leaves:
         ctype = part.get_content_type()
         disposition = (part.get_content_disposition() or "").lower()
@@ -118,9 +118,19 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
         elif ctype == "text/html" and html is None and disposition != "attachment" and not filename:
             html = _text(part)
         elif ctype.startswith("multipart/"):
-            continue  # a multipart without parts (broken boundary): its text is in the raw blob
+            # A multipart whose boundary never appears: read its parts tolerantly.
+            found = _broken_multipart_text(part)
+            if text is None and found:
+                text = found
         else:
+            if ctype in ("text/plain", "text/html") and disposition != "attachment":
+                inline_named.append(part)
             attachments.append(Part(_bytes(part), ctype, filename))
+    if text is None and html is None and inline_named:
+        plain = [p for p in inline_named if p.get_content_type() == "text/plain"]
+        chosen = (plain or inline_named)[0]
+        text = _text(chosen) if plain else None
+        html = None if plain else _text(chosen)
     if text is None and html is not None:
         text = html_to_text(html)
     parsed = ParsedEmail(
@@ -132,7 +142,7 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
         cc=_addresses(msg, "Cc"),
         subject=(_header(msg, "Subject") or "").strip(),
         date=_date(_header(msg, "Date")),
-        body_text=(text or "").strip(),
+        body_text=(text or "").replace("\x00", "").strip(),  # NUL: no text column takes it
         attachments=attachments,
     )
     if msg.get_content_type() == "multipart/report" and (
@@ -146,46 +156,69 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
 
 
 def _clean(value: str) -> str:
-    """Undecodable 8-bit header bytes arrive surrogate-escaped: make them U+FFFD."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """8-bit header bytes arrive surrogate-escaped: raw UTF-8 (RFC 6532) is decoded as
+    such; bytes that are not UTF-8 become U+FFFD."""
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace")
 
 
-def _decode(value: object) -> str:
-    """A header value as text: RFC 2047 words decoded, folding undone, 8-bit made U+FFFD."""
-    text = str(value)
-    if "=?" in text:
+_UNSTRUCTURED = {"subject", "x-filename", "comments"}
+
+
+def _decode(name: str, value: object) -> str:
+    """A header value as ``email.policy.default`` reads it: raw UTF-8 accepted, encoded
+    words in any charset decoded (broken ones where the library manages), unfolded."""
+    text = _clean(str(value))
+    if name.lower() in _UNSTRUCTURED:  # ids, dates and references carry no encoded words
         try:
-            text = str(make_header(decode_header(text)))
-        except Exception:  # a malformed encoded word: keep it as it came
+            text = str(policy.default.header_factory(name, text))
+        except Exception:  # the header registry gave up: keep the raw text, as it came
             pass
-    return re.sub(r"\r?\n[ \t]*", " ", _clean(text))
+    return re.sub(r"\r?\n[ \t]*", " ", text).replace("\x00", "")
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
     lname = name.lower()
-    return [_clean(str(v)) for k, v in msg.raw_items() if k.lower() == lname]
+    return [str(v) for k, v in msg.raw_items() if k.lower() == lname]
 
 
 def _header(msg: Message, name: str) -> str | None:
-    try:
-        value = msg.get(name)
-        return None if value is None else _decode(value)
-    except Exception:  # a header the policy cannot parse: fall back to its raw text
-        values = _raw_values(msg, name)
-        return values[0] if values else None
+    values = _raw_values(msg, name)
+    return _decode(name, values[0]) if values else None
 
 
 def _addresses(msg: Message, name: str) -> list[str]:
-    try:
-        values = [_decode(v) for v in (msg.get_all(name) or [])]
-    except Exception:
-        values = _raw_values(msg, name)
+    found: list[str] = []
+    for raw in _raw_values(msg, name):
+        text = _clean(raw)
+        try:
+            header = policy.default.header_factory(name, text)
+            found += [a.addr_spec for a in header.addresses]  # type: ignore[attr-defined]
+        except Exception:  # not parseable as an address list: the tolerant compat32 reader
+            found += [a for _, a in getaddresses([text])]
     out: list[str] = []
-    for _, addr in getaddresses(values):
-        addr = addr.strip()
+    for addr in found:
+        addr = normalise_address(addr)
         if "@" in addr and addr not in out and len(addr) <= 500:
             out.append(addr)
     return out
+
+
+def normalise_address(addr: str) -> str:
+    """``local@domain`` with the domain lower-cased and IDNA-encoded (``bücher.example`` →
+    ``xn--bcher-kva.example``), as contact points are; left as is when IDNA refuses it."""
+    local, sep, domain = addr.strip().strip("<>").rpartition("@")
+    if not sep:
+        return addr.strip()
+    domain = domain.strip().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    return f"{local}@{domain.lower()}"
 
 
 def _msgid(value: str | None) -> str | None:
@@ -211,7 +244,7 @@ def _filename(part: Message) -> str | None:
         name = part.get_filename()
     except Exception:
         return None
-    return _decode(name)[:500] if name else None
+    return _decode("X-Filename", name)[:500] if name else None
 
 
 # -- bodies --------------------------------------------------------------------
@@ -241,6 +274,35 @@ def _text(part: Message) -> str:
         return data.decode(charset, errors="replace")
     except (LookupError, ValueError):  # unknown or unusable charset
         return data.decode("utf-8", errors="replace")
+
+
+_BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)(--)?[ \t\r]*$", re.MULTILINE)
+
+
+def _broken_multipart_text(part: Message) -> str | None:
+    """Text from a multipart whose declared boundary never appears (a tolerant walk):
+    split on the delimiter lines actually present, else take the whole payload as text."""
+    payload = part.get_payload()
+    if not isinstance(payload, str) or not payload.strip():
+        return None
+    data = payload.encode("utf-8", "surrogateescape")
+    found = _BOUNDARY_LINE.search(payload)
+    if found is None:
+        return _clean(payload).strip() or None
+    boundary = found.group(1)
+    fixed = (f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n').encode() + data
+    try:
+        inner = BytesParser(policy=policy.compat32).parsebytes(fixed)
+        leaves = _leaves(inner, 5)
+    except (MessageRejectedError, RecursionError, ValueError, LookupError):  # still broken
+        return None
+    for leaf in leaves:
+        if leaf.get_content_type() == "text/plain":
+            return _text(leaf)
+    for leaf in leaves:
+        if leaf.get_content_type() == "text/html":
+            return html_to_text(_text(leaf))
+    return None
 
 
 class _TextExtractor(HTMLParser):

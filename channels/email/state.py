@@ -10,9 +10,11 @@ ledger lets ``--verify`` compare the mailbox listing with what was recorded.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from channels.email.inbound import Remembered
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS imap_checkpoint (account TEXT NOT NULL, folder TEXT NOT NULL, "
@@ -20,6 +22,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS imap_ledger (account TEXT NOT NULL, folder TEXT NOT NULL, "
     "uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, source_key TEXT NOT NULL, "
     "kind TEXT NOT NULL, PRIMARY KEY (account, folder, uidvalidity, uid))",
+    "CREATE TABLE IF NOT EXISTS email_root (message_id TEXT PRIMARY KEY, root TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS email_content (content_key TEXT PRIMARY KEY, "
+    "source_key TEXT NOT NULL)",
 )
 
 
@@ -104,3 +109,46 @@ class ImapState:
             "AND uidvalidity=?", (account, folder, uidvalidity),
         ).fetchall()
         return {r[0]: LedgerRow(r[0], r[1], r[2]) for r in rows}
+
+    def quarantined(self, account: str, folder: str, uidvalidity: int) -> list[LedgerRow]:
+        """Ledger rows of messages that ended in quarantine, by UID."""
+        return [r for _, r in sorted(self.ledger(account, folder, uidvalidity).items())
+                if r.kind == "quarantine"]
+
+    def released_as(self, account: str, folder: str, uidvalidity: int, uid: int) -> str | None:
+        """The key a quarantined message was recorded under by a retry (None: still kept)."""
+        row = self._conn.execute(
+            "SELECT source_key, kind FROM imap_ledger WHERE account=? AND folder=? "
+            "AND uidvalidity=? AND uid=?", (account, folder, uidvalidity, uid),
+        ).fetchone()
+        return str(row[0]) if row and row[1] != "quarantine" else None
+
+    # -- MessageIndex -----------------------------------------------------------
+    def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(message_ids))[:500]
+        if not ids:
+            return {}
+        rows = self._conn.execute(
+            f"SELECT message_id, root FROM email_root WHERE message_id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def same_content(self, content_key: str) -> str | None:
+        row = self._conn.execute("SELECT source_key FROM email_content WHERE content_key=?",
+                                 (content_key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def remember(self, entries: Sequence[Remembered]) -> None:
+        """First writer wins: a message's thread root never moves once recorded."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.executemany("INSERT OR IGNORE INTO email_root VALUES (?,?)",
+                          [(e.message_id, e.root) for e in entries])
+            c.executemany("INSERT OR IGNORE INTO email_content VALUES (?,?)",
+                          [(e.content_key, e.source_key) for e in entries if e.content_key])
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise

@@ -62,6 +62,34 @@ class OutboxView(LiveView):
 
         return self.run(query)
 
+    def roots(self, message_ids: list[str]) -> dict[str, str]:
+        """The thread root of each queued email among ``message_ids``: its first reference,
+        else the message it answers, else itself (the rule its thread id follows)."""
+        ids = list(dict.fromkeys(message_ids))[:500]
+        if not ids:
+            return {}
+
+        def query(db: Db, t: Names) -> dict[str, str]:
+            rows = db.all(f"SELECT message_id, payload FROM {t.entry} "
+                          f"WHERE message_id IN ({','.join('?' * len(ids))})", ids)
+            out = {}
+            for message_id, payload in rows:
+                fields = orjson.loads(payload)
+                refs = fields.get("references") or []
+                out[message_id] = refs[0] if refs else (fields.get("in_reply_to") or message_id)
+            return out
+
+        return self.run(query)
+
+    def customer_for_message(self, message_id: str) -> str | None:
+        """The customer of the email queued under ``message_id`` (None: not sent here)."""
+        def query(db: Db, t: Names) -> str | None:
+            found = db.scalar(f"SELECT customer_id FROM {t.entry} WHERE message_id=?",
+                              (message_id,))
+            return None if found is None else str(found)
+
+        return self.run(query)
+
     def message_for_envelope(self, envelope_id: str) -> str | None:
         def query(db: Db, t: Names) -> str | None:
             found = db.scalar(f"SELECT message_id FROM {t.entry} WHERE envelope_id=?",
@@ -78,6 +106,3 @@ def _entry(row: Any) -> OutboxEntry:
         status=row[5], attempts=int(row[6]),
         last_attempt_at=moment(row[7]) if row[7] is not None else None, **payload,
     )
-
-
-

@@ -119,3 +119,18 @@ def test_the_outbox_is_registered_with_the_read_models() -> None:
     from projections import registry
 
     assert isinstance(registry.get("outbox"), OutboxProjection)
+
+
+def test_bounces_and_replies_find_the_sent_mails_customer_and_thread_root(
+        deps: Dependencies) -> None:
+    cid, first = queue(deps, "q-root")
+    deps.hub.execute(em.SendEmail(source_key="q-reply", from_address="mia@shop.example",
+                                  to=["ada@example.com"], subject="Re: About q-root",
+                                  body_text="More", in_reply_to=first))
+    (reply,) = [e for e in of_type(all_events(deps.hub), "EmailQueued")
+                if e.source_key.endswith("q-reply")]
+    outbox = HubOutbox(deps)  # never refreshed: a miss catches the read model up
+    assert outbox.customer_for_message(first) == str(cid)
+    assert outbox.customer_for_message("<never-sent@elsewhere.example>") is None
+    roots = outbox.sent_roots([reply.message_id, first, "<never-sent@elsewhere.example>"])
+    assert roots == {first: first, reply.message_id: first}

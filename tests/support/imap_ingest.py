@@ -20,7 +20,11 @@ from touchstream.email_wiring import build_ingester
 
 
 def main() -> None:
-    job = json.loads(sys.argv[1])
+    run(json.loads(sys.argv[1]))
+
+
+def run(job: dict[str, Any]) -> None:
+    """One pass; a forked child can run it directly (no interpreter start-up to wait for)."""
     env: dict[str, str] = job["env"]
     count = {"n": 0}
 

@@ -10,7 +10,7 @@ import pytest
 
 from channels.blobs import BlobStore
 from channels.email.config import InboundRules
-from channels.email.inbound import InboundMail, Origin
+from channels.email.inbound import Fetched, InboundMail, Origin
 from commands import email_messages as em
 from commands import messages as m
 from commands.hub import Hub
@@ -119,15 +119,35 @@ def test_a_delivery_status_notification_is_attached_to_the_original_outbound_ema
     (queued,) = of_type(all_events(hub), "EmailQueued")
     outbox = HubOutbox(Dependencies(settings_mod.load(sqlite_env), hub=hub))
     mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
-                       envelope_lookup=outbox.message_for_envelope)
-    raw = _dsn(queued.envelope_id, queued.message_id if with_headers else None)
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message)
+    # Forwarded: the report names another address than the one the hub wrote to.
+    raw = _dsn(queued.envelope_id, queued.message_id if with_headers else None,
+               recipient="ada.lovelace@forward.example")
     assert mail.record(raw, ORIGIN).kind == "bounce"
     events = all_events(hub)
     (bounce,) = of_type(events, "EmailBounced")
     assert bounce.original_message_id == queued.message_id
     assert bounce.originator_id == queued.originator_id
-    assert (bounce.recipient, bounce.action, bounce.status) == ("ada@example.com", "failed", "5.1.1")
+    assert (bounce.recipient, bounce.action, bounce.status) == (
+        "ada.lovelace@forward.example", "failed", "5.1.1")
     assert not of_type(events, "EmailRecorded")
+    assert hub.find_by_contact("email", "ada.lovelace@forward.example") is None
+
+
+def test_a_report_about_mail_the_hub_never_sent_is_quarantined_and_creates_no_prospect(
+    hub: Hub, sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    outbox = HubOutbox(Dependencies(settings_mod.load(sqlite_env), hub=hub))
+    mail = InboundMail(hub, BlobStore(tmp_path / "blobs"), RULES,
+                       envelope_lookup=outbox.message_for_envelope,
+                       sent_lookup=outbox.customer_for_message, batch_sink=BulkSink(hub))
+    outcome = mail.record(_dsn("x", "<someone-else@elsewhere.example>"), ORIGIN)
+    assert outcome.kind == "quarantine"
+    events = all_events(hub)
+    (q,) = of_type(events, "MessageQuarantined")
+    assert q.reason == "unmatched" and "<someone-else@elsewhere.example>" in q.detail
+    assert not of_type(events, "Customer.Registered") and not of_type(events, "EmailBounced")
 
 
 def test_staff_only_mail_and_unreadable_reports_are_quarantined_with_their_bytes(
@@ -174,3 +194,14 @@ def test_an_email_to_an_unknown_address_held_for_triage_is_queued_once_assigned(
         assert str(queued.originator_id) == ada and queued.message_id.endswith("@shop.example>")
     finally:
         hub.close()
+
+
+def test_a_copy_with_an_added_header_in_the_same_batch_is_the_same_message(
+    hub: Hub, mail: InboundMail
+) -> None:
+    original = message(1)
+    migrated = b"X-Migrated-From: old.example\r\n" + original
+    first, copy = mail.record_batch([Fetched(r, len(r), ORIGIN) for r in (original, migrated)])
+    assert (first.kind, first.duplicate) == ("email", False)
+    assert (copy.kind, copy.duplicate, copy.source_keys) == ("email", True, first.source_keys)
+    assert len(of_type(all_events(hub), "EmailRecorded")) == 1

@@ -50,3 +50,11 @@ def test_unusable_values_are_refused_with_the_setting_named(name: str, value: st
 def test_a_host_without_a_user_is_refused() -> None:
     with pytest.raises(SettingsError, match="TOUCHSTREAM_IMAP_USER"):
         settings.load({"TOUCHSTREAM_IMAP_HOST": "imap.example.com"})
+
+
+def test_fax_gateway_number_format_is_national_unless_set_and_refuses_other_values() -> None:
+    assert settings.load({}).email.rules().fax_number_format == "national"
+    rules = settings.load({"TOUCHSTREAM_EMAIL_FAX_NUMBERS": "International"}).email.rules()
+    assert rules.fax_number_format == "international"
+    with pytest.raises(SettingsError, match="TOUCHSTREAM_EMAIL_FAX_NUMBERS"):
+        settings.load({"TOUCHSTREAM_EMAIL_FAX_NUMBERS": "e164"})

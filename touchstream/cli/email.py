@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from touchstream.bootstrap import opened
 from touchstream.cli.common import open_hub, print_json
 from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
 
 if TYPE_CHECKING:  # imapclient and aiosmtplib load only when an email command runs
     from channels.email.imap import ImapIngester
     from touchstream.bootstrap import Dependencies
-
-EXIT_SERVER = 6  # the mail server could not be reached or broke off
 
 
 def _subcommands(sub: argparse._SubParsersAction, name: str, help_: str) -> Any:  # type: ignore[type-arg]
@@ -37,11 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "imap", help="ingest the configured IMAP mailbox folders (TOUCHSTREAM_IMAP_*)",
         description="One pass over the configured folders; --follow keeps running (IDLE + "
         "polling, reconnects with backoff); --verify compares the mailbox with what was "
-        "recorded and exits 1 on a gap; --since backfills messages received since a date.",
+        "recorded, lists quarantined messages apart, and exits 1 on a gap; "
+        "--retry-quarantined reads quarantined messages again and records those whose "
+        "cause has gone away; --since backfills messages received since a date.",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--follow", action="store_true", help="keep running until interrupted")
-    mode.add_argument("--verify", action="store_true", help="report messages never recorded")
+    mode.add_argument("--verify", action="store_true",
+                      help="report messages never recorded (exit 1) and those quarantined")
+    mode.add_argument("--retry-quarantined", action="store_true",
+                      help="record quarantined messages whose cause has gone away")
     p.add_argument("--since", type=_date, help="only messages received since YYYY-MM-DD")
     p.set_defaults(func=_ingest_imap)
 
@@ -65,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     o.add_argument("--rebuild", action="store_true", help="rebuild it from the event log first")
     o.add_argument("--status", choices=["queued", "sent", "failed"])
     o.set_defaults(func=_outbox)
+    qa = actions.add_parser("quarantine", help="list quarantined mail (reason, Message-ID, blobs)")
+    qa.add_argument("--json", action="store_true", help="one JSON object per line")
+    qa.add_argument("--reason", help="only this reason (e.g. no-customer, unmatched)")
+    qa.add_argument("--all", action="store_true", help="include messages released by a retry")
+    qa.set_defaults(func=_quarantine)
 
 
 def _date(text: str) -> date:
@@ -95,7 +104,7 @@ def _ingest_imap(args: argparse.Namespace) -> int:
             return _imap_action(args, deps, ingester)
         except MailServerError as exc:
             print(f"touchstream: {exc}", file=sys.stderr)
-            return EXIT_SERVER
+            return Exit.SERVER
         finally:
             ingester.state.close()
 
@@ -103,13 +112,24 @@ def _ingest_imap(args: argparse.Namespace) -> int:
 def _imap_action(args: argparse.Namespace, deps: Dependencies, ingester: ImapIngester) -> int:
     hub = deps.hub
     if args.verify:
-        gaps = ingester.verify(lambda key: hub.recorded(key) is not None, args.since)
-        for gap in gaps:
-            print_json(asdict(gap))
-        if gaps:
-            print(f"touchstream: {len(gaps)} message(s) not recorded", file=sys.stderr)
-            return 1
-        return 0
+        found = ingester.verification(lambda key: hub.recorded(key) is not None, args.since)
+        for gap in found.gaps:
+            print_json({"status": "gap", **asdict(gap)})
+        for held in found.quarantined:
+            print_json({"status": "quarantined", **asdict(held)})
+        if found.quarantined:
+            print(f"touchstream: {len(found.quarantined)} message(s) quarantined (see `touchstream "
+                  "email quarantine`; retry with --retry-quarantined)", file=sys.stderr)
+        if found.gaps:
+            print(f"touchstream: {len(found.gaps)} message(s) not recorded", file=sys.stderr)
+            return Exit.PROBLEMS
+        return Exit.OK
+    if args.retry_quarantined:
+        if args.since:
+            raise CliError("--retry-quarantined reads every quarantined message; drop --since")
+        for report in ingester.retry_quarantined():
+            print_json(asdict(report))
+        return Exit.OK
     if args.follow:
         from touchstream.email_wiring import exclusive_runner
 
@@ -117,10 +137,10 @@ def _imap_action(args: argparse.Namespace, deps: Dependencies, ingester: ImapIng
         with exclusive_runner(deps.settings, "imap", stop) as acquired:
             if acquired:
                 ingester.follow(stop)
-        return 0
+        return Exit.OK
     for report in ingester.run_once(args.since):
         print_json(asdict(report))
-    return 0
+    return Exit.OK
 
 
 def _queue(args: argparse.Namespace) -> int:
@@ -135,7 +155,7 @@ def _queue(args: argparse.Namespace) -> int:
     )
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
-    return 0
+    return Exit.OK
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -150,10 +170,10 @@ def _send(args: argparse.Namespace) -> int:
             with exclusive_runner(deps.settings, "smtp", stop) as acquired:
                 if acquired:
                     sender.follow(stop)
-            return 0
+            return Exit.OK
         outcomes = sender.run_once()
         print_json({o: outcomes.count(o) for o in ("sent", "failed", "unknown")})
-    return 0
+    return Exit.OK
 
 
 def _outbox(args: argparse.Namespace) -> int:
@@ -167,4 +187,31 @@ def _outbox(args: argparse.Namespace) -> int:
             outbox.refresh()
         for entry in outbox.view.entries(args.status):
             print_json(asdict(entry))
-    return 0
+    return Exit.OK
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from channels.email.quarantine import quarantined_messages
+    from touchstream.email_wiring import imap_state
+
+    with opened() as deps:
+        state = imap_state(deps.settings)
+        try:
+            found = quarantined_messages(deps.hub, state, include_released=args.all,
+                                         reason=args.reason)
+        finally:
+            state.close()
+    if args.json:
+        for q in found:
+            print_json(asdict(q))
+        return Exit.OK
+    if not found:
+        print("no quarantined mail")
+    for q in found:
+        where = f"{q.account}/{q.folder}" + (f" uid {q.uid}" if q.uid is not None else "")
+        released = f"  released as {q.released_as}" if q.released_as else ""
+        print(f"{q.quarantined_at:%Y-%m-%d %H:%M} {q.reason:<15} {where}  "
+              f"{q.message_id or '(no Message-ID)'}  raw={q.raw_ref or q.header_ref}{released}")
+        if q.detail:
+            print(f"    {q.detail[:200]}")
+    return Exit.OK

@@ -11,6 +11,7 @@ from channels.email.config import ImapConfig, InboundRules, SmtpConfig
 from touchstream.settings.base import CommaList, Section, split_commas
 
 MAX_IMAP_POLL_S = 29 * 60  # RFC 2177: re-issue IDLE within 29 minutes
+FaxNumbers = Literal["national", "international"]  # channels.email.config.FAX_NUMBER_FORMATS
 
 
 class EmailSettings(Section):
@@ -24,8 +25,17 @@ class EmailSettings(Section):
     max_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest message taken whole.")
     max_depth: int = Field(50, ge=1, description="Deepest MIME nesting parsed.")
     body_cap: int = Field(32_000, ge=100, description="Characters of body text kept per event.")
+    fax_numbers: FaxNumbers = Field("national", description=(
+        "How fax gateways write the sender number (subject, else the address's digits): "
+        "`national` (read with the default region) or `international` (country code "
+        "first, no `+`)."))
 
     _split_lists = field_validator("staff", "fax_gateways", mode="before")(split_commas)
+
+    @field_validator("fax_numbers", mode="before")
+    @classmethod
+    def _fold_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def rules(self) -> InboundRules:
         staff = [s.lower() for s in self.staff]
@@ -34,6 +44,7 @@ class EmailSettings(Section):
             staff_addresses=frozenset(s for s in staff if "@" in s.lstrip("@")),
             fax_gateways=frozenset(s.lower().lstrip("@") for s in self.fax_gateways),
             max_bytes=self.max_bytes, max_depth=self.max_depth, body_cap=self.body_cap,
+            fax_number_format=self.fax_numbers,
         )
 
 

@@ -1,0 +1,52 @@
+"""Header decoding, address normalisation and body fallbacks of the email parser."""
+
+from __future__ import annotations
+
+from channels.email.inbound import header_message_id
+from channels.email.parse import normalise_address, parse_message
+
+
+def test_raw_utf8_headers_decode_like_policy_default_and_idn_domains_are_normalised() -> None:
+    raw = ("From: Kunde <Kunde@Bücher.Example>\r\nTo: =?iso-8859-1?q?J=F6rg?= <j@x.de>\r\n"
+           "Subject: Überweisung für Rechnung №42 — danke 🙂\r\n\r\nbody\r\n").encode()
+    parsed = parse_message(raw)
+    assert parsed.subject == "Überweisung für Rechnung №42 — danke 🙂"
+    assert parsed.from_address == "Kunde@xn--bcher-kva.example"
+    assert parsed.to == ["j@x.de"]
+
+
+def test_header_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    parsed = parse_message(b"From: a@example.com\r\nSubject: Gr\xfc\xdfe\r\n\r\nx\r\n")
+    assert parsed.subject == "Gr\ufffd\ufffde"
+
+
+def test_encoded_words_in_other_charsets_and_folded_subjects_are_decoded() -> None:
+    raw = (b"From: a@example.com\r\nSubject: =?koi8-r?B?8NLJ18XU?=\r\n =?utf-8?q?_caf=C3=A9?="
+           b"\r\n\r\nx\r\n")
+    assert parse_message(raw).subject == "Привет café"
+
+
+def test_an_idn_domain_idna_refuses_is_kept_lower_cased() -> None:
+    assert normalise_address("ada@EXAMPLE.com") == "ada@example.com"
+    assert normalise_address("x@a..b") == "x@a..b"
+
+
+def test_text_in_an_inline_part_with_a_filename_is_the_body_and_kept_as_a_file() -> None:
+    raw = (b'From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; '
+           b'boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain; name="n.txt"\r\n'
+           b'Content-Disposition: inline; filename="n.txt"\r\n\r\nthe text\r\n--b--\r\n')
+    parsed = parse_message(raw)
+    assert parsed.body_text == "the text"
+    assert [a.filename for a in parsed.attachments] == ["n.txt"]
+
+
+def test_text_behind_a_boundary_that_was_never_declared_is_found() -> None:
+    raw = (b'From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; '
+           b'boundary="declared"\r\n\r\n--actual\r\nContent-Type: text/html\r\n\r\n'
+           b"<p>hello <b>you</b></p>\r\n--actual--\r\n")
+    assert parse_message(raw).body_text == "hello you"
+
+
+def test_the_message_id_of_a_header_block_is_read() -> None:
+    header = b"From: a@example.com\r\nMessage-ID:\r\n <big@example.com>\r\nSubject: x\r\n"
+    assert header_message_id(header) == "<big@example.com>"
