@@ -86,16 +86,17 @@ def schema_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
-def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None) -> Hub:
+def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None,
+              keys: DataKeys | None = None) -> Hub:
     """The write model on the configured event store (``env_overrides``: library settings
-    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks)."""
+    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks; ``keys``: data keys to share
+    with the blob store, else its own)."""
     kind = store_kind(settings.event_store)
     with schema_lock(settings):
-        return _hub(settings, kind, env_overrides or {})
+        return _hub(settings, kind, env_overrides or {}, keys or build_data_keys(settings))
 
 
-def _hub(settings: Settings, kind: str, env_overrides: dict[str, str]) -> Hub:
-    keys = build_data_keys(settings)
+def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], keys: DataKeys) -> Hub:
     hub = Hub(
         env={**event_store_env(settings), **env_overrides},
         naming=StreamNaming(prefixed=(kind == "kurrentdb"), secret=keys.id_secret),
@@ -103,6 +104,7 @@ def _hub(settings: Settings, kind: str, env_overrides: dict[str, str]) -> Hub:
         unknown_contacts=settings.unknown_contacts,
         snapshot_interval=settings.snapshot_interval,
         mapper_factory=lambda transcoder: PersonalDataMapper(transcoder, keys),
+        shredder=keys,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
     refuse_unencrypted_history(hub, keys)
