@@ -379,6 +379,11 @@ class Worker:
                     continue  # another process got there first
                 mine = items if cur == low else [i for i in items if i[0] > cur]
                 apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate)
+        if self.db.dialect == "sqlite" and any(
+                isinstance(e, Customer.PersonalDataErased) for _, e in items):
+            # secure_delete zeroes what the redaction freed in the file, but the WAL
+            # still holds the pages as they were before it: checkpoint and truncate.
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def catch_up(self, stop: int | None = None,
                  progress: Callable[[int], None] | None = None,
