@@ -115,3 +115,20 @@ def test_keys_of_blobs_survive_a_master_key_rotation(tmp_path: Path) -> None:
     data_keys.rotate_master(b"n" * 32)
     fresh = BlobStore(tmp_path / "blobs", SealedBlobs(keys(tmp_path / "keys.db", b"n" * 32)))
     assert fresh.get(address) == DOC and fresh.address_of(DOC) == address
+
+
+def test_the_apps_blob_store_is_sealed_under_the_write_models_data_keys(tmp_path: Path) -> None:
+    from tests.conftest import store_env
+    from touchstream import settings as settings_mod
+    from touchstream.bootstrap import Dependencies
+
+    deps = Dependencies(settings_mod.load(store_env("sqlite", tmp_path / "data")))
+    try:
+        sealer = deps.blobs.sealer
+        assert isinstance(sealer, SealedBlobs)
+        assert sealer.keys is deps.data_keys is deps.hub.mapper.keys  # type: ignore[attr-defined]
+        assert deps.eraser.blobs is deps.blobs and deps.eraser.keys is deps.data_keys
+        address = deps.blobs.put(DOC)
+        assert address != hashlib.sha256(DOC).hexdigest() and deps.blobs.get(address) == DOC
+    finally:
+        deps.close()
