@@ -20,11 +20,13 @@ def test_a_number_is_recognised_however_it_was_written() -> None:
         assert ADA.in_field(written), written
     assert ADA.in_field("please call me back on 020 7946 0123 after six")
     assert ADA.in_field("ADA@Example.COM")
+    assert ADA.in_field("Ada Lovelace <ada@example.com>") and ADA.in_field("email:ada@example.com")
+    assert ADA.in_field("mailto:ada@example.com.")  # the end of a sentence
 
 
 def test_other_numbers_and_long_ids_ending_in_the_same_digits_are_not_the_person() -> None:
     for other in ("+442079460124", "2079460", "1700000002079460123", "1700000000.2079460123",
-                  "bob@example.com", ""):
+                  "bob@example.com", "nada@example.com", "ada@example.com.evil", ""):
         assert not ADA.in_field(other), other
     assert not Mentions([])
     assert not Mentions([("phone", "+44123")]).numbers  # too short to match safely

@@ -30,6 +30,10 @@ class Mentions:
 
     def __init__(self, points: Iterable[tuple[str, str]]) -> None:
         self.emails = {value.lower() for kind, value in points if kind == "email"}
+        # An address stands alone: ``ada@example.com`` is not inside ``nada@example.com``.
+        self._email_re = re.compile("|".join(
+            rf"(?<![\w.%+-]){re.escape(e)}(?![\w-]|\.\w)" for e in sorted(self.emails))
+        ) if self.emails else None
         self.numbers = {n for kind, value in points if kind != "email"
                         if len(n := national_digits(value)) >= MIN_NATIONAL_DIGITS}
 
@@ -38,8 +42,7 @@ class Mentions:
 
     def in_field(self, text: str) -> bool:
         """True when one field (a CSV cell, a form value, an address) names the person."""
-        lowered = text.lower()
-        if any(email in lowered for email in self.emails):
+        if self._email_re is not None and self._email_re.search(text.lower()):
             return True
         if not self.numbers:
             return False
