@@ -1,8 +1,16 @@
 """Content-addressed blob store shared by the channels: raw messages, attachments, faxes.
 
-Blobs live under ``<data>/blobs/ab/cd/<sha256>``; events carry only the hash,
-size, type and name. Writes are atomic (temp file + fsync + rename), so a blob
-is either whole or absent, and writing the same bytes twice is a no-op.
+Blobs live under ``<data>/blobs/ab/cd/<address>``; events carry only the
+address, size, type and name. Writes are atomic (temp file + fsync + rename),
+so a blob is either whole or absent, and writing the same bytes twice is a
+no-op.
+
+With a :class:`BlobSealer` (the app always has one: ``touchstream.privacy``)
+the address is a keyed digest of the bytes, not their SHA-256, so nobody can
+confirm "is this document stored here?" by hashing a candidate, and the file
+holds the bytes encrypted under the blob's own key, which an erasure destroys.
+Without one (tests of the store itself) the address is the plain SHA-256 and
+the file holds the bytes as given.
 """
 
 from __future__ import annotations
@@ -12,15 +20,36 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 
 class BlobNotFoundError(KeyError):
-    """Raised when no blob has the requested hash."""
+    """Raised when no blob has the requested address."""
+
+
+class BlobUnreadableError(Exception):
+    """Raised when a stored blob does not open: its key was destroyed by an erasure,
+    or its bytes were changed or truncated."""
+
+
+class BlobSealer(Protocol):
+    """How blobs are addressed and kept: a keyed address, and bytes sealed at rest."""
+
+    def address(self, data: bytes) -> str:
+        """Where ``data`` is stored: 64 lower-case hex characters that reveal nothing
+        of the bytes to someone without the installation's secret."""
+
+    def seal(self, address: str, data: bytes) -> bytes:
+        """The bytes to write for ``data`` stored at ``address``."""
+
+    def open(self, address: str, stored: bytes) -> bytes:
+        """The bytes given to ``seal``; ``BlobUnreadableError`` if they cannot be had."""
 
 
 class BlobStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sealer: BlobSealer | None = None) -> None:
         self.root = root
+        self.sealer = sealer
         self._unsynced: list[Path] = []
 
     def sync(self) -> None:
@@ -38,25 +67,32 @@ class BlobStore:
             finally:
                 os.close(fd)
 
-    def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+    def _path(self, address: str) -> Path:
+        if len(address) != 64 or any(c not in "0123456789abcdef" for c in address):
+            raise ValueError(f"not a blob address (64 hex digits): {address!r}")
+        return self.root / address[:2] / address[2:4] / address
+
+    def address_of(self, data: bytes) -> str:
+        """The address ``put(data)`` stores ``data`` under (nothing is written)."""
+        if self.sealer is None:
+            return hashlib.sha256(data).hexdigest()
+        return self.sealer.address(data)
 
     def put(self, data: bytes, *, sync: bool = True) -> str:
-        """Store ``data``; return its sha256 hex digest.
+        """Store ``data``; return its address.
 
         ``sync=False`` skips the per-blob fsync: call ``sync()`` before recording
         anything that refers to the blob (batch writers: one flush per batch)."""
-        digest = hashlib.sha256(data).hexdigest()
+        digest = self.address_of(data)
         path = self._path(digest)
         if path.exists():
             return digest
+        stored = data if self.sealer is None else self.sealer.seal(digest, data)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fh.write(stored)
                 if sync:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -68,22 +104,42 @@ class BlobStore:
             raise
         return digest
 
-    def get(self, sha256: str) -> bytes:
+    def get(self, address: str) -> bytes:
         try:
-            return self._path(sha256).read_bytes()
+            stored = self._path(address).read_bytes()
         except FileNotFoundError as exc:
-            raise BlobNotFoundError(sha256) from exc
+            raise BlobNotFoundError(address) from exc
+        return stored if self.sealer is None else self.sealer.open(address, stored)
 
-    def exists(self, sha256: str) -> bool:
-        return self._path(sha256).exists()
+    def exists(self, address: str) -> bool:
+        return self._path(address).exists()
 
-    def delete(self, sha256: str) -> bool:
-        """Remove a blob (erasure); True if it existed."""
+    def delete(self, address: str) -> bool:
+        """Remove a blob; True if it existed."""
         try:
-            self._path(sha256).unlink()
+            self._path(address).unlink()
             return True
         except FileNotFoundError:
             return False
+
+    def shred(self, address: str) -> bool:
+        """Overwrite a blob's bytes with zeros, then remove it (erasure); True if it
+        existed. A reference that is not a blob address is a no-op."""
+        try:
+            path = self._path(address)
+        except ValueError:
+            return False
+        try:
+            fh = open(path, "r+b")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return False
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.write(b"\0" * size)
+            fh.flush()
+            os.fsync(fh.fileno())
+        path.unlink(missing_ok=True)
+        return True
 
 
 def _syncfs(root: Path) -> bool:

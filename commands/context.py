@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from commands.contact_claims import ContactClaims
 from commands.idempotency import Idempotency
 from commands.naming import StreamNaming
+from commands.ports import KeyShredder
 from commands.store import CustomerStore
 
 
@@ -24,3 +25,6 @@ class WriteContext:
     unknown_contacts: str  # "create" a prospect for an unknown sender, or "hold" for triage
     clock: Callable[[], datetime]
     max_future_skew: timedelta  # a touchpoint dated further ahead than this is refused
+    # Destroys the key sealing a held touchpoint once it is assigned (None: nothing is
+    # sealed, as with the library's own mapper).
+    shredder: KeyShredder | None = None

@@ -40,7 +40,7 @@ from commands.errors import (
 from commands.idempotency import SourceKeyRows, idempotency_for
 from commands.identity import contact_key, normalise
 from commands.naming import NAMESPACE, StreamNaming
-from commands.ports import Recorded, SourceKeyIndex
+from commands.ports import KeyShredder, Recorded, SourceKeyIndex
 from commands.provenance import source_key
 from commands.retry import MAX_ATTEMPTS
 from commands.store import MAX_MERGE_HOPS, CustomerStore
@@ -74,6 +74,7 @@ class Hub(Application):
         clock: Callable[[], datetime] | None = None,
         mapper_factory: Callable[[Transcoder], Mapper[Any]] | None = None,
         max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW,
+        shredder: KeyShredder | None = None,
     ) -> None:
         # Before the library builds its mapper (in ``super().__init__``): with a
         # factory, personal fields are encrypted per customer (touchstream.privacy).
@@ -87,7 +88,7 @@ class Hub(Application):
             naming=self.naming, keys=keys, store=store,
             claims=ContactClaims(self, self.naming, store, self.clock),
             default_region=default_region, unknown_contacts=unknown_contacts, clock=self.clock,
-            max_future_skew=max_future_skew,
+            max_future_skew=max_future_skew, shredder=shredder,
         )
         self.max_future_skew = max_future_skew
         self.default_region = default_region

@@ -75,6 +75,16 @@ def normalise(kind: str, raw: str, default_region: str | None) -> str:
     raise InvalidContactPointError(f"unknown contact point kind {kind!r}")
 
 
+def national_digits(e164: str) -> str:
+    """The national significant number of a normalised number, digits only (how it
+    appears however a PBX or a form wrote it: ``+44 20…``, ``0044 20…``, ``020…``)."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return "".join(c for c in e164 if c.isdigit())
+    return str(phonenumbers.national_significant_number(parsed))
+
+
 def contact_key(kind: str, value: str) -> str:
     """Phone and fax share one number space: a number belongs to one customer."""
     space = "email" if kind == "email" else "tel"

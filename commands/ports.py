@@ -33,6 +33,14 @@ class SourceKeyIndex(Protocol):
         ...
 
 
+class KeyShredder(Protocol):
+    """Destroys a data subject's key (idempotent)."""
+
+    def destroy(self, subject: str) -> bool:
+        """Destroy the key of ``subject``; True if it was destroyed by this call."""
+        ...
+
+
 @dataclass(frozen=True)
 class Recorded:
     """What a command recorded: returned again, unchanged, for a duplicate."""

@@ -13,7 +13,7 @@ stream already erased still has its key destroyed and its snapshot taken.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID
 
 from eventsourcing.domain import Snapshot
@@ -23,19 +23,13 @@ from pydantic import Field
 from commands.handling import on_customer
 from commands.identity import contact_key
 from commands.messages import Command
-from commands.ports import Recorded
+from commands.ports import KeyShredder, Recorded
 
 if TYPE_CHECKING:
     from commands.hub import Hub
     from domain.customer import Customer
 
 MAX_GROUP = 1000
-
-
-class KeyShredder(Protocol):
-    """Destroys a data subject's key (idempotent)."""
-
-    def destroy(self, subject: str) -> bool: ...
 
 
 class EraseCustomer(Command):
@@ -131,15 +125,19 @@ def contact_points_of(events: Iterable[object]) -> set[tuple[str, str]]:
 
 
 def refs_of(events: Iterable[object]) -> set[str]:
-    """Blob references (bodies, raw mail, recordings, documents) named by a customer's events."""
+    """Blob references (bodies, raw mail, recordings, fax documents, attachments) named by
+    a customer's events."""
     refs: set[str] = set()
     for event in events:
-        for name in ("body_ref", "raw_ref", "recording_ref"):
+        for name in ("body_ref", "raw_ref", "recording_ref", "document_sha256"):
             value = getattr(event, name, None)
             if isinstance(value, str) and value:
                 refs.add(value)
         for attachment in getattr(event, "attachments", None) or []:
-            ref = attachment.get("ref") if isinstance(attachment, dict) else None
-            if isinstance(ref, str) and ref:
-                refs.add(ref)
+            if not isinstance(attachment, dict):
+                continue
+            for name in ("sha256", "ref"):  # an attachment's blob is named ``sha256``
+                ref = attachment.get(name)
+                if isinstance(ref, str) and ref:
+                    refs.add(ref)
     return refs

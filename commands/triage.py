@@ -1,8 +1,16 @@
-"""Triage: touchpoints from unknown senders, held whole until a person assigns them."""
+"""Triage: touchpoints from unknown senders, held whole until a person assigns them.
+
+A held touchpoint keeps what arrived sealed under a key of its own (see
+``domain.personal.held_subject``). Assigning it records the touchpoint on the
+customer's stream and then destroys that key: from then on the customer's
+key alone guards the data, and an erasure of the customer reaches it. A crash
+between the two is repaired by assigning again (answered as a duplicate).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -15,6 +23,7 @@ from commands.context import WriteContext
 from commands.errors import CustomerNotFoundError
 from commands.ports import Recorded
 from domain.claims import HeldTouchpoint
+from domain.personal import held_subject
 
 _SCAN_BATCH = 500
 
@@ -60,7 +69,7 @@ def held_touchpoints(w: WriteContext, limit: int) -> list[HeldTouchpoint]:
             break
         for n in batch:
             held: HeldTouchpoint = app.repository.get(n.originator_id)
-            if held.assigned_to is None:
+            if held.assigned_to is None and not held.erased:
                 items.append(held)
         start = batch[-1].id + 1
     return items[:limit]
@@ -76,6 +85,11 @@ def assign_held(
         held: HeldTouchpoint = app.repository.get(w.naming.held(source_key))
     except AggregateNotFoundError as exc:
         raise CustomerNotFoundError(f"nothing held under {source_key!r}") from exc
+    if held.erased:
+        if held.assigned_to is not None and (done := w.keys.lookup(source_key)) is not None:
+            return done  # assigned before: its record is the answer
+        raise CustomerNotFoundError(
+            f"the touchpoint held under {source_key!r} was erased with its sender's data")
     model = {**m.TOUCHPOINT_COMMANDS, **em.EMAIL_TOUCHPOINTS}[held.command_kind]
     cmd = model.model_validate({**held.command, "customer_id": str(customer_id)})
     result = record(cmd)
@@ -85,4 +99,17 @@ def assign_held(
             app.save(held)
         except IntegrityError:
             pass  # assigned concurrently: the touchpoint itself is deduplicated
+    shred_held(w, held.id)
     return result
+
+
+def shred_held(w: WriteContext, held_id: UUID | str) -> bool:
+    """Destroy the key sealing a held touchpoint; True if destroyed by this call."""
+    if w.shredder is None:
+        return False
+    destroyed = w.shredder.destroy(held_subject(held_id))
+    cache = w.store.app.repository.cache
+    if cache is not None:  # the cached copy still holds the opened command
+        with suppress(KeyError):
+            cache.get(held_id, evict=True)
+    return destroyed

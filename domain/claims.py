@@ -104,7 +104,10 @@ class HeldTouchpoint(Aggregate):
     """A touchpoint from an unknown sender, held for a person to triage.
 
     Kept whole (the command as recorded) so assigning it later records exactly
-    what arrived, under the same source key.
+    what arrived, under the same source key. The ``Held`` event's personal fields
+    are sealed under the item's own key (``domain.personal.held_subject``); once
+    that key is destroyed (assigned, or its person erased) they read as empty and
+    ``erased`` is True.
     """
 
     INITIAL_VERSION = 0
@@ -121,12 +124,14 @@ class HeldTouchpoint(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.assigned_to = self.customer_id
 
-    def __init__(self, source_key: str, contact: str, command_kind: str, command: dict[str, Any]) -> None:
+    def __init__(self, source_key: str, contact: str, command_kind: str, command: dict[str, Any],
+                 personal_data_erased: bool = False) -> None:
         self.source_key = source_key
         self.contact = contact
         self.command_kind = command_kind
         self.command = command
         self.assigned_to: str | None = None
+        self.erased = personal_data_erased
 
     @classmethod
     def hold(

@@ -100,6 +100,22 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
+# A touchpoint held for triage (``domain.claims.HeldTouchpoint``) belongs to nobody
+# yet, so it is its own data subject: the fields of its ``Held`` event that carry
+# what arrived are sealed under a key of the held item alone, destroyed once the
+# item is assigned (then the customer's stream holds the touchpoint) or when the
+# person it names is erased.
+HELD_PERSONAL = frozenset({"source_key", "contact", "command"})
+HELD_CLEAR = frozenset({"command_kind"})
+HELD_SUBJECT_PREFIX = "held:"
+
+
+def held_subject(held_id: object) -> str:
+    """The data subject of the held touchpoint whose stream id is ``held_id`` (a keyed
+    digest of its source key)."""
+    return f"{HELD_SUBJECT_PREFIX}{held_id}"
+
+
 class UnclassifiedFieldError(KeyError):
     """Raised when an event class has no entry in the personal-data table."""
 

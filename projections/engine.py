@@ -423,6 +423,11 @@ class Worker:
         """One transaction: the events in (low, new_pos] for every target, and its position."""
         with self.db.write():
             self._apply_all(low, new_pos, items, count, started)
+        if self.db.dialect == "sqlite" and any(
+                isinstance(e, Customer.PersonalDataErased) for _, e in items):
+            # secure_delete zeroes what the redaction freed in the file, but the WAL
+            # still holds the pages as they were before it: checkpoint and truncate.
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _apply_all(self, low: int, new_pos: int, items: Sequence[Item], count: int,
                    started: float) -> None:

@@ -2,8 +2,9 @@
 
 ``Dependencies(settings)`` holds the validated settings tree and builds each
 shared dependency on first use, at most once per process (thread-safe): the
-write model, the read store and its views, the blob store, the call directory,
-the API key store and the email channel's config. ``close()`` closes what it
+write model, the data keys (shared by the write model and the sealed blob
+store), the read store and its views, the blob store, the call directory,
+the CDR quarantine, the eraser, the API key store and the email channel's config. ``close()`` closes what it
 built, never what it was given (tests pass their own hub or key store). Nothing
 is built at import time; ``bootstrap()`` reads and validates the settings first,
 so a bad setting fails before anything opens.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels.blobs import BlobStore
 from channels.email.config import ImapConfig, InboundRules, SmtpConfig
+from channels.phone.cdr_tail import Quarantine
 from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
 from channels.phone.directory import SQLiteCallDirectory
 from channels.web.config import FormsConfig
@@ -35,8 +37,12 @@ from projections.engine import EventSource
 from projections.store import ReadStore
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import KeyStore, open_key_store
+from touchstream.privacy.blobs import SealedBlobs
+from touchstream.privacy.datakeys import DataKeys
+from touchstream.privacy.erasure import Eraser
+from touchstream.privacy.mapper import PersonalDataMapper
 from touchstream.settings import Settings, store_kind
-from touchstream.wiring import build_hub
+from touchstream.wiring import build_data_keys, build_hub
 
 if TYPE_CHECKING:  # FastAPI loads only where routes are served
     from read_api.routes import ReadViews
@@ -75,7 +81,20 @@ class Dependencies:
     @property
     def hub(self) -> Hub:
         """The write model on the configured event store."""
-        return self._once("hub", lambda: build_hub(self.settings), _close)
+        return self._once("hub", lambda: build_hub(self.settings, keys=self.data_keys), _close)
+
+    @property
+    def data_keys(self) -> DataKeys:
+        """Per-subject data keys: the write model's (a given hub's own when it has them),
+        so an erasure seen by one part is seen by all."""
+        def build() -> DataKeys:
+            given = self._built.get("hub")
+            mapper = getattr(given, "mapper", None)
+            if isinstance(mapper, PersonalDataMapper):
+                return mapper.keys
+            return build_data_keys(self.settings)
+
+        return self._once("data_keys", build)
 
     @property
     def read_store(self) -> ReadStore:
@@ -91,7 +110,21 @@ class Dependencies:
 
     @property
     def blobs(self) -> BlobStore:
-        return self._once("blobs", lambda: BlobStore(self.settings.data_dir / "blobs"))
+        """Raw mail, attachments, fax documents: keyed addresses, sealed at rest."""
+        return self._once("blobs", lambda: BlobStore(self.settings.data_dir / "blobs",
+                                                     SealedBlobs(self.data_keys)))
+
+    @property
+    def cdr_quarantine(self) -> Quarantine:
+        """CDR rows that could not be recorded (``touchstream import cdr``)."""
+        return self._once("cdr_quarantine", lambda: Quarantine(cdr_quarantine_path(self.settings)))
+
+    @property
+    def eraser(self) -> Eraser:
+        """Erasure of a person everywhere the hub keeps their data."""
+        return self._once("eraser", lambda: Eraser(
+            self.hub, self.data_keys, self.blobs, quarantine=self.cdr_quarantine,
+            calls=self.call_directory))
 
     @property
     def call_directory(self) -> SQLiteCallDirectory:
@@ -181,6 +214,10 @@ def opened(env: Mapping[str, str] | None = None) -> Iterator[Dependencies]:
 
 def call_directory_path(settings: Settings) -> Path:
     return settings.data_dir / "phone" / "calls.db"
+
+
+def cdr_quarantine_path(settings: Settings) -> Path:
+    return settings.data_dir / "quarantine" / "cdr.jsonl"
 
 
 def forms_secret(settings: Settings) -> str:

@@ -359,13 +359,16 @@ def seed(hub: Hub, plan: DemoPlan, blobs: Any = None,
     ``progress(done, total)`` is called after each command.
     """
     started = time.perf_counter()
+    # The plan names documents by their SHA-256; a sealed store keeps them under a
+    # keyed address instead, which the recorded commands must carry.
+    stored: dict[str, str] = {}
     if blobs is not None:
         for data in plan.blobs:
-            blobs.put(data)
+            stored[hashlib.sha256(data).hexdigest()] = blobs.put(data)
     recorded = duplicates = 0
     total = len(plan.commands)
     for done, cmd in enumerate(plan.commands, start=1):
-        result = hub.execute(cmd)
+        result = hub.execute(_stored_refs(cmd, stored) if stored else cmd)
         if result.duplicate:
             duplicates += 1
         else:
@@ -375,6 +378,17 @@ def seed(hub: Hub, plan: DemoPlan, blobs: Any = None,
     return DemoReport(customers=plan.customers, commands=len(plan.commands),
                       recorded_events=recorded, duplicates=duplicates,
                       seconds=round(time.perf_counter() - started, 2))
+
+
+def _stored_refs(cmd: m.Command, stored: dict[str, str]) -> m.Command:
+    """``cmd`` with its document and attachment references at their stored addresses."""
+    if isinstance(cmd, m.RecordFax) and cmd.document_sha256 in stored:
+        return cmd.model_copy(update={"document_sha256": stored[cmd.document_sha256]})
+    if isinstance(cmd, m.RecordEmail) and cmd.attachments:
+        return cmd.model_copy(update={"attachments": [
+            a.model_copy(update={"sha256": stored.get(a.sha256, a.sha256)})
+            for a in cmd.attachments]})
+    return cmd
 
 
 def customer_id(seed_: int, i: int) -> UUID:

@@ -23,7 +23,6 @@ from projections.summary.view import SummaryView
 from projections.timeline.view import TimelineView
 from touchstream.audit_routes import record_read
 from touchstream.audit_wiring import access_recorder
-from touchstream.privacy.erasure import Eraser
 from touchstream.privacy.export import export_subject
 
 CHUNK = 1 << 16
@@ -48,7 +47,11 @@ class ErasurePublic(BaseModel):
     erased: list[str] = Field(description="Every record of the person that was erased.")
     duplicate: bool = Field(description="True when the person had been erased already.")
     event_ids: list[str]
-    blobs_shredded: int
+    blobs_shredded: int = Field(description="Blobs named by the person's events: key "
+                                            "destroyed, file overwritten and removed.")
+    held_erased: int = Field(description="Triage items naming the person, made unreadable.")
+    quarantine_rows_removed: int = Field(description="Quarantined CDR rows naming the person.")
+    calls_forgotten: int = Field(description="Call-directory entries of the person.")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -69,16 +72,17 @@ def privacy_routes(context: Any) -> Any:
     )
     def erase_customer(body: Annotated[EraseCustomerIn, Body()],
                        who: Annotated[Any, Depends(officer)]) -> Any:
-        hub = deps.hub
-        eraser = Eraser(hub, hub.mapper.keys, deps.blobs)
         try:
-            report = eraser.erase(body.customer_id, body.reason, actor=f"api:{who.key_id}")
+            report = deps.eraser.erase(body.customer_id, body.reason, actor=f"api:{who.key_id}")
         except CustomerNotFoundError as exc:
             raise HTTPException(404, detail=str(exc)) from exc
         out = ErasurePublic(customer_id=str(body.customer_id), erased=report.customers,
                             duplicate=report.recorded.duplicate,
                             event_ids=list(report.recorded.event_ids),
-                            blobs_shredded=report.blobs_shredded)
+                            blobs_shredded=report.blobs_shredded,
+                            held_erased=report.held_erased,
+                            quarantine_rows_removed=report.quarantine_rows_removed,
+                            calls_forgotten=report.calls_forgotten)
         return JSONResponse(out.model_dump(), status_code=200 if out.duplicate else 201)
 
     @router.get(

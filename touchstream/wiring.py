@@ -95,10 +95,11 @@ def schema_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
 
-def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None, *,
-              encrypt: bool = True) -> Hub:
+def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None,
+              keys: DataKeys | None = None, *, encrypt: bool = True) -> Hub:
     """The write model on the configured event store (``env_overrides``: library settings
-    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks).
+    such as ``AGGREGATE_CACHE_MAXSIZE`` for benchmarks; ``keys``: data keys to share
+    with the blob store, else its own).
 
     ``encrypt=False`` is for the benchmarks only (``touchstream.bench`` measures the
     cost of encryption against it, on a fresh temporary store): the library's own
@@ -107,11 +108,12 @@ def build_hub(settings: Settings, env_overrides: dict[str, str] | None = None, *
     passes it)."""
     kind = store_kind(settings.event_store)
     with schema_lock(settings):
-        return _hub(settings, kind, env_overrides or {}, encrypt)
+        return _hub(settings, kind, env_overrides or {}, keys or build_data_keys(settings),
+                    encrypt)
 
 
-def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], encrypt: bool) -> Hub:
-    keys = build_data_keys(settings)
+def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], keys: DataKeys,
+         encrypt: bool) -> Hub:
     hub = Hub(
         env={**event_store_env(settings), **env_overrides},
         naming=StreamNaming(prefixed=(kind == "kurrentdb"), secret=keys.id_secret),
@@ -120,6 +122,7 @@ def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], encrypt: 
         snapshot_interval=settings.snapshot_interval,
         mapper_factory=(lambda transcoder: PersonalDataMapper(transcoder, keys)) if encrypt
         else None,
+        shredder=keys,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
     if encrypt:

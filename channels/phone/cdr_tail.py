@@ -114,6 +114,25 @@ class Quarantine:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
+    def purge(self, matches: Callable[[dict[str, Any]], bool]) -> int:
+        """Remove every row ``matches`` selects (erasure of the person it names); how many.
+
+        The file is replaced atomically, then the old file's bytes are overwritten
+        with zeros through a handle kept open across the replace, so the removed
+        rows are left in no file."""
+        with self.locked():
+            entries = self.entries()
+            kept = [entry for entry in entries if not matches(entry)]
+            if len(kept) == len(entries):
+                return 0
+            with open(self.path, "r+b") as old:
+                self.replace(kept)
+                size = os.fstat(old.fileno()).st_size
+                old.write(b"\0" * size)
+                old.flush()
+                os.fsync(old.fileno())
+        return len(entries) - len(kept)
+
 
 @dataclass
 class RetryStats:

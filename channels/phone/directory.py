@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -44,6 +45,8 @@ class SQLiteCallDirectory:
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # A forgotten customer's rows leave no bytes in freed pages.
+            self._conn.execute("PRAGMA secure_delete=ON")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS call_customers ("
                 " call_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL)"
@@ -70,6 +73,21 @@ class SQLiteCallDirectory:
             if row:
                 self._remember_in_memory(call_id, row[0])
         return UUID(row[0]) if row else None
+
+    def forget_customers(self, customer_ids: Iterable[str]) -> int:
+        """Drop every call of these customers (erasure); how many entries went. The WAL
+        is checkpointed so no old page keeps them either."""
+        gone = {str(c) for c in customer_ids}
+        if not gone:
+            return 0
+        with self._lock:
+            for call_id in [k for k, v in self._cache.items() if v in gone]:
+                del self._cache[call_id]
+            marks = ",".join("?" * len(gone))
+            cur = self._conn.execute(
+                f"DELETE FROM call_customers WHERE customer_id IN ({marks})", sorted(gone))
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return cur.rowcount
 
     def _remember_in_memory(self, call_id: str, customer_id: str) -> None:
         if len(self._cache) >= self.CACHE_SIZE:

@@ -162,6 +162,11 @@ def _redact(db: Db, t: Names, cid: str) -> None:
             f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) VALUES ('delete',?,?,?)",
             [(pos, subject or "", summary or "") for pos, _, subject, summary, _ in rows
              if subject or summary])
+        # A delete only adds a tombstone: the erased words stay in the index's
+        # segments until they are merged. Merge them all now (erasures are rare;
+        # the cost is one pass over the index). FTS5's 'secure-delete' would do it
+        # per row but needs SQLite 3.44.
+        db.execute(f"INSERT INTO {t.fts} ({t.fts}) VALUES ('optimize')")
     db.executemany(f"UPDATE {t.detail} SET body=? WHERE position=?",
                    [(erased_payload(kind, body), pos) for pos, kind, _, _, body in rows
                     if '"personal_data_erased"' not in body])

@@ -19,6 +19,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from channels.blobs import BlobStore
 from commands import email_messages as em
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, Hub
@@ -130,7 +131,7 @@ def test_erasure_keeps_the_log_and_the_counts_and_redacts_every_read_model(
     assert before is not None and before["name"] == f"Name {CANARY}a"
     events_before = list(hub.stream(UUID(cid)))
 
-    eraser = Eraser(hub, keys_of(hub), _blobs(settings))
+    eraser = Eraser(hub, keys_of(hub), _blobs(settings, hub))
     report = eraser.erase(UUID(cid), "GDPR-17 case 4711", actor="privacy-officer")
     assert not report.recorded.duplicate and report.customers == [cid]
     assert eraser.erase(UUID(cid), "GDPR-17 case 4711", actor="x").recorded.duplicate
@@ -187,7 +188,7 @@ def test_erasing_one_record_of_a_merged_person_erases_all_of_them(hub: Hub,
                                                                   env: dict[str, str]) -> None:
     a, b = seed_canary(hub, "a"), seed_canary(hub, "b")
     hub.execute(m.MergeCustomers(source_id=UUID(b), target_id=UUID(a)))
-    report = Eraser(hub, keys_of(hub), _blobs(settings_mod.load(env))).erase(
+    report = Eraser(hub, keys_of(hub), _blobs(settings_mod.load(env), hub)).erase(
         UUID(b), "GDPR-17 case 9", actor="privacy")
     assert sorted(report.customers) == sorted([a, b])
     assert hub.customer(UUID(a)).erased and hub.customer(UUID(b)).erased
@@ -235,10 +236,9 @@ def test_rotating_the_master_key_rewraps_without_touching_events(env: dict[str, 
 
 
 # -- helpers -------------------------------------------------------------------
-def _blobs(settings: settings_mod.Settings):  # type: ignore[no-untyped-def]
-    from channels.blobs import BlobStore
-
-    return BlobStore(settings.data_dir / "blobs")
+def _blobs(settings: settings_mod.Settings, hub: Hub) -> BlobStore:
+    """The app's blob store (keyed addresses, sealed under the hub's data keys)."""
+    return Dependencies(settings, hub=hub).blobs
 
 
 def _sealed_of(state: bytes) -> str:
@@ -289,7 +289,7 @@ def test_subject_export_holds_every_event_decrypted_with_a_checked_manifest(
     store = Dependencies(settings).read_store
     a, b = seed_canary(hub, "a"), seed_canary(hub, "b")
     hub.execute(m.MergeCustomers(source_id=UUID(b), target_id=UUID(a)))
-    blobs = _blobs(settings)
+    blobs = _blobs(settings, hub)
     ref = blobs.put(f"raw mail of {CANARY}".encode())
     hub.execute(m.RecordEmail(customer_id=UUID(a), message_id="<raw@mail.example>",
                               from_address="x@example.com", subject="with raw", body_ref=ref))
@@ -334,3 +334,83 @@ def test_no_canary_anywhere_in_the_event_store_claims_and_source_keys_included(
     assert len(dump) > 10_000
     found = [n for n in needles if n in dump]
     assert not found, f"{found} in clear in the event store"
+
+
+def _stored_states(env: dict[str, str], hub: Hub, topic: str) -> list[bytes]:
+    """The stored state of every event of ``topic``, read past the application."""
+    settings = settings_mod.load(env)
+    if settings.event_store_kind == "postgres":
+        with psycopg.connect(settings.event_store) as conn:
+            return [bytes(s) for (s,) in conn.execute(
+                f"SELECT state FROM {hub.recorder.events_table_name} "  # type: ignore[attr-defined]
+                "WHERE topic = %s", (topic,))]
+    return [n.state for n in hub.recorder.select_notifications(1, 100_000, topics=[topic])]
+
+
+HELD_TOPIC = "domain.claims:HeldTouchpoint.Held"
+
+
+def test_a_held_touchpoint_is_sealed_and_its_key_goes_when_it_is_assigned(
+        env: dict[str, str], hub: Hub) -> None:
+    hub.unknown_contacts = "triage"
+    address = f"{CANARY.lower()}h@example.org"
+    cmd = m.RecordEmail(message_id="<held-1@x>", from_address=address,
+                        subject=f"Subj {CANARY}", occurred_at=T0)
+    assert hub.execute(cmd).held_for_triage
+    (state,) = _stored_states(env, hub, HELD_TOPIC)
+    assert CANARY.encode() not in state and CANARY.lower().encode() not in state
+    assert b'"_sealed"' in state
+    [item] = hub.held_touchpoints()
+    assert item.contact == f"email:{address}" and item.command["subject"] == f"Subj {CANARY}"
+
+    cid = UUID(hub.execute(m.RegisterCustomer(name="Known later")).customer_id)
+    assert hub.assign_held(item.source_key, cid).customer_id == str(cid)
+    # Now only the customer's stream (under the customer's key) holds the touchpoint.
+    assert keys_of(hub).is_erased(f"held:{item.id}")
+    assert hub.held_touchpoints() == []
+    assert hub.assign_held(item.source_key, cid).duplicate
+    hub.close()
+    fresh = make_hub(env)
+    try:
+        held = fresh.repository.get(item.id)
+        assert held.erased and held.command == {} and held.assigned_to == str(cid)
+        assert fresh.assign_held(item.source_key, cid).duplicate
+    finally:
+        fresh.close()
+
+
+def test_erasure_reaches_held_items_and_blobs_of_the_person(env: dict[str, str],
+                                                            hub: Hub) -> None:
+    settings = settings_mod.load(env)
+    blobs = _blobs(settings, hub)
+    cid = seed_canary(hub)
+    address = f"{CANARY.lower()}a@example.com"
+    raw, pdf = f"raw mail of {CANARY}".encode(), f"%PDF {CANARY}".encode()
+    raw_ref, pdf_ref = blobs.put(raw), blobs.put(pdf)
+    hub.execute(m.RecordEmail(customer_id=UUID(cid), message_id="<with-raw@x>",
+                              from_address=address, subject="raw", raw_ref=raw_ref,
+                              attachments=[m.Attachment(sha256=pdf_ref, size=len(pdf),
+                                                        content_type="application/pdf")]))
+    fax = blobs.put(b"fax of " + CANARY.encode())
+    hub.execute(m.RecordFax(customer_id=UUID(cid), fax_id="fx-1", document_sha256=fax))
+    # Held before the person was known by this second address; and one of a stranger.
+    hub.unknown_contacts = "triage"
+    hub.execute(m.RecordEmail(message_id="<h-1@x>", from_address=f"second.{address}",
+                              subject=f"held {CANARY}"))
+    hub.execute(m.RecordEmail(message_id="<h-2@x>", from_address="stranger@example.org",
+                              subject="not theirs"))
+    hub.execute(m.AddContactPoint(customer_id=UUID(cid), contact=m.ContactPointIn(
+        kind="email", value=f"second.{address}")))
+    assert len(hub.held_touchpoints()) == 2
+
+    report = Eraser(hub, keys_of(hub), blobs).erase(UUID(cid), "DSR-1", actor="privacy")
+    assert report.blobs_shredded == 3 and report.held_erased == 1
+    for ref in (raw_ref, pdf_ref, fax):
+        assert not blobs.exists(ref) and keys_of(hub).is_erased(f"blob:{ref}")
+    [left] = hub.held_touchpoints()
+    assert left.contact == "email:stranger@example.org"
+    states = b"".join(_stored_states(env, hub, HELD_TOPIC))
+    assert CANARY.encode() not in states and CANARY.lower().encode() not in states
+    # The same bytes stored again later (the person writes again) are kept afresh.
+    again = blobs.put(raw)
+    assert again != raw_ref and blobs.get(again) == raw

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from channels.blobs import BlobStore
 from channels.phone.config import FaxConfig
 from channels.phone.fax import fax_router
 from channels.phone.media import MediaPolicy, MediaRefusedError, fetch_media
 from commands import messages as m
 from commands.hub import Hub
 from domain.customer import Customer
-from tests.support.phone import app_with, provider, sqlite_hub
+from tests.support.phone import app_blobs, app_with, provider, sqlite_hub
 
 SECRET = "fax-secret"
 NOW = 1_790_000_000.0
@@ -89,8 +88,7 @@ def config(**kw: object) -> FaxConfig:
 
 
 def client_for(hub: Hub, tmp_path: Path, **kw: object) -> TestClient:
-    blobs = BlobStore(tmp_path / "blobs")
-    return TestClient(app_with(fax_router(provider(hub), config(**kw), blobs)))
+    return TestClient(app_with(fax_router(provider(hub), config(**kw), app_blobs(hub, tmp_path))))
 
 
 def post(client: TestClient, path: str, payload: dict[str, object], secret: str = SECRET):  # type: ignore[no-untyped-def]
@@ -122,10 +120,15 @@ def test_signed_inbound_fax_is_fetched_stored_as_a_blob_and_recorded(
         again = post(client, "inbound", inbound(media))
         assert again.json()["status"] == "duplicate"
     (fax,) = faxes(hub)
-    assert fax.document_sha256 == hashlib.sha256(PDF).hexdigest()
+    blobs = app_blobs(hub, tmp_path)
+    # Addressed by a keyed digest, not the SHA-256 anyone could compute from the PDF,
+    # and sealed at rest.
+    assert fax.document_sha256 == blobs.address_of(PDF) != hashlib.sha256(PDF).hexdigest()
     assert (fax.status, fax.pages, fax.content_type, fax.document_size) == (
         "complete", 2, "application/pdf", len(PDF))
-    assert BlobStore(tmp_path / "blobs").get(fax.document_sha256) == PDF
+    assert blobs.get(fax.document_sha256) == PDF
+    (stored,) = [p for p in blobs.root.rglob("*") if p.is_file()]
+    assert stored.name == fax.document_sha256 and b"%PDF" not in stored.read_bytes()
 
 
 def test_bad_signature_is_refused_before_anything_is_fetched(

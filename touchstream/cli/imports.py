@@ -80,7 +80,7 @@ def _import_cdr(args: argparse.Namespace, deps: Dependencies) -> int:
     options = CdrOptions(timezone=zone(args.timezone or conf.cdr.timezone),
                          direction=args.direction,
                          internal_max_digits=args.internal_max_digits)
-    quarantine = Quarantine(conf.data_dir / "quarantine" / "cdr.jsonl")
+    quarantine = deps.cdr_quarantine
     if args.file is None and not args.retry_quarantined:
         raise CliError("give the CDR file to import, or --retry-quarantined")
     if args.file is not None and not args.follow and not args.file.exists():

@@ -17,7 +17,6 @@ from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
 from touchstream.cli.reading import customer_id, read_models
 from touchstream.privacy.datakeys import MasterKeyError, _decode_master
-from touchstream.privacy.erasure import Eraser
 from touchstream.privacy.export import export_subject
 from touchstream.settings import load as load_settings
 from touchstream.wiring import build_data_keys
@@ -61,12 +60,14 @@ def _uuid(raw: str) -> UUID:
 
 def _erase(args: argparse.Namespace) -> int:
     with opened() as deps:
-        eraser = Eraser(deps.hub, deps.hub.mapper.keys, deps.blobs)  # type: ignore[attr-defined]
-        report = eraser.erase(_uuid(args.customer), args.reason, actor="cli")
+        report = deps.eraser.erase(_uuid(args.customer), args.reason, actor="cli")
     print_json({"customer_id": args.customer, "erased": report.customers,
                 "duplicate": report.recorded.duplicate,
                 "event_ids": report.recorded.event_ids,
-                "blobs_shredded": report.blobs_shredded})
+                "blobs_shredded": report.blobs_shredded,
+                "held_erased": report.held_erased,
+                "quarantine_rows_removed": report.quarantine_rows_removed,
+                "calls_forgotten": report.calls_forgotten})
     return Exit.OK
 
 

@@ -1,23 +1,47 @@
-"""Erasure as an operator runs it: the command, then everything kept beside the log.
+"""Erasure as an operator runs it: everything kept beside the log, then the command.
 
-Order matters for a crash: blob references are read from the events while the
-key still opens them; the command records the erasure and destroys the keys;
-then blobs are shredded. Running the same erasure again repeats every step
-that has anything left to do and answers ``duplicate``.
+What the person's events name or imply is read first, while their key still
+opens the events: the blobs they reference and the contact points they
+leave the person with. Then, in order:
+
+1. each blob's own key is destroyed and its file overwritten and removed;
+2. held triage items that name one of the person's contact points have their
+   key destroyed (they read as erased and leave the triage queue);
+3. quarantined CDR rows naming one of the person's numbers are removed;
+4. the command records ``PersonalDataErased`` on every record of the person
+   and destroys their data keys;
+5. the call directory forgets the person's calls.
+
+Steps 1-3 come before the command so that a crash anywhere is repaired by
+running the erasure again: until step 4 the events still open and name
+everything again; each step is idempotent, and a rerun answers ``duplicate``.
 """
 
 from __future__ import annotations
 
-import os
+import base64
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Protocol
 from uuid import UUID
 
 from channels.blobs import BlobStore
+from channels.phone.cdr_tail import Quarantine
 from commands.hub import Hub
 from commands.ports import Recorded
-from commands.privacy import EraseCustomer, erase_customer, merge_group, refs_of
+from commands.privacy import EraseCustomer, contact_points_of, erase_customer, merge_group, refs_of
+from commands.triage import shred_held
+from touchstream.privacy.blobs import blob_subject
 from touchstream.privacy.datakeys import DataKeys
+from touchstream.privacy.mentions import Mentions
+
+HEX = frozenset("0123456789abcdef")
+
+
+class CallForgetter(Protocol):
+    """The part of the call directory an erasure uses."""
+
+    def forget_customers(self, customer_ids: Iterable[str]) -> int: ...
 
 
 @dataclass
@@ -27,41 +51,65 @@ class ErasureReport:
     recorded: Recorded
     customers: list[str] = field(default_factory=list)
     blobs_shredded: int = 0
+    held_erased: int = 0
+    quarantine_rows_removed: int = 0
+    calls_forgotten: int = 0
 
 
 class Eraser:
     """Erases a person everywhere the hub keeps their data."""
 
-    def __init__(self, hub: Hub, keys: DataKeys, blobs: BlobStore) -> None:
+    def __init__(self, hub: Hub, keys: DataKeys, blobs: BlobStore, *,
+                 quarantine: Quarantine | None = None,
+                 calls: CallForgetter | None = None) -> None:
         self.hub = hub
         self.keys = keys
         self.blobs = blobs
+        self.quarantine = quarantine
+        self.calls = calls
 
     def erase(self, customer_id: UUID, reason: str, actor: str) -> ErasureReport:
         group = merge_group(self.hub, customer_id)  # CustomerNotFoundError for an unknown id
         refs: set[str] = set()
+        points: set[tuple[str, str]] = set()
         for member in group:
             if not self.keys.is_erased(str(member)):
-                refs |= refs_of(self.hub.stream(member))
+                events = list(self.hub.stream(member))
+                refs |= refs_of(events)
+                points |= contact_points_of(events)
+        mentions = Mentions(points)
+        shredded = sum(1 for ref in sorted(refs) if self._shred_blob(ref))
+        held = self._erase_held(mentions) if mentions else 0
+        rows = self._purge_quarantine(mentions) if mentions else 0
         cmd = EraseCustomer(customer_id=customer_id, reason=reason, actor=actor)
         recorded = erase_customer(self.hub, cmd, self.keys)
-        shredded = sum(1 for ref in sorted(refs) if _shred(self.blobs, ref))
-        return ErasureReport(recorded, [str(m) for m in group], shredded)
+        calls = self.calls.forget_customers(str(m) for m in group) if self.calls else 0
+        return ErasureReport(recorded, [str(m) for m in group], shredded, held, rows, calls)
 
+    def _shred_blob(self, ref: str) -> bool:
+        """Destroy a blob's key and shred its file; False for a ref that is not a blob
+        address (a provider's recording id) or a blob that is gone already."""
+        if len(ref) != 64 or not set(ref) <= HEX:
+            return False
+        self.keys.destroy(blob_subject(ref))
+        return self.blobs.shred(ref)
 
-def _shred(blobs: BlobStore, ref: str) -> bool:
-    """Overwrite a blob's bytes, then unlink it (a no-op for a ref that is not a blob)."""
-    try:
-        path: Path = blobs._path(ref)
-    except ValueError:
-        return False
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return False
-    with open(path, "r+b") as fh:
-        fh.write(b"\0" * size)
-        fh.flush()
-        os.fsync(fh.fileno())
-    path.unlink()
-    return True
+    def _erase_held(self, mentions: Mentions) -> int:
+        erased = 0
+        for held in self.hub.held_touchpoints(limit=1_000_000_000):
+            if mentions.in_field(held.contact or "") or mentions.in_value(held.command):
+                erased += shred_held(self.hub.context, held.id)
+        return erased
+
+    def _purge_quarantine(self, mentions: Mentions) -> int:
+        if self.quarantine is None:
+            return 0
+
+        def names_person(entry: dict[str, Any]) -> bool:
+            try:
+                raw = base64.b64decode(entry.get("raw_base64", ""), validate=True)
+            except ValueError:
+                raw = b""  # a damaged entry: judged by what else it says
+            return mentions.in_row(raw) or mentions.in_field(str(entry.get("reason", "")))
+
+        return self.quarantine.purge(names_person)

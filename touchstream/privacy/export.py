@@ -21,7 +21,7 @@ from uuid import UUID
 
 import orjson
 
-from channels.blobs import BlobNotFoundError, BlobStore
+from channels.blobs import BlobNotFoundError, BlobStore, BlobUnreadableError
 from commands.hub import Hub
 from commands.privacy import merge_group, refs_of
 from projections.summary.view import SummaryView
@@ -102,10 +102,14 @@ def export_subject(hub: Hub, summary: SummaryView | None, timeline: TimelineView
                 part("timeline.jsonl", _timeline_rows(timeline, str(customer_id)))
         except ProjectionNotReadyError as exc:
             missing.append(str(exc))  # the events hold everything; said in the manifest
+        unreadable: list[str] = []
         for ref in sorted(refs):
             try:
                 data = blobs.get(ref)
             except (BlobNotFoundError, ValueError):
+                continue  # not a blob (a provider's recording id), or never stored here
+            except BlobUnreadableError as exc:
+                unreadable.append(str(exc))  # changed on disk: said, not exported
                 continue
             part(f"blobs/{ref}", iter([data]))
         manifest = {
@@ -114,6 +118,7 @@ def export_subject(hub: Hub, summary: SummaryView | None, timeline: TimelineView
             "exported_at": datetime.now(UTC).isoformat(),
             "parts": parts,
             "read_models_missing": missing,
+            "blobs_unreadable": unreadable,
         }
         zf.writestr("manifest.json", orjson.dumps(manifest, option=_JSON | orjson.OPT_INDENT_2))
     return ExportManifest(str(customer_id), [str(m) for m in group], parts)

@@ -16,6 +16,11 @@ Once a customer's key is destroyed, their events still decode: the clear
 fields as recorded, every personal field as ``None`` (or an empty list/dict),
 and ``personal_data_erased`` set to True on the event, so projections redact
 and every non-personal count stays what it was.
+
+A touchpoint held for triage (``domain.claims:HeldTouchpoint.Held``) is sealed
+the same way under a key of its own (``domain.personal.held_subject``): it
+belongs to no customer yet. Its key is destroyed when it is assigned or when
+the person it names is erased; it then reads with ``personal_data_erased``.
 """
 
 from __future__ import annotations
@@ -30,13 +35,14 @@ from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.personal import personal_fields, redacted_value
+from domain.personal import HELD_PERSONAL, held_subject, personal_fields, redacted_value
 from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
 
 CUSTOMER_TOPIC_PREFIX = "domain.customer:Customer."
 CUSTOMER_TOPIC = "domain.customer:Customer"
 SNAPSHOT_TOPIC = "eventsourcing.domain:Snapshot"
 ERASE_EVENT_TOPIC = CUSTOMER_TOPIC_PREFIX + "PersonalDataErased"
+HELD_TOPIC = "domain.claims:HeldTouchpoint.Held"
 SEALED = "_sealed"
 SEALED_VERSION = "_sealed_v"
 ERASED_FLAG = "personal_data_erased"
@@ -50,6 +56,12 @@ class TamperedRecordError(MapperDeserialisationError):
 def subject_of(originator_id: Any) -> str:
     """The data subject of a customer stream: the customer's uuid."""
     return str(originator_id).removeprefix(STREAM_PREFIX)
+
+
+def _subject(topic: str, originator_id: Any) -> str:
+    if topic == HELD_TOPIC:
+        return held_subject(originator_id)
+    return subject_of(originator_id)
 
 
 class PersonalDataMapper(Mapper[Any]):
@@ -72,7 +84,7 @@ class PersonalDataMapper(Mapper[Any]):
         if private:
             secret = {name: state.pop(name) for name in private if name in state}
             stream = str(originator_id)  # once: a UUID's str() costs as much as the encrypt
-            cipher = self.keys.cipher_for_write(stream.removeprefix(STREAM_PREFIX))
+            cipher = self.keys.cipher_for_write(_subject(topic, stream))
             nonce = os.urandom(NONCE_BYTES)
             sealed = cipher.encrypt(
                 nonce, self.transcoder.encode(secret), _aad(stream, originator_version, topic),
@@ -116,8 +128,9 @@ class PersonalDataMapper(Mapper[Any]):
         blob = binascii.a2b_base64(state.pop(SEALED))
         state.pop(SEALED_VERSION, None)
         stream = str(stored.originator_id)
+        subject = _subject(stored.topic, stream)
         try:
-            cipher = self.keys.cipher_for_read(stream.removeprefix(STREAM_PREFIX))
+            cipher = self.keys.cipher_for_read(subject)
         except SubjectErasedError:
             state.update(_redacted(stored.topic, state))
             state[ERASED_FLAG] = True
@@ -143,6 +156,8 @@ def _aad(stream: str, version: int, topic: str) -> bytes:
 def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
     if topic.startswith(CUSTOMER_TOPIC_PREFIX):
         return _event_private_names(topic)
+    if topic == HELD_TOPIC:
+        return HELD_PERSONAL
     if topic == SNAPSHOT_TOPIC and state.get("topic") == CUSTOMER_TOPIC:
         # An erased customer's snapshot holds no personal data (the erasure
         # event's apply cleared it): kept in clear, it stays readable after
