@@ -19,6 +19,7 @@ from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
 from domain.errors import DomainError, TouchpointUnknownError
 from projections.store import ReadStoreError
+from replays.audit.access import AccessLogError
 from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
 from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
@@ -57,6 +58,9 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.CONFLICT, str(exc)
     if isinstance(exc, DataKeyMissingError):
         return Exit.STORE, str(exc)
+    if isinstance(exc, AccessLogError):
+        return Exit.STORE, ("the read could not be recorded in the access log, so nothing "
+                            f"was shown ({exc})")
     if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
                         NotFoundError)):
         return Exit.NOT_FOUND, str(exc)

@@ -33,7 +33,8 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.CONFLICT: "refused by a rule: contact point owned by another customer, merged "
                    "customer, transition not allowed, concurrent change; nothing recorded",
     Exit.NOT_FOUND: "no such customer, API key or call (also `customer find` with no owner)",
-    Exit.STORE: "event store or read store unavailable or failing; retry",
+    Exit.STORE: "event store or read store unavailable or failing (a read that could not "
+                "be recorded in the access log shows nothing); retry",
     Exit.SERVER: "the mail server could not be reached or broke off (`ingest`, `email send`)",
     Exit.INTERRUPTED: "interrupted (Ctrl-C)",
     Exit.PIPE_CLOSED: "the reader closed the output early (piped into `head`); ends quietly",
