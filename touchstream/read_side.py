@@ -54,10 +54,12 @@ def read_audit(deps: Dependencies) -> Any:
                                                              customer_id))
 
 
-def read_routes(context: Any) -> Any:
+def read_routes(context: Any, *, audited: bool = True) -> Any:
     """A ``RouterFactory`` for ``create_app``: the read API over the read store.
 
-    ``context`` is the app's ``AppContext`` (its ``deps`` and ``authorize``).
+    ``context`` is the app's ``AppContext`` (its ``deps`` and ``authorize``). Every
+    served app records reads (``audited``); only ``bench timeline`` turns it off, to
+    measure what the read audit costs.
     """
     from read_api.routes import read_router
 
@@ -68,6 +70,6 @@ def read_routes(context: Any) -> Any:
         context.authorize,
         normalise_phone=lambda raw: normalise_number(raw, region),
         normalise_email=normalise_email,
-        audit=read_audit(deps),
+        audit=read_audit(deps) if audited else None,
         log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0),
     )

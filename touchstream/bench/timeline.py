@@ -4,10 +4,19 @@ Measured in one run, on one fresh store:
 
 (a) the read model: ``resolve`` + ``page(limit=50)`` as the route calls them,
     walking the whole timeline page by page with cursors (p50/p99);
-(b) over HTTP against a running server (uvicorn, one worker, the real app with
-    API keys): the timeline route with those cursors and, as the ceiling, the
-    app's trivial ``/health`` route, each driven by a keep-alive client with
-    ``--connections`` connections for ``--seconds``; requests/s and latency.
+(b) over HTTP against running servers (uvicorn, one worker each, the real app
+    with API keys): the timeline route with those cursors, once with the read
+    audit on (every page appends a durable access record, as served) and once
+    with it off, and, as the ceiling, the app's trivial ``/health`` route; each
+    driven by a keep-alive client with ``--connections`` connections for
+    ``--seconds`` in all, split into ``--rounds`` rounds that take the three in
+    turn (so a neighbour's load on a shared machine falls on all three alike);
+    requests/s, latency, and the server's CPU time per request (all its threads).
+
+``audited_vs_unaudited`` is the audited page rate over the unaudited one (target
+≥ 0.9: the read audit may cost at most 10% of the timeline's throughput);
+``http_vs_trivial`` is the unaudited route over ``/health``,
+``http_vs_trivial_audited`` the audited one.
 """
 
 from __future__ import annotations
@@ -21,14 +30,21 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from projections import registry
 from projections.engine import Worker
+from projections.store import ReadStore
 from projections.timeline.view import Cursor, TimelineView
 from read_api.cursors import timeline_cursor
+from replays.audit import access as access_log
 from replays.progress import ProgressBar
 from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
@@ -40,22 +56,32 @@ from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
 NAME = "timeline"
-TARGETS = {"http_vs_trivial": (">=", 0.5)}
+TARGETS = {"http_vs_trivial": (">=", 0.5), "http_vs_trivial_audited": (">=", 0.45),
+           "audited_vs_unaudited": (">=", 0.9)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--touchpoints", type=int, default=100_000,
                         help="touchpoints of the measured customer (default 100000)")
     parser.add_argument("--seconds", type=float, default=5.0,
-                        help="HTTP load per route (default 5)")
+                        help="HTTP load per route, all rounds together (default 5)")
     parser.add_argument("--connections", type=int, default=8,
                         help="concurrent keep-alive HTTP connections (default 8)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds the HTTP load is split into, each taking /health, the "
+                             "audited and the unaudited timeline in turn (default 5)")
 
 
 def served_app() -> FastAPI:
     """uvicorn factory: the real app with the read routes, settings from the environment."""
     deps = bootstrap()
     return create_app(deps, routers=[read_routes], services=[deps])
+
+
+def served_app_unaudited() -> FastAPI:
+    """uvicorn factory: as ``served_app`` with the read audit off (the cost baseline)."""
+    deps = bootstrap()
+    return create_app(deps, routers=[partial(read_routes, audited=False)], services=[deps])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -110,7 +136,9 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     paths = [f"/customers/{root}/timeline?limit=50"] + [
         f"/customers/{root}/timeline?limit=50&cursor="
         f"{timeline_cursor(Cursor.decode(c), root)}" for c in cursors]
-    http = _http(settings, token, paths, args.seconds, args.connections)
+    http = _http(settings, token, paths, args.seconds, args.connections,
+                 getattr(args, "rounds", 5))
+    on, off, trivial = http["audited"], http["page"], http["trivial"]
     return {
         "scenario": NAME,
         "store": args.store,
@@ -119,13 +147,23 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "pages": len(model),
             "page_p50_ms": round(statistics.median(model) * 1e3, 3),
             "page_p99_ms": round(_pct(model, 0.99) * 1e3, 3),
-            "http_page_p50_ms": http["page"]["p50_ms"],
-            "http_page_p99_ms": http["page"]["p99_ms"],
-            "http_page_requests_per_s": http["page"]["rps"],
-            "http_trivial_p99_ms": http["trivial"]["p99_ms"],
-            "http_trivial_requests_per_s": http["trivial"]["rps"],
+            "http_page_p50_ms": off["p50_ms"],
+            "http_page_p99_ms": off["p99_ms"],
+            "http_page_requests_per_s": off["rps"],
+            "http_audited_page_p50_ms": on["p50_ms"],
+            "http_audited_page_p99_ms": on["p99_ms"],
+            "http_audited_page_requests_per_s": on["rps"],
+            "http_page_server_cpu_ms": off["cpu_ms"],
+            "http_audited_page_server_cpu_ms": on["cpu_ms"],
+            "http_trivial_p99_ms": trivial["p99_ms"],
+            "http_trivial_requests_per_s": trivial["rps"],
+            "access_records": http["access_records"],
+            # what recording a read adds to each page, in % of the unaudited rate
+            "audit_cost_pct": round(100 * (1 - on["rps"] / off["rps"]), 1),
         },
-        "ratios": {"http_vs_trivial": round(http["page"]["rps"] / http["trivial"]["rps"], 3)},
+        "ratios": {"http_vs_trivial": round(off["rps"] / trivial["rps"], 3),
+                   "http_vs_trivial_audited": round(on["rps"] / trivial["rps"], 3),
+                   "audited_vs_unaudited": round(on["rps"] / off["rps"], 3)},
     }
 
 
@@ -136,13 +174,59 @@ def _free_port() -> int:
 
 
 def _http(settings: Settings, token: str, paths: list[str], seconds: float,
-          connections: int) -> dict[str, dict[str, float]]:
+          connections: int, rounds: int) -> dict[str, Any]:
+    auth = f"Authorization: Bearer {token}\r\n"
+    with ExitStack() as stack:
+        audited = stack.enter_context(_server(settings, "served_app"))
+        unaudited = stack.enter_context(_server(settings, "served_app_unaudited"))
+        loads = {"trivial": (audited, ["/health"], ""), "audited": (audited, paths, auth),
+                 "page": (unaudited, paths, auth)}
+        for server, wanted, header in loads.values():  # warm-up
+            asyncio.run(_load(server.port, wanted, header, 1.0, connections))
+        before = _access_records(settings)
+        rounds = max(1, rounds)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in loads}
+        order = list(loads)
+        for k in range(rounds):
+            for name in order[k % 3:] + order[:k % 3]:  # each goes first in turn
+                server, wanted, header = loads[name]
+                cpu = _cpu_s(server)
+                done = asyncio.run(_load(server.port, wanted, header, seconds / rounds,
+                                         connections))
+                runs[name].append({**done, "cpu_s": _cpu_s(server) - cpu})
+        out: dict[str, Any] = {name: _merged(done) for name, done in runs.items()}
+        out["access_records"] = _access_records(settings) - before
+        if out["access_records"] != out["audited"]["requests"]:  # the audit really ran
+            raise RuntimeError(f"{out['audited']['requests']} audited pages but "
+                               f"{out['access_records']} access records")
+        return out
+
+
+@dataclass(frozen=True)
+class _Server:
+    port: int
+    pid: int
+
+
+def _cpu_s(server: _Server) -> float:
+    """CPU seconds (user + system, all threads) the server has used so far; 0 where
+    there is no ``/proc`` (the CPU figures then read 0)."""
+    try:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _server(settings: Settings, factory: str) -> Iterator[_Server]:
+    """A uvicorn process serving ``touchstream.bench.timeline:<factory>``."""
     port = _free_port()
     env = {**os.environ, "TOUCHSTREAM_DATA": str(settings.data_dir),
            "TOUCHSTREAM_EVENT_STORE": settings.event_store,
            "TOUCHSTREAM_READ_STORE": settings.read_store}
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "touchstream.bench.timeline:served_app",
+        [sys.executable, "-m", "uvicorn", "--factory", f"touchstream.bench.timeline:{factory}",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -156,19 +240,35 @@ def _http(settings: Settings, token: str, paths: list[str], seconds: float,
                     raise RuntimeError("the server did not start: "
                                        + (server.stderr.read().decode() if server.stderr else ""))
                 time.sleep(0.1)
-        auth = f"Authorization: Bearer {token}\r\n"
-        asyncio.run(_load(port, ["/health"], "", 1.0, connections))  # warm-up
-        asyncio.run(_load(port, paths, auth, 1.0, connections))
-        return {"trivial": asyncio.run(_load(port, ["/health"], "", seconds, connections)),
-                "page": asyncio.run(_load(port, paths, auth, seconds, connections))}
+        yield _Server(port, server.pid)
     finally:
         server.terminate()
         server.wait(30)
 
 
+def _access_records(settings: Settings) -> int:
+    db = ReadStore(settings.read_store).connect()
+    try:
+        access_log.ensure_schema(db)
+        return int(db.scalar("SELECT COUNT(*) FROM audit_access"))
+    finally:
+        db.close()
+
+
+def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure set from several rounds: all requests over all the time spent."""
+    latencies = [x for run in runs for x in run["latencies"]]
+    elapsed = sum(run["elapsed"] for run in runs)
+    cpu = sum(run["cpu_s"] for run in runs)
+    return {"requests": len(latencies), "rps": round(len(latencies) / elapsed, 1),
+            "cpu_ms": round(cpu / len(latencies) * 1e3, 3),
+            "p50_ms": round(statistics.median(latencies) * 1e3, 3),
+            "p99_ms": round(_pct(latencies, 0.99) * 1e3, 3)}
+
+
 async def _load(port: int, paths: list[str], auth: str, seconds: float,
-                connections: int) -> dict[str, float]:
-    """Keep-alive GETs cycling over ``paths``: requests/s and latency percentiles."""
+                connections: int) -> dict[str, Any]:
+    """Keep-alive GETs cycling over ``paths`` for ``seconds``: each latency, time spent."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
     requests = [f"GET {p} HTTP/1.1\r\nHost: bench\r\n{auth}\r\n".encode() for p in paths]
@@ -196,8 +296,5 @@ async def _load(port: int, paths: list[str], auth: str, seconds: float,
 
     started = time.perf_counter()
     await asyncio.gather(*(client(k) for k in range(connections)))
-    elapsed = time.perf_counter() - started
-    return {"rps": round(len(latencies) / elapsed, 1),
-            "p50_ms": round(statistics.median(latencies) * 1e3, 3),
-            "p99_ms": round(_pct(latencies, 0.99) * 1e3, 3)}
+    return {"latencies": latencies, "elapsed": time.perf_counter() - started}
 

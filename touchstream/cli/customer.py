@@ -8,6 +8,7 @@ from uuid import UUID
 from commands import messages as m
 from projections.summary.view import SummaryView
 from touchstream.cli import privacy
+from touchstream.cli.access import command_line, record_reads
 from touchstream.cli.common import open_hub, print_json, print_recorded
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
@@ -121,8 +122,10 @@ def _show(args: argparse.Namespace) -> int:
         view = SummaryView(store)
         root = existing(view.resolve(asked), asked).root
         summary = view.summary(root)
-    if summary is None:
-        raise NotFoundError(f"no customer {asked}")
+        if summary is None:
+            raise NotFoundError(f"no customer {asked}")
+        record_reads(store, command_line("customer show {customer}", json=args.json),
+                     [asked, root])
     if args.json:
         print_json(summary)
     else:

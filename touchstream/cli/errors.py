@@ -24,6 +24,7 @@ from commands.identity import InvalidContactPointError
 from domain.errors import DomainError, TouchpointUnknownError
 from projections.faults import DamagedEventError
 from projections.store import ReadStoreError
+from replays.audit.access import AccessLogError
 from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
 from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
@@ -62,6 +63,9 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.CONFLICT, str(exc)
     if isinstance(exc, DataKeyMissingError):
         return Exit.DAMAGED, f"the key store is damaged: {exc}"
+    if isinstance(exc, AccessLogError):
+        return Exit.STORE, ("the read could not be recorded in the access log, so nothing "
+                            f"was shown ({exc})")
     # Before ValueError: an event that does not decode or authenticate (a flipped byte,
     # a ciphertext moved between events) is a damaged store, not bad input.
     if isinstance(exc, (DamagedEventError, MapperDeserialisationError)):

@@ -6,7 +6,9 @@ import argparse
 from dataclasses import fields
 from uuid import UUID
 
-from touchstream.cli.common import open_hub, print_json
+from touchstream.bootstrap import opened
+from touchstream.cli.access import command_line, record_reads
+from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
 
@@ -22,8 +24,10 @@ def _run(args: argparse.Namespace) -> int:
         customer_id = UUID(args.customer)
     except ValueError as exc:
         raise CliError(f"not a customer id: {args.customer!r}") from exc
-    with open_hub() as hub:
+    with opened() as deps:
+        hub = deps.hub
         hub.customer(customer_id)  # raises CustomerNotFoundError with a clear message
+        record_reads(deps.read_store, command_line("events {customer}"), [str(customer_id)])
         for event in hub.stream(customer_id):
             row = {f.name: getattr(event, f.name) for f in fields(event)}  # type: ignore[arg-type]
             row["type"] = type(event).__qualname__

@@ -35,7 +35,8 @@ EXIT_CODES: dict[Exit, str] = {
                    "customer, transition not allowed, concurrent change; nothing recorded",
     Exit.NOT_FOUND: "no such customer, API key or call (also `customer find` with no owner)",
     Exit.STORE: "event store or read store unavailable (given up after "
-                "`TOUCHSTREAM_STORE_TIMEOUT` seconds) or failing; retry",
+                "`TOUCHSTREAM_STORE_TIMEOUT` seconds) or failing (a read that could not be "
+                "recorded in the access log shows nothing); retry",
     Exit.SERVER: "the mail server could not be reached or broke off (`ingest`, `email send`)",
     Exit.DAMAGED: "the event store is damaged: an event cannot be decoded or applied; the read "
                   "models that met it stopped there (`projections status`, `run`, `rebuild`)",

@@ -12,6 +12,7 @@ from uuid import UUID
 from projections.summary.view import SummaryView
 from projections.timeline.view import TimelineView
 from touchstream.bootstrap import opened
+from touchstream.cli.access import WITHHELD, command_line, record_reads
 from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
@@ -80,6 +81,10 @@ def _export(args: argparse.Namespace) -> int:
         with read_models(quiet=True) as store, opened() as deps, os.fdopen(fd, "wb") as fh:
             manifest = export_subject(deps.hub, SummaryView(store), TimelineView(store),
                                       deps.blobs, customer, fh)
+            fh.flush()
+            # On record before the zip is moved into place (a file name may be personal).
+            record_reads(store, command_line("customer export {customer}", out=WITHHELD),
+                         [str(customer)])
         os.chmod(tmp, 0o600)
         os.replace(tmp, out)
     except BaseException:

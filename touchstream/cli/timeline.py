@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from projections.timeline.view import Cursor, TimelineEntry, TimelineFilter, TimelineView
+from touchstream.cli.access import WITHHELD, command_line, record_reads
 from touchstream.cli.common import print_json
 from touchstream.cli.exits import Exit
 from touchstream.cli.reading import customer_id, existing, read_models, table, when
@@ -46,6 +47,9 @@ def _run(args: argparse.Namespace) -> int:
             entries += page.items
             more = page.next_cursor is not None
             cursor = Cursor.decode(page.next_cursor) if page.next_cursor else None
+        record_reads(store, command_line(
+            "timeline {customer}", limit=wanted, all=args.all, channel=args.channel,
+            search=WITHHELD if args.search else None, json=args.json), [asked, root])
     if args.json:
         for entry in entries:
             print_json(entry)
