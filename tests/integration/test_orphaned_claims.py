@@ -13,10 +13,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import store_env
 from tests.support import dovecot as dv
@@ -38,17 +35,6 @@ BACKFILL = [
     {"kind": "email", "message_id": "<orphan-backfill@example.com>",
      "from_address": "Ada@Example.com", "occurred_at": "2026-11-24T11:05:00+00:00"},
 ]
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[dv.Dovecot]:
-    reason = dv.available()
-    if reason:
-        pytest.skip(reason)
-    server = dv.Dovecot()
-    server.start()
-    yield server
-    server.destroy()
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
