@@ -58,6 +58,10 @@ class StreamNaming:
     def customer(self, customer_id: UUID) -> UUID | str:
         return self._id("customer", customer_id)
 
+    def record(self, kind: str, record_id: UUID) -> UUID | str:
+        """The stream of a non-customer aggregate (``account-<uuid>`` on EventStoreDB)."""
+        return self._id(kind, record_id)
+
     def claim(self, key: str) -> UUID | str:
         return self._keyed("contact", key)
 

@@ -108,6 +108,21 @@ class Customer(Aggregate):
             """Most touchpoints change only counters; life events override."""
             aggregate._count(self.channel, self.occurred_at)
 
+    class BusinessEvent(Event):
+        """An event of a business area (sales, service, dispatch…) on the customer's stream.
+
+        Area modules (``domain/<area>.py``) subclass it, list the module in
+        ``domain.catalog.AREA_MODULES`` and classify every field in
+        ``domain.personal``; it is then encrypted, erased, exported, sealed and
+        projected like every other event of the stream. It is not a touchpoint:
+        it changes no channel counter. Its ``apply`` may change only the area's
+        own state, ``aggregate.area(name)`` (JSON-like values only: it is kept in
+        snapshots).
+        """
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
     class Registered(Event, Aggregate.Created):
         name: str
         company: str | None
@@ -388,6 +403,9 @@ class Customer(Aggregate):
             aggregate.company = None
             aggregate.profile = {}
             aggregate.contact_points = {}
+            # Business areas keep ids, stages and amounts, but nothing of theirs
+            # may outlive the key in a clear snapshot: an erased customer is closed.
+            aggregate.__dict__.pop("areas", None)
 
     # How often this customer was unmerged: a class default, so snapshots taken before
     # the count existed still load (they read 0 until the next unmerge).
@@ -497,6 +515,21 @@ class Customer(Aggregate):
             fields["thread_id"] = email_thread_id(
                 customer, fields["message_id"], fields.get("in_reply_to"), fields["references"]
             )
+        self.trigger_event(event_class, **prov.fields(), **fields)
+
+    def area(self, name: str) -> dict[str, Any]:
+        """The state a business area keeps on this customer (created empty on first use;
+        not in ``__init__`` so snapshots taken before the area existed still load)."""
+        areas: dict[str, dict[str, Any]] = self.__dict__.setdefault("areas", {})
+        return areas.setdefault(name, {})
+
+    def record_business(
+        self, event_class: type[Customer.BusinessEvent], prov: Provenance, **fields: Any
+    ) -> None:
+        """Record a business area's event; the area's rules were checked by its module."""
+        if not issubclass(event_class, Customer.BusinessEvent):
+            raise TypeError(f"{event_class.__name__} is not a business event")
+        self._check_open()
         self.trigger_event(event_class, **prov.fields(), **fields)
 
     def change_profile(self, prov: Provenance, changes: dict[str, str | None]) -> None:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import psycopg
 
 from domain.customer import Customer
-from projections.events import CUSTOMER_TOPIC_PREFIX, Item, us
+from projections.events import Item, event_class, is_customer_topic, us
 from projections.faults import DamagedEventError, Fault, faults, new_fault, record_fault
 from projections.store import Db
 
@@ -79,6 +79,9 @@ class Projection(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    # The event classes ``apply`` is given (customer-stream events unless a read
+    # model also follows other aggregates, e.g. accounts or campaigns).
+    consumes: ClassVar[tuple[type, ...]] = (Customer.Event,)
 
     @abstractmethod
     def ddl(self, dialect: str) -> list[str]:
@@ -255,7 +258,7 @@ class EventSource:
         self.poll_interval = poll_interval
         self._listen_uri = listen_uri
         self._listener: Any = None
-        self._customer_topics: dict[str, bool] = {}
+        self._wanted: dict[tuple[type, ...], dict[str, bool]] = {}
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
@@ -265,20 +268,24 @@ class EventSource:
             after, limit, stop=stop, inclusive_of_start=False
         )
 
-    def decode(self, notifications: Sequence[Any]) -> list[Item]:
+    def decode(self, notifications: Sequence[Any],
+               consumes: tuple[type, ...] = (Customer.Event,)) -> list[Item]:
+        """The events of these notifications that are instances of ``consumes``, decoded."""
         items: list[Item] = []
-        topics = self._customer_topics
+        topics = self._wanted.setdefault(consumes, {})
         for n in notifications:
             wanted = topics.get(n.topic)
             if wanted is None:
-                wanted = topics[n.topic] = n.topic.startswith(CUSTOMER_TOPIC_PREFIX)
+                wanted = topics[n.topic] = (
+                    (Customer.Event in consumes and is_customer_topic(n.topic))
+                    or issubclass(event_class(n.topic), consumes))
             if wanted:
                 try:
                     event = self.mapper.to_domain_event(n)
                 except Exception as exc:  # any decoding failure: the stored bytes are damaged
                     raise DamagedEventError(int(n.id), describe(n),
                                             f"{type(exc).__name__}: {exc}") from exc
-                if isinstance(event, Customer.Event):
+                if isinstance(event, consumes):
                     items.append((int(n.id), event))
         return items
 
@@ -356,6 +363,7 @@ class Worker:
         stopped = faults(db) if isolate_faults else {}
         self.targets = [t for t in self.all_targets
                         if (t.projection.name, t.generation) not in stopped]
+        self.consumes = consumed_by([t.projection for t in self.all_targets])
 
     @property
     def all_stopped(self) -> bool:
@@ -388,7 +396,7 @@ class Worker:
         if not notes:
             return 0
         try:
-            items = self.source.decode(notes)
+            items = self.source.decode(notes, self.consumes)
         except DamagedEventError as exc:
             if not self.isolate_faults:
                 raise
@@ -403,7 +411,8 @@ class Worker:
         new_pos = int(good[-1].id) if good else low
         with self.db.write():
             if good:
-                self._apply_all(low, new_pos, self.source.decode(good), len(good), started)
+                self._apply_all(low, new_pos, self.source.decode(good, self.consumes), len(good),
+                                started)
             met = [t for t in self.targets
                    if lock_generation(self.db, t.projection.name, t.generation) < exc.position]
             for t in met:
@@ -440,7 +449,8 @@ class Worker:
                 raise ProjectionError(f"{t.projection.name} went back to {cur}")
             if cur >= new_pos:
                 continue  # another process got there first
-            mine = items if cur == low else [i for i in items if i[0] > cur]
+            mine = given(t.projection, items if cur == low else [i for i in items if i[0] > cur],
+                         self.consumes)
             if not self.isolate_faults:
                 apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate)
             elif not self._apply_isolated(t, mine, new_pos, rate):
@@ -551,7 +561,8 @@ def _describe_event(event: Any) -> str:
             f"v{getattr(event, 'originator_version', '?')}")
 
 
-def iter_batches(source: EventSource, after: int, stop: int, batch: int) -> Iterator[
+def iter_batches(source: EventSource, after: int, stop: int, batch: int,
+                 consumes: tuple[type, ...] = (Customer.Event,)) -> Iterator[
         tuple[list[Item], int]]:
     """(decoded items, last position) per batch of the log in (after, stop]."""
     pos = after
@@ -560,4 +571,17 @@ def iter_batches(source: EventSource, after: int, stop: int, batch: int) -> Iter
         if not notes:
             return
         pos = int(notes[-1].id)
-        yield source.decode(notes), pos
+        yield source.decode(notes, consumes), pos
+
+
+def consumed_by(projections: Sequence[Projection]) -> tuple[type, ...]:
+    """The event classes any of ``projections`` consumes (one decode serves them all)."""
+    return tuple(dict.fromkeys(c for p in projections for c in p.consumes))
+
+
+def given(projection: Projection, items: Sequence[Item], decoded: tuple[type, ...]) -> Sequence[
+        Item]:
+    """The part of a batch decoded for ``decoded`` that ``projection`` consumes."""
+    if projection.consumes == decoded:
+        return items
+    return [i for i in items if isinstance(i[1], projection.consumes)]

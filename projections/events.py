@@ -9,8 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.catalog import customer_event_classes
 from domain.customer import Customer
 from domain.personal import personal_fields
 
@@ -38,6 +39,27 @@ def iso(micros: int | None) -> str | None:
     if micros is None:
         return None
     return (EPOCH + timedelta(microseconds=micros)).isoformat()
+
+
+@lru_cache(maxsize=1024)
+def is_customer_topic(topic: str) -> bool:
+    """True for the topic of any event of a customer's stream (core or business area).
+
+    A topic under ``Customer`` counts even when it no longer resolves, so a
+    vanished class surfaces as a damaged event rather than being skipped."""
+    if topic.startswith(CUSTOMER_TOPIC_PREFIX):
+        return True
+    return issubclass(event_class(topic), Customer.Event)
+
+
+@lru_cache(maxsize=1024)
+def event_class(topic: str) -> type:
+    """The class a stored topic names (``object`` when it resolves to none)."""
+    try:
+        found = resolve_topic(topic)
+    except Exception:  # noqa: BLE001 -- any unresolvable topic is simply not one of ours
+        return object
+    return found if isinstance(found, type) else object
 
 
 def customer_id(event: Customer.Event) -> str:
@@ -81,14 +103,7 @@ def kind_name(cls: type) -> str:
 
 def all_kinds() -> tuple[str, ...]:
     """Every kind a timeline entry can have (one per customer event class), sorted."""
-    found: set[str] = set()
-    stack: list[type] = [Customer.Event]
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if cls is not Customer.Event and cls.__qualname__.startswith("Customer."):
-            found.add(kind_name(cls))
-    return tuple(sorted(found))
+    return tuple(sorted({kind_name(cls) for cls in customer_event_classes()}))
 
 
 def is_internal(event: Customer.Event) -> bool:
@@ -176,12 +191,7 @@ def _without_personal(class_name: str, fields: dict[str, Any]) -> dict[str, Any]
 
 @lru_cache(maxsize=1)
 def _class_names_by_kind() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for value in vars(Customer).values():
-        if isinstance(value, type) and issubclass(value, Customer.Event):
-            short = value.__name__
-            names[_SHORT.get(short) or _CAMEL.sub("_", short).lower()] = short
-    return names
+    return {kind_name(cls): cls.__name__ for cls in customer_event_classes()}
 
 
 def erased_payload(kind: str, body: str) -> str:

@@ -155,7 +155,7 @@ def _note(result: Comparison, table: Table, key: Any, live: Any, rebuilt: Any, c
 
 def _advance_locked(db: Db, source: EventSource, projection: Projection, generation: int,
                     frm: int, to: int, batch: int) -> None:
-    for items, pos in iter_batches(source, frm, to, batch):
+    for items, pos in iter_batches(source, frm, to, batch, projection.consumes):
         apply_locked(db, projection, generation, items, pos)
 
 

@@ -11,6 +11,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from commands.hub import Hub, StreamNaming
+from projections.events import is_customer_topic
 from touchstream.adapters.recorders import (
     PostgresKeyedRecorder,
     PostgresStoreFactory,
@@ -23,7 +24,7 @@ from touchstream.privacy.datakeys import (
     SQLiteKeyTable,
     load_master_key,
 )
-from touchstream.privacy.mapper import CUSTOMER_TOPIC_PREFIX, PersonalDataMapper
+from touchstream.privacy.mapper import PersonalDataMapper
 from touchstream.settings import Settings, SettingsError, sqlite_path, store_kind
 
 SCHEMA_LOCK_ID = 0x70C5_7EA3
@@ -149,7 +150,7 @@ def refuse_unencrypted_history(hub: Hub, keys: DataKeys) -> None:
     """A store written before per-customer encryption is refused, never mixed silently."""
     first = hub.recorder.select_notifications(1, 50)
     for note in first:
-        if note.topic.startswith(CUSTOMER_TOPIC_PREFIX) and b'"_sealed"' not in note.state:
+        if is_customer_topic(note.topic) and b'"_sealed"' not in note.state:
             raise SettingsError(
                 "this event store holds customer events written before per-customer "
                 "encryption (personal data in clear); Touchstream refuses to mix them. "

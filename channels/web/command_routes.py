@@ -4,15 +4,16 @@ No business rules here: the route validates the body (pydantic), applies the
 ``Idempotency-Key`` header, runs the command and translates the write model's
 errors into HTTP statuses:
 
-===========================================  ======
-``CustomerNotFoundError``                    404
-``TouchpointUnknownError`` (void/correct)    404
-``InvalidContactPointError`` (bad address)   422
-``FutureOccurrenceError`` (date too far on)  422
-``ConflictError``, ``DomainError``           409 (contact point taken, merged customer,
-                                             forbidden lifecycle move…)
-``ConcurrencyError``                         503 with ``Retry-After`` (safe to retry)
-===========================================  ======
+==================================================  ======
+``CustomerNotFoundError``                           404
+``RecordNotFoundError`` (no such account, campaign…)  404
+``TouchpointUnknownError`` (void/correct)           404
+``InvalidContactPointError`` (bad address)          422
+``FutureOccurrenceError`` (date too far on)         422
+``ConflictError``, ``DomainError``                  409 (contact point taken, merged customer,
+                                                    forbidden lifecycle move, invalid stage…)
+``ConcurrencyError``                                503 with ``Retry-After`` (safe to retry)
+==================================================  ======
 
 A new recording answers **201**; a duplicate (same source key) or a command
 that changed nothing answers **200** with the first call's result. A
@@ -56,6 +57,7 @@ from commands.hub import (
 )
 from commands.identity import InvalidContactPointError
 from commands.ports import Recorded
+from commands.records import RecordNotFoundError
 from domain.errors import DomainError, FutureOccurrenceError, TouchpointUnknownError
 
 PREFIX = "/commands"
@@ -94,7 +96,7 @@ _STAFF = ("agent", "sales", "service")
 #: route name → roles admitted (admin is always admitted by ``authorize``).
 #: analyst and auditor are read-only; partner keys are not admitted on writes
 #: because "only customers assigned to this partner" needs a read model.
-ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
+_CORE_ROLES: Mapping[str, tuple[str, ...]] = {
     "register-customer": (*_STAFF, "marketing", "adapter"),
     "change-profile": _STAFF,
     "add-contact-point": _STAFF,
@@ -120,7 +122,7 @@ _CID = "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"
 _NOW = "2026-11-24T09:30:00+00:00"
 
 #: route name → (command model, summary, example body)
-COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
+_CORE_COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     "register-customer": (m.RegisterCustomer, "Register a customer", {
         "name": "Ada Lovelace", "company": "Analytical Engines Ltd",
         "contact_points": [{"kind": "email", "value": "ada@example.com"},
@@ -184,6 +186,13 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 }
 
 
+# Each business area keeps its command routes in ``channels/web/<area>_commands.py``
+# (``COMMANDS`` and ``ROUTE_ROLES`` tables of the same shapes) and is added here.
+#: route name → (command model, summary, example body)
+COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {**_CORE_COMMANDS}
+#: route name → roles admitted (admin is always admitted by ``authorize``)
+ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {**_CORE_ROLES}
+
 class RecordedPublic(BaseModel):
     """What a command recorded (the first call's result again for a duplicate)."""
 
@@ -224,7 +233,7 @@ def run_command(hub: Hub, cmd: m.Command) -> Recorded:
     """Execute ``cmd``, translating the write model's errors to ``HTTPException``."""
     try:
         return hub.execute(cmd)
-    except (CustomerNotFoundError, TouchpointUnknownError) as exc:
+    except (CustomerNotFoundError, TouchpointUnknownError, RecordNotFoundError) as exc:
         raise HTTPException(404, detail=str(exc)) from exc
     except (InvalidContactPointError, FutureOccurrenceError) as exc:
         raise HTTPException(422, detail=str(exc)) from exc

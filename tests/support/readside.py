@@ -76,8 +76,9 @@ class ListSource:
                if p > after and (stop is None or p <= stop)]
         return out[:limit]
 
-    def decode(self, notes: Sequence[_Note]) -> list[Item]:
-        return [n.item for n in notes]
+    def decode(self, notes: Sequence[_Note],
+               consumes: tuple[type, ...] = (Customer.Event,)) -> list[Item]:
+        return [n.item for n in notes if isinstance(n.item[1], consumes)]
 
     def wait(self, timeout: float) -> None:
         pass

@@ -6,6 +6,7 @@ import typing
 
 import pytest
 
+from domain.catalog import customer_event_classes
 from domain.customer import Customer
 from domain.personal import CLEAR_FIELDS, PERSONAL_FIELDS, PROVENANCE_CLEAR, PROVENANCE_PERSONAL
 
@@ -13,11 +14,8 @@ _BASE = set(typing.get_type_hints(Customer.Event)) | {"originator_topic"}
 
 
 def _event_classes() -> list[type]:
-    # ``Customer.Created`` is the library's default creation event, never triggered
-    # (customers are created by ``Registered``); writing it would fail in the mapper.
-    return [v for v in vars(Customer).values()
-            if isinstance(v, type) and issubclass(v, Customer.Event)
-            and v not in (Customer.Event, Customer.Created)]
+    # Core events and every business area's (domain.catalog lists the area modules).
+    return customer_event_classes()
 
 
 @pytest.mark.parametrize("cls", _event_classes(), ids=lambda c: c.__name__)

@@ -227,8 +227,8 @@ def test_a_failed_batch_leaves_rows_and_position_untouched(store: ReadStore) -> 
     assert gen is not None and gen.position == source.head()
 
     class Breaking(ListSource):
-        def decode(self, notes):  # type: ignore[no-untyped-def]
-            items = super().decode(notes)
+        def decode(self, notes, consumes=(Customer.Event,)):  # type: ignore[no-untyped-def]
+            items = super().decode(notes, consumes)
             return [*items[:-1], (items[-1][0], "not an event")]
 
     story.touch(ada, Customer.CallLogged, "phone", **call_fields("c99"))

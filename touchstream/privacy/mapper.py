@@ -36,6 +36,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.personal import HELD_PERSONAL, held_subject, personal_fields, redacted_value
+from projections.events import event_class, is_customer_topic
 from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
 
 CUSTOMER_TOPIC_PREFIX = "domain.customer:Customer."
@@ -154,7 +155,7 @@ def _aad(stream: str, version: int, topic: str) -> bytes:
 
 
 def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
-    if topic.startswith(CUSTOMER_TOPIC_PREFIX):
+    if is_customer_topic(topic):
         return _event_private_names(topic)
     if topic == HELD_TOPIC:
         return HELD_PERSONAL
@@ -171,7 +172,9 @@ def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
 
 @lru_cache(maxsize=256)
 def _event_private_names(topic: str) -> frozenset[str]:
-    return personal_fields(topic.removeprefix(CUSTOMER_TOPIC_PREFIX))
+    if topic.startswith(CUSTOMER_TOPIC_PREFIX):
+        return personal_fields(topic.removeprefix(CUSTOMER_TOPIC_PREFIX))
+    return personal_fields(event_class(topic).__name__)  # a business area's event
 
 
 def _redacted(topic: str, state: dict[str, Any]) -> dict[str, Any]:
