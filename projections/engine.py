@@ -29,7 +29,15 @@ import psycopg
 
 from domain.customer import Customer
 from projections.events import Item, event_class, is_customer_topic, us
-from projections.faults import DamagedEventError, Fault, faults, new_fault, record_fault
+from projections.faults import (
+    FAULTS,
+    FAULTS_DDL,
+    DamagedEventError,
+    Fault,
+    faults,
+    new_fault,
+    record_fault,
+)
 from projections.store import Db
 
 log = logging.getLogger("touchstream.projections")
@@ -215,6 +223,19 @@ def drop_generation(db: Db, projection: Projection, generation: int) -> None:
             return  # it is live: never drop what the API reads
         for statement in projection.drop_statements(generation, db.dialect):
             db.execute(statement)
+
+
+def retire(db: Db, projection: Projection) -> None:
+    """Forget a read model altogether: every generation's tables and tracking rows
+    (an analyst projection being removed; built-in ones are never retired)."""
+    with db.write():
+        _schema_lock(db)
+        for row in generations(db, projection.name):
+            for statement in projection.drop_statements(row.generation, db.dialect):
+                db.execute(statement)
+        db.execute(f"DELETE FROM {TRACKING} WHERE name=?", (projection.name,))
+        db.execute(FAULTS_DDL)
+        db.execute(f"DELETE FROM {FAULTS} WHERE name=?", (projection.name,))
 
 
 def lock_generation(db: Db, name: str, generation: int) -> int:

@@ -18,16 +18,22 @@ PROJECTIONS: dict[str, type[Projection]] = {
 }
 
 
-def get(name: str) -> Projection:
+def get(name: str, extra: Sequence[Projection] = ()) -> Projection:
+    """The read model ``name``: built in, or one of ``extra`` (the analysts' live ones)."""
+    for p in extra:
+        if p.name == name:
+            return p
     try:
         return PROJECTIONS[name]()
     except KeyError as exc:
+        known = [*PROJECTIONS, *(p.name for p in extra)]
         raise UnknownProjectionError(
-            f"unknown read model {name!r}; read models: {', '.join(PROJECTIONS)}"
+            f"unknown read model {name!r}; read models: {', '.join(known)}"
         ) from exc
 
 
-def select(names: Sequence[str] | None) -> list[Projection]:
-    """The named projections (all when ``names`` is empty), each once, in a stable order."""
-    wanted = list(dict.fromkeys(names or PROJECTIONS))
-    return [get(n) for n in wanted]
+def select(names: Sequence[str] | None, extra: Sequence[Projection] = ()) -> list[Projection]:
+    """The named projections (all, built-in then ``extra``, when ``names`` is empty), each
+    once, in a stable order."""
+    wanted = list(dict.fromkeys(names or [*PROJECTIONS, *(p.name for p in extra)]))
+    return [get(n, extra) for n in wanted]

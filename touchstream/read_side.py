@@ -17,8 +17,18 @@ from typing import Any
 
 from commands.identity import normalise_email, normalise_number
 from projections import registry
+from projections.analyst.installed import installed as analyst_installed
 from projections.runner import ProjectionRunner
 from touchstream.bootstrap import Dependencies
+
+
+def live_projections(deps: Dependencies, names: Sequence[str] | None = None) -> list[Any]:
+    """The read models to keep: built-in ones and the analysts' live ones."""
+    db = deps.read_store.connect()
+    try:
+        return registry.select(names, analyst_installed(db))
+    finally:
+        db.close()
 
 
 class ProjectionService:
@@ -31,7 +41,7 @@ class ProjectionService:
 
     def start(self) -> None:
         self.runner = ProjectionRunner(self.deps.read_store, self.deps.event_source,
-                                       registry.select(self.names))
+                                       live_projections(self.deps, self.names))
         self.runner.start()
 
     def stop(self) -> None:

@@ -41,13 +41,14 @@ def background_services(deps: Dependencies, *, projections: bool = True) -> list
 def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     """The served app: command and read routes, the phone/fax/web/visit routes, plus the
     background services; ``deps`` is closed when the app shuts down."""
+    from touchstream.asof_routes import as_of_routes
     from touchstream.audit_routes import access_log_routes
     from touchstream.channel_routes import channel_routers
     from touchstream.privacy_routes import privacy_routes
     from touchstream.read_side import read_routes
 
     return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
-                                     access_log_routes, privacy_routes],
+                                     access_log_routes, privacy_routes, as_of_routes],
                       services=[deps, *background_services(deps, projections=projections)])
 
 

@@ -25,8 +25,10 @@ def server_uri() -> str | None:
     except ImportError:
         return None
     if _server is None:
-        # One server per checkout: parallel checkouts never stop each other's server.
-        tag = hashlib.sha256(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
+        # One server per checkout and test worker (pytest-xdist): parallel checkouts and
+        # workers never share, nor stop, each other's server.
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        tag = hashlib.sha256(f"{Path(__file__).resolve()}|{worker}".encode()).hexdigest()[:8]
         base = Path(tempfile.gettempdir()) / f"touchstream-pg-{os.getuid()}-{tag}"
         base.mkdir(exist_ok=True)
         os.chmod(base, 0o777)

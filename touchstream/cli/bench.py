@@ -11,7 +11,7 @@ from touchstream.cli.exits import Exit
 
 # The harness loads only when a benchmark runs (it is not on the runtime import path);
 # its scenarios are the modules in ``touchstream.bench.SCENARIOS``.
-SCENARIO_NAMES = ("ingest", "phone", "email", "timeline", "projections", "audit")
+SCENARIO_NAMES = ("ingest", "phone", "email", "timeline", "projections", "audit", "replay")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time
 from uuid import UUID
 
 from commands import messages as m
 from projections.summary.view import SummaryView
+from replays.asof import customer_as_of
 from touchstream.cli import privacy
 from touchstream.cli.access import command_line, record_reads
 from touchstream.cli.common import open_hub, print_json, print_recorded
@@ -38,6 +41,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("customer")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_show)
+
+    p = actions.add_parser(
+        "as-of", help="the customer as on a past date: as it happened, or (--known-at) as the "
+                      "hub knew it then")
+    p.add_argument("customer")
+    p.add_argument("at", metavar="DATE", help="YYYY-MM-DD (end of that day, UTC) or ISO 8601 time")
+    p.add_argument("--known-at", help="only what was recorded by this time (ISO 8601)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_as_of)
 
     p = actions.add_parser("find", help="find the customer owning an email, phone or fax")
     group = p.add_mutually_exclusive_group(required=True)
@@ -133,6 +145,50 @@ def _show(args: argparse.Namespace) -> int:
             print(f"customer {asked} was merged into {root}: showing {root}")
         print("\n".join(render_summary(summary)))
     return Exit.OK
+
+
+def _as_of(args: argparse.Namespace) -> int:
+    asked = _uuid(args.customer)
+    at, known_at = as_of_moment(args.at), (as_of_moment(args.known_at) if args.known_at else None)
+    with open_hub() as hub:
+        hub.customer(asked)  # CustomerNotFoundError: exit 4
+        view = customer_as_of(str(asked), hub.stream(asked), at, known_at)
+        with read_models(quiet=True) as store:
+            record_reads(store, command_line("customer as-of {customer} …",
+                                             known_at=args.known_at), [str(asked)])
+    if args.json:
+        print_json(asdict(view))
+        return Exit.OK
+    when = f"as known at {view.known_at}" if view.known_at else "as it happened"
+    print(f"customer {asked} on {view.at} ({when})")
+    if not view.exists:
+        print("  not yet registered")
+        return Exit.OK
+    print(f"  name: {view.name or '-'}   company: {view.company or '-'}   "
+          f"stage: {view.lifecycle_stage}   partner: {view.partner_id or '-'}")
+    if view.merged_into:
+        print(f"  merged into {view.merged_into}")
+    for kind, values in sorted(view.contact_points.items()):
+        print(f"  {kind}: {', '.join(values) or '-'}")
+    touches = ", ".join(f"{c} {n}" for c, n in sorted(view.touchpoints.items())) or "none"
+    print(f"  touchpoints: {touches}; last contact {view.last_contact or '-'}")
+    for cb in view.open_callbacks:
+        print(f"  open callback {cb['callback_id']} requested {cb['requested_at']}")
+    for late in view.learned_later:
+        print(f"  learned later: {late.kind} {late.event_id} occurred {late.occurred_at}, "
+              f"recorded {late.recorded_at}")
+    return Exit.OK
+
+
+def as_of_moment(raw: str) -> datetime:
+    """A date (its end, UTC) or an ISO 8601 time (UTC when it names no zone)."""
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time.max, tzinfo=UTC)
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise CliError(f"not a date or ISO 8601 time: {raw!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _find(args: argparse.Namespace) -> int:

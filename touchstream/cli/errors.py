@@ -22,8 +22,10 @@ from pydantic import ValidationError
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
 from domain.errors import DomainError, TouchpointUnknownError
+from projections.analyst.installed import AnalystProjectionExistsError
 from projections.faults import DamagedEventError
 from projections.store import ReadStoreError
+from replays.analyst.run import ReplayHandlerError, ReplaySpecError
 from replays.audit.access import AccessLogError
 from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
@@ -59,8 +61,12 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
         return Exit.USAGE, describe_validation(exc)
     if isinstance(exc, MasterKeyError):
         return Exit.USAGE, str(exc)
-    if isinstance(exc, SubjectErasedError):
+    if isinstance(exc, (SubjectErasedError, AnalystProjectionExistsError)):
         return Exit.CONFLICT, str(exc)
+    if isinstance(exc, ReplayHandlerError):
+        return Exit.PROBLEMS, str(exc)
+    if isinstance(exc, ReplaySpecError):
+        return Exit.USAGE, str(exc)
     if isinstance(exc, DataKeyMissingError):
         return Exit.DAMAGED, f"the key store is damaged: {exc}"
     if isinstance(exc, AccessLogError):

@@ -11,13 +11,15 @@ import time
 from typing import Any
 
 from projections import registry
-from projections.engine import UnknownProjectionError
+from projections.analyst import installed as analyst
+from projections.analyst.spec import SpecError, load_spec
+from projections.engine import UnknownProjectionError, retire
 from projections.runner import ProjectionRunner
 from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
 from touchstream.bootstrap import bootstrap, opened
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
 
 
@@ -44,19 +46,77 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rb.add_argument("--batch", type=int, default=1000, help="events per transaction")
     rb.set_defaults(func=_rebuild)
 
+    add = psub.add_parser("add", help="make an analyst's projection file a live read model "
+                                      "(built by the next 'projections run' or serve)")
+    add.add_argument("file", metavar="FILE.py", help="an analyst projection (README: Replays)")
+    add.set_defaults(func=_add)
+    rm = psub.add_parser("remove", help="drop a live analyst projection and its tables")
+    rm.add_argument("name", metavar="NAME", help="analyst_<name> or <name>")
+    rm.set_defaults(func=_remove)
 
-def _select(names: list[str]) -> list[Any]:
+
+def _select(names: list[str], deps: Any) -> list[Any]:
+    db = deps.read_store.connect()
     try:
-        return registry.select(names)
+        return registry.select(names, analyst.installed(db))
     except UnknownProjectionError as exc:
         raise CliError(str(exc)) from exc
+    finally:
+        db.close()
+
+
+def read_spec(path: str) -> Any:
+    """An analyst file, loaded (``CliError`` naming what is wrong)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return load_spec(source, path)
+    except SpecError as exc:
+        raise CliError(str(exc)) from exc
+    except Exception as exc:
+        raise CliError(f"{path}: its top level raised {type(exc).__name__}: {exc}") from exc
+
+
+def _add(args: argparse.Namespace) -> int:
+    spec = read_spec(args.file)
+    with opened() as deps:
+        db = deps.read_store.connect()
+        try:
+            new = analyst.add(db, spec)
+        finally:
+            db.close()
+    name = analyst.PREFIX + spec.name
+    if not new:
+        print(f"{name}: already live with this file (nothing changed)")
+        return Exit.OK
+    print(f"{name}: added; 'touchstream projections run' (or serve) builds it from the start "
+          f"of the log; 'touchstream projections rebuild {name} --verify-only' proves it")
+    return Exit.OK
+
+
+def _remove(args: argparse.Namespace) -> int:
+    with opened() as deps:
+        db = deps.read_store.connect()
+        try:
+            projection = next((p for p in analyst.installed(db)
+                               if p.name in (args.name, analyst.PREFIX + args.name)), None)
+            if projection is None or not analyst.remove(db, projection.name):
+                raise NotFoundError(f"no live analyst projection named {args.name!r}")
+            retire(db, projection)
+        finally:
+            db.close()
+    print(f"{projection.name}: removed, its tables dropped")
+    return Exit.OK
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
     deps = bootstrap()
-    chosen = _select(args.names)
+    chosen = _select(args.names, deps)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = ProjectionRunner(deps.read_store, deps.event_source, chosen, batch=args.batch)
@@ -96,13 +156,14 @@ def _status(args: argparse.Namespace) -> int:
     if not rows:
         print("no read model built yet: run 'touchstream projections run'")
         return Exit.OK
-    print(f"{'name':<10} {'gen':>4} {'live':>4} {'position':>10} {'lag':>8} {'lag s':>8} "
+    w = max(10, *(len(r.name) for r in rows))
+    print(f"{'name':<{w}} {'gen':>4} {'live':>4} {'position':>10} {'lag':>8} {'lag s':>8} "
           f"{'rate/s':>9} {'updated':>20}")
     for r in rows:
         updated = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.updated_at))
                    if r.updated_at else "-")
         rate = f"{r.rate_per_s:,.0f}" if r.rate_per_s else "-"
-        print(f"{r.name:<10} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
+        print(f"{r.name:<{w}} {r.generation:>4} {'yes' if r.live else 'no':>4} {r.position:>10} "
               f"{r.lag_events:>8} {r.lag_seconds:>8.2f} {rate:>9} {updated:>20}")
     for r in rows:
         if r.stopped_at is not None:
@@ -115,7 +176,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
     deps = bootstrap()
-    chosen = _select(args.names)
+    chosen = _select(args.names, deps)
     bar = ProgressBar.on_terminal("rebuild " + ",".join(p.name for p in chosen))
     try:
         results = rebuild(deps.read_store, deps.event_source(), chosen,

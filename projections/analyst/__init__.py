@@ -1,0 +1,1 @@
+"""Analysts' projections: one small Python file each, replayed or kept live."""

@@ -1,0 +1,95 @@
+"""``touchstream replay run``: an analyst's projection file over history, into a file.
+
+Exit codes: 0 done; 1 the file's handler failed (position and traceback on
+stderr, nothing written); 2 bad arguments or a file that does not define a
+projection; 5 a store is unreachable; 7 the event store is damaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from uuid import UUID
+
+from replays.analyst.outputs import check_suffix
+from replays.analyst.run import ReplayFilter, run_replay
+from replays.progress import ProgressBar
+from touchstream.bootstrap import opened
+from touchstream.cli.errors import CliError
+from touchstream.cli.exits import Exit
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("replay", help="replay history into an analyst's projection "
+                                      "(README: Replays)")
+    rsub = p.add_subparsers(dest="replay_command", metavar="ACTION", required=True)
+    run = rsub.add_parser("run", help="run FILE.py over the event log into a .parquet, .csv "
+                                      "or .sqlite file (sandboxed; never writes the stores)")
+    run.add_argument("file", metavar="FILE.py")
+    run.add_argument("--out", required=True, type=Path,
+                     help="result.parquet | result.csv | result.sqlite (replaced when done)")
+    run.add_argument("--from", dest="since", type=_day, help="events that occurred on or "
+                                                              "after this date (YYYY-MM-DD)")
+    run.add_argument("--until", type=_day, help="events that occurred on or before this date")
+    run.add_argument("--known-at", type=_moment,
+                     help="only what the hub had recorded by this time (ISO 8601)")
+    run.add_argument("--customers", type=_ids, help="comma-separated customer ids")
+    run.add_argument("--batch", type=int, default=1000, help="events per batch")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=_run)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ids(text: str) -> frozenset[str]:
+    try:
+        return frozenset(str(UUID(part.strip())) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of customer ids: {text!r}") from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.batch < 1:
+        raise CliError("--batch must be at least 1")
+    check_suffix(args.out)
+    if not args.out.parent.is_dir():
+        raise CliError(f"{args.out.parent} is not a folder")
+    try:
+        source_text = Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
+    where = ReplayFilter(args.since, args.until, args.known_at, args.customers)
+    bar = ProgressBar.on_terminal(f"replay {Path(args.file).name}", quiet=args.json)
+    with opened() as deps:
+        source = deps.event_source()
+        try:
+            summary = run_replay(source, source_text, args.file, args.out, where,
+                                 batch=args.batch, progress=bar)
+        finally:
+            bar.done()
+            source.close()
+    if args.json:
+        print(json.dumps({"name": summary.name, "events_read": summary.events_read,
+                          "events_replayed": summary.events_given, "rows": summary.rows,
+                          "position": summary.position, "seconds": round(summary.seconds, 3),
+                          "out": str(summary.out)}, sort_keys=True))
+    else:
+        print(summary.line())
+    sys.stdout.flush()
+    return Exit.OK
