@@ -52,11 +52,21 @@ def _refused(exc: access_log.AccessLogError) -> HTTPException:
                                      "nothing was shown", headers={"Retry-After": "1"})
 
 
-async def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
-                      customer_id: str) -> None:
-    """Record that ``who`` read ``customer_id``'s data through ``request``, waiting on the
-    event loop until it is durable (group-committed with concurrent reads); 503 if it
-    cannot be, or not within the recorder's timeout."""
+def record_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
+                customer_id: str) -> None:
+    """Record that ``who`` read ``customer_id``'s data through ``request`` (for a plain
+    ``def`` route: it blocks its worker thread); 503 if it cannot be, or not within the
+    recorder's timeout."""
+    try:
+        recorder.record(_entry(request, who, customer_id))
+    except access_log.AccessLogError as exc:
+        raise _refused(exc) from exc
+
+
+async def arecord_read(recorder: access_log.AccessRecorder, request: Any, who: Any,
+                       customer_id: str) -> None:
+    """``record_read`` for an ``async def`` route: waits on the event loop until the
+    record is durable (group-committed with concurrent reads)."""
     try:
         await recorder.arecord(_entry(request, who, customer_id))
     except access_log.AccessLogError as exc:
@@ -82,9 +92,10 @@ def access_recorded(recorder: access_log.AccessRecorder, principal: Any) -> Any:
 
 
 def access_log_routes(context: Any) -> Any:
-    """A ``RouterFactory``: ``GET /customers/{customer_id}/access-log`` (auditor, admin)."""
+    """A ``RouterFactory``: ``GET /customers/{customer_id}/access-log`` (auditor, privacy
+    officer, admin)."""
     router = APIRouter(tags=["audit"])
-    auditor = context.authorize("auditor")
+    auditor = context.authorize("auditor", "privacy")
     store = ReadStore(context.settings.read_store,
                       timeout_s=context.settings.store_timeout_s)
 
