@@ -64,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 2000; 0 leaves it out)")
     parser.add_argument("--timeline-seconds", type=float, default=6.0,
                         help="HTTP load per timeline route (default 6)")
-    parser.add_argument("--timeline-connections", type=int, default=8,
-                        help="concurrent clients of the timeline run (default 8)")
+    parser.add_argument("--timeline-connections", type=int, default=32,
+                        help="concurrent clients of the timeline run (default 32)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def _timeline(args: argparse.Namespace) -> dict[str, Any]:
     done = timeline_bench.run(argparse.Namespace(
         store=args.store, touchpoints=touchpoints,
         seconds=getattr(args, "timeline_seconds", 6.0),
-        connections=getattr(args, "timeline_connections", 8), rounds=3))
+        connections=getattr(args, "timeline_connections", 32), rounds=3))
     wanted = ("http_page_requests_per_s", "http_audited_page_requests_per_s",
               "http_page_server_cpu_ms", "http_audited_page_server_cpu_ms", "access_records")
     return {"figures": {k: done["figures"][k] for k in wanted},
