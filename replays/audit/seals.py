@@ -136,18 +136,6 @@ class SealStore:
             yield [(int(r[1]), bytes(r[2])) for r in rows]
             start = int(rows[-1][0]) + 1
 
-    def leaf_hashes(self, size: int) -> list[bytes]:
-        """The first ``size`` cached leaf hashes (for proofs)."""
-        out: list[bytes] = []
-        for batch in self.cached_leaves(0, batch=50_000):
-            out.extend(h for _, h in batch)
-            if len(out) >= size:
-                break
-        if len(out) < size:
-            raise SealError(f"the leaf cache holds {len(out)} leaves, fewer than the {size} "
-                            "sealed: run 'touchstream audit verify'")
-        return out[:size]
-
     def leaf_index(self, position: int, size: int) -> int | None:
         """The leaf index of the event at log ``position`` among the first ``size`` leaves.
 
