@@ -8,17 +8,19 @@ returning a response directly skips FastAPI's own encoding, which cost ≈2 ms p
 50-item page against ≈0.35 ms with orjson).
 
 The read audit (``ReadAudit``, given by the composition root) records who read
-whose data, durably, before it is shown: a route with a ``customer_id`` in its
-path takes ``dependencies=deps.audited(reader)``; a route that learns the
-customer only from the data (an event by id, a lookup or screen-pop hit) calls
-``await deps.record(request, who, customer_ids)`` before answering.
+whose data, durably, before it is shown: a route calls ``await deps.record(request,
+who, customer_ids)`` once it has found the customer(s) and before answering (the
+timeline, the summary, an event, a lookup or screen-pop hit). ``deps.audited(reader)``
+does the same as a route dependency for a path's ``customer_id``, recording before
+the handler runs; it costs a FastAPI dependency per request, which the timeline
+benchmark could measure.
 """
 
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,8 +86,9 @@ class ReadAudit:
     #: the route's own ``authorize(...)`` dependency → a route dependency that records a
     #: read of the path's ``customer_id`` by that caller
     recorded: Callable[[Any], Any]
-    #: ``(request, who, customer_id)``: record a read found inside a handler
-    record: Callable[[Request, Any, str], None]
+    #: ``(request, who, customer_id)``: record a read found inside a handler (awaitable;
+    #: it waits on the event loop, the writer group-commits concurrent reads)
+    record: Callable[[Request, Any, str], Awaitable[None]]
 
 
 def is_partner(who: Principal) -> bool:
@@ -164,12 +167,15 @@ class ReadDeps:
         return [] if self.audit is None else [Depends(self.audit.recorded(reader))]
 
     async def record(self, request: Request, who: Any, customer_ids: Iterable[str]) -> None:
-        """Record a read of each customer (once each) found inside a handler, before answering.
-        Always in the thread pool, so concurrent reads share the recorder's commits."""
+        """Record a read of each customer (once each) found inside a handler, before
+        answering: all in one commit, shared with concurrent reads (503 if it fails)."""
         if self.audit is None:
             return
-        for customer_id in dict.fromkeys(customer_ids):
-            await run_in_threadpool(self.audit.record, request, who, customer_id)
+        wanted = list(dict.fromkeys(customer_ids))
+        if len(wanted) == 1:  # the common case, without a task per record
+            await self.audit.record(request, who, wanted[0])
+        elif wanted:
+            await asyncio.gather(*(self.audit.record(request, who, c) for c in wanted))
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a read-model query (in the thread pool unless on SQLite); its errors as HTTP."""

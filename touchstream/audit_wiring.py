@@ -4,16 +4,14 @@ and the read audit (access records) with its FastAPI dependency and route.
 ``touchstream serve`` runs ``SealService``: a seal of the event log and of the access
 log every ``TOUCHSTREAM_AUDIT_SEAL_INTERVAL`` seconds (default 3600) and at shutdown.
 
-Recording reads (to be wired into each read route that shows a customer's data)::
-
-    from touchstream.audit_routes import access_recorded, record_read
-    recorder = access_recorder(settings)
-    @router.get("/customers/{customer_id}/timeline",
-                dependencies=[Depends(access_recorded(recorder, staff))])
-
-or, where the customer is known only inside the handler (an event by id, a search
-hit opened), ``record_read(recorder, request, who, customer_id)``. Both return only
-once the record is durable and answer 503 otherwise, so nothing is shown unrecorded.
+Recording reads: the read API records through its ``ReadAudit`` port
+(``touchstream.read_side.read_audit``: ``await deps.record(request, who, ids)`` in a
+route, once the customer is found); other routes call ``arecord_read(recorder,
+request, who, customer_id)`` (``async def``) or ``record_read`` (plain ``def``) with
+``recorder = access_recorder(settings)``, or take the ``access_recorded(recorder,
+principal)`` dependency. All return only once the record is durable (group-committed
+with concurrent reads) and answer 503 with Retry-After otherwise, so nothing is shown
+unrecorded.
 """
 
 from __future__ import annotations

@@ -54,14 +54,14 @@ def read_audit(deps: Dependencies) -> Any:
     """The read API's ``ReadAudit``: ``touchstream.audit_routes`` over the process's access
     recorder on this read store."""
     from read_api.routes import ReadAudit
-    from touchstream.audit_routes import access_recorded, record_read
+    from touchstream.audit_routes import access_recorded, arecord_read
     from touchstream.audit_wiring import access_recorder
 
     recorder = access_recorder(deps.settings)
     return ReadAudit(
         recorded=lambda principal: access_recorded(recorder, principal),
-        record=lambda request, who, customer_id: record_read(recorder, request, who,
-                                                             customer_id))
+        record=lambda request, who, customer_id: arecord_read(recorder, request, who,
+                                                              customer_id))
 
 
 def read_routes(context: Any, *, audited: bool = True) -> Any:

@@ -15,17 +15,15 @@ durable (or raises, so the caller can refuse the response).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from projections.store import Db, ReadStore
+from replays.audit.group_commit import GroupCommit, GroupCommitTimeout
 
 TOPIC = "touchstream.access/1"
 GENESIS = "0" * 64
@@ -89,46 +87,97 @@ def _record(row: Sequence[Any]) -> AccessRecord:
     return AccessRecord(int(row[0]), AccessEntry(*row[1:8]), row[8], row[9])
 
 
-def append(db: Db, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
-    """Append ``entries`` in one transaction, chained to the last row."""
-    with db.write():
+Head = tuple[int, str]  # (last seq, its hash)
+
+
+def head(db: Db) -> Head:
+    """The last record's sequence number and hash (0 and the genesis hash when empty)."""
+    last = db.one("SELECT seq, hash FROM audit_access ORDER BY seq DESC LIMIT 1")
+    return (int(last[0]), last[1]) if last else (0, GENESIS)
+
+
+def chained(entries: Sequence[AccessEntry], after: Head) -> list[AccessRecord]:
+    """``entries`` as the records that follow ``after`` in the chain."""
+    seq, previous = after
+    out = []
+    for entry in entries:
+        seq += 1
+        digest = chain_hash(entry, previous)
+        out.append(AccessRecord(seq, entry, previous, digest))
+        previous = digest
+    return out
+
+
+def _insert(db: Db, records: Sequence[AccessRecord]) -> None:
+    # One multi-row statement (MAX_BATCH rows: 5,120 parameters, under SQLite's 32,766):
+    # one round trip, and on SQLite one step, which releases and retakes the GIL once
+    # (a writer thread waits up to the switch interval for each retake while the
+    # event loop is busy).
+    db.execute(f"INSERT INTO audit_access ({_COLUMNS}) VALUES "
+               + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(records)),
+               [v for r in records for v in (r.seq, *vars(r.entry).values(), r.previous,
+                                             r.hash)])
+
+
+def append(db: Db, entries: Sequence[AccessEntry], after: Head | None = None
+           ) -> list[AccessRecord]:
+    """Append ``entries`` (at most ``AccessRecorder.MAX_BATCH``) atomically, chained to the
+    last row.
+
+    ``after`` is the head the caller believes is last: the rows then go in as one
+    statement, its own transaction on the autocommit connection (no BEGIN/COMMIT
+    round trips). If another writer appended meanwhile, its sequence number is taken
+    (primary key), nothing is written, and the append is redone from the real head.
+    """
+    if after is not None:
+        out = chained(entries, after)
+        try:
+            _insert(db, out)
+            return out
+        except Exception:  # a taken sequence number, or a real refusal: the head tells
+            if _head_now(db) == after:  # nobody else appended: a real refusal
+                raise
+    with db.write():  # the head read and the insert under the table's write lock
         if db.dialect == "postgres":
             db.execute("LOCK TABLE audit_access IN EXCLUSIVE MODE")
-        last = db.one("SELECT seq, hash FROM audit_access ORDER BY seq DESC LIMIT 1")
-        seq, previous = (int(last[0]), last[1]) if last else (0, GENESIS)
-        out = []
-        for entry in entries:
-            seq += 1
-            digest = chain_hash(entry, previous)
-            out.append(AccessRecord(seq, entry, previous, digest))
-            previous = digest
-        db.executemany(f"INSERT INTO audit_access ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                       [(r.seq, *vars(r.entry).values(), r.previous, r.hash) for r in out])
+        out = chained(entries, head(db))
+        _insert(db, out)
     return out
+
+
+def _head_now(db: Db) -> Head:
+    with db.snapshot():
+        return head(db)
 
 
 class AccessRecorder:
     """Durable, group-committed appends from many requests, threads or coroutines.
 
-    One writer thread per recorder does every append: it takes everything queued,
-    writes it in one transaction, and only then wakes the callers, so requests that
-    arrive while a commit is in flight share the next one. A coroutine waits without
-    a thread of its own (``arecord``), so a request on the event loop costs no thread
-    hop. On SQLite the writer's connection commits with ``synchronous=FULL`` (the WAL
-    is fsynced at every commit, as the event store's are): a record survives a power
-    cut, not only a crash of the process.
+    One writer thread (``GroupCommit``) writes everything queued in one transaction
+    and only then answers the callers, so requests that arrive while a commit is in
+    flight share the next one. ``arecord`` waits on the event loop without a thread
+    of its own. On SQLite the writer's connection commits with ``synchronous=FULL``
+    (the WAL is fsynced at every commit, as the event store's are): a record survives
+    a power cut, not only a crash of the process. The writer remembers the chain's
+    head between batches (one statement less per commit); another process appending
+    meanwhile (a CLI read) is caught by the sequence number's primary key.
+
+    A record not durable within ``timeout_s`` raises AccessLogError (the read is
+    refused); it may still be written later — a record of a read that was not
+    shown, never the reverse.
     """
 
     #: most entries written in one transaction (a burst is split, nothing is refused)
     MAX_BATCH = 512
 
-    def __init__(self, store: ReadStore) -> None:
+    def __init__(self, store: ReadStore, *, timeout_s: float | None = None) -> None:
         self.store = store
         self._db: Db | None = None
-        self._queue: list[tuple[AccessEntry, Future[None]]] = []
-        self._wake = threading.Condition()
-        self._writer: threading.Thread | None = None
-        self._closing = False
+        self._head: Head | None = None
+        self._commit: GroupCommit[AccessEntry, None] = GroupCommit(
+            self._append, name="access-log-writer", max_batch=self.MAX_BATCH,
+            timeout_s=float(store.timeout_s) if timeout_s is None else timeout_s,
+            on_error=lambda _: self._reset())
 
     def _conn(self) -> Db:
         if self._db is None:
@@ -143,64 +192,39 @@ class AccessRecorder:
             self._db = db
         return self._db
 
-    def submit(self, entry: AccessEntry) -> Future[None]:
-        """Queue ``entry``; the future completes once it is durable (or with
-        AccessLogError when it could not be written)."""
-        done: Future[None] = Future()
-        with self._wake:
-            if self._writer is None or not self._writer.is_alive():
-                self._closing = False
-                self._writer = threading.Thread(target=self._write_queued,
-                                                name="access-log-writer", daemon=True)
-                self._writer.start()
-            self._queue.append((entry, done))
-            self._wake.notify()
-        return done
+    def _append(self, entries: list[AccessEntry]) -> list[None]:
+        written = append(self._conn(), entries, after=self._head)
+        self._head = (written[-1].seq, written[-1].hash)
+        return [None] * len(written)
 
     def record(self, entry: AccessEntry) -> None:
         """Return once ``entry`` is durable; AccessLogError if it could not be written."""
-        self.submit(entry).result()
+        try:
+            self._commit.wait(entry)
+        except GroupCommitTimeout as exc:
+            raise AccessLogError(f"the access record was not written in time: {exc}") from exc
+        except Exception as exc:
+            raise AccessLogError(f"the access record could not be written: {exc}") from exc
 
     async def arecord(self, entry: AccessEntry) -> None:
         """``record`` for a coroutine: the event loop keeps serving while it waits."""
-        await asyncio.wrap_future(self.submit(entry))
-
-    def _write_queued(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closing:
-                    self._wake.wait()
-                if not self._queue:
-                    return
-                batch = self._queue[: self.MAX_BATCH]
-                del self._queue[: self.MAX_BATCH]
-            try:
-                append(self._conn(), [entry for entry, _ in batch])
-            except Exception as exc:  # noqa: BLE001 — handed to every waiter; the next batch reconnects
-                self._reset()
-                failed = AccessLogError(f"the access record could not be written: {exc}")
-                for _, done in batch:
-                    done.set_exception(failed)
-                continue
-            for _, done in batch:
-                done.set_result(None)
+        try:
+            await self._commit.await_(entry)
+        except GroupCommitTimeout as exc:
+            raise AccessLogError(f"the access record was not written in time: {exc}") from exc
+        except Exception as exc:
+            raise AccessLogError(f"the access record could not be written: {exc}") from exc
 
     def _reset(self) -> None:
-        db, self._db = self._db, None
+        db, self._db, self._head = self._db, None, None
         if db is not None:
             with suppress(Exception):  # already broken: nothing to close cleanly
                 db.close()
 
     def close(self) -> None:
         """Write what is queued, stop the writer, close the connection."""
-        with self._wake:
-            writer, self._closing = self._writer, True
-            self._wake.notify()
-        if writer is not None:
-            writer.join()
-        with self._wake:
-            self._writer = None
-            self._reset()
+        self._commit.close()
+        self._reset()
 
 
 def records(db: Db, *, customer_id: str | None = None, key_id: str | None = None,

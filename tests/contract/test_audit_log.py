@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from projections import registry
+from projections.engine import Worker
+from projections.timeline.view import TimelineView
 from replays.audit.log import read_batches, stored_record
 from replays.audit.merkle import leaf_hash
 from replays.audit.standalone_verify import check_consistency, check_inclusion
@@ -16,7 +22,8 @@ from tests.conftest import store_env
 from touchstream import settings as settings_mod
 from touchstream.audit_wiring import open_audit
 from touchstream.bench.history import add_touchpoints, new_customer
-from touchstream.cli.audit import consistency, prove
+from touchstream.bootstrap import Dependencies
+from touchstream.cli.audit import _locate, consistency, prove
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres", "kurrentdb"])
@@ -44,3 +51,43 @@ def test_seals_cover_the_log_in_position_order_and_prove_what_they_cover(
         assert check_inclusion(doc, key.public_key).startswith("OK")
         assert check_consistency(consistency(audit, first.seal, second.seal),
                                  key.public_key).startswith("OK")
+
+
+class _CountingMapper:
+    """The hub's mapper, counting the events it decodes."""
+
+    def __init__(self, mapper: Any) -> None:
+        self.mapper = mapper
+        self.decoded = 0
+
+    def to_domain_event(self, stored: Any) -> Any:
+        self.decoded += 1
+        return self.mapper.to_domain_event(stored)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_proving_an_event_by_id_decodes_only_that_event(kind: str, tmp_path: Path) -> None:
+    settings = settings_mod.load(store_env(kind, tmp_path / "data"))
+    rnd = random.Random(9)
+    with open_audit(settings) as audit:
+        customer = new_customer(audit.hub, "Located Ltd", rnd)
+        add_touchpoints(audit.hub, customer, 40, rnd)
+        audit.seal()
+        deps = Dependencies(settings, hub=audit.hub)
+        db = deps.read_store.connect()
+        try:
+            Worker(db, deps.event_source(), [(p, None) for p in registry.select(["timeline"])]
+                   ).catch_up()
+        finally:
+            db.close()
+        page = TimelineView(deps.read_store).page(str(customer.id), limit=50)
+        wanted = page.items[17]
+        counting = _CountingMapper(audit.hub.mapper)
+        hub, audit.hub = audit.hub, SimpleNamespace(mapper=counting)
+        try:
+            position = _locate(audit, argparse.Namespace(event_id=wanted["event_id"]))
+        finally:
+            audit.hub = hub
+        assert position == wanted["position"] and counting.decoded == 1
+        doc = prove(audit, position)
+        assert check_inclusion(doc, audit.key().public_key).startswith("OK")

@@ -150,6 +150,8 @@ def test_the_access_log_route_lists_reads_of_a_customer_for_auditors_only(world:
     done = _get(world, "auditor", f"/customers/{customer}/access-log")
     assert done.status_code == 200, done.text
     assert [r["role"] for r in done.json()] == ["partner", "agent"]
+    officer = _get(world, "privacy", f"/customers/{customer}/access-log")
+    assert officer.status_code == 200 and officer.json() == done.json()
     assert _get(world, "agent", f"/customers/{customer}/access-log").status_code == 403
     later = _get(world, "auditor", f"/customers/{customer}/access-log",
                  ).json()[-1]["at"]

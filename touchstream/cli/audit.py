@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from projections.store import ReadStore
+from projections.timeline.view import TimelineView
 from replays.audit import access as access_log
 from replays.audit.keys import SealKeyError
 from replays.audit.log import find, read_batches, record_json, stored_record
-from replays.audit.merkle import consistency_proof, inclusion_proof, leaf_hash
+from replays.audit.merkle import leaf_hash
 from replays.audit.seals import SealError
 from replays.audit.standalone_verify import VerificationError, load_public_key
 from replays.audit.verify import Finding, Report, verify_and_record
@@ -187,24 +189,32 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def prove(audit: Audit, position: int) -> dict[str, Any]:
-    """The inclusion proof document of the event at ``position`` against the latest seal."""
+    """The inclusion proof document of the event at ``position`` against the latest seal.
+
+    O(log n) reads: the leaf index by a binary search of the leaf cache, the path from
+    stored subtree roots (``SealStore.tree``), and the one event record."""
     seal = audit.seals.latest()
     if seal is None:
         raise SealError("no seal yet: run 'touchstream audit seal'")
-    index = audit.seals.leaf_index(position)
-    if index is None or index >= seal.tree_size:
+    index = audit.seals.leaf_index(position, seal.tree_size)
+    if index is None:
         raise SealError(f"the event at position {position} is not sealed yet")
     record = find(audit.log, position)
     if record is None:
         raise SealError(f"no event at position {position} in the event store")
-    hashes = audit.seals.leaf_hashes(seal.tree_size)
+    proof = audit.seals.tree().inclusion(index, seal.tree_size)
     return {"seal": seal.to_json(), "record": record_json(record), "leaf_index": index,
             "tree_size": seal.tree_size, "leaf_hash": leaf_hash(stored_record(record)).hex(),
-            "proof": [h.hex() for h in inclusion_proof(hashes, index, seal.tree_size)]}
+            "proof": [h.hex() for h in proof]}
 
 
 def _locate(audit: Audit, args: argparse.Namespace) -> int:
-    """The log position of the event with this id: a scan of the decoded log."""
+    """The log position of the event with this id.
+
+    The timeline read model indexes every touchpoint's id with its log position: that
+    is only a hint, so the one record there is decoded and its id compared. An event
+    the timeline does not show (a contact-point change, say) is found by decoding the
+    log from the start, which is slow on a long log: ``--position`` avoids it."""
     if not args.event_id:
         raise CliError("name the event: EVENT_ID or --position N")
     try:
@@ -212,15 +222,34 @@ def _locate(audit: Audit, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(f"not an event id: {args.event_id!r}") from exc
     mapper = audit.hub.mapper
+
+    def is_wanted(notification: Any) -> bool:
+        try:
+            event = mapper.to_domain_event(notification)
+        except Exception:  # noqa: BLE001 — an erased or foreign event is not the one
+            return False
+        return getattr(event, "event_id", None) == wanted
+
+    hint = _timeline_position(audit, str(wanted))
+    if hint is not None:
+        found = find(audit.log, hint)
+        if found is not None and is_wanted(found):
+            return hint
     for batch in read_batches(audit.log, None):
         for n in batch:
-            try:
-                event = mapper.to_domain_event(n)
-            except Exception:  # noqa: BLE001, S112 — an erased or foreign event is not the one
-                continue
-            if getattr(event, "event_id", None) == wanted:
+            if is_wanted(n):
                 return int(n.id)
     raise SealError(f"no event {wanted} in the log")
+
+
+def _timeline_position(audit: Audit, event_id: str) -> int | None:
+    view = TimelineView(ReadStore(audit.settings.read_store,
+                                  timeout_s=audit.settings.store_timeout_s))
+    try:
+        detail = view.detail(event_id)
+    except Exception:  # noqa: BLE001 — no timeline (not built, or stopped): scan instead
+        return None
+    return None if detail is None else int(detail.entry["position"])
 
 
 def _consistency(args: argparse.Namespace) -> int:
@@ -238,12 +267,9 @@ def consistency(audit: Audit, a: int, b: int) -> dict[str, Any]:
         raise CliError("SEAL_A must be the earlier seal")
     if first.tree_size == 0:
         raise CliError(f"seal {a} covers no events: there is nothing to prove consistent")
-    hashes = audit.seals.leaf_hashes(second.tree_size)
-    proof = consistency_proof(hashes, first.tree_size, second.tree_size)
+    proof = audit.seals.tree().consistency(first.tree_size, second.tree_size)
     return {"first": first.to_json(), "second": second.to_json(),
             "proof": [h.hex() for h in proof]}
-
-
 
 
 def _access(args: argparse.Namespace) -> int:

@@ -1,0 +1,130 @@
+"""The read audit's group commit: shared writes, answers only after the write, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from projections.store import ReadStore
+from replays.audit import access as access_log
+from replays.audit.group_commit import GroupCommit, GroupCommitTimeout
+
+
+def _entry(k: int) -> access_log.AccessEntry:
+    return access_log.AccessEntry("2026-01-01T00:00:00+00:00", f"key-{k}", "agent",
+                                  "GET /customers/{customer_id}/timeline", f"c-{k}", f"r-{k}",
+                                  "127.0.0.1")
+
+
+def test_coroutines_of_one_loop_turn_share_one_write_and_hear_only_after_it() -> None:
+    written: list[list[int]] = []
+    release = threading.Event()
+
+    def write(batch: list[int]) -> list[int]:
+        release.wait(5)
+        written.append(list(batch))
+        return [x * 10 for x in batch]
+
+    commit: GroupCommit[int, int] = GroupCommit(write, name="test-writer", timeout_s=5)
+
+    async def main() -> list[int]:
+        waiting = [asyncio.ensure_future(commit.await_(k)) for k in range(20)]
+        await asyncio.sleep(0.05)
+        assert not any(w.done() for w in waiting)  # nothing answered before the write
+        release.set()
+        return list(await asyncio.gather(*waiting))
+
+    try:
+        assert asyncio.run(main()) == [k * 10 for k in range(20)]
+    finally:
+        commit.close()
+    assert written == [list(range(20))]
+
+
+def test_a_failed_write_fails_every_waiter_of_its_batch_and_the_next_batch_is_tried() -> None:
+    calls: list[list[str]] = []
+
+    def write(batch: list[str]) -> list[None]:
+        calls.append(list(batch))
+        if any(item.startswith("bad") for item in batch):
+            raise OSError("disk full")
+        return [None] * len(batch)
+
+    errors: list[BaseException] = []
+    commit: GroupCommit[str, None] = GroupCommit(write, name="test-writer", timeout_s=5,
+                                                 on_error=errors.append)
+
+    async def main() -> None:
+        first = await asyncio.gather(commit.await_("bad-a"), commit.await_("b"),
+                                     return_exceptions=True)
+        assert [type(x) for x in first] == [OSError, OSError]
+        assert await commit.await_("c") is None
+
+    try:
+        asyncio.run(main())
+        with pytest.raises(OSError):
+            commit.wait("bad-d")
+        assert commit.wait("e") is None
+    finally:
+        commit.close()
+    assert calls == [["bad-a", "b"], ["c"], ["bad-d"], ["e"]]
+    assert [str(e) for e in errors] == ["disk full", "disk full"]
+
+
+def test_a_waiter_gives_up_after_the_timeout_from_a_loop_and_from_a_thread() -> None:
+    release = threading.Event()
+    commit: GroupCommit[int, None] = GroupCommit(
+        lambda batch: (release.wait(5), [None] * len(batch))[1], name="test-writer",
+        timeout_s=0.1)
+
+    async def main() -> None:
+        with pytest.raises(GroupCommitTimeout):
+            await commit.await_(1)
+
+    try:
+        asyncio.run(main())
+        with pytest.raises(GroupCommitTimeout):
+            commit.wait(2)
+    finally:
+        release.set()
+        commit.close()
+
+
+def test_the_recorder_chains_records_across_batches_and_across_recorders(tmp_path: Path) -> None:
+    store = ReadStore(f"sqlite:///{tmp_path / 'read.db'}")
+    one, other = access_log.AccessRecorder(store), access_log.AccessRecorder(store)
+
+    async def burst(recorder: access_log.AccessRecorder, first: int) -> None:
+        await asyncio.gather(*(recorder.arecord(_entry(k)) for k in range(first, first + 10)))
+
+    try:
+        asyncio.run(burst(one, 0))
+        other.record(_entry(100))  # another writer appends: one's remembered head is stale
+        asyncio.run(burst(one, 10))
+        one.record(_entry(200))
+    finally:
+        one.close()
+        other.close()
+    db = store.connect()
+    try:
+        found = access_log.records(db)
+        assert [r.seq for r in found] == list(range(1, 23))
+        assert access_log.verify_chain(db) == []
+    finally:
+        db.close()
+
+
+def test_a_record_that_cannot_be_written_raises_access_log_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    recorder = access_log.AccessRecorder(ReadStore(f"sqlite:///{blocker / 'read.db'}"))
+    try:
+        with pytest.raises(access_log.AccessLogError):
+            recorder.record(_entry(1))
+        with pytest.raises(access_log.AccessLogError):
+            asyncio.run(recorder.arecord(_entry(2)))
+    finally:
+        recorder.close()
