@@ -21,6 +21,10 @@ A touchpoint held for triage (``domain.claims:HeldTouchpoint.Held``) is sealed
 the same way under a key of its own (``domain.personal.held_subject``): it
 belongs to no customer yet. Its key is destroyed when it is assigned or when
 the person it names is erased; it then reads with ``personal_data_erased``.
+A message the email channel quarantined (``Mailbox.MessageQuarantined``) is
+sealed under a key of that entry alone (``domain.personal.quarantined_subject``,
+by its event id, which stays in clear) and destroyed by the erasure of the
+person it names.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.personal import HELD_PERSONAL, held_subject, personal_fields, redacted_value
+from domain.personal import (
+    HELD_PERSONAL,
+    QUARANTINED_PERSONAL,
+    held_subject,
+    personal_fields,
+    quarantined_subject,
+    redacted_value,
+)
 from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
 
 CUSTOMER_TOPIC_PREFIX = "domain.customer:Customer."
@@ -43,6 +54,7 @@ CUSTOMER_TOPIC = "domain.customer:Customer"
 SNAPSHOT_TOPIC = "eventsourcing.domain:Snapshot"
 ERASE_EVENT_TOPIC = CUSTOMER_TOPIC_PREFIX + "PersonalDataErased"
 HELD_TOPIC = "domain.claims:HeldTouchpoint.Held"
+QUARANTINED_TOPIC = "domain.mailbox:Mailbox.MessageQuarantined"
 SEALED = "_sealed"
 SEALED_VERSION = "_sealed_v"
 ERASED_FLAG = "personal_data_erased"
@@ -58,9 +70,11 @@ def subject_of(originator_id: Any) -> str:
     return str(originator_id).removeprefix(STREAM_PREFIX)
 
 
-def _subject(topic: str, originator_id: Any) -> str:
+def _subject(topic: str, originator_id: Any, state: dict[str, Any]) -> str:
     if topic == HELD_TOPIC:
         return held_subject(originator_id)
+    if topic == QUARANTINED_TOPIC:
+        return quarantined_subject(state["event_id"])  # one mailbox stream, many entries
     return subject_of(originator_id)
 
 
@@ -84,7 +98,7 @@ class PersonalDataMapper(Mapper[Any]):
         if private:
             secret = {name: state.pop(name) for name in private if name in state}
             stream = str(originator_id)  # once: a UUID's str() costs as much as the encrypt
-            cipher = self.keys.cipher_for_write(_subject(topic, stream))
+            cipher = self.keys.cipher_for_write(_subject(topic, stream, state))
             nonce = os.urandom(NONCE_BYTES)
             sealed = cipher.encrypt(
                 nonce, self.transcoder.encode(secret), _aad(stream, originator_version, topic),
@@ -128,7 +142,7 @@ class PersonalDataMapper(Mapper[Any]):
         blob = binascii.a2b_base64(state.pop(SEALED))
         state.pop(SEALED_VERSION, None)
         stream = str(stored.originator_id)
-        subject = _subject(stored.topic, stream)
+        subject = _subject(stored.topic, stream, state)
         try:
             cipher = self.keys.cipher_for_read(subject)
         except SubjectErasedError:
@@ -158,6 +172,8 @@ def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
         return _event_private_names(topic)
     if topic == HELD_TOPIC:
         return HELD_PERSONAL
+    if topic == QUARANTINED_TOPIC:
+        return QUARANTINED_PERSONAL
     if topic == SNAPSHOT_TOPIC and state.get("topic") == CUSTOMER_TOPIC:
         # An erased customer's snapshot holds no personal data (the erasure
         # event's apply cleared it): kept in clear, it stays readable after
