@@ -15,7 +15,8 @@ the kept bytes or in the reason). Then, in order:
    bytes it kept are shredded like the blobs of step 3;
 3. each blob's own key is destroyed and its file overwritten and removed;
 4. held triage items that name one of the person's contact points have their
-   key destroyed (they read as erased and leave the triage queue);
+   key destroyed (they read as erased and leave the triage queue); the blobs
+   they name were shredded in step 3 and their ledger rows erased in step 1;
 5. quarantined CDR rows naming one of the person's numbers are removed;
 6. the command records ``PersonalDataErased`` on every record of the person
    and destroys their data keys;
@@ -33,6 +34,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -49,6 +51,7 @@ from commands.privacy import (
     source_keys_of,
 )
 from commands.triage import shred_held
+from domain.claims import HeldTouchpoint
 from domain.personal import quarantined_subject
 from touchstream.privacy.blobs import blob_subject
 from touchstream.privacy.datakeys import DataKeys
@@ -112,13 +115,17 @@ class Eraser:
                 points |= contact_points_of(events)
                 keys |= source_keys_of(events)
         mentions = Mentions(points)
+        held_items = self._held_of(mentions) if mentions else []
+        for item in held_items:  # what arrived from them before anyone knew whose it was
+            refs |= refs_of([SimpleNamespace(**item.command)])
+            keys.add(item.source_key)
         kept = self._quarantined_mail_of(mentions, keys)
         ledger_rows = self._forget_mail(keys | {key for _, key, _ in kept})
         for subject, _, kept_refs in kept:
             self.keys.destroy(subject)
             refs |= kept_refs
         shredded = sum(1 for ref in sorted(refs) if self._shred_blob(ref))
-        held = self._erase_held(mentions) if mentions else 0
+        held = sum(1 for item in held_items if shred_held(self.hub.context, item.id))
         rows = self._purge_quarantine(mentions) if mentions else 0
         cmd = EraseCustomer(customer_id=customer_id, reason=reason, actor=actor)
         recorded = erase_customer(self.hub, cmd, self.keys)
@@ -168,12 +175,9 @@ class Eraser:
         self.keys.destroy(blob_subject(ref))
         return self.blobs.shred(ref)
 
-    def _erase_held(self, mentions: Mentions) -> int:
-        erased = 0
-        for held in self.hub.held_touchpoints(limit=1_000_000_000):
-            if mentions.in_field(held.contact or "") or mentions.in_value(held.command):
-                erased += shred_held(self.hub.context, held.id)
-        return erased
+    def _held_of(self, mentions: Mentions) -> list[HeldTouchpoint]:
+        return [held for held in self.hub.held_touchpoints(limit=1_000_000_000)
+                if mentions.in_field(held.contact or "") or mentions.in_value(held.command)]
 
     def _purge_quarantine(self, mentions: Mentions) -> int:
         if self.quarantine is None:
