@@ -96,7 +96,7 @@ class PersonalDataMapper(Mapper[Any]):
         self._encode_secret, self._decode_secret = _secret_codec(transcoder)
         # str() of a UUID costs about as much as the encryption; a stream's events come
         # in runs (bulk import, rebuilds), so its string is kept (bounded, dropped whole).
-        self._streams: dict[Any, str] = {}
+        self._streams: dict[int | str, str] = {}
 
     # -- write -------------------------------------------------------------
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
@@ -152,7 +152,7 @@ class PersonalDataMapper(Mapper[Any]):
         return event
 
     def _open(self, stored: StoredEvent, state: dict[str, Any]) -> None:
-        blob = binascii.a2b_base64(state.pop(SEALED))
+        blob = memoryview(binascii.a2b_base64(state.pop(SEALED)))  # sliced without copies
         state.pop(SEALED_VERSION, None)
         stream = self._stream(stored.originator_id)
         subject = _subject(stored.topic, stream, state)
@@ -176,11 +176,14 @@ class PersonalDataMapper(Mapper[Any]):
         state.update(self._decode_secret(plain))
 
     def _stream(self, originator_id: Any) -> str:
-        stream = self._streams.get(originator_id)
+        # Keyed by the UUID's int (hashing a UUID is a Python-level call); a string id
+        # (prefixed EventStoreDB streams) is its own key.
+        key = getattr(originator_id, "int", originator_id)
+        stream = self._streams.get(key)
         if stream is None:
             if len(self._streams) >= STREAM_CACHE_SIZE:
                 self._streams = {}
-            stream = self._streams[originator_id] = str(originator_id)
+            stream = self._streams[key] = str(originator_id)
         return stream
 
 
