@@ -10,9 +10,9 @@ the kept bytes or in the reason). Then, in order:
 1. the email channel's state forgets those messages: their IMAP ledger rows
    become ``erased`` and their content-dedup rows go (``secure_delete``, WAL
    checkpointed);
-2. each quarantined message of theirs has its entry's key destroyed (its
-   sealed fields read as erased and it leaves the quarantine list) and the
-   bytes it kept are shredded like the blobs of step 3;
+2. each quarantined message of theirs has the bytes it kept shredded like the
+   blobs of step 3, then its entry's key destroyed (its sealed fields read as
+   erased and it leaves the quarantine list);
 3. each blob's own key is destroyed and its file overwritten and removed;
 4. held triage items that name one of the person's contact points have their
    key destroyed (they read as erased and leave the triage queue); the blobs
@@ -121,10 +121,12 @@ class Eraser:
             keys.add(item.source_key)
         kept = self._quarantined_mail_of(mentions, keys)
         ledger_rows = self._forget_mail(keys | {key for _, key, _ in kept})
+        shredded = 0
         for subject, _, kept_refs in kept:
+            # Bytes first: an entry whose key is gone no longer says where its bytes are.
+            shredded += sum(1 for ref in sorted(kept_refs - refs) if self._shred_blob(ref))
             self.keys.destroy(subject)
-            refs |= kept_refs
-        shredded = sum(1 for ref in sorted(refs) if self._shred_blob(ref))
+        shredded += sum(1 for ref in sorted(refs) if self._shred_blob(ref))
         held = sum(1 for item in held_items if shred_held(self.hub.context, item.id))
         rows = self._purge_quarantine(mentions) if mentions else 0
         cmd = EraseCustomer(customer_id=customer_id, reason=reason, actor=actor)
