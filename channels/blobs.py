@@ -35,9 +35,10 @@ class BlobUnreadableError(Exception):
 class BlobSealer(Protocol):
     """How blobs are addressed and kept: a keyed address, and bytes sealed at rest."""
 
-    def address(self, data: bytes) -> str:
+    def address(self, data: bytes, owner: str | None = None) -> str:
         """Where ``data`` is stored: 64 lower-case hex characters that reveal nothing
-        of the bytes to someone without the installation's secret."""
+        of the bytes to someone without the installation's secret. Two owners' copies
+        of the same bytes have two addresses (and two keys)."""
 
     def seal(self, address: str, data: bytes) -> bytes:
         """The bytes to write for ``data`` stored at ``address``."""
@@ -72,18 +73,22 @@ class BlobStore:
             raise ValueError(f"not a blob address (64 hex digits): {address!r}")
         return self.root / address[:2] / address[2:4] / address
 
-    def address_of(self, data: bytes) -> str:
-        """The address ``put(data)`` stores ``data`` under (nothing is written)."""
+    def address_of(self, data: bytes, owner: str | None = None) -> str:
+        """The address ``put(data, owner=owner)`` stores ``data`` under (nothing is written)."""
         if self.sealer is None:
             return hashlib.sha256(data).hexdigest()
-        return self.sealer.address(data)
+        return self.sealer.address(data, owner)
 
-    def put(self, data: bytes, *, sync: bool = True) -> str:
+    def put(self, data: bytes, *, sync: bool = True, owner: str | None = None) -> str:
         """Store ``data``; return its address.
 
-        ``sync=False`` skips the per-blob fsync: call ``sync()`` before recording
-        anything that refers to the blob (batch writers: one flush per batch)."""
-        digest = self.address_of(data)
+        ``owner`` names the person the bytes are about, as the caller knows them (a
+        contact point such as ``email:ada@example.com``, a customer id): with a sealer,
+        each owner's copy of the same bytes is a blob of its own, so erasing one person
+        shreds only theirs. ``sync=False`` skips the per-blob fsync: call ``sync()``
+        before recording anything that refers to the blob (batch writers: one flush
+        per batch)."""
+        digest = self.address_of(data, owner)
         path = self._path(digest)
         if path.exists():
             return digest

@@ -141,3 +141,10 @@ def refs_of(events: Iterable[object]) -> set[str]:
                 if isinstance(ref, str) and ref:
                     refs.add(ref)
     return refs
+
+
+def source_keys_of(events: Iterable[object]) -> set[str]:
+    """The source keys a customer's touchpoints were recorded under (what the channels'
+    own state, such as the IMAP ledger, knows them by)."""
+    return {key for event in events
+            if isinstance(key := getattr(event, "source_key", None), str) and key}

@@ -110,6 +110,21 @@ HELD_CLEAR = frozenset({"command_kind"})
 HELD_SUBJECT_PREFIX = "held:"
 
 
+# A message the email channel kept aside (``domain.mailbox:Mailbox.MessageQuarantined``)
+# may belong to nobody yet either: what it says about its sender (the source key,
+# built from the raw bytes' digest and the Message-ID, the reason's detail, which
+# can quote an address, and the stored bytes' addresses) is sealed under a key of
+# that entry alone, destroyed when the person it names is erased.
+QUARANTINED_PERSONAL = frozenset({"source_key", "detail", "raw_ref", "header_ref"})
+QUARANTINED_CLEAR = frozenset({"event_id", "reason", "message_id", "uidvalidity", "uid", "size"})
+QUARANTINED_SUBJECT_PREFIX = "mailq:"
+
+
+def quarantined_subject(event_id: object) -> str:
+    """The data subject of the quarantined message whose event id is ``event_id``."""
+    return f"{QUARANTINED_SUBJECT_PREFIX}{event_id}"
+
+
 def held_subject(held_id: object) -> str:
     """The data subject of the held touchpoint whose stream id is ``held_id`` (a keyed
     digest of its source key)."""

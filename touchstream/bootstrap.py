@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels.blobs import BlobStore
 from channels.email.config import ImapConfig, InboundRules, SmtpConfig
+from channels.email.state import ImapState
 from channels.phone.cdr_tail import Quarantine
 from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
 from channels.phone.directory import SQLiteCallDirectory
@@ -124,7 +125,7 @@ class Dependencies:
         """Erasure of a person everywhere the hub keeps their data."""
         return self._once("eraser", lambda: Eraser(
             self.hub, self.data_keys, self.blobs, quarantine=self.cdr_quarantine,
-            calls=self.call_directory))
+            calls=self.call_directory, email_state=lambda: email_state(self.settings)))
 
     @property
     def call_directory(self) -> SQLiteCallDirectory:
@@ -194,6 +195,15 @@ class Dependencies:
 
     def stop(self) -> None:
         self.close()
+
+
+def email_state(settings: Settings) -> ImapState | None:
+    """The email channel's IMAP state file, if the channel ever ran here (the caller
+    closes it)."""
+    from touchstream.email_wiring import imap_state_path  # that module imports this one
+
+    path = imap_state_path(settings)
+    return ImapState(path) if path.exists() else None
 
 
 def bootstrap(env: Mapping[str, str] | None = None, **given: Any) -> Dependencies:

@@ -52,6 +52,11 @@ class ErasurePublic(BaseModel):
     held_erased: int = Field(description="Triage items naming the person, made unreadable.")
     quarantine_rows_removed: int = Field(description="Quarantined CDR rows naming the person.")
     calls_forgotten: int = Field(description="Call-directory entries of the person.")
+    mail_quarantine_erased: int = Field(
+        default=0, description="Messages the email channel kept aside that name the person: "
+                               "made unreadable, their bytes shredded.")
+    mail_ledger_rows_erased: int = Field(
+        default=0, description="IMAP ledger rows of the person's messages turned to `erased`.")
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -82,7 +87,9 @@ def privacy_routes(context: Any) -> Any:
                             blobs_shredded=report.blobs_shredded,
                             held_erased=report.held_erased,
                             quarantine_rows_removed=report.quarantine_rows_removed,
-                            calls_forgotten=report.calls_forgotten)
+                            calls_forgotten=report.calls_forgotten,
+                            mail_quarantine_erased=report.mail_quarantine_erased,
+                            mail_ledger_rows_erased=report.mail_ledger_rows_erased)
         return JSONResponse(out.model_dump(), status_code=200 if out.duplicate else 201)
 
     @router.get(

@@ -26,7 +26,7 @@ from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
 
 from channels.email.config import ImapConfig
 from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
-from channels.email.state import ImapState, LedgerRow
+from channels.email.state import ERASED, ImapState, LedgerRow
 from commands import email_messages as em
 
 log = logging.getLogger("touchstream.email.imap")
@@ -348,6 +348,8 @@ class ImapIngester:
                     row = ledger.get(uid)
                     if row is None:
                         found.gaps.append(Gap(folder, uid, "not recorded"))
+                    elif row.kind == ERASED:
+                        continue  # recorded, then its person was erased: accounted for
                     elif not is_recorded(row.source_key):
                         found.gaps.append(
                             Gap(folder, uid, f"{row.source_key} missing from the event store"))

@@ -123,6 +123,11 @@ class _Plan:
     same_as_plan: int | None = None  # ... or by an earlier message of this batch
 
 
+def blob_owner(address: str) -> str:
+    """Whose a stored copy is, as the channel knows them when it stores it: their address."""
+    return f"email:{address.lower()}"
+
+
 def message_key(raw: bytes, message_id: str | None) -> str:
     digest = hashlib.sha256(raw).hexdigest()
     if message_id and len(message_id) <= 400:
@@ -225,12 +230,16 @@ class InboundMail:
                 f"{item.size} bytes > limit {self.rules.max_bytes}", size=item.size,
                 header_ref=header_ref, message_id=header_message_id(header),
             )
-        raw_ref = self._put(raw)
         try:
             parsed = parse_message(raw, self.rules.max_depth)
         except MessageRejectedError as exc:
+            raw_ref = self._put(raw)  # whose it is is unknown: kept under no owner
             return self._quarantine(f"msg:{raw_ref}", origin, exc.reason, exc.detail,
                                     size=len(raw), raw_ref=raw_ref)
+        # Stored under the person it is about, so byte-identical mail of two people is
+        # two blobs and erasing one leaves the other's; ids use the owner-free name.
+        raw_name = self.blobs.address_of(raw)
+        raw_ref = self._put(raw, self._counterpart(parsed))
         key = message_key(raw, parsed.message_id)
         occurred = parsed.date or origin.received_at or datetime.now(UTC)
 
@@ -246,13 +255,13 @@ class InboundMail:
             return _Plan("same", [], same_as=same)
         try:
             if parsed.is_report:
-                plan = self._bounce(parsed, key, raw_ref, occurred)
+                plan = self._bounce(parsed, key, raw_ref, occurred, raw_name)
             elif sender is None:
                 return _Plan("quarantine", [fallback("no-customer", "no sender address")])
             elif self.rules.is_fax_gateway(sender):
-                plan = self._fax(parsed, key, occurred, raw_ref)
+                plan = self._fax(parsed, key, occurred, raw_name)
             else:
-                plan = self._email(parsed, key, occurred, raw_ref)
+                plan = self._email(parsed, key, occurred, raw, raw_name)
         except _Refused as exc:
             return _Plan("quarantine", [fallback(exc.reason, exc.detail)])
         except ValidationError as exc:
@@ -272,7 +281,8 @@ class InboundMail:
             return None
         return prior
 
-    def _email(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
+    def _email(self, p: ParsedEmail, key: str, occurred: datetime, raw: bytes,
+               raw_name: str) -> _Plan:
         assert p.from_address is not None
         outbound = self.rules.is_staff(p.from_address)
         if outbound:
@@ -281,8 +291,7 @@ class InboundMail:
                 raise _Refused("no-customer", "staff-only recipients")
         else:
             customers = [p.from_address]
-        body, body_ref = self._body(p.body_text)
-        message_id = p.message_id or f"<{raw_ref}@touchstream.invalid>"
+        message_id = p.message_id or f"<{raw_name}@touchstream.invalid>"
         references = self._thread_references(p)
         root = references[0] if references else (p.in_reply_to or message_id)
         self._batch_roots.setdefault(message_id, root)
@@ -290,14 +299,16 @@ class InboundMail:
             occurred_at=occurred, actor=self.actor, direction="outbound" if outbound else "inbound",
             message_id=message_id, in_reply_to=p.in_reply_to, references=references,
             from_address=p.from_address, to=p.to[:MAX_LIST], cc=p.cc[:MAX_LIST],
-            subject=p.subject[:2000], body_text=body, body_ref=body_ref,
-            attachments=self._attachments(p), raw_ref=raw_ref,
+            subject=p.subject[:2000],
         )
-        commands: list[m.Command] = [
-            m.RecordEmail(source_key=key if i == 0 else f"{key}#rcpt:{address.lower()}",
-                          email=address, **common)
-            for i, address in enumerate(customers[:MAX_LIST])
-        ]
+        commands: list[m.Command] = []
+        for i, address in enumerate(customers[:MAX_LIST]):
+            owner = blob_owner(address)  # each customer's copy of the bytes is their own
+            body, body_ref = self._body(p.body_text, owner)
+            commands.append(m.RecordEmail(
+                source_key=key if i == 0 else f"{key}#rcpt:{address.lower()}", email=address,
+                body_text=body, body_ref=body_ref, attachments=self._attachments(p, owner),
+                raw_ref=self._put(raw, owner), **common))
         return _Plan("email", commands, remember=Remembered(message_id, root, None, ""))
 
     def _thread_references(self, p: ParsedEmail) -> list[str]:
@@ -318,7 +329,7 @@ class InboundMail:
             return list(p.references)
         return [root, *(r for r in p.references if r != root)][:MAX_LIST]
 
-    def _fax(self, p: ParsedEmail, key: str, occurred: datetime, raw_ref: str) -> _Plan:
+    def _fax(self, p: ParsedEmail, key: str, occurred: datetime, raw_name: str) -> _Plan:
         number = _fax_number(p, self.rules.fax_number_format)
         if number is None:
             raise _Refused("no-customer", "fax without a sender number")
@@ -326,14 +337,15 @@ class InboundMail:
         doc_ref = self._put(doc.data) if doc else None
         return _Plan("fax", [m.RecordFax(
             source_key=key, occurred_at=occurred, actor=self.actor, direction="inbound",
-            fax_id=(p.message_id or raw_ref)[:500], from_number=number,
+            fax_id=(p.message_id or raw_name)[:500], from_number=number,
             to_number=None, pages=None, document_sha256=doc_ref,
             document_size=len(doc.data) if doc else None,
             content_type=doc.content_type if doc else None,
             status="complete" if doc else "failed",
         )])
 
-    def _bounce(self, p: ParsedEmail, key: str, raw_ref: str, occurred: datetime) -> _Plan:
+    def _bounce(self, p: ParsedEmail, key: str, raw_ref: str, occurred: datetime,
+                raw_name: str) -> _Plan:
         original = p.original_message_id
         if original is None and p.envelope_id and self.envelope_lookup is not None:
             original = self.envelope_lookup(p.envelope_id)
@@ -349,7 +361,7 @@ class InboundMail:
                 actor=self.actor, direction="inbound", original_message_id=original,
                 recipient=status.recipient, action=status.action, status=status.status,
                 diagnostic=status.diagnostic[:2000] if status.diagnostic else None,
-                report_message_id=p.message_id or f"<{raw_ref}@touchstream.invalid>",
+                report_message_id=p.message_id or f"<{raw_name}@touchstream.invalid>",
                 raw_ref=raw_ref,
             )
             for i, status in enumerate(p.statuses[:MAX_LIST])
@@ -389,21 +401,32 @@ class InboundMail:
             uid=origin.uid, size=size, raw_ref=raw_ref, header_ref=header_ref,
         )
 
-    def _put(self, data: bytes) -> str:
-        return self.blobs.put(data, sync=False)  # made durable once per batch
+    def _put(self, data: bytes, owner: str | None = None) -> str:
+        return self.blobs.put(data, sync=False, owner=owner)  # made durable once per batch
 
-    def _body(self, text: str) -> tuple[str | None, str | None]:
+    def _counterpart(self, p: ParsedEmail) -> str | None:
+        """The blob owner of a message as a whole: the customer it is from (or, sent by
+        staff, the first customer it is to); None for reports and fax gateways."""
+        sender = p.from_address
+        if sender is None or p.is_report or self.rules.is_fax_gateway(sender):
+            return None
+        if self.rules.is_staff(sender):
+            others = [a for a in [*p.to, *p.cc] if not self.rules.is_staff(a)]
+            return blob_owner(others[0]) if others else None
+        return blob_owner(sender)
+
+    def _body(self, text: str, owner: str | None) -> tuple[str | None, str | None]:
         if not text:
             return None, None
         if len(text) <= self.rules.body_cap:
             return text, None
-        return text[: self.rules.body_cap], self._put(text.encode("utf-8"))
+        return text[: self.rules.body_cap], self._put(text.encode("utf-8"), owner)
 
-    def _attachments(self, p: ParsedEmail) -> list[m.Attachment]:
+    def _attachments(self, p: ParsedEmail, owner: str | None) -> list[m.Attachment]:
         out = []
         for part in p.attachments[:MAX_LIST]:
             out.append(m.Attachment(
-                sha256=self._put(part.data), size=len(part.data),
+                sha256=self._put(part.data, owner), size=len(part.data),
                 content_type=part.content_type[:500],
                 filename=part.filename[:500] if part.filename else None,
             ))

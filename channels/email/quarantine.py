@@ -6,7 +6,8 @@ of its UID names the key it was recorded under, and the entry counts as
 released. The list comes from the write model's scan of the log by event
 topic (``Hub.quarantined_messages``; fine for a quarantine, which stays small);
 the raw bytes are read from the blob store by ``raw_ref`` (``header_ref`` for
-an oversized message).
+an oversized message). An entry whose person was erased (its sealed fields'
+key destroyed, its bytes shredded) is no longer listed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def quarantined_messages(
     for event, box in hub.quarantined_messages():
         if len(out) >= limit:
             break
+        if getattr(event, "personal_data_erased", False):
+            continue  # the person it named was erased: nothing of it is left to show
         if reason is not None and event.reason != reason:
             continue
         released = None

@@ -5,12 +5,18 @@ key it was recorded under) are written in one transaction, and only after the
 events are durable in the event store: a crash in between re-reads those
 messages, and the write model's source-key dedup records nothing twice. The
 ledger lets ``--verify`` compare the mailbox listing with what was recorded.
+
+An erasure (``forget_messages``) turns the ledger rows of a person's messages
+into ``erased`` rows (the UID stays accounted for, the source key, built from
+a digest of the raw bytes and the Message-ID, goes) and drops their
+content-dedup rows. The file runs with ``secure_delete`` and the erasure
+checkpoints the WAL, so no freed page or old page image keeps the old rows.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +32,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS email_content (content_key TEXT PRIMARY KEY, "
     "source_key TEXT NOT NULL)",
 )
+
+
+ERASED = "erased"  # the ledger kind of a message whose person was erased
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class ImapState:
                                      check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed (erasure)
         for stmt in _SCHEMA:
             self._conn.execute(stmt)
 
@@ -121,7 +131,32 @@ class ImapState:
             "SELECT source_key, kind FROM imap_ledger WHERE account=? AND folder=? "
             "AND uidvalidity=? AND uid=?", (account, folder, uidvalidity, uid),
         ).fetchone()
-        return str(row[0]) if row and row[1] != "quarantine" else None
+        return str(row[0]) if row and row[1] not in ("quarantine", ERASED) else None
+
+    def forget_messages(self, source_keys: Collection[str]) -> int:
+        """Erase what the state says of the messages recorded (or quarantined) under
+        ``source_keys``: their ledger rows become ``erased`` (UID kept, key gone), their
+        content-dedup rows are deleted. Idempotent; returns the ledger rows erased now."""
+        keys = sorted(set(source_keys))
+        if not keys:
+            return 0
+        c = self._conn
+        erased = 0
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                erased += c.execute(
+                    f"UPDATE imap_ledger SET kind=?, source_key=? WHERE source_key IN ({marks})",
+                    [ERASED, ERASED, *chunk]).rowcount
+                c.execute(f"DELETE FROM email_content WHERE source_key IN ({marks})", chunk)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return erased
 
     # -- MessageIndex -----------------------------------------------------------
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:

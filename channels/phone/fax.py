@@ -98,7 +98,7 @@ def fax_router(get_hub: HubProvider, config: FaxConfig, blobs: BlobStore,
     async def verified(request: Request) -> bytes:
         return await signed_json_body(request, config, "fax webhooks")
 
-    def store_document(url: str) -> tuple[str, int, str | None]:
+    def store_document(url: str, owner: str | None) -> tuple[str, int, str | None]:
         try:
             media = fetch(url, policy)
         except MediaRefusedError as exc:
@@ -106,12 +106,14 @@ def fax_router(get_hub: HubProvider, config: FaxConfig, blobs: BlobStore,
         except MediaUnavailableError as exc:
             # The provider retries on 5xx; by then the document may be reachable.
             raise HTTPException(502, f"media not available yet: {exc}") from exc
-        return blobs.put(media.data), len(media.data), media.content_type
+        # Under the sender's number: the same document faxed by two people is two blobs.
+        return blobs.put(media.data, owner=owner), len(media.data), media.content_type
 
     def record_inbound(hub: Hub, fax: InboundFax) -> Recorded:
         digest = size = content_type = None
         if fax.media_url and fax.status != "failed":
-            digest, size, content_type = store_document(fax.media_url)
+            owner = f"phone:{fax.from_number}" if fax.from_number else None
+            digest, size, content_type = store_document(fax.media_url, owner)
         cmd = m.RecordFax(
             fax_id=fax.fax_id, direction="inbound", from_number=fax.from_number,
             to_number=fax.to_number, pages=fax.pages, document_sha256=digest,

@@ -91,3 +91,20 @@ def test_a_tampered_event_is_a_damaged_store_for_the_cli_never_bad_input(cli: Cl
     done = cli("events", created["customer_id"])
     assert done.returncode == 7, (done.returncode, done.stderr)
     assert "damaged" in done.stderr and "failed authentication" in done.stderr
+
+
+def test_a_data_folder_written_before_encryption_is_refused_with_exit_2(cli: Cli) -> None:
+    from commands import messages as m
+    from touchstream import settings as settings_mod
+    from touchstream.wiring import build_hub
+
+    # As a version before per-customer encryption wrote it: personal data in clear.
+    old = build_hub(settings_mod.load(cli.env), encrypt=False)
+    try:
+        old.execute(m.RegisterCustomer(name=f"Old {CANARY}", source_key="old:1"))
+    finally:
+        old.close()
+    refused = cli("customer", "create", "--name", "New")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "written before per-customer encryption" in refused.stderr
+    assert "Start with an empty data folder" in refused.stderr

@@ -121,9 +121,10 @@ def test_signed_inbound_fax_is_fetched_stored_as_a_blob_and_recorded(
         assert again.json()["status"] == "duplicate"
     (fax,) = faxes(hub)
     blobs = app_blobs(hub, tmp_path)
-    # Addressed by a keyed digest, not the SHA-256 anyone could compute from the PDF,
-    # and sealed at rest.
-    assert fax.document_sha256 == blobs.address_of(PDF) != hashlib.sha256(PDF).hexdigest()
+    # Addressed by a keyed digest (under the sender's number: one copy per person), not
+    # the SHA-256 anyone could compute from the PDF, and sealed at rest.
+    assert fax.document_sha256 == blobs.address_of(PDF, owner="phone:+442079460018")
+    assert fax.document_sha256 != hashlib.sha256(PDF).hexdigest()
     assert (fax.status, fax.pages, fax.content_type, fax.document_size) == (
         "complete", 2, "application/pdf", len(PDF))
     assert blobs.get(fax.document_sha256) == PDF

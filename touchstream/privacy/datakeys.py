@@ -137,7 +137,12 @@ class _Cached(NamedTuple):
 
 
 class DataKeys:
-    """Data keys by subject, with a bounded in-memory cache (LRU, short TTL)."""
+    """Data keys by subject, with a bounded in-memory cache (short TTL).
+
+    The cache is ordered by when a key was last fetched from the store (every
+    ``CACHE_TTL_S`` at most for a key in use), and the oldest goes first when it
+    is full: the ciphers' hot path is a dict lookup without the lock (a dict
+    read is atomic), so a hit does not reorder it."""
 
     def __init__(self, table: KeyTable, master: bytes,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -164,10 +169,16 @@ class DataKeys:
 
     def cipher_for_write(self, subject: str) -> AESGCM:
         """``key_for_write`` as a ready AES-GCM cipher (cached with the key)."""
+        hit = self._cache.get(subject)  # the hot path of every sealed event: no lock
+        if hit is not None and self._clock() - hit.at <= CACHE_TTL_S:
+            return hit.cipher
         return self._for_write(subject).cipher
 
     def cipher_for_read(self, subject: str) -> AESGCM:
         """``key_for_read`` as a ready AES-GCM cipher (cached with the key)."""
+        hit = self._cache.get(subject)
+        if hit is not None and self._clock() - hit.at <= CACHE_TTL_S:
+            return hit.cipher
         return self._for_read(subject).cipher
 
     def _for_write(self, subject: str) -> _Cached:

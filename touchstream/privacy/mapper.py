@@ -21,6 +21,10 @@ A touchpoint held for triage (``domain.claims:HeldTouchpoint.Held``) is sealed
 the same way under a key of its own (``domain.personal.held_subject``): it
 belongs to no customer yet. Its key is destroyed when it is assigned or when
 the person it names is erased; it then reads with ``personal_data_erased``.
+A message the email channel quarantined (``Mailbox.MessageQuarantined``) is
+sealed under a key of that entry alone (``domain.personal.quarantined_subject``,
+by its event id, which stays in clear) and destroyed by the erasure of the
+person it names.
 """
 
 from __future__ import annotations
@@ -28,14 +32,29 @@ from __future__ import annotations
 import binascii
 import os
 import typing
+from collections.abc import Callable
 from functools import lru_cache
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+)
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.personal import HELD_PERSONAL, held_subject, personal_fields, redacted_value
+from domain.personal import (
+    HELD_PERSONAL,
+    QUARANTINED_PERSONAL,
+    held_subject,
+    personal_fields,
+    quarantined_subject,
+    redacted_value,
+)
 from projections.events import event_class, is_customer_topic
 from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
 
@@ -44,10 +63,12 @@ CUSTOMER_TOPIC = "domain.customer:Customer"
 SNAPSHOT_TOPIC = "eventsourcing.domain:Snapshot"
 ERASE_EVENT_TOPIC = CUSTOMER_TOPIC_PREFIX + "PersonalDataErased"
 HELD_TOPIC = "domain.claims:HeldTouchpoint.Held"
+QUARANTINED_TOPIC = "domain.mailbox:Mailbox.MessageQuarantined"
 SEALED = "_sealed"
 SEALED_VERSION = "_sealed_v"
 ERASED_FLAG = "personal_data_erased"
 STREAM_PREFIX = "customer-"  # of prefixed (EventStoreDB) stream names
+STREAM_CACHE_SIZE = 10_000
 
 
 class TamperedRecordError(MapperDeserialisationError):
@@ -59,9 +80,11 @@ def subject_of(originator_id: Any) -> str:
     return str(originator_id).removeprefix(STREAM_PREFIX)
 
 
-def _subject(topic: str, originator_id: Any) -> str:
+def _subject(topic: str, originator_id: Any, state: dict[str, Any]) -> str:
     if topic == HELD_TOPIC:
         return held_subject(originator_id)
+    if topic == QUARANTINED_TOPIC:
+        return quarantined_subject(state["event_id"])  # one mailbox stream, many entries
     return subject_of(originator_id)
 
 
@@ -71,6 +94,10 @@ class PersonalDataMapper(Mapper[Any]):
     def __init__(self, transcoder: Transcoder, keys: DataKeys) -> None:
         super().__init__(transcoder=transcoder)
         self.keys = keys
+        self._encode_secret, self._decode_secret = _secret_codec(transcoder)
+        # str() of a UUID costs about as much as the encryption; a stream's events come
+        # in runs (bulk import, rebuilds), so its string is kept (bounded, dropped whole).
+        self._streams: dict[int | str, str] = {}
 
     # -- write -------------------------------------------------------------
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
@@ -84,11 +111,11 @@ class PersonalDataMapper(Mapper[Any]):
         private = _private_names(topic, state)
         if private:
             secret = {name: state.pop(name) for name in private if name in state}
-            stream = str(originator_id)  # once: a UUID's str() costs as much as the encrypt
-            cipher = self.keys.cipher_for_write(_subject(topic, stream))
+            stream = self._stream(originator_id)
+            cipher = self.keys.cipher_for_write(_subject(topic, stream, state))
             nonce = os.urandom(NONCE_BYTES)
             sealed = cipher.encrypt(
-                nonce, self.transcoder.encode(secret), _aad(stream, originator_version, topic),
+                nonce, self._encode_secret(secret), _aad(stream, originator_version, topic),
             )
             state[SEALED] = binascii.b2a_base64(nonce + sealed, newline=False).decode()
             state[SEALED_VERSION] = 1
@@ -126,10 +153,10 @@ class PersonalDataMapper(Mapper[Any]):
         return event
 
     def _open(self, stored: StoredEvent, state: dict[str, Any]) -> None:
-        blob = binascii.a2b_base64(state.pop(SEALED))
+        blob = memoryview(binascii.a2b_base64(state.pop(SEALED)))  # sliced without copies
         state.pop(SEALED_VERSION, None)
-        stream = str(stored.originator_id)
-        subject = _subject(stored.topic, stream)
+        stream = self._stream(stored.originator_id)
+        subject = _subject(stored.topic, stream, state)
         try:
             cipher = self.keys.cipher_for_read(subject)
         except SubjectErasedError:
@@ -147,7 +174,46 @@ class PersonalDataMapper(Mapper[Any]):
                 f"({stored.topic}) failed authentication: its stored bytes were changed, "
                 "moved from another event, or truncated"
             ) from exc
-        state.update(self.transcoder.decode(plain))
+        state.update(self._decode_secret(plain))
+
+    def _stream(self, originator_id: Any) -> str:
+        # Keyed by the UUID's int (hashing a UUID is a Python-level call); a string id
+        # (prefixed EventStoreDB streams) is its own key.
+        key = getattr(originator_id, "int", originator_id)
+        stream = self._streams.get(key)
+        if stream is None:
+            if len(self._streams) >= STREAM_CACHE_SIZE:
+                self._streams = {}
+            stream = self._streams[key] = str(originator_id)
+        return stream
+
+
+def _secret_codec(transcoder: Transcoder) -> tuple[Callable[[Any], bytes],
+                                                   Callable[[bytes], Any]]:
+    """Encode/decode of the sealed part: the transcoder's own JSON, through an encoder
+    built once instead of on every call (the library's ``JSONEncoder.encode`` builds
+    its C encoder per call, which cost as much again as the encryption). The output is
+    the bytes ``transcoder.encode`` gives (without its circular-reference check: event
+    state is never circular); any other transcoder is used as it is."""
+    if not isinstance(transcoder, JSONTranscoder) or c_make_encoder is None:
+        return transcoder.encode, transcoder.decode
+    encoder = transcoder.encoder
+    iterencode = c_make_encoder(
+        None, encoder.default, encode_basestring, None, encoder.key_separator,
+        encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+    scan = transcoder.decoder.scan_once
+
+    def encode(obj: Any) -> bytes:
+        return "".join(iterencode(obj, 0)).encode("utf8")
+
+    def decode(data: bytes) -> Any:
+        text = data.decode("utf8")
+        obj, end = scan(text, 0)
+        if end != len(text):  # never for bytes ``encode`` wrote (they authenticated)
+            raise ValueError("trailing bytes after the sealed fields")
+        return obj
+
+    return encode, decode
 
 
 def _aad(stream: str, version: int, topic: str) -> bytes:
@@ -159,6 +225,8 @@ def _private_names(topic: str, state: dict[str, Any]) -> frozenset[str]:
         return _event_private_names(topic)
     if topic == HELD_TOPIC:
         return HELD_PERSONAL
+    if topic == QUARANTINED_TOPIC:
+        return QUARANTINED_PERSONAL
     if topic == SNAPSHOT_TOPIC and state.get("topic") == CUSTOMER_TOPIC:
         # An erased customer's snapshot holds no personal data (the erasure
         # event's apply cleared it): kept in clear, it stays readable after
