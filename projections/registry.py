@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from projections.accounts.projection import AccountsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
@@ -15,6 +16,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "accounts": AccountsProjection,
 }
 
 
