@@ -25,7 +25,16 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
 from eventsourcing.utils import EnvType
 
-from commands import accounts, corrections, customers, handling, mailbox, touchpoints, triage
+from commands import (
+    accounts,
+    corrections,
+    customers,
+    handling,
+    mailbox,
+    quality,
+    touchpoints,
+    triage,
+)
 from commands import email_messages as em
 from commands import messages as m
 from commands.contact_claims import ContactClaims
@@ -276,6 +285,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     em.NoteUidValidityChange: Hub.note_uidvalidity_change,
     **corrections.HANDLERS,
     **accounts.HANDLERS,
+    **quality.HANDLERS,
 }
 
 __all__ = [

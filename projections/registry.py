@@ -8,6 +8,7 @@ from projections.accounts.projection import AccountsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
+from projections.quality.projection import QualityProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -17,6 +18,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
     "accounts": AccountsProjection,
+    "quality": QualityProjection,
 }
 
 

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from projections.accounts.view import AccountsView
 from projections.directory.view import DirectoryView
+from projections.quality.view import QualityView
 from projections.store import ReadStore
 from projections.summary.view import SummaryView
 from projections.timeline.view import InvalidQueryError, TimelineView
@@ -69,11 +70,12 @@ class ReadViews:
     directory: DirectoryView
     summary: SummaryView
     accounts: AccountsView
+    quality: QualityView
 
     @classmethod
     def on(cls, store: ReadStore) -> "ReadViews":
         return cls(TimelineView(store), DirectoryView(store), SummaryView(store),
-                   AccountsView(store))
+                   AccountsView(store), QualityView(store))
 
     @property
     def store(self) -> ReadStore:

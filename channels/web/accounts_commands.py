@@ -1,4 +1,4 @@
-"""Command routes of accounts and contact links (merged into ``command_routes.COMMANDS``).
+"""Command routes of accounts, contact links and duplicate decisions (merged into ``command_routes.COMMANDS``).
 
 A VAT number or postcode that fails its check answers 422 with the reason (the
 command models validate them); a cycle in the hierarchy, an overlapping
@@ -12,6 +12,7 @@ from typing import Any
 
 from commands import accounts as a
 from commands import messages as m
+from commands import quality as q
 
 _ACCOUNT = "0b0d4b8e-5f59-4a57-9a4e-3d1a6a7c2f10"
 _PARENT = "6f1c1d8e-2a77-4d6b-a0f6-0e2f3f6b9a11"
@@ -40,6 +41,11 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     "move-contact": (a.MoveContact, "A person moves from one account to another", {
         "customer_id": _PERSON, "from_account_id": _ACCOUNT, "to_account_id": _PARENT,
         "role": "buyer", "moved_at": "2026-07-01T09:00:00+00:00"}),
+    "reject-duplicate": (q.RejectDuplicate, "Not duplicates: never suggest the pair again", {
+        "pair_kind": "customer", "first_id": _PERSON,
+        "second_id": "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11"}),
+    "accept-duplicate": (q.AcceptDuplicate, "Duplicates: merge them (reversible)", {
+        "duplicate_id": "0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11", "survivor_id": _PERSON}),
 }
 
 _SALES = ("agent", "sales", "service")
@@ -52,4 +58,6 @@ ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     "link-contact": (*_SALES, "adapter"),
     "unlink-contact": _SALES,
     "move-contact": _SALES,
+    "reject-duplicate": ("service",),  # as merges: service (and admin)
+    "accept-duplicate": ("service",),
 }

@@ -59,8 +59,9 @@ def stream_types(api: Api, customer_id: str) -> list[str]:
 
 def test_every_command_message_has_exactly_one_route() -> None:
     from commands import accounts as area_accounts
+    from commands import quality as area_quality
 
-    messages = {c for module in (m, area_accounts)
+    messages = {c for module in (m, area_accounts, area_quality)
                 for _, c in inspect.getmembers(module, inspect.isclass)
                 if issubclass(c, m.Command) and "kind" in c.model_fields
                 and c.model_fields["kind"].default}
