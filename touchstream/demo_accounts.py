@@ -73,9 +73,11 @@ def extend(plan: Any, people: list[Any], companies: list[str], suffixes: list[st
                 account_id=account_id(seed, name), parent_id=account_id(seed, group),
                 source_key=f"demo:{seed}:account:{name}:parent",
                 occurred_at=opened + timedelta(days=1), actor="demo-import"))
+    registered = {c.customer_id: c.occurred_at for c in plan.commands
+                  if isinstance(c, m.RegisterCustomer)}
     linked = [p for p in people if p.company]
     for person in linked:
-        joined = person.t + timedelta(hours=1)
+        joined = registered[person.id] + timedelta(hours=1)
         cmds.append(a.LinkContact(
             account_id=account_id(seed, person.company), customer_id=person.id,
             role=_ROLES[person.i % 5], joined_at=joined,  # type: ignore[arg-type]
