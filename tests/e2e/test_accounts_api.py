@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import store_env
-from tests.e2e.test_cli import Cli, fails
 from tests.support.api import Api
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import ROLES, open_key_store
 from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
+from touchstream.cli import main
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
 
@@ -138,27 +138,42 @@ def test_quality_routes_are_for_analysts_and_admins(api: Api) -> None:
     assert report["consent"] == "no consent data yet" and report["owners"]
 
 
-def test_cli_accounts_and_quality(tmp_path: Path) -> None:
-    cli = Cli(store_env("sqlite", tmp_path / "data"))
-    fails(cli, 2, "not a valid VAT number", "account", "open", "--name", "X",
-          "--vat-number", "GB123456789")
-    (opened,) = cli.ok("account", "open", "--name", "Acme Ltd", "--vat-number", VAT,
-                       "--source-key", "acme")
+def test_cli_accounts_and_quality(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # In-process (``main``): a subprocess per call cost ~8 s each on a busy machine; the
+    # CLI's own subprocess behaviour is covered by tests/e2e/test_cli.py.
+    for name, value in store_env("sqlite", tmp_path / "data").items():
+        monkeypatch.setenv(name, value)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def ok(*args: str) -> list[Any]:
+        code, out, err = run(*args)
+        assert code == 0, err
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    code, _, err = run("account", "open", "--name", "X", "--vat-number", "GB123456789")
+    assert code == 2 and "not a valid VAT number" in err
+    (opened,) = ok("account", "open", "--name", "Acme Ltd", "--vat-number", VAT,
+                   "--source-key", "acme")
     aid = opened["customer_id"]
-    (ada,) = cli.ok("customer", "create", "--name", "Ada Lovelace", "--email",
-                    "ada@example.com")
-    cli.ok("account", "link", "--account-id", aid, "--customer-id", ada["customer_id"],
-           "--role", "buyer", "--joined-at", "2026-01-01T00:00:00+00:00")
-    fails(cli, 3, "already acts", "account", "link", "--account-id", aid, "--customer-id",
-          ada["customer_id"])
-    fails(cli, 4, "no account", "account", "show", "00000000-0000-4000-8000-000000000000")
-    shown = cli.ok("account", "show", aid, "--json")[0]
+    (ada,) = ok("customer", "create", "--name", "Ada Lovelace", "--email", "ada@example.com")
+    ok("account", "link", "--account-id", aid, "--customer-id", ada["customer_id"],
+       "--role", "buyer", "--joined-at", "2026-01-01T00:00:00+00:00")
+    code, _, err = run("account", "link", "--account-id", aid, "--customer-id",
+                       ada["customer_id"])
+    assert code == 3 and "already acts" in err
+    code, _, err = run("account", "show", "00000000-0000-4000-8000-000000000000")
+    assert code == 4 and "no account" in err
+    shown = ok("account", "show", aid, "--json")[0]
     assert shown["contacts"][0]["customer_id"] == ada["customer_id"]
-    rows = cli.ok("account", "timeline", aid, "--json", "--all")
+    rows = ok("account", "timeline", aid, "--json", "--all")
     assert {"account_opened", "account_contact_joined"} <= {r["kind"] for r in rows}
-    listed = cli("account", "list", "--csv")
-    assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("ACCOUNT,NAME")
-    dupes = cli("quality", "duplicates", "--json")
-    assert dupes.returncode == 0 and dupes.stdout == ""
-    done = cli("quality", "completeness", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["consent"] == "no consent data yet"
+    code, out, _ = run("account", "list", "--csv")
+    assert code == 0 and out.splitlines()[0].startswith("ACCOUNT,NAME")
+    assert ok("quality", "duplicates", "--json") == []
+    (report,) = ok("quality", "completeness", "--json")
+    assert report["consent"] == "no consent data yet"
