@@ -31,6 +31,8 @@ from projections.store import Db
 PERSON_COLUMNS = ("customer_id", "name", "company", "postcode", "owner", "merged_into",
                   "partner_id", "erased", "last_touch_us")
 _TOUCH_CHANNELS = ("phone", "email", "fax", "visit", "web")
+_PROFILE = {"name": "name", "company": "company", "postcode": "postcode", "owner": "owner",
+            "account_manager": "owner"}
 
 
 def canonical(kind: str, value: str) -> str:
@@ -99,8 +101,8 @@ def _customer(db: Db, t: Names, e: Customer.Event) -> None:
     if apply_identity(db, t.customer, e):
         return
     if isinstance(e, Customer.ProfileChanged):
-        changes = {k: v for k, v in (e.changes or {}).items()
-                   if k in ("name", "company", "postcode", "owner")}
+        # A customer's owner: its profile's ``owner``, or the demo's ``account_manager``.
+        changes = {_PROFILE[k]: v for k, v in (e.changes or {}).items() if k in _PROFILE}
         if changes:
             sets = ",".join(f"{k}=?" for k in changes)
             db.execute(f"UPDATE {t.customer} SET {sets} WHERE customer_id=?",
