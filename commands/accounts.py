@@ -32,6 +32,7 @@ from domain.accounts import (
     AccountLinkJoined,
     AccountLinkLeft,
     AccountRuleError,
+    check_join,
 )
 from domain.customer import Customer, Provenance
 from domain.errors import CustomerErasedError, CustomerMergedError
@@ -332,18 +333,21 @@ def unlink_contact(w: WriteContext, cmd: UnlinkContact) -> Recorded:
 
 
 def move_contact(w: WriteContext, cmd: MoveContact) -> Recorded:
-    """Leave ``from`` and join ``to`` at one moment (each step idempotent under its key)."""
+    """Leave ``from`` and join ``to`` at one moment (each step idempotent under its key);
+    a join the target account would refuse is refused before the person leaves anything."""
     key = source_key(cmd)
     moved = cmd.moved_at or cmd.occurred_at or w.clock()
     common = {"actor": cmd.actor, "correlation_id": cmd.correlation_id or key,
               "causation_id": cmd.causation_id, "occurred_at": cmd.occurred_at}
-    left = unlink_contact(w, UnlinkContact(account_id=cmd.from_account_id,
-                                           customer_id=cmd.customer_id, left_at=moved,
-                                           source_key=f"{key}|leave", **common))
-    joined = link_contact(w, LinkContact(account_id=cmd.to_account_id,
-                                         customer_id=cmd.customer_id, role=cmd.role,
-                                         joined_at=moved, source_key=f"{key}|join", **common))
-    return _both(left, joined)
+    leave = UnlinkContact(account_id=cmd.from_account_id, customer_id=cmd.customer_id,
+                          left_at=moved, source_key=f"{key}|leave", **common)
+    join = LinkContact(account_id=cmd.to_account_id, customer_id=cmd.customer_id,
+                       role=cmd.role, joined_at=moved, source_key=f"{key}|join", **common)
+    target = load(w, KIND, cmd.to_account_id)
+    joined_key = source_key(_keyed(join, source_key(join), "account"))
+    if not target.recorded(w.naming.digest(joined_key)):
+        check_join(target.links, str(cmd.customer_id), moved)
+    return _both(unlink_contact(w, leave), link_contact(w, join))
 
 
 def _both(first: Recorded, second: Recorded) -> Recorded:

@@ -146,6 +146,12 @@ def test_a_move_ends_one_period_and_starts_another(hub: Hub) -> None:
                        str(globex): (T2.isoformat(), None)}
     with pytest.raises(AccountRuleError, match="does not act"):
         hub.execute(a.UnlinkContact(account_id=acme, customer_id=ada, left_at=T2))
+    with pytest.raises(RecordNotFoundError):  # refused before leaving anything
+        hub.execute(a.MoveContact(customer_id=ada, from_account_id=globex,
+                                  to_account_id=uuid4(), moved_at=T2 + (T2 - T0)))
+    assert hub.customer(ada).area("accounts")  # still acting for Globex
+    assert all(v["left_at"] is None for v in hub.customer(ada).area("accounts").values()
+               if v["account_id"] == str(globex))
 
 
 def test_a_merged_person_is_refused_before_the_account_records_anything(hub: Hub) -> None:
