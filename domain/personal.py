@@ -62,6 +62,9 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset(),
     "Released": frozenset(),
     "PersonalDataErased": frozenset(),
+    # -- accounts
+    "AccountLinkJoined": frozenset(),
+    "AccountLinkLeft": frozenset(),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -97,6 +100,9 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset({"source_id"}),
     "Released": frozenset({"source_id"}),
     "PersonalDataErased": frozenset({"reason"}),
+    # -- accounts
+    "AccountLinkJoined": frozenset({"link_id", "account_id", "role", "joined_at"}),
+    "AccountLinkLeft": frozenset({"link_id", "account_id", "left_at"}),
 }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from projections.accounts.projection import AccountsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
+from projections.quality.projection import QualityProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -15,6 +17,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "accounts": AccountsProjection,
+    "quality": QualityProjection,
 }
 
 

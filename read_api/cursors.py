@@ -74,3 +74,26 @@ def read_search_cursor(text: str, query: str) -> tuple[str, str]:
     if not all(isinstance(p, str) and len(p) <= 500 for p in parts[2:]):
         raise CursorError("cursor is not one this API returned for this search")
     return parts[2], parts[3]
+
+
+def account_timeline_cursor(cursor: Cursor, account_id: str) -> str:
+    """The public cursor for an account timeline page of ``account_id``."""
+    return _encode(["account-timeline", account_id, cursor.occurred_us, cursor.position,
+                    cursor.as_of])
+
+
+def read_account_timeline_cursor(text: str, account_id: str) -> Cursor:
+    parts = _decode(text, "account-timeline", account_id, 5)
+    return Cursor(_bounded(parts[2], -_LIMIT), _bounded(parts[3], 0), _bounded(parts[4], 0))
+
+
+def accounts_cursor(name: str, account_id: str) -> str:
+    """The public cursor after the account (name, account_id) of the directory."""
+    return _encode(["accounts", "", name, account_id])
+
+
+def read_accounts_cursor(text: str) -> tuple[str, str]:
+    parts = _decode(text, "accounts", "", 4)
+    if not all(isinstance(p, str) and len(p) <= 500 for p in parts[2:]):
+        raise CursorError("cursor is not one this API returned for this directory")
+    return parts[2], parts[3]

@@ -29,7 +29,9 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from projections.accounts.view import AccountsView
 from projections.directory.view import DirectoryView
+from projections.quality.view import QualityView
 from projections.store import ReadStore
 from projections.summary.view import SummaryView
 from projections.timeline.view import InvalidQueryError, TimelineView
@@ -39,6 +41,8 @@ TIMELINE_ROLES = ("agent", "sales", "service", "dispatcher", "auditor", "partner
 DIRECTORY_ROLES = ("agent", "sales", "marketing", "service", "dispatcher", "auditor", "partner")
 SUMMARY_ROLES = DIRECTORY_ROLES
 STATUS_ROLES = ("analyst", "auditor")
+ACCOUNT_ROLES = ("agent", "sales", "marketing", "service", "dispatcher", "auditor", "partner")
+QUALITY_ROLES = ("analyst",)  # and admin, admitted everywhere
 POLL_S = 0.002
 MAX_POSITION = 2**62
 
@@ -67,10 +71,13 @@ class ReadViews:
     timeline: TimelineView
     directory: DirectoryView
     summary: SummaryView
+    accounts: AccountsView
+    quality: QualityView
 
     @classmethod
     def on(cls, store: ReadStore) -> "ReadViews":
-        return cls(TimelineView(store), DirectoryView(store), SummaryView(store))
+        return cls(TimelineView(store), DirectoryView(store), SummaryView(store),
+                   AccountsView(store), QualityView(store))
 
     @property
     def store(self) -> ReadStore:

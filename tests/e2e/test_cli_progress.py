@@ -47,7 +47,7 @@ def test_demo_backfill_and_reading_show_a_bar_on_a_terminal_only(tmp_path: Path)
 def test_bench_set_up_shows_a_bar_unless_json(tmp_path: Path) -> None:
     env = {"TOUCHSTREAM_DATA": str(tmp_path / "unused")}
     args = ("bench", "timeline", "--touchpoints", "300", "--seconds", "0.2",
-            "--connections", "1")
+            "--connections", "1", "--account-contacts", "3", "--account-touchpoints", "10")
     code, out, terminal = run_with_terminal_stderr(env, *args)
     assert code == 0, terminal
     assert "timeline set-up [" in terminal and "ETA" in terminal

@@ -58,7 +58,11 @@ def stream_types(api: Api, customer_id: str) -> list[str]:
 
 
 def test_every_command_message_has_exactly_one_route() -> None:
-    messages = {c for _, c in inspect.getmembers(m, inspect.isclass)
+    from commands import accounts as area_accounts
+    from commands import quality as area_quality
+
+    messages = {c for module in (m, area_accounts, area_quality)
+                for _, c in inspect.getmembers(module, inspect.isclass)
                 if issubclass(c, m.Command) and "kind" in c.model_fields
                 and c.model_fields["kind"].default}
     routed = [model for model, _, _ in COMMANDS.values()]
@@ -108,7 +112,10 @@ def test_each_command_route_records_its_event(api: Api) -> None:
         ("unmerge-customer", {"source_id": dup}, dup, "Unmerged"),
     ]
     corrections = {"void-touchpoint", "correct-touchpoint"}  # need an event id: below
-    assert {name for name, *_ in steps} | {"register-customer"} | corrections == set(COMMANDS)
+    from channels.web import accounts_commands  # their routes: tests/e2e/test_accounts_api.py
+
+    assert ({name for name, *_ in steps} | {"register-customer"} | corrections
+            | set(accounts_commands.COMMANDS)) == set(COMMANDS)
     for name, body, customer, event in steps:
         r = post(api, name, body)
         assert r.status_code == 201, (name, r.text)

