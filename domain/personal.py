@@ -62,6 +62,19 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset(),
     "Released": frozenset(),
     "PersonalDataErased": frozenset(),
+    # -- sales
+    "OpportunityOpened": frozenset({"title"}),
+    "OpportunityStageMoved": frozenset(),
+    "OpportunityChanged": frozenset(),
+    "OpportunityWon": frozenset(),
+    "OpportunityLost": frozenset(),
+    "OpportunityReopened": frozenset(),
+    "QuoteSent": frozenset(),
+    "OrderPlaced": frozenset(),
+    "OrderPaid": frozenset(),
+    "OrderShipped": frozenset(),
+    "OrderReturned": frozenset({"reason"}),
+    "OrderCancelled": frozenset({"reason"}),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -97,6 +110,26 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset({"source_id"}),
     "Released": frozenset({"source_id"}),
     "PersonalDataErased": frozenset({"reason"}),
+    # -- sales (the loss reason is a code from the pipeline's list, not free text)
+    "OpportunityOpened": frozenset({"opportunity_id", "amount", "currency", "expected_close",
+                                    "owner", "stage", "probability", "source_campaign_id",
+                                    "account_id"}),
+    "OpportunityStageMoved": frozenset({"opportunity_id", "from_stage", "to_stage",
+                                        "probability"}),
+    "OpportunityChanged": frozenset({"opportunity_id", "changed", "amount", "currency",
+                                     "expected_close", "owner"}),
+    "OpportunityWon": frozenset({"opportunity_id", "from_stage", "order_reference", "amount",
+                                 "currency", "probability"}),
+    "OpportunityLost": frozenset({"opportunity_id", "from_stage", "reason", "probability"}),
+    "OpportunityReopened": frozenset({"opportunity_id", "from_stage", "to_stage",
+                                      "probability"}),
+    "QuoteSent": frozenset({"quote_id", "opportunity_id", "lines", "total", "currency",
+                            "valid_until"}),
+    "OrderPlaced": frozenset({"order_number", "lines", "total", "currency", "opportunity_id"}),
+    "OrderPaid": frozenset({"order_number", "amount", "currency"}),
+    "OrderShipped": frozenset({"order_number"}),
+    "OrderReturned": frozenset({"order_number", "amount", "currency"}),
+    "OrderCancelled": frozenset({"order_number"}),
 }
 
 

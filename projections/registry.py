@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
+from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
+from projections.pipeline.projection import PipelineProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -15,6 +17,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "pipeline": PipelineProjection,
+    "orders": OrdersProjection,
 }
 
 
