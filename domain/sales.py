@@ -250,7 +250,7 @@ class OpportunityOpened(Customer.BusinessEvent):
     title: str
     amount: str
     currency: str
-    expected_close: date
+    expected_close: str  # ISO date (the library's JSON transcoder has no ``date``)
     owner: str
     stage: str
     probability: int
@@ -260,7 +260,7 @@ class OpportunityOpened(Customer.BusinessEvent):
     def apply(self, aggregate: Any) -> None:
         _state(aggregate).setdefault("opportunities", {})[self.opportunity_id] = {
             "status": "open", "stage": self.stage, "amount": self.amount,
-            "currency": self.currency, "expected_close": self.expected_close.isoformat(),
+            "currency": self.currency, "expected_close": self.expected_close,
             "owner": self.owner}
 
 
@@ -281,13 +281,13 @@ class OpportunityChanged(Customer.BusinessEvent):
     changed: list[str]
     amount: str
     currency: str
-    expected_close: date
+    expected_close: str
     owner: str
 
     def apply(self, aggregate: Any) -> None:
         opportunities(aggregate)[self.opportunity_id].update(
-            amount=self.amount, currency=self.currency,
-            expected_close=self.expected_close.isoformat(), owner=self.owner)
+            amount=self.amount, currency=self.currency, expected_close=self.expected_close,
+            owner=self.owner)
 
 
 class OpportunityWon(Customer.BusinessEvent):
@@ -328,7 +328,7 @@ class QuoteSent(Customer.BusinessEvent):
     lines: list[dict[str, str]]
     total: str
     currency: str
-    valid_until: date | None
+    valid_until: str | None  # ISO date
 
     def apply(self, aggregate: Any) -> None:
         _state(aggregate).setdefault("quotes", {})[self.quote_id] = {
@@ -405,7 +405,8 @@ def open_opportunity(customer: Customer, prov: Provenance, pipeline: Pipeline, *
     value = money(amount, currency)
     customer.record_business(
         OpportunityOpened, prov, opportunity_id=opportunity_id, title=title, amount=text(value),
-        currency=currency, expected_close=expected_close, owner=owner, stage=first.name,
+        currency=currency, expected_close=expected_close.isoformat(), owner=owner,
+        stage=first.name,
         probability=first.probability, source_campaign_id=source_campaign_id,
         account_id=account_id)
 
@@ -437,8 +438,7 @@ def change_opportunity(customer: Customer, prov: Provenance, *, opportunity_id: 
         return
     customer.record_business(OpportunityChanged, prov, opportunity_id=opportunity_id,
                              changed=changed, amount=new_amount, currency=new_currency,
-                             expected_close=date.fromisoformat(new["expected_close"]),
-                             owner=new["owner"])
+                             expected_close=new["expected_close"], owner=new["owner"])
 
 
 def win(customer: Customer, prov: Provenance, pipeline: Pipeline, *, opportunity_id: str,
@@ -482,7 +482,8 @@ def send_quote(customer: Customer, prov: Provenance, *, quote_id: str,
     checked, computed = checked_lines(lines, currency, total)
     customer.record_business(QuoteSent, prov, quote_id=quote_id, opportunity_id=opportunity_id,
                              lines=[ln.stored() for ln in checked], total=text(computed),
-                             currency=currency, valid_until=valid_until)
+                             currency=currency,
+                             valid_until=valid_until.isoformat() if valid_until else None)
 
 
 def place_order(customer: Customer, prov: Provenance, *, order_number: str,

@@ -2,7 +2,7 @@
 
 One row per opportunity (current stage, status, amount in minor units and
 currency, probability recorded with the stage, owner, expected close month),
-one row per *stage visit* (entered, left, the stage it left for and that
+one row per *stage visit* (named by the event that entered it; entered, left, the stage it left for and that
 stage's probability: conversion rates and days in stage come from these), and
 one row per event (drill-down to the events behind a figure). Times are the
 events' ``occurred_at``. Nothing here depends on the clock or the settings:
@@ -34,8 +34,8 @@ class PipelineProjection(Projection):
                "amount_minor", "currency", "owner", "expected_close", "close_month",
                "opened_us", "stage_since_us", "closed_us", "source_campaign_id", "account_id",
                "order_reference", "loss_reason")),
-        Table("visit", ("opportunity_id", "seq"),
-              ("opportunity_id", "seq", "stage", "probability", "entered_us", "left_us",
+        Table("visit", ("visit_id",),
+              ("visit_id", "opportunity_id", "stage", "probability", "entered_us", "left_us",
                "next_stage", "next_probability")),
         Table("event", ("event_id",),
               ("event_id", "opportunity_id", "customer_id", "position", "kind")),
@@ -52,10 +52,10 @@ class PipelineProjection(Projection):
              "NOT NULL, stage_since_us BIGINT NOT NULL, closed_us BIGINT, source_campaign_id "
              "TEXT, account_id TEXT, order_reference TEXT, loss_reason TEXT)"),
             "CREATE INDEX {opportunity}_customer ON {opportunity} (customer_id)",
-            ("CREATE TABLE {visit} (opportunity_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+            ("CREATE TABLE {visit} (visit_id TEXT PRIMARY KEY, opportunity_id TEXT NOT NULL, "
              "stage TEXT NOT NULL, probability INTEGER NOT NULL, entered_us BIGINT NOT NULL, "
-             "left_us BIGINT, next_stage TEXT, next_probability INTEGER, "
-             "PRIMARY KEY (opportunity_id, seq))"),
+             "left_us BIGINT, next_stage TEXT, next_probability INTEGER)"),
+            "CREATE INDEX {visit}_opportunity ON {visit} (opportunity_id, left_us)",
             ("CREATE TABLE {event} (event_id TEXT PRIMARY KEY, opportunity_id TEXT NOT NULL, "
              "customer_id TEXT NOT NULL, position BIGINT NOT NULL, kind TEXT NOT NULL)"),
             "CREATE INDEX {event}_opportunity ON {event} (opportunity_id, position)",
@@ -93,17 +93,17 @@ def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:
             "stage_since_us, source_campaign_id, account_id) VALUES (?,?,?,'open',?,?,?,?,?,?,?,"
             "?,?,?,?) ON CONFLICT (opportunity_id) DO NOTHING",
             (oid, cid, e.title, e.stage, e.probability, sales.to_minor(e.amount, e.currency),
-             e.currency, e.owner, e.expected_close.isoformat(), e.expected_close.isoformat()[:7],
+             e.currency, e.owner, e.expected_close, e.expected_close[:7],
              at, at, e.source_campaign_id, e.account_id))
-        _enter(db, t, oid, e.stage, e.probability, at)
+        _enter(db, t, str(e.event_id), oid, e.stage, e.probability, at)
     elif isinstance(e, sales.OpportunityChanged):
         db.execute(f"UPDATE {t.opportunity} SET amount_minor=?, currency=?, owner=?, "
                    "expected_close=?, close_month=? WHERE opportunity_id=?",
                    (sales.to_minor(e.amount, e.currency), e.currency, e.owner,
-                    e.expected_close.isoformat(), e.expected_close.isoformat()[:7], oid))
+                    e.expected_close, e.expected_close[:7], oid))
     elif isinstance(e, sales.OpportunityStageMoved | sales.OpportunityReopened):
         _leave(db, t, oid, e.to_stage, e.probability, at)
-        _enter(db, t, oid, e.to_stage, e.probability, at)
+        _enter(db, t, str(e.event_id), oid, e.to_stage, e.probability, at)
         db.execute(f"UPDATE {t.opportunity} SET status='open', stage=?, probability=?, "
                    "stage_since_us=?, closed_us=NULL, order_reference=NULL, loss_reason=NULL "
                    "WHERE opportunity_id=?", (e.to_stage, e.probability, at, oid))
@@ -118,11 +118,12 @@ def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:
                     None if won else e.reason, oid))
 
 
-def _enter(db: Db, t: Names, oid: str, stage: str, probability: int, at: int) -> None:
-    seq = db.scalar(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {t.visit} WHERE opportunity_id=?",
-                    (oid,))
-    db.execute(f"INSERT INTO {t.visit} (opportunity_id, seq, stage, probability, entered_us) "
-               "VALUES (?,?,?,?,?)", (oid, int(seq), stage, probability, at))
+def _enter(db: Db, t: Names, visit_id: str, oid: str, stage: str, probability: int,
+           at: int) -> None:
+    """A stage visit, named by the event that entered the stage."""
+    db.execute(f"INSERT INTO {t.visit} (visit_id, opportunity_id, stage, probability, "
+               "entered_us) VALUES (?,?,?,?,?) ON CONFLICT (visit_id) DO NOTHING",
+               (visit_id, oid, stage, probability, at))
 
 
 def _leave(db: Db, t: Names, oid: str, to_stage: str, probability: int, at: int) -> None:
