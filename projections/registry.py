@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
+from projections.lifecycle.projection import LifecycleProjection
 from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
 from projections.pipeline.projection import PipelineProjection
@@ -19,6 +20,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "outbox": OutboxProjection,
     "pipeline": PipelineProjection,
     "orders": OrdersProjection,
+    "lifecycle": LifecycleProjection,
 }
 
 

@@ -1,12 +1,13 @@
-"""Sales read routes: pipeline, forecast, stage conversion, orders and revenue, RFM, and the
-events behind each figure.
+"""Sales read routes: pipeline, forecast, stage conversion, orders and revenue, RFM, lifecycle
+stages over time, and the events behind each figure.
 
 | Route | Roles |
 |---|---|
 | GET /sales/pipeline, /sales/forecast, /sales/stages, /sales/pipeline/events | sales, analyst, partner* |
 | GET /sales/revenue/monthly, /sales/revenue/customers, /sales/orders/events | sales, analyst, partner* |
-| GET /sales/rfm | sales, marketing, analyst, partner* |
-| GET /customers/{id}/opportunities, /customers/{id}/orders, /customers/{id}/rfm | sales, marketing (RFM), partner* |
+| GET /sales/rfm, /sales/lifecycle, /sales/lifecycle/events | sales, marketing, analyst, partner* |
+| GET /customers/{id}/opportunities, /customers/{id}/orders | sales, partner* |
+| GET /customers/{id}/rfm, /customers/{id}/lifecycle | sales, marketing, partner* |
 
 ``*`` A partner key's figures count only the customers assigned to its partner;
 another partner's customer answers 404 like an unknown one. A customer's
@@ -23,6 +24,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from domain.sales import currency_code
+from projections.lifecycle.view import LifecycleView
 from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
 from read_api.dependencies import (
@@ -37,7 +39,9 @@ from read_api.dependencies import (
 )
 from read_api.sales_schemas import (
     ContributingEventsPublic,
+    CustomerLifecyclePublic,
     ForecastPublic,
+    LifecyclePublic,
     OpportunitiesPublic,
     OrdersPublic,
     PipelinePublic,
@@ -68,6 +72,7 @@ def router(deps: ReadDeps, *, rfm_period_days: int = 365, rfm_currency: str = "E
     router = APIRouter(tags=["sales"])
     pipeline = PipelineView(deps.views.store)
     orders = OrdersView(deps.views.store)
+    lifecycle = LifecycleView(deps.views.store)
     summary = deps.views.summary
     reader = deps.reader(*PIPELINE_ROLES)
     rfm_reader = deps.reader(*RFM_ROLES)
@@ -233,6 +238,50 @@ def router(deps: ReadDeps, *, rfm_period_days: int = 365, rfm_currency: str = "E
         if found is None:
             raise HTTPException(404, detail=f"no {cur} orders of customer {customer_id} by {day}")
         return OrjsonResponse(found)
+
+    @router.get("/sales/lifecycle",
+                summary="Customers per lifecycle stage as of a day, and the flows per month",
+                response_class=OrjsonResponse, response_model=LifecyclePublic, responses=common)
+    async def lifecycle_figures(
+        who: Annotated[Principal, Depends(rfm_reader)],
+        as_of: Annotated[date | None, Query(description="Default: today (UTC).")] = None,
+        from_month: Month = None, to_month: Month = None,
+        min_position: Annotated[int | None, MinPosition] = None,
+    ) -> OrjsonResponse:
+        await deps.reached([lifecycle], min_position)
+        day = as_of or datetime.now(UTC).date()
+        scope = partner_scope(who)
+        return OrjsonResponse({
+            "as_of": day.isoformat(), "counts": await deps.call(lifecycle.counts, day, scope),
+            "flows": await deps.call(lifecycle.flows, scope, from_month, to_month)})
+
+    @router.get("/sales/lifecycle/events",
+                summary="The stage changes behind a lifecycle flow (drill-down)",
+                response_class=OrjsonResponse, response_model=ContributingEventsPublic,
+                responses=common)
+    async def lifecycle_events(
+        who: Annotated[Principal, Depends(rfm_reader)],
+        to_stage: Literal["prospect", "target", "current", "lost"] | None = None,
+        month: Month = None, after: After = 0, limit: Limit = 100,
+    ) -> OrjsonResponse:
+        page, following = await deps.call(lambda: lifecycle.event_ids(
+            partner_id=partner_scope(who), to_stage=to_stage, month=month, after=after,
+            limit=limit))
+        return OrjsonResponse({"items": page, "next_after": following})
+
+    @router.get("/customers/{customer_id}/lifecycle",
+                summary="A customer's lifecycle stages over time",
+                response_class=OrjsonResponse, response_model=CustomerLifecyclePublic,
+                responses=responses(404, 409, 503),
+                dependencies=deps.audited(customer_rfm_reader))
+    async def customer_lifecycle(
+        customer_id: UUID, who: Annotated[Principal, Depends(customer_rfm_reader)],
+        request: Request, min_position: Annotated[int | None, MinPosition] = None,
+    ) -> OrjsonResponse:
+        await deps.reached([lifecycle, summary], min_position)
+        root = await _root(customer_id, who, request)
+        return OrjsonResponse({"customer_id": root,
+                               "items": await deps.call(lifecycle.history, root)})
 
     async def _root(customer_id: UUID, who: Principal, request: Request) -> str:
         found: Any = await deps.call(lambda: scoped(summary.resolve(str(customer_id)), who,

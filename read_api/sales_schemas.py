@@ -191,3 +191,35 @@ class ContributingEventsPublic(BaseModel):
     items: list[ContributingEventPublic]
     next_after: int | None = Field(description="Pass as ?after= for the next page (a log "
                                                "position); null on the last page.")
+
+
+class LifecycleFlowPublic(BaseModel):
+    month: str
+    to_stage: str
+    count: int = Field(description="Changes into the stage that month (registrations too).")
+    model_config = _example(month="2026-10", to_stage="current", count=7)
+
+
+class LifecyclePublic(BaseModel):
+    as_of: str
+    counts: dict[str, int] = Field(description="Customers per stage at the end of `as_of`.")
+    flows: list[LifecycleFlowPublic]
+    model_config = _example(as_of="2026-11-30", counts={"prospect": 41, "target": 22,
+                                                        "current": 63, "lost": 9},
+                            flows=[{"month": "2026-10", "to_stage": "current", "count": 7}])
+
+
+class StageChangePublic(BaseModel):
+    event_id: str
+    customer_id: str
+    at: str | None
+    from_stage: str | None = Field(description="None for the registration.")
+    to_stage: str
+    model_config = _example(event_id=_EVENT, customer_id=_CUSTOMER,
+                            at="2026-10-02T11:00:00+00:00", from_stage="target",
+                            to_stage="current")
+
+
+class CustomerLifecyclePublic(BaseModel):
+    customer_id: str
+    items: list[StageChangePublic]

@@ -10,19 +10,21 @@ from uuid import UUID
 
 import pytest
 
+from commands import messages as m
 from commands.hub import Hub
 from projections import registry
 from projections.engine import Worker
+from projections.lifecycle.view import LifecycleView
 from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
 from projections.store import ReadStore
 from replays.rebuild import rebuild
 from tests.support.hubs import make_hub
-from tests.support.sales import seed_sales
+from tests.support.sales import at, seed_sales
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 
-SALES = ["pipeline", "orders", "timeline"]
+SALES = ["pipeline", "orders", "lifecycle", "timeline"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -55,6 +57,8 @@ def _catch_up(read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
 def test_sales_figures_read_as_computed_by_hand_on_every_store(
         read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
     ids = seed_sales(hub)
+    hub.execute(m.ChangeLifecycleStage(customer_id=UUID(ids["ada"]), to_stage="current",
+                                       occurred_at=at(30)))
     _catch_up(read_env, hub, store)
     pipeline, orders = PipelineView(store), OrdersView(store)
 
@@ -108,6 +112,19 @@ def test_sales_figures_read_as_computed_by_hand_on_every_store(
     assert nxt is not None and end is None
     assert [e["kind"] for e in first + rest] == ["order_placed", "order_paid", "order_shipped",
                                                 "order_returned"]
+
+    lifecycle = LifecycleView(store)
+    assert lifecycle.counts(date(2026, 1, 15)) == {"prospect": 3, "target": 0, "current": 0,
+                                                   "lost": 0}
+    assert lifecycle.counts(date(2026, 3, 1)) == {"prospect": 2, "target": 0, "current": 1,
+                                                  "lost": 0}
+    assert lifecycle.counts(date(2026, 3, 1), "p-1")["current"] == 1
+    assert lifecycle.flows() == [{"month": "2026-01", "to_stage": "current", "count": 1},
+                                 {"month": "2026-01", "to_stage": "prospect", "count": 3}]
+    assert [(h["from_stage"], h["to_stage"]) for h in lifecycle.history(ids["ada"])] == [
+        (None, "prospect"), ("prospect", "current")]
+    changes, _ = lifecycle.event_ids(to_stage="current")
+    assert [c["kind"] for c in changes] == ["lifecycle_stage_changed"]
 
     source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
     try:

@@ -180,6 +180,14 @@ def test_read_routes_serve_the_figures_scoped_and_drillable(api: Api) -> None:
     assert [o["status"] for o in orders["items"]] == ["cancelled"]
     scoped = api.client.get("/sales/revenue/customers", headers=api.auth("partner")).json()
     assert ids["bob"] not in {i["customer_id"] for i in scoped["items"]}
+    life = api.client.get("/sales/lifecycle", headers=api.auth("marketing"),
+                          params={"as_of": "2026-02-01"}).json()
+    assert life["counts"]["prospect"] >= 3 and life["flows"]
+    history = api.client.get(f"/customers/{ids['ada']}/lifecycle", headers=api.auth("sales"))
+    assert [h["to_stage"] for h in history.json()["items"]] == ["prospect"]
+    flow = api.client.get("/sales/lifecycle/events", headers=api.auth("analyst"),
+                          params={"to_stage": "prospect", "month": "2026-01"}).json()
+    assert {e["customer_id"] for e in flow["items"]} >= {ids["ada"], ids["bob"], ids["cy"]}
     assert api.client.get("/sales/pipeline", headers=api.auth("agent")).status_code == 403
     assert api.client.get("/sales/rfm", headers=api.auth("sales"),
                           params={"as_of": "2026-13-01"}).status_code == 422
@@ -190,7 +198,8 @@ def test_openapi_documents_the_sales_routes_with_examples(api: Api) -> None:
     for path in ("/sales/pipeline", "/sales/forecast", "/sales/stages", "/sales/rfm",
                  "/sales/revenue/monthly", "/sales/pipeline/events", "/sales/orders/events",
                  "/customers/{customer_id}/opportunities", "/customers/{customer_id}/orders",
-                 "/customers/{customer_id}/rfm"):
+                 "/customers/{customer_id}/rfm", "/sales/lifecycle",
+                 "/customers/{customer_id}/lifecycle", "/sales/lifecycle/events"):
         assert path in spec["paths"], path
     schemas = spec["components"]["schemas"]
     for name in ("OpportunityPublic", "RfmPublic", "ForecastRowPublic", "RevenueRowPublic"):

@@ -17,6 +17,7 @@ from typing import Any
 
 from channels.web.sales_commands import COMMANDS
 from domain.sales import InvalidMoneyError, currency_code
+from projections.lifecycle.view import LifecycleView
 from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
 from projections.store import ReadStore
@@ -58,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD", help="default: today (UTC)")
     p.add_argument("--period-days", type=int, help="default TOUCHSTREAM_SALES_RFM_PERIOD_DAYS")
     p.add_argument("--currency", type=_currency, help="default TOUCHSTREAM_SALES_RFM_CURRENCY")
+    p = _reader(actions, "lifecycle", "customers per lifecycle stage as of a day, flows per "
+                "month", _lifecycle)
+    p.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD", help="default: today (UTC)")
+    p.add_argument("--from-month", type=_month, metavar="YYYY-MM")
+    p.add_argument("--to-month", type=_month, metavar="YYYY-MM")
     p = _reader(actions, "opportunities", "a customer's opportunities", _opportunities)
     p.add_argument("customer")
     p = _reader(actions, "orders", "a customer's orders", _orders)
@@ -143,6 +149,16 @@ def _rfm(args: argparse.Namespace, store: ReadStore) -> tuple[Any, list[dict[str
     rows = OrdersView(store).rfm(day, period, cur)
     return {"as_of": day.isoformat(), "period_days": period, "currency": cur,
             "items": rows}, rows
+
+
+def _lifecycle(args: argparse.Namespace, store: ReadStore) -> tuple[Any, list[dict[str, Any]]]:
+    view = LifecycleView(store)
+    day = args.as_of or datetime.now(UTC).date()
+    counts = view.counts(day)
+    rows = view.flows(None, args.from_month, args.to_month)
+    if not (args.json or args.csv):
+        print(f"as of {day}: " + "  ".join(f"{k}: {v}" for k, v in counts.items()))
+    return {"as_of": day.isoformat(), "counts": counts, "flows": rows}, rows
 
 
 def _customer_rows(args: argparse.Namespace, store: ReadStore, what: str,
