@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from domain.customer import Customer, Provenance
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInputError
 
 AREA = "sales"
 
@@ -41,11 +41,11 @@ class SalesRuleError(DomainError):
     """Raised when a sales command would break a rule (the message says which and why)."""
 
 
-class InvalidMoneyError(SalesRuleError):
+class InvalidMoneyError(SalesRuleError, InvalidInputError):
     """Raised when an amount, quantity, discount or currency is not a valid one."""
 
 
-class OrderTotalMismatchError(SalesRuleError):
+class OrderTotalMismatchError(InvalidMoneyError):
     """Raised when an order's or quote's total differs from the sum of its lines."""
 
 

@@ -10,6 +10,7 @@ errors into HTTP statuses:
 ``TouchpointUnknownError`` (void/correct)           404
 ``InvalidContactPointError`` (bad address)          422
 ``FutureOccurrenceError`` (date too far on)         422
+``InvalidInputError`` (bad amount, total ≠ lines)   422
 ``ConflictError``, ``DomainError``                  409 (contact point taken, merged customer,
                                                     forbidden lifecycle move, invalid stage…)
 ``ConcurrencyError``                                503 with ``Retry-After`` (safe to retry)
@@ -59,7 +60,12 @@ from commands.hub import (
 from commands.identity import InvalidContactPointError
 from commands.ports import Recorded
 from commands.records import RecordNotFoundError
-from domain.errors import DomainError, FutureOccurrenceError, TouchpointUnknownError
+from domain.errors import (
+    DomainError,
+    FutureOccurrenceError,
+    InvalidInputError,
+    TouchpointUnknownError,
+)
 
 PREFIX = "/commands"
 #: Source keys the routes build from ``Idempotency-Key`` (``http:<key id>:<header>``).
@@ -237,7 +243,7 @@ def run_command(hub: Hub, cmd: m.Command) -> Recorded:
         return hub.execute(cmd)
     except (CustomerNotFoundError, TouchpointUnknownError, RecordNotFoundError) as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    except (InvalidContactPointError, FutureOccurrenceError) as exc:
+    except (InvalidContactPointError, FutureOccurrenceError, InvalidInputError) as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     except ConcurrencyError as exc:
         raise HTTPException(503, detail=str(exc), headers={"Retry-After": "1"}) from exc

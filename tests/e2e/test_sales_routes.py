@@ -105,7 +105,9 @@ def test_bad_moves_and_bad_money_are_refused_with_a_reason(api: Api) -> None:
     r = api.post("/commands/place-order", {
         "customer_id": cid, "order_number": "BAD-1", "currency": "EUR", "total": "5.00",
         "lines": [{"product_code": "A", "quantity": "1", "unit_price": "4.00"}]})
-    assert r.status_code == 409 and "sum to 4.00 EUR" in r.json()["detail"]
+    assert r.status_code == 422 and "sum to 4.00 EUR" in r.json()["detail"]
+    r = api.post("/commands/open-opportunity", {**body, "amount": "10.001"})
+    assert r.status_code == 422 and "more decimals than EUR allows" in r.json()["detail"]
     assert not [t for t in _types(api, cid) if t.startswith(("Opportunity", "Order"))]
 
 
