@@ -215,8 +215,8 @@ def _on(hub: Any, cmd: SalesCommand, decide: Callable[[Customer, Any], None]) ->
 
 
 def open_opportunity(hub: Any, cmd: OpenOpportunity) -> Recorded:
-    if cmd.opportunity_id is None:  # fix the key now: an anonymous one is fresh per call
-        cmd = cmd.model_copy(update={"source_key": source_key(cmd)})
+    # Without an id, one derived from the source key: a retry under the same key (or
+    # Idempotency-Key) opens the same opportunity once.
     opportunity_id = cmd.the_opportunity_id()
     return _on(hub, cmd, lambda c, p: sales.open_opportunity(
         c, p, pipeline_of(hub), opportunity_id=opportunity_id, title=cmd.title,

@@ -92,11 +92,12 @@ class PipelineView(LiveView):
         """Per stage: visits, how many left it, how many advanced (to a stage of higher
         probability, won included), the conversion rate and the average days in it."""
         def query(db: Db, t: Names) -> list[dict[str, Any]]:
-            where, params = _scope(t, partner_id, "opportunity_id")
+            where, params = "", []
             if partner_id is not None:
                 where = (f" AND opportunity_id IN (SELECT opportunity_id FROM {t.opportunity} "
                          f"WHERE customer_id IN (SELECT customer_id FROM {t.customer} "
                          "WHERE partner_id=?))")
+                params = [partner_id]
             rows = db.all(
                 f"SELECT stage, MIN(probability), COUNT(*), COUNT(left_us), "
                 "SUM(CASE WHEN next_probability > probability THEN 1 ELSE 0 END), "

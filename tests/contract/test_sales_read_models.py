@@ -84,6 +84,8 @@ def test_sales_figures_read_as_computed_by_hand_on_every_store(
     # partner p-1 has ada only
     assert [r["stage"] for r in pipeline.open_by("stage", "p-1")] == ["proposal"]
     assert pipeline.outcomes("p-2")["open"] == 0
+    assert {s["stage"]: s["entered"] for s in pipeline.stages("p-1")} == {
+        "qualification": 2, "needs analysis": 1, "proposal": 2}
 
     assert orders.per_month() == [
         {"month": "2026-01", "currency": "EUR", "orders": 1, "gross": "200.00", "returns": 1,
