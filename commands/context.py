@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from commands.contact_claims import ContactClaims
 from commands.idempotency import Idempotency
@@ -28,3 +29,6 @@ class WriteContext:
     # Destroys the key sealing a held touchpoint once it is assigned (None: nothing is
     # sealed, as with the library's own mapper).
     shredder: KeyShredder | None = None
+    # Business areas' rules from the settings, by area (``"sales"``: the pipeline); an
+    # area uses its built-in default when absent.
+    policies: Mapping[str, Any] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
 from commands.context import WriteContext
-from commands.errors import ConflictError
+from commands.errors import ConflictError, CustomerNotFoundError
 from commands.ports import Recorded
 from commands.provenance import provenances
 from commands.retry import TryAgain, retrying
@@ -57,7 +57,10 @@ def on_customer(
 ) -> Recorded:
     """Record what ``decide`` triggers on the customer under ``key``, once."""
     # ``looked_up``: the caller just checked the key (saves a second query per command).
-    if not looked_up and (done := w.keys.lookup(key)) is not None:
+    partner = cmd.partner_scope
+    # For a partner, the customer is checked before any earlier result under the key is
+    # shown: a key of another partner's customer must not reveal it.
+    if not looked_up and partner is None and (done := w.keys.lookup(key)) is not None:
         return done
     guard = w.keys.guard(key)
     target = _Target(customer_id)
@@ -68,6 +71,8 @@ def on_customer(
         if follow_merge and not guard.pinned and customer.merged_into is not None:
             target.hop(customer.merged_into)
             raise TryAgain(race=False)
+        if partner is not None and customer.partner_id != partner:
+            raise CustomerNotFoundError(f"no customer {target.customer_id}")
         found = guard.check(customer)
         if isinstance(found, UUID):  # the key was reserved on another customer
             target.customer_id = found

@@ -32,6 +32,7 @@ from commands import (
     handling,
     mailbox,
     quality,
+    sales,
     touchpoints,
     triage,
 )
@@ -286,6 +287,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **corrections.HANDLERS,
     **accounts.HANDLERS,
     **quality.HANDLERS,
+    **sales.HANDLERS,
 }
 
 __all__ = [

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 Direction = Literal["inbound", "outbound"]
 LifecycleStage = Literal["prospect", "target", "current", "lost"]
@@ -86,6 +86,20 @@ class Command(BaseModel):
     causation_id: Short | None = None
 
     kind: str = ""  # set by subclasses; used in derived keys and event ids
+    # Set by the route for a partner key (never from the body): the command may then
+    # touch only customers assigned to that partner (``commands.handling.on_customer``).
+    _partner_scope: str | None = PrivateAttr(default=None)
+
+    @property
+    def partner_scope(self) -> str | None:
+        """The partner this command acts for (None: staff or an adapter)."""
+        return self._partner_scope
+
+    def for_partner(self, partner_id: str) -> Command:
+        """This command on behalf of ``partner_id``: customers of other partners are unknown."""
+        scoped = self.model_copy()
+        scoped._partner_scope = partner_id
+        return scoped
 
     @model_validator(mode="before")
     @classmethod

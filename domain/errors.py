@@ -43,3 +43,9 @@ class TouchpointUnknownError(DomainError):
 
 class TouchpointVoidedError(DomainError):
     """Raised when a voided touchpoint is voided again or corrected."""
+
+
+class InvalidInputError(DomainError, ValueError):
+    """Raised when a command's input is invalid on its face (an amount with too many
+    decimals, a total that does not match its lines): bad input (HTTP 422), not a rule
+    refusing good input."""

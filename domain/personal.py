@@ -65,6 +65,19 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     # -- accounts
     "AccountLinkJoined": frozenset(),
     "AccountLinkLeft": frozenset(),
+    # -- sales
+    "OpportunityOpened": frozenset({"title"}),
+    "OpportunityStageMoved": frozenset(),
+    "OpportunityChanged": frozenset(),
+    "OpportunityWon": frozenset(),
+    "OpportunityLost": frozenset(),
+    "OpportunityReopened": frozenset(),
+    "QuoteSent": frozenset(),
+    "OrderPlaced": frozenset(),
+    "OrderPaid": frozenset(),
+    "OrderShipped": frozenset(),
+    "OrderReturned": frozenset({"reason"}),
+    "OrderCancelled": frozenset({"reason"}),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -103,6 +116,26 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     # -- accounts
     "AccountLinkJoined": frozenset({"link_id", "account_id", "role", "joined_at"}),
     "AccountLinkLeft": frozenset({"link_id", "account_id", "left_at"}),
+    # -- sales (the loss reason is a code from the pipeline's list, not free text)
+    "OpportunityOpened": frozenset({"opportunity_id", "amount", "currency", "expected_close",
+                                    "owner", "stage", "probability", "source_campaign_id",
+                                    "account_id"}),
+    "OpportunityStageMoved": frozenset({"opportunity_id", "from_stage", "to_stage",
+                                        "probability"}),
+    "OpportunityChanged": frozenset({"opportunity_id", "changed", "amount", "currency",
+                                     "expected_close", "owner"}),
+    "OpportunityWon": frozenset({"opportunity_id", "from_stage", "order_reference", "amount",
+                                 "currency", "probability"}),
+    "OpportunityLost": frozenset({"opportunity_id", "from_stage", "reason", "probability"}),
+    "OpportunityReopened": frozenset({"opportunity_id", "from_stage", "to_stage",
+                                      "probability"}),
+    "QuoteSent": frozenset({"quote_id", "opportunity_id", "lines", "total", "currency",
+                            "valid_until"}),
+    "OrderPlaced": frozenset({"order_number", "lines", "total", "currency", "opportunity_id"}),
+    "OrderPaid": frozenset({"order_number", "amount", "currency"}),
+    "OrderShipped": frozenset({"order_number"}),
+    "OrderReturned": frozenset({"order_number", "amount", "currency"}),
+    "OrderCancelled": frozenset({"order_number"}),
 }
 
 

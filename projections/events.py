@@ -123,12 +123,16 @@ def subject_of(event: Customer.Event) -> str | None:
     e: Any = event
     if isinstance(event, Customer.Registered):
         return _clip(e.name)
-    for attr in ("subject", "purpose", "form_name", "reason", "to_stage"):
+    for attr in ("subject", "title", "purpose", "form_name", "reason", "to_stage"):
         value = getattr(e, attr, None)
         if isinstance(value, str) and value.strip():
             return _clip(value)
     if isinstance(event, Customer.ContactPointAdded | Customer.ContactPointRemoved):
         return _clip(f"{e.kind} {e.value}")
+    for attr, label in (("order_number", "order"), ("quote_id", "quote")):  # sales
+        value = getattr(e, attr, None)
+        if isinstance(value, str) and value:
+            return _clip(f"{label} {value}")
     return None
 
 
@@ -145,6 +149,9 @@ def summary_of(event: Customer.Event) -> str | None:
     changes = getattr(e, "changes", None)
     if isinstance(changes, dict) and changes:
         return _clip("; ".join(f"{k}: {v}" for k, v in sorted(changes.items())))
+    amount = getattr(e, "amount", None) or getattr(e, "total", None)  # sales: money moved
+    if isinstance(amount, str) and isinstance(getattr(e, "currency", None), str):
+        return _clip(f"{amount} {e.currency}")
     return None
 
 

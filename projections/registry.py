@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from projections.accounts.projection import AccountsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
+from projections.lifecycle.projection import LifecycleProjection
+from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
+from projections.pipeline.projection import PipelineProjection
 from projections.quality.projection import QualityProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
@@ -19,6 +22,9 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "outbox": OutboxProjection,
     "accounts": AccountsProjection,
     "quality": QualityProjection,
+    "pipeline": PipelineProjection,
+    "orders": OrdersProjection,
+    "lifecycle": LifecycleProjection,
 }
 
 

@@ -46,6 +46,10 @@ EVENT_FIELDS = frozenset({
     # voids and corrections (staff put a touchpoint right)
     "voided_event_id", "voided_channel", "corrected_event_id", "corrected_channel",
     "corrected_occurred_at",
+    # sales (an opportunity's ``owner`` is staff: hidden like ``agent``)
+    "opportunity_id", "title", "amount", "currency", "expected_close", "stage", "probability",
+    "changed", "order_reference", "source_campaign_id", "account_id", "quote_id", "lines",
+    "total", "valid_until", "order_number",
 })
 
 #: Timeline kinds whose summary a partner does not see (built from hidden fields too).

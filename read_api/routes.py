@@ -15,6 +15,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /projections/status                 | analyst, auditor                                          |
 | GET /accounts, /accounts/{id}[/timeline], /customers/{id}/accounts | agent, sales, marketing, service, dispatcher, auditor, partner* (own accounts) |
 | GET /quality/duplicates, /quality/completeness | analyst |
+| GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -41,7 +42,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from read_api import accounts, customers, events, quality, status, summary, timeline
+from read_api import accounts, customers, events, quality, sales, status, summary, timeline
 from read_api.dependencies import (
     DIRECTORY_ROLES,
     STATUS_ROLES,
@@ -66,11 +67,13 @@ def read_router(
     log_head: Callable[[], int] | None = None,
     blob_reader: Callable[[str], bytes] | None = None,
     wait_s: float = 2.0,
+    rfm_defaults: tuple[int, str] = (365, "EUR"),
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
     from a lagging read model (503); ``audit`` records each read of a customer's data
-    (None: nothing is recorded, for tests of the routes alone)."""
+    (None: nothing is recorded, for tests of the routes alone); ``rfm_defaults``: the RFM
+    period (days) and currency when a request names none (``read_api.sales``)."""
     deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s, audit=audit)
     router = APIRouter()
     router.include_router(customers.router(deps, normalise_phone=normalise_phone,
@@ -81,4 +84,6 @@ def read_router(
     router.include_router(status.router(deps))
     router.include_router(accounts.router(deps))
     router.include_router(quality.router(deps))
+    router.include_router(sales.router(deps, rfm_period_days=rfm_defaults[0],
+                                       rfm_currency=rfm_defaults[1]))
     return router

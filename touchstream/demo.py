@@ -30,6 +30,7 @@ from uuid import UUID, uuid5
 from commands import messages as m
 from commands.hub import NAMESPACE, Hub
 from touchstream import demo_accounts
+from touchstream.demo_sales import sales_plan
 
 REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
@@ -321,6 +322,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
             pass
     _duplicates(plan, people, seed, until)
     demo_accounts.extend(plan, people, _COMPANY, _SUFFIX, seed, years, until)
+    plan.commands += sales_plan(plan.commands, seed, until)
     return plan
 
 

@@ -82,4 +82,5 @@ def read_routes(context: Any, *, audited: bool = True) -> Any:
         normalise_email=normalise_email,
         audit=read_audit(deps) if audited else None,
         log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0),
+        rfm_defaults=(deps.settings.sales.rfm_period_days, deps.settings.sales.rfm_currency),
     )

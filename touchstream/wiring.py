@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -126,6 +127,7 @@ def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], keys: Dat
         shredder=keys,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
+    hub.context = replace(hub.context, policies={"sales": settings.sales.pipeline()})
     if encrypt:
         refuse_unencrypted_history(hub, keys)
     return hub

@@ -10,6 +10,7 @@ errors into HTTP statuses:
 ``TouchpointUnknownError`` (void/correct)           404
 ``InvalidContactPointError`` (bad address)          422
 ``FutureOccurrenceError`` (date too far on)         422
+``InvalidInputError`` (bad amount, total ≠ lines)   422
 ``ConflictError``, ``DomainError``                  409 (contact point taken, merged customer,
                                                     forbidden lifecycle move, invalid stage…)
 ``ConcurrencyError``                                503 with ``Retry-After`` (safe to retry)
@@ -48,7 +49,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from channels.web import accounts_commands
+from channels.web import accounts_commands, sales_commands
 from commands import messages as m
 from commands.hub import (
     ConcurrencyError,
@@ -59,7 +60,12 @@ from commands.hub import (
 from commands.identity import InvalidContactPointError
 from commands.ports import Recorded
 from commands.records import RecordNotFoundError
-from domain.errors import DomainError, FutureOccurrenceError, TouchpointUnknownError
+from domain.errors import (
+    DomainError,
+    FutureOccurrenceError,
+    InvalidInputError,
+    TouchpointUnknownError,
+)
 
 PREFIX = "/commands"
 #: Source keys the routes build from ``Idempotency-Key`` (``http:<key id>:<header>``).
@@ -191,9 +197,10 @@ _CORE_COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 # (``COMMANDS`` and ``ROUTE_ROLES`` tables of the same shapes) and is added here.
 #: route name → (command model, summary, example body)
 COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
-    **_CORE_COMMANDS, **accounts_commands.COMMANDS}
+    **_CORE_COMMANDS, **accounts_commands.COMMANDS, **sales_commands.COMMANDS}
 #: route name → roles admitted (admin is always admitted by ``authorize``)
-ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {**_CORE_ROLES, **accounts_commands.ROUTE_ROLES}
+ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
+    **_CORE_ROLES, **accounts_commands.ROUTE_ROLES, **sales_commands.ROUTE_ROLES}
 
 class RecordedPublic(BaseModel):
     """What a command recorded (the first call's result again for a duplicate)."""
@@ -237,7 +244,7 @@ def run_command(hub: Hub, cmd: m.Command) -> Recorded:
         return hub.execute(cmd)
     except (CustomerNotFoundError, TouchpointUnknownError, RecordNotFoundError) as exc:
         raise HTTPException(404, detail=str(exc)) from exc
-    except (InvalidContactPointError, FutureOccurrenceError) as exc:
+    except (InvalidContactPointError, FutureOccurrenceError, InvalidInputError) as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     except ConcurrencyError as exc:
         raise HTTPException(503, detail=str(exc), headers={"Retry-After": "1"}) from exc
@@ -299,6 +306,8 @@ def _endpoint(
                     "source_key": f"http:{principal.key_id}:{idempotency_key}"})
         if cmd.actor is None:
             cmd = cmd.model_copy(update={"actor": f"api:{principal.name}"})
+        if getattr(principal, "role", None) == "partner":  # only its own customers
+            cmd = cmd.for_partner(getattr(principal, "partner_id", None) or "")
         result = run_command(hub(), cmd)
         if ledger is not None and scope is not None and body_hash is not None:
             ledger.remember(scope, body_hash)

@@ -58,7 +58,8 @@ def test_a_write_is_readable_with_its_position_through_real_keys(
             assert client.get("/projections/status",
                               headers=auth("agent")).status_code == 403
             status = client.get("/projections/status", headers=auth("admin")).json()["items"]
-            assert {s["name"] for s in status} == {"timeline", "directory", "summary", "outbox"}
+            assert {s["name"] for s in status} == {"timeline", "directory", "summary", "outbox",
+                                                       "pipeline", "orders", "lifecycle"}
     finally:
         keys.close()
         hub.close()

@@ -30,6 +30,7 @@ MODULES = (
     "touchstream.cli.export",
     "touchstream.cli.account",
     "touchstream.cli.quality",
+    "touchstream.cli.sales",
 )
 
 

@@ -1,4 +1,4 @@
-"""``touchstream import cdr FILE [--follow]`` and ``touchstream import visits FILE``."""
+"""``touchstream import cdr FILE [--follow]``, ``… visits FILE`` and ``… orders FILE``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from commands.hub import CommandError
 from domain.errors import DomainError
 from replays.progress import ProgressBar
 from touchstream.bootstrap import Dependencies, opened
+from touchstream.cli import import_orders
 from touchstream.cli.common import ending, open_hub, print_json
 from touchstream.cli.errors import CliError, describe_validation
 from touchstream.cli.exits import Exit
@@ -37,7 +38,7 @@ from touchstream.settings import Settings, zone
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser("import", help="import call records or offline visits from files")
+    parser = sub.add_parser("import", help="import call records, offline visits or ERP orders from files")
     kinds = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
 
     p = kinds.add_parser(
@@ -68,6 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                     "with its real occurred_at. Lines already synced are skipped.")
     p.add_argument("file", help="JSON lines file, or - for stdin")
     p.set_defaults(func=_visits)
+
+    import_orders.register(kinds)
 
 
 def _cdr(args: argparse.Namespace) -> int:

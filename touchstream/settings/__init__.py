@@ -32,10 +32,11 @@ from touchstream.settings.channels import (
 )
 from touchstream.settings.core import CoreSettings, StoreSettings
 from touchstream.settings.email import EmailSettings, ImapSettings, SmtpSettings
+from touchstream.settings.sales import SalesSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
-    "FormsSettings", "ImapSettings", "Section", "Settings", "SettingsError", "SmtpSettings",
+    "FormsSettings", "ImapSettings", "SalesSettings", "Section", "Settings", "SettingsError", "SmtpSettings",
     "StoreSettings", "TwilioSettings", "load", "markdown_table", "sqlite_path", "store_kind",
     "zone",
 ]
@@ -43,7 +44,7 @@ __all__ = [
 SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
-    "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings,
+    "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings, "sales": SalesSettings,
 }
 
 
@@ -62,6 +63,7 @@ class Settings(BaseModel):
     fax: FaxSettings
     cdr: CdrSettings
     forms: FormsSettings
+    sales: SalesSettings
 
     @property
     def data_dir(self) -> Path:

@@ -1,0 +1,26 @@
+"""The demo's sales: deterministic, every sales command present, dated after the customer's
+registration and before ``until``, order totals matching their lines."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from commands import messages as m
+from commands import sales as s
+from touchstream import demo
+from touchstream.demo_sales import sales_plan
+
+
+def test_the_sales_plan_is_deterministic_complete_and_in_the_past() -> None:
+    plan = demo.demo_plan(60, 3)
+    again = sales_plan(plan.commands, 1, demo.DEFAULT_UNTIL)
+    ours = [c for c in plan.commands if isinstance(c, s.SalesCommand)]
+    assert [c.model_dump() for c in ours] == [c.model_dump() for c in again]
+    kinds = Counter(c.kind for c in ours)
+    assert {model.model_fields["kind"].default for model in s.HANDLERS} <= set(kinds), kinds
+    registered = {c.customer_id: c.occurred_at for c in plan.commands
+                  if isinstance(c, m.RegisterCustomer)}
+    for c in ours:
+        assert c.occurred_at is not None
+        assert registered[c.customer_id] <= c.occurred_at < demo.DEFAULT_UNTIL  # type: ignore[operator]
+    assert len({c.source_key for c in ours}) == len(ours)
