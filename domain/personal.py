@@ -62,6 +62,13 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset(),
     "Released": frozenset(),
     "PersonalDataErased": frozenset(),
+    # -- marketing
+    "ConsentRequested": frozenset(),
+    "ConsentGiven": frozenset(),
+    "ConsentWithdrawn": frozenset(),
+    "ConsentExpired": frozenset(),
+    "CampaignEmailQueued": frozenset({"unsubscribe_url"}),
+    "CampaignEmailSuppressed": frozenset(),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -97,6 +104,15 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset({"source_id"}),
     "Released": frozenset({"source_id"}),
     "PersonalDataErased": frozenset({"reason"}),
+    # -- marketing
+    "ConsentRequested": frozenset({"consent_request_id", "consent_channel", "purpose",
+                                   "evidence_kind", "evidence_id"}),
+    "ConsentGiven": frozenset({"consent_channel", "purpose", "evidence_kind", "evidence_id",
+                               "expires_at"}),
+    "ConsentWithdrawn": frozenset({"consent_channel", "purpose", "reason", "campaign_id"}),
+    "ConsentExpired": frozenset({"consent_channel", "purpose"}),
+    "CampaignEmailQueued": frozenset({"campaign_id", "message_id", "purpose"}),
+    "CampaignEmailSuppressed": frozenset({"campaign_id", "message_id", "purpose", "reason"}),
 }
 
 
