@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from projections.campaigns.projection import CampaignsProjection
+from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
+from projections.segments.projection import SegmentsProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -15,6 +18,9 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "campaigns": CampaignsProjection,
+    "segments": SegmentsProjection,
+    "consent": ConsentProjection,
 }
 
 
