@@ -15,7 +15,7 @@ of consent), ``unsubscribed`` (a withdrawal through the campaign's link) and
 
 Attribution keeps, for each response, its own campaign and the first-touch and
 last-touch campaigns (``domain.marketing.first_and_last`` over the customer's
-touches: campaign emails queued to them and their earlier responses). The
+touches: campaign emails sent to them and their earlier responses). The
 ``attribution`` table is keyed by the attributed event and its kind, so the
 sales area attributes opportunities and orders with one more handler calling
 ``attribute(db, t, event, kind, channel, None)``.
@@ -235,7 +235,7 @@ def attribute(db: Db, t: Names, e: Any, kind: str, channel: str, campaign: str |
 def _touches(db: Db, t: Names, cid: str, at: int) -> tuple[str | None, str | None]:
     rows = db.all(f"SELECT f.campaign_id, f.at_us, c.window_days FROM {t.fact} f JOIN "
                   f"{t.campaign} c ON c.campaign_id = f.campaign_id WHERE f.customer_id=? "
-                  "AND f.metric IN ('queued', 'response') AND f.at_us <= ?", (cid, at))
+                  "AND f.metric IN ('sent', 'response') AND f.at_us <= ?", (cid, at))
     touches = [mk.Touch(str(c), moment(a)) for c, a, _ in rows]
     windows = {str(c): timedelta(days=int(w)) for c, _, w in rows}
     return mk.first_and_last(touches, moment(at), windows)
