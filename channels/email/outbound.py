@@ -66,7 +66,10 @@ class Outbox(Protocol):
 
 def build_message(item: PendingEmail) -> bytes:
     """The exact bytes of an email: the same for every attempt."""
-    msg = EmailMessage(policy=SMTP)
+    unsubscribe = getattr(item, "list_unsubscribe", None)
+    # A folded URL would be encoded as RFC 2047 words and break; RFC 5322 allows lines of
+    # up to 998 characters, so a campaign email's headers are not folded at 78.
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998) if unsubscribe else SMTP)
     msg["From"] = item.from_address
     msg["To"] = ", ".join(item.to)
     if item.cc:
@@ -78,7 +81,6 @@ def build_message(item: PendingEmail) -> bytes:
         msg["In-Reply-To"] = item.in_reply_to
     if item.references:
         msg["References"] = " ".join(item.references)
-    unsubscribe = getattr(item, "list_unsubscribe", None)
     if unsubscribe:  # RFC 8058: a POST to this URL unsubscribes, no page to click through
         msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"

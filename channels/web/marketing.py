@@ -9,7 +9,7 @@ table of issued links and nobody can unsubscribe or confirm for someone else.
   accepted), ``GET`` shows a page with one button that posts. The withdrawal
   names the campaign, so the campaign's figures count it; a second click
   records nothing.
-* ``/marketing/consent/{token}``: ``GET`` shows the confirmation button (a link
+* ``/marketing/confirm/{token}``: ``GET`` shows the confirmation button (a link
   scanner that follows links gives no consent), ``POST`` confirms the double
   opt-in. Confirmation links expire after ``max_age_s``.
 
@@ -98,7 +98,7 @@ class MarketingLinks:
         return self._url(f"unsubscribe/{self._sign(f'u1.{customer_id}.{campaign_id}.{purpose}')}")
 
     def confirm_url(self, customer_id: UUID, request_id: UUID, now: float) -> str:
-        return self._url(f"consent/{self._sign(f'c1.{customer_id}.{request_id}.{int(now)}')}")
+        return self._url(f"confirm/{self._sign(f'c1.{customer_id}.{request_id}.{int(now)}')}")
 
     def unsubscribe(self, token: str) -> Unsubscribe:
         customer, campaign, purpose = self._open(token, "u1", 4)
@@ -161,7 +161,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
         return _done("You are unsubscribed",
                      f"You will not receive {_PURPOSE_TEXT[found.purpose]} from us any more.")
 
-    @router.get("/consent/{token}", response_class=HTMLResponse,
+    @router.get("/confirm/{token}", response_class=HTMLResponse,
                 summary="Double opt-in page (a button that posts)")
     def confirm_page(token: str) -> HTMLResponse:
         try:
@@ -172,7 +172,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
             return _problem(LinkError(str(exc)))
         return HTMLResponse(_button_page("Confirm", "Confirm your subscription?"))
 
-    @router.post("/consent/{token}", response_class=HTMLResponse,
+    @router.post("/confirm/{token}", response_class=HTMLResponse,
                  summary="Confirm a double opt-in")
     async def confirm(token: str) -> HTMLResponse:
         try:

@@ -83,7 +83,7 @@ def _scenario(hub: Hub) -> dict[str, Any]:
                                        (webinar, "web", "WEBINAR", None),
                                        (hotline, "phone", "HOTLINE", "+44 118 496 0500")):
         hub.execute(cm.DefineCampaign(
-            campaign_id=cid, name=code.title(), channel=channel, budget=Decimal("600"),  # type: ignore[arg-type]
+            campaign_id=cid, name=code.title(), channel=channel, budget=Decimal(600),  # type: ignore[arg-type]
             currency="EUR", starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31),
             segment_id=segment if channel == "email" else None, code=code,
             tracked_number=number, attribution_window_days=14, occurred_at=T0 - 10 * DAY))

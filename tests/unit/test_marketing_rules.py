@@ -163,7 +163,7 @@ def test_a_malformed_rule_is_refused_with_a_reason(rule: Any) -> None:
 def _campaign(hub: Any, **kw: Any) -> UUID:
     cid = uuid4()
     hub.execute(cm.DefineCampaign(**{
-        "campaign_id": cid, "name": "Spring", "channel": "email", "budget": Decimal("500"),
+        "campaign_id": cid, "name": "Spring", "channel": "email", "budget": Decimal(500),
         "currency": "EUR", "starts_on": date(2026, 3, 1), "ends_on": date(2026, 3, 31),
         "code": "SPRING26", **kw}))
     return cid
