@@ -169,6 +169,11 @@ class _Plan:
         for p in self.people:
             if rng.random() >= share:
                 continue
+            # The newsletter goes to its readers' segment: mostly people who consent (the
+            # rest withdrew after the segment was read, and the outbox stops those).
+            if (purpose == "newsletter" and not self.consents_at(p.customer_id, topic, at)
+                    and rng.random() < 0.85):
+                continue
             queue = cm.QueueCampaignEmail(
                 customer_id=p.customer_id, campaign_id=cid, from_address=SENDER,
                 subject="Our spring offer" if purpose == "marketing" else "News from us",

@@ -83,6 +83,7 @@ class SendReport:
 def send_campaign(hub: Hub, segments: SegmentsView, links: MarketingLinks, body: SendCampaignIn,
                   actor: str, now: datetime) -> SendReport:
     """Queue the campaign's email to every member of its target segment on ``now``."""
+    links.require()
     campaign = load(hub.context, "campaign", body.campaign_id)
     campaign.check_sendable()
     if campaign.segment_id is None:

@@ -88,10 +88,14 @@ class MarketingLinks:
             raise LinkError("this link is not valid here")
         return fields[1:]
 
-    def _url(self, path: str) -> str:
+    def require(self) -> None:
+        """Raise ``LinkError`` (409) when the hub cannot link to itself."""
         if not self.base_url:
             raise LinkError("TOUCHSTREAM_PUBLIC_BASE_URL is not set: the hub cannot link to "
                             "itself in an email", status=409)
+
+    def _url(self, path: str) -> str:
+        self.require()
         return f"{self.base_url.rstrip('/')}{PREFIX}/{path}"
 
     def unsubscribe_url(self, customer_id: UUID, campaign_id: UUID, purpose: str) -> str:
