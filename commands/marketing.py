@@ -290,6 +290,9 @@ def define_segment(hub: Any, cmd: DefineSegment) -> Recorded:
 
 
 def queue_campaign_email(hub: Any, cmd: QueueCampaignEmail) -> Recorded:
+    key = source_key(cmd)
+    if (done := hub.context.keys.lookup(key)) is not None:
+        return done  # queued before: a retry answers so even once the campaign closed
     campaign = load(hub.context, "campaign", cmd.campaign_id)
     campaign.check_sendable()
 
@@ -305,7 +308,8 @@ def queue_campaign_email(hub: Any, cmd: QueueCampaignEmail) -> Recorded:
                                  message_id=queued.message_id,  # type: ignore[attr-defined]
                                  purpose=campaign.purpose, unsubscribe_url=cmd.unsubscribe_url)
 
-    return _on(hub, cmd, decide, "email", "outbound")
+    return on_customer(hub.context, cmd.customer_id, key, decide, cmd, "email", "outbound",
+                       looked_up=True)
 
 
 def clear_marketing_email(hub: Any, cmd: ClearMarketingEmail) -> Recorded:

@@ -56,7 +56,6 @@ class _Plan:
     def __init__(self, people: Sequence[Person], seed: int, years: int,
                  until: datetime) -> None:
         self.people, self.seed, self.until = people, seed, until
-        self.rng = random.Random(f"touchstream-demo-marketing:{seed}")
         self.start = until - timedelta(days=365 * years)
         self.years = years
         self.timed: list[tuple[datetime, int, m.Command]] = []
@@ -78,15 +77,20 @@ class _Plan:
             return True
         return False
 
-    def _at(self, low: float, high: float, base: datetime) -> datetime:
-        return (base + timedelta(days=self.rng.uniform(low, high))).replace(microsecond=0)
+    def rng(self, i: int, what: object) -> random.Random:
+        """Customer ``i``'s own randomness for ``what``: a smaller demo is a prefix."""
+        return random.Random(f"touchstream-demo-marketing:{self.seed}:{i}:{what}")
+
+    @staticmethod
+    def _at(rng: random.Random, low: float, high: float, base: datetime) -> datetime:
+        return (base + timedelta(days=rng.uniform(low, high))).replace(microsecond=0)
 
     # -- consents ------------------------------------------------------------------------
     def consents(self) -> None:
-        rng = self.rng
         for i, p in enumerate(self.people):
+            rng = self.rng(i, "consent")
             topics = self.valid.setdefault(p.customer_id, {})
-            given = self._at(0, 120, self.start)
+            given = self._at(rng, 0, 120, self.start)
             if rng.random() < 0.65:
                 expires = given + timedelta(days=365) if rng.random() < 0.3 else None
                 self.add(given, cm.GiveConsent(
@@ -97,23 +101,23 @@ class _Plan:
                 if expires is not None:
                     self.expiring.add(p.customer_id)
                 if rng.random() < 0.06:
-                    at = self._at(30, 400, given)
+                    at = self._at(rng, 30, 400, given)
                     if self.end(p.customer_id, "email:marketing", at) and at < self.until:
                         self.add(at, cm.WithdrawConsent(
                             customer_id=p.customer_id, consent_channel="email",
                             purpose="marketing", occurred_at=at, actor="agent:mia",
                             source_key=f"demo-withdraw-{self.seed}-{i}"))
             if rng.random() < 0.3:
-                self.double_opt_in(i, p, self._at(0, 200, self.start))
+                self.double_opt_in(i, p, self._at(rng, 0, 200, self.start), rng)
             if rng.random() < 0.2:
-                at = self._at(0, 300, self.start)
+                at = self._at(rng, 0, 300, self.start)
                 self.add(at, cm.GiveConsent(
                     customer_id=p.customer_id, consent_channel="phone", purpose="marketing",
                     evidence_kind="call", evidence_id=f"demo-consent-call-{self.seed}-{i}",
                     occurred_at=at, actor="agent:omar"))
                 topics["phone:marketing"] = [[at, None]]
 
-    def double_opt_in(self, i: int, p: Person, at: datetime) -> None:
+    def double_opt_in(self, i: int, p: Person, at: datetime, rng: random.Random) -> None:
         request = uuid5(_NS, f"{self.seed}:optin:{i}")
         ask = cm.RequestConsent(
             customer_id=p.customer_id, request_id=request, purpose="newsletter",
@@ -124,8 +128,8 @@ class _Plan:
         self.add(at + timedelta(minutes=1), em.RecordEmailSent(
             customer_id=p.customer_id, message_id=message_id(ask), attempt=1,
             response="250 2.0.0 queued", occurred_at=at + timedelta(minutes=1), actor="smtp"))
-        if self.rng.random() < 0.8:  # some never click
-            confirmed = at + timedelta(hours=self.rng.uniform(0.2, 40))
+        if rng.random() < 0.8:  # some never click
+            confirmed = at + timedelta(hours=rng.uniform(0.2, 40))
             self.add(confirmed, cm.ConfirmConsent(
                 customer_id=p.customer_id, request_id=request, occurred_at=confirmed,
                 actor="double-opt-in"))
@@ -165,8 +169,9 @@ class _Plan:
         return cid
 
     def email_campaign(self, cid: UUID, purpose: str, at: datetime, share: float) -> None:
-        rng, topic = self.rng, f"email:{purpose}"
-        for p in self.people:
+        topic = f"email:{purpose}"
+        for i, p in enumerate(self.people):
+            rng = self.rng(i, cid)
             if rng.random() >= share:
                 continue
             # The newsletter goes to its readers' segment: mostly people who consent (the
@@ -201,14 +206,14 @@ class _Plan:
                 for t in ("email:marketing", "email:newsletter"):
                     self.end(p.customer_id, t, bounced)
             elif roll < 0.08:
-                gone = self._at(0.1, 10, sent)
+                gone = self._at(rng, 0.1, 10, sent)
                 if gone < self.until and self.end(p.customer_id, topic, gone):
                     self.add(gone, cm.WithdrawConsent(
                         customer_id=p.customer_id, consent_channel="email",
                         purpose=purpose, reason="unsubscribe", campaign_id=cid,  # type: ignore[arg-type]
                         occurred_at=gone, actor="unsubscribe-link"))
             elif roll < 0.3:
-                replied = self._at(0.1, 15, sent)
+                replied = self._at(rng, 0.1, 15, sent)
                 if replied < self.until:
                     self.add(replied, m.RecordEmail(
                         message_id=f"<re-{uuid5(_NS, mid)}@mail.example.com>",
@@ -220,9 +225,10 @@ class _Plan:
     def responses(self, code: str, number: str | None, starts: datetime, days: int,
                   share: float) -> None:
         for i, p in enumerate(self.people):
-            if self.rng.random() >= share:
+            rng = self.rng(i, code)
+            if rng.random() >= share:
                 continue
-            at = self._at(0, days + 10, starts)
+            at = self._at(rng, 0, days + 10, starts)
             if at >= self.until:
                 continue
             if number is None:
@@ -236,7 +242,7 @@ class _Plan:
                 self.add(at, m.LogCall(
                     call_id=f"demo-{code}-{self.seed}-{i}", direction="inbound",
                     from_number=p.phone, to_number=number, outcome="answered",  # type: ignore[arg-type]
-                    duration_s=self.rng.randint(60, 600), wait_s=self.rng.randint(2, 60),
+                    duration_s=rng.randint(60, 600), wait_s=rng.randint(2, 60),
                     ivr_choices=[], occurred_at=at, actor="pbx"))
 
     def expiries(self) -> None:
