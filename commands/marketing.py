@@ -294,7 +294,7 @@ def queue_campaign_email(hub: Any, cmd: QueueCampaignEmail) -> Recorded:
     if (done := hub.context.keys.lookup(key)) is not None:
         return done  # queued before: a retry answers so even once the campaign closed
     campaign = load(hub.context, "campaign", cmd.campaign_id)
-    campaign.check_sendable()
+    campaign.check_sendable(cmd.occurred_at or hub.context.clock())
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         to = _email_of(customer)

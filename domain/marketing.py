@@ -265,10 +265,12 @@ class Campaign(Record):
     class Launched(Record.Event):
         def apply(self, aggregate: Any) -> None:
             aggregate.state = "launched"
+            aggregate.__dict__["launched_at"] = self.occurred_at
 
     class Closed(Record.Event):
         def apply(self, aggregate: Any) -> None:
             aggregate.state = "closed"
+            aggregate.__dict__["closed_at"] = self.occurred_at
 
     def __init__(self, name: str, channel: str, purpose: str, budget: str, currency: str,
                  starts_on: str, ends_on: str, segment_id: str | None, code: str,
@@ -298,10 +300,14 @@ class Campaign(Record):
                                      "campaign can be closed")
         self.trigger_event(self.Closed, **fields)
 
-    def check_sendable(self) -> None:
-        if self.state != "launched":
-            raise CampaignStateError(f"campaign {self.id} is {self.state}; only a launched "
-                                     "campaign sends")
+    def check_sendable(self, at: datetime) -> None:
+        """A campaign sends between its launch and its close: an email recorded late (a
+        history import) still counts when it went out while the campaign ran."""
+        launched = self.__dict__.get("launched_at")
+        closed = self.__dict__.get("closed_at")
+        if launched is None or at < launched or (closed is not None and at >= closed):
+            raise CampaignStateError(f"campaign {self.id} is {self.state} at "
+                                     f"{at.isoformat()}; only a launched campaign sends")
         if self.channel != "email":
             raise CampaignStateError(f"campaign {self.id} is a {self.channel} campaign; only "
                                      "email campaigns send email")

@@ -85,7 +85,7 @@ def send_campaign(hub: Hub, segments: SegmentsView, links: MarketingLinks, body:
     """Queue the campaign's email to every member of its target segment on ``now``."""
     links.require()
     campaign = load(hub.context, "campaign", body.campaign_id)
-    campaign.check_sendable()
+    campaign.check_sendable(now)
     if campaign.segment_id is None:
         raise CampaignStateError(f"campaign {body.campaign_id} has no target segment")
     segment = segments.segment(campaign.segment_id)

@@ -225,3 +225,20 @@ def test_segments_are_checked_and_redefined(sqlite_env: dict[str, str]) -> None:
     from commands.records import load
     segment = load(hub.context, "segment", sid)
     assert segment.rule == {"lifecycle": ["lost", "target"]} and segment.version == 1
+
+
+def test_a_campaign_sends_only_between_its_launch_and_its_close() -> None:
+    fields = {"event_id": uuid4(), "occurred_at": T0, "actor": "t", "key_digest": "d"}
+    campaign = mk.Campaign._create(
+        mk.Campaign.Defined, id=uuid4(), name="Spring", channel="email", purpose="marketing",
+        budget="1.00", currency="EUR", starts_on="2026-03-01", ends_on="2026-03-31",
+        segment_id=None, code="SPRING", tracked_number=None, attribution_window_days=7,
+        **fields)
+    with pytest.raises(mk.CampaignStateError):
+        campaign.check_sendable(T0)
+    campaign.launch({**fields, "occurred_at": T0 + timedelta(days=1)})
+    campaign.close({**fields, "occurred_at": T0 + timedelta(days=10)})
+    campaign.check_sendable(T0 + timedelta(days=5))  # recorded late, sent while it ran
+    for at in (T0, T0 + timedelta(days=10)):
+        with pytest.raises(mk.CampaignStateError):
+            campaign.check_sendable(at)
