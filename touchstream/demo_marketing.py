@@ -61,7 +61,7 @@ class _Plan:
         self.timed: list[tuple[datetime, int, m.Command]] = []
         # customer -> topic -> list of (from, to) periods the consent was valid
         self.valid: dict[UUID, dict[str, list[list[datetime | None]]]] = {}
-        self.expiring: set[UUID] = set()
+        self.expiring: dict[UUID, datetime] = {}
 
     def add(self, at: datetime, cmd: m.Command) -> None:
         self.timed.append((at, len(self.timed), cmd))
@@ -71,8 +71,9 @@ class _Plan:
                    for start, end in self.valid.get(who, {}).get(topic, []))
 
     def end(self, who: UUID, topic: str, at: datetime) -> bool:
+        """End the consent at ``at`` if it is valid then (True: a withdrawal to record)."""
         periods = self.valid.get(who, {}).get(topic, [])
-        if periods and periods[-1][1] is None and periods[-1][0] <= at:  # type: ignore[operator]
+        if periods and self.consents_at(who, topic, at):
             periods[-1][1] = at
             return True
         return False
@@ -99,7 +100,7 @@ class _Plan:
                     expires_at=expires, occurred_at=given, actor="web-forms"))
                 topics["email:marketing"] = [[given, expires]]
                 if expires is not None:
-                    self.expiring.add(p.customer_id)
+                    self.expiring[p.customer_id] = expires
                 if rng.random() < 0.06:
                     at = self._at(rng, 30, 400, given)
                     if self.end(p.customer_id, "email:marketing", at) and at < self.until:
@@ -187,11 +188,12 @@ class _Plan:
                 occurred_at=at, actor="marketing:ines")
             self.add(at, queue)
             mid, sent = message_id(queue), at + timedelta(minutes=2)
-            self.add(sent, cm.ClearMarketingEmail(
-                customer_id=p.customer_id, campaign_id=cid, message_id=mid,
-                purpose=purpose, occurred_at=sent, actor="smtp"))  # type: ignore[arg-type]
             if not self.consents_at(p.customer_id, topic, sent):
-                continue  # suppressed by the outbox at send time
+                # The outbox's check at send time; one that passes records nothing.
+                self.add(sent, cm.ClearMarketingEmail(
+                    customer_id=p.customer_id, campaign_id=cid, message_id=mid,
+                    purpose=purpose, occurred_at=sent, actor="smtp"))  # type: ignore[arg-type]
+                continue
             self.add(sent, em.RecordEmailSent(customer_id=p.customer_id, message_id=mid,
                                               attempt=1, response="250 2.0.0 queued",
                                               occurred_at=sent, actor="smtp"))
@@ -248,7 +250,10 @@ class _Plan:
     def expiries(self) -> None:
         as_of = self.until - timedelta(days=1)
         for p in self.people:
-            if p.customer_id in self.expiring:  # records nothing for a consent ended otherwise
+            expires = self.expiring.get(p.customer_id)
+            periods = self.valid.get(p.customer_id, {}).get("email:marketing", [])
+            # Only a consent that ran to its end (not one withdrawn before) expires.
+            if expires is not None and expires <= as_of and periods[-1][1] == expires:
                 self.add(as_of, cm.ExpireConsents(customer_id=p.customer_id, as_of=as_of,
                                                   occurred_at=as_of, actor="marketing"))
 
