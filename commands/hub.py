@@ -31,6 +31,7 @@ from commands import (
     customers,
     handling,
     mailbox,
+    marketing,
     quality,
     sales,
     touchpoints,
@@ -288,6 +289,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **accounts.HANDLERS,
     **quality.HANDLERS,
     **sales.HANDLERS,
+    **marketing.HANDLERS,
 }
 
 __all__ = [

@@ -26,6 +26,7 @@ from commands.retry import TryAgain, retrying
 from domain.customer import Provenance
 from domain.records import Record
 
+
 class RecordNotFoundError(CommandError):
     """Raised when a command names a record (account, campaign…) that does not exist."""
 

@@ -23,6 +23,7 @@ from commands.handling import on_customer
 from commands.identity import contact_key, normalise
 from commands.ports import Recorded
 from commands.provenance import provenances, source_key
+from domain import marketing
 from domain.customer import Customer, Provenance
 
 TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
@@ -57,6 +58,9 @@ def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         customer.record(event_class, next(provs), **fields)
+        if event_class is Customer.EmailBounced:  # a dead address takes its consents along
+            marketing.withdraw_on_hard_bounce(customer, provs, fields["action"],
+                                              fields.get("status"))
 
     try:
         return on_customer(w, customer_id, key, decide, cmd, cmd.channel, cmd.direction,

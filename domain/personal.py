@@ -78,6 +78,13 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "OrderShipped": frozenset(),
     "OrderReturned": frozenset({"reason"}),
     "OrderCancelled": frozenset({"reason"}),
+    # -- marketing
+    "ConsentRequested": frozenset(),
+    "ConsentGiven": frozenset(),
+    "ConsentWithdrawn": frozenset(),
+    "ConsentExpired": frozenset(),
+    "CampaignEmailQueued": frozenset({"unsubscribe_url"}),
+    "CampaignEmailSuppressed": frozenset(),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -136,6 +143,15 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "OrderShipped": frozenset({"order_number"}),
     "OrderReturned": frozenset({"order_number", "amount", "currency"}),
     "OrderCancelled": frozenset({"order_number"}),
+    # -- marketing
+    "ConsentRequested": frozenset({"consent_request_id", "consent_channel", "purpose",
+                                   "evidence_kind", "evidence_id"}),
+    "ConsentGiven": frozenset({"consent_channel", "purpose", "evidence_kind", "evidence_id",
+                               "expires_at"}),
+    "ConsentWithdrawn": frozenset({"consent_channel", "purpose", "reason", "campaign_id"}),
+    "ConsentExpired": frozenset({"consent_channel", "purpose"}),
+    "CampaignEmailQueued": frozenset({"campaign_id", "message_id", "purpose"}),
+    "CampaignEmailSuppressed": frozenset({"campaign_id", "message_id", "purpose", "reason"}),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from projections.accounts.projection import AccountsProjection
+from projections.campaigns.projection import CampaignsProjection
+from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.lifecycle.projection import LifecycleProjection
@@ -12,6 +14,7 @@ from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
 from projections.pipeline.projection import PipelineProjection
 from projections.quality.projection import QualityProjection
+from projections.segments.projection import SegmentsProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -25,6 +28,9 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "pipeline": PipelineProjection,
     "orders": OrdersProjection,
     "lifecycle": LifecycleProjection,
+    "campaigns": CampaignsProjection,
+    "segments": SegmentsProjection,
+    "consent": ConsentProjection,
 }
 
 

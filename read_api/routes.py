@@ -16,6 +16,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /accounts, /accounts/{id}[/timeline], /customers/{id}/accounts | agent, sales, marketing, service, dispatcher, auditor, partner* (own accounts) |
 | GET /quality/duplicates, /quality/completeness | analyst |
 | GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
+| GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -42,7 +43,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from read_api import accounts, customers, events, quality, sales, status, summary, timeline
+from read_api import (
+    accounts,
+    customers,
+    events,
+    marketing,
+    quality,
+    sales,
+    status,
+    summary,
+    timeline,
+)
 from read_api.dependencies import (
     DIRECTORY_ROLES,
     STATUS_ROLES,
@@ -86,4 +97,5 @@ def read_router(
     router.include_router(quality.router(deps))
     router.include_router(sales.router(deps, rfm_period_days=rfm_defaults[0],
                                        rfm_currency=rfm_defaults[1]))
+    router.include_router(marketing.router(deps))
     return router

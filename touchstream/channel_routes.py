@@ -2,7 +2,8 @@
 
 ``channel_routers(settings)`` returns the router factories to pass as
 ``create_app(deps, routers=...)``; each builds its router from the app's
-dependencies (``ctx.deps``). Public forms, the staff visit sync, the admins'
+dependencies (``ctx.deps``). Public forms, marketing's link pages and link-signing
+commands (``touchstream.marketing_routes``), the staff visit sync, the admins'
 list of quarantined mail (``GET /admin/email/quarantine``) and the screen-pop
 (over the directory/summary/timeline read models, which the projection runner
 keeps up to date) are always mounted; each webhook only when
@@ -29,6 +30,7 @@ from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
 from touchstream.app import AppContext, RouterFactory
 from touchstream.email_wiring import imap_state
+from touchstream.marketing_routes import marketing_routers
 from touchstream.read_side import read_audit
 from touchstream.settings import Settings
 
@@ -41,6 +43,7 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
         lambda ctx: quarantine_router(ctx.hub, ctx.authorize,
                                       lambda: imap_state(ctx.deps.settings)),
         _screen_pop,
+        *marketing_routers(),
     ]
     committers: dict[int, GroupCommit] = {}
 

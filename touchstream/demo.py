@@ -30,6 +30,7 @@ from uuid import UUID, uuid5
 from commands import messages as m
 from commands.hub import NAMESPACE, Hub
 from touchstream import demo_accounts
+from touchstream.demo_marketing import Person, marketing_plan
 from touchstream.demo_sales import sales_plan
 
 REGION = "GB"
@@ -323,6 +324,8 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     _duplicates(plan, people, seed, until)
     demo_accounts.extend(plan, people, _COMPANY, _SUFFIX, seed, years, until)
     plan.commands += sales_plan(plan.commands, seed, until)
+    plan.commands += marketing_plan([Person(p.id, p.email, p.phone) for p in people], seed,
+                                    years, until)
     return plan
 
 

@@ -8,6 +8,12 @@ server offers DSN, and classifies: 2xx → sent, 5xx → failed, anything else
 write model keeps at most one "sent" per Message-ID whatever happens. The
 queue comes from the outbox read model, never from loading aggregates, and
 rebuilding that read model sends nothing.
+
+A campaign email (the outbox row names its campaign and purpose) is sent only
+to someone who consents *at send time*: before each attempt the sender asks
+the write model (``ClearMarketingEmail``), which records the email as
+suppressed when consent is missing, withdrawn or expired; such an email is
+never sent. It carries RFC 8058 one-click ``List-Unsubscribe`` headers.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import aiosmtplib
 from channels.email.config import SmtpConfig
 from channels.email.inbound import CommandSink
 from commands import email_messages as em
+from commands import marketing as cm
 
 log = logging.getLogger("touchstream.email.smtp")
 
@@ -59,7 +66,10 @@ class Outbox(Protocol):
 
 def build_message(item: PendingEmail) -> bytes:
     """The exact bytes of an email: the same for every attempt."""
-    msg = EmailMessage(policy=SMTP)
+    unsubscribe = getattr(item, "list_unsubscribe", None)
+    # A folded URL would be encoded as RFC 2047 words and break; RFC 5322 allows lines of
+    # up to 998 characters, so a campaign email's headers are not folded at 78.
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998) if unsubscribe else SMTP)
     msg["From"] = item.from_address
     msg["To"] = ", ".join(item.to)
     if item.cc:
@@ -71,6 +81,9 @@ def build_message(item: PendingEmail) -> bytes:
         msg["In-Reply-To"] = item.in_reply_to
     if item.references:
         msg["References"] = " ".join(item.references)
+    if unsubscribe:  # RFC 8058: a POST to this URL unsubscribes, no page to click through
+        msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(item.body_text)
     return msg.as_bytes()
 
@@ -117,6 +130,8 @@ class SmtpSender:
 
     async def deliver(self, item: PendingEmail) -> str:
         attempt = item.attempts + 1
+        if self._suppressed(item):
+            return "suppressed"
         try:
             response = await self._send(item)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -135,6 +150,17 @@ class SmtpSender:
             response=response[:2000], actor=self.actor, occurred_at=self.clock(),
         ))
         return "sent"
+
+    def _suppressed(self, item: PendingEmail) -> bool:
+        """A marketing send without valid consent now: recorded as suppressed, not sent."""
+        purpose = getattr(item, "purpose", None)
+        campaign = getattr(item, "campaign_id", None)
+        if not purpose or not campaign:
+            return False
+        result = self.sink.execute(cm.ClearMarketingEmail(
+            customer_id=item.customer_id, campaign_id=campaign, message_id=item.message_id,  # type: ignore[arg-type]
+            purpose=purpose, actor=self.actor, occurred_at=self.clock()))
+        return bool(result.event_ids) or result.duplicate
 
     async def _send(self, item: PendingEmail) -> str:
         cfg = self.config

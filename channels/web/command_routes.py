@@ -49,7 +49,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from channels.web import accounts_commands, sales_commands
+from channels.web import accounts_commands, marketing_commands, sales_commands
 from commands import messages as m
 from commands.hub import (
     ConcurrencyError,
@@ -197,10 +197,18 @@ _CORE_COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 # (``COMMANDS`` and ``ROUTE_ROLES`` tables of the same shapes) and is added here.
 #: route name → (command model, summary, example body)
 COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
-    **_CORE_COMMANDS, **accounts_commands.COMMANDS, **sales_commands.COMMANDS}
+    **_CORE_COMMANDS,
+    **marketing_commands.COMMANDS,
+    **accounts_commands.COMMANDS,
+    **sales_commands.COMMANDS,
+}
 #: route name → roles admitted (admin is always admitted by ``authorize``)
 ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
-    **_CORE_ROLES, **accounts_commands.ROUTE_ROLES, **sales_commands.ROUTE_ROLES}
+    **_CORE_ROLES,
+    **marketing_commands.ROUTE_ROLES,
+    **accounts_commands.ROUTE_ROLES,
+    **sales_commands.ROUTE_ROLES,
+}
 
 class RecordedPublic(BaseModel):
     """What a command recorded (the first call's result again for a duplicate)."""

@@ -110,5 +110,10 @@ def render_thanks(spec: FormSpec, reference: str) -> str:
     return _page(f"Thank you — {spec.title}", body)
 
 
+def render_page(title: str, body: str) -> str:
+    """A page in the forms' accessible style around ``body`` (HTML the caller escaped)."""
+    return _page(title, body)
+
+
 def render_problem(title: str, message: str) -> str:
     return _page(title, f'<h1>{escape(title)}</h1><p role="alert">{escape(message)}</p>')

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 import orjson
 
 from domain.customer import Customer
+from domain.marketing import CampaignEmailQueued, CampaignEmailSuppressed
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, is_erased, us
 from projections.store import Db
 
-QUEUED, SENT, FAILED = "queued", "sent", "failed"
+QUEUED, SENT, FAILED, SUPPRESSED = "queued", "sent", "failed", "suppressed"
 PAYLOAD = ("from_address", "to", "cc", "subject", "body_text", "in_reply_to", "references")
 _COLUMNS = ("message_id", "customer_id", "envelope_id", "queued_us", "payload", "status",
             "attempts", "last_attempt_us", "detail")
@@ -66,6 +67,13 @@ class OutboxProjection(Projection):
                     (e.message_id, customer_id(e), e.envelope_id, us(e.occurred_at), payload,
                      QUEUED),
                 )
+            elif isinstance(e, CampaignEmailQueued):
+                # The email queued just before is a marketing send: the sender asks for
+                # consent again before each attempt and adds the one-click unsubscribe.
+                _mark_marketing(db, t, e)
+            elif isinstance(e, CampaignEmailSuppressed):
+                db.execute(f"UPDATE {t.entry} SET status=?, detail=? WHERE message_id=? "
+                           "AND status=?", (SUPPRESSED, e.reason, e.message_id, QUEUED))
             elif isinstance(e, Customer.EmailOutcomeUnknown):
                 db.execute(
                     f"UPDATE {t.entry} SET attempts={_AT_LEAST}, last_attempt_us=?, detail=? "
@@ -80,3 +88,14 @@ class OutboxProjection(Projection):
                     (SENT if sent else FAILED, e.attempt, e.attempt, us(e.occurred_at),
                      e.response if sent else e.reason, e.message_id),  # type: ignore[union-attr]
                 )
+
+
+def _mark_marketing(db: Db, t: Names, e: CampaignEmailQueued) -> None:
+    row = db.one(f"SELECT payload FROM {t.entry} WHERE message_id=?", (e.message_id,))
+    if row is None or is_erased(e):
+        return
+    payload = orjson.loads(row[0])
+    payload.update(campaign_id=e.campaign_id, purpose=e.purpose,
+                   list_unsubscribe=e.unsubscribe_url)
+    db.execute(f"UPDATE {t.entry} SET payload=? WHERE message_id=?",
+               (orjson.dumps(payload).decode(), e.message_id))

@@ -34,6 +34,10 @@ class OutboxEntry:
     status: str
     attempts: int
     last_attempt_at: datetime | None
+    # A campaign email (marketing): consent is checked at send time, unsubscribe in one click.
+    campaign_id: str | None = None
+    purpose: str | None = None
+    list_unsubscribe: str | None = None
 
 
 class OutboxView(LiveView):

@@ -31,6 +31,7 @@ MODULES = (
     "touchstream.cli.account",
     "touchstream.cli.quality",
     "touchstream.cli.sales",
+    "touchstream.cli.marketing",
 )
 
 

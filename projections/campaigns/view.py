@@ -1,0 +1,125 @@
+"""Reading campaigns: their definitions, performance figures, attributions, and the events
+behind each figure."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from projections.campaigns.projection import CampaignsProjection
+from projections.engine import Names
+from projections.events import iso
+from projections.store import Db
+from projections.views import LiveView
+
+#: Figures a drill-down can name.
+METRICS = ("queued", "sent", "delivered", "failed", "bounced", "suppressed", "unsubscribed",
+           "response", "first_touch", "last_touch")
+_COLUMNS = ("campaign_id, name, channel, purpose, budget, currency, starts_on, ends_on, "
+            "segment_id, code, tracked_number, window_days, state")
+
+
+def _campaign(row: Any) -> dict[str, Any]:
+    keys = [k.strip() for k in _COLUMNS.split(",")]
+    found = dict(zip(keys, row, strict=True))
+    found["window_days"] = int(found["window_days"])
+    return found
+
+
+class CampaignsView(LiveView):
+    projection = CampaignsProjection()
+
+    def campaigns(self, limit: int = 100, after: str | None = None) -> list[dict[str, Any]]:
+        def query(db: Db, t: Names) -> list[dict[str, Any]]:
+            rows = db.all(f"SELECT {_COLUMNS} FROM {t.campaign} WHERE campaign_id > ? "
+                          "ORDER BY campaign_id LIMIT ?", (after or "", limit))
+            return [_campaign(r) for r in rows]
+        return self.run(query)
+
+    def campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        def query(db: Db, t: Names) -> dict[str, Any] | None:
+            row = db.one(f"SELECT {_COLUMNS} FROM {t.campaign} WHERE campaign_id=?",
+                         (campaign_id,))
+            return None if row is None else _campaign(row)
+        return self.run(query)
+
+    def performance(self, campaign_id: str) -> dict[str, Any] | None:
+        """Sent, delivered, bounced, suppressed, unsubscribed, responses by channel, credited
+        first/last touches and cost per response (budget / responses; None without any)."""
+        def query(db: Db, t: Names) -> dict[str, Any] | None:
+            found = db.one(f"SELECT {_COLUMNS} FROM {t.campaign} WHERE campaign_id=?",
+                           (campaign_id,))
+            if found is None:
+                return None
+            campaign = _campaign(found)
+            counts = dict(db.all(f"SELECT metric, COUNT(*) FROM {t.fact} WHERE campaign_id=? "
+                                 "GROUP BY metric", (campaign_id,)))
+            by_channel = dict(db.all(
+                f"SELECT channel, COUNT(*) FROM {t.fact} WHERE campaign_id=? AND "
+                "metric='response' GROUP BY channel", (campaign_id,)))
+            delivered = db.scalar(_delivered_sql(t, "COUNT(*)"), (campaign_id,))
+            first = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE first_campaign_id=?",
+                              (campaign_id,))
+            last = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE last_campaign_id=?",
+                             (campaign_id,))
+            responses = int(counts.get("response", 0))
+            budget = Decimal(campaign["budget"])
+            return {
+                "campaign_id": campaign_id, "name": campaign["name"],
+                "state": campaign["state"], "budget": campaign["budget"],
+                "currency": campaign["currency"],
+                **{m: int(counts.get(m, 0)) for m in ("queued", "sent", "failed", "bounced",
+                                                       "suppressed", "unsubscribed")},
+                "delivered": int(delivered or 0),
+                "responses": responses,
+                "responses_by_channel": {c: int(n) for c, n in sorted(by_channel.items())},
+                "first_touch_responses": int(first or 0),
+                "last_touch_responses": int(last or 0),
+                "cost_per_response": (str((budget / responses).quantize(Decimal("0.01")))
+                                      if responses else None),
+            }
+        return self.run(query)
+
+    def events(self, campaign_id: str, metric: str, limit: int = 100,
+               after: str | None = None) -> list[dict[str, Any]]:
+        """The events behind one figure, in event-id order (``after``: the last one seen)."""
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r}; one of: {', '.join(METRICS)}")
+
+        def query(db: Db, t: Names) -> list[dict[str, Any]]:
+            args: tuple[Any, ...] = (campaign_id, after or "", limit)
+            if metric == "delivered":
+                sql = _delivered_sql(t, "f.event_id, f.customer_id, f.channel, f.at_us") + \
+                    " AND f.event_id > ? ORDER BY f.event_id LIMIT ?"
+            elif metric in ("first_touch", "last_touch"):
+                column = "first_campaign_id" if metric == "first_touch" else "last_campaign_id"
+                sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.attribution} "
+                       f"WHERE {column}=? AND event_id > ? ORDER BY event_id LIMIT ?")
+            else:
+                sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.fact} "
+                       "WHERE campaign_id=? AND metric=? AND event_id > ? "
+                       "ORDER BY event_id LIMIT ?")
+                args = (campaign_id, metric, after or "", limit)
+            return [{"event_id": r[0], "customer_id": r[1], "channel": r[2],
+                     "occurred_at": iso(int(r[3]))} for r in db.all(sql, args)]
+        return self.run(query)
+
+    def attributions(self, customer_id: str) -> list[dict[str, Any]]:
+        """A customer's attributed events with their own, first-touch and last-touch campaigns."""
+        def query(db: Db, t: Names) -> list[dict[str, Any]]:
+            rows = db.all(f"SELECT event_id, kind, channel, at_us, campaign_id, "
+                          f"first_campaign_id, last_campaign_id FROM {t.attribution} "
+                          "WHERE customer_id=? ORDER BY at_us, event_id LIMIT 1000",
+                          (customer_id,))
+            return [{"event_id": r[0], "kind": r[1], "channel": r[2],
+                     "occurred_at": iso(int(r[3])), "campaign_id": r[4],
+                     "first_touch_campaign_id": r[5], "last_touch_campaign_id": r[6]}
+                    for r in rows]
+        return self.run(query)
+
+
+def _delivered_sql(t: Names, columns: str) -> str:
+    """Sent campaign emails of a campaign that no permanent failure report came back for."""
+    return (f"SELECT {columns} FROM {t.fact} f WHERE f.campaign_id=? AND f.metric='sent' "
+            f"AND NOT EXISTS (SELECT 1 FROM {t.fact} b WHERE b.metric='bounced' "
+            "AND b.message_id = f.message_id)")
