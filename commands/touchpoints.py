@@ -24,6 +24,7 @@ from commands.identity import contact_key, normalise
 from commands.ports import Recorded
 from commands.provenance import provenances, source_key
 from domain.customer import Customer, Provenance
+from domain.service import join_thread
 
 TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.LogCall: Customer.CallLogged,
@@ -57,6 +58,8 @@ def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         customer.record(event_class, next(provs), **fields)
+        # An email in an open case's thread joins the case in this same save.
+        join_thread(customer, customer.pending_events[-1])  # type: ignore[arg-type]
 
     try:
         return on_customer(w, customer_id, key, decide, cmd, cmd.channel, cmd.direction,
