@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from projections.directory.projection import DirectoryProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
+from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -15,6 +16,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "service": ServiceProjection,
 }
 
 

@@ -29,6 +29,7 @@ from uuid import UUID, uuid5
 
 from commands import messages as m
 from commands.hub import NAMESPACE, Hub
+from touchstream.demo_service import service_plan
 
 REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
@@ -319,6 +320,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
         for _ in person.generate(person.rng.randint(4, 6 + 4 * years)):
             pass
     _duplicates(plan, people, seed, until)
+    plan.commands += service_plan([p.id for p in people], seed, until)
     return plan
 
 
