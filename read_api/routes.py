@@ -39,7 +39,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from read_api import customers, events, status, summary, timeline
+from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
+from read_api import customers, events, service, status, summary, timeline
 from read_api.dependencies import (
     DIRECTORY_ROLES,
     STATUS_ROLES,
@@ -64,6 +65,7 @@ def read_router(
     log_head: Callable[[], int] | None = None,
     blob_reader: Callable[[str], bytes] | None = None,
     wait_s: float = 2.0,
+    sla: SlaConfig | None = None,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
@@ -77,4 +79,5 @@ def read_router(
     router.include_router(events.router(deps, blob_reader))
     router.include_router(summary.router(deps))
     router.include_router(status.router(deps))
+    router.include_router(service.router(deps, sla or config_from_mapping(DEFAULT_CONFIG)))
     return router

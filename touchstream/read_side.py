@@ -72,4 +72,5 @@ def read_routes(context: Any, *, audited: bool = True) -> Any:
         normalise_email=normalise_email,
         audit=read_audit(deps) if audited else None,
         log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0),
+        sla=deps.settings.service.sla,
     )

@@ -32,10 +32,11 @@ from touchstream.settings.channels import (
 )
 from touchstream.settings.core import CoreSettings, StoreSettings
 from touchstream.settings.email import EmailSettings, ImapSettings, SmtpSettings
+from touchstream.settings.service import ServiceSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
-    "FormsSettings", "ImapSettings", "Section", "Settings", "SettingsError", "SmtpSettings",
+    "FormsSettings", "ImapSettings", "Section", "ServiceSettings", "Settings", "SettingsError", "SmtpSettings",
     "StoreSettings", "TwilioSettings", "load", "markdown_table", "sqlite_path", "store_kind",
     "zone",
 ]
@@ -44,6 +45,7 @@ SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
     "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings,
+    "service": ServiceSettings,
 }
 
 
@@ -62,6 +64,7 @@ class Settings(BaseModel):
     fax: FaxSettings
     cdr: CdrSettings
     forms: FormsSettings
+    service: ServiceSettings
 
     @property
     def data_dir(self) -> Path:
