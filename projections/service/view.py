@@ -124,6 +124,16 @@ class ServiceView(LiveView):
                 "suggestions": [{"touchpoint_event_id": s[0], "case_id": s[1], "channel": s[2],
                                  "occurred_at": iso(s[3])} for s in sugg]}
 
+    def history(self, start: datetime, end: datetime) -> list[tuple[dict[str, Any],
+                                                                    list[ClockEvent]]]:
+        """Every case opened in [start, end) with its clock events (for what-if replays)."""
+        def query(db: Db, t: Names) -> list[tuple[dict[str, Any], list[ClockEvent]]]:
+            cases = _cases(db, t, "opened_us >= ? AND opened_us < ?", [_us(start), _us(end)])
+            clocks = _clocks(db, t, [c["case_id"] for c in cases])
+            return [(c, clocks.get(c["case_id"], [])) for c in cases]
+
+        return self.run(query)
+
     def partner_of(self, case_id: str) -> tuple[str, str | None] | None:
         """(customer id, partner id) of a case, for scoping."""
         row = self.run(lambda db, t: db.one(

@@ -26,6 +26,8 @@ MODULES = (
     "touchstream.cli.email",
     "touchstream.cli.projections",
     "touchstream.cli.audit",
+    "touchstream.cli.service",
+    "touchstream.cli.replay",
 )
 
 
