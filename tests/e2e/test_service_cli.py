@@ -89,6 +89,8 @@ def test_a_transition_and_its_refusal(cli: Cli) -> None:
     refused = cli("service", "resume-case", *ids)
     assert refused.returncode == 3 and "cannot resume" in refused.stderr
     assert cli("service", "record-satisfaction", *ids, "--score", "7").returncode == 2
+    link = cli.ok("service", "survey-link", *ids).strip()
+    assert link.startswith(f"/forms/survey/{item['customer_id']}.{item['case_id']}.")
 
 
 def test_replay_sla_compares_policies_without_touching_the_read_models(

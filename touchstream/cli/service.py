@@ -17,8 +17,10 @@ from typing import Any
 from uuid import UUID
 
 from channels.web.service_commands import COMMANDS
+from channels.web.survey import survey_link
 from projections.service.view import ServiceView
 from touchstream import settings as settings_mod
+from touchstream.bootstrap import opened
 from touchstream.cli.access import command_line, record_reads
 from touchstream.cli.common import (
     add_model_flags,
@@ -52,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--period", choices=("day", "week", "month"), default="week")
     _read_flags(s)
     s.set_defaults(func=_stats)
+    link = ssub.add_parser("survey-link", help="the signed CSAT survey path of a case")
+    link.add_argument("--customer-id", required=True)
+    link.add_argument("--case-id", required=True)
+    link.set_defaults(func=_survey_link)
     for name, (model, summary, _) in COMMANDS.items():
         cp = ssub.add_parser(name, help=summary[:1].lower() + summary[1:])
         add_model_flags(cp, model)
@@ -155,4 +161,14 @@ def _command(args: argparse.Namespace) -> int:
     cmd = args.model(**model_input(args, args.model))
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))
+    return Exit.OK
+
+
+def _survey_link(args: argparse.Namespace) -> int:
+    try:
+        customer_id, case_id = UUID(args.customer_id), UUID(args.case_id)
+    except ValueError as exc:
+        raise CliError("--customer-id and --case-id are uuids") from exc
+    with opened() as deps:
+        print(survey_link(deps.forms.secret, customer_id, case_id))
     return Exit.OK
