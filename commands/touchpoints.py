@@ -115,10 +115,12 @@ def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) ->
 
 
 def apply_touchpoint(w: WriteContext, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
-    """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+    """Decide one touchpoint on a loaded customer, not saved: its event, and the joining of
+    a service case whose email thread it is in (every pending event carries ``key``)."""
     prov = next(provenances(cmd, key, cmd.channel, cmd.direction, w.clock, w.max_future_skew,
                             w.naming.event_id))
     customer.record(TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, LOOKUP_ONLY))
+    join_thread(customer, customer.pending_events[-1])  # type: ignore[arg-type]
 
 
 def _prospect(
