@@ -100,3 +100,35 @@ def test_queue_detail_statistics_and_rebuild(read_env: dict[str, str], hub: Hub)
     source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
     (result,) = rebuild(store, source, [registry.get("service")], verify_only=True, batch=7)
     assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
+
+
+def test_erasure_redacts_the_cases_and_a_rebuild_equals_live(read_env: dict[str, str]) -> None:
+    from touchstream.bootstrap import bootstrap
+
+    deps = bootstrap(read_env)
+    try:
+        hub = deps.hub
+        cid = UUID(hub.execute(m.RegisterCustomer(name="Ada", source_key="r1")).customer_id)
+        case = uuid4()
+        ids = {"customer_id": cid, "case_id": case}
+        hub.execute(sc.OpenCase(**ids, category="billing", subject="secret-subject",
+                                channel="phone"))
+        hub.execute(sc.AddCaseNote(**ids, text="secret-note", visibility="internal"))
+        hub.execute(sc.ResolveCase(**ids, resolution_code="fixed"))
+        hub.execute(sc.RecordSatisfaction(**ids, score=5, comment="secret-comment"))
+        store = deps.read_store
+        catch_up(read_env, hub, store)
+        view = ServiceView(store, CONFIG)
+        before = view.case(str(case), UNTIL)
+        assert before is not None and before["subject"] == "secret-subject"
+        assert before["first_contact"] is True  # answered live on the phone, no reopen
+        deps.eraser.erase(cid, "ticket 7", "admin")
+        catch_up(read_env, hub, store)
+        after = view.case(str(case), UNTIL)
+        assert after is not None and after["subject"] is None and after["csat_comment"] is None
+        assert "secret" not in str(after) and after["csat_score"] == 5
+        source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+        (result,) = rebuild(store, source, [registry.get("service")], verify_only=True)
+        assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
+    finally:
+        deps.close()
