@@ -199,3 +199,34 @@ def test_contracts_flag_cases_outside_them_and_the_installed_base(hub: Hub) -> N
     with pytest.raises(s.CaseStateError, match="removed already"):
         run(hub, sc.RemoveInstalledProduct(customer_id=cid, product_id=product,
                                            source_key="again"))
+
+
+def test_more_refusals_each_with_its_reason(hub: Hub) -> None:
+    cid = customer(hub)
+    complaint = open_case(hub, cid, case_kind="complaint", severity="minor")
+    run(hub, sc.ResolveCase(customer_id=cid, case_id=complaint, resolution_code="x"))
+    with pytest.raises(s.CaseStateError, match="cannot change the priority"):
+        run(hub, sc.ReprioritiseCase(customer_id=cid, case_id=complaint, priority="low"))
+    run(hub, sc.CloseCase(customer_id=cid, case_id=complaint))
+    with pytest.raises(s.CaseStateError, match="is closed"):
+        run(hub, sc.OfferCompensation(customer_id=cid, case_id=complaint, amount="5"))
+    with pytest.raises(s.CaseStateError, match="cannot link"):
+        run(hub, sc.LinkTouchpoint(customer_id=cid, case_id=complaint,
+                                   event_id=UUID(email(hub, "<x@example.com>").event_ids[0])))
+    with pytest.raises(s.CaseUnknownError, match="no contract"):
+        run(hub, sc.EndContract(customer_id=cid, contract_id=uuid4(), ends_on=date(2026, 1, 1)))
+    contract = uuid4()
+    run(hub, sc.AddContract(customer_id=cid, contract_id=contract, starts_on=date(2026, 1, 1),
+                            ends_on=date(2026, 12, 31)))
+    with pytest.raises(s.CaseStateError, match="cannot end on"):
+        run(hub, sc.EndContract(customer_id=cid, contract_id=contract, ends_on=date(2027, 6, 1)))
+    with pytest.raises(s.CaseUnknownError, match="no installed product"):
+        open_case(hub, cid, product_id=uuid4())
+    with pytest.raises(s.CaseUnknownError, match="no installed product"):
+        run(hub, sc.RemoveInstalledProduct(customer_id=cid, product_id=uuid4()))
+    note = run(hub, m.AddNote(customer_id=cid, text="hello"))
+    with pytest.raises(TouchpointUnknownError, match="not a touchpoint"):
+        open_case(hub, cid, origin_event_id=UUID(note.event_ids[0]))
+    fresh = open_case(hub, cid)
+    unchanged = run(hub, sc.AssignCase(customer_id=cid, case_id=fresh, queue="default"))
+    assert unchanged.event_ids == []  # already there: nothing recorded
