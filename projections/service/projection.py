@@ -36,6 +36,9 @@ _CASE_COLS = ("case_id", "customer_id", "partner_id", "case_kind", "category", "
               "follow_up_on", "touchpoints", "account_id")
 
 
+_CASE_EVENTS = frozenset(c for c in s.EVENTS if "case_id" in c.__annotations__)
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -95,7 +98,7 @@ class ServiceProjection(Projection):
                 db.execute(f"UPDATE {t.step} SET detail = NULL WHERE customer_id = ?", (cid,))
             elif isinstance(e, s.CaseOpened):
                 self._opened(db, t, pos, cid, e)
-            elif isinstance(e, Customer.BusinessEvent) and hasattr(e, "case_id"):
+            elif type(e) in _CASE_EVENTS:  # not other areas' events, even with a case_id
                 self._case_event(db, t, pos, cid, e)
             elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound":
                 self._suggest(db, t, cid, e)
