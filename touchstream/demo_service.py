@@ -51,8 +51,12 @@ def service_plan(customers: list[UUID], seed: int, until: datetime,
                 visits_included=rng.choice((0, 2, 4)), source_key=key("contract"),
                 occurred_at=until - timedelta(days=390), actor="demo"))
         for k in range(rng.randint(1, 3)):
-            out += _case(rng, config, cid, _id(seed, j, "case", k), product,
-                         lambda *w, _k=k: key("case", _k, *w), until)
+            steps = _case(rng, config, cid, _id(seed, j, "case", k), product,
+                          lambda *w, _k=k: key("case", _k, *w), until)
+            # What would happen after ``until`` has not happened yet: the case is still open.
+            late = next((i for i, c in enumerate(steps)
+                         if c.occurred_at is not None and c.occurred_at >= until), len(steps))
+            out += steps[:late]
     return out
 
 
