@@ -34,6 +34,7 @@ from commands import (
     marketing,
     quality,
     sales,
+    service,
     touchpoints,
     triage,
 )
@@ -289,6 +290,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **accounts.HANDLERS,
     **quality.HANDLERS,
     **sales.HANDLERS,
+    **service.HANDLERS,
     **marketing.HANDLERS,
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -93,32 +94,44 @@ class CustomerStore:
         )
 
     def save_keyed(self, entries: Sequence[tuple[Customer, Sequence[str]]]) -> list[list[Recorded]]:
-        """Several customers in one transaction, each pending event under its own key."""
+        """Several customers in one transaction, the pending events under their keys: each key
+        owns the pending events carrying it as their source key (a touchpoint's event, and
+        what it triggered in the same decision, e.g. joining a service case), in order."""
         keyed: list[KeyedEvent] = []
         old_versions = []
+        owned: list[list[list[Any]]] = []  # per customer, per key: its events
+        index: dict[Any, int] = {}  # event id → its place in the save (and in the recordings)
+        for customer, _ in entries:
+            for e in customer.pending_events:
+                index[e.event_id] = len(index)  # type: ignore[attr-defined]
         for customer, keys in entries:
             pending = list(customer.pending_events)
-            if not pending or len(pending) != len(keys):
+            groups: dict[str, list[Any]] = {key: [] for key in keys}
+            for e in pending:
+                group = groups.get(getattr(e, "source_key", None))  # type: ignore[arg-type]
+                if group is None:
+                    raise ValueError(f"{len(pending)} pending events do not belong to the "
+                                     f"{len(keys)} source keys given")
+                group.append(e)
+            if not pending or any(not g for g in groups.values()):
                 raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
-            keyed += [(key, 0, e.event_id, len(keyed) + i)  # type: ignore[attr-defined]
-                      for i, (key, e) in enumerate(zip(keys, pending, strict=True))]
+            for key in keys:
+                keyed += [(key, seq, e.event_id, index[e.event_id])
+                          for seq, e in enumerate(groups[key])]
+            owned.append([groups[key] for key in keys])
             old_versions.append(pending[0].originator_version - 1)
-        events = [e for customer, _ in entries for e in customer.pending_events]
         recordings = self.app.save(*(c for c, _ in entries), **self.keys.save_kwargs(keyed))
-        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(keyed)
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(index)
         self.snapshot_due([c for c, _ in entries], old_versions)
         out: list[list[Recorded]] = []
-        at = 0
-        for customer, keys in entries:
+        for (customer, _), groups_of in zip(entries, owned, strict=True):
             self.remember(customer)
             customer_id = str(self.naming.customer_uuid(customer.id))
-            out.append([
-                Recorded(customer_id=customer_id, event_ids=[str(e.event_id)],  # type: ignore[attr-defined]
-                         versions=[e.originator_version], positions=[position])
-                for e, position in zip(events[at:at + len(keys)], positions[at:at + len(keys)],
-                                       strict=True)
-            ])
-            at += len(keys)
+            out.append([Recorded(
+                customer_id=customer_id, event_ids=[str(e.event_id) for e in events],
+                versions=[e.originator_version for e in events],
+                positions=[positions[index[e.event_id]] for e in events])
+                for events in groups_of])
         return out
 
     def remember(self, customer: Customer) -> None:

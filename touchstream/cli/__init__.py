@@ -32,6 +32,7 @@ MODULES = (
     "touchstream.cli.quality",
     "touchstream.cli.sales",
     "touchstream.cli.marketing",
+    "touchstream.cli.service",
 )
 
 

@@ -1,4 +1,9 @@
-"""``touchstream replay run``: an analyst's projection file over history, into a file.
+"""``touchstream replay run|sla``: history replayed into an analyst's projection file, or
+past cases under a new SLA policy (what-if). Neither reads nor changes a live read model.
+
+``replay sla --policy new.toml``: past cases under the current SLA settings and a new
+policy file side by side (breaches, at risk, median business minutes), replayed from
+the event log into a scratch read model.
 
 Exit codes: 0 done; 1 the file's handler failed (position and traceback on
 stderr, nothing written); 2 bad arguments or a file that does not define a
@@ -8,23 +13,33 @@ projection; 5 a store is unreachable; 7 the event store is damaged.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
-from datetime import UTC, date, datetime
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 from replays.analyst.outputs import check_suffix
 from replays.analyst.run import ReplayFilter, run_replay
 from replays.progress import ProgressBar
+from replays.sla import what_if
 from touchstream.bootstrap import opened
+from touchstream.cli.common import print_json
 from touchstream.cli.errors import CliError
 from touchstream.cli.exits import Exit
+from touchstream.cli.reading import table, when
+from touchstream.cli.service import moment
+from touchstream.settings.service import read_sla_file
+
+FIGURES = ("cases", "breached", "at_risk", "first_response_breached", "resolution_breached",
+           "first_response_median_min", "resolution_median_min")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("replay", help="replay history into an analyst's projection "
-                                      "(README: Replays)")
+    p = sub.add_parser("replay", help="replay history into an analyst's projection, or "
+                                      "past cases under a new SLA policy (what-if)")
     rsub = p.add_subparsers(dest="replay_command", metavar="ACTION", required=True)
     run = rsub.add_parser("run", help="run FILE.py over the event log into a .parquet, .csv "
                                       "or .sqlite file (sandboxed; never writes the stores)")
@@ -40,6 +55,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--batch", type=int, default=1000, help="events per batch")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)
+    s = rsub.add_parser("sla", help="past cases under the current and a new SLA policy")
+    s.add_argument("--policy", required=True, type=Path,
+                   help="TOML SLA settings to try (the shape of TOUCHSTREAM_SERVICE_SLA_FILE)")
+    s.add_argument("--from", dest="start", help="cases opened from (default: 90 days back)")
+    s.add_argument("--to", dest="end", help="cases opened before (default: now)")
+    s.add_argument("--as-of", help="judge states at this moment (default now)")
+    out = s.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
+    s.set_defaults(func=_sla)
 
 
 def _day(text: str) -> date:
@@ -92,4 +117,31 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(summary.line())
     sys.stdout.flush()
+    return Exit.OK
+
+
+def _sla(args: argparse.Namespace) -> int:
+    new = read_sla_file(args.policy)
+    as_of = moment(args.as_of)
+    end = moment(args.end, "--to") if args.end else as_of
+    start = moment(args.start, "--from") if args.start else end - timedelta(days=90)
+    with opened() as deps:
+        source = deps.event_source()
+        try:
+            result = what_if(source, deps.settings.service.sla, new, start, end, as_of)
+        finally:
+            source.close()
+    cur, nxt = asdict(result.current), asdict(result.new)
+    rows = [(name, cur[name], nxt[name]) for name in FIGURES]
+    if args.json:
+        print_json({"from": start.isoformat(), "to": end.isoformat(), "as_of": as_of.isoformat(),
+                    "current": cur, "new": nxt, "changed": result.changed})
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("figure", "current", "new"))
+        writer.writerows(rows)
+    else:
+        print(f"cases opened {when(start)} – {when(end)} UTC, judged at {when(as_of)} UTC")
+        print("\n".join(table(("FIGURE", "CURRENT", "NEW"), rows)))
+        print(f"\n{len(result.changed)} case(s) change state")
     return Exit.OK

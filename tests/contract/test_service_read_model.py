@@ -1,0 +1,134 @@
+"""The service read model over the real write model on SQLite and PostgreSQL: the queue,
+a case in detail, statistics, suggestions, erasure, and a rebuild equal to the live model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from commands import messages as m
+from commands import service as sc
+from commands.hub import Hub
+from domain.sla import DEFAULT_CONFIG, config_from_mapping
+from projections import registry
+from projections.engine import Worker
+from projections.service.view import ServiceView
+from projections.store import ReadStore
+from replays.rebuild import rebuild
+from tests.support.hubs import make_hub
+from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
+from touchstream.demo_service import service_plan
+
+UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
+CONFIG = config_from_mapping(DEFAULT_CONFIG)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def read_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    return dict(request.getfixturevalue(f"{request.param}_env"))
+
+
+@pytest.fixture
+def hub(read_env: dict[str, str]) -> Iterator[Hub]:
+    h = make_hub(read_env)
+    yield h
+    h.close()
+
+
+def catch_up(env: dict[str, str], hub: Hub, store: ReadStore) -> None:
+    db = store.connect()
+    try:
+        source = Dependencies(settings_mod.load(env), hub=hub).event_source()
+        Worker(db, source, [(registry.get("service"), None)], batch=25).catch_up()
+    finally:
+        db.close()
+
+
+def test_queue_detail_statistics_and_rebuild(read_env: dict[str, str], hub: Hub) -> None:
+    store = Dependencies(settings_mod.load(read_env)).read_store
+    people = [UUID(hub.execute(m.RegisterCustomer(
+        name=f"C{i}", source_key=f"reg{i}",
+        contact_points=[m.ContactPointIn(kind="email", value=f"c{i}@example.com")],
+        occurred_at=UNTIL - timedelta(days=400))).customer_id) for i in range(12)]
+    for cmd in service_plan(people, 3, UNTIL):
+        hub.execute(cmd)
+    # a case opened from an email, joined by the reply; another email is only suggested
+    first = hub.execute(m.RecordEmail(message_id="<q@x>", direction="inbound",
+                                      from_address="c0@example.com", occurred_at=UNTIL))
+    case = uuid4()
+    hub.execute(sc.OpenCase(customer_id=people[0], case_id=case, category="billing",
+                            subject="Invoice", origin_event_id=UUID(first.event_ids[0]),
+                            occurred_at=UNTIL))
+    reply = hub.execute(m.RecordEmail(message_id="<r@x>", in_reply_to="<q@x>",
+                                      references=["<q@x>"], direction="inbound",
+                                      from_address="c0@example.com",
+                                      occurred_at=UNTIL + timedelta(hours=1)))
+    other = hub.execute(m.RecordEmail(message_id="<n@x>", direction="inbound",
+                                      from_address="c0@example.com",
+                                      occurred_at=UNTIL + timedelta(hours=2)))
+    catch_up(read_env, hub, store)
+    view = ServiceView(store, CONFIG)
+    as_of = UNTIL + timedelta(hours=3)
+
+    detail = view.case(str(case), as_of)
+    assert detail is not None and detail["channel"] == "email" and detail["touchpoints"] == 2
+    kinds = [s["kind"] for s in detail["steps"]]
+    assert kinds == ["CaseOpened", "CaseTouchpointLinked"]
+    assert detail["steps"][1]["touchpoint_event_id"] == reply.event_ids[0]
+    assert [t["name"] for t in detail["timers"]] == ["first_response", "resolution"]
+    mine = view.customer_cases(str(people[0]))
+    assert {s["touchpoint_event_id"] for s in mine["suggestions"]} == {other.event_ids[0]}
+
+    queue = view.queue(as_of, limit=500)
+    assert queue["total"] == len(queue["items"]) > 0
+    states = {r["sla_state"] for r in queue["items"]}
+    assert "breached" in states  # open demo cases weeks old
+    assert sum(w["open"] for w in queue["workload"]) == queue["total"]
+
+    stats = view.statistics(UNTIL - timedelta(days=90), UNTIL + timedelta(days=1), "month",
+                            as_of)
+    total = sum(b["cases"] for b in stats["items"])
+    assert total == len(list(view.run(lambda db, t: db.all(f"SELECT case_id FROM {t.case}"))))
+    breach = [b["breach_rate"] for b in stats["items"] if b["cases"]]
+    assert any(r and r > 0 for r in breach)
+    assert any(b["csat"]["answers"] for b in stats["items"])
+
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+    (result,) = rebuild(store, source, [registry.get("service")], verify_only=True, batch=7)
+    assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
+
+
+def test_erasure_redacts_the_cases_and_a_rebuild_equals_live(read_env: dict[str, str]) -> None:
+    from touchstream.bootstrap import bootstrap
+
+    deps = bootstrap(read_env)
+    try:
+        hub = deps.hub
+        cid = UUID(hub.execute(m.RegisterCustomer(name="Ada", source_key="r1")).customer_id)
+        case = uuid4()
+        ids = {"customer_id": cid, "case_id": case}
+        hub.execute(sc.OpenCase(**ids, category="billing", subject="secret-subject",
+                                channel="phone"))
+        hub.execute(sc.AddCaseNote(**ids, text="secret-note", visibility="internal"))
+        hub.execute(sc.ResolveCase(**ids, resolution_code="fixed"))
+        hub.execute(sc.RecordSatisfaction(**ids, score=5, comment="secret-comment"))
+        store = deps.read_store
+        catch_up(read_env, hub, store)
+        view = ServiceView(store, CONFIG)
+        before = view.case(str(case), UNTIL)
+        assert before is not None and before["subject"] == "secret-subject"
+        assert before["first_contact"] is True  # answered live on the phone, no reopen
+        deps.eraser.erase(cid, "ticket 7", "admin")
+        catch_up(read_env, hub, store)
+        after = view.case(str(case), UNTIL)
+        assert after is not None and after["subject"] is None and after["csat_comment"] is None
+        assert "secret" not in str(after) and after["csat_score"] == 5
+        source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+        (result,) = rebuild(store, source, [registry.get("service")], verify_only=True)
+        assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
+    finally:
+        deps.close()
