@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Transcoder
 from eventsourcing.utils import EnvType
 
-from commands import corrections, customers, handling, mailbox, touchpoints, triage
+from commands import corrections, customers, dispatch, handling, mailbox, touchpoints, triage
 from commands import email_messages as em
 from commands import messages as m
 from commands.contact_claims import ContactClaims
@@ -275,6 +275,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     em.QuarantineEmail: Hub.quarantine_email,
     em.NoteUidValidityChange: Hub.note_uidvalidity_change,
     **corrections.HANDLERS,
+    **dispatch.HANDLERS,
 }
 
 __all__ = [

@@ -10,11 +10,12 @@ the core ones.
 
 from __future__ import annotations
 
+import domain.dispatch  # noqa: F401
 from domain.customer import Customer
 
 # Each business area adds its import here (so its events exist once this module is
 # imported) and its module name below.
-AREA_MODULES: tuple[str, ...] = ()
+AREA_MODULES: tuple[str, ...] = ("domain.dispatch",)
 
 
 def customer_event_classes() -> list[type[Customer.Event]]:

@@ -62,6 +62,17 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset(),
     "Released": frozenset(),
     "PersonalDataErased": frozenset(),
+    # -- dispatch
+    "WorkOrderCreated": frozenset({"address", "summary"}),
+    "WorkOrderScheduled": frozenset(),
+    "WorkOrderAssigned": frozenset(),
+    "WorkOrderAccepted": frozenset(),
+    "WorkOrderDeclined": frozenset({"reason"}),
+    "WorkOrderEnRoute": frozenset(),
+    "WorkOrderArrived": frozenset(),
+    "WorkOrderCompleted": frozenset({"signature_ref", "notes"}),
+    "WorkOrderClosed": frozenset({"reason"}),
+    "WorkOrderCancelled": frozenset({"reason"}),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -97,6 +108,20 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "Absorbed": frozenset({"source_id"}),
     "Released": frozenset({"source_id"}),
     "PersonalDataErased": frozenset({"reason"}),
+    # -- dispatch
+    "WorkOrderCreated": frozenset({"work_order_id", "case_id", "skill", "priority",
+                                   "window_start", "window_end"}),
+    "WorkOrderScheduled": frozenset({"work_order_id", "window_start", "window_end"}),
+    "WorkOrderAssigned": frozenset({"work_order_id", "technician_id", "previous_technician_id",
+                                    "window_start", "window_end"}),
+    "WorkOrderAccepted": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderDeclined": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderEnRoute": frozenset({"work_order_id", "technician_id", "eta"}),
+    "WorkOrderArrived": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderCompleted": frozenset({"work_order_id", "technician_id", "parts",
+                                     "minutes_spent"}),
+    "WorkOrderClosed": frozenset({"work_order_id"}),
+    "WorkOrderCancelled": frozenset({"work_order_id", "technician_id"}),
 }
 
 
