@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from projections.callcentre.projection import CallCentreProjection
 from projections.directory.projection import DirectoryProjection
+from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.outbox.projection import OutboxProjection
 from projections.summary.projection import SummaryProjection
@@ -15,6 +17,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "directory": DirectoryProjection,
     "summary": SummaryProjection,
     "outbox": OutboxProjection,
+    "dispatch": DispatchProjection,
+    "callcentre": CallCentreProjection,
 }
 
 
