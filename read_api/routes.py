@@ -13,6 +13,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /customers/search, /customers/lookup| agent, sales, marketing, service, dispatcher, auditor, partner* |
 | GET /customers/{id}/summary             | agent, sales, marketing, service, dispatcher, auditor, partner* |
 | GET /projections/status                 | analyst, auditor                                          |
+| GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -39,7 +40,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from read_api import customers, events, status, summary, timeline
+from read_api import customers, dispatch, events, status, summary, timeline
 from read_api.dependencies import (
     DIRECTORY_ROLES,
     STATUS_ROLES,
@@ -77,4 +78,5 @@ def read_router(
     router.include_router(events.router(deps, blob_reader))
     router.include_router(summary.router(deps))
     router.include_router(status.router(deps))
+    router.include_router(dispatch.router(deps))
     return router

@@ -23,6 +23,7 @@ from channels.phone.cti import cti_router
 from channels.phone.fax import fax_router
 from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
+from channels.web.dispatch_commands import signature_router
 from channels.web.forms import forms_router
 from channels.web.visits import visits_router
 from commands.identity import normalise_number
@@ -41,6 +42,7 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
         lambda ctx: quarantine_router(ctx.hub, ctx.authorize,
                                       lambda: imap_state(ctx.deps.settings)),
         _screen_pop,
+        lambda ctx: signature_router(ctx.authorize, lambda: ctx.deps.blobs),
     ]
     committers: dict[int, GroupCommit] = {}
 

@@ -48,6 +48,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from channels.web import dispatch_commands
 from commands import messages as m
 from commands.hub import (
     ConcurrencyError,
@@ -189,9 +190,10 @@ _CORE_COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 # Each business area keeps its command routes in ``channels/web/<area>_commands.py``
 # (``COMMANDS`` and ``ROUTE_ROLES`` tables of the same shapes) and is added here.
 #: route name → (command model, summary, example body)
-COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {**_CORE_COMMANDS}
+COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
+    **_CORE_COMMANDS, **dispatch_commands.COMMANDS}
 #: route name → roles admitted (admin is always admitted by ``authorize``)
-ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {**_CORE_ROLES}
+ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {**_CORE_ROLES, **dispatch_commands.ROUTE_ROLES}
 
 class RecordedPublic(BaseModel):
     """What a command recorded (the first call's result again for a duplicate)."""

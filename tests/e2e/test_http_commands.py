@@ -14,7 +14,9 @@ from uuid import UUID, uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+from channels.web import dispatch_commands
 from channels.web.command_routes import COMMANDS, ROUTE_ROLES
+from commands import dispatch as cd
 from commands import messages as m
 from tests.conftest import store_env
 from tests.support.api import Api, running_api
@@ -58,7 +60,7 @@ def stream_types(api: Api, customer_id: str) -> list[str]:
 
 
 def test_every_command_message_has_exactly_one_route() -> None:
-    messages = {c for _, c in inspect.getmembers(m, inspect.isclass)
+    messages = {c for module in (m, cd) for _, c in inspect.getmembers(module, inspect.isclass)
                 if issubclass(c, m.Command) and "kind" in c.model_fields
                 and c.model_fields["kind"].default}
     routed = [model for model, _, _ in COMMANDS.values()]
@@ -108,7 +110,9 @@ def test_each_command_route_records_its_event(api: Api) -> None:
         ("unmerge-customer", {"source_id": dup}, dup, "Unmerged"),
     ]
     corrections = {"void-touchpoint", "correct-touchpoint"}  # need an event id: below
-    assert {name for name, *_ in steps} | {"register-customer"} | corrections == set(COMMANDS)
+    dispatch = set(dispatch_commands.COMMANDS)  # each walked in tests/e2e/test_dispatch_api.py
+    assert {name for name, *_ in steps} | {"register-customer"} | corrections | dispatch == set(
+        COMMANDS)
     for name, body, customer, event in steps:
         r = post(api, name, body)
         assert r.status_code == 201, (name, r.text)
