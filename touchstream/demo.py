@@ -28,7 +28,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from commands import messages as m
+from commands.dispatch import RecordWorkDone
 from commands.hub import NAMESPACE, Hub
+from touchstream import demo_dispatch
 
 REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
@@ -319,6 +321,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
         for _ in person.generate(person.rng.randint(4, 6 + 4 * years)):
             pass
     _duplicates(plan, people, seed, until)
+    demo_dispatch.plan_work_orders(plan.commands, plan.blobs, [p.id for p in people], seed, until)
     return plan
 
 
@@ -382,6 +385,8 @@ def seed(hub: Hub, plan: DemoPlan, blobs: Any = None,
 
 def _stored_refs(cmd: m.Command, stored: dict[str, str]) -> m.Command:
     """``cmd`` with its document and attachment references at their stored addresses."""
+    if isinstance(cmd, RecordWorkDone) and cmd.signature_ref in stored:
+        return cmd.model_copy(update={"signature_ref": stored[cmd.signature_ref]})
     if isinstance(cmd, m.RecordFax) and cmd.document_sha256 in stored:
         return cmd.model_copy(update={"document_sha256": stored[cmd.document_sha256]})
     if isinstance(cmd, m.RecordEmail) and cmd.attachments:

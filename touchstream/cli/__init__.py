@@ -26,6 +26,7 @@ MODULES = (
     "touchstream.cli.email",
     "touchstream.cli.projections",
     "touchstream.cli.audit",
+    "touchstream.cli.dispatch",
 )
 
 

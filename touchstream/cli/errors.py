@@ -21,6 +21,8 @@ from pydantic import ValidationError
 
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
+from commands.records import RecordNotFoundError
+from domain.dispatch import WorkOrderUnknownError
 from domain.errors import DomainError, TouchpointUnknownError
 from projections.faults import DamagedEventError
 from projections.store import ReadStoreError
@@ -71,7 +73,7 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
     if isinstance(exc, (DamagedEventError, MapperDeserialisationError)):
         return Exit.DAMAGED, f"the event store is damaged: {exc}"
     if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
-                        NotFoundError)):
+                        NotFoundError, RecordNotFoundError, WorkOrderUnknownError)):
         return Exit.NOT_FOUND, str(exc)
     # Invalid contact points are bad input, not a rule refusing good input.
     if isinstance(exc, (CliError, SettingsError, ValueError, KeyStoreError,
