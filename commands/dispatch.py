@@ -308,16 +308,11 @@ def assign_technician(hub: Any, cmd: AssignTechnician | ReassignTechnician) -> R
     if (done := w.keys.lookup(key)) is not None:
         _settle(hub, cmd, key, wo)  # a retry after the customer step: finish step 3
         return done
-    order = _current(w, cmd.customer_id, wo)
-    if order.get("stage") in d.BOOKED_STAGES and order.get("technician_id") == tech:
-        _settle(hub, cmd, key, wo)  # a retry after the customer step: finish step 3
+    window = book_window(hub, cmd, key)
+    if window is None:
+        _settle(hub, cmd, key, wo)  # recorded under another key: finish step 3
         return Recorded(customer_id=str(cmd.customer_id))
-    d.check_move(order or None, wo, action)
-    if order.get("window_start") is None or order.get("window_end") is None:
-        raise d.WorkOrderTransitionError(f"work order {wo} has no window: schedule it first")
-    start = datetime.fromisoformat(order["window_start"])
-    end = datetime.fromisoformat(order["window_end"])
-    _book(hub, cmd, key, wo, tech, start, end, order["skill"])
+    start, end = window
 
     def decide(c: Customer, provs: Iterator[Provenance]) -> None:
         now = c.area(d.AREA).get(wo)
@@ -340,6 +335,27 @@ def assign_technician(hub: Any, cmd: AssignTechnician | ReassignTechnician) -> R
         raise
     _settle(hub, cmd, key, wo)
     return result
+
+
+def book_window(hub: Any, cmd: AssignTechnician | ReassignTechnician,
+                key: str | None = None) -> tuple[datetime, datetime] | None:
+    """Step 1 alone: check the move on the customer's current state and book the order's
+    window on the technician (under ``<key>#book``); what a crash after it leaves behind.
+    None when the order is held by this technician already (nothing to book)."""
+    w: WriteContext = hub.context
+    key = key or source_key(cmd)
+    action = "reassign" if isinstance(cmd, ReassignTechnician) else "assign"
+    wo, tech = str(cmd.work_order_id), str(cmd.technician_id)
+    order = _current(w, cmd.customer_id, wo)
+    if order.get("stage") in d.BOOKED_STAGES and order.get("technician_id") == tech:
+        return None
+    d.check_move(order or None, wo, action)
+    if order.get("window_start") is None or order.get("window_end") is None:
+        raise d.WorkOrderTransitionError(f"work order {wo} has no window: schedule it first")
+    start = datetime.fromisoformat(order["window_start"])
+    end = datetime.fromisoformat(order["window_end"])
+    _book(hub, cmd, key, wo, tech, start, end, order["skill"])
+    return start, end
 
 
 # ------------------------------------------------------------------ steps
