@@ -33,7 +33,6 @@ from read_api.dependencies import (
     OrjsonResponse,
     Principal,
     ReadDeps,
-    not_found,
     responses,
     scoped,
 )
@@ -280,10 +279,7 @@ def router(deps: ReadDeps) -> APIRouter:
                 last["work_order_id"]])
             return {"customer_id": found.root, "items": items, "next_cursor": following}
 
-        result = await deps.call(work)
-        if result is None:
-            raise not_found(customer_id)
-        return OrjsonResponse(result)
+        return OrjsonResponse(await deps.call(work))
 
     @router.get("/call-centre/figures",
                 summary="Calls offered, answered, abandoned; wait and talk time per queue "
