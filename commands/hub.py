@@ -29,6 +29,7 @@ from commands import (
     accounts,
     corrections,
     customers,
+    dispatch,
     handling,
     mailbox,
     marketing,
@@ -290,6 +291,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **accounts.HANDLERS,
     **quality.HANDLERS,
     **sales.HANDLERS,
+    **dispatch.HANDLERS,
     **service.HANDLERS,
     **marketing.HANDLERS,
 }

@@ -129,7 +129,7 @@ def refs_of(events: Iterable[object]) -> set[str]:
     a customer's events."""
     refs: set[str] = set()
     for event in events:
-        for name in ("body_ref", "raw_ref", "recording_ref", "document_sha256"):
+        for name in ("body_ref", "raw_ref", "recording_ref", "document_sha256", "signature_ref"):
             value = getattr(event, name, None)
             if isinstance(value, str) and value:
                 refs.add(value)

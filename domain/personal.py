@@ -104,6 +104,17 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "ServiceContractEnded": frozenset(),
     "InstalledProductRecorded": frozenset(),
     "InstalledProductRemoved": frozenset({"reason"}),
+    # -- dispatch
+    "WorkOrderCreated": frozenset({"address", "summary"}),
+    "WorkOrderScheduled": frozenset(),
+    "WorkOrderAssigned": frozenset(),
+    "WorkOrderAccepted": frozenset(),
+    "WorkOrderDeclined": frozenset({"reason"}),
+    "WorkOrderEnRoute": frozenset(),
+    "WorkOrderArrived": frozenset(),
+    "WorkOrderCompleted": frozenset({"signature_ref", "notes"}),
+    "WorkOrderClosed": frozenset({"reason"}),
+    "WorkOrderCancelled": frozenset({"reason"}),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -197,6 +208,20 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "InstalledProductRecorded": frozenset({"product_id", "product_code", "serial_number",
                                            "installed_on"}),
     "InstalledProductRemoved": frozenset({"product_id"}),
+    # -- dispatch
+    "WorkOrderCreated": frozenset({"work_order_id", "case_id", "skill", "priority",
+                                   "window_start", "window_end"}),
+    "WorkOrderScheduled": frozenset({"work_order_id", "window_start", "window_end"}),
+    "WorkOrderAssigned": frozenset({"work_order_id", "technician_id", "previous_technician_id",
+                                    "window_start", "window_end"}),
+    "WorkOrderAccepted": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderDeclined": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderEnRoute": frozenset({"work_order_id", "technician_id", "eta"}),
+    "WorkOrderArrived": frozenset({"work_order_id", "technician_id"}),
+    "WorkOrderCompleted": frozenset({"work_order_id", "technician_id", "parts",
+                                     "minutes_spent"}),
+    "WorkOrderClosed": frozenset({"work_order_id"}),
+    "WorkOrderCancelled": frozenset({"work_order_id", "technician_id"}),
 }
 
 

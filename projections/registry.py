@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from projections.accounts.projection import AccountsProjection
+from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
+from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.lifecycle.projection import LifecycleProjection
 from projections.orders.projection import OrdersProjection
@@ -33,6 +35,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "segments": SegmentsProjection,
     "consent": ConsentProjection,
     "service": ServiceProjection,
+    "dispatch": DispatchProjection,
+    "callcentre": CallCentreProjection,
 }
 
 

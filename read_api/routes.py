@@ -17,6 +17,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /quality/duplicates, /quality/completeness | analyst |
 | GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
 | GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
+| GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -47,6 +48,7 @@ from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
 from read_api import (
     accounts,
     customers,
+    dispatch,
     events,
     marketing,
     quality,
@@ -102,4 +104,5 @@ def read_router(
                                        rfm_currency=rfm_defaults[1]))
     router.include_router(marketing.router(deps))
     router.include_router(service.router(deps, sla or config_from_mapping(DEFAULT_CONFIG)))
+    router.include_router(dispatch.router(deps))
     return router

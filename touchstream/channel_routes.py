@@ -24,6 +24,7 @@ from channels.phone.cti import cti_router
 from channels.phone.fax import fax_router
 from channels.phone.group_commit import GroupCommit
 from channels.phone.twilio import twilio_router
+from channels.web.dispatch_commands import signature_router
 from channels.web.forms import forms_router
 from channels.web.survey import survey_router
 from channels.web.visits import visits_router
@@ -47,6 +48,7 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
                                       lambda: imap_state(ctx.deps.settings)),
         _screen_pop,
         *marketing_routers(),
+        lambda ctx: signature_router(ctx.authorize, lambda: ctx.deps.blobs),
     ]
     committers: dict[int, GroupCommit] = {}
 

@@ -28,8 +28,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from commands import messages as m
+from commands.dispatch import RecordWorkDone
 from commands.hub import NAMESPACE, Hub
-from touchstream import demo_accounts
+from touchstream import demo_accounts, demo_dispatch
 from touchstream.demo_marketing import Person, marketing_plan
 from touchstream.demo_sales import sales_plan
 from touchstream.demo_service import service_plan
@@ -328,6 +329,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     plan.commands += marketing_plan([Person(p.id, p.email, p.phone) for p in people], seed,
                                     years, until)
     plan.commands += service_plan([p.id for p in people], seed, until)
+    demo_dispatch.plan_work_orders(plan.commands, plan.blobs, [p.id for p in people], seed, until)
     return plan
 
 
@@ -391,6 +393,8 @@ def seed(hub: Hub, plan: DemoPlan, blobs: Any = None,
 
 def _stored_refs(cmd: m.Command, stored: dict[str, str]) -> m.Command:
     """``cmd`` with its document and attachment references at their stored addresses."""
+    if isinstance(cmd, RecordWorkDone) and cmd.signature_ref in stored:
+        return cmd.model_copy(update={"signature_ref": stored[cmd.signature_ref]})
     if isinstance(cmd, m.RecordFax) and cmd.document_sha256 in stored:
         return cmd.model_copy(update={"document_sha256": stored[cmd.document_sha256]})
     if isinstance(cmd, m.RecordEmail) and cmd.attachments:

@@ -49,7 +49,13 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Response
 from pydantic import BaseModel, Field
 
-from channels.web import accounts_commands, marketing_commands, sales_commands, service_commands
+from channels.web import (
+    accounts_commands,
+    dispatch_commands,
+    marketing_commands,
+    sales_commands,
+    service_commands,
+)
 from commands import messages as m
 from commands.hub import (
     ConcurrencyError,
@@ -198,6 +204,7 @@ _CORE_COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 #: route name → (command model, summary, example body)
 COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     **_CORE_COMMANDS,
+    **dispatch_commands.COMMANDS,
     **service_commands.COMMANDS,
     **marketing_commands.COMMANDS,
     **accounts_commands.COMMANDS,
@@ -206,6 +213,7 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
 #: route name → roles admitted (admin is always admitted by ``authorize``)
 ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     **_CORE_ROLES,
+    **dispatch_commands.ROUTE_ROLES,
     **service_commands.ROUTE_ROLES,
     **marketing_commands.ROUTE_ROLES,
     **accounts_commands.ROUTE_ROLES,

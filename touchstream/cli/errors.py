@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from commands.hub import CommandError, CustomerNotFoundError
 from commands.identity import InvalidContactPointError
 from commands.records import RecordNotFoundError
+from domain.dispatch import WorkOrderUnknownError
 from domain.errors import DomainError, TouchpointUnknownError
 from projections.analyst.installed import AnalystProjectionExistsError
 from projections.faults import DamagedEventError
@@ -78,7 +79,7 @@ def _translate(exc: Exception) -> tuple[Exit, str] | None:
     if isinstance(exc, (DamagedEventError, MapperDeserialisationError)):
         return Exit.DAMAGED, f"the event store is damaged: {exc}"
     if isinstance(exc, (CustomerNotFoundError, TouchpointUnknownError, UnknownKeyError,
-                        NotFoundError, RecordNotFoundError)):
+                        NotFoundError, RecordNotFoundError, WorkOrderUnknownError)):
         return Exit.NOT_FOUND, str(exc)
     # Invalid contact points are bad input, not a rule refusing good input.
     if isinstance(exc, (CliError, SettingsError, ValueError, KeyStoreError,

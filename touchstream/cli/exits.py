@@ -33,7 +33,8 @@ EXIT_CODES: dict[Exit, str] = {
                 "failed validation; nothing recorded",
     Exit.CONFLICT: "refused by a rule: contact point owned by another customer, merged "
                    "customer, transition not allowed, concurrent change; nothing recorded",
-    Exit.NOT_FOUND: "no such customer, API key or call (also `customer find` with no owner)",
+    Exit.NOT_FOUND: "no such customer, API key, call, work order or technician (also "
+                     "`customer find` with no owner)",
     Exit.STORE: "event store or read store unavailable (given up after "
                 "`TOUCHSTREAM_STORE_TIMEOUT` seconds) or failing (a read that could not be "
                 "recorded in the access log shows nothing); retry",

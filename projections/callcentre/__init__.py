@@ -1,0 +1,1 @@
+"""The call-centre figures read model."""
