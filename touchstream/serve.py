@@ -43,11 +43,12 @@ def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     background services; ``deps`` is closed when the app shuts down."""
     from touchstream.audit_routes import access_log_routes
     from touchstream.channel_routes import channel_routers
+    from touchstream.console import console_routes
     from touchstream.privacy_routes import privacy_routes
     from touchstream.read_side import read_routes
 
     return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
-                                     access_log_routes, privacy_routes],
+                                     access_log_routes, privacy_routes, console_routes],
                       services=[deps, *background_services(deps, projections=projections)])
 
 
