@@ -76,7 +76,9 @@ def run(deps: Dependencies, host: str = "127.0.0.1", port: int = 8000, workers: 
                     "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto",
               "http": HeaderLimitedProtocol,
-              "proxy_headers": False, "server_header": False}
+              "proxy_headers": False, "server_header": False,
+              # open screen-pop streams (the console's SSE) never finish on their own
+              "timeout_graceful_shutdown": 10}
     try:
         if workers > 1:
             deps.close()  # each worker bootstraps its own

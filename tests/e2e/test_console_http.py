@@ -212,7 +212,12 @@ def test_hostile_names_subjects_and_html_mail_are_escaped(ch: ConsoleHub) -> Non
     html_mail = next(i for i in ch.deps.read_views.timeline.page(ch.demo.ada, limit=5).items
                      if i["subject"] == HOSTILE_SUBJECT)
     detail = c.get(f"/console/events/{html_mail['event_id']}").text
-    for text in (page, search, ada, detail):
+    hostile_items = ch.deps.read_views.timeline.page(ch.demo.hostile).items
+    details = [c.get(f"/console/events/{i['event_id']}").text for i in hostile_items]
+    call = next(c.get(f"/console/events/{i['event_id']}").text for i in hostile_items
+                if i["kind"] == "call")
+    assert "Recording</a>" not in call and "javascript:alert(3)" not in call
+    for text in (page, search, ada, detail, *details):
         scripts = re.findall(r"<script[^>]*>", text)
         assert all('src="/console/static/' in s for s in scripts), scripts
         assert "<img" not in text and "<iframe" not in text

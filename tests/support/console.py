@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
@@ -104,7 +105,6 @@ def seed(hub: Hub, deps: Dependencies, timeline_events: int = 60) -> Demo:
         source_key="console-demo:ada", occurred_at=at(0)))
     demo.ada = ada.customer_id
     blob = deps.blobs.put(ATTACHMENT)
-    count = 1
     for i in range(1, timeline_events):
         kind = i % 4
         if kind == 0:
@@ -129,12 +129,11 @@ def seed(hub: Hub, deps: Dependencies, timeline_events: int = 60) -> Demo:
             hub.execute(m.RecordVisit(customer_id=ada.customer_id, visit_id=f"demo-visit-{i}",
                                       visit_kind="office", staff="jonas", purpose=f"Visit {i}",
                                       occurred_at=at(i)))
-        count += 1
     hub.execute(m.RecordEmail(
         message_id="<html@mail.example.com>", from_address="ada@example.com",
         to=["support@example.org"], subject=HOSTILE_SUBJECT, body_text=HOSTILE_BODY,
         occurred_at=at(timeline_events)))
-    demo.ada_events = count + 1
+    demo.ada_events = len(list(hub.stream(UUID(ada.customer_id))))
     dup = hub.execute(m.RegisterCustomer(
         name="Ada L.", contact_points=[m.ContactPointIn(kind="email", value="ada.l@example.net"),
                                        m.ContactPointIn(kind="phone", value="+44 113 496 0555")],
@@ -158,6 +157,8 @@ def seed(hub: Hub, deps: Dependencies, timeline_events: int = 60) -> Demo:
         source_key="console-demo:mallory", occurred_at=at(1)))
     hub.execute(m.AddNote(customer_id=bad.customer_id, text=HOSTILE_BODY,
                           source_key="console-demo:mallory-note"))
+    hub.execute(m.LogCall(customer_id=bad.customer_id, call_id="hostile-call",
+                          recording_ref="javascript:alert(3)", summary=HOSTILE_SUBJECT))
     demo.hostile = bad.customer_id
     return demo
 

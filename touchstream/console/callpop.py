@@ -10,12 +10,15 @@ shown is recorded in the read audit before the card is sent. Later steps of the 
 call replace its card (its state: ringing, answered, ended…).
 
 The stream sends a comment every ``KEEPALIVE_S`` seconds so proxies keep it open, and
-ends when the session does (checked at each keep-alive).
+ends when the session does (checked at each keep-alive) and after ``STREAM_MAX_S`` (the
+browser reconnects by itself after ``retry``), so a server shutting down waits for no
+stream longer than that.
 """
 
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
 
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -32,6 +35,7 @@ from touchstream.console.feed import RingingCall
 from touchstream.console.web import CONSOLE_HEADERS, SignInRequiredError
 
 KEEPALIVE_S = 15.0
+STREAM_MAX_S = 300.0
 RECENT = 3
 
 
@@ -90,10 +94,11 @@ def router(console: Console) -> APIRouter:
         subscription = console.feed.subscribe()
 
         async def events() -> AsyncIterator[bytes]:
+            ends = time.monotonic() + STREAM_MAX_S
             try:
                 yield b"retry: 2000\n: listening\n\n"
-                while True:
-                    call = await subscription.next(KEEPALIVE_S)
+                while time.monotonic() < ends:
+                    call = await subscription.next(min(KEEPALIVE_S, ends - time.monotonic()))
                     if call is None:
                         if await request.is_disconnected():
                             return

@@ -243,13 +243,17 @@ def _files(data: dict[str, Any]) -> dict[str, str | None]:
     doc = data.get("document_sha256")
     if isinstance(doc, str):
         files[doc] = f"fax-{data.get('fax_id', 'document')}.pdf"
+    recording = data.get("recording_ref")
+    if isinstance(recording, str) and _SHA.match(recording):
+        files[recording] = f"recording-{data.get('call_id', 'call')}"
     return files
 
 
 def _recording(data: dict[str, Any]) -> str | None:
     """A recording link, only when it is a plain https URL (never ``javascript:``)."""
     details = data.get("details") or {}
-    url = details.get("recording_url") if isinstance(details, dict) else None
-    if isinstance(url, str) and url.startswith("https://") and '"' not in url:
-        return url
+    for url in (details.get("recording_url") if isinstance(details, dict) else None,
+                data.get("recording_ref")):
+        if isinstance(url, str) and url.startswith("https://"):
+            return url  # autoescaped in the href; any other scheme is shown as nothing
     return None
