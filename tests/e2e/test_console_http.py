@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from projections.store import ReadStore
 from tests.support.console import (
     HOSTILE_BODY,
     HOSTILE_NAME,
@@ -286,3 +287,24 @@ def test_timeline_filters_and_pages_follow_the_cursor(ch: ConsoleHub) -> None:
     assert seen == timeline_size(ch, ch.demo.ada)
     bad = c.get(f"/console/customers/{ch.demo.duplicate}/timeline?cursor=abc")
     assert bad.status_code == 400
+
+
+def test_a_page_whose_read_cannot_be_recorded_shows_nothing(ch: ConsoleHub) -> None:
+    c, csrf = signed_in(ch)
+    event = ch.deps.read_views.timeline.page(ch.demo.ada, limit=1).items[0]["event_id"]
+    db = ReadStore(ch.deps.settings.read_store).connect()
+    db.execute("CREATE TRIGGER console_audit_down BEFORE INSERT ON audit_access "
+               "BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
+    try:
+        for path in (f"/console/customers/{ch.demo.ada}",
+                     f"/console/customers/{ch.demo.ada}/timeline", f"/console/events/{event}"):
+            r = c.get(path)
+            assert r.status_code == 503, path
+            assert "access log" in r.text and "Ada Lovelace" not in r.text, path
+        noted = c.post(f"/console/customers/{ch.demo.ada}/notes",
+                       data={"idem": "5" * 32, "text": "written, not shown"},
+                       headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+        assert noted.status_code == 503 and "Ada Lovelace" not in noted.text
+    finally:
+        db.execute("DROP TRIGGER console_audit_down")
+        db.close()

@@ -106,6 +106,7 @@ def router(console: Console) -> APIRouter:
             return {"summary": summary, "root": found.root, "rows": rows}
 
         data = await reads.call(work)
+        await reads.record(request, who, [data["root"]])  # the answer shows their summary
         summary = partner.summary(data["summary"]) if is_partner(who) else data["summary"]
         if result.duplicate:
             message = "Already recorded (this form was sent before): nothing new."
