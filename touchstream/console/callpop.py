@@ -31,6 +31,7 @@ from read_api import partner
 from read_api.dependencies import DIRECTORY_ROLES, Principal, is_partner
 from read_api.screen_pop import _clean_number
 from touchstream.console.context import Console
+from touchstream.console.customers import can
 from touchstream.console.feed import RingingCall
 from touchstream.console.web import CONSOLE_HEADERS, SignInRequiredError
 
@@ -82,7 +83,7 @@ def router(console: Console) -> APIRouter:
         return pages.env.get_template("_call_card.html").render(
             prefix=router.prefix, call=call, slot=slot, number=number or call.number,
             matches=matches, csrf=console.auth.caller(request).session.csrf,
-            can_create=who.role in ("admin", "agent", "sales", "service", "marketing"))
+            can_create=can(who, "register-customer"))
 
     @router.get("/screen-pop")
     def screen_pop_page(request: Request,
