@@ -32,6 +32,7 @@ from commands.hub import Hub
 from touchstream.adapters.keys import KeyStore
 from touchstream.auth import Authorizer
 from touchstream.bootstrap import Dependencies
+from touchstream.console.docs import install_offline_docs
 from touchstream.http_errors import error_response, install_error_handlers
 from touchstream.readiness import readiness_router
 from touchstream.settings import Settings
@@ -99,6 +100,7 @@ def create_app(
         summary="Every customer touchpoint as an immutable event.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from local assets instead of a CDN
     )
     app.state.context = context
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
@@ -115,6 +117,7 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(readiness_router(deps))
+    install_offline_docs(app)
 
     return app
 

@@ -47,6 +47,7 @@ from touchstream.wiring import build_data_keys, build_hub
 
 if TYPE_CHECKING:  # FastAPI loads only where routes are served
     from read_api.routes import ReadViews
+    from touchstream.console.feed import CallFeed
 
 T = TypeVar("T")
 
@@ -132,6 +133,13 @@ class Dependencies:
         return self._once("call_directory",
                           lambda: SQLiteCallDirectory(call_directory_path(self.settings)),
                           _close)
+
+    @property
+    def call_feed(self) -> CallFeed:
+        """Call steps as the phone webhooks verify them, to the console's live screen-pop."""
+        from touchstream.console.feed import CallFeed
+
+        return self._once("call_feed", CallFeed)
 
     @property
     def keys(self) -> KeyStore:

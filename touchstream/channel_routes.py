@@ -58,10 +58,11 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
 
     if settings.twilio.auth_token.get_secret_value() and settings.core.public_base_url:
         factories.append(lambda ctx: twilio_router(ctx.hub, ctx.deps.twilio,
-                                                   ctx.deps.call_directory, committer(ctx)))
+                                                   ctx.deps.call_directory, committer(ctx),
+                                                   on_step=ctx.deps.call_feed.publish))
     if settings.cti.secret.get_secret_value():
         factories.append(lambda ctx: cti_router(ctx.hub, ctx.deps.cti, ctx.deps.call_directory,
-                                                committer(ctx)))
+                                                committer(ctx), on_step=ctx.deps.call_feed.publish))
     if settings.fax.secret.get_secret_value():
         factories.append(lambda ctx: fax_router(ctx.hub, ctx.deps.fax, ctx.deps.blobs))
     return factories

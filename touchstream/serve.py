@@ -44,11 +44,13 @@ def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     from touchstream.asof_routes import as_of_routes
     from touchstream.audit_routes import access_log_routes
     from touchstream.channel_routes import channel_routers
+    from touchstream.console import console_routes
     from touchstream.privacy_routes import privacy_routes
     from touchstream.read_side import read_routes
 
     return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
-                                     access_log_routes, privacy_routes, as_of_routes],
+                                     access_log_routes, privacy_routes, as_of_routes,
+                                     console_routes],
                       services=[deps, *background_services(deps, projections=projections)])
 
 
@@ -76,7 +78,9 @@ def run(deps: Dependencies, host: str = "127.0.0.1", port: int = 8000, workers: 
                     "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto",
               "http": HeaderLimitedProtocol,
-              "proxy_headers": False, "server_header": False}
+              "proxy_headers": False, "server_header": False,
+              # open screen-pop streams (the console's SSE) never finish on their own
+              "timeout_graceful_shutdown": 10}
     try:
         if workers > 1:
             deps.close()  # each worker bootstraps its own

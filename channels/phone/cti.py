@@ -18,7 +18,7 @@ from channels.phone.config import CtiConfig
 from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
 from channels.phone.signed import WEBHOOK_RESPONSES, signed_json_body
-from channels.phone.steps import HubProvider, accepted, describe, record
+from channels.phone.steps import HubProvider, StepObserver, accepted, describe, record
 from commands import messages as m
 from commands.hub import Hub
 
@@ -87,8 +87,10 @@ def cti_command(event: CtiEvent) -> m.RecordCallStep:
 
 
 def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory,
-               committer: GroupCommit | None = None) -> APIRouter:
-    """``POST /webhooks/cti``: one JSON event per request, HMAC-signed."""
+               committer: GroupCommit | None = None,
+               on_step: StepObserver | None = None) -> APIRouter:
+    """``POST /webhooks/cti``: one JSON event per request, HMAC-signed; ``on_step`` hears of
+    each verified step (the console's live screen-pop)."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks: phone"],
                        responses=WEBHOOK_RESPONSES)
 
@@ -101,6 +103,6 @@ def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory
             cmd = cti_command(CtiEvent.model_validate_json(body))
         except ValidationError as exc:
             raise HTTPException(422, describe(exc)) from exc
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
 
     return router

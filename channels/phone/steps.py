@@ -18,6 +18,9 @@ from commands.ports import Recorded
 from domain.errors import DomainError
 
 HubProvider = Callable[[], Hub]
+#: Told of each verified call step before it is recorded (the staff console's live
+#: screen-pop): it must not block or raise.
+StepObserver = Callable[[m.RecordCallStep], None]
 
 
 def _located(cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> m.Touchpoint:
@@ -53,9 +56,13 @@ def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
 
 
 async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
-                 committer: GroupCommit | None = None) -> Recorded:
+                 committer: GroupCommit | None = None,
+                 on_step: StepObserver | None = None) -> Recorded:
     """Record one step: through the group commit when given, else on a worker thread
-    (the write model is synchronous)."""
+    (the write model is synchronous). ``on_step`` hears of the step first: a ringing
+    phone is news before its step is durable."""
+    if on_step is not None and isinstance(cmd, m.RecordCallStep):
+        on_step(cmd)
     if committer is None:
         return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
     cmd = await run_in_threadpool(_located, cmd, directory, call_id)

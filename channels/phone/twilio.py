@@ -26,7 +26,7 @@ from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
 from channels.phone.signatures import SignatureError, public_url, verify_twilio
 from channels.phone.signed import WEBHOOK_RESPONSES
-from channels.phone.steps import HubProvider, accepted, describe, record
+from channels.phone.steps import HubProvider, StepObserver, accepted, describe, record
 from commands import messages as m
 from commands.hub import Hub
 
@@ -200,11 +200,12 @@ def _build(
 
 def twilio_router(
     get_hub: HubProvider, config: TwilioConfig, directory: CallDirectory,
-    committer: GroupCommit | None = None,
+    committer: GroupCommit | None = None, on_step: StepObserver | None = None,
 ) -> APIRouter:
     """``POST /webhooks/twilio/voice/status`` and ``…/recording`` (signature-authenticated).
 
-    With ``committer``, concurrent callbacks are recorded in shared transactions."""
+    With ``committer``, concurrent callbacks are recorded in shared transactions;
+    ``on_step`` hears of each verified step (the console's live screen-pop)."""
     router = APIRouter(prefix="/webhooks/twilio/voice", tags=["webhooks: phone"],
                        responses=WEBHOOK_RESPONSES)
 
@@ -214,7 +215,7 @@ def twilio_router(
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(status_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
 
     @router.post("/recording", summary="Twilio recording status callback")
     async def recording_callback(
@@ -222,6 +223,6 @@ def twilio_router(
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(recording_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer))
+        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
 
     return router

@@ -22,6 +22,10 @@ def test_timeline_scenario_reports_model_and_http_figures() -> None:
     assert {"page_p50_ms", "page_p99_ms", "http_page_p99_ms"} <= set(report["figures"])
     assert report["ratios"]["http_vs_trivial"] > 0
     assert report["figures"]["account_pages"] >= 2 and report["figures"]["account_page_p99_ms"] > 0
+    # the console's customer page, timed at the server
+    assert report["figures"]["console_page_p99_ms"] >= report["figures"]["console_page_p50_ms"] > 0
+    assert report["figures"]["console_page_bytes"] > 1000
+    assert report["ratios"]["console_page_p99_vs_200ms"] > 0
 
 
 def test_projections_scenario_reports_rebuild_lag_and_rss() -> None:

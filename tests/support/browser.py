@@ -115,6 +115,48 @@ class Page:
         self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
         self.send("Input.insertText", text=text)
 
+    def press(self, key: str) -> None:
+        """Press and release one key (``ArrowDown``, ``Enter``, ``Tab``…) on the focus."""
+        code = _KEY_CODES[key]
+        text = "\r" if key == "Enter" else ""
+        self.send("Input.dispatchKeyEvent", type="keyDown", key=key, code=key,
+                  windowsVirtualKeyCode=code, text=text)
+        self.send("Input.dispatchKeyEvent", type="keyUp", key=key, code=key,
+                  windowsVirtualKeyCode=code)
+
+    def wait_until(self, expression: str, timeout: float = 10, poll: float = 0.02) -> Any:
+        """Evaluate ``expression`` until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout} s: {expression}")
+            time.sleep(poll)
+
+    def screenshot(self, path: Path, *, full: bool = True) -> Path:
+        """Save the page as a PNG (``full``: all of it, else what the viewport shows)."""
+        import base64
+
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def axe(self) -> list[dict[str, Any]]:
+        """axe-core's violations on the current page (``axe.min.js`` injected over CDP)."""
+        if not self.evaluate("typeof window.axe === 'object'"):
+            self.send("Runtime.evaluate", expression=AXE.read_text())
+        found = self.evaluate("axe.run(document).then(r => r.violations.map(v => ({id: v.id, "
+                              "impact: v.impact, help: v.help, nodes: v.nodes.map(n => "
+                              "n.target.join(' '))})))")
+        return list(found or [])
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+_KEY_CODES = {"Enter": 13, "Tab": 9, "Escape": 27, "ArrowDown": 40, "ArrowUp": 38, "End": 35}
+
 
 @contextmanager
 def chromium_page() -> Iterator[Page]:

