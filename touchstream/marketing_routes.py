@@ -24,12 +24,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid5
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.web.command_routes import RecordedPublic, run_command
 from channels.web.marketing import LinkError, MarketingLinks, marketing_links_router
 from commands import marketing as cm
 from commands.hub import Hub
+from commands.messages import nul_path
 from commands.records import RecordNotFoundError, load
 from domain.errors import DomainError
 from domain.marketing import CampaignStateError
@@ -44,8 +45,21 @@ def marketing_links(ctx: AppContext) -> MarketingLinks:
                           base_url=ctx.settings.core.public_base_url)
 
 
-class SendCampaignIn(BaseModel):
+class _Input(BaseModel):
+    """Strict like every command message: unknown fields and NUL characters are refused."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = nul_path(data)
+        if where is not None:
+            raise ValueError(f"{where or 'the body'} contains a NUL character (U+0000)")
+        return data
+
+
+class SendCampaignIn(_Input):
     campaign_id: UUID
     from_address: Annotated[str, Field(min_length=3, max_length=500)]
     subject: Annotated[str, Field(min_length=1, max_length=2000)]
@@ -61,8 +75,7 @@ class SendCampaignPublic(BaseModel):
     without_email: int = Field(description="Members with no email address (not queued).")
 
 
-class RequestConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class RequestConsentIn(_Input):
     customer_id: UUID
     purpose: Literal["marketing", "newsletter"]
     evidence_kind: Literal["form-submission", "call"] = "form-submission"

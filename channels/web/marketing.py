@@ -25,6 +25,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -38,6 +39,14 @@ from commands.hub import Hub
 from domain.errors import DomainError
 
 PREFIX = "/marketing"
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+#: Every answer of the link pages is a page (people follow these links, not programs).
+_PAGES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": dict(_HTML)} for status, text in (
+        (200, "The page (GET) or the outcome (POST)"),
+        (400, "Forged, damaged or foreign link"),
+        (409, "The confirmation names no pending request"),
+        (410, "The confirmation link expired"))}
 _PURPOSE_TEXT = {"marketing": "marketing emails", "newsletter": "the newsletter"}
 
 
@@ -137,7 +146,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
     """The public unsubscribe and double opt-in pages (no API key: the link is signed)."""
     router = APIRouter(prefix=PREFIX, tags=["marketing links"], include_in_schema=True)
 
-    @router.get("/unsubscribe/{token}", response_class=HTMLResponse,
+    @router.get("/unsubscribe/{token}", response_class=HTMLResponse, responses=_PAGES,
                 summary="Unsubscribe page (a button that posts)")
     def unsubscribe_page(token: str) -> HTMLResponse:
         try:
@@ -147,7 +156,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
         return HTMLResponse(_button_page(
             "Unsubscribe", f"Stop receiving {_PURPOSE_TEXT[found.purpose]} from us?"))
 
-    @router.post("/unsubscribe/{token}", response_class=HTMLResponse,
+    @router.post("/unsubscribe/{token}", response_class=HTMLResponse, responses=_PAGES,
                  summary="RFC 8058 one-click unsubscribe")
     async def unsubscribe(token: str) -> HTMLResponse:
         try:
@@ -165,7 +174,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
         return _done("You are unsubscribed",
                      f"You will not receive {_PURPOSE_TEXT[found.purpose]} from us any more.")
 
-    @router.get("/confirm/{token}", response_class=HTMLResponse,
+    @router.get("/confirm/{token}", response_class=HTMLResponse, responses=_PAGES,
                 summary="Double opt-in page (a button that posts)")
     def confirm_page(token: str) -> HTMLResponse:
         try:
@@ -176,7 +185,7 @@ def marketing_links_router(hub: Callable[[], Hub], links: MarketingLinks,
             return _problem(LinkError(str(exc)))
         return HTMLResponse(_button_page("Confirm", "Confirm your subscription?"))
 
-    @router.post("/confirm/{token}", response_class=HTMLResponse,
+    @router.post("/confirm/{token}", response_class=HTMLResponse, responses=_PAGES,
                  summary="Confirm a double opt-in")
     async def confirm(token: str) -> HTMLResponse:
         try:
