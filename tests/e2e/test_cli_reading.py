@@ -28,9 +28,10 @@ CALLS = 1500  # ~1 MB of `events` output: far more than a pipe buffer
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # A fixed width: tables are cut to the terminal's, and a test worker's may differ.
     return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=180, check=False)
+                          env={**os.environ, "COLUMNS": "160", **env}, capture_output=True,
+                          text=True, timeout=180, check=False)
 
 
 @pytest.fixture(scope="module")
