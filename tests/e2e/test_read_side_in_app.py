@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from projections import registry
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import open_key_store
 from touchstream.app import create_app
@@ -58,7 +59,7 @@ def test_a_write_is_readable_with_its_position_through_real_keys(
             assert client.get("/projections/status",
                               headers=auth("agent")).status_code == 403
             status = client.get("/projections/status", headers=auth("admin")).json()["items"]
-            assert {s["name"] for s in status} == {"timeline", "directory", "summary", "outbox"}
+            assert {s["name"] for s in status} == set(registry.PROJECTIONS)
     finally:
         keys.close()
         hub.close()
