@@ -69,7 +69,8 @@ class CallCentreProjection(Projection):
                               e.direction, None, None, e.outcome, us(e.occurred_at), e.queue,
                               e.agent, e.duration_s, e.wait_s, 0))
                 touched.add(e.call_id)
-            elif isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
+            elif isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected
+                            | Customer.PersonalDataErased):
                 fixes.append(e)
         db.executemany(f"INSERT INTO {t.part} ({', '.join(_PART)}) VALUES "
                        f"({','.join('?' * len(_PART))}) "
@@ -81,6 +82,15 @@ class CallCentreProjection(Projection):
 
     @staticmethod
     def _apply_fix(db: Db, t: Names, fix: Customer.Event) -> set[str]:
+        if isinstance(fix, Customer.PersonalDataErased):
+            # A step's reported duration is in its (personal) details: gone once erased,
+            # so live forgets it as a rebuild would.
+            cid = customer_id(fix)
+            calls = {r[0] for r in db.all(f"SELECT call_id FROM {t.part} WHERE customer_id=? "
+                                          "AND kind='step'", (cid,))}
+            db.execute(f"UPDATE {t.part} SET duration_s=NULL WHERE customer_id=? "
+                       "AND kind='step'", (cid,))
+            return calls
         if isinstance(fix, Customer.TouchpointVoided):
             target, sets, params = fix.voided_event_id, "voided=1", ()
         elif isinstance(fix, Customer.TouchpointCorrected) and fix.corrected_occurred_at:
