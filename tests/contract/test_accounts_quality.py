@@ -4,11 +4,8 @@ planted pairs), accept and reject, completeness, and rebuild equality."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import UUID
-
-import pytest
 
 from commands import quality as q
 from commands.hub import Hub
@@ -19,24 +16,11 @@ from projections.quality.view import QualityView
 from projections.store import ReadStore
 from projections.timeline.view import TimelineFilter, TimelineView
 from replays.rebuild import rebuild
-from tests.support.hubs import make_hub
 from touchstream import demo, demo_accounts
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 
 CUSTOMERS = 40
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def read_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    return dict(request.getfixturevalue(f"{request.param}_env"))
-
-
-@pytest.fixture
-def hub(read_env: dict[str, str]) -> Iterator[Hub]:
-    h = make_hub(read_env)
-    yield h
-    h.close()
 
 
 def _catch_up(read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
-
-import pytest
 
 from commands import messages as m
 from commands.hub import Hub
@@ -20,26 +17,8 @@ from projections.summary.view import SummaryView
 from projections.timeline.view import Cursor, TimelineView
 from replays.rebuild import rebuild
 from tests.support.demo import T0, random_extra, seed_demo
-from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def read_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    return dict(request.getfixturevalue(f"{request.param}_env"))
-
-
-@pytest.fixture
-def hub(read_env: dict[str, str]) -> Iterator[Hub]:
-    h = make_hub(read_env)
-    yield h
-    h.close()
-
-
-@pytest.fixture
-def store(read_env: dict[str, str]) -> ReadStore:
-    return Dependencies(settings_mod.load(read_env)).read_store
 
 
 def catch_up(read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:

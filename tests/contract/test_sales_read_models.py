@@ -4,11 +4,8 @@ and a rebuild that equals the live models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from uuid import UUID
-
-import pytest
 
 from commands import messages as m
 from commands.hub import Hub
@@ -19,29 +16,11 @@ from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
 from projections.store import ReadStore
 from replays.rebuild import rebuild
-from tests.support.hubs import make_hub
 from tests.support.sales import at, seed_sales
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 
 SALES = ["pipeline", "orders", "lifecycle", "timeline"]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def read_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    return dict(request.getfixturevalue(f"{request.param}_env"))
-
-
-@pytest.fixture
-def hub(read_env: dict[str, str]) -> Iterator[Hub]:
-    h = make_hub(read_env)
-    yield h
-    h.close()
-
-
-@pytest.fixture
-def store(read_env: dict[str, str]) -> ReadStore:
-    return Dependencies(settings_mod.load(read_env)).read_store
 
 
 def _catch_up(read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:

@@ -3,11 +3,8 @@ a case in detail, statistics, suggestions, erasure, and a rebuild equal to the l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
-
-import pytest
 
 from commands import messages as m
 from commands import service as sc
@@ -18,25 +15,12 @@ from projections.engine import Worker
 from projections.service.view import ServiceView
 from projections.store import ReadStore
 from replays.rebuild import rebuild
-from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 from touchstream.demo_service import service_plan
 
 UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
 CONFIG = config_from_mapping(DEFAULT_CONFIG)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def read_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    return dict(request.getfixturevalue(f"{request.param}_env"))
-
-
-@pytest.fixture
-def hub(read_env: dict[str, str]) -> Iterator[Hub]:
-    h = make_hub(read_env)
-    yield h
-    h.close()
 
 
 def catch_up(env: dict[str, str], hub: Hub, store: ReadStore) -> None:
