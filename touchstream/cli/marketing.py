@@ -33,7 +33,8 @@ from touchstream.cli.reading import read_models, table
 from touchstream.marketing_routes import SendCampaignIn, send_campaign
 
 _PERFORMANCE = ("name", "state", "queued", "sent", "delivered", "bounced", "suppressed",
-                "unsubscribed", "responses", "cost_per_response", "campaign_id")
+                "unsubscribed", "responses", "cost_per_response", "opportunities_attributed",
+                "orders_attributed", "revenue_attributed", "roi", "campaign_id")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -139,7 +140,7 @@ def _campaign(args: argparse.Namespace) -> int:
     if found is None:
         raise NotFoundError(f"no campaign {campaign}")
     emit(args, (*_PERFORMANCE, "responses_by_channel", "first_touch_responses",
-                "last_touch_responses"), [found])
+                "last_touch_responses", "budget", "currency", "roi_note"), [found])
     return Exit.OK
 
 
