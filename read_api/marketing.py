@@ -211,10 +211,13 @@ def _day(as_of: date | None) -> datetime:
     return datetime.combine(day, time.max, tzinfo=UTC)
 
 
-def router(deps: ReadDeps) -> APIRouter:
+def router(deps: ReadDeps, *, rfm_period_days: int = 365, rfm_currency: str = "EUR"
+           ) -> APIRouter:
+    """``rfm_*``: the period and currency a segment's ``rfm`` rule scores over."""
     router = APIRouter(prefix="/marketing", tags=["marketing"])
     store = deps.views.store
-    campaigns, segments, consent = CampaignsView(store), SegmentsView(store), ConsentView(store)
+    campaigns, consent = CampaignsView(store), ConsentView(store)
+    segments = SegmentsView(store, rfm_period_days, rfm_currency)
     marketing = deps.reader(*MARKETING_ROLES)
     consent_reader = deps.reader(*CONSENT_ROLES)
     attribution_reader = deps.reader(*ATTRIBUTION_ROLES)

@@ -115,6 +115,18 @@ def test_campaign_figures_attribution_segments_and_consent_read_the_same_everywh
     order = {a["event_id"]: a for a in campaigns.attributions(str(ids["ada"]))}[sold["A1"]]
     assert (order["kind"], order["first_touch_campaign_id"], order["last_touch_campaign_id"]
             ) == ("order", str(ids["spring"]), str(ids["webinar"]))
+    # RFM segments (EUR, 365 days, by hand): as of day 30 ada (r2 f1 m4), bob (r4 f4 m3:
+    # 400 − 100 refunded + 70), cy (r1 f1 m2: C2 cancelled), dot (r2 f1 m1); B2 is USD.
+    segments_sold = SegmentsView(deps.read_store)
+    assert segments_sold.members({"rfm": {"r_min": 4, "f_min": 3}}, T0 + 30 * DAY) == [
+        str(ids["bob"])]
+    assert segments_sold.members({"rfm": {"m_min": 3}}, T0 + 30 * DAY) == sorted(
+        [str(ids["ada"]), str(ids["bob"])])
+    # As of an earlier day only what had happened counts: C2 was not yet cancelled, the
+    # others had not ordered (no scores: no bound matches them).
+    assert segments_sold.members({"rfm": {"f_min": 1}}, T0 + 5.5 * DAY) == [str(ids["cy"])]
+    assert segments_sold.members({"not": {"rfm": {"r_min": 1}}}, T0 + 5.5 * DAY) == sorted(
+        str(ids[n]) for n in ("ada", "bob", "dot"))
     # Orders and opportunities are attributions but not responses.
     assert campaigns.performance(str(ids["spring"]))["first_touch_responses"] == 2  # type: ignore[index]
 
