@@ -371,10 +371,14 @@ class CustomerFacts:
     last_contact: datetime | None = None
     touches: dict[str, int] = field(default_factory=dict)
     consents: dict[str, datetime | None] = field(default_factory=dict)  # given: expiry
+    rfm: tuple[int, int, int] | None = None  # (r, f, m) quintiles on the day asked; None: no order
+
+
+_RFM_BOUNDS = ("r_min", "r_max", "f_min", "f_max", "m_min", "m_max")
 
 
 _OPS = ("all", "any", "not", "lifecycle", "channel_activity", "consent", "partner",
-        "last_contact_older_than_days")
+        "last_contact_older_than_days", "rfm")
 
 
 def check_rule(rule: Any, depth: int = 0) -> None:
@@ -414,6 +418,13 @@ def check_rule(rule: Any, depth: int = 0) -> None:
         if not isinstance(arg, int) or isinstance(arg, bool) or not 0 <= arg <= 36500:
             raise InvalidSegmentRuleError(
                 "'last_contact_older_than_days' takes a whole number of days")
+    elif op == "rfm":
+        if (not isinstance(arg, dict) or not arg or set(arg) - set(_RFM_BOUNDS)
+                or any(not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 5
+                       for v in arg.values())):
+            raise InvalidSegmentRuleError(
+                "'rfm' takes bounds 1–5 from: " + ", ".join(_RFM_BOUNDS)
+                + ' (e.g. {"r_min": 4, "f_min": 3})')
     else:
         raise InvalidSegmentRuleError(f"unknown rule {op!r}; one of: {', '.join(_OPS)}")
 
@@ -441,6 +452,11 @@ def matches(rule: dict[str, Any], facts: CustomerFacts, as_of: datetime) -> bool
     if op == "last_contact_older_than_days":
         # Never contacted counts as older than any number of days.
         return facts.last_contact is None or as_of - facts.last_contact > timedelta(days=arg)
+    if op == "rfm":
+        # A customer without an order by then has no scores: no RFM bound matches them.
+        return facts.rfm is not None and all(
+            arg.get(f"{k}_min", 1) <= score <= arg.get(f"{k}_max", 5)
+            for k, score in zip("rfm", facts.rfm, strict=True))
     raise InvalidSegmentRuleError(f"unknown rule {op!r}")
 
 

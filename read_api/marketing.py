@@ -83,13 +83,28 @@ class PerformancePublic(BaseModel):
     first_touch_responses: int = Field(description="Responses whose first touch it was.")
     last_touch_responses: int
     cost_per_response: str | None = Field(description="Budget / responses; null without any.")
+    opportunities_attributed: int = Field(description=(
+        "Opportunities naming it as their source campaign, or without one whose last touch "
+        "it was."))
+    orders_attributed: int = Field(description=(
+        "Orders whose last touch (within the campaign's window) it was; cancelled ones left "
+        "out."))
+    revenue_attributed: dict[str, str] = Field(description=(
+        "Those orders' totals less refunds, per ISO 4217 currency (decimal as text)."))
+    roi: str | None = Field(description=(
+        "(revenue − budget) / budget in the budget's currency, 4 decimals; null when "
+        "`roi_note` says why."))
+    roi_note: str | None = Field(description=(
+        "Why ROI is null: no budget, or revenue in another currency (no exchange rates)."))
 
     model_config = {"json_schema_extra": {"examples": [{
         "campaign_id": _CAMPAIGN, "name": "Spring offer 2027", "state": "closed",
         "budget": "1800.00", "currency": "EUR", "queued": 420, "sent": 301, "delivered": 296,
         "failed": 0, "bounced": 5, "suppressed": 119, "unsubscribed": 7, "responses": 24,
         "responses_by_channel": {"email": 19, "web": 5}, "first_touch_responses": 21,
-        "last_touch_responses": 24, "cost_per_response": "75.00"}]}}
+        "last_touch_responses": 24, "cost_per_response": "75.00",
+        "opportunities_attributed": 3, "orders_attributed": 9,
+        "revenue_attributed": {"EUR": "4950.00"}, "roi": "1.7500", "roi_note": None}]}}
 
 
 class FigureEventPublic(BaseModel):
@@ -108,7 +123,10 @@ class FigureEventsPublic(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{
         "campaign_id": _CAMPAIGN, "metric": "response", "items": [{
             "event_id": _EVENT, "customer_id": _CUSTOMER, "channel": "email",
-            "occurred_at": "2027-03-04T10:12:00+00:00"}], "next_after": None}]}}
+            "occurred_at": "2027-03-04T10:12:00+00:00"}], "next_after": None}, {
+        "campaign_id": _CAMPAIGN, "metric": "order", "items": [{
+            "event_id": _EVENT, "customer_id": _CUSTOMER, "channel": "web",
+            "occurred_at": "2027-03-12T16:40:00+00:00"}], "next_after": None}]}}
 
 
 class SegmentPublic(BaseModel):
@@ -193,10 +211,13 @@ def _day(as_of: date | None) -> datetime:
     return datetime.combine(day, time.max, tzinfo=UTC)
 
 
-def router(deps: ReadDeps) -> APIRouter:
+def router(deps: ReadDeps, *, rfm_period_days: int = 365, rfm_currency: str = "EUR"
+           ) -> APIRouter:
+    """``rfm_*``: the period and currency a segment's ``rfm`` rule scores over."""
     router = APIRouter(prefix="/marketing", tags=["marketing"])
     store = deps.views.store
-    campaigns, segments, consent = CampaignsView(store), SegmentsView(store), ConsentView(store)
+    campaigns, consent = CampaignsView(store), ConsentView(store)
+    segments = SegmentsView(store, rfm_period_days, rfm_currency)
     marketing = deps.reader(*MARKETING_ROLES)
     consent_reader = deps.reader(*CONSENT_ROLES)
     attribution_reader = deps.reader(*ATTRIBUTION_ROLES)
@@ -224,7 +245,8 @@ def router(deps: ReadDeps) -> APIRouter:
                                      campaign_id))
 
     @router.get("/campaigns/{campaign_id}/performance",
-                summary="Sent, delivered, bounced, suppressed, unsubscribed, responses, cost",
+                summary=("Sent, delivered, bounced, suppressed, unsubscribed, responses, cost; "
+                         "opportunities, orders, revenue and ROI attributed"),
                 response_model=PerformancePublic, response_class=OrjsonResponse,
                 responses=responses(404, 409, 503, **missing))
     async def performance(
@@ -315,7 +337,8 @@ def router(deps: ReadDeps) -> APIRouter:
                                "consents": states, "changes": changes})
 
     @router.get("/customers/{customer_id}/attributions",
-                summary="A customer's responses with their own, first- and last-touch campaigns",
+                summary=("A customer's responses, opportunities and orders with their own, "
+                         "first- and last-touch campaigns"),
                 response_model=list[AttributionPublic], response_class=OrjsonResponse,
                 responses=responses(409, 503), dependencies=deps.audited(attribution_reader))
     async def attributions(

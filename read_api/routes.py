@@ -102,7 +102,8 @@ def read_router(
     router.include_router(quality.router(deps))
     router.include_router(sales.router(deps, rfm_period_days=rfm_defaults[0],
                                        rfm_currency=rfm_defaults[1]))
-    router.include_router(marketing.router(deps))
+    router.include_router(marketing.router(deps, rfm_period_days=rfm_defaults[0],
+                                           rfm_currency=rfm_defaults[1]))
     router.include_router(service.router(deps, sla or config_from_mapping(DEFAULT_CONFIG)))
     router.include_router(dispatch.router(deps))
     return router

@@ -1,6 +1,8 @@
 """Demo marketing: consents (some by double opt-in, some expiring, some withdrawn), segments,
 and each year an email campaign, a newsletter, a web campaign with a code and a phone
-campaign with a tracked number, with their sends, bounces, unsubscribes and responses.
+campaign with a tracked number, with their sends, bounces, unsubscribes and responses;
+some responders then order within the campaign's window or become an opportunity naming
+the campaign as its source (so attributed revenue and ROI are not empty).
 
 Pure like ``demo_plan``: the same arguments give the same commands. The plan
 keeps its own account of each customer's consent so that what it records as
@@ -23,6 +25,7 @@ from uuid import UUID, uuid5
 from commands import email_messages as em
 from commands import marketing as cm
 from commands import messages as m
+from commands import sales as sc
 from commands.provenance import source_key
 from domain.customer import MESSAGE_ID_NAMESPACE
 
@@ -223,9 +226,10 @@ class _Plan:
                         to=[SENDER], subject="Re: Our spring offer",
                         body_text="Sounds good, please call me.", occurred_at=replied,
                         actor="imap"))
+                    self.converts(i, p, cid, replied)
 
-    def responses(self, code: str, number: str | None, starts: datetime, days: int,
-                  share: float) -> None:
+    def responses(self, cid: UUID, code: str, number: str | None, starts: datetime,
+                  days: int, share: float) -> None:
         for i, p in enumerate(self.people):
             rng = self.rng(i, code)
             if rng.random() >= share:
@@ -246,6 +250,29 @@ class _Plan:
                     from_number=p.phone, to_number=number, outcome="answered",  # type: ignore[arg-type]
                     duration_s=rng.randint(60, 600), wait_s=rng.randint(2, 60),
                     ivr_choices=[], occurred_at=at, actor="pbx"))
+            self.converts(i, p, cid, at)
+
+    def converts(self, i: int, p: Person, cid: UUID, responded: datetime) -> None:
+        """A quarter of responders order within 14 days (in the campaigns' currency); some
+        others become an opportunity naming the campaign as its source."""
+        rng = self.rng(i, f"converts:{cid}")  # its own draws: the rest of the plan is unchanged
+        roll, at = rng.random(), self._at(rng, 0.5, 14, responded)
+        if at >= self.until:
+            return
+        key = uuid5(_NS, f"{self.seed}:converts:{cid}:{p.customer_id}")
+        price = rng.choice(("240.00", "480.00", "1150.00"))
+        if roll < 0.25:
+            self.add(at, sc.PlaceOrder(
+                customer_id=p.customer_id, order_number=f"SO-C{key.hex[:10].upper()}",
+                lines=[{"product_code": "PROMO-KIT", "quantity": "1", "unit_price": price}],
+                total=price, currency="GBP", occurred_at=at, actor="erp",
+                source_key=f"demo-converts-{key}"))
+        elif roll < 0.4:
+            self.add(at, sc.OpenOpportunity(
+                customer_id=p.customer_id, opportunity_id=key, title="Campaign lead",
+                amount=price, currency="GBP", expected_close=(at + timedelta(days=60)).date(),
+                owner="mia", source_campaign_id=str(cid), occurred_at=at, actor="demo-sales",
+                source_key=f"demo-converts-{key}"))
 
     def expiries(self) -> None:
         as_of = self.until - timedelta(days=1)
@@ -276,14 +303,14 @@ def marketing_plan(people: Sequence[Person], seed: int, years: int,
                             14, "newsletter", f"NEWS{yy:02d}", None)
         plan.email_campaign(nid, "newsletter", news + timedelta(hours=2), 0.6)
         web = base + timedelta(days=200)
-        plan.campaign(f"Webinar {base.year + 1}", "web", "marketing", 900, web, 20, None,
-                      f"WEBINAR{yy:02d}", None)
-        plan.responses(f"WEBINAR{yy:02d}", None, web, 20, 0.08)
+        wid = plan.campaign(f"Webinar {base.year + 1}", "web", "marketing", 900, web, 20,
+                            None, f"WEBINAR{yy:02d}", None)
+        plan.responses(wid, f"WEBINAR{yy:02d}", None, web, 20, 0.08)
         phone = base + timedelta(days=300)
         number = f"+44 118 496 0{500 + y:03d}"
-        plan.campaign(f"Hotline {base.year + 1}", "phone", "marketing", 1200, phone, 30,
-                      None, f"HOTLINE{yy:02d}", number)
-        plan.responses(f"HOTLINE{yy:02d}", number, phone, 30, 0.06)
+        hid = plan.campaign(f"Hotline {base.year + 1}", "phone", "marketing", 1200, phone, 30,
+                            None, f"HOTLINE{yy:02d}", number)
+        plan.responses(hid, f"HOTLINE{yy:02d}", number, phone, 30, 0.06)
     plan.expiries()
     return [cmd for at, _, cmd in sorted(
         (t for t in plan.timed if t[0] < until), key=lambda t: (t[0], t[1]))]

@@ -141,7 +141,8 @@ def _request_example() -> dict[str, Any]:
 def marketing_command_router(ctx: AppContext) -> APIRouter:
     router = APIRouter(prefix="/commands", tags=["commands"])
     links = marketing_links(ctx)
-    segments = SegmentsView(ctx.deps.read_store)
+    sales = ctx.deps.settings.sales
+    segments = SegmentsView(ctx.deps.read_store, sales.rfm_period_days, sales.rfm_currency)
     sender = ctx.authorize("marketing")
     requester = ctx.authorize("marketing", "agent", "sales", "service", "adapter")
 

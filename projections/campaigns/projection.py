@@ -16,9 +16,17 @@ of consent), ``unsubscribed`` (a withdrawal through the campaign's link) and
 Attribution keeps, for each response, its own campaign and the first-touch and
 last-touch campaigns (``domain.marketing.first_and_last`` over the customer's
 touches: campaign emails sent to them and their earlier responses). The
-``attribution`` table is keyed by the attributed event and its kind, so the
-sales area attributes opportunities and orders with one more handler calling
-``attribute(db, t, event, kind, channel, None)``.
+``attribution`` table is keyed by the attributed event and its kind.
+
+Sales (``domain.sales``) are attributed the same way:
+
+* an ``OrderPlaced`` gets the first-touch and last-touch campaigns of the
+  customer's touches within each campaign's window before it (kind ``order``);
+  its total, refunds and cancellation are kept in ``sale_order`` (minor units),
+  and the last-touch campaign is credited with its revenue;
+* an ``OpportunityOpened`` gets first and last touch too (kind ``opportunity``);
+  one naming a ``source_campaign_id`` is credited to that campaign directly,
+  one without to its last-touch campaign.
 
 Erasure: the form fields and called numbers that linked a web or phone response
 are personal and gone after an erasure, so those responses are removed when
@@ -36,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from domain import marketing as mk
+from domain import sales
 from domain.customer import Customer, email_thread_id
 from projections.engine import Names, Projection, Table
 from projections.events import customer_id, is_erased, moment, us
@@ -48,6 +57,8 @@ _MESSAGE = ("message_id", "campaign_id", "customer_id", "thread_id", "queued_us"
 _FACT = ("metric", "event_id", "campaign_id", "customer_id", "message_id", "channel", "at_us")
 _ATTRIBUTION = ("event_id", "kind", "customer_id", "channel", "at_us", "campaign_id",
                 "first_campaign_id", "last_campaign_id")
+_SALE_ORDER = ("event_id", "order_number", "customer_id", "currency", "total_minor",
+               "refunded_minor", "cancelled_us")
 
 
 def record_id(oid: Any, kind: str) -> str:
@@ -62,6 +73,7 @@ class CampaignsProjection(Projection):
         Table("message", ("message_id",), _MESSAGE),
         Table("fact", ("metric", "event_id"), _FACT),
         Table("attribution", ("event_id", "kind"), _ATTRIBUTION),
+        Table("sale_order", ("event_id",), _SALE_ORDER),
     )
     consumes = (Customer.Event, mk.Campaign.Event)
 
@@ -82,13 +94,19 @@ class CampaignsProjection(Projection):
              "customer_id TEXT NOT NULL, channel TEXT NOT NULL, at_us BIGINT NOT NULL, "
              "campaign_id TEXT, first_campaign_id TEXT, last_campaign_id TEXT, "
              "PRIMARY KEY (event_id, kind))"),
+            ("CREATE TABLE {sale_order} (event_id TEXT PRIMARY KEY, order_number TEXT NOT NULL, "
+             "customer_id TEXT NOT NULL, currency TEXT NOT NULL, total_minor BIGINT NOT NULL, "
+             "refunded_minor BIGINT NOT NULL DEFAULT 0, cancelled_us BIGINT)"),
+            "CREATE INDEX {sale_order}_number ON {sale_order} (order_number)",
             "CREATE INDEX {message}_thread ON {message} (thread_id)",
             "CREATE INDEX {campaign}_code ON {campaign} (code)",
         ]
 
     def deferred_ddl(self, dialect: str) -> list[str]:
         return ["CREATE INDEX {fact}_campaign ON {fact} (campaign_id, metric)",
-                "CREATE INDEX {fact}_customer ON {fact} (customer_id, at_us)"]
+                "CREATE INDEX {fact}_customer ON {fact} (customer_id, at_us)",
+                "CREATE INDEX {attribution}_last ON {attribution} (last_campaign_id, kind)",
+                "CREATE INDEX {attribution}_source ON {attribution} (campaign_id, kind)"]
 
     def apply(self, db: Db, t: Names, items: Sequence[Any]) -> None:
         for _, e in items:
@@ -222,8 +240,8 @@ def _respond(db: Db, t: Names, e: Any, campaign: str, message: str | None,
 
 
 def attribute(db: Db, t: Names, e: Any, kind: str, channel: str, campaign: str | None) -> None:
-    """Keep first-touch and last-touch campaigns for ``e`` (a response now; an opportunity or
-    an order once the sales area adds its handler) from the customer's earlier touches."""
+    """Keep first-touch and last-touch campaigns for ``e`` (a response, an opportunity or an
+    order) from the customer's earlier touches; ``campaign`` is its own campaign, if any."""
     cid, at = customer_id(e), us(e.occurred_at)
     first, last = _touches(db, t, cid, at)
     db.execute(f"INSERT INTO {t.attribution} (event_id, kind, customer_id, channel, at_us, "
@@ -247,13 +265,37 @@ def _erased(db: Db, t: Names, e: Customer.PersonalDataErased) -> None:
     cid = customer_id(e)
     db.execute(f"DELETE FROM {t.fact} WHERE customer_id=? AND metric='response' "
                "AND channel IN ('web', 'phone')", (cid,))
-    db.execute(f"DELETE FROM {t.attribution} WHERE customer_id=? AND channel IN ('web', 'phone')",
-               (cid,))
+    db.execute(f"DELETE FROM {t.attribution} WHERE customer_id=? AND kind='response' "
+               "AND channel IN ('web', 'phone')", (cid,))
     for event_id, kind, at in db.all(f"SELECT event_id, kind, at_us FROM {t.attribution} "
                                      "WHERE customer_id=?", (cid,)):
         first, last = _touches(db, t, cid, int(at))
         db.execute(f"UPDATE {t.attribution} SET first_campaign_id=?, last_campaign_id=? "
                    "WHERE event_id=? AND kind=?", (first, last, event_id, kind))
+
+
+# -- sales ---------------------------------------------------------------------------------
+def _opportunity(db: Db, t: Names, e: sales.OpportunityOpened) -> None:
+    attribute(db, t, e, "opportunity", e.channel, e.source_campaign_id)
+
+
+def _order(db: Db, t: Names, e: sales.OrderPlaced) -> None:
+    db.execute(f"INSERT INTO {t.sale_order} (event_id, order_number, customer_id, currency, "
+               "total_minor) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
+               (str(e.event_id), e.order_number, customer_id(e), e.currency,
+                sales.to_minor(e.total, e.currency)))
+    attribute(db, t, e, "order", e.channel, None)
+
+
+def _order_returned(db: Db, t: Names, e: sales.OrderReturned) -> None:
+    db.execute(f"UPDATE {t.sale_order} SET refunded_minor = refunded_minor + ? "
+               "WHERE order_number=? AND customer_id=?",
+               (sales.to_minor(e.amount, e.currency), e.order_number, customer_id(e)))
+
+
+def _order_cancelled(db: Db, t: Names, e: sales.OrderCancelled) -> None:
+    db.execute(f"UPDATE {t.sale_order} SET cancelled_us=? WHERE order_number=? AND "
+               "customer_id=?", (us(e.occurred_at), e.order_number, customer_id(e)))
 
 
 _HANDLERS: dict[type, Any] = {
@@ -270,4 +312,8 @@ _HANDLERS: dict[type, Any] = {
     Customer.WebFormSubmitted: _form,
     Customer.CallLogged: _call,
     Customer.PersonalDataErased: _erased,
+    sales.OpportunityOpened: _opportunity,
+    sales.OrderPlaced: _order,
+    sales.OrderReturned: _order_returned,
+    sales.OrderCancelled: _order_cancelled,
 }

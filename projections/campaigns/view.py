@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from domain.sales import from_minor
 from projections.campaigns.projection import CampaignsProjection
 from projections.engine import Names
 from projections.events import iso
@@ -14,7 +15,7 @@ from projections.views import LiveView
 
 #: Figures a drill-down can name.
 METRICS = ("queued", "sent", "delivered", "failed", "bounced", "suppressed", "unsubscribed",
-           "response", "first_touch", "last_touch")
+           "response", "first_touch", "last_touch", "opportunity", "order")
 _COLUMNS = ("campaign_id, name, channel, purpose, budget, currency, starts_on, ends_on, "
             "segment_id, code, tracked_number, window_days, state")
 
@@ -45,7 +46,8 @@ class CampaignsView(LiveView):
 
     def performance(self, campaign_id: str) -> dict[str, Any] | None:
         """Sent, delivered, bounced, suppressed, unsubscribed, responses by channel, credited
-        first/last touches and cost per response (budget / responses; None without any)."""
+        first/last touches, cost per response (budget / responses; None without any), the
+        opportunities, orders and revenue (per currency) credited to it, and ROI (``roi``)."""
         def query(db: Db, t: Names) -> dict[str, Any] | None:
             found = db.one(f"SELECT {_COLUMNS} FROM {t.campaign} WHERE campaign_id=?",
                            (campaign_id,))
@@ -58,10 +60,15 @@ class CampaignsView(LiveView):
                 f"SELECT channel, COUNT(*) FROM {t.fact} WHERE campaign_id=? AND "
                 "metric='response' GROUP BY channel", (campaign_id,)))
             delivered = db.scalar(_delivered_sql(t, "COUNT(*)"), (campaign_id,))
-            first = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE first_campaign_id=?",
-                              (campaign_id,))
-            last = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE last_campaign_id=?",
-                             (campaign_id,))
+            first = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE first_campaign_id=? "
+                              "AND kind='response'", (campaign_id,))
+            last = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE last_campaign_id=? "
+                             "AND kind='response'", (campaign_id,))
+            opportunities = db.scalar(_opportunities_sql(t, "COUNT(*)"), (campaign_id,))
+            orders = db.scalar(_orders_sql(t, "COUNT(*)"), (campaign_id,))
+            revenue = {str(c): from_minor(int(n), str(c)) for c, n in db.all(
+                _orders_sql(t, "o.currency, SUM(o.total_minor - o.refunded_minor)")
+                + " GROUP BY o.currency ORDER BY o.currency", (campaign_id,))}
             responses = int(counts.get("response", 0))
             budget = Decimal(campaign["budget"])
             return {
@@ -77,6 +84,10 @@ class CampaignsView(LiveView):
                 "last_touch_responses": int(last or 0),
                 "cost_per_response": (str((budget / responses).quantize(Decimal("0.01")))
                                       if responses else None),
+                "opportunities_attributed": int(opportunities or 0),
+                "orders_attributed": int(orders or 0),
+                "revenue_attributed": revenue,
+                **roi(budget, campaign["currency"], revenue),
             }
         return self.run(query)
 
@@ -94,7 +105,12 @@ class CampaignsView(LiveView):
             elif metric in ("first_touch", "last_touch"):
                 column = "first_campaign_id" if metric == "first_touch" else "last_campaign_id"
                 sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.attribution} "
-                       f"WHERE {column}=? AND event_id > ? ORDER BY event_id LIMIT ?")
+                       f"WHERE {column}=? AND kind='response' AND event_id > ? "
+                       "ORDER BY event_id LIMIT ?")
+            elif metric in ("opportunity", "order"):
+                sql = (_opportunities_sql if metric == "opportunity" else _orders_sql)(
+                    t, "a.event_id, a.customer_id, a.channel, a.at_us") + \
+                    " AND a.event_id > ? ORDER BY a.event_id LIMIT ?"
             else:
                 sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.fact} "
                        "WHERE campaign_id=? AND metric=? AND event_id > ? "
@@ -116,6 +132,34 @@ class CampaignsView(LiveView):
                      "first_touch_campaign_id": r[5], "last_touch_campaign_id": r[6]}
                     for r in rows]
         return self.run(query)
+
+
+def _opportunities_sql(t: Names, columns: str) -> str:
+    """Opportunities credited to a campaign: their source campaign, else their last touch."""
+    return (f"SELECT {columns} FROM {t.attribution} a WHERE a.kind='opportunity' "
+            "AND COALESCE(a.campaign_id, a.last_campaign_id)=?")
+
+
+def _orders_sql(t: Names, columns: str) -> str:
+    """Orders credited to a campaign (their last touch), cancelled ones left out."""
+    return (f"SELECT {columns} FROM {t.attribution} a JOIN {t.sale_order} o ON "
+            "o.event_id = a.event_id WHERE a.kind='order' AND a.last_campaign_id=? "
+            "AND o.cancelled_us IS NULL")
+
+
+def roi(budget: Decimal, currency: str, revenue: dict[str, str]) -> dict[str, str | None]:
+    """ROI = (revenue − budget) / budget, to 4 decimals, when it can be computed honestly:
+    without a budget, or with revenue in a currency other than the budget's (the hub keeps
+    no exchange rates), ``roi`` is None and ``roi_note`` says why."""
+    others = sorted(c for c in revenue if c != currency)
+    if others:
+        return {"roi": None, "roi_note": f"revenue in {', '.join(others)}, budget in "
+                f"{currency}: no exchange rates"}
+    if budget == 0:
+        return {"roi": None, "roi_note": "no budget"}
+    gained = Decimal(revenue.get(currency, "0"))
+    return {"roi": str(((gained - budget) / budget).quantize(Decimal("0.0001"))),
+            "roi_note": None}
 
 
 def _delivered_sql(t: Names, columns: str) -> str:

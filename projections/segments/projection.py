@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from domain import marketing as mk
+from domain import sales
 from domain.customer import Customer
 from projections.campaigns.projection import record_id
 from projections.engine import Names, Projection, Table
@@ -28,6 +29,9 @@ _SEGMENT = ("segment_id", "name", "rule", "event_id")
 _FACTS = ("customer_id", "lifecycle_stage", "partner_id")
 _ACTIVITY = ("customer_id", "channel", "touches", "last_us")
 _CONSENT = ("customer_id", "topic", "expires_us")
+_PURCHASE = ("order_number", "customer_id", "currency", "total_minor", "placed_us",
+             "cancelled_us")
+_REFUND = ("event_id", "order_number", "amount_minor", "at_us")
 
 
 class SegmentsProjection(Projection):
@@ -35,7 +39,9 @@ class SegmentsProjection(Projection):
     tables = (Table("segment", ("segment_id",), _SEGMENT),
               Table("facts", ("customer_id",), _FACTS),
               Table("activity", ("customer_id", "channel"), _ACTIVITY),
-              Table("consent", ("customer_id", "topic"), _CONSENT))
+              Table("consent", ("customer_id", "topic"), _CONSENT),
+              Table("purchase", ("order_number",), _PURCHASE),
+              Table("purchase_refund", ("event_id",), _REFUND))
     consumes = (Customer.Event, mk.Segment.Event)
 
     def ddl(self, dialect: str) -> list[str]:
@@ -48,6 +54,13 @@ class SegmentsProjection(Projection):
              "touches INTEGER NOT NULL, last_us BIGINT, PRIMARY KEY (customer_id, channel))"),
             ("CREATE TABLE {consent} (customer_id TEXT NOT NULL, topic TEXT NOT NULL, "
              "expires_us BIGINT, PRIMARY KEY (customer_id, topic))"),
+            ("CREATE TABLE {purchase} (order_number TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+             "currency TEXT NOT NULL, total_minor BIGINT NOT NULL, placed_us BIGINT NOT NULL, "
+             "cancelled_us BIGINT)"),
+            "CREATE INDEX {purchase}_customer ON {purchase} (customer_id)",
+            ("CREATE TABLE {purchase_refund} (event_id TEXT PRIMARY KEY, order_number TEXT NOT "
+             "NULL, amount_minor BIGINT NOT NULL, at_us BIGINT NOT NULL)"),
+            "CREATE INDEX {purchase_refund}_order ON {purchase_refund} (order_number)",
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Any]) -> None:
@@ -125,6 +138,31 @@ def _ended(db: Db, t: Names, e: Any) -> None:
                (customer_id(e), mk.topic(e.consent_channel, e.purpose)))
 
 
+def _merged(db: Db, t: Names, e: Customer.MergedInto) -> None:
+    _gone(db, t, e)
+    db.execute(f"UPDATE {t.purchase} SET customer_id=? WHERE customer_id=?",
+               (str(e.target_id), customer_id(e)))
+
+
+def _placed(db: Db, t: Names, e: sales.OrderPlaced) -> None:
+    db.execute(f"INSERT INTO {t.purchase} (order_number, customer_id, currency, total_minor, "
+               "placed_us) VALUES (?,?,?,?,?) ON CONFLICT (order_number) DO NOTHING",
+               (e.order_number, customer_id(e), e.currency,
+                sales.to_minor(e.total, e.currency), us(e.occurred_at)))
+
+
+def _refunded(db: Db, t: Names, e: sales.OrderReturned) -> None:
+    db.execute(f"INSERT INTO {t.purchase_refund} (event_id, order_number, amount_minor, at_us) "
+               "VALUES (?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
+               (str(e.event_id), e.order_number, sales.to_minor(e.amount, e.currency),
+                us(e.occurred_at)))
+
+
+def _cancelled(db: Db, t: Names, e: sales.OrderCancelled) -> None:
+    db.execute(f"UPDATE {t.purchase} SET cancelled_us=? WHERE order_number=?",
+               (us(e.occurred_at), e.order_number))
+
+
 _HANDLERS: dict[type, Any] = {
     mk.Segment.Defined: _segment,
     mk.Segment.Redefined: _segment,
@@ -133,9 +171,12 @@ _HANDLERS: dict[type, Any] = {
     Customer.PartnerAssigned: _partner,
     Customer.TouchpointVoided: _voided,
     Customer.TouchpointCorrected: _corrected,
-    Customer.MergedInto: _gone,
+    Customer.MergedInto: _merged,
     Customer.PersonalDataErased: _gone,
     mk.ConsentGiven: _given,
     mk.ConsentWithdrawn: _ended,
     mk.ConsentExpired: _ended,
+    sales.OrderPlaced: _placed,
+    sales.OrderReturned: _refunded,
+    sales.OrderCancelled: _cancelled,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from projections.segments.view import SegmentsView
 from projections.store import ReadStore
 from replays.rebuild import rebuild
 from tests.support.hubs import make_hub
-from tests.support.marketing import T0, seed_marketing
+from tests.support.marketing import T0, seed_marketing, seed_marketing_sales
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 
@@ -95,15 +96,59 @@ def test_campaign_figures_attribution_segments_and_consent_read_the_same_everywh
     assert consent.totals(T0) == [{"consent_channel": "email", "purpose": "marketing",
                                    "valid": 0, "lapsed": 1, "withdrawn": 3, "expired": 0}]
 
+    # Sales: orders credited to their last touch, opportunities to their source campaign
+    # (else their last touch); refunds subtracted, cancelled orders and orders outside every
+    # window left out; ROI only where the revenue is in the budget's currency.
+    sold = seed_marketing_sales(hub, ids)
+    _catch_up(deps)
+    assert _sales(campaigns, ids["spring"]) == (1, 2, {"EUR": "300.00", "USD": "250.00"}, None)
+    assert campaigns.performance(str(ids["spring"]))["roi_note"] == (  # type: ignore[index]
+        "revenue in USD, budget in EUR: no exchange rates")
+    assert _sales(campaigns, ids["webinar"]) == (0, 1, {"EUR": "1500.00"}, "1.5000")
+    assert _sales(campaigns, ids["hotline"]) == (1, 1, {"EUR": "90.00"}, "-0.8500")
+    assert [e["event_id"] for e in campaigns.events(str(ids["spring"]), "order")] == sorted(
+        [sold["B1"], sold["B2"]])
+    assert [e["event_id"] for e in campaigns.events(str(ids["spring"]), "opportunity")] == [
+        sold["ada_opp"]]
+    assert [e["event_id"] for e in campaigns.events(str(ids["hotline"]), "opportunity")] == [
+        sold["cy_opp"]]
+    order = {a["event_id"]: a for a in campaigns.attributions(str(ids["ada"]))}[sold["A1"]]
+    assert (order["kind"], order["first_touch_campaign_id"], order["last_touch_campaign_id"]
+            ) == ("order", str(ids["spring"]), str(ids["webinar"]))
+    # RFM segments (EUR, 365 days, by hand): as of day 30 ada (r2 f1 m4), bob (r4 f4 m3:
+    # 400 − 100 refunded + 70), cy (r1 f1 m2: C2 cancelled), dot (r2 f1 m1); B2 is USD.
+    segments_sold = SegmentsView(deps.read_store)
+    assert segments_sold.members({"rfm": {"r_min": 4, "f_min": 3}}, T0 + 30 * DAY) == [
+        str(ids["bob"])]
+    assert segments_sold.members({"rfm": {"m_min": 3}}, T0 + 30 * DAY) == sorted(
+        [str(ids["ada"]), str(ids["bob"])])
+    # As of an earlier day only what had happened counts: C2 was not yet cancelled, the
+    # others had not ordered (no scores: no bound matches them).
+    assert segments_sold.members({"rfm": {"f_min": 1}}, T0 + 5.5 * DAY) == [str(ids["cy"])]
+    assert segments_sold.members({"not": {"rfm": {"r_min": 1}}}, T0 + 5.5 * DAY) == sorted(
+        str(ids[n]) for n in ("ada", "bob", "dot"))
+    # Orders and opportunities are attributions but not responses.
+    assert campaigns.performance(str(ids["spring"]))["first_touch_responses"] == 2  # type: ignore[index]
+
     # Erasing Ada drops the response only her form fields linked; the rebuild agrees.
     deps.eraser.erase(ids["ada"], "ticket 9", "privacy")
     _catch_up(deps)
     assert campaigns.performance(str(ids["webinar"]))["responses"] == 0  # type: ignore[index]
     assert campaigns.performance(str(ids["spring"]))["responses"] == 1  # type: ignore[index]
+    # Her order's last touch is now the spring reply: the revenue moves with it.
+    assert _sales(campaigns, ids["spring"])[2] == {"EUR": "1800.00", "USD": "250.00"}
+    assert _sales(campaigns, ids["webinar"]) == (0, 0, {}, "-1.0000")
     results = rebuild(deps.read_store, deps.event_source(), registry.select(MARKETING),
                       batch=5)
     assert all(r.comparison.equal and r.swapped for r in results), [
         d.describe() for r in results for d in r.comparison.differences]
+
+
+def _sales(view: CampaignsView, campaign: object) -> tuple[Any, ...]:
+    found = view.performance(str(campaign))
+    assert found is not None
+    return (found["opportunities_attributed"], found["orders_attributed"],
+            found["revenue_attributed"], found["roi"])
 
 
 def test_the_marketing_read_models_are_registered() -> None:

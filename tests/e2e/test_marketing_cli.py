@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import store_env
 from tests.support.hubs import make_hub
-from tests.support.marketing import seed_marketing
+from tests.support.marketing import seed_marketing, seed_marketing_sales
 from touchstream.cli import main
 from touchstream.cli.exits import Exit
 
@@ -48,6 +48,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dic
     hub = make_hub(env)
     try:
         ids = seed_marketing(hub)
+        ids["sold"] = seed_marketing_sales(hub, ids)
     finally:
         hub.close()
     return env, ids
@@ -73,6 +74,26 @@ def test_campaign_figures_in_every_format(story: tuple[dict[str, str], dict[str,
         run(env, "marketing", "consent", "--csv", "--as-of", "2026-01-01").stdout)))
     assert totals == [{"consent_channel": "email", "purpose": "marketing", "valid": "1",
                        "lapsed": "0", "withdrawn": "3", "expired": "0"}]
+
+
+def test_attributed_sales_and_roi_in_every_format(
+        story: tuple[dict[str, str], dict[str, Any]], run: Callable[..., Done]) -> None:
+    env, ids = story
+    [webinar] = json.loads(run(env, "marketing", "campaign", str(ids["webinar"]),
+                               "--json").stdout)
+    assert (webinar["orders_attributed"], webinar["revenue_attributed"], webinar["roi"],
+            webinar["roi_note"]) == (1, {"EUR": "1500.00"}, "1.5000", None)
+    [spring] = list(csv.DictReader(io.StringIO(
+        run(env, "marketing", "campaign", str(ids["spring"]), "--csv").stdout)))
+    assert (spring["opportunities_attributed"], spring["revenue_attributed"], spring["roi"],
+            spring["roi_note"]) == ("1", "EUR=300.00 USD=250.00", "",
+                                    "revenue in USD, budget in EUR: no exchange rates")
+    orders = run(env, "marketing", "events", str(ids["spring"]), "order")
+    assert orders.returncode == 0, orders.stderr
+    assert sorted(line.split()[0] for line in orders.stdout.splitlines()[1:]) == sorted(
+        [ids["sold"]["B1"], ids["sold"]["B2"]])
+    header = run(env, "marketing", "campaigns").stdout.splitlines()[0]
+    assert "REVENUE ATTRIBUTED" in header and "ROI" in header.split()
 
 
 def test_commands_and_their_exit_codes(story: tuple[dict[str, str], dict[str, Any]],

@@ -193,3 +193,29 @@ def test_the_replay_benchmark_reports_its_ratio_rss_and_export_rate() -> None:
     assert report["scenario"] == "replay" and figures["replay_rows"] == figures["events"]
     assert figures["replay_peak_rss_mb"] > 0 and figures["export_events_per_s"] > 0
     assert 0 < report["ratios"]["replay_vs_raw_read"]
+
+
+def test_a_segment_selects_its_members_events_through_the_segments_view(
+        env: dict[str, str], book: tuple[dict[str, str], dict[str, str]], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from uuid import uuid4
+
+    from commands import marketing as cm
+
+    hub = make_hub(env)
+    try:
+        hub.execute(cm.DefineSegment(segment_id=uuid4(), name="North partner",
+                                     rule={"partner": "p-north"}))  # bob only
+    finally:
+        hub.close()
+    spec, out = _file(tmp_path, "calls.py", CALLS), str(tmp_path / "s.csv")
+
+    def rows(*flags: str) -> int:
+        assert main(["replay", "run", spec, "--out", out, "--json", *flags]) == 0
+        return int(json.loads(capsys.readouterr().out)["rows"])
+
+    bob = rows("--customers", book[1]["bob"])
+    assert bob >= 20 and rows("--segment", "North partner") == bob
+    assert rows("--segment", "North partner", "--customers", book[1]["cy"]) == 0
+    assert main(["replay", "run", spec, "--out", out, "--segment", "Nobody"]) == 4
+    assert "no segment 'Nobody'" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from commands import email_messages as em
 from commands import marketing as cm
 from commands import messages as m
+from commands import sales as s
 from commands.hub import Hub
 from touchstream.demo_marketing import message_id
 
@@ -104,3 +105,43 @@ def seed_marketing(hub: Hub) -> dict[str, Any]:
             "late": late.event_ids[0], "form": form.event_ids[0], "call": call.event_ids[0]}
 
 
+
+
+def _order(who: UUID, number: str, total: str, currency: str, day: float) -> s.PlaceOrder:
+    return s.PlaceOrder(customer_id=who, order_number=number, total=total, currency=currency,
+                        lines=[{"product_code": "P", "quantity": "1", "unit_price": total}],
+                        occurred_at=T0 + timedelta(days=day))
+
+
+def seed_marketing_sales(hub: Hub, ids: dict[str, Any]) -> dict[str, str]:
+    """Orders and opportunities after ``seed_marketing``'s touches (windows are 14 days).
+
+    ada (spring email T0, spring reply day 2, webinar form day 3): order A1 1500.00 EUR on
+    day 6 (first spring, last webinar); opportunity from spring named as its source.
+    bob (spring email T0): B1 400.00 EUR day 7 with 100.00 refunded, B2 250.00 USD day 8
+    (both spring); B3 on day 20 is outside every window.
+    cy (hotline call day 4): C1 90.00 EUR day 5, C2 50.00 EUR day 5 cancelled, an
+    opportunity without a source (last touch: hotline). dot (never reached): D1 on day 6.
+    """
+    ada, bob, cy, dot = (ids[n] for n in ("ada", "bob", "cy", "dot"))
+    steps: dict[str, Any] = {
+        "A1": _order(ada, "A1", "1500.00", "EUR", 6),
+        "ada_opp": s.OpenOpportunity(customer_id=ada, title="Fleet", amount="9000",
+                                     currency="EUR", expected_close="2026-06-30", owner="mia",
+                                     source_campaign_id=str(ids["spring"]),
+                                     occurred_at=T0 + 6 * DAY),
+        "B1": _order(bob, "B1", "400.00", "EUR", 7),
+        "B2": _order(bob, "B2", "250.00", "USD", 8),
+        "B3": _order(bob, "B3", "70.00", "EUR", 20),
+        "C1": _order(cy, "C1", "90.00", "EUR", 5),
+        "C2": _order(cy, "C2", "50.00", "EUR", 5),
+        "cy_opp": s.OpenOpportunity(customer_id=cy, title="Hotline lead", amount="500",
+                                    currency="EUR", expected_close="2026-05-31", owner="jo",
+                                    occurred_at=T0 + 5 * DAY),
+        "D1": _order(dot, "D1", "80.00", "EUR", 6),
+    }
+    found = {name: str(hub.execute(cmd).event_ids[0]) for name, cmd in steps.items()}
+    hub.execute(s.ReturnOrder(customer_id=bob, order_number="B1", amount="100.00",
+                              occurred_at=T0 + 9 * DAY))
+    hub.execute(s.CancelOrder(customer_id=cy, order_number="C2", occurred_at=T0 + 6 * DAY))
+    return found

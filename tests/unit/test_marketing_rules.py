@@ -148,11 +148,28 @@ def test_the_segment_rule_language_combines_its_conditions() -> None:
     assert mk.matches({"partner": None}, _facts(), T0)
 
 
+def test_rfm_bounds_match_the_scores_of_the_day_and_never_a_customer_without_orders() -> None:
+    rule = {"rfm": {"r_min": 4, "f_min": 3}}
+    mk.check_rule(rule)
+    assert mk.matches(rule, _facts(rfm=(4, 3, 1)), T0)
+    assert mk.matches(rule, _facts(rfm=(5, 5, 5)), T0)
+    assert not mk.matches(rule, _facts(rfm=(3, 5, 5)), T0)
+    assert not mk.matches(rule, _facts(rfm=(4, 2, 5)), T0)
+    assert not mk.matches(rule, _facts(), T0)  # no order by then: no scores
+    assert mk.matches({"not": rule}, _facts(), T0)
+    lapsed = {"rfm": {"r_max": 2, "m_min": 4, "m_max": 5}}  # big spenders gone quiet
+    mk.check_rule(lapsed)
+    assert mk.matches(lapsed, _facts(rfm=(2, 1, 4)), T0)
+    assert not mk.matches(lapsed, _facts(rfm=(3, 1, 4)), T0)
+
+
 @pytest.mark.parametrize("rule", [
     [], {}, {"lifecycle": ["gold"]}, {"all": []}, {"consent": "fax:marketing"},
     {"last_contact_older_than_days": -1}, {"last_contact_older_than_days": True},
     {"channel_activity": {"channel": "email", "min": 1}}, {"spend": 3},
     {"lifecycle": ["prospect"], "partner": None}, {"partner": 7},
+    {"rfm": {}}, {"rfm": {"r_min": 6}}, {"rfm": {"r_min": 0}}, {"rfm": {"f_min": "3"}},
+    {"rfm": {"m_min": True}}, {"rfm": {"recency": 4}}, {"rfm": 4},
 ])
 def test_a_malformed_rule_is_refused_with_a_reason(rule: Any) -> None:
     with pytest.raises(mk.InvalidSegmentRuleError):

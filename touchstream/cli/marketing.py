@@ -25,15 +25,18 @@ from channels.web.marketing import MarketingLinks
 from projections.campaigns.view import METRICS, CampaignsView
 from projections.consent.view import ConsentView
 from projections.segments.view import SegmentsView
+from projections.store import ReadStore
 from touchstream.bootstrap import opened
 from touchstream.cli.common import add_model_flags, model_input, open_hub, print_recorded
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
 from touchstream.cli.reading import read_models, table
 from touchstream.marketing_routes import SendCampaignIn, send_campaign
+from touchstream.settings import load as load_settings
 
 _PERFORMANCE = ("name", "state", "queued", "sent", "delivered", "bounced", "suppressed",
-                "unsubscribed", "responses", "cost_per_response", "campaign_id")
+                "unsubscribed", "responses", "cost_per_response", "opportunities_attributed",
+                "orders_attributed", "revenue_attributed", "roi", "campaign_id")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -139,7 +142,7 @@ def _campaign(args: argparse.Namespace) -> int:
     if found is None:
         raise NotFoundError(f"no campaign {campaign}")
     emit(args, (*_PERFORMANCE, "responses_by_channel", "first_touch_responses",
-                "last_touch_responses"), [found])
+                "last_touch_responses", "budget", "currency", "roi_note"), [found])
     return Exit.OK
 
 
@@ -156,9 +159,15 @@ def _events(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _segments_view(store: ReadStore) -> SegmentsView:
+    """Segments whose ``rfm`` rules score over the configured period and currency."""
+    sales = load_settings().sales
+    return SegmentsView(store, sales.rfm_period_days, sales.rfm_currency)
+
+
 def _segments(args: argparse.Namespace) -> int:
     with read_models(quiet=args.quiet) as store:
-        view = SegmentsView(store)
+        view = _segments_view(store)
         rows = [{**s, "members": len(view.members(s["rule"], _day(args.as_of))),
                  "rule": json.dumps(s["rule"], sort_keys=True)} for s in view.segments()]
     emit(args, ("name", "members", "segment_id", "rule"), rows)
@@ -168,7 +177,7 @@ def _segments(args: argparse.Namespace) -> int:
 def _members(args: argparse.Namespace) -> int:
     segment = _uuid(args.segment_id, "segment")
     with read_models(quiet=args.quiet) as store:
-        view = SegmentsView(store)
+        view = _segments_view(store)
         found = view.segment(segment)
         if found is None:
             raise NotFoundError(f"no segment {segment}")
@@ -198,7 +207,7 @@ def _send(args: argparse.Namespace) -> int:
     with read_models(quiet=True), opened() as deps:
         links = MarketingLinks(secret=deps.forms.secret,
                                base_url=deps.settings.core.public_base_url)
-        report = send_campaign(deps.hub, SegmentsView(deps.read_store), links, body,
+        report = send_campaign(deps.hub, _segments_view(deps.read_store), links, body,
                                "cli:marketing", datetime.now(UTC))
     print(json.dumps(report.__dict__, sort_keys=True))
     return Exit.OK

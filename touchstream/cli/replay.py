@@ -1,13 +1,18 @@
 """``touchstream replay run|sla``: history replayed into an analyst's projection file, or
 past cases under a new SLA policy (what-if). Neither reads nor changes a live read model.
 
+``replay run … --segment NAME``: only the events of the segment's members (its name or
+id), resolved through the segments read model on ``--until``'s day (default today); with
+``--customers`` too, the customers in both.
+
 ``replay sla --policy new.toml``: past cases under the current SLA settings and a new
 policy file side by side (breaches, at risk, median business minutes), replayed from
 the event log into a scratch read model.
 
 Exit codes: 0 done; 1 the file's handler failed (position and traceback on
-stderr, nothing written); 2 bad arguments or a file that does not define a
-projection; 5 a store is unreachable; 7 the event store is damaged.
+stderr, nothing written); 2 bad arguments, a file that does not define a
+projection, or a segment name several segments share; 4 no such segment; 5 a store is
+unreachable; 7 the event store is damaged.
 """
 
 from __future__ import annotations
@@ -17,20 +22,23 @@ import csv
 import json
 import sys
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from uuid import UUID
 
+from domain.marketing import InvalidSegmentRuleError
+from projections.segments.view import SegmentsView
 from replays.analyst.outputs import check_suffix
 from replays.analyst.run import ReplayFilter, run_replay
 from replays.progress import ProgressBar
 from replays.sla import what_if
 from touchstream.bootstrap import opened
 from touchstream.cli.common import print_json
-from touchstream.cli.errors import CliError
+from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
-from touchstream.cli.reading import table, when
+from touchstream.cli.reading import read_models, table, when
 from touchstream.cli.service import moment
+from touchstream.settings import load as load_settings
 from touchstream.settings.service import read_sla_file
 
 FIGURES = ("cases", "breached", "at_risk", "first_response_breached", "resolution_breached",
@@ -52,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--known-at", type=_moment,
                      help="only what the hub had recorded by this time (ISO 8601)")
     run.add_argument("--customers", type=_ids, help="comma-separated customer ids")
+    run.add_argument("--segment", metavar="NAME", help="only the members of this segment "
+                     "(name or id) on --until's day (default today)")
     run.add_argument("--batch", type=int, default=1000, help="events per batch")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)
@@ -99,7 +109,11 @@ def _run(args: argparse.Namespace) -> int:
         source_text = Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from exc
-    where = ReplayFilter(args.since, args.until, args.known_at, args.customers)
+    customers = args.customers
+    if args.segment:
+        members = _segment_members(args.segment, args.until)
+        customers = members if customers is None else customers & members
+    where = ReplayFilter(args.since, args.until, args.known_at, customers)
     bar = ProgressBar.on_terminal(f"replay {Path(args.file).name}", quiet=args.json)
     with opened() as deps:
         source = deps.event_source()
@@ -118,6 +132,25 @@ def _run(args: argparse.Namespace) -> int:
         print(summary.line())
     sys.stdout.flush()
     return Exit.OK
+
+
+def _segment_members(name: str, day: date | None) -> frozenset[str]:
+    """The members of the segment named (or with the id) ``name`` at the end of ``day``."""
+    as_of = datetime.combine(day or datetime.now(UTC).date(), time.max, tzinfo=UTC)
+    sales = load_settings().sales
+    with read_models(quiet=True) as store:
+        view = SegmentsView(store, sales.rfm_period_days, sales.rfm_currency)
+        found = [s for s in view.segments() if name in (s["name"], s["segment_id"])]
+        if not found:
+            raise NotFoundError(f"no segment {name!r} (`touchstream marketing segments` "
+                                "lists them)")
+        if len(found) > 1:
+            raise CliError(f"{len(found)} segments are named {name!r}; give one's id: "
+                           + ", ".join(s["segment_id"] for s in found))
+        try:
+            return frozenset(view.members(found[0]["rule"], as_of))
+        except InvalidSegmentRuleError as exc:  # stored before the rule language changed
+            raise CliError(f"segment {name!r}: {exc}") from exc
 
 
 def _sla(args: argparse.Namespace) -> int:
