@@ -118,18 +118,41 @@ def _clip(text: Any) -> str | None:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
+#: Business objects by their id field, first match names a business event's subject
+#: (a quote names its opportunity too, a work order its case: the more specific first).
+_OBJECT_IDS = (
+    ("order_number", "order"), ("quote_id", "quote"), ("work_order_id", "work order"),
+    ("case_id", "case"), ("opportunity_id", "opportunity"), ("contract_id", "contract"),
+    ("product_code", "product"), ("product_id", "product"), ("account_id", "account"),
+)
+#: Clear (non-personal) state fields a business event's summary line lists when it has
+#: no text or amount of its own: "priority: high", "queue: billing; agent: mia".
+_FACTS = (
+    "stage", "to_stage", "probability", "priority", "queue", "agent", "resolution_code",
+    "accepted", "score", "technician_id", "window_start", "window_end", "eta",
+    "follow_up_on", "follow_up_channel", "starts_on", "ends_on", "installed_on", "role",
+    "touchpoint_channel", "minutes_spent",
+)
+
+
 def subject_of(event: Customer.Event) -> str | None:
     """The one-line title shown in a timeline page."""
     e: Any = event
     if isinstance(event, Customer.Registered):
         return _clip(e.name)
+    consent = getattr(e, "consent_channel", None)  # marketing: what was consented to
+    if isinstance(consent, str) and consent:
+        purpose = getattr(e, "purpose", None)
+        return _clip(f"{consent} consent: {purpose}" if purpose else f"{consent} consent")
+    if getattr(e, "campaign_id", None) and getattr(e, "message_id", None):
+        return _clip(f"campaign email: {getattr(e, 'purpose', None) or e.campaign_id}")
     for attr in ("subject", "title", "purpose", "form_name", "reason", "to_stage"):
         value = getattr(e, attr, None)
         if isinstance(value, str) and value.strip():
             return _clip(value)
     if isinstance(event, Customer.ContactPointAdded | Customer.ContactPointRemoved):
         return _clip(f"{e.kind} {e.value}")
-    for attr, label in (("order_number", "order"), ("quote_id", "quote")):  # sales
+    for attr, label in _OBJECT_IDS:  # business areas: the object the event is about
         value = getattr(e, attr, None)
         if isinstance(value, str) and value:
             return _clip(f"{label} {value}")
@@ -152,7 +175,9 @@ def summary_of(event: Customer.Event) -> str | None:
     amount = getattr(e, "amount", None) or getattr(e, "total", None)  # sales: money moved
     if isinstance(amount, str) and isinstance(getattr(e, "currency", None), str):
         return _clip(f"{amount} {e.currency}")
-    return None
+    facts = [f"{attr}: {value}" for attr in _FACTS
+             if (value := getattr(e, attr, None)) is not None and value != ""]
+    return _clip("; ".join(facts)) if facts else None
 
 
 def has_body(event: Customer.Event) -> bool:

@@ -91,12 +91,13 @@ def read_router(
     (None: nothing is recorded, for tests of the routes alone); ``rfm_defaults``: the RFM
     period (days) and currency when a request names none (``read_api.sales``)."""
     deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s, audit=audit)
+    sla = sla or config_from_mapping(DEFAULT_CONFIG)
     router = APIRouter()
     router.include_router(customers.router(deps, normalise_phone=normalise_phone,
                                            normalise_email=normalise_email))
     router.include_router(timeline.router(deps))
     router.include_router(events.router(deps, blob_reader))
-    router.include_router(summary.router(deps))
+    router.include_router(summary.router(deps, sla))
     router.include_router(status.router(deps))
     router.include_router(accounts.router(deps))
     router.include_router(quality.router(deps))
@@ -104,6 +105,6 @@ def read_router(
                                        rfm_currency=rfm_defaults[1]))
     router.include_router(marketing.router(deps, rfm_period_days=rfm_defaults[0],
                                            rfm_currency=rfm_defaults[1]))
-    router.include_router(service.router(deps, sla or config_from_mapping(DEFAULT_CONFIG)))
+    router.include_router(service.router(deps, sla))
     router.include_router(dispatch.router(deps))
     return router

@@ -97,7 +97,126 @@ class ChannelStatsPublic(BaseModel):
     last_contact_at: str | None
 
 
-class SummaryPublic(BaseModel):
+class BusinessOpportunityPublic(BaseModel):
+    opportunity_id: str
+    title: str | None = Field(description="None once the customer was erased.")
+    stage: str
+    probability: int
+    amount: str
+    currency: str
+    expected_close: str | None
+    opened_at: str | None
+
+
+class BusinessOrderPublic(BaseModel):
+    order_number: str
+    placed_at: str | None
+    total: str
+    currency: str
+    status: str = Field(description="placed, paid, shipped, partly returned, returned, "
+                                    "cancelled.")
+
+
+class BusinessSalesPublic(BaseModel):
+    open_opportunities: int
+    opportunities: list[BusinessOpportunityPublic] = Field(
+        description="The newest open ones (at most 5).")
+    orders: int
+    recent_orders: list[BusinessOrderPublic] = Field(description="The newest (at most 5).")
+
+
+class BusinessConsentPublic(BaseModel):
+    consent_channel: str
+    purpose: str
+    state: str
+    valid: bool = Field(description="Given and not expired at the block's as_of.")
+    expires_at: str | None
+    changed_at: str | None
+
+
+class BusinessCasePublic(BaseModel):
+    case_id: str
+    case_kind: str
+    subject: str | None = Field(description="None once the customer was erased.")
+    priority: str
+    status: str
+    queue: str | None
+    opened_at: str | None
+    contract_id: str | None
+    outside_contract: bool
+    sla_state: str | None = Field(description="ok, at_risk or breached at the block's as_of.")
+    next_deadline: str | None
+
+
+class BusinessServicePublic(BaseModel):
+    open_cases: int
+    cases_total: int
+    cases: list[BusinessCasePublic] = Field(description="The newest open ones (at most 5).")
+
+
+class BusinessWorkOrderPublic(BaseModel):
+    work_order_id: str
+    case_id: str | None
+    stage: str
+    skill: str
+    priority: str
+    window_start: str | None
+    window_end: str | None
+    late: bool
+    overdue: bool
+    summary: str | None = Field(description="None once the customer was erased.")
+
+
+class BusinessDispatchPublic(BaseModel):
+    open_work_orders: int = Field(description="Among the customer's newest 200 work orders.")
+    work_orders: list[BusinessWorkOrderPublic] = Field(
+        description="The newest open ones (at most 5).")
+
+
+class BusinessPublic(BaseModel):
+    """A customer's business objects (merged-in customers' included). A part is null when
+    the caller's role may not read that area (the roles of its per-customer route)."""
+
+    as_of: str = Field(description="When SLA states, consent validity and lateness are judged.")
+    sales: BusinessSalesPublic | None = Field(description="sales, partner (and admin).")
+    consent: list[BusinessConsentPublic] | None = Field(
+        description="By channel and purpose; marketing, agent, sales, service (and admin).")
+    service: BusinessServicePublic | None = Field(
+        description="Every role that reads summaries.")
+    dispatch: BusinessDispatchPublic | None = Field(
+        description="dispatcher, service, agent (and admin).")
+
+
+_BUSINESS_EXAMPLE = {
+    "as_of": "2026-11-30T12:00:00+00:00",
+    "sales": {"open_opportunities": 1, "opportunities": [{
+        "opportunity_id": "5f0c9a1e-7b2d-4c3e-9a8f-1e2d3c4b5a69", "title": "Fleet renewal",
+        "stage": "proposal", "probability": 60, "amount": "12500.00", "currency": "EUR",
+        "expected_close": "2026-12-20", "opened_at": "2026-10-02T09:00:00+00:00"}],
+        "orders": 3, "recent_orders": [{
+            "order_number": "ERP-10442", "placed_at": "2026-09-14T10:12:00+00:00",
+            "total": "840.00", "currency": "EUR", "status": "shipped"}]},
+    "consent": [{"consent_channel": "email", "purpose": "newsletter", "state": "given",
+                 "valid": True, "expires_at": None,
+                 "changed_at": "2026-03-02T08:00:00+00:00"}],
+    "service": {"open_cases": 1, "cases_total": 4, "cases": [{
+        "case_id": "3b1d7e2a-9c4f-4a6b-8e1d-2f3a4b5c6d7e", "case_kind": "incident",
+        "subject": "Boiler leaks", "priority": "high", "status": "open", "queue": "field",
+        "opened_at": "2026-11-29T16:40:00+00:00", "contract_id": "SC-2026-118",
+        "outside_contract": False, "sla_state": "at_risk",
+        "next_deadline": "2026-11-30T12:40:00+00:00"}]},
+    "dispatch": {"open_work_orders": 1, "work_orders": [{
+        "work_order_id": "7c2e4f6a-1b3d-4e5f-8a9b-0c1d2e3f4a5b",
+        "case_id": "3b1d7e2a-9c4f-4a6b-8e1d-2f3a4b5c6d7e", "stage": "assigned",
+        "skill": "boiler", "priority": "high", "window_start": "2026-12-01T08:00:00+00:00",
+        "window_end": "2026-12-01T10:00:00+00:00", "late": False, "overdue": False,
+        "summary": "Boiler leaks"}]},
+}
+
+
+class SummaryCorePublic(BaseModel):
+    """A customer's summary as the screen-pop shows it (no business block)."""
+
     customer_id: str
     name: str
     company: str | None
@@ -130,6 +249,15 @@ class SummaryPublic(BaseModel):
                         "requested_at": "2026-11-24T08:00:00+00:00", "requested_for": None,
                         "number": "+442079460018", "reason": "billing"}],
         "merged_from": []}]})
+
+
+class SummaryPublic(SummaryCorePublic):
+    business: BusinessPublic = Field(description="Opportunities, orders, consent, cases and "
+                                                 "work orders at a glance.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **SummaryCorePublic.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+        "business": _BUSINESS_EXAMPLE}]})
 
 
 class ProjectionStatusPublic(BaseModel):
@@ -180,7 +308,7 @@ class TimelineQuery(BaseModel):
 
 
 class ScreenPopMatchPublic(BaseModel):
-    customer: SummaryPublic
+    customer: SummaryCorePublic
     recent: list[TimelineEntryPublic] = Field(description="Newest first.")
 
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from projections.store import ReadStore
+from tests.support.business import HOSTILE_TITLE, Business, seed_business, wait_for_business
 from tests.support.console import (
     HOSTILE_BODY,
     HOSTILE_NAME,
@@ -308,3 +309,60 @@ def test_a_page_whose_read_cannot_be_recorded_shows_nothing(ch: ConsoleHub) -> N
     finally:
         db.execute("DROP TRIGGER console_audit_down")
         db.close()
+
+
+@pytest.fixture(scope="module")
+def bea(ch: ConsoleHub) -> Business:
+    """A customer with every area's objects (sales, consent, cases, work orders)."""
+    found = seed_business(ch.hub)
+    wait_for_business(ch.deps.read_views.store, int(ch.hub.recorder.max_notification_id() or 0))
+    ch.wait_for_read_models()
+    return found
+
+
+def panels_of(page: str) -> set[str]:
+    return set(re.findall(r'id="panel-(sales|consent|service|dispatch)"', page))
+
+
+@pytest.mark.parametrize(("role", "panels"), [
+    ("admin", {"sales", "consent", "service", "dispatch"}),
+    ("sales", {"sales", "consent", "service"}),
+    ("marketing", {"consent", "service"}),
+    ("agent", {"consent", "service", "dispatch"}),
+    ("dispatcher", {"service", "dispatch"}),
+    ("auditor", {"service"}),
+])
+def test_business_panels_show_to_the_roles_that_read_each_area(
+        ch: ConsoleHub, bea: Business, role: str, panels: set[str]) -> None:
+    c, _ = signed_in(ch, role)
+    page = c.get(f"/console/customers/{bea.customer_id}")
+    assert page.status_code == 200
+    assert panels_of(page.text) == panels
+
+
+def panel(page: str, name: str) -> str:
+    start = page.index(f'id="panel-{name}"')
+    return page[start:page.index("</div>", start)]
+
+
+def test_business_panels_show_the_objects_escaped(ch: ConsoleHub, bea: Business) -> None:
+    c, _ = signed_in(ch, "admin")
+    page = c.get(f"/console/customers/{bea.customer_id}").text
+    assert HOSTILE_TITLE not in page
+    sales = panel(page, "sales")
+    assert str(escape(HOSTILE_TITLE)) in sales and "12500.00 EUR" in sales
+    assert "1 open opportunity · 2 orders" in sales and "BIZ-1002" in sales
+    assert "Spare parts" not in sales  # lost: not an open opportunity
+    assert re.search(r'<th scope="row">email</th><td>newsletter</td><td>given',
+                     panel(page, "consent"))
+    cases = panel(page, "service")
+    assert "<i>Boiler</i>" not in page and "&lt;i&gt;Boiler&lt;/i&gt; leaks" in cases
+    assert "1 open of 2" in cases and "Invoice question" not in cases  # the closed case
+    work = panel(page, "dispatch")
+    assert "Leak under the boiler" in work and "not booked" in work
+    # the timeline names the business objects too
+    assert "email consent: newsletter" in page and "order BIZ-1002" in page
+    # a customer without business objects shows the panels empty, not missing
+    plain = c.get(f"/console/customers/{ch.demo.duplicate}").text
+    assert panels_of(plain) == {"sales", "consent", "service", "dispatch"}
+    assert "0 open opportunities · 0 orders" in plain and "None recorded." in plain

@@ -51,7 +51,8 @@ def build_console(ctx: Any, *, audited: bool = True, idle_s: float = IDLE_S) -> 
                      log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0))
     return Console(pages=Pages(), sessions=sessions, auth=auth, reads=reads, hub=ctx.hub,
                    blobs=deps.blobs, feed=deps.call_feed,
-                   normalise_phone=lambda raw: normalise_number(raw, region))
+                   normalise_phone=lambda raw: normalise_number(raw, region),
+                   sla=deps.settings.service.sla)
 
 
 def console_router(console: Console) -> APIRouter:

@@ -103,7 +103,9 @@ def router(console: Console) -> APIRouter:
                 raise not_found(customer_id)
             rows = [d.entry for d in (views.timeline.detail(e) for e in result.event_ids)
                     if d is not None]
-            return {"summary": summary, "root": found.root, "rows": rows}
+            business = console.business.block(who, found.root, datetime.now(UTC))
+            return {"summary": summary, "business": business, "root": found.root,
+                    "rows": rows}
 
         data = await reads.call(work)
         await reads.record(request, who, [data["root"]])  # the answer shows their summary
@@ -112,6 +114,7 @@ def router(console: Console) -> APIRouter:
             message = "Already recorded (this form was sent before): nothing new."
         return pages.render(request, "_done.html", items=[] if result.duplicate
                             else data["rows"], root=data["root"], summary=summary,
+                            business=data["business"],
                             message=message, panels=PANELS, token=new_token(),
                             can=lambda action: can(who, action))
 

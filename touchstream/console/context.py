@@ -10,6 +10,8 @@ from fastapi import APIRouter
 
 from channels.blobs import BlobStore
 from commands.hub import Hub
+from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
+from read_api.business import BusinessViews
 from read_api.dependencies import ReadDeps
 from touchstream.console.feed import CallFeed
 from touchstream.console.sessions import SessionStore
@@ -30,9 +32,12 @@ class Console:
     feed: CallFeed
     normalise_phone: Callable[[str], str]
     secure_cookie: bool | None = None  # None: Secure exactly when the request is https
+    sla: SlaConfig | None = None  # the cases panel's SLA states (None: the built-in policy)
 
     def __post_init__(self) -> None:
         self.csrf = csrf_checker(self.auth)
+        self.business = BusinessViews(self.reads.views,
+                                      self.sla or config_from_mapping(DEFAULT_CONFIG))
 
     def router(self, **kwargs: Any) -> APIRouter:
         """A router whose routes answer HTML with the console's headers and error pages."""

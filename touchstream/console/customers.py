@@ -49,8 +49,11 @@ from touchstream.console.web import new_token
 PAGE = 25
 SEARCH_LIMIT = 10
 #: The customer page's panels, in order: each is one template under ``templates/panels/``
-#: given ``summary``, ``who`` and ``can``; a business area adds its own with one line here.
-PANELS = ("panels/profile.html", "panels/channels.html", "panels/callbacks.html")
+#: given ``summary``, ``business`` (``read_api.business``: an area's part is None for a
+#: role that may not read it), ``who`` and ``can``; a business area adds its own here.
+PANELS = ("panels/profile.html", "panels/channels.html", "panels/callbacks.html",
+          "panels/sales.html", "panels/consent.html", "panels/service.html",
+          "panels/dispatch.html")
 FILTER_FIELDS = ("channel", "direction", "kind", "since", "until", "q")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -149,13 +152,15 @@ def router(console: Console) -> APIRouter:
                 summary = partner.summary(summary)
             rows = (timeline_page(found.root, asked, who, where, None) if with_timeline
                     else {"items": [], "next_cursor": None})
-            return {"summary": summary, "root": found.root, **rows}
+            business = console.business.block(who, found.root, datetime.now(UTC))
+            return {"summary": summary, "business": business, "root": found.root, **rows}
 
         data = await reads.call(work)
         if data["root"] != asked:  # asked by a merged-away id: the root is read too
             await reads.record(request, who, [data["root"]])
         return pages.render(
-            request, "customer.html", summary=data["summary"], items=data["items"],
+            request, "customer.html", summary=data["summary"], business=data["business"],
+            items=data["items"],
             root=data["root"], asked=asked, panels=PANELS, filters=carried,
             channels=CHANNELS, directions=DIRECTIONS,
             more=more_url(asked, data["next_cursor"], carried),
