@@ -45,12 +45,23 @@ class RecordProvenance:
                 "actor": self.actor, "key_digest": self.key_digest}
 
 
+def is_kind(aggregate: Any, kind: str) -> bool:
+    """Whether ``aggregate`` is a record of ``kind`` ("duplicate-review" names
+    ``DuplicateReview``). On the SQL stores every aggregate's id is a bare UUID, so an
+    id given for one kind may name a customer or another kind of record."""
+    return isinstance(aggregate, Record) and (
+        type(aggregate).__name__.lower() == kind.replace("-", "").replace("_", ""))
+
+
 def load(w: WriteContext, kind: str, record_id: UUID) -> Any:
-    """The record, or ``RecordNotFoundError``."""
+    """The record, or ``RecordNotFoundError`` (also when the id names something else)."""
     try:
-        return w.store.app.repository.get(w.naming.record(kind, record_id))
+        found = w.store.app.repository.get(w.naming.record(kind, record_id))
     except AggregateNotFoundError as exc:
         raise RecordNotFoundError(f"no {kind} {record_id}") from exc
+    if not is_kind(found, kind):
+        raise RecordNotFoundError(f"no {kind} {record_id}")
+    return found
 
 
 def on_record(w: WriteContext, kind: str, record_id: UUID, cmd: m.Command,
@@ -68,6 +79,8 @@ def on_record(w: WriteContext, kind: str, record_id: UUID, cmd: m.Command,
             record = repo.get(stream)
         except AggregateNotFoundError:
             record = None
+        if record is not None and not is_kind(record, kind):
+            raise RecordNotFoundError(f"no {kind} {record_id}: that id names something else")
         if record is not None and record.recorded(digest):
             return _recorded(record_id, record, digest)
         provs = (RecordProvenance(p, digest) for p in provenances(

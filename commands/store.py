@@ -39,9 +39,14 @@ class CustomerStore:
 
     def load(self, customer_id: UUID) -> Customer:
         try:
-            return self.app.repository.get(self.naming.customer(customer_id))  # type: ignore[no-any-return]
+            found = self.app.repository.get(self.naming.customer(customer_id))
         except AggregateNotFoundError as exc:
             raise CustomerNotFoundError(f"no customer {customer_id}") from exc
+        # On the SQL stores ids are bare UUIDs: the id of an account, a campaign or a
+        # technician must not load as a customer.
+        if not isinstance(found, Customer):
+            raise CustomerNotFoundError(f"no customer {customer_id}")
+        return found
 
     def load_cached(self, customer_id: UUID) -> Customer:
         """A copy of the cached customer without asking the store (stale is fine for a
@@ -49,9 +54,12 @@ class CustomerStore:
         cache = self.app.repository.cache
         if cache is not None:
             try:
-                return deepcopy(cache.get(self.naming.customer(customer_id)))  # type: ignore[no-any-return]
+                cached = cache.get(self.naming.customer(customer_id))
             except KeyError:
                 pass
+            else:
+                if isinstance(cached, Customer):
+                    return deepcopy(cached)
         return self.load(customer_id)
 
     def exists(self, customer_id: UUID) -> bool:

@@ -66,6 +66,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _server_log(proc: subprocess.Popen[bytes]) -> str:
+    path = getattr(proc, "log_path", None)
+    return Path(path).read_text(errors="replace")[-4000:] if path else ""
+
+
 def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], token: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -82,8 +87,7 @@ def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], token: str) -> 
         time.sleep(0.1)
     proc.kill()
     proc.wait()
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    pytest.fail(f"server did not start or catch up: {err}")
+    pytest.fail(f"server did not start or catch up: {_server_log(proc)}")
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +101,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                 f"served-{role}")[1] for role in ROLES}
     keys.close()
     port = _free_port()
+    # The server's log goes to a file: a pipe nobody reads fills up and blocks the
+    # server on its next log line (a traceback is enough).
+    log = (tmp_path_factory.mktemp("served-log") / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log,
     )
+    proc.log_path = log.name  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     _wait_until_serving(url, proc, tokens["admin"])
     try:
@@ -113,8 +120,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        log.close()
 
 
 # Valid requests with every role's key (what each role may read and write, partner

@@ -67,3 +67,27 @@ def test_a_retried_command_on_a_record_is_a_duplicate_and_races_all_count(
     assert tally.total == 15 and tally.version == 15
     with pytest.raises(RecordNotFoundError):
         load(w, "tally", uuid4())
+
+
+def test_an_id_of_one_kind_never_loads_as_another(sqlite_env: dict[str, str]) -> None:
+    """On the SQL stores every aggregate id is a bare UUID: a technician's id sent as a
+    customer id (or a customer's as a record id) must answer not found, not crash."""
+    from commands.errors import CustomerNotFoundError
+
+    hub = make_hub(sqlite_env)
+    w = hub.context
+    rid = uuid4()
+    on_record(w, "tally", rid, m.AddNote(customer_id=rid, text="o", source_key="open-x"),
+              lambda r, p: _open(r, p, rid))
+    with pytest.raises(CustomerNotFoundError):
+        hub.customer(rid)
+    with pytest.raises(CustomerNotFoundError):
+        hub.execute(m.AddNote(customer_id=rid, text="to a record?", source_key="note-x"))
+    cid = UUID(hub.execute(m.RegisterCustomer(name="Ada", source_key="ada-x")).customer_id)
+    with pytest.raises(RecordNotFoundError):
+        load(w, "tally", cid)
+    with pytest.raises(RecordNotFoundError):
+        on_record(w, "tally", cid, m.AddNote(customer_id=cid, text="b", source_key="bump-x"),
+                  _bump)
+    with pytest.raises(RecordNotFoundError):
+        load(w, "other-kind", rid)
