@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-
 from commands import messages as m
 from projections.store import ReadStore
 from tests.support.demo import T0, seed_demo
@@ -74,10 +73,11 @@ def test_workers_share_the_read_models_and_take_over_a_killed_one(
     owners: set[str] = set()
     try:
         for share in (head // 5, head // 2, (head * 3) // 4):
-            def shared() -> bool:
+            def shared(share: int = share) -> bool:
                 found = {o.split(":")[0] for o in leases.holders("projection:").values()}
                 owners.update(found)
                 return min(_positions(store).values() or [0]) >= share
+
             _wait(shared)
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)

@@ -211,7 +211,7 @@ class LeaseGroup:
             while not stop.is_set():
                 try:
                     owned = self.take()
-                except Exception as exc:  # the state store is away: hold nothing, retry
+                except Exception as exc:  # noqa: BLE001 -- the state store is away: hold nothing, retry
                     log.warning("leases %s: %s: %s", self.prefix, type(exc).__name__, exc)
                     self.held = set()
                     stop.wait(self.renew_s)
@@ -259,7 +259,7 @@ class LeaseGroup:
             try:
                 if self.take() != owned:
                     break
-            except Exception as exc:  # cannot renew: stop before the lease runs out
+            except Exception as exc:  # noqa: BLE001 -- cannot renew: stop before the lease runs out
                 log.warning("leases %s: cannot renew: %s: %s", self.prefix,
                             type(exc).__name__, exc)
                 self.held = set()
@@ -274,6 +274,6 @@ class LeaseGroup:
         for name in names:
             try:
                 self.leases.release(name, self.owner)
-            except Exception as exc:  # the store is away: the lease expires on its own
+            except Exception as exc:  # noqa: BLE001 -- the store is away: the lease expires on its own
                 log.debug("release %s: %s", name, exc)
         self.held = set()
