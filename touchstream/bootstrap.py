@@ -54,6 +54,7 @@ from touchstream.wiring import build_data_keys, build_hub
 if TYPE_CHECKING:  # FastAPI loads only where routes are served
     from read_api.routes import ReadViews
     from touchstream.console.feed import CallFeed
+    from touchstream.console.sessions import SessionStore
 
 T = TypeVar("T")
 
@@ -139,6 +140,12 @@ class Dependencies:
         return self._once("call_directory",
                           lambda: fleet.open_call_directory(self.settings),  # type: ignore[arg-type,return-value]
                           _close)
+
+    def console_sessions(self, idle_s: float) -> SessionStore:
+        """The console's sessions: in PostgreSQL when the stores are (every host sees a
+        sign-in), else a SQLite file for this host's processes."""
+        return self._once(f"console_sessions_{idle_s}",
+                          lambda: fleet.open_session_store(self.settings, idle_s), _close)
 
     @property
     def leases(self) -> Leases:

@@ -229,3 +229,25 @@ def test_a_client_is_limited_once_across_hosts(conf: settings_mod.Settings) -> N
     finally:
         a.close()  # type: ignore[attr-defined]
         b.close()  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------ console sessions
+
+def test_a_console_session_is_seen_by_every_host_until_it_ends_or_idles(
+        conf: settings_mod.Settings) -> None:
+    a, b = fleet.open_session_store(conf, 60), fleet.open_session_store(conf, 60)
+    now = [1_800_000_000.25]
+    a.clock = b.clock = lambda: now[0]
+    try:
+        first, second = a.start("key-1"), a.start("key-2")
+        seen = b.get(first)
+        assert seen is not None and seen.key_id == "key-1"
+        assert seen.created == now[0]  # full precision: idle and absolute limits in seconds
+        assert seen.csrf_ok(a.get(first).csrf)  # type: ignore[union-attr]
+        b.end(first)
+        assert a.get(first) is None
+        now[0] += 61  # idle too long
+        assert b.get(second) is None and a.count() == 0
+    finally:
+        a.close()
+        b.close()

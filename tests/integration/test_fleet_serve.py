@@ -2,7 +2,8 @@
 
 Each host has its own data folder (nothing shared but the database and the
 servers) and its own lease node name, so one host's death is seen by the
-other only through the lease expiry, as between machines. Sizes are lean
+other only through the lease expiry, as between machines. A form client
+sending through both hosts in turn is rate-limited once across them. Sizes are lean
 (60 inbound, 60 outbound rather than the issue's 300 each): the guarantees do
 not depend on the count, the run time does.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -84,15 +87,38 @@ def fleet_env(dovecot: dv.Dovecot, relay: Relay) -> dict[str, str]:
         "TOUCHSTREAM_SMTP_HOST": "127.0.0.1", "TOUCHSTREAM_SMTP_PORT": str(relay.port),  # type: ignore[attr-defined]
         "TOUCHSTREAM_SMTP_SECURITY": "plain", "TOUCHSTREAM_SMTP_RETRY_SECONDS": "0",
         "TOUCHSTREAM_SMTP_TIMEOUT": "2", "TOUCHSTREAM_SMTP_POLL_SECONDS": "0.2",
+        "TOUCHSTREAM_FORMS_RATE_LIMIT": "3", "TOUCHSTREAM_FORMS_MIN_FILL_S": "0",
     }
 
 
-def _serve(env: dict[str, str], data: Path, node: str, log: Path) -> subprocess.Popen[bytes]:
+def _serve(env: dict[str, str], data: Path, node: str, port: int,
+           log: Path) -> subprocess.Popen[bytes]:
     full = {**os.environ, **env, "TOUCHSTREAM_DATA": str(data), "TOUCHSTREAM_FLEET_NODE": node}
     with log.open("wb") as out:  # a file, never an unread pipe
         return subprocess.Popen(
-            [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(dv.free_port()),
+            [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(port),
              "--no-projections"], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _submit_alternately(urls: list[str], times: int) -> list[int]:
+    """The contact form rendered by one host and sent to the other, turn about."""
+    statuses = []
+    for i in range(times):
+        page = httpx.get(f"{urls[(i + 1) % 2]}/forms/contact", timeout=10)
+        token = re.search(r'name="_token" value="([^"]+)"', page.text)
+        assert token is not None, page.text
+        sent = httpx.post(f"{urls[i % 2]}/forms/contact", timeout=10, data={
+            "_token": token.group(1), "name": f"Visitor {i}", "email": f"v{i}@example.com",
+            "message": "Please call me back."})
+        statuses.append(sent.status_code)
+    return statuses
 
 
 def _wait(done: Callable[[], bool], what: str, timeout: float = 90) -> float:
@@ -122,10 +148,16 @@ def test_two_hosts_record_each_inbound_once_and_send_each_email_once_through_a_k
     def recorded() -> int:
         return len(of_type(all_events(hub), "EmailRecorded"))
 
-    hosts = {name: _serve(fleet_env, tmp_path / name, name, tmp_path / f"{name}.log")
-             for name in ("host-a", "host-b")}
+    ports = {name: dv.free_port() for name in ("host-a", "host-b")}
+    hosts = {name: _serve(fleet_env, tmp_path / name, name, port, tmp_path / f"{name}.log")
+             for name, port in ports.items()}
     try:
         wave(0)
+        urls = [f"http://127.0.0.1:{port}" for port in ports.values()]
+        _wait(lambda: all(_up(url) for url in urls), "both hosts to answer")
+        # One client through both hosts: limited once (3 a minute) across them; each
+        # host accepts the other's render token (the forms secret is the fleet's).
+        assert _submit_alternately(urls, 4) == [201, 201, 201, 429]
         _wait(lambda: len(relay.received) >= N // 2 and recorded() >= N // 2, "the first half")
         holder = leases.holders("imap:")
         assert len(holder) == 1  # one follower for the one (account, folder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from channels.email.state import ImapState, SQLiteImapState
 from channels.phone.directory import CallDirectory, SQLiteCallDirectory
@@ -19,6 +20,9 @@ from touchstream.fleet.leases import Leases, PostgresLeases, SQLiteLeases, owner
 from touchstream.fleet.pg import StatePool
 from touchstream.fleet.rate_limits import PostgresRateLimiter, SQLiteRateLimiter
 from touchstream.settings import Settings, store_kind
+
+if TYPE_CHECKING:  # the console (and FastAPI) load only where it is served
+    from touchstream.console.sessions import SessionStore
 
 
 def state_uri(settings: Settings) -> str | None:
@@ -79,6 +83,17 @@ def open_rate_limiter(settings: Settings, config: FormsConfig) -> RateLimit:
                                    settings.store_timeout_s)
     return SQLiteRateLimiter(settings.data_dir / "web" / "rate-limits.db", config.rate_limit,
                              config.rate_window_s, config.clock)
+
+
+def open_session_store(settings: Settings, idle_s: float) -> SessionStore:
+    """The console's sessions: one table for the fleet, else a file for this host."""
+    from touchstream.console.sessions import SessionStore
+    from touchstream.fleet.sessions import PostgresSessionStore
+
+    uri = state_uri(settings)
+    if uri is not None:
+        return PostgresSessionStore(uri, idle_s=idle_s, timeout_s=settings.store_timeout_s)
+    return SessionStore(settings.data_dir / "console" / "sessions.db", idle_s=idle_s)
 
 
 _SECRET_DDL = (("CREATE TABLE IF NOT EXISTS ts_shared_secret (name TEXT PRIMARY KEY, "
