@@ -114,6 +114,32 @@ def test_pool_members_share_the_names_fairly(leases: tuple[Leases, Leases]) -> N
     assert second.take() == set(names)
 
 
+def test_a_group_runs_its_work_while_held_and_hands_over_when_stopped(
+        leases: tuple[Leases, Leases]) -> None:
+    a, b = leases
+    group = LeaseGroup(a, "imap:acct:", ["INBOX", "Sales"], owner_id("n1"), 60)
+    rounds: list[frozenset[str]] = []
+    stop = threading.Event()
+
+    def work(owned: frozenset[str], round_over: threading.Event) -> None:
+        rounds.append(owned)
+        round_over.wait()
+
+    runner = threading.Thread(target=group.run, args=(stop, work))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not rounds:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert rounds == [frozenset({"INBOX", "Sales"})]
+    assert not b.acquire("imap:acct:INBOX", "n2:1:bb", 60)  # one follower per folder
+    stopped_at = time.monotonic()
+    stop.set()
+    runner.join(5)
+    assert not runner.is_alive() and time.monotonic() - stopped_at < 1.0
+    assert b.acquire("imap:acct:INBOX", "n2:1:bb", 60)  # released on the way out
+
+
 def _dead_pid() -> int:
     pid = os.fork()
     if pid == 0:

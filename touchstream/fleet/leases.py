@@ -29,6 +29,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -97,8 +98,6 @@ class SQLiteLeases:
     """Leases in a SQLite file: shared by the processes of one host."""
 
     def __init__(self, path: Path, clock: Callable[[], float] | None = None) -> None:
-        import time
-
         path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock or time.time
         self._conn = sqlite3.connect(str(path), timeout=30, isolation_level=None,
@@ -253,9 +252,13 @@ class LeaseGroup:
         return held
 
     def _keep(self, owned: set[str], stop: threading.Event, round_over: threading.Event) -> None:
-        while not round_over.wait(self.renew_s):
+        renew_at = time.monotonic() + self.renew_s
+        while not round_over.wait(0.1):  # a stop ends the round at once, not at the renewal
             if stop.is_set():
                 break
+            if time.monotonic() < renew_at:
+                continue
+            renew_at = time.monotonic() + self.renew_s
             try:
                 if self.take() != owned:
                     break
