@@ -152,7 +152,7 @@ def test_two_hosts_record_each_inbound_once_and_send_each_email_once_through_a_k
     hosts = {name: _serve(fleet_env, tmp_path / name, name, port, tmp_path / f"{name}.log")
              for name, port in ports.items()}
     try:
-        wave(0)
+        wave(0)  # while the hosts start
         urls = [f"http://127.0.0.1:{port}" for port in ports.values()]
         _wait(lambda: all(_up(url) for url in urls), "both hosts to answer")
         # One client through both hosts: limited once (3 a minute) across them; each
