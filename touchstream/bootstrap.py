@@ -4,7 +4,9 @@
 shared dependency on first use, at most once per process (thread-safe): the
 write model, the data keys (shared by the write model and the sealed blob
 store), the read store and its views, the blob store, the call directory,
-the CDR quarantine, the eraser, the API key store and the email channel's config. ``close()`` closes what it
+the CDR quarantine, the eraser, the API key store, the leases and the email channel's
+config. The channels' state (call directory, IMAP state, form rate limits, leases)
+is in PostgreSQL when the stores are (``touchstream.fleet``), else in SQLite files. ``close()`` closes what it
 built, never what it was given (tests pass their own hub or key store). Nothing
 is built at import time; ``bootstrap()`` reads and validates the settings first,
 so a bad setting fails before anything opens.
@@ -23,6 +25,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +41,9 @@ from projections.engine import EventSource
 from projections.store import ReadStore
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import KeyStore, open_key_store
+from touchstream.fleet import wiring as fleet
+from touchstream.fleet.calls import PostgresCallDirectory
+from touchstream.fleet.leases import Leases
 from touchstream.privacy.blobs import SealedBlobs
 from touchstream.privacy.datakeys import DataKeys
 from touchstream.privacy.erasure import Eraser
@@ -48,6 +54,7 @@ from touchstream.wiring import build_data_keys, build_hub
 if TYPE_CHECKING:  # FastAPI loads only where routes are served
     from read_api.routes import ReadViews
     from touchstream.console.feed import CallFeed
+    from touchstream.console.sessions import SessionStore
 
 T = TypeVar("T")
 
@@ -129,10 +136,21 @@ class Dependencies:
             calls=self.call_directory, email_state=lambda: email_state(self.settings)))
 
     @property
-    def call_directory(self) -> SQLiteCallDirectory:
+    def call_directory(self) -> SQLiteCallDirectory | PostgresCallDirectory:
         return self._once("call_directory",
-                          lambda: SQLiteCallDirectory(call_directory_path(self.settings)),
+                          lambda: fleet.open_call_directory(self.settings),  # type: ignore[arg-type,return-value]
                           _close)
+
+    def console_sessions(self, idle_s: float) -> SessionStore:
+        """The console's sessions: in PostgreSQL when the stores are (every host sees a
+        sign-in), else a SQLite file for this host's processes."""
+        return self._once(f"console_sessions_{idle_s}",
+                          lambda: fleet.open_session_store(self.settings, idle_s), _close)
+
+    @property
+    def leases(self) -> Leases:
+        """Who follows which mailbox folder, runs which projection, sends which email."""
+        return self._once("leases", lambda: fleet.open_leases(self.settings), _close)
 
     @property
     def call_feed(self) -> CallFeed:
@@ -172,8 +190,14 @@ class Dependencies:
 
     @property
     def forms(self) -> FormsConfig:
-        return self._once("forms", lambda: self.settings.forms.config(
-            forms_secret(self.settings), self.settings.default_region))
+        """The forms' settings, with their rate limit counted in the state store."""
+        def build() -> FormsConfig:
+            config = self.settings.forms.config(forms_secret(self.settings),
+                                                self.settings.default_region)
+            return replace(config, limiter=self._once(
+                "rate_limiter", lambda: fleet.open_rate_limiter(self.settings, config), _close))
+
+        return self._once("forms", build)
 
     @property
     def imap(self) -> ImapConfig | None:
@@ -206,12 +230,9 @@ class Dependencies:
 
 
 def email_state(settings: Settings) -> ImapState | None:
-    """The email channel's IMAP state file, if the channel ever ran here (the caller
+    """The email channel's IMAP state, if the channel may have run here (the caller
     closes it)."""
-    from touchstream.email_wiring import imap_state_path  # that module imports this one
-
-    path = imap_state_path(settings)
-    return ImapState(path) if path.exists() else None
+    return fleet.existing_imap_state(settings)
 
 
 def bootstrap(env: Mapping[str, str] | None = None, **given: Any) -> Dependencies:
@@ -231,7 +252,7 @@ def opened(env: Mapping[str, str] | None = None) -> Iterator[Dependencies]:
 
 
 def call_directory_path(settings: Settings) -> Path:
-    return settings.data_dir / "phone" / "calls.db"
+    return fleet.call_directory_path(settings)
 
 
 def cdr_quarantine_path(settings: Settings) -> Path:
@@ -239,10 +260,15 @@ def cdr_quarantine_path(settings: Settings) -> Path:
 
 
 def forms_secret(settings: Settings) -> str:
-    """``TOUCHSTREAM_FORMS_SECRET``, else one generated once and kept in the data dir."""
+    """``TOUCHSTREAM_FORMS_SECRET``, else one generated once for the fleet (in the state
+    store when it is PostgreSQL, so a form rendered by one host is accepted by another),
+    else one generated once and kept in the data dir."""
     configured = settings.forms.secret.get_secret_value()
     if configured:
         return configured
+    shared = fleet.shared_secret(settings, "forms")
+    if shared is not None:
+        return shared
     path = settings.data_dir / "forms.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -21,23 +19,26 @@ from commands.bulk import BulkImporter
 from commands.hub import Hub
 from commands.ports import Recorded
 from projections.engine import Worker
-from projections.outbox.projection import OutboxProjection
+from projections.outbox.projection import QUEUED, OutboxProjection
 from projections.outbox.view import OutboxEntry, OutboxView
 from projections.views import ProjectionNotReadyError
 from replays.rebuild import RebuildResult, rebuild
 from touchstream.bootstrap import Dependencies
+from touchstream.fleet import wiring as fleet
+from touchstream.fleet.leases import LeaseGroup, Leases, acquire
 from touchstream.settings import Settings, SettingsError
 
 T = TypeVar("T")
 
 
 def imap_state_path(settings: Settings) -> Path:
-    return settings.data_dir / "email" / "imap-state.db"
+    return fleet.imap_state_path(settings)
 
 
 def imap_state(settings: Settings) -> ImapState:
-    """The IMAP checkpoint/ledger/index file (the caller closes it)."""
-    return ImapState(imap_state_path(settings))
+    """The IMAP checkpoint/ledger/index: PostgreSQL when the stores are, else a SQLite
+    file (the caller closes it)."""
+    return fleet.open_imap_state(settings)
 
 
 def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
@@ -103,6 +104,12 @@ class HubOutbox:
     def due(self, now: datetime, base: timedelta, cap: timedelta) -> list[OutboxEntry]:
         return self.view.due(now, base, cap)
 
+    def still_due(self, message_id: str, attempts: int) -> bool:
+        """After catching up: still queued with no attempt since it was listed (another
+        sender may have sent it, or tried, meanwhile)."""
+        self.refresh()
+        return self.view.state_of(message_id) == (QUEUED, attempts)
+
     def message_for_envelope(self, envelope_id: str) -> str | None:
         self.refresh()
         return self.view.message_for_envelope(envelope_id)
@@ -139,7 +146,53 @@ def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> Smt
     config = config or deps.smtp
     if config is None:
         raise SettingsError("no SMTP relay configured: set TOUCHSTREAM_SMTP_HOST")
-    return SmtpSender(config, deps.hub, HubOutbox(deps))
+    return SmtpSender(config, deps.hub, HubOutbox(deps),
+                      claims=SendClaims(deps.leases, fleet.lease_owner(deps.settings),
+                                        send_claim_s(deps.settings, config)))
+
+
+def send_claim_s(settings: Settings, config: SmtpConfig) -> float:
+    """How long a sender's claim on one email lasts: the lease plus three SMTP timeouts
+    (connect, send, quit), so a slow send is never taken over while it is still going."""
+    return settings.fleet.lease + 3 * config.timeout_s
+
+
+class SendClaims:
+    """One sender per queued email across the fleet: a lease per Message-ID, held from
+    before the attempt until its outcome is recorded."""
+
+    def __init__(self, leases: Leases, owner: str, ttl_s: float) -> None:
+        self.leases = leases
+        self.owner = owner
+        self.ttl_s = ttl_s
+
+    def claim(self, message_id: str) -> bool:
+        return acquire(self.leases, "send:" + message_id, self.owner, self.ttl_s)
+
+    def release(self, message_id: str) -> None:
+        self.leases.release("send:" + message_id, self.owner)
+
+
+def follow_imap(deps: Dependencies, stop: threading.Event,
+                hooks: IngestHooks | None = None) -> None:
+    """Follow the configured account's folders until ``stop``: one follower per
+    (account, folder) across the fleet, by lease; the folders this process does not
+    hold are retried at every renewal and taken over when their holder dies."""
+    config = deps.imap
+    if config is None:
+        raise SettingsError("no IMAP account configured: set TOUCHSTREAM_IMAP_HOST and _USER")
+
+    def work(owned: frozenset[str], round_over: threading.Event) -> None:
+        mine = replace(config, folders=tuple(f for f in config.folders if f in owned))
+        ingester = build_ingester(deps, config=mine, hooks=hooks)
+        try:
+            ingester.follow(round_over)
+        finally:
+            ingester.state.close()
+
+    group = LeaseGroup(deps.leases, f"imap:{config.account_name}:", config.folders,
+                       fleet.lease_owner(deps.settings), deps.settings.fleet.lease)
+    group.run(stop, work)
 
 
 class EmailService:
@@ -157,17 +210,10 @@ class EmailService:
         self._thread.start()
 
     def _run(self) -> None:
-        with exclusive_runner(self.deps.settings, self.role, self._stop) as acquired:
-            if not acquired:
-                return
-            if self.role == "imap":
-                ingester = build_ingester(self.deps)
-                try:
-                    ingester.follow(self._stop)
-                finally:
-                    ingester.state.close()
-            else:
-                build_sender(self.deps).follow(self._stop)
+        if self.role == "imap":
+            follow_imap(self.deps, self._stop)
+        else:  # every host sends; each email is claimed by one of them
+            build_sender(self.deps).follow(self._stop)
 
     def stop(self) -> None:
         self._stop.set()
@@ -184,26 +230,3 @@ def email_services(deps: Dependencies) -> list[EmailService]:
         services.append(EmailService(deps, "smtp"))
     return services
 
-
-@contextmanager
-def exclusive_runner(
-    settings: Settings, role: str, stop: threading.Event, poll_s: float = 1.0
-) -> Iterator[bool]:
-    """One follower/sender per data folder at a time (several API workers, a CLI follower):
-    the others wait on a file lock and take over if the holder dies. Yields False if
-    ``stop`` was set before the lock was acquired."""
-    path = settings.data_dir / "email" / f"{role}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if stop.wait(poll_s):
-                    yield False
-                    return
-        yield True
-    finally:
-        os.close(fd)  # closing releases the lock

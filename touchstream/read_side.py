@@ -18,8 +18,9 @@ from typing import Any
 from commands.identity import normalise_email, normalise_number
 from projections import registry
 from projections.analyst.installed import installed as analyst_installed
-from projections.runner import ProjectionRunner
 from touchstream.bootstrap import Dependencies
+from touchstream.fleet.projections import LeasedProjections
+from touchstream.fleet.wiring import lease_owner
 
 
 def live_projections(deps: Dependencies, names: Sequence[str] | None = None) -> list[Any]:
@@ -31,17 +32,27 @@ def live_projections(deps: Dependencies, names: Sequence[str] | None = None) -> 
         db.close()
 
 
+def leased_projections(deps: Dependencies, names: Sequence[str] | None = None,
+                       batch: int | None = None) -> LeasedProjections:
+    """The read models this process runs: its share of them among every worker and
+    server on the same read store (``touchstream.fleet.projections``)."""
+    extra = {} if batch is None else {"batch": batch}
+    return LeasedProjections(deps.read_store, deps.event_source, live_projections(deps, names),
+                             deps.leases, lease_owner(deps.settings), deps.settings.fleet.lease,
+                             **extra)
+
+
 class ProjectionService:
-    """Runs the projections in this process (``start``/``stop``, for the API's lifespan)."""
+    """Runs the projections in this process (``start``/``stop``, for the API's lifespan):
+    those whose leases it holds, a fair share among the workers on the same read store."""
 
     def __init__(self, deps: Dependencies, names: Sequence[str] | None = None) -> None:
         self.deps = deps
         self.names = names
-        self.runner: ProjectionRunner | None = None
+        self.runner: LeasedProjections | None = None
 
     def start(self) -> None:
-        self.runner = ProjectionRunner(self.deps.read_store, self.deps.event_source,
-                                       live_projections(self.deps, self.names))
+        self.runner = leased_projections(self.deps, self.names)
         self.runner.start()
 
     def stop(self) -> None:

@@ -25,9 +25,10 @@ log = logging.getLogger("touchstream.serve")
 def background_services(deps: Dependencies, *, projections: bool = True) -> list[Service]:
     """Services run beside the API in each server process.
 
-    With several workers only the first should run the projections (exactly
-    once either way, but the work would be repeated); ``--no-projections``
-    leaves them to a separate ``touchstream projections run`` worker.
+    With several workers (or hosts) each runs its share of the projections, one
+    owner per read model by lease (``touchstream.fleet.projections``);
+    ``--no-projections`` leaves them to separate ``touchstream projections run``
+    workers.
     """
     from touchstream.audit_wiring import SealService
     from touchstream.email_wiring import email_services
@@ -72,10 +73,6 @@ def run(deps: Dependencies, host: str = "127.0.0.1", port: int = 8000, workers: 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     warn_if_no_keys(deps)
     os.environ["TOUCHSTREAM_SERVE_PROJECTIONS"] = "y" if projections else "n"
-    if workers > 1 and projections:
-        log.warning("each of the %d workers runs the projections (still exactly once, but the "
-                    "work is repeated): prefer --no-projections plus 'touchstream projections "
-                    "run'", workers)
     common: dict[str, Any] = {"host": host, "port": port, "loop": "auto",
               "http": HeaderLimitedProtocol,
               "proxy_headers": False, "server_header": False,

@@ -9,6 +9,12 @@ write model keeps at most one "sent" per Message-ID whatever happens. The
 queue comes from the outbox read model, never from loading aggregates, and
 rebuilding that read model sends nothing.
 
+Several senders (one per host) share the queue: before an attempt a sender
+claims the email (``SendClaims``, a lease per Message-ID), then checks, caught
+up with the log, that it is still queued with the attempts it was listed with;
+the claim is released only after the outcome is recorded, so the next sender
+to claim it sees that outcome. An email claimed elsewhere is skipped ("busy").
+
 A campaign email (the outbox row names its campaign and purpose) is sent only
 to someone who consents *at send time*: before each attempt the sender asks
 the write model (``ClearMarketingEmail``), which records the email as
@@ -63,6 +69,19 @@ class Outbox(Protocol):
 
     def due(self, now: datetime, base: timedelta, cap: timedelta) -> Sequence[PendingEmail]: ...
 
+    def still_due(self, message_id: str, attempts: int) -> bool:
+        """Caught up with the log: still queued, with ``attempts`` attempts so far."""
+
+
+class SendClaims(Protocol):
+    """One sender per queued email at a time, across every sender sharing the queue."""
+
+    def claim(self, message_id: str) -> bool:
+        """Take the email for one attempt; False when another sender holds it."""
+
+    def release(self, message_id: str) -> None:
+        """Give it back once the attempt's outcome is recorded."""
+
 
 def build_message(item: PendingEmail) -> bytes:
     """The exact bytes of an email: the same for every attempt."""
@@ -99,7 +118,9 @@ class SmtpSender:
     def __init__(
         self, config: SmtpConfig, sink: CommandSink, outbox: Outbox,
         *, clock: Callable[[], datetime] | None = None, actor: str = "smtp",
+        claims: SendClaims | None = None,
     ) -> None:
+        self.claims = claims  # None: the only sender (tests, one-shot CLI runs)
         self.config = config
         self.sink = sink
         self.outbox = outbox
@@ -129,6 +150,19 @@ class SmtpSender:
         return [await self.deliver(item) for item in items]
 
     async def deliver(self, item: PendingEmail) -> str:
+        """One attempt, unless another sender holds the email or got to it first."""
+        if self.claims is None:
+            return await self._attempt(item)
+        if not self.claims.claim(item.message_id):
+            return "busy"
+        try:
+            if not self.outbox.still_due(item.message_id, item.attempts):
+                return "busy"
+            return await self._attempt(item)
+        finally:
+            self.claims.release(item.message_id)
+
+    async def _attempt(self, item: PendingEmail) -> str:
         attempt = item.attempts + 1
         if self._suppressed(item):
             return "suppressed"

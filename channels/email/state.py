@@ -1,4 +1,9 @@
-"""Per-(account, folder) checkpoint and ledger in a small SQLite file under the data folder.
+"""Per-(account, folder) checkpoint and ledger: the ``ImapState`` port and its SQLite file.
+
+On a single host the state is a small SQLite file under the data folder
+(``SQLiteImapState``); when the stores are PostgreSQL it lives there
+(``touchstream.fleet.imap_state.PostgresImapState``), so every host of a fleet
+sees one checkpoint and one ledger. Both pass ``tests/contract/test_imap_state.py``.
 
 The checkpoint (UIDVALIDITY, last UID) and the ledger rows (UID → the source
 key it was recorded under) are written in one transaction, and only after the
@@ -19,18 +24,19 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from channels.email.inbound import Remembered
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS imap_checkpoint (account TEXT NOT NULL, folder TEXT NOT NULL, "
-    "uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL, PRIMARY KEY (account, folder))",
-    "CREATE TABLE IF NOT EXISTS imap_ledger (account TEXT NOT NULL, folder TEXT NOT NULL, "
+    ("CREATE TABLE IF NOT EXISTS imap_checkpoint (account TEXT NOT NULL, folder TEXT NOT NULL, "
+    "uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL, PRIMARY KEY (account, folder))"),
+    ("CREATE TABLE IF NOT EXISTS imap_ledger (account TEXT NOT NULL, folder TEXT NOT NULL, "
     "uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL, source_key TEXT NOT NULL, "
-    "kind TEXT NOT NULL, PRIMARY KEY (account, folder, uidvalidity, uid))",
+    "kind TEXT NOT NULL, PRIMARY KEY (account, folder, uidvalidity, uid))"),
     "CREATE TABLE IF NOT EXISTS email_root (message_id TEXT PRIMARY KEY, root TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS email_content (content_key TEXT PRIMARY KEY, "
-    "source_key TEXT NOT NULL)",
+    ("CREATE TABLE IF NOT EXISTS email_content (content_key TEXT PRIMARY KEY, "
+    "source_key TEXT NOT NULL)"),
 )
 
 
@@ -50,7 +56,47 @@ class LedgerRow:
     kind: str
 
 
-class ImapState:
+class ImapState(Protocol):
+    """What the IMAP ingester, ``--verify``, the quarantine list and erasure keep per
+    (account, folder): checkpoint, ledger, thread roots and content dedup."""
+
+    def close(self) -> None: ...
+
+    def checkpoint(self, account: str, folder: str) -> Checkpoint | None:
+        """The UIDVALIDITY and last UID committed, or None before the first pass."""
+
+    def commit(self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
+               last_uid: int | None) -> None:
+        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
+
+    def reset(self, account: str, folder: str, uidvalidity: int) -> None:
+        """A new UIDVALIDITY: every cached UID is void; start again from UID 0."""
+
+    def ledger(self, account: str, folder: str, uidvalidity: int) -> dict[int, LedgerRow]:
+        """Every ledger row of the folder in this UIDVALIDITY, by UID."""
+
+    def quarantined(self, account: str, folder: str, uidvalidity: int) -> list[LedgerRow]:
+        """Ledger rows of messages that ended in quarantine, by UID."""
+
+    def released_as(self, account: str, folder: str, uidvalidity: int, uid: int) -> str | None:
+        """The key a quarantined message was recorded under by a retry (None: still kept)."""
+
+    def forget_messages(self, source_keys: Collection[str]) -> int:
+        """Erase the rows of messages recorded under ``source_keys``; the count erased."""
+
+    def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """Thread roots of messages seen before (at most 500 ids)."""
+
+    def same_content(self, content_key: str) -> str | None:
+        """The source key a message with these bytes was recorded under, or None."""
+
+    def remember(self, entries: Sequence[Remembered]) -> None:
+        """First writer wins: a message's thread root never moves once recorded."""
+
+
+class SQLiteImapState:
+    """The IMAP state in a SQLite file (one host)."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path

@@ -56,11 +56,15 @@ class SQLiteCallDirectory:
         if self._cache.get(call_id) == customer_id:
             return
         with self._lock:
-            self._remember_in_memory(call_id, customer_id)
-            self._conn.execute(
+            cur = self._conn.execute(
                 "INSERT OR IGNORE INTO call_customers (call_id, customer_id) VALUES (?, ?)",
                 (call_id, customer_id),
             )
+            if cur.rowcount == 0:  # known already: the first answer stays, cache that one
+                row = self._conn.execute("SELECT customer_id FROM call_customers "
+                                         "WHERE call_id = ?", (call_id,)).fetchone()
+                customer_id = row[0] if row else customer_id
+            self._remember_in_memory(call_id, customer_id)
 
     def customer_of(self, call_id: str) -> UUID | None:
         known = self._cache.get(call_id)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from channels.web.guards import RateLimit
+
 FieldKind = Literal["text", "email", "tel", "textarea", "select"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 RESERVED = frozenset({"_token"})
@@ -125,6 +127,9 @@ class FormsConfig:
     honeypot: str = "website"
     trust_forwarded_for: bool = False
     clock: Callable[[], float] = time.time
+    # Counts hits across the hub's processes/hosts (the served app's state store);
+    # None: each process counts in memory.
+    limiter: RateLimit | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret) < 16:

@@ -126,7 +126,8 @@ class FormsEndpoint:
 
     def __init__(self, config: FormsConfig) -> None:
         self.config = config
-        self.limiter = RateLimiter(config.rate_limit, config.rate_window_s, config.clock)
+        self.limiter = config.limiter or RateLimiter(config.rate_limit, config.rate_window_s,
+                                                      config.clock)
         self.models = {name: submission_model(spec, config.default_region)
                        for name, spec in config.forms.items()}
 

@@ -10,6 +10,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 class TokenError(ValueError):
@@ -57,8 +58,16 @@ def check_token(secret: str, token: str | None, form: str, now: float, *,
     return FormToken(form=form, rendered_at=rendered_at, nonce=parts[2])
 
 
+class RateLimit(Protocol):
+    """At most a number of hits per window per client key (the forms' abuse guard)."""
+
+    def hit(self, key: str) -> float | None:
+        """Count a hit; None if allowed, else seconds until the next one is."""
+
+
 class RateLimiter:
-    """At most ``limit`` hits per ``window_s`` per key (sliding window, in memory, per process)."""
+    """At most ``limit`` hits per ``window_s`` per key (sliding window, in memory, per process;
+    the served app counts in its state store instead: ``touchstream.fleet.rate_limits``)."""
 
     def __init__(self, limit: int, window_s: float, clock: Callable[[], float]) -> None:
         self.limit = limit

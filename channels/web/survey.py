@@ -72,7 +72,7 @@ def check_link(secret: str, link: str) -> tuple[UUID, UUID]:
 def survey_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRouter:
     """``GET``/``POST /forms/survey/{link}``: public, no API key."""
     router = APIRouter(prefix=f"/forms/{FORM}", tags=["public forms"])
-    limiter = RateLimiter(config.rate_limit, config.rate_window_s, config.clock)
+    limiter = config.limiter or RateLimiter(config.rate_limit, config.rate_window_s, config.clock)
 
     def page(link: str, values: dict[str, str] | None = None,
              errors: dict[str, str] | None = None, message: str | None = None,
@@ -109,7 +109,7 @@ def survey_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRouter:
         data: dict[str, Any] = {}
         try:
             host = request.client.host if request.client else "unknown"
-            if (wait := limiter.hit(host)) is not None:
+            if (wait := limiter.hit("survey:" + host)) is not None:
                 raise SubmissionError(429, "Too many submissions; please try again shortly.",
                                       headers={"Retry-After": str(int(wait) + 1)})
             data = await _payload(request, config.max_body_bytes)

@@ -85,6 +85,15 @@ class OutboxView(LiveView):
 
         return self.run(query)
 
+    def state_of(self, message_id: str) -> tuple[str, int] | None:
+        """The status and attempt count of the email queued under ``message_id``."""
+        def query(db: Db, t: Names) -> tuple[str, int] | None:
+            row = db.one(f"SELECT status, attempts FROM {t.entry} WHERE message_id=?",
+                         (message_id,))
+            return None if row is None else (str(row[0]), int(row[1]))
+
+        return self.run(query)
+
     def customer_for_message(self, message_id: str) -> str | None:
         """The customer of the email queued under ``message_id`` (None: not sent here)."""
         def query(db: Db, t: Names) -> str | None:

@@ -464,7 +464,12 @@ def test_no_byte_of_an_erased_person_is_left_anywhere(
     app.deps.close()
 
     files = sorted(p.relative_to(data).parts[0] for p in data.rglob("*") if p.is_file())
-    assert {"blobs", "email", "phone", "quarantine", "master.key"} <= set(files), files
+    assert {"blobs", "quarantine", "master.key"} <= set(files), files
+    # The email and phone channels' state is a file here on SQLite; on PostgreSQL it
+    # is in the database (scanned in the dump below), with nothing left in the folder.
+    channel_files = {"email", "phone"} & set(files)
+    assert channel_files == ({"email", "phone"} if settings.event_store_kind == "sqlite"
+                             else set()), files
     # Only the person's blobs went: the other customer's fax is still there and reads.
     assert [p.name for p in (data / "blobs").rglob("*") if p.is_file()] == [their_ref]
     assert Dependencies(settings).blobs.get(their_ref) == theirs

@@ -131,12 +131,9 @@ def _imap_action(args: argparse.Namespace, deps: Dependencies, ingester: ImapIng
             print_json(asdict(report))
         return Exit.OK
     if args.follow:
-        from touchstream.email_wiring import exclusive_runner
+        from touchstream.email_wiring import follow_imap
 
-        stop = _stop_on_signals()
-        with exclusive_runner(deps.settings, "imap", stop) as acquired:
-            if acquired:
-                ingester.follow(stop)
+        follow_imap(deps, _stop_on_signals())
         return Exit.OK
     for report in ingester.run_once(args.since):
         print_json(asdict(report))
@@ -159,17 +156,14 @@ def _queue(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    from touchstream.email_wiring import build_sender, exclusive_runner
+    from touchstream.email_wiring import build_sender
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with opened() as deps:
         sender = build_sender(deps)
-        if args.follow:
-            stop = _stop_on_signals()
-            with exclusive_runner(deps.settings, "smtp", stop) as acquired:
-                if acquired:
-                    sender.follow(stop)
+        if args.follow:  # beside other senders: each email is claimed by one of them
+            sender.follow(_stop_on_signals())
             return Exit.OK
         outcomes = sender.run_once()
         print_json({o: outcomes.count(o) for o in ("sent", "failed", "unknown")})

@@ -14,13 +14,13 @@ from projections import registry
 from projections.analyst import installed as analyst
 from projections.analyst.spec import SpecError, load_spec
 from projections.engine import UnknownProjectionError, retire
-from projections.runner import ProjectionRunner
 from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
 from touchstream.bootstrap import bootstrap, opened
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
+from touchstream.read_side import leased_projections
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -119,15 +119,16 @@ def _run(args: argparse.Namespace) -> int:
     chosen = _select(args.names, deps)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runner = ProjectionRunner(deps.read_store, deps.event_source, chosen, batch=args.batch)
+    # its share of the read models among the workers on this read store, by lease
+    runner = leased_projections(deps, args.names or None, batch=args.batch)
 
     def stop(signum: int, _frame: Any) -> None:
         runner.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"touchstream: following {', '.join(p.name for p in chosen)}", file=sys.stderr,
-          flush=True)
+    print(f"touchstream: following its share of {', '.join(p.name for p in chosen)} "
+          f"(one worker per read model, by lease)", file=sys.stderr, flush=True)
     try:
         runner.run_forever()
     finally:

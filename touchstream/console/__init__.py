@@ -32,7 +32,7 @@ from commands.identity import normalise_number
 from read_api.dependencies import ReadDeps
 from touchstream.console import actions, admin, callpop, customers, signin
 from touchstream.console.context import Console
-from touchstream.console.sessions import IDLE_S, SessionStore
+from touchstream.console.sessions import IDLE_S
 from touchstream.console.web import HERE, PREFIX, ConsoleAuth, Pages
 
 STATIC = {"htmx.min.js": "text/javascript", "console.js": "text/javascript",
@@ -45,7 +45,7 @@ def build_console(ctx: Any, *, audited: bool = True, idle_s: float = IDLE_S) -> 
 
     deps = ctx.deps
     region = deps.settings.default_region
-    sessions = SessionStore(deps.settings.data_dir / "console" / "sessions.db", idle_s=idle_s)
+    sessions = deps.console_sessions(idle_s)
     auth = ConsoleAuth(sessions, ctx.keys)
     reads = ReadDeps(deps.read_views, auth, audit=read_audit(deps) if audited else None,
                      log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0))

@@ -14,7 +14,9 @@ Guarantees:
   it (form field ``csrf`` or header ``X-CSRF-Token``), compared in constant time.
 
 The rows live in a small SQLite file in the data folder (``console/sessions.db``)
-so that every ``serve --workers N`` process on the host sees the same sessions.
+so that every ``serve --workers N`` process on the host sees the same sessions;
+when the stores are PostgreSQL, in that database, so every host of a fleet does
+(``touchstream.fleet.sessions``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def _hash(session_id: str) -> str:
 
 
 class SessionStore:
-    """Sessions in one SQLite file (WAL, one connection per thread)."""
+    """Sessions in one SQLite file (WAL, one connection per thread). Subclasses keep
+    them elsewhere by overriding ``_run`` (statements use ``?`` placeholders)."""
 
     def __init__(self, path: Path, *, idle_s: float = IDLE_S, absolute_s: float = ABSOLUTE_S,
                  clock: Callable[[], float] = time.time) -> None:
@@ -89,43 +92,43 @@ class SessionStore:
                 self._all.append(db)
         return db
 
+    def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        return self._db().execute(sql, params).fetchall()
+
     def start(self, key_id: str) -> str:
         """A new session for ``key_id``; returns the id to put in the cookie."""
         session_id = secrets.token_urlsafe(32)
         now = self.clock()
-        db = self._db()
-        db.execute("DELETE FROM console_sessions WHERE last_seen < ? OR created < ?",
-                   (now - self.idle_s, now - self.absolute_s))
-        db.execute("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
-                   (_hash(session_id), key_id, secrets.token_urlsafe(32), now, now))
+        self._run("DELETE FROM console_sessions WHERE last_seen < ? OR created < ?",
+                  (now - self.idle_s, now - self.absolute_s))
+        self._run("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
+                  (_hash(session_id), key_id, secrets.token_urlsafe(32), now, now))
         return session_id
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session for a cookie value (its last use noted), or None."""
         if not session_id or len(session_id) > 200:
             return None
-        db = self._db()
-        row = db.execute("SELECT key_id, csrf, created, last_seen FROM console_sessions "
-                         "WHERE id_hash = ?", (_hash(session_id),)).fetchone()
-        if row is None:
+        rows = self._run("SELECT key_id, csrf, created, last_seen FROM console_sessions "
+                         "WHERE id_hash = ?", (_hash(session_id),))
+        if not rows:
             return None
         now = self.clock()
-        session = Session(*row)
+        session = Session(*rows[0])  # type: ignore[arg-type]
         if now - session.last_seen > self.idle_s or now - session.created > self.absolute_s:
             self.end(session_id)
             return None
         if now - session.last_seen > TOUCH_EVERY_S:
-            db.execute("UPDATE console_sessions SET last_seen = ? WHERE id_hash = ?",
-                       (now, _hash(session_id)))
+            self._run("UPDATE console_sessions SET last_seen = ? WHERE id_hash = ?",
+                      (now, _hash(session_id)))
         return session
 
     def end(self, session_id: str | None) -> None:
         if session_id:
-            self._db().execute("DELETE FROM console_sessions WHERE id_hash = ?",
-                               (_hash(session_id),))
+            self._run("DELETE FROM console_sessions WHERE id_hash = ?", (_hash(session_id),))
 
     def count(self) -> int:
-        return int(self._db().execute("SELECT count(*) FROM console_sessions").fetchone()[0])
+        return int(self._run("SELECT count(*) FROM console_sessions")[0][0])  # type: ignore[call-overload]
 
     def close(self) -> None:
         with self._lock:

@@ -79,8 +79,9 @@ class FormsSettings(Section):
     title = "Web forms"
 
     secret: SecretStr = Field(SecretStr(""), description=(
-        "Signs form render tokens (at least 16 characters; set it when several hosts serve "
-        "forms). Default: generated once into `<data>/forms.secret`."))
+        "Signs form render tokens (at least 16 characters). Default: generated once, into "
+        "the PostgreSQL state store when the stores are PostgreSQL (shared by every host), "
+        "else into `<data>/forms.secret`."))
     file: Path | None = Field(None, description="JSON form definitions replacing the defaults.")
     min_fill_s: float = Field(3, ge=0, description="Fastest plausible human fill time.")
     rate_limit: PositiveInt = Field(10, description="Submissions per client per minute.")

@@ -1,0 +1,78 @@
+"""The call directory (call id → customer) in PostgreSQL: every host resolves a call's
+number-less callbacks, whichever host saw its first step."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from uuid import UUID
+
+from touchstream.fleet.pg import StatePool
+
+_SCHEMA = (("CREATE TABLE IF NOT EXISTS call_customers (call_id TEXT PRIMARY KEY, "
+           "customer_id TEXT NOT NULL)"),
+           "CREATE INDEX IF NOT EXISTS call_customers_customer ON call_customers (customer_id)")
+
+
+class PostgresCallDirectory:
+    """``CallDirectory`` on the shared database; answers from memory for calls seen here.
+
+    A call's customer never changes once written (first writer wins), so the
+    memory cache cannot go stale, except by an erasure: ``forget_customers``
+    on one host clears its own cache, and other hosts' caches hold ids only
+    (no personal data), dropped when they fill or the process restarts.
+    """
+
+    CACHE_SIZE = 100_000
+
+    def __init__(self, uri: str, timeout_s: float = 5) -> None:
+        self._db = StatePool(uri, _SCHEMA, name="touchstream-calls", timeout_s=timeout_s)
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, call_id: str, customer_id: str) -> None:
+        if self._cache.get(call_id) == customer_id:
+            return
+        with self._db.connection() as conn:
+            added = conn.execute("INSERT INTO call_customers VALUES (%s, %s) "
+                                 "ON CONFLICT (call_id) DO NOTHING", (call_id, customer_id))
+            if added.rowcount == 0:  # known already: the first answer stays, cache that one
+                row = conn.execute("SELECT customer_id FROM call_customers WHERE call_id=%s",
+                                   (call_id,)).fetchone()
+                customer_id = row[0] if row else customer_id
+        self._keep(call_id, customer_id)
+
+    def customer_of(self, call_id: str) -> UUID | None:
+        known = self._cache.get(call_id)
+        if known is not None:
+            return UUID(known)
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT customer_id FROM call_customers WHERE call_id=%s",
+                               (call_id,)).fetchone()
+        if row is None:
+            return None
+        self._keep(call_id, row[0])
+        return UUID(row[0])
+
+    def forget_customers(self, customer_ids: Iterable[str]) -> int:
+        """Drop every call of these customers (erasure); the table is vacuumed after."""
+        gone = sorted({str(c) for c in customer_ids})
+        if not gone:
+            return 0
+        with self._lock:
+            for call_id in [k for k, v in self._cache.items() if v in gone]:
+                del self._cache[call_id]
+        with self._db.connection() as conn:
+            count = conn.execute("DELETE FROM call_customers WHERE customer_id = ANY(%s)",
+                                 (gone,)).rowcount
+            conn.execute("VACUUM call_customers")
+        return int(count)
+
+    def _keep(self, call_id: str, customer_id: str) -> None:
+        with self._lock:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[call_id] = customer_id
+
+    def close(self) -> None:
+        self._db.close()
