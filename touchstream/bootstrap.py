@@ -103,7 +103,8 @@ class Dependencies:
         closed, after what is queued is written, when these dependencies close."""
         from channels.phone.group_commit import GroupCommit
 
-        return self._once("webhook_committer", lambda: GroupCommit(lambda: self.hub), _close)
+        return self._once("webhook_committer", lambda: self.metrics.instrument_committer(
+            GroupCommit(lambda: self.hub)), _close)
 
     @property
     def data_keys(self) -> DataKeys:

@@ -5,8 +5,9 @@ What is measured (every name starts ``touchstream_``):
 ================================================  =============================================
 ``http_requests_total{route,method,status}``      requests by route *template* and status
 ``http_request_duration_seconds{route,method}``   latency histogram
-``commands_total{kind,outcome}``                  ``Hub.execute``: recorded, duplicate, held,
-                                                  refused (a domain rule), failed
+``commands_total{kind,outcome}``                  ``Hub.execute`` and the webhooks' group
+                                                  commit: recorded, duplicate, held, refused
+                                                  (a domain rule), failed
 ``events_appended_total``                         events this fleet appended (all paths)
 ``imap_messages_total{outcome}``                  email, fax, bounce, quarantine, duplicate
 ``smtp_deliveries_total{outcome}``                sent, suppressed, failed, unknown
@@ -52,6 +53,7 @@ from domain.errors import DomainError
 if TYPE_CHECKING:
     from channels.email.inbound import InboundMail
     from channels.email.outbound import SmtpSender
+    from channels.phone.group_commit import GroupCommit
     from commands.hub import Hub
     from touchstream.bootstrap import Dependencies
 
@@ -131,6 +133,30 @@ class Metrics:
         hub.execute = counted_execute  # type: ignore[method-assign]
         recorder.insert_events = counted_insert  # type: ignore[method-assign]
         return hub
+
+    def instrument_committer(self, committer: GroupCommit) -> GroupCommit:
+        """Count the commands the webhooks' group commit records (a batched path that
+        does not go through ``Hub.execute``)."""
+        submit = committer.submit
+
+        def counted(cmd: Any) -> Any:
+            future = submit(cmd)
+            kind = type(cmd).__name__
+
+            def done(f: Any) -> None:
+                if f.exception() is not None:
+                    outcome = "failed"
+                else:
+                    result = f.result().recorded
+                    outcome = ("refused" if result is None else "duplicate" if result.duplicate
+                               else "held" if result.held_for_triage else "recorded")
+                self.commands.labels(kind, outcome).inc()
+
+            future.add_done_callback(done)
+            return future
+
+        committer.submit = counted  # type: ignore[method-assign]
+        return committer
 
     def instrument_inbound(self, mail: InboundMail) -> InboundMail:
         record_batch = mail.record_batch

@@ -1,7 +1,8 @@
 """The request middleware: a request id, one log line and the metrics of every request.
 
-* **Request id**: an incoming ``X-Request-ID`` (1–128 of ``A-Z a-z 0-9 . _ : -``) is
-  kept, anything else is replaced by a new one (32 hex digits); the answer carries it
+* **Request id**: an incoming ``X-Request-ID`` (1–128 visible ASCII characters: no
+  space, no control character) is kept, anything else is replaced by a new one (32 hex
+  digits); the answer carries it
   back in ``X-Request-ID`` and every log line of the request carries it (``touchstream.logs``).
 * **Log**: one ``request`` line per request at INFO — method, route template, status,
   duration, request, key and customer ids. Never the raw path or query.
@@ -25,7 +26,7 @@ from touchstream import logs
 from touchstream.metrics import Metrics, timer
 
 log = logging.getLogger("touchstream.request")
-_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_ID = re.compile(r"[\x21-\x7e]{1,128}")
 #: Path parameters that name a customer (the log's ``customer_id``).
 _CUSTOMER_PARAMS = ("customer_id",)
 
