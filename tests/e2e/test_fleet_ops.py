@@ -276,6 +276,42 @@ def test_a_call_recorded_through_one_process_pops_on_a_console_of_another(
         assert cards, "the call never popped on the other process's console"
 
 
+def test_ready_keeps_a_host_whose_read_models_lag_out_of_the_balancer(
+        sqlite_env: dict[str, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from commands import messages as m
+    from projections.engine import ensure_live
+    from projections.registry import get
+    from touchstream.app import create_app
+    from touchstream.bootstrap import Dependencies
+
+    hub = make_hub(sqlite_env)
+    try:
+        ada = hub.execute(m.RegisterCustomer(name="Lag", source_key="reg:lag")).customer_id
+        for i in range(3):
+            hub.execute(m.LogCall(customer_id=UUID(ada), call_id=f"lag-{i}",
+                                  from_number="+442079460018"))
+        head = int(hub.recorder.max_notification_id() or 0)
+    finally:
+        hub.close()
+    for bound, status in ((head - 1, 503), (head, 200), (0, 200)):
+        deps = Dependencies(settings_mod.load({**sqlite_env,
+                                               "TOUCHSTREAM_READY_MAX_LAG": str(bound)}))
+        db = deps.read_store.connect()
+        try:
+            ensure_live(db, get("timeline"))  # built, still at position 0
+        finally:
+            db.close()
+        with TestClient(create_app(deps, services=[deps])) as client:
+            r = client.get("/ready")
+        assert r.status_code == status, (bound, r.text)
+        if status == 503:
+            assert r.headers["Retry-After"]
+            assert r.json()["reason"] == (
+                f"read model timeline is {head} events behind (bound {bound})")
+
+
 def test_sigterm_drains_requests_in_flight(fleet: Fleet) -> None:
     """Last in this module: it stops process B (a second server start would cost more)."""
     server = fleet.b
