@@ -73,7 +73,8 @@ def note_customer(customer_id: str | None) -> None:
         ctx.customer_id = customer_id
 
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "color_message"}  # uvicorn's copy of msg with terminal colours
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
