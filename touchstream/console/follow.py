@@ -8,8 +8,9 @@ a step this process published itself is not sent again.
 
 It wakes on PostgreSQL's LISTEN/NOTIFY (the event store's own channel) and polls the
 log's head every ``POLL_S`` on SQLite; on EventStoreDB the recorder's position poll.
-While no page is open it only moves its position to the head, decoding nothing (a
-step is news for a few seconds: nobody wants yesterday's calls popping up). It stops
+While no page is open it only moves its position to the head every ``IDLE_S``,
+decoding nothing (a step is news for a few seconds: nobody wants yesterday's calls
+popping up). It stops
 between two reads. A failure is logged and retried after ``RETRY_S``: the screen-pop
 is a convenience, the calls are in the log whatever happens here.
 """
@@ -27,6 +28,7 @@ from touchstream.console.feed import CallFeed, RingingCall
 
 log = logging.getLogger("touchstream.console.follow")
 POLL_S = 0.05
+IDLE_S = 0.5
 RETRY_S = 2.0
 BATCH = 500
 _CONSUMES = (Customer.CallStepRecorded,)
@@ -82,13 +84,14 @@ class CallFollower:
     def _follow(self, source: EventSource) -> None:
         position = source.head()
         while not self._stop.is_set():
-            if not self.feed.listeners:
+            if not self.feed.listeners:  # nobody to tell: keep up with the head, slowly
                 position = source.head()
-            else:
-                notifications = source.read(position, BATCH)
-                if notifications:
-                    position = int(notifications[-1].id)
-                    for _, event in source.decode(notifications, _CONSUMES):
-                        self.feed.announce(ringing_call(event))
-                    continue
+                self._stop.wait(IDLE_S)
+                continue
+            notifications = source.read(position, BATCH)
+            if notifications:
+                position = int(notifications[-1].id)
+                for _, event in source.decode(notifications, _CONSUMES):
+                    self.feed.announce(ringing_call(event))
+                continue
             source.wait(0.5)
