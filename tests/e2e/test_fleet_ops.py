@@ -60,7 +60,9 @@ def start(env: dict[str, str], log: Path, *args: str) -> Proc:
             [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(port), *args],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # a deadline, not a wait: two workers importing everything on a loaded 2-core CI
+    # machine were measured at up to ~90 s
+    deadline = time.monotonic() + 180
     while True:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
