@@ -34,6 +34,8 @@ from touchstream.auth import Authorizer
 from touchstream.bootstrap import Dependencies
 from touchstream.console.docs import install_offline_docs
 from touchstream.http_errors import error_response, install_error_handlers
+from touchstream.metrics_route import metrics_router
+from touchstream.observe import ObserveRequests
 from touchstream.readiness import readiness_router
 from touchstream.settings import Settings
 from touchstream.unavailable import STORE_ERRORS, store_unavailable_handler
@@ -105,6 +107,8 @@ def create_app(
     app.state.context = context
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
                        max_query_bytes=settings.max_query_bytes)
+    # outermost (added last): request id, log line and metrics for every answer
+    app.add_middleware(ObserveRequests, metrics=deps.metrics)
     install_error_handlers(app)
     for error in STORE_ERRORS:  # 503 + Retry-After (touchstream.unavailable)
         app.add_exception_handler(error, store_unavailable_handler(settings.store_timeout_s))
@@ -117,6 +121,7 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(readiness_router(deps))
+    app.include_router(metrics_router(deps, authorize))
     install_offline_docs(app)
 
     return app

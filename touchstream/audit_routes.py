@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from projections.store import ReadStore
 from replays.audit import access as access_log
+from touchstream import logs
 
 
 class AccessRecordPublic(BaseModel):
@@ -43,8 +44,17 @@ def _entry(request: Any, who: Any, customer_id: str) -> access_log.AccessEntry:
         at=datetime.now(UTC).isoformat(), key_id=str(who.key_id), role=str(who.role),
         route=f"{scope['method']} {route.path if route is not None else scope['path']}",
         customer_id=str(customer_id),
-        request_id=request.headers.get("x-request-id") or os.urandom(16).hex(),
+        request_id=_request_id(request),
         client=client[0] if client else "")
+
+
+def _request_id(request: Request) -> str:
+    """The request log's id (``touchstream.observe``), so an access record and its log
+    line meet; outside the middleware, the header or a new one."""
+    ctx = logs.current()
+    if ctx is not None:
+        return ctx.request_id
+    return request.headers.get("x-request-id") or os.urandom(16).hex()
 
 
 def _refused(exc: access_log.AccessLogError) -> HTTPException:

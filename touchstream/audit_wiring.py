@@ -135,3 +135,24 @@ def access_recorder(settings: Settings) -> access_log.AccessRecorder:
             found = _recorders[settings.read_store] = access_log.AccessRecorder(
                 ReadStore(settings.read_store, timeout_s=settings.store_timeout_s))
         return found
+
+
+def close_access_recorders() -> None:
+    """Write what every access recorder of this process has queued, then close them (a
+    later ``access_recorder`` makes a new one)."""
+    with _recorders_lock:
+        recorders = list(_recorders.values())
+        _recorders.clear()
+    for recorder in recorders:
+        recorder.close()
+
+
+class ReadAuditService:
+    """A service of ``touchstream serve``: at shutdown, after the last request, the read
+    audit's group commit writes what is queued (``close_access_recorders``)."""
+
+    def start(self) -> None:
+        """Nothing to start: recorders are made on first use."""
+
+    def stop(self) -> None:
+        close_access_recorders()

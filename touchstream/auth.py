@@ -39,6 +39,7 @@ from fastapi import Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from touchstream import logs
 from touchstream.adapters.keys import ROLES, KeyLookup
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
@@ -99,6 +100,7 @@ class Authorizer:
                 who = self.principal(token)
             else:
                 who = await run_in_threadpool(self.principal, token)
+            logs.note_key(who.key_id)  # the request's log lines name the key
             if who.role not in admitted:
                 raise HTTPException(
                     403,

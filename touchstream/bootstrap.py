@@ -52,11 +52,14 @@ from touchstream.settings import Settings, store_kind
 from touchstream.wiring import build_data_keys, build_hub
 
 if TYPE_CHECKING:  # FastAPI loads only where routes are served
+    from channels.phone.group_commit import GroupCommit
     from read_api.routes import ReadViews
     from touchstream.console.feed import CallFeed
     from touchstream.console.sessions import SessionStore
+    from touchstream.metrics import Metrics
 
 T = TypeVar("T")
+_DRAIN_FIRST = frozenset({"webhook_committer"})
 
 
 class Dependencies:
@@ -89,8 +92,26 @@ class Dependencies:
 
     @property
     def hub(self) -> Hub:
-        """The write model on the configured event store."""
-        return self._once("hub", lambda: build_hub(self.settings, keys=self.data_keys), _close)
+        """The write model on the configured event store (its commands and appended
+        events counted in ``metrics``)."""
+        return self._once("hub", lambda: self.metrics.instrument_hub(
+            build_hub(self.settings, keys=self.data_keys)), _close)
+
+    @property
+    def metrics(self) -> Metrics:
+        """This process's counters for ``GET /metrics``."""
+        from touchstream.metrics import Metrics
+
+        return self._once("metrics", Metrics)
+
+    @property
+    def webhook_committer(self) -> GroupCommit:
+        """The phone webhooks' group commit (Twilio and CTI share its transactions);
+        closed, after what is queued is written, when these dependencies close."""
+        from channels.phone.group_commit import GroupCommit
+
+        return self._once("webhook_committer", lambda: self.metrics.instrument_committer(
+            GroupCommit(lambda: self.hub)), _close)
 
     @property
     def data_keys(self) -> DataKeys:
@@ -217,6 +238,8 @@ class Dependencies:
         """Close what was built here, last built first."""
         with self._lock:
             owned, self._owned = self._owned, []
+            # writers that drain a queue go first, while what they write to is still open
+            owned.sort(key=lambda item: item[0] in _DRAIN_FIRST)
             for name, close in reversed(owned):
                 self._built.pop(name, None)
                 with suppress(Exception):  # closing one must not keep the others open

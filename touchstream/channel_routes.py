@@ -50,11 +50,9 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
         *marketing_routers(),
         lambda ctx: signature_router(ctx.authorize, lambda: ctx.deps.blobs),
     ]
-    committers: dict[int, GroupCommit] = {}
-
     def committer(ctx: AppContext) -> GroupCommit:
-        # One writer per app: the Twilio and CTI webhooks share its transactions.
-        return committers.setdefault(id(ctx), GroupCommit(ctx.hub))
+        # One writer per app, closed (drained) with its dependencies at shutdown.
+        return ctx.deps.webhook_committer
 
     if settings.twilio.auth_token.get_secret_value() and settings.core.public_base_url:
         factories.append(lambda ctx: twilio_router(ctx.hub, ctx.deps.twilio,

@@ -54,7 +54,7 @@ def build_ingester(deps: Dependencies, *, config: ImapConfig | None = None,
                        envelope_lookup=outbox.message_for_envelope,
                        sent_lookup=outbox.customer_for_message, sent_roots=outbox.sent_roots,
                        batch_sink=BulkSink(hub), index=state)
-    return ImapIngester(config, mail, state, hooks=hooks)
+    return ImapIngester(config, deps.metrics.instrument_inbound(mail), state, hooks=hooks)
 
 
 class BulkSink:
@@ -146,9 +146,10 @@ def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> Smt
     config = config or deps.smtp
     if config is None:
         raise SettingsError("no SMTP relay configured: set TOUCHSTREAM_SMTP_HOST")
-    return SmtpSender(config, deps.hub, HubOutbox(deps),
-                      claims=SendClaims(deps.leases, fleet.lease_owner(deps.settings),
-                                        send_claim_s(deps.settings, config)))
+    return deps.metrics.instrument_sender(SmtpSender(
+        config, deps.hub, HubOutbox(deps),
+        claims=SendClaims(deps.leases, fleet.lease_owner(deps.settings),
+                          send_claim_s(deps.settings, config))))
 
 
 def send_claim_s(settings: Settings, config: SmtpConfig) -> float:

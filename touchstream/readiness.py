@@ -1,4 +1,5 @@
-"""``GET /ready``: can this process serve? Both stores answer and no read model is stopped.
+"""``GET /ready``: can this process serve? Both stores answer, no read model is stopped
+and none is more than ``TOUCHSTREAM_READY_MAX_LAG`` events behind the log (0: no bound).
 
 Public like ``/health`` (load balancers call it without a key), so it names what
 is wrong without any detail an outsider could use: the store that does not
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from projections.engine import live_generation
 from projections.faults import faults
+from projections.status import status
 from touchstream.bootstrap import Dependencies
 from touchstream.http_errors import error_response
 
@@ -22,8 +24,9 @@ from touchstream.http_errors import error_response
 def readiness_problems(deps: Dependencies) -> list[str]:
     """What keeps this process from serving; empty when it can."""
     problems: list[str] = []
+    head: int | None = None
     try:
-        deps.hub.recorder.max_notification_id()
+        head = deps.hub.recorder.max_notification_id() or 0
     except Exception:  # noqa: BLE001 - any failure means "not ready", said without detail
         problems.append("event store unavailable")
     try:
@@ -36,6 +39,11 @@ def readiness_problems(deps: Dependencies) -> list[str]:
             live = live_generation(db, name)
             if live is not None and live.generation == generation:
                 problems.append(f"read model {name} stopped at a damaged event")
+        bound = deps.settings.operations.ready_max_lag
+        if bound and head is not None:
+            problems.extend(f"read model {row.name} is {row.lag_events} events behind "
+                            f"(bound {bound})"
+                            for row in status(db, head) if row.live and row.lag_events > bound)
     except Exception:  # noqa: BLE001
         problems.append("read store unavailable")
     finally:
@@ -47,7 +55,7 @@ def readiness_router(deps: Dependencies) -> APIRouter:
     router = APIRouter(tags=["meta"])
 
     @router.get(
-        "/ready", summary="Readiness: both stores answer and no read model is stopped",
+        "/ready", summary="Readiness: both stores answer, no read model stopped or too far behind",
         responses={503: {"description": "Not ready: what is wrong, with Retry-After."}},
     )
     def ready() -> Any:

@@ -64,3 +64,22 @@ def test_nothing_waiting_times_out_quietly() -> None:
         return await CallFeed().subscribe().next(0.01)
 
     assert asyncio.run(scenario()) is None
+
+
+def test_a_step_published_here_and_read_back_from_the_log_is_sent_once() -> None:
+    from touchstream.console.feed import RingingCall
+
+    async def scenario() -> list[tuple[str, str]]:
+        feed = CallFeed()
+        sub = feed.subscribe()
+        feed.publish(step("CA1"))  # the webhook of this process
+        feed.announce(RingingCall("CA1", "ringing", "+442079460018", "inbound", None))  # the log
+        feed.announce(RingingCall("CA1", "answered", None, "inbound", None))  # a later step
+        feed.announce(RingingCall("CA2", "ringing", "+442079460019", "inbound", None))  # elsewhere
+        got = []
+        while (call := await sub.next(0.05)) is not None:
+            got.append((call.call_id, call.step))
+        return got
+
+    assert asyncio.run(scenario()) == [("CA1", "ringing"), ("CA1", "answered"),
+                                       ("CA2", "ringing")]

@@ -32,6 +32,7 @@ from touchstream.settings import Settings, sqlite_path, store_kind
 ROLES = (
     "agent", "sales", "marketing", "service", "dispatcher",
     "analyst", "auditor", "privacy", "admin", "adapter", "partner",
+    "monitoring",  # GET /metrics only (touchstream.metrics)
 )
 TOKEN_PREFIX = "tsk_"
 MAX_TOKEN_CHARS = 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ from projections.engine import UnknownProjectionError, retire
 from projections.status import status
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
+from touchstream import logs
 from touchstream.bootstrap import bootstrap, opened
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
@@ -117,8 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError("--batch must be at least 1")
     deps = bootstrap()
     chosen = _select(args.names, deps)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(deps.settings.operations.log_format)  # JSON lines unless on a terminal
     # its share of the read models among the workers on this read store, by lease
     runner = leased_projections(deps, args.names or None, batch=args.batch)
 

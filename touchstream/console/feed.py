@@ -1,22 +1,32 @@
-"""The live call feed: call steps, as the phone webhooks verify them, to every open
-screen-pop page.
+"""The live call feed: call steps to every open screen-pop page of this process.
 
-``publish`` is the phone channel's ``StepObserver`` (``channels.phone.steps``): it is
-called on the event loop (or any thread) before the step is recorded, never blocks
-and never raises. Each subscriber (one per open ``/console/screen-pop`` stream) has
-a bounded queue on its own event loop; a subscriber that falls ``QUEUE_MAX`` steps
-behind loses the oldest (a ringing phone is only news for a few seconds).
+Two sources, one fan-out:
+
+* ``publish`` is the phone channel's ``StepObserver`` (``channels.phone.steps``): it is
+  called on the event loop (or any thread) before a step this process received is
+  recorded, never blocks and never raises — the quickest news;
+* ``announce`` is called by ``touchstream.console.follow`` for each call step recorded
+  in the event log, by any process of the fleet (another ``serve`` worker, another
+  host): a call that came in elsewhere pops here too.
+
+A step is sent once per process: the last ``SEEN_MAX`` (call, step) pairs are
+remembered, so a step published here and then read back from the log is not sent
+twice. Each subscriber (one per open ``/console/screen-pop`` stream) has a bounded
+queue on its own event loop; a subscriber that falls ``QUEUE_MAX`` steps behind loses
+the oldest (a ringing phone is only news for a few seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from commands import messages as m
 
 QUEUE_MAX = 100
+SEEN_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class CallFeed:
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def subscribe(self) -> Subscription:
         """A new subscription on the running event loop (call from a coroutine)."""
@@ -76,8 +87,18 @@ class CallFeed:
                 self._subs.remove(sub)
 
     def publish(self, cmd: m.RecordCallStep) -> None:
-        call = RingingCall.of(cmd)
+        """A step this process received (before it is recorded)."""
+        self.announce(RingingCall.of(cmd))
+
+    def announce(self, call: RingingCall) -> None:
+        """A step from anywhere; sent unless this (call, step) was sent already."""
+        key = (call.call_id, call.step)
         with self._lock:
+            if key in self._seen:
+                return
+            self._seen[key] = None
+            if len(self._seen) > SEEN_MAX:
+                self._seen.popitem(last=False)
             subs = list(self._subs)
         for sub in subs:
             try:

@@ -33,13 +33,14 @@ from touchstream.settings.channels import (
 from touchstream.settings.core import CoreSettings, StoreSettings
 from touchstream.settings.email import EmailSettings, ImapSettings, SmtpSettings
 from touchstream.settings.fleet import FleetSettings
+from touchstream.settings.operations import OperationsSettings
 from touchstream.settings.sales import SalesSettings
 from touchstream.settings.service import ServiceSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
-    "FleetSettings", "FormsSettings", "ImapSettings", "SalesSettings", "Section", "ServiceSettings", "Settings",
-    "SettingsError", "SmtpSettings",
+    "FleetSettings", "FormsSettings", "ImapSettings", "OperationsSettings", "SalesSettings",
+    "Section", "ServiceSettings", "Settings", "SettingsError", "SmtpSettings",
     "StoreSettings", "TwilioSettings", "load", "markdown_table", "sqlite_path", "store_kind",
     "zone",
 ]
@@ -48,7 +49,7 @@ SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
     "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings, "sales": SalesSettings,
-    "service": ServiceSettings, "fleet": FleetSettings,
+    "service": ServiceSettings, "fleet": FleetSettings, "operations": OperationsSettings,
 }
 
 
@@ -70,6 +71,7 @@ class Settings(BaseModel):
     sales: SalesSettings
     service: ServiceSettings
     fleet: FleetSettings
+    operations: OperationsSettings
 
     @property
     def data_dir(self) -> Path:
