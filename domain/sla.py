@@ -23,7 +23,7 @@ moment: the "now" is always a parameter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -202,8 +202,11 @@ def sla(policy: Policy, calendar: Calendar, case_events: Iterable[ClockEvent]) -
     if opened is None:
         raise SlaConfigError("a case's clocks need its opened event")
     priority = opened.priority or "normal"
+    # (moment, priority before it) of each change: a breach under an earlier target stands
+    changes: list[tuple[datetime, str]] = []
     for e in events:
-        if e.kind == "priority" and e.priority:
+        if e.kind == "priority" and e.priority and e.priority != priority:
+            changes.append((e.at.astimezone(UTC), priority))
             priority = e.priority
     target = policy.target(priority)
     # Running segments: [start, stop) while open and not waiting; the last may be open-ended.
@@ -243,7 +246,29 @@ def sla(policy: Policy, calendar: Calendar, case_events: Iterable[ClockEvent]) -
                  segments, first_response)
     rt = _timer("resolution", target.resolution_min, policy.warning_share, calendar,
                 segments, resolved_at)
+    for changed_at, before in changes:
+        earlier = policy.target(before)
+        frt = _kept_breach(frt, _timer("first_response", earlier.first_response_min,
+                                       policy.warning_share, calendar, segments,
+                                       first_response), changed_at)
+        rt = _kept_breach(rt, _timer("resolution", earlier.resolution_min,
+                                     policy.warning_share, calendar, segments, resolved_at),
+                          changed_at)
     return Timers(first_response=frt, resolution=rt, priority=priority)
+
+
+def _kept_breach(timer: Timer, earlier: Timer, changed_at: datetime) -> Timer:
+    """A priority change restates the target from the opening, but never undoes a breach
+    that had happened under the earlier target by the time of the change: the timer then
+    keeps that earlier deadline and stays breached (what an auditor saw breached at any
+    moment is breached at every later moment)."""
+    due = earlier.due_at
+    if due is None or due > changed_at or (earlier.met_at is not None
+                                           and earlier.met_at <= due):
+        return timer
+    if timer.breached and timer.due_at is not None and timer.due_at <= due:
+        return timer
+    return replace(timer, due_at=due, warn_at=earlier.warn_at, breached=True)
 
 
 def _cut(segments: Sequence[tuple[datetime, datetime | None]],

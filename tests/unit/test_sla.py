@@ -230,3 +230,21 @@ def test_business_time_is_additive_and_inverse_of_adding(cal: str, a: int, b: in
                                   + business_minutes(calendar, t1, t2))
     end = add_business_minutes(calendar, t0, whole)
     assert end is not None and business_minutes(calendar, t0, end) == pytest.approx(whole)
+
+
+def test_a_priority_lowered_after_a_breach_leaves_it_breached() -> None:
+    """Found by ``test_monotone_in_time``: an urgent case's resolution (240 business min in
+    office hours) is overdue at 11:00 UTC; lowering it to ``low`` at 11:01 restates the
+    target, but what was breached at 11:00 stays breached, with its deadline."""
+    cal = CONFIG.calendars["office"]
+    events = [opened("2026-03-20T00:00", "urgent"), ev("2026-03-20T00:00", "responded"),
+              ev("2026-03-20T11:01", "priority", "low")]
+    before = sla(POLICY, cal, events[:2]).resolution
+    assert state_at(before, z("2026-03-20T11:00")) == "breached"
+    after = sla(POLICY, cal, events)
+    assert after.priority == "low"
+    assert after.resolution.due_at == before.due_at and after.resolution.breached
+    assert state_at(after.resolution, z("2026-03-20T11:01")) == "breached"
+    # lowered before the deadline: the new, longer target applies from the opening
+    early = sla(POLICY, cal, [*events[:2], ev("2026-03-20T10:00", "priority", "low")])
+    assert state_at(early.resolution, z("2026-03-20T11:01")) == "ok"
