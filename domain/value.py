@@ -51,6 +51,18 @@ DEFAULT_BANDS: tuple[tuple[str, Decimal], ...] = (
     ("key", Decimal("0.50")), ("major", Decimal("0.80")), ("ordinary", Decimal("0.95")))
 
 
+@dataclass(frozen=True)
+class ValuePolicy:
+    """The settings the value figures are computed with (``TOUCHSTREAM_VALUE_*``)."""
+
+    churn_window_months: int = 6
+    count_outbound: bool = False
+    margin: Decimal = Decimal("0.30")
+    discount_rate: Decimal = Decimal("0.10")
+    currency: str = "EUR"
+    bands: tuple[tuple[str, Decimal], ...] = DEFAULT_BANDS
+
+
 # -- months ------------------------------------------------------------------
 
 def month_of(moment: date | datetime) -> str:

@@ -1,8 +1,9 @@
 """Reading the value read model: cohorts, historic CLV, value tiers and RFM as of any day.
 
 Every figure is computed here, at read time, by the pure rules (``domain.value``,
-``domain.rfm``) from the facts that occurred by the end of the as-of day (UTC)
-— and, with ``known_at``, were also recorded by then ("as we knew it then").
+``domain.rfm``) from the facts that occurred by the end of the day asked (``until``,
+UTC) — and, with ``known_before_us``, were also recorded before that moment ("as we
+knew it then"; the routes' ``as_of``).
 Merged customers count as their root. Revenue is orders placed less refunds,
 cancelled orders (cancelled by then) left out, in one currency; an order in any
 currency is a purchase for the cohorts.
@@ -18,7 +19,7 @@ from typing import Any
 
 from domain import value as rules
 from domain.rfm import Purchase, rfm
-from domain.sales import MINOR_UNITS
+from domain.sales import MINOR_UNITS, from_minor
 from projections.engine import Names
 from projections.events import iso, moment, us
 from projections.store import Db
@@ -39,18 +40,19 @@ def end_of(day: date) -> int:
 
 @dataclass(frozen=True)
 class Cut:
-    """Which facts count: occurred before ``occurred`` and recorded before ``recorded``."""
+    """Which facts count: those that occurred by the end of ``until`` and, when
+    ``known_before_us`` is given, were recorded before it ("as we knew it then")."""
 
-    as_of: date
-    known_at: datetime | None = None
+    until: date
+    known_before_us: int | None = None
 
     @property
     def occurred(self) -> int:
-        return end_of(self.as_of)
+        return end_of(self.until)
 
     @property
     def recorded(self) -> int:
-        return us(self.known_at) if self.known_at is not None else _FAR
+        return _FAR if self.known_before_us is None else self.known_before_us
 
 
 @dataclass
@@ -132,18 +134,23 @@ class ValueView(LiveView):
         return self.run(lambda db, t: self._book(db, t, cut, count_outbound))
 
     # -- figures -------------------------------------------------------------
-    def cohorts(self, cut: Cut, window_months: int, count_outbound: bool = False
+    def cohorts(self, cut: Cut, policy: rules.ValuePolicy, since: date | None = None
                 ) -> rules.Cohorts:
-        """The cohort triangle (``domain.value.cohorts``) as of the cut."""
-        return rules.cohorts(self.book(cut, count_outbound).activities(), cut.as_of,
-                             window_months)
+        """The cohort triangle (``domain.value.cohorts``) as of the cut; with ``since``,
+        only the cells of cohorts from that day's month on."""
+        found = rules.cohorts(self.book(cut, policy.count_outbound).activities(), cut.until,
+                              policy.churn_window_months)
+        if since is not None:
+            first = rules.month_of(since)
+            found.cells[:] = [c for c in found.cells if c.cohort >= first]
+        return found
 
-    def clv(self, cut: Cut, margin: Decimal, annual_rate: Decimal, currency: str
-            ) -> list[dict[str, Any]]:
-        """Per customer with a purchase in ``currency``: orders, revenue, margin and
-        historic CLV as of the cut, by customer id."""
+    def clv(self, cut: Cut, policy: rules.ValuePolicy) -> list[dict[str, Any]]:
+        """Per customer with a purchase in the policy's currency: orders, revenue, margin
+        and historic CLV as of the cut, highest CLV first (then by customer id)."""
+        currency = policy.currency
         revenues = self.book(cut).revenues(currency)
-        values = rules.historic_clv(revenues, cut.as_of, margin, annual_rate,
+        values = rules.historic_clv(revenues, cut.until, policy.margin, policy.discount_rate,
                                     MINOR_UNITS.get(currency, 2))
         orders: dict[str, set[str]] = {}
         revenue: dict[str, Decimal] = {}
@@ -153,28 +160,27 @@ class ValueView(LiveView):
             if r.amount >= 0 and r.ref is not None:
                 orders.setdefault(r.customer_id, set()).add(r.ref)
                 first[r.customer_id] = min(first.get(r.customer_id, r.at), r.at)
-        return [{"customer_id": c, "as_of": cut.as_of.isoformat(), "currency": currency,
-                 "orders": len(orders.get(c, ())), "first_purchase": first[c].date().isoformat()
-                 if c in first else None, "revenue": _money(revenue[c], currency),
-                 "margin": _money(revenue[c] * margin, currency),
-                 "clv": _money(values[c], currency)} for c in values]
+        ranked = sorted(values, key=lambda c: (-values[c], c))
+        return [{"customer_id": c, "currency": currency, "orders": len(orders.get(c, ())),
+                 "first_purchase": first[c].date().isoformat() if c in first else None,
+                 "revenue": _money(revenue[c], currency),
+                 "margin": _money(revenue[c] * policy.margin, currency),
+                 "clv": _money(values[c], currency)} for c in ranked]
 
-    def tiers(self, cut: Cut, months: int, bands: Sequence[tuple[str, Decimal]],
-              currency: str) -> tuple[list[rules.TierSummary], dict[str, str],
-                                      dict[str, Decimal]]:
-        """The value pyramid on the revenue of ``months`` months up to the as-of month (0:
-        all history): the per-tier summary, each customer's tier and revenue."""
-        since = None if months == 0 else rules.month_at(
-            rules.month_index(rules.month_of(cut.as_of)) - months + 1)
+    def tiers(self, cut: Cut, since: date, policy: rules.ValuePolicy
+              ) -> tuple[list[rules.TierSummary], dict[str, str], dict[str, Decimal]]:
+        """The value pyramid on the revenue from ``since`` to the cut: the per-tier
+        summary, each customer's tier and revenue."""
         revenue: dict[str, Decimal] = {}
-        for r in self.book(cut).revenues(currency, since):
-            revenue[r.customer_id] = revenue.get(r.customer_id, Decimal(0)) + r.amount
-        tiers = rules.pyramid(revenue, bands)
+        for r in self.book(cut).revenues(policy.currency):
+            if r.at.date() >= since:
+                revenue[r.customer_id] = revenue.get(r.customer_id, Decimal(0)) + r.amount
+        tiers = rules.pyramid(revenue, policy.bands)
         return rules.tier_summary(revenue, tiers), tiers, revenue
 
-    def rfm(self, cut: Cut, period_days: int, currency: str) -> list[dict[str, Any]]:
-        """RFM scores (``domain.rfm``) per customer with an order in ``currency``: each order
-        net of the refunds made by the cut."""
+    def rfm(self, cut: Cut, since: date, currency: str) -> list[dict[str, Any]]:
+        """RFM scores (``domain.rfm``) as of the cut over the days from ``since``, per
+        customer with an order in ``currency``; each order net of the refunds made by the cut."""
         book = self.book(cut)
         refunded: dict[str, int] = {}
         for _, _, cur, minor, order in book.refunds:
@@ -184,23 +190,23 @@ class ValueView(LiveView):
         purchases = [Purchase(c, moment(at).date(),
                               Decimal(minor - refunded.get(o, 0)).scaleb(-digits))
                      for c, at, cur, minor, o in book.purchases if cur == currency]
-        return [{"customer_id": s.customer_id, "as_of": cut.as_of.isoformat(),
-                 "last_purchase": s.last_purchase.isoformat(), "recency_days": s.recency_days,
-                 "frequency": s.frequency, "monetary": _money(s.monetary, currency),
-                 "currency": currency, "r": s.r, "f": s.f, "m": s.m, "rfm": s.code}
-                for s in rfm(purchases, cut.as_of, period_days)]
+        period = (cut.until - since).days + 1
+        return [{"customer_id": s.customer_id, "last_purchase": s.last_purchase.isoformat(),
+                 "recency_days": s.recency_days, "frequency": s.frequency,
+                 "monetary": _money(s.monetary, currency), "currency": currency,
+                 "r": s.r, "f": s.f, "m": s.m, "rfm": s.code}
+                for s in rfm(purchases, cut.until, period)]
 
     # -- drill-down ----------------------------------------------------------
-    def event_ids(self, roots: Sequence[str], cut: Cut, *, kinds: Sequence[str] = (),
-                  from_month: str | None = None, after: int = 0, limit: int = 100
-                  ) -> tuple[list[dict[str, Any]], int | None]:
-        """The facts of ``roots`` (and the customers merged into them) up to the cut, of
-        ``kinds`` (all when empty) from ``from_month`` on, in log order after ``after``;
-        the next page's ``after`` or None."""
-        if not 1 <= limit <= MAX_PAGE:
+    def events(self, roots: Sequence[str], cut: Cut, after: int, limit: int, *,
+               kinds: Sequence[str] = (), since: date | None = None) -> list[dict[str, Any]]:
+        """Up to ``limit`` facts of ``roots`` (and the customers merged into them) up to the
+        cut, of ``kinds`` (all when empty), from ``since`` on, in log order after ``after``
+        (the drill-down's page; ``role`` is the fact's kind)."""
+        if not 1 <= limit <= MAX_PAGE + 1:
             raise InvalidQueryError(f"limit must be 1–{MAX_PAGE}")
 
-        def query(db: Db, t: Names) -> tuple[list[dict[str, Any]], int | None]:
+        def query(db: Db, t: Names) -> list[dict[str, Any]]:
             wanted = set(roots)
             all_roots = _roots(db.all(f"SELECT customer_id, merged_into FROM {t.customer}"))
             members = sorted(c for c, r in all_roots.items() if r in wanted) or [""]
@@ -210,17 +216,30 @@ class ValueView(LiveView):
             if kinds:
                 conds.append(f"kind IN ({','.join('?' * len(kinds))})")
                 params.extend(kinds)
-            if from_month is not None:
-                conds.append("month >= ?")
-                params.append(from_month)
+            if since is not None:
+                conds.append("occurred_us >= ?")
+                params.append(end_of(since - timedelta(days=1)))
             rows = db.all(
                 "SELECT event_id, customer_id, position, kind, occurred_us, recorded_us, "
-                f"order_number, stage FROM {t.fact} WHERE {' AND '.join(conds)} "
-                "ORDER BY position LIMIT ?", [*params, limit + 1])
-            page = [{"event_id": r[0], "customer_id": all_roots.get(r[1], r[1]),
-                     "position": int(r[2]), "kind": r[3], "occurred_at": iso(r[4]),
-                     "recorded_at": iso(r[5]), "order_number": r[6], "stage": r[7]}
-                    for r in rows[:limit]]
-            return page, (page[-1]["position"] if len(rows) > limit else None)
+                "order_number, currency, amount_minor, stage, channel, direction "
+                f"FROM {t.fact} WHERE {' AND '.join(conds)} ORDER BY position LIMIT ?",
+                [*params, limit])
+            return [{"event_id": r[0], "customer_id": all_roots.get(r[1], r[1]),
+                     "position": int(r[2]), "occurred_at": iso(r[4]),
+                     "recorded_at": iso(r[5]), "role": r[3],
+                     "detail": _detail(r, all_roots.get(r[1], r[1]))}
+                    for r in rows]
 
         return self.run(query)
+
+
+def _detail(r: Sequence[Any], root: str) -> dict[str, Any]:
+    out: dict[str, Any] = {} if r[1] == root else {"merged_from": r[1]}
+    if r[6] is not None:
+        out["order_number"] = r[6]
+    if r[7] is not None and r[8] is not None:
+        out.update(currency=r[7], amount=from_minor(int(r[8]), r[7]))
+    for key, value in (("stage", r[9]), ("channel", r[10]), ("direction", r[11])):
+        if value is not None:
+            out[key] = value
+    return out

@@ -4,6 +4,7 @@ read back from the value read model with the figures computed by hand."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from domain import value as rules
 from projections import registry
 from projections.engine import Worker
 from projections.store import ReadStore
-from projections.value.view import Cut, ValueView
+from projections.value.view import Cut, ValueView, end_of
 from tests.support.hubs import make_hub
 from tests.support.readside import ListSource
 from tests.support.value import (
@@ -31,6 +32,10 @@ from tests.support.value import (
 )
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
+
+
+POLICY = rules.ValuePolicy(churn_window_months=WINDOW, margin=Decimal("0.3"),
+                           discount_rate=Decimal(0))
 
 
 def _t(y: int, mo: int, d: int = 10) -> datetime:
@@ -97,7 +102,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Hub, ReadS
 def test_the_cohort_triangle_is_as_computed_by_hand(story: tuple[Hub, ReadStore,
                                                                  dict[str, str]]) -> None:
     _, store, who = story
-    found = ValueView(store).cohorts(Cut(AS_OF), WINDOW)
+    found = ValueView(store).cohorts(Cut(AS_OF), POLICY)
     assert {(c.cohort, c.period): (c.active, c.churned, c.returned, c.churn_rate,
                                    c.retention_rate, c.share) for c in found.cells} == TRIANGLE
     assert {c.cohort: c.size for c in found.cells} == SIZES
@@ -111,7 +116,8 @@ def test_outbound_touchpoints_keep_a_customer_only_when_configured(
         story: tuple[Hub, ReadStore, dict[str, str]]) -> None:
     _, store, _ = story
     cells = {(c.cohort, c.period): c.active
-             for c in ValueView(store).cohorts(Cut(AS_OF), WINDOW, count_outbound=True).cells}
+             for c in ValueView(store).cohorts(
+                 Cut(AS_OF), replace(POLICY, count_outbound=True)).cells}
     assert (cells[("2026-03", 2)], cells[("2026-03", 3)]) == (1, 0)  # h emailed in April
 
 
@@ -120,18 +126,17 @@ def test_clv_and_tiers_are_as_computed_by_hand(story: tuple[Hub, ReadStore,
     _, store, who = story
     letter = {v: k for k, v in who.items()}
     view = ValueView(store)
-    rows = {letter[r["customer_id"]]: r for r in view.clv(Cut(AS_OF), Decimal("0.3"),
-                                                          Decimal(0), "EUR")}
+    rows = {letter[r["customer_id"]]: r for r in view.clv(Cut(AS_OF), POLICY)}
     assert {n: r["revenue"] for n, r in rows.items()} == REVENUE
     assert {n: r["clv"] for n, r in rows.items()} == clv_at_zero_rate(Decimal("0.3"))
     assert (rows["a"]["orders"], rows["j"]["orders"], rows["g"]["first_purchase"]) == (
         6, 1, "2026-02-10")
-    summary, tiers, _ = view.tiers(Cut(AS_OF), 0, rules.DEFAULT_BANDS, "EUR")
+    summary, tiers, _ = view.tiers(Cut(AS_OF), date(2020, 1, 1), POLICY)
     assert {letter[c]: t for c, t in tiers.items()} == TIERS
     assert {s.tier: (s.customers, format(s.revenue, "f"), s.share)
             for s in summary} == TIER_SUMMARY
     # the last three months only: a, g and j tie at 300 (all key), l 150 is ordinary
-    _, recent, _ = view.tiers(Cut(AS_OF), 3, rules.DEFAULT_BANDS, "EUR")
+    _, recent, _ = view.tiers(Cut(AS_OF), date(2026, 4, 1), POLICY)
     assert {letter[c]: t for c, t in recent.items()} == {"a": "key", "g": "key", "j": "key",
                                                           "l": "ordinary"}
 
@@ -156,10 +161,11 @@ def test_as_of_a_past_day_equals_the_read_model_built_from_events_up_to_it(
     finally:
         db.close()
     live, rebuilt = ValueView(store), ValueView(past)
-    for view_args in ((Cut(day), WINDOW),):
-        assert live.cohorts(*view_args).cells == rebuilt.cohorts(*view_args).cells
-    assert live.clv(Cut(day), Decimal("0.3"), Decimal("0.1"), "EUR") == rebuilt.clv(
-        Cut(day), Decimal("0.3"), Decimal("0.1"), "EUR")
-    assert live.tiers(Cut(day), 12, rules.DEFAULT_BANDS, "EUR") == rebuilt.tiers(
-        Cut(day), 12, rules.DEFAULT_BANDS, "EUR")
-    assert live.rfm(Cut(day), 365, "EUR") == rebuilt.rfm(Cut(day), 365, "EUR")
+    rated = replace(POLICY, discount_rate=Decimal("0.1"))
+    assert live.cohorts(Cut(day), POLICY).cells == rebuilt.cohorts(Cut(day), POLICY).cells
+    assert live.clv(Cut(day), rated) == rebuilt.clv(Cut(day), rated)
+    since = date(2026, 1, 1)
+    assert live.tiers(Cut(day), since, POLICY) == rebuilt.tiers(Cut(day), since, POLICY)
+    assert live.rfm(Cut(day), since, "EUR") == rebuilt.rfm(Cut(day), since, "EUR")
+    # "as we knew it then": everything was recorded today, so a known-at of that day is empty
+    assert live.cohorts(Cut(AS_OF, end_of(day)), POLICY).cells == []

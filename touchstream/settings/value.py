@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from domain.sales import currency_code
-from domain.value import check_bands
+from domain.value import ValuePolicy, check_bands
 from touchstream.settings.base import Section
 
 
@@ -31,8 +31,6 @@ class ValueSettings(Section):
         "Historic CLV: the annual rate at which past margins are carried to the as-of date."))
     currency: str = Field("EUR", description=(
         "CLV and tiers: the currency whose orders count (ISO 4217)."))
-    tier_months: NonNegativeInt = Field(12, description=(
-        "Value tiers: revenue of this many months up to the as-of month (0: all history)."))
     tier_key_share: Decimal = Field(Decimal("0.50"), description=(
         "Value tiers: key customers make up this cumulative share of revenue (0–1)."))
     tier_major_share: Decimal = Field(Decimal("0.80"), description=(
@@ -62,3 +60,7 @@ class ValueSettings(Section):
     def bands(self) -> tuple[tuple[str, Decimal], ...]:
         return (("key", self.tier_key_share), ("major", self.tier_major_share),
                 ("ordinary", self.tier_ordinary_share))
+
+    def policy(self) -> ValuePolicy:
+        return ValuePolicy(self.churn_window_months, self.count_outbound, self.margin,
+                           self.discount_rate, self.currency, self.bands())
