@@ -33,7 +33,6 @@ from tests.support.value import (
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
 
-
 POLICY = rules.ValuePolicy(churn_window_months=WINDOW, margin=Decimal("0.3"),
                            discount_rate=Decimal(0))
 
