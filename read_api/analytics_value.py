@@ -18,7 +18,7 @@ The ``/events`` routes page the events behind a figure (``role`` is the fact's k
 
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -28,6 +28,18 @@ from fastapi.responses import Response
 from domain import value as rules
 from domain.analytics import Window
 from domain.sales import currency_code
+from projections.value.figures import (
+    COHORT_COLUMNS,
+    RFM_COLUMNS,
+    TIER_COLUMNS,
+    VALUE_COLUMNS,
+    cohorts_doc,
+    cut_of,
+    month_end,
+    rfm_doc,
+    tiers_doc,
+    value_doc,
+)
 from projections.value.view import ORDER_KINDS, Cut, ValueView
 from read_api.analytics_common import (
     ANALYTICS_ROLES,
@@ -50,13 +62,6 @@ from read_api.analytics_value_schemas import (
 )
 from read_api.dependencies import OrjsonResponse, Principal, ReadDeps
 
-COHORT_COLUMNS = ("cohort", "period", "month", "size", "active", "churned", "returned",
-                  "churn_rate", "retention_rate", "share")
-VALUE_COLUMNS = ("customer_id", "currency", "orders", "first_purchase", "revenue", "margin",
-                 "clv")
-TIER_COLUMNS = ("tier", "up_to_share", "customers", "revenue", "share")
-RFM_COLUMNS = ("customer_id", "last_purchase", "recency_days", "frequency", "monetary",
-               "currency", "r", "f", "m", "rfm")
 MAX_OFFSET = 1_000_000
 
 WindowParam = Annotated[Window, Depends(window)]
@@ -67,20 +72,6 @@ Limit = Annotated[int, Query(ge=1, le=500, description="Rows per page.")]
 CohortMonth = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
                                    openapi_examples={"jan": {"value": "2026-01"}})]
 Period = Annotated[int, Query(ge=0, le=1200, description="Months since the cohort month.")]
-
-
-def _cut(w: Window) -> Cut:
-    return Cut(w.until, w.known_before_us)
-
-
-def _head(figure: str, w: Window) -> dict[str, Any]:
-    return {"figure": figure, "from": w.start.isoformat(), "until": w.until.isoformat(),
-            "as_of": w.as_of.isoformat() if w.as_of else None}
-
-
-def _month_end(month: str) -> date:
-    first = date.fromisoformat(f"{month}-01")
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
@@ -95,11 +86,8 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
                 response_model=CohortsPublic, responses=analytics_responses(
                     ",".join(COHORT_COLUMNS) + "\n2026-01,1,2026-02,5,4,1,0,0.2,0.8,0.8\n"))
     async def cohorts(who: Who, w: WindowParam, fmt: FormatParam = "json") -> Response:
-        def query() -> dict[str, Any]:
-            found = view.cohorts(_cut(w), policy, since=w.start)
-            return {**_head("cohorts", w), "churn_window_months": policy.churn_window_months,
-                    "rows": [c.__dict__ for c in found.cells]}
-        return await answer(deps, fmt, "cohorts", query, COHORT_COLUMNS)
+        return await answer(deps, fmt, "cohorts", lambda: cohorts_doc(view, w, policy),
+                            COHORT_COLUMNS)
 
     @router.get("/analytics/cohorts/events",
                 summary="The events behind a cohort cell: its members' facts up to the cell",
@@ -110,7 +98,7 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
         status: Literal["all", "active", "churned", "returned", "inactive"] = "all",
     ) -> OrjsonResponse:
         month = rules.month_at(rules.month_index(cohort) + period)
-        cut = Cut(min(w.until, _month_end(month)), w.known_before_us)
+        cut = Cut(min(w.until, month_end(month)), w.known_before_us)
         filters = window_filters(w, cohort=cohort, period=period, status=status)
 
         def fetch(after: int, n: int) -> list[dict[str, Any]]:
@@ -127,16 +115,8 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
                     "2026-01-10,600.00,180.00,183.64\n"))
     async def value(who: Who, w: WindowParam, fmt: FormatParam = "json",
                     offset: Offset = 0, limit: Limit = 100) -> Response:
-        def query() -> dict[str, Any]:
-            rows = view.clv(_cut(w), policy)
-            page_rows = rows[offset:offset + limit]
-            doc = _head("value", w)
-            del doc["from"]
-            return {**doc, "currency": policy.currency, "margin": format(policy.margin, "f"),
-                    "discount_rate": format(policy.discount_rate, "f"), "total": len(rows),
-                    "rows": page_rows,
-                    "next_offset": offset + limit if offset + limit < len(rows) else None}
-        return await answer(deps, fmt, "value", query, VALUE_COLUMNS)
+        return await answer(deps, fmt, "value",
+                            lambda: value_doc(view, w, policy, offset, limit), VALUE_COLUMNS)
 
     @router.get("/analytics/value/events",
                 summary="The order events behind a customer's value (merged ones included)",
@@ -145,22 +125,15 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
                            pg: PageParam) -> OrjsonResponse:
         filters = window_filters(w, customer_id=str(customer_id))
         return await drill_down(deps, "value", filters, pg, lambda after, n: view.events(
-            [str(customer_id)], _cut(w), after, n, kinds=ORDER_KINDS))
+            [str(customer_id)], cut_of(w), after, n, kinds=ORDER_KINDS))
 
     @router.get("/analytics/value/tiers",
                 summary="The value pyramid: key, major, ordinary and small customers",
                 response_model=TiersPublic, responses=analytics_responses(
                     ",".join(TIER_COLUMNS) + "\nkey,0.5,3,3200.00,0.7143\n"))
     async def tiers(who: Who, w: WindowParam, fmt: FormatParam = "json") -> Response:
-        bands = dict(policy.bands)
-
-        def query() -> dict[str, Any]:
-            summary, _, _ = view.tiers(_cut(w), w.start, policy)
-            return {**_head("tiers", w), "currency": policy.currency, "rows": [
-                {"tier": s.tier, "up_to_share": float(bands[s.tier]) if s.tier in bands
-                 else None, "customers": s.customers, "revenue": format(s.revenue, "f"),
-                 "share": s.share} for s in summary]}
-        return await answer(deps, fmt, "tiers", query, TIER_COLUMNS)
+        return await answer(deps, fmt, "tiers", lambda: tiers_doc(view, w, policy),
+                            TIER_COLUMNS)
 
     @router.get("/analytics/value/tiers/events",
                 summary="The order events behind a value tier (its members' in the window)",
@@ -170,11 +143,11 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
         filters = window_filters(w, tier=tier)
 
         def fetch(after: int, n: int) -> list[dict[str, Any]]:
-            _, tiers_of, _ = view.tiers(_cut(w), w.start, policy)
+            _, tiers_of, _ = view.tiers(cut_of(w), w.start, policy)
             members = [c for c, t in tiers_of.items() if t == tier]
             if not members:
                 return []
-            return view.events(members, _cut(w), after, n, kinds=ORDER_KINDS, since=w.start)
+            return view.events(members, cut_of(w), after, n, kinds=ORDER_KINDS, since=w.start)
         return await drill_down(deps, "tiers", filters, pg, fetch)
 
     @router.get("/analytics/rfm", summary="RFM quintiles per customer over the window",
@@ -186,13 +159,8 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
                   currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None
                   ) -> Response:
         cur = currency_code(currency) if currency else rfm_currency
-
-        def query() -> dict[str, Any]:
-            rows = view.rfm(_cut(w), w.start, cur)
-            return {**_head("rfm", w), "period_days": (w.until - w.start).days + 1,
-                    "currency": cur, "total": len(rows), "rows": rows[offset:offset + limit],
-                    "next_offset": offset + limit if offset + limit < len(rows) else None}
-        return await answer(deps, fmt, "rfm", query, RFM_COLUMNS)
+        return await answer(deps, fmt, "rfm",
+                            lambda: rfm_doc(view, w, cur, offset, limit), RFM_COLUMNS)
 
     @router.get("/analytics/rfm/events",
                 summary="The order events behind a customer's RFM scores",
@@ -201,6 +169,6 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
                          pg: PageParam) -> OrjsonResponse:
         filters = window_filters(w, customer_id=str(customer_id))
         return await drill_down(deps, "rfm", filters, pg, lambda after, n: view.events(
-            [str(customer_id)], _cut(w), after, n, kinds=ORDER_KINDS))
+            [str(customer_id)], cut_of(w), after, n, kinds=ORDER_KINDS))
 
     return router

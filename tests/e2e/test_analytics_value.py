@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ from tests.support.readside import ROLES, TestAuthorizer
 from tests.support.value import TIER_SUMMARY, TRIANGLE, WINDOW, seed_value
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
+from touchstream.cli import main as cli_main
+from touchstream.cli.exits import Exit
 from touchstream.http_errors import install_error_handlers
 
 POLICY = ValuePolicy(churn_window_months=WINDOW, margin=Decimal("0.3"),
@@ -142,3 +146,32 @@ def test_openapi_documents_the_value_routes_with_examples(world: dict[str, Any])
             path.endswith("/events"), path
     for schema in ("CohortsPublic", "ValuePagePublic", "TiersPublic", "RfmAnalyticsPublic"):
         assert spec["components"]["schemas"][schema].get("examples"), schema
+
+
+def test_the_cli_prints_the_figures_and_draws_the_cohort_heatmap(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    env, ids = world["env"], world["ids"]
+    for name, value in {**env, "TOUCHSTREAM_VALUE_CHURN_WINDOW_MONTHS": str(WINDOW),
+                        "TOUCHSTREAM_VALUE_MARGIN": "0.3",
+                        "TOUCHSTREAM_VALUE_DISCOUNT_RATE": "0"}.items():
+        monkeypatch.setenv(name, value)
+    png = tmp_path / "cohorts.png"
+    assert cli_main(["analytics", "cohorts", "--from", "2026-01-01", "--until", "2026-06-30",
+                     "--csv", "--plot", str(png)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["cohort"], int(r["period"])): int(r["active"]) for r in rows} == {
+        k: v[0] for k, v in TRIANGLE.items()}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli_main(["analytics", "value", "--until", "2026-06-30", "--json",
+                     "--limit", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["rows"][0]["customer_id"], doc["rows"][0]["clv"], doc["next_offset"]) == (
+        ids["f"], "600.00", 1)
+    assert cli_main(["analytics", "tiers", "--from", "2026-01-01", "--until",
+                     "2026-06-30"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["TIER", "UP_TO_SHARE", "CUSTOMERS", "REVENUE", "SHARE"]
+    assert table[1].split() == ["key", "0.5", "3", "3200.00", "0.7143"]
+    assert cli_main(["analytics", "rfm", "--currency", "euro"]) == Exit.USAGE
+    assert "ISO 4217" in capsys.readouterr().err
