@@ -112,7 +112,7 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
     @router.get("/analytics/value", summary="Historic customer lifetime value per customer",
                 response_model=ValuePagePublic, responses=analytics_responses(
                     ",".join(VALUE_COLUMNS) + "\n0b7c2c52-6f1e-4c38-9a55-1f7f0a3c1e11,EUR,6,"
-                    "2026-01-10,600.00,180.00,183.64\n"))
+                    "2026-01-10,600.00,180.00,183.63\n"))
     async def value(who: Who, w: WindowParam, fmt: FormatParam = "json",
                     offset: Offset = 0, limit: Limit = 100) -> Response:
         return await answer(deps, fmt, "value",

@@ -63,7 +63,7 @@ class ValuePagePublic(BaseModel):
         "margin": "0.30", "discount_rate": "0.10", "total": 1,
         "rows": [{"customer_id": _CID, "currency": "EUR", "orders": 6,
                   "first_purchase": "2026-01-10", "revenue": "600.00", "margin": "180.00",
-                  "clv": "183.64"}], "next_offset": None}]}}
+                  "clv": "183.63"}], "next_offset": None}]}}
 
 
 class TierPublic(BaseModel):
