@@ -32,6 +32,7 @@ from touchstream.cli.reading import table
 
 # Each module defines ``register(analytics_subparsers)``; its parsers set ``func``.
 ANALYTICS_MODULES: list[str] = [
+    "touchstream.cli.analytics_activity",
 ]
 MAX_DAYS = 1100  # as the read API (read_api.analytics_common)
 DEFAULT_DAYS = 90
