@@ -131,6 +131,8 @@ def test_bad_windows_and_other_roles_are_refused(
     long = get(client, "/analytics/response-times", **{"from": "2000-01-01"})
     assert long.status_code == 400 and "at most" in long.json()["reason"]
     assert get(client, "/analytics/channel-mix", by="year").status_code == 422
+    far = get(client, "/analytics/channel-mix", as_of="9999-12-31")
+    assert far.status_code == 400 and "as_of must be between" in far.json()["reason"]
     for role in ("agent", "service", "partner", "marketing"):
         assert get(client, "/analytics/channel-mix", role=role).status_code == 403
     assert get(client, "/analytics/satisfaction/events", role="admin").status_code == 200

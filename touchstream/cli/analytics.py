@@ -36,6 +36,7 @@ ANALYTICS_MODULES: list[str] = [
 ]
 MAX_DAYS = 1100  # as the read API (read_api.analytics_common)
 DEFAULT_DAYS = 90
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)  # as the read API
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,9 +70,12 @@ def _date(raw: str | None, flag: str) -> date | None:
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError as exc:
         raise CliError(f"{flag}: not a date (YYYY-MM-DD): {raw!r}") from exc
+    if not EARLIEST <= day <= LATEST:
+        raise CliError(f"{flag}: must be between {EARLIEST} and {LATEST}")
+    return day
 
 
 def window_of(args: argparse.Namespace) -> Window:
