@@ -161,6 +161,9 @@ def test_cli_tables_json_csv_and_a_png(env: dict[str, str], tmp_path: Path,
     assert chart.read_bytes()[:8] == PNG
     code, out, _ = run("analytics", "satisfaction", *window, "--plot", str(tmp_path / "s.png"))
     assert code == 0 and "CSAT_AVERAGE" in out and (tmp_path / "s.png").read_bytes()[:8] == PNG
+    code, out, _ = run("analytics", "satisfaction", *window, "--csv")
+    scores = [json.loads(r["scores"]) for r in csv.DictReader(io.StringIO(out))]
+    assert sum(sum(s.values()) for s in scores) > 0  # nested values as JSON, as the API
     code, _, err = run("analytics", "channel-mix", "--from", "2026-13-01")
     assert code == 2 and "--from: not a date" in err
     code, _, err = run("analytics", "channel-mix", "--plot", str(tmp_path / "x.gif"))

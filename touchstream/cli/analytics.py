@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -111,12 +112,20 @@ def emit(args: argparse.Namespace, doc: Mapping[str, Any], columns: Sequence[str
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([["" if r.get(c) is None else r.get(c) for c in columns]
-                          for r in rows])
+        writer.writerows([[_cell(r.get(c)) for c in columns] for r in rows])
     else:
         print("\n".join(table(headers or [c.upper() for c in columns],
                               [[r.get(c) for c in columns] for r in rows])))
     return Exit.OK
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as the read API writes it: empty for null, JSON for nested values."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
 
 
 def series(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], key: str, value: str

@@ -120,4 +120,8 @@ def _satisfaction(args: argparse.Namespace) -> int:
                                     else r["complaint_rate"] * 5 for r in doc["rows"]]},
             title=_title("Satisfaction", w), ylabel="score")
 
-    return emit(args, doc, SATISFACTION_COLUMNS, plot=plot)
+    if args.json or args.csv:
+        return emit(args, doc, SATISFACTION_COLUMNS, plot=plot)
+    shown = [{**r, "scores": " ".join(f"{k}:{v}" for k, v in r["scores"].items())}
+             for r in doc["rows"]]
+    return emit(args, doc, SATISFACTION_COLUMNS, plot=plot, rows=shown)
