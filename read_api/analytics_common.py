@@ -46,6 +46,7 @@ from read_api.dependencies import OrjsonResponse, ReadDeps, responses
 ANALYTICS_ROLES = ("analyst",)  # and admin, admitted everywhere
 MAX_DAYS = 1100  # three years of days per request: ≤ 1100 rows per series
 DEFAULT_DAYS = 90
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)  # day arithmetic never overflows
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 
@@ -68,6 +69,9 @@ def window(
     ] = None,
 ) -> Window:
     """The route dependency giving the window asked for (400 with the reason if malformed)."""
+    for name, value in (("from", from_), ("until", until), ("as_of", as_of)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise HTTPException(400, detail=f"{name} must be between {EARLIEST} and {LATEST}")
     last = until or as_of or datetime.now(UTC).date()
     first = from_ or last - timedelta(days=DEFAULT_DAYS - 1)
     if last < first:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -32,10 +33,12 @@ from touchstream.cli.reading import table
 
 # Each module defines ``register(analytics_subparsers)``; its parsers set ``func``.
 ANALYTICS_MODULES: list[str] = [
+    "touchstream.cli.analytics_activity",
     "touchstream.cli.analytics_value",
 ]
 MAX_DAYS = 1100  # as the read API (read_api.analytics_common)
 DEFAULT_DAYS = 90
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)  # as the read API
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,9 +72,12 @@ def _date(raw: str | None, flag: str) -> date | None:
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError as exc:
         raise CliError(f"{flag}: not a date (YYYY-MM-DD): {raw!r}") from exc
+    if not EARLIEST <= day <= LATEST:
+        raise CliError(f"{flag}: must be between {EARLIEST} and {LATEST}")
+    return day
 
 
 def window_of(args: argparse.Namespace) -> Window:
@@ -107,12 +113,20 @@ def emit(args: argparse.Namespace, doc: Mapping[str, Any], columns: Sequence[str
     elif args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([["" if r.get(c) is None else r.get(c) for c in columns]
-                          for r in rows])
+        writer.writerows([[_cell(r.get(c)) for c in columns] for r in rows])
     else:
         print("\n".join(table(headers or [c.upper() for c in columns],
                               [[r.get(c) for c in columns] for r in rows])))
     return Exit.OK
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as the read API writes it: empty for null, JSON for nested values."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
 
 
 def series(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], key: str, value: str

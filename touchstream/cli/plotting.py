@@ -32,14 +32,20 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str) -> None:
-    """Write the PNG beside ``path`` and move it into place (no partial file on failure)."""
+def _target(path: str) -> Path:
+    """``path`` checked before anything is drawn (a PNG in an existing directory)."""
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise CliError(f"--plot writes PNG: give a path ending in .png, not {path!r}")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise CliError(f"--plot: no such directory: {folder}")
+    if not target.parent.is_dir():
+        raise CliError(f"--plot: no such directory: {target.parent}")
+    return target
+
+
+def _save(fig: Any, path: str) -> None:
+    """Write the PNG beside ``path`` and move it into place (no partial file on failure)."""
+    target = _target(path)
+    folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix=".png", dir=folder)
     except OSError as exc:
@@ -63,6 +69,7 @@ def time_series(path: str, periods: Sequence[str],
                 series: Mapping[str, Sequence[float | None]], *, title: str, ylabel: str,
                 stacked: bool = False) -> None:
     """One line per series over ``periods`` (None: a gap), or stacked bars per period."""
+    _target(path)
     fig = _figure(max(6.0, min(16.0, 0.35 * len(periods))), 4.5)
     ax = fig.add_subplot()
     xs = list(range(len(periods)))
@@ -89,6 +96,7 @@ def heatmap(path: str, rows: Sequence[str], columns: Sequence[str],
             percent: bool = True) -> None:
     """A matrix (e.g. the cohort triangle: cohorts × periods since) with each cell's value
     written in it; None cells (not yet reached) stay blank."""
+    _target(path)
     fig = _figure(max(6.0, min(16.0, 0.6 * len(columns) + 2)),
                   max(3.0, min(14.0, 0.4 * len(rows) + 1.5)))
     ax = fig.add_subplot()
