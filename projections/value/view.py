@@ -11,7 +11,7 @@ currency is a purchase for the cohorts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ from typing import Any
 from domain import value as rules
 from domain.rfm import Purchase, rfm
 from domain.sales import MINOR_UNITS, from_minor
+from projections.customers import roots
 from projections.engine import Names
 from projections.events import iso, moment, us
 from projections.store import Db
@@ -69,26 +70,13 @@ class Book:
                   for c, at, _, _, o in self.purchases]
         return [*bought, *self.interactions, *self.stages]
 
-    def revenues(self, currency: str, since_month: str | None = None) -> list[rules.Revenue]:
+    def revenues(self, currency: str) -> list[rules.Revenue]:
         digits = MINOR_UNITS.get(currency, 2)
         out = [rules.Revenue(c, moment(at), Decimal(m).scaleb(-digits), o)
                for c, at, cur, m, o in self.purchases if cur == currency]
         out += [rules.Revenue(c, moment(at), -Decimal(m).scaleb(-digits), o)
                 for c, at, cur, m, o in self.refunds if cur == currency]
-        if since_month is not None:
-            out = [r for r in out if rules.month_of(r.at) >= since_month]
         return out
-
-
-def _roots(rows: Iterable[Any]) -> dict[str, str]:
-    parent = {c: m for c, m in rows}
-    roots: dict[str, str] = {}
-    for c in parent:
-        current, hops = c, 0
-        while parent.get(current) and hops < 10:
-            current, hops = parent[current], hops + 1
-        roots[c] = current
-    return roots
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -100,8 +88,8 @@ class ValueView(LiveView):
 
     # -- loading -------------------------------------------------------------
     def _book(self, db: Db, t: Names, cut: Cut, count_outbound: bool) -> Book:
-        roots = _roots(db.all(f"SELECT customer_id, merged_into FROM {t.customer}"))
-        root = lambda c: roots.get(c, c)
+        root_of = roots(db, t.customer)
+        root = lambda c: root_of.get(c, c)
         known = "occurred_us < ? AND recorded_us < ?"
         bounds = (cut.occurred, cut.recorded)
         not_cancelled = (f"NOT EXISTS (SELECT 1 FROM {t.fact} c WHERE "
@@ -198,17 +186,17 @@ class ValueView(LiveView):
                 for s in rfm(purchases, cut.until, period)]
 
     # -- drill-down ----------------------------------------------------------
-    def events(self, roots: Sequence[str], cut: Cut, after: int, limit: int, *,
+    def events(self, customers: Sequence[str], cut: Cut, after: int, limit: int, *,
                kinds: Sequence[str] = (), since: date | None = None) -> list[dict[str, Any]]:
-        """Up to ``limit`` facts of ``roots`` (and the customers merged into them) up to the
+        """Up to ``limit`` facts of ``customers`` (and those merged into them) up to the
         cut, of ``kinds`` (all when empty), from ``since`` on, in log order after ``after``
         (the drill-down's page; ``role`` is the fact's kind)."""
         if not 1 <= limit <= MAX_PAGE + 1:
             raise InvalidQueryError(f"limit must be 1–{MAX_PAGE}")
 
         def query(db: Db, t: Names) -> list[dict[str, Any]]:
-            wanted = set(roots)
-            all_roots = _roots(db.all(f"SELECT customer_id, merged_into FROM {t.customer}"))
+            wanted = set(customers)
+            all_roots = roots(db, t.customer)
             members = sorted(c for c, r in all_roots.items() if r in wanted) or [""]
             conds = [f"customer_id IN ({','.join('?' * len(members))})",
                      "occurred_us < ?", "recorded_us < ?", "position > ?"]
