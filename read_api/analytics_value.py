@@ -97,16 +97,20 @@ def router(deps: ReadDeps, policy: rules.ValuePolicy | None = None,
         pg: PageParam,
         status: Literal["all", "active", "churned", "returned", "inactive"] = "all",
     ) -> OrjsonResponse:
-        month = rules.month_at(rules.month_index(cohort) + period)
-        cut = Cut(min(w.until, month_end(month)), w.known_before_us)
+        index = rules.month_index(cohort) + period
         filters = window_filters(w, cohort=cohort, period=period, status=status)
+        if index > rules.month_index(rules.month_of(w.until)) or cohort < "1900-01":
+            def fetch(after: int, n: int) -> list[dict[str, Any]]:
+                return []  # a cell after ``until`` (or before any date) has no events
+        else:
+            cut = Cut(min(w.until, month_end(rules.month_at(index))), w.known_before_us)
 
-        def fetch(after: int, n: int) -> list[dict[str, Any]]:
-            members = view.cohorts(cut, policy).members(cohort, period, status)
-            if not members:
-                return []
-            return view.events(members, cut, after, n, since=date.fromisoformat(
-                f"{cohort}-01"))
+            def fetch(after: int, n: int) -> list[dict[str, Any]]:
+                members = view.cohorts(cut, policy).members(cohort, period, status)
+                if not members:
+                    return []
+                return view.events(members, cut, after, n,
+                                   since=date.fromisoformat(f"{cohort}-01"))
         return await drill_down(deps, "cohorts", filters, pg, fetch)
 
     @router.get("/analytics/value", summary="Historic customer lifetime value per customer",

@@ -133,6 +133,9 @@ def test_only_analysts_read_the_value_figures(world: dict[str, Any]) -> None:
         assert code == (200 if role in ("analyst", "admin") else 403), (role, code)
     bad = get(client, "/analytics/cohorts/events", cohort="2026-13", period=0, **STORY)
     assert bad.status_code == 422
+    for far in ({"cohort": "9999-12", "period": 1200}, {"cohort": "0000-01", "period": 0}):
+        answer = get(client, "/analytics/cohorts/events", **far, **STORY)
+        assert (answer.status_code, answer.json()["items"]) == (200, []), far
 
 
 def test_openapi_documents_the_value_routes_with_examples(world: dict[str, Any]) -> None:
