@@ -83,3 +83,16 @@ def group(db: Db, table: str, root: str) -> list[str]:
         frontier = [r[0] for r in rows if r[0] not in members]
         members.extend(frontier)
     return members
+
+
+def roots(db: Db, table: str) -> dict[str, str]:
+    """Every customer of ``table`` and its root (itself unless merged), in one query: for
+    figures over the whole book, where resolving one id at a time would cost a query each."""
+    parent = {c: m for c, m in db.all(f"SELECT customer_id, merged_into FROM {table}")}
+    found: dict[str, str] = {}
+    for c in parent:
+        current, hops = c, 0
+        while parent.get(current) and hops < MAX_HOPS:
+            current, hops = parent[current], hops + 1
+        found[c] = current
+    return found

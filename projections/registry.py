@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from projections.accounts.projection import AccountsProjection
 from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
+from projections.channel_mix.projection import ChannelMixProjection
 from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
@@ -17,10 +18,13 @@ from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
 from projections.pipeline.projection import PipelineProjection
 from projections.quality.projection import QualityProjection
+from projections.response_times.projection import ResponseTimesProjection
+from projections.satisfaction.projection import SatisfactionProjection
 from projections.segments.projection import SegmentsProjection
 from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
+from projections.value.projection import ValueProjection
 
 PROJECTIONS: dict[str, type[Projection]] = {
     "timeline": TimelineProjection,
@@ -38,6 +42,10 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "service": ServiceProjection,
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
+    "channel_mix": ChannelMixProjection,
+    "response_times": ResponseTimesProjection,
+    "satisfaction": SatisfactionProjection,
+    "value": ValueProjection,
     "event_index": EventIndexProjection,
 }
 

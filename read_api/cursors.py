@@ -97,3 +97,14 @@ def read_accounts_cursor(text: str) -> tuple[str, str]:
     if not all(isinstance(p, str) and len(p) <= 500 for p in parts[2:]):
         raise CursorError("cursor is not one this API returned for this directory")
     return parts[2], parts[3]
+
+
+def analytics_cursor(figure: str, filters_key: str, position: int) -> str:
+    """The public cursor after log ``position`` of an analytics drill-down (``figure`` and
+    a digest of its window and filters, so it pages only what it was issued for)."""
+    return _encode([f"analytics:{figure}", filters_key, position])
+
+
+def read_analytics_cursor(text: str, figure: str, filters_key: str) -> int:
+    parts = _decode(text, f"analytics:{figure}", filters_key, 3)
+    return _bounded(parts[2], 0)

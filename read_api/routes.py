@@ -18,6 +18,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
 | GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
 | GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
+| GET /analytics/…                        | analyst (see ``read_api.analytics_common``)               |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -45,8 +46,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
+from domain.value import ValuePolicy
 from read_api import (
     accounts,
+    analytics_activity,
+    analytics_value,
     customers,
     dispatch,
     events,
@@ -84,6 +88,7 @@ def read_router(
     wait_s: float = 2.0,
     rfm_defaults: tuple[int, str] = (365, "EUR"),
     sla: SlaConfig | None = None,
+    value_policy: ValuePolicy | None = None,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
@@ -107,4 +112,6 @@ def read_router(
                                            rfm_currency=rfm_defaults[1]))
     router.include_router(service.router(deps, sla))
     router.include_router(dispatch.router(deps))
+    router.include_router(analytics_activity.router(deps, sla))
+    router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))
     return router

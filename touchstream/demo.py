@@ -31,9 +31,11 @@ from commands import messages as m
 from commands.dispatch import RecordWorkDone
 from commands.hub import NAMESPACE, Hub
 from touchstream import demo_accounts, demo_dispatch
+from touchstream.demo_analytics import activity_plan
 from touchstream.demo_marketing import Person, marketing_plan
 from touchstream.demo_sales import sales_plan
 from touchstream.demo_service import service_plan
+from touchstream.demo_value import retention_plan
 
 REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
@@ -326,10 +328,12 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     _duplicates(plan, people, seed, until)
     demo_accounts.extend(plan, people, _COMPANY, _SUFFIX, seed, years, until)
     plan.commands += sales_plan(plan.commands, seed, until)
+    plan.commands += retention_plan(plan.commands, seed, until)
     plan.commands += marketing_plan([Person(p.id, p.email, p.phone) for p in people], seed,
                                     years, until)
     plan.commands += service_plan([p.id for p in people], seed, until)
     demo_dispatch.plan_work_orders(plan.commands, plan.blobs, [p.id for p in people], seed, until)
+    plan.commands += activity_plan([p.id for p in people], seed, until)
     return plan
 
 

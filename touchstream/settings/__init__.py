@@ -36,12 +36,14 @@ from touchstream.settings.fleet import FleetSettings
 from touchstream.settings.operations import OperationsSettings
 from touchstream.settings.sales import SalesSettings
 from touchstream.settings.service import ServiceSettings
+from touchstream.settings.value import ValueSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
     "FleetSettings", "FormsSettings", "ImapSettings", "OperationsSettings", "SalesSettings",
     "Section", "ServiceSettings", "Settings", "SettingsError", "SmtpSettings",
-    "StoreSettings", "TwilioSettings", "load", "markdown_table", "sqlite_path", "store_kind",
+    "StoreSettings", "TwilioSettings", "ValueSettings", "load", "markdown_table", "sqlite_path",
+    "store_kind",
     "zone",
 ]
 
@@ -49,7 +51,8 @@ SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
     "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings, "sales": SalesSettings,
-    "service": ServiceSettings, "fleet": FleetSettings, "operations": OperationsSettings,
+    "service": ServiceSettings, "value": ValueSettings, "fleet": FleetSettings,
+    "operations": OperationsSettings,
 }
 
 
@@ -70,6 +73,7 @@ class Settings(BaseModel):
     forms: FormsSettings
     sales: SalesSettings
     service: ServiceSettings
+    value: ValueSettings
     fleet: FleetSettings
     operations: OperationsSettings
 

@@ -1,0 +1,77 @@
+"""What the activity read models (channel mix, response times) share: which events are
+touchpoints, and the one ``touch`` table shape they keep with both times of each.
+
+A touchpoint row keeps ``occurred_us`` (when it happened) and ``recorded_us`` (when the
+hub learnt of it), and ``voided_us`` (when a ``TouchpointVoided`` was recorded for it):
+a figure *as of* a day counts the rows recorded before that day ended and not voided by
+then, straight from the rows (no replay). A ``TouchpointCorrected`` that moves a
+touchpoint's time moves the row (as-of figures read the corrected time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from domain.analytics import day_of
+from domain.customer import TOUCHPOINT_EVENTS, Customer
+from projections.engine import Names
+from projections.events import customer_id, us
+from projections.store import Db
+
+#: Touchpoints a figure counts: each contact once. Call steps are parts of a call; an
+#: outbound email counts when it went out (``EmailSent``), not when queued, failed or
+#: bounced.
+COUNTED: frozenset[type] = frozenset(TOUCHPOINT_EVENTS) - {
+    Customer.CallStepRecorded, Customer.EmailQueued, Customer.EmailSendFailed,
+    Customer.EmailOutcomeUnknown, Customer.EmailBounced}
+NO_QUEUE = "(none)"
+
+TOUCH_COLUMNS = ("event_id", "customer_id", "position", "occurred_us", "recorded_us",
+                 "day", "channel", "direction", "queue", "voided_us")
+TOUCH_DDL = ("CREATE TABLE {touch} (event_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+             "position BIGINT NOT NULL, occurred_us BIGINT NOT NULL, "
+             "recorded_us BIGINT NOT NULL, day TEXT NOT NULL, channel TEXT NOT NULL, "
+             "direction TEXT NOT NULL, queue TEXT NOT NULL, voided_us BIGINT{extra})")
+
+
+def day_text(micros: int) -> str:
+    return day_of(micros).isoformat()
+
+
+def touch_values(pos: int, e: Customer.Event) -> list[Any]:
+    """The ``TOUCH_COLUMNS`` of a counted touchpoint."""
+    at = us(e.occurred_at)
+    queue = getattr(e, "queue", None) or NO_QUEUE
+    return [str(e.event_id), customer_id(e), pos, at, us(e.recorded_at), day_text(at),
+            e.channel, e.direction, queue, None]
+
+
+def correct(db: Db, t: Names, e: Customer.Event) -> bool:
+    """Apply a void or a time correction to the ``touch`` table; False for other events."""
+    if isinstance(e, Customer.TouchpointVoided):
+        db.execute(f"UPDATE {t.touch} SET voided_us = ? WHERE event_id = ? "
+                   "AND voided_us IS NULL", (us(e.recorded_at), e.voided_event_id))
+        return True
+    if isinstance(e, Customer.TouchpointCorrected):
+        if e.corrected_occurred_at is not None:
+            at = us(e.corrected_occurred_at)
+            db.execute(f"UPDATE {t.touch} SET occurred_us = ?, day = ? WHERE event_id = ?",
+                       (at, day_text(at), e.corrected_event_id))
+        return True
+    return False
+
+
+def known(alias: str, known_before_us: int | None) -> tuple[str, list[Any]]:
+    """The condition on ``alias``'s touch rows for what was known (``as_of``) or is now."""
+    if known_before_us is None:
+        return f" AND {alias}.voided_us IS NULL", []
+    condition = (f" AND {alias}.recorded_us < ? AND ({alias}.voided_us IS NULL "
+                 f"OR {alias}.voided_us >= ?)")
+    return condition, [known_before_us, known_before_us]
+
+
+def insert_touch(db: Db, t: Names, values: Sequence[Any], extra: Sequence[str] = ()) -> None:
+    cols = [*TOUCH_COLUMNS, *extra]
+    db.execute(f"INSERT INTO {t.touch} ({', '.join(cols)}) VALUES "
+               f"({', '.join('?' * len(cols))}) ON CONFLICT (event_id) DO NOTHING", values)
