@@ -8,6 +8,7 @@ from projections.accounts.projection import AccountsProjection
 from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.consent.projection import ConsentProjection
+from projections.contracts.projection import ContractsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
@@ -37,6 +38,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "service": ServiceProjection,
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
+    "contracts": ContractsProjection,
 }
 
 

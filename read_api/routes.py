@@ -18,6 +18,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
 | GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
 | GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
+| GET /customers/{id}/contracts           | service, agent, dispatcher (see ``read_api.contracts``)   |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -47,6 +48,7 @@ from fastapi import APIRouter
 from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
 from read_api import (
     accounts,
+    contracts,
     customers,
     dispatch,
     events,
@@ -106,5 +108,6 @@ def read_router(
     router.include_router(marketing.router(deps, rfm_period_days=rfm_defaults[0],
                                            rfm_currency=rfm_defaults[1]))
     router.include_router(service.router(deps, sla))
+    router.include_router(contracts.router(deps))
     router.include_router(dispatch.router(deps))
     return router

@@ -53,7 +53,7 @@ SEARCH_LIMIT = 10
 #: role that may not read it), ``who`` and ``can``; a business area adds its own here.
 PANELS = ("panels/profile.html", "panels/channels.html", "panels/callbacks.html",
           "panels/sales.html", "panels/consent.html", "panels/service.html",
-          "panels/dispatch.html")
+          "panels/dispatch.html", "panels/contracts.html")
 FILTER_FIELDS = ("channel", "direction", "kind", "since", "until", "q")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
