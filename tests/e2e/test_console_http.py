@@ -321,15 +321,15 @@ def bea(ch: ConsoleHub) -> Business:
 
 
 def panels_of(page: str) -> set[str]:
-    return set(re.findall(r'id="panel-(sales|consent|service|dispatch)"', page))
+    return set(re.findall(r'id="panel-(sales|consent|service|dispatch|contracts)"', page))
 
 
 @pytest.mark.parametrize(("role", "panels"), [
-    ("admin", {"sales", "consent", "service", "dispatch"}),
+    ("admin", {"sales", "consent", "service", "dispatch", "contracts"}),
     ("sales", {"sales", "consent", "service"}),
     ("marketing", {"consent", "service"}),
-    ("agent", {"consent", "service", "dispatch"}),
-    ("dispatcher", {"service", "dispatch"}),
+    ("agent", {"consent", "service", "dispatch", "contracts"}),
+    ("dispatcher", {"service", "dispatch", "contracts"}),
     ("auditor", {"service"}),
 ])
 def test_business_panels_show_to_the_roles_that_read_each_area(
@@ -360,9 +360,12 @@ def test_business_panels_show_the_objects_escaped(ch: ConsoleHub, bea: Business)
     assert "1 open of 2" in cases and "Invoice question" not in cases  # the closed case
     work = panel(page, "dispatch")
     assert "Leak under the boiler" in work and "not booked" in work
+    contracts = panel(page, "contracts")
+    assert "1 in force, 1 installed product" in contracts and bea.contract in contracts
+    assert bea.old_contract not in contracts and "BOILER-S" in contracts
     # the timeline names the business objects too
     assert "email consent: newsletter" in page and "order BIZ-1002" in page
     # a customer without business objects shows the panels empty, not missing
     plain = c.get(f"/console/customers/{ch.demo.duplicate}").text
-    assert panels_of(plain) == {"sales", "consent", "service", "dispatch"}
+    assert panels_of(plain) == {"sales", "consent", "service", "dispatch", "contracts"}
     assert "0 open opportunities · 0 orders" in plain and "None recorded." in plain
