@@ -18,7 +18,6 @@ from commands import messages as m
 from commands import sales as s
 from commands import service as sv
 from read_api.contracts import CustomerContractsPublic
-
 from read_api.schemas import (
     BusinessCasePublic,
     BusinessConsentPublic,
