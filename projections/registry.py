@@ -9,6 +9,7 @@ from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.channel_mix.projection import ChannelMixProjection
 from projections.consent.projection import ConsentProjection
+from projections.contracts.projection import ContractsProjection
 from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
@@ -42,6 +43,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "service": ServiceProjection,
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
+    "contracts": ContractsProjection,
     "channel_mix": ChannelMixProjection,
     "response_times": ResponseTimesProjection,
     "satisfaction": SatisfactionProjection,

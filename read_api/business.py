@@ -1,7 +1,7 @@
 """A customer's business objects at a glance, for the summary and the console's customer
 page (issues 13, 14, 16): open opportunities and recent orders (sales), consent by channel
 and purpose (marketing), open cases with their SLA state (service), open work orders
-(dispatch).
+(dispatch), contracts in force and the installed base (contracts).
 
 Each part is read through its area's own per-customer query and shown only to the roles
 that area's per-customer route admits (``admin`` everywhere); any other caller gets
@@ -19,12 +19,14 @@ from domain.dispatch import OPEN_STAGES
 from domain.service import OPEN_STATES
 from domain.sla import SlaConfig
 from projections.consent.view import ConsentView
+from projections.contracts.view import ContractsView
 from projections.customers import group
 from projections.dispatch.view import DispatchView
 from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
 from projections.service.view import ServiceView
 from projections.views import LiveView
+from read_api.contracts import CONTRACT_ROLES
 from read_api.dependencies import SUMMARY_ROLES, Principal, ReadViews
 from read_api.dispatch import CUSTOMER_ORDER_ROLES
 from read_api.marketing import CONSENT_ROLES
@@ -39,6 +41,7 @@ PART_ROLES: dict[str, tuple[str, ...]] = {
     "consent": CONSENT_ROLES,  # GET /customers/{id}/consent
     "service": SUMMARY_ROLES,  # GET /customers/{id}/cases
     "dispatch": CUSTOMER_ORDER_ROLES,  # GET /customers/{id}/work-orders
+    "contracts": CONTRACT_ROLES,  # GET /customers/{id}/contracts
 }
 
 
@@ -55,12 +58,14 @@ class BusinessViews:
         self.pipeline, self.orders = PipelineView(store), OrdersView(store)
         self.consent, self.dispatch = ConsentView(store), DispatchView(store)
         self.service = ServiceView(store, sla)
+        self.contracts = ContractsView(store)
 
     def views_for(self, who: Principal) -> list[LiveView]:
         """The views ``who``'s block reads (for read-your-writes)."""
         by_part: dict[str, list[LiveView]] = {
             "sales": [self.pipeline, self.orders], "consent": [self.consent],
-            "service": [self.service], "dispatch": [self.dispatch]}
+            "service": [self.service], "dispatch": [self.dispatch],
+            "contracts": [self.contracts]}
         return [v for part, views in by_part.items() if may_read(who, part) for v in views]
 
     def block(self, who: Principal, root: str, now: datetime) -> dict[str, Any]:
@@ -71,8 +76,9 @@ class BusinessViews:
             "as_of": now.isoformat(),
             "sales": self._sales(root) if may_read(who, "sales") else None,
             "consent": self._consent(root, now) if may_read(who, "consent") else None,
-            "service": self._service(members, now) if may_read(who, "service") else None,
+            "service": self._service(root, now) if may_read(who, "service") else None,
             "dispatch": self._dispatch(members, now) if may_read(who, "dispatch") else None,
+            "contracts": self._contracts(root, now) if may_read(who, "contracts") else None,
         }
 
     def _sales(self, root: str) -> dict[str, Any]:
@@ -94,8 +100,8 @@ class BusinessViews:
                                    "expires_at", "changed_at")}
                 for c in self.consent.of_customer(root, now)]
 
-    def _service(self, members: Sequence[str], now: datetime) -> dict[str, Any]:
-        cases = [c for m in members for c in self.service.customer_cases(m)["cases"]]
+    def _service(self, root: str, now: datetime) -> dict[str, Any]:
+        cases = self.service.customer_cases(root)["cases"]  # merged-in customers' included
         cases.sort(key=lambda c: (c["opened_at"] or "", c["case_id"]), reverse=True)
         open_cases = [c for c in cases if c["status"] in OPEN_STATES]
         shown = []
@@ -117,4 +123,15 @@ class BusinessViews:
             "work_orders": [{k: o[k] for k in (
                 "work_order_id", "case_id", "stage", "skill", "priority", "window_start",
                 "window_end", "late", "overdue", "summary")} for o in open_orders[:NEWEST]],
+        }
+
+    def _contracts(self, root: str, now: datetime) -> dict[str, Any]:
+        found = self.contracts.of_customer(root, now.date())
+        active = [c for c in found["contracts"] if c["state"] == "active"]
+        return {
+            "active_contracts": found["active_contracts"],
+            "contracts": [{k: c[k] for k in (
+                "contract_id", "starts_on", "ends_on", "sla_policy", "visits_included",
+                "covered_products")} for c in active[:NEWEST]],
+            "installed_products": found["installed_products"],
         }

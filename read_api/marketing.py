@@ -96,6 +96,16 @@ class PerformancePublic(BaseModel):
         "`roi_note` says why."))
     roi_note: str | None = Field(description=(
         "Why ROI is null: no budget, or revenue in another currency (no exchange rates)."))
+    first_touch_opportunities: int = Field(description=(
+        "First-touch model: opportunities naming it as their source campaign, or without "
+        "one whose first touch it was."))
+    first_touch_orders: int = Field(description=(
+        "First-touch model: orders whose first touch (within the campaign's window) it was; "
+        "cancelled ones left out."))
+    first_touch_revenue: dict[str, str] = Field(description=(
+        "First-touch model: those orders' totals less refunds, per currency."))
+    first_touch_roi: str | None = Field(description=(
+        "First-touch model: ROI as ``roi`` (null for the same reasons)."))
 
     model_config = {"json_schema_extra": {"examples": [{
         "campaign_id": _CAMPAIGN, "name": "Spring offer 2027", "state": "closed",
@@ -104,7 +114,9 @@ class PerformancePublic(BaseModel):
         "responses_by_channel": {"email": 19, "web": 5}, "first_touch_responses": 21,
         "last_touch_responses": 24, "cost_per_response": "75.00",
         "opportunities_attributed": 3, "orders_attributed": 9,
-        "revenue_attributed": {"EUR": "4950.00"}, "roi": "1.7500", "roi_note": None}]}}
+        "revenue_attributed": {"EUR": "4950.00"}, "roi": "1.7500", "roi_note": None,
+        "first_touch_opportunities": 2, "first_touch_orders": 6,
+        "first_touch_revenue": {"EUR": "3120.00"}, "first_touch_roi": "0.7333"}]}}
 
 
 class FigureEventPublic(BaseModel):
@@ -132,8 +144,15 @@ class FigureEventsPublic(BaseModel):
 class SegmentPublic(BaseModel):
     segment_id: str
     name: str
-    rule: dict[str, Any]
+    rule: dict[str, Any] = Field(description="The rule (README, Marketing: segments).")
     event_id: str = Field(description="The event that defined the current rule.")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "segment_id": _SEGMENT, "name": "Consenting prospects", "rule": {"all": [
+            {"lifecycle": ["prospect", "target"]}, {"consent": "email:marketing"},
+            {"not": {"last_contact_older_than_days": 365}}]}, "event_id": _EVENT}, {
+        "segment_id": _SEGMENT, "name": "Recent frequent big spenders (RFM)",
+        "rule": {"rfm": {"r_min": 4, "f_min": 4, "m_min": 4}}, "event_id": _EVENT}]}}
 
 
 class MembersPublic(BaseModel):

@@ -50,10 +50,13 @@ class DuplicatesPublic(BaseModel):
 class CompletenessPublic(BaseModel):
     as_of: str
     months: int
-    consent: str = Field(description="'no consent data yet' until consent is recorded.")
+    consent: dict[str, int] = Field(description=(
+        "Customers (survivors, not erased) with_valid_consent (of any channel and purpose on "
+        "as_of), without_valid_consent, and of those withdrawn_or_expired (had consent)."))
     owners: dict[str, dict[str, int]] = Field(description=(
         "Per owner ('(no owner)' for none): customers, no_usable_contact_point, no_owner, "
-        "not_reached, unusable_contact_points, accounts, accounts_no_owner, accounts_no_vat."))
+        "not_reached, no_valid_consent, unusable_contact_points, accounts, accounts_no_owner, "
+        "accounts_no_vat."))
     unusable: list[dict[str, Any]] = Field(description="The latest 100 contact points proved "
                                                        "unusable (customer, kind, reason, when).")
 

@@ -19,6 +19,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
 | GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
 | GET /analytics/…                        | analyst (see ``read_api.analytics_common``)               |
+| GET /customers/{id}/contracts           | service, agent, dispatcher (see ``read_api.contracts``)   |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -51,6 +52,7 @@ from read_api import (
     accounts,
     analytics_activity,
     analytics_value,
+    contracts,
     customers,
     dispatch,
     events,
@@ -111,6 +113,7 @@ def read_router(
     router.include_router(marketing.router(deps, rfm_period_days=rfm_defaults[0],
                                            rfm_currency=rfm_defaults[1]))
     router.include_router(service.router(deps, sla))
+    router.include_router(contracts.router(deps))
     router.include_router(dispatch.router(deps))
     router.include_router(analytics_activity.router(deps, sla))
     router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))

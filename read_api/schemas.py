@@ -173,6 +173,22 @@ class BusinessDispatchPublic(BaseModel):
         description="The newest open ones (at most 5).")
 
 
+class BusinessContractPublic(BaseModel):
+    contract_id: str
+    starts_on: str
+    ends_on: str
+    sla_policy: str
+    visits_included: int
+    covered_products: list[str] = Field(description="Product codes; empty covers every one.")
+
+
+class BusinessContractsPublic(BaseModel):
+    active_contracts: int = Field(description="Contracts in force on the block's day.")
+    contracts: list[BusinessContractPublic] = Field(
+        description="The active ones, newest start first (at most 5).")
+    installed_products: int = Field(description="Installed products not removed.")
+
+
 class BusinessPublic(BaseModel):
     """A customer's business objects (merged-in customers' included). A part is null when
     the caller's role may not read that area (the roles of its per-customer route)."""
@@ -185,6 +201,8 @@ class BusinessPublic(BaseModel):
         description="Every role that reads summaries.")
     dispatch: BusinessDispatchPublic | None = Field(
         description="dispatcher, service, agent (and admin).")
+    contracts: BusinessContractsPublic | None = Field(
+        description="service, agent, dispatcher (and admin).")
 
 
 _BUSINESS_EXAMPLE = {
@@ -211,6 +229,10 @@ _BUSINESS_EXAMPLE = {
         "skill": "boiler", "priority": "high", "window_start": "2026-12-01T08:00:00+00:00",
         "window_end": "2026-12-01T10:00:00+00:00", "late": False, "overdue": False,
         "summary": "Boiler leaks"}]},
+    "contracts": {"active_contracts": 1, "contracts": [{
+        "contract_id": "SC-2026-118", "starts_on": "2026-01-01", "ends_on": "2026-12-31",
+        "sla_policy": "gold", "visits_included": 2, "covered_products": ["BOILER-S"]}],
+        "installed_products": 1},
 }
 
 
@@ -252,8 +274,8 @@ class SummaryCorePublic(BaseModel):
 
 
 class SummaryPublic(SummaryCorePublic):
-    business: BusinessPublic = Field(description="Opportunities, orders, consent, cases and "
-                                                 "work orders at a glance.")
+    business: BusinessPublic = Field(description="Opportunities, orders, consent, cases, "
+                                                 "work orders and contracts at a glance.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         **SummaryCorePublic.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]

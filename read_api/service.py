@@ -199,7 +199,7 @@ def router(deps: ReadDeps, sla: SlaConfig) -> APIRouter:
         return OrjsonResponse(found)
 
     @router.get("/customers/{customer_id}/cases", summary="A customer's cases and suggested "
-                "touchpoints", response_class=OrjsonResponse, response_model=CustomerCasesPublic,
+                "touchpoints (merged-in customers' included)", response_class=OrjsonResponse, response_model=CustomerCasesPublic,
                 responses=responses(404, 409, 503), dependencies=deps.audited(cases_reader))
     async def customer_cases(
         customer_id: UUID,
@@ -207,9 +207,10 @@ def router(deps: ReadDeps, sla: SlaConfig) -> APIRouter:
         min_position: Annotated[int | None, MinPosition] = None,
     ) -> OrjsonResponse:
         await deps.reached([view], min_position)
-        await deps.call(lambda: scoped(deps.views.summary.resolve(str(customer_id)), who,
-                                       customer_id))
-        return OrjsonResponse(await deps.call(lambda: view.customer_cases(str(customer_id))))
+        found = await deps.call(lambda: scoped(deps.views.summary.resolve(str(customer_id)),
+                                               who, customer_id))
+        # Merges followed: the survivor's cases with every merged-in customer's.
+        return OrjsonResponse(await deps.call(lambda: view.customer_cases(found.root)))
 
     @router.get("/service/statistics", summary="Service figures per day, week or month",
                 response_class=OrjsonResponse, response_model=StatisticsPublic,

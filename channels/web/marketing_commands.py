@@ -49,7 +49,9 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     "close-campaign": (cm.CloseCampaign, "Close a launched campaign",
                        {"campaign_id": _CAMPAIGN}),
     "define-segment": (cm.DefineSegment, "Define or redefine a segment by its rule", {
-        "segment_id": _SEGMENT, "name": "Consenting prospects", "rule": {"all": [
-            {"lifecycle": ["prospect", "target"]}, {"consent": "email:marketing"},
-            {"not": {"last_contact_older_than_days": 365}}]}}),
+        "segment_id": _SEGMENT, "name": "Consenting prospects and loyal buyers", "rule": {
+            "all": [{"consent": "email:marketing"},
+                    {"any": [{"lifecycle": ["prospect", "target"]},
+                             {"rfm": {"r_min": 4, "f_min": 3, "m_min": 3}}]},
+                    {"not": {"last_contact_older_than_days": 365}}]}}),
 }

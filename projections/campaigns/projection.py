@@ -23,7 +23,8 @@ Sales (``domain.sales``) are attributed the same way:
 * an ``OrderPlaced`` gets the first-touch and last-touch campaigns of the
   customer's touches within each campaign's window before it (kind ``order``);
   its total, refunds and cancellation are kept in ``sale_order`` (minor units),
-  and the last-touch campaign is credited with its revenue;
+  and the last-touch campaign is credited with its revenue (the headline figures),
+  the first-touch campaign too under the first-touch model (``first_touch_*``);
 * an ``OpportunityOpened`` gets first and last touch too (kind ``opportunity``);
   one naming a ``source_campaign_id`` is credited to that campaign directly,
   one without to its last-touch campaign.
@@ -106,6 +107,7 @@ class CampaignsProjection(Projection):
         return ["CREATE INDEX {fact}_campaign ON {fact} (campaign_id, metric)",
                 "CREATE INDEX {fact}_customer ON {fact} (customer_id, at_us)",
                 "CREATE INDEX {attribution}_last ON {attribution} (last_campaign_id, kind)",
+                "CREATE INDEX {attribution}_first ON {attribution} (first_campaign_id, kind)",
                 "CREATE INDEX {attribution}_source ON {attribution} (campaign_id, kind)"]
 
     def apply(self, db: Db, t: Names, items: Sequence[Any]) -> None:

@@ -15,7 +15,11 @@ from projections.views import LiveView
 
 #: Figures a drill-down can name.
 METRICS = ("queued", "sent", "delivered", "failed", "bounced", "suppressed", "unsubscribed",
-           "response", "first_touch", "last_touch", "opportunity", "order")
+           "response", "first_touch", "last_touch", "opportunity", "order",
+           "first_touch_opportunity", "first_touch_order")
+#: Which touch an attribution model credits: ``last_touch`` (the headline figures) and
+#: ``first_touch`` (the ``first_touch_*`` figures); both kept for every order and opportunity.
+MODELS = {"last_touch": "last_campaign_id", "first_touch": "first_campaign_id"}
 _COLUMNS = ("campaign_id, name, channel, purpose, budget, currency, starts_on, ends_on, "
             "segment_id, code, tracked_number, window_days, state")
 
@@ -47,7 +51,8 @@ class CampaignsView(LiveView):
     def performance(self, campaign_id: str) -> dict[str, Any] | None:
         """Sent, delivered, bounced, suppressed, unsubscribed, responses by channel, credited
         first/last touches, cost per response (budget / responses; None without any), the
-        opportunities, orders and revenue (per currency) credited to it, and ROI (``roi``)."""
+        opportunities, orders and revenue (per currency) credited to it, and ROI (``roi``),
+        under the last-touch model and (``first_touch_*``) the first-touch model."""
         def query(db: Db, t: Names) -> dict[str, Any] | None:
             found = db.one(f"SELECT {_COLUMNS} FROM {t.campaign} WHERE campaign_id=?",
                            (campaign_id,))
@@ -64,11 +69,9 @@ class CampaignsView(LiveView):
                               "AND kind='response'", (campaign_id,))
             last = db.scalar(f"SELECT COUNT(*) FROM {t.attribution} WHERE last_campaign_id=? "
                              "AND kind='response'", (campaign_id,))
-            opportunities = db.scalar(_opportunities_sql(t, "COUNT(*)"), (campaign_id,))
-            orders = db.scalar(_orders_sql(t, "COUNT(*)"), (campaign_id,))
-            revenue = {str(c): from_minor(int(n), str(c)) for c, n in db.all(
-                _orders_sql(t, "o.currency, SUM(o.total_minor - o.refunded_minor)")
-                + " GROUP BY o.currency ORDER BY o.currency", (campaign_id,))}
+            credited = {model: _credited(db, t, campaign_id, model) for model in MODELS}
+            opportunities, orders, revenue = credited["last_touch"]
+            first_opportunities, first_orders, first_revenue = credited["first_touch"]
             responses = int(counts.get("response", 0))
             budget = Decimal(campaign["budget"])
             return {
@@ -84,10 +87,14 @@ class CampaignsView(LiveView):
                 "last_touch_responses": int(last or 0),
                 "cost_per_response": (str((budget / responses).quantize(Decimal("0.01")))
                                       if responses else None),
-                "opportunities_attributed": int(opportunities or 0),
-                "orders_attributed": int(orders or 0),
+                "opportunities_attributed": opportunities,
+                "orders_attributed": orders,
                 "revenue_attributed": revenue,
                 **roi(budget, campaign["currency"], revenue),
+                "first_touch_opportunities": first_opportunities,
+                "first_touch_orders": first_orders,
+                "first_touch_revenue": first_revenue,
+                "first_touch_roi": roi(budget, campaign["currency"], first_revenue)["roi"],
             }
         return self.run(query)
 
@@ -107,9 +114,10 @@ class CampaignsView(LiveView):
                 sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.attribution} "
                        f"WHERE {column}=? AND kind='response' AND event_id > ? "
                        "ORDER BY event_id LIMIT ?")
-            elif metric in ("opportunity", "order"):
-                sql = (_opportunities_sql if metric == "opportunity" else _orders_sql)(
-                    t, "a.event_id, a.customer_id, a.channel, a.at_us") + \
+            elif metric.removeprefix("first_touch_") in ("opportunity", "order"):
+                model = "first_touch" if metric.startswith("first_touch_") else "last_touch"
+                sql = (_opportunities_sql if metric.endswith("opportunity") else _orders_sql)(
+                    t, "a.event_id, a.customer_id, a.channel, a.at_us", model) + \
                     " AND a.event_id > ? ORDER BY a.event_id LIMIT ?"
             else:
                 sql = (f"SELECT event_id, customer_id, channel, at_us FROM {t.fact} "
@@ -134,16 +142,30 @@ class CampaignsView(LiveView):
         return self.run(query)
 
 
-def _opportunities_sql(t: Names, columns: str) -> str:
-    """Opportunities credited to a campaign: their source campaign, else their last touch."""
+def _credited(db: Db, t: Names, campaign_id: str, model: str
+              ) -> tuple[int, int, dict[str, str]]:
+    """Opportunities, orders and revenue (per currency) credited to a campaign under
+    ``model``."""
+    opportunities = db.scalar(_opportunities_sql(t, "COUNT(*)", model), (campaign_id,))
+    orders = db.scalar(_orders_sql(t, "COUNT(*)", model), (campaign_id,))
+    revenue = {str(c): from_minor(int(n), str(c)) for c, n in db.all(
+        _orders_sql(t, "o.currency, SUM(o.total_minor - o.refunded_minor)", model)
+        + " GROUP BY o.currency ORDER BY o.currency", (campaign_id,))}
+    return int(opportunities or 0), int(orders or 0), revenue
+
+
+def _opportunities_sql(t: Names, columns: str, model: str = "last_touch") -> str:
+    """Opportunities credited to a campaign: their source campaign, else their last (or
+    first) touch."""
     return (f"SELECT {columns} FROM {t.attribution} a WHERE a.kind='opportunity' "
-            "AND COALESCE(a.campaign_id, a.last_campaign_id)=?")
+            f"AND COALESCE(a.campaign_id, a.{MODELS[model]})=?")
 
 
-def _orders_sql(t: Names, columns: str) -> str:
-    """Orders credited to a campaign (their last touch), cancelled ones left out."""
+def _orders_sql(t: Names, columns: str, model: str = "last_touch") -> str:
+    """Orders credited to a campaign (their last, or first, touch), cancelled ones left
+    out."""
     return (f"SELECT {columns} FROM {t.attribution} a JOIN {t.sale_order} o ON "
-            "o.event_id = a.event_id WHERE a.kind='order' AND a.last_campaign_id=? "
+            f"o.event_id = a.event_id WHERE a.kind='order' AND a.{MODELS[model]}=? "
             "AND o.cancelled_us IS NULL")
 
 

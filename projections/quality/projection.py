@@ -7,7 +7,10 @@ erasure state, the last touchpoint's time, the contact points in their
 dots; numbers as E.164), and the contact points the events proved unusable
 (a hard bounce, ``EmailBounced`` with action ``failed``; a call or call step
 that ``failed`` to the number). Per account: name, VAT number, postcode,
-owner. And staff's decisions on suggested pairs (``DuplicateReview``).
+owner. And staff's decisions on suggested pairs (``DuplicateReview``). And each
+customer's consent per channel and purpose (``domain.marketing``'s consent events:
+given with its expiry, withdrawn, expired), so completeness can say who has no valid
+consent on a day; consent events carry nothing personal.
 
 Names, companies and contact points are personal data: an erasure deletes the
 customer's points and flags and blanks the texts (the erased events of a
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from domain import marketing as mk
 from domain.accounts import Account
 from domain.customer import Customer
 from domain.quality import DuplicateReview
@@ -58,6 +62,8 @@ class QualityProjection(Projection):
               ("account_id", "name", "vat_number", "postcode", "country", "owner")),
         Table("decision", ("kind", "first_id", "second_id"),
               ("kind", "first_id", "second_id", "decision")),
+        Table("consent", ("customer_id", "consent_channel", "purpose"),
+              ("customer_id", "consent_channel", "purpose", "state", "expires_us")),
     )
     consumes: ClassVar[tuple[type, ...]] = (Customer.Event, Account.Event, DuplicateReview.Event)
 
@@ -79,6 +85,9 @@ class QualityProjection(Projection):
             ("CREATE TABLE {decision} (kind TEXT NOT NULL, first_id TEXT NOT NULL, "
             "second_id TEXT NOT NULL, decision TEXT NOT NULL, "
             "PRIMARY KEY (kind, first_id, second_id))"),
+            ("CREATE TABLE {consent} (customer_id TEXT NOT NULL, consent_channel TEXT NOT NULL, "
+             "purpose TEXT NOT NULL, state TEXT NOT NULL, expires_us BIGINT, "
+             "PRIMARY KEY (customer_id, consent_channel, purpose))"),
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
@@ -100,7 +109,16 @@ def _customer(db: Db, t: Names, e: Customer.Event) -> None:
         return
     if apply_identity(db, t.customer, e):
         return
-    if isinstance(e, Customer.ProfileChanged):
+    if isinstance(e, mk.ConsentGiven | mk.ConsentWithdrawn | mk.ConsentExpired):
+        given = isinstance(e, mk.ConsentGiven)
+        expires = us(e.expires_at) if given and e.expires_at else None
+        db.execute(f"INSERT INTO {t.consent} (customer_id, consent_channel, purpose, state, "
+                   "expires_us) VALUES (?,?,?,?,?) ON CONFLICT (customer_id, consent_channel, "
+                   "purpose) DO UPDATE SET state=excluded.state, expires_us=excluded.expires_us",
+                   (cid, e.consent_channel, e.purpose,
+                    "given" if given else "withdrawn" if isinstance(e, mk.ConsentWithdrawn)
+                    else "expired", expires))
+    elif isinstance(e, Customer.ProfileChanged):
         # A customer's owner: its profile's ``owner``, or the demo's ``account_manager``.
         changes = {_PROFILE[k]: v for k, v in (e.changes or {}).items() if k in _PROFILE}
         if changes:

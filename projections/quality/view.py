@@ -26,8 +26,9 @@ Completeness and staleness, per owner: customers with no usable contact point
 (none, or every one proved unusable by a hard bounce or a failed call), with
 no owner, not reached in ``months`` months before ``as_of`` (never reached
 counts too), the unusable points themselves; accounts with no owner or no VAT
-number. Consent is not known to this read model yet (the marketing area
-records it): it is reported as ``no consent data yet``.
+number; customers with no valid consent (of any channel and purpose) on
+``as_of`` — validity is ``domain.marketing.consent_valid`` over the consent
+events, and a merged-in duplicate's consent counts for its survivor.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from domain import marketing as mk
+from projections.customers import MAX_HOPS
 from projections.engine import Names
 from projections.events import moment, us
 from projections.quality.projection import QualityProjection
@@ -54,7 +57,6 @@ MAX_BLOCK = 200
 WEIGHTS = {"email": 0.9, "phone": 0.9, "vat": 0.95}
 _LEGAL = {"ltd", "limited", "plc", "llp", "gmbh", "ag", "sa", "sarl", "bv", "nv", "inc",
           "llc", "corp", "co", "company", "the"}
-CONSENT = "no consent data yet"
 
 
 @dataclass
@@ -130,11 +132,20 @@ class QualityView(LiveView):
             points: dict[str, list[tuple[str, str]]] = defaultdict(list)
             for cid, k, v in db.all(f"SELECT customer_id, kind, value FROM {t.point}"):
                 points[cid].append((k, v))
+            consenting, lapsed = _consent(db, t, as_of)
+            consent = {"with_valid_consent": 0, "without_valid_consent": 0,
+                       "withdrawn_or_expired": 0}
             for cid, owner, last in db.all(
                     f"SELECT customer_id, owner, last_touch_us FROM {t.customer} "
                     "WHERE merged_into IS NULL AND erased=0"):
                 row = owners[owner or "(no owner)"]
                 row["customers"] += 1
+                if cid in consenting:
+                    consent["with_valid_consent"] += 1
+                else:
+                    consent["without_valid_consent"] += 1
+                    consent["withdrawn_or_expired"] += cid in lapsed
+                    row["no_valid_consent"] += 1
                 mine = points.get(cid, [])
                 if not any((("phone" if k == "fax" else k), v) not in bad for k, v in mine):
                     row["no_usable_contact_point"] += 1
@@ -153,10 +164,30 @@ class QualityView(LiveView):
                        for c, k, r, o in db.all(
                            f"SELECT customer_id, kind, reason, occurred_us FROM {t.invalid} "
                            "ORDER BY occurred_us DESC, event_id LIMIT 100")]
-            return {"as_of": as_of, "months": months, "consent": CONSENT,
+            return {"as_of": as_of, "months": months, "consent": consent,
                     "owners": {o: dict(sorted(c.items())) for o, c in sorted(owners.items())},
                     "unusable": flagged}
         return self.run(query)
+
+
+def _consent(db: Db, t: Names, as_of: datetime) -> tuple[set[str], set[str]]:
+    """The (root) customers with a valid consent on ``as_of``, and those with consent
+    records none of which is valid then (withdrawn, expired or lapsed)."""
+    parent = dict(db.all(f"SELECT customer_id, merged_into FROM {t.customer} "
+                         "WHERE merged_into IS NOT NULL"))
+    valid: set[str] = set()
+    recorded: set[str] = set()
+    for cid, channel, purpose, state, expires in db.all(
+            f"SELECT customer_id, consent_channel, purpose, state, expires_us FROM {t.consent}"):
+        root, hops = cid, 0
+        while root in parent and hops < MAX_HOPS:
+            root, hops = parent[root], hops + 1
+        recorded.add(root)
+        area = {"consent": {mk.topic(channel, purpose): {
+            "state": state, "expires_at": moment(expires).isoformat() if expires else None}}}
+        if mk.consent_valid(area, channel, purpose, as_of):
+            valid.add(root)
+    return valid, recorded - valid
 
 
 def _pairs(ids: Iterable[str]) -> Iterable[tuple[str, str]]:

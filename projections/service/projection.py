@@ -9,6 +9,10 @@ linked by the read side. SLA timers are *not* stored: the view applies
 ``domain.sla`` to the steps with the settings in force, so a policy change
 restates history without a rebuild, and "now" is a query parameter.
 
+``customer`` keeps merges (``projections.customers``): a customer's cases are read
+with those of every customer merged into it, so a merged customer's cases follow the
+survivor (and come back on an unmerge) without rewriting a case row.
+
 Personal text (subjects, notes, reasons, CSAT comments) is redacted on
 ``Customer.PersonalDataErased`` so the live model equals a rebuild.
 """
@@ -22,6 +26,7 @@ import orjson
 
 from domain import service as s
 from domain.customer import TOUCHPOINT_EVENTS, Customer
+from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, is_erased, us
 from projections.store import Db
@@ -51,6 +56,7 @@ class ServiceProjection(Projection):
               ("case_id", "event_id", "customer_id", "position", "kind", "clock", "occurred_us",
                "actor", "info", "detail", "touchpoint_event_id")),
         Table("partner", ("customer_id",), ("customer_id", "partner_id")),
+        Table("customer", ("customer_id",), ("customer_id", "merged_into", "partner_id")),
         Table("suggestion", ("touchpoint_event_id", "case_id"),
               ("touchpoint_event_id", "case_id", "customer_id", "channel", "occurred_us")),
     )
@@ -77,6 +83,9 @@ class ServiceProjection(Projection):
             "CREATE INDEX {step}_touchpoint ON {step} (touchpoint_event_id)",
             "CREATE INDEX {step}_customer ON {step} (customer_id)",
             "CREATE TABLE {partner} (customer_id TEXT PRIMARY KEY, partner_id TEXT)",
+            ("CREATE TABLE {customer} (customer_id TEXT PRIMARY KEY, merged_into TEXT, "
+             "partner_id TEXT)"),
+            "CREATE INDEX {customer}_merged ON {customer} (merged_into)",
             ("CREATE TABLE {suggestion} (touchpoint_event_id TEXT NOT NULL, case_id TEXT NOT NULL, "
              "customer_id TEXT NOT NULL, channel TEXT NOT NULL, occurred_us BIGINT NOT NULL, "
              "PRIMARY KEY (touchpoint_event_id, case_id))"),
@@ -86,6 +95,7 @@ class ServiceProjection(Projection):
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
         for pos, e in items:
             cid = customer_id(e)
+            apply_identity(db, t.customer, e)  # merges; the partner table is kept below
             if isinstance(e, Customer.PartnerAssigned):
                 db.execute(f"DELETE FROM {t.partner} WHERE customer_id = ?", (cid,))
                 db.execute(f"INSERT INTO {t.partner} (customer_id, partner_id) VALUES (?, ?)",

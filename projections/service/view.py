@@ -18,6 +18,7 @@ import orjson
 
 from domain.sla import ClockEvent, SlaConfig, Timer, Timers, case_state, next_deadline, sla
 from domain.sla import state_at as timer_state
+from projections.customers import group
 from projections.engine import Names
 from projections.events import iso
 from projections.service.projection import ServiceProjection
@@ -110,12 +111,15 @@ class ServiceView(LiveView):
         }
 
     def customer_cases(self, customer_id: str) -> dict[str, Any]:
-        """A customer's cases (newest first) and the touchpoints suggested for open ones."""
+        """A customer's cases (newest first) and the touchpoints suggested for open ones,
+        with those of every customer merged into it (``customer_id`` is the root)."""
         def query(db: Db, t: Names) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-            cases = _cases(db, t, "customer_id = ?", [customer_id])
+            members = group(db, t.customer, customer_id)
+            marks = ",".join("?" * len(members))
+            cases = _cases(db, t, f"customer_id IN ({marks})", members)
             sugg = db.all(f"SELECT touchpoint_event_id, case_id, channel, occurred_us FROM "
-                          f"{t.suggestion} WHERE customer_id = ? ORDER BY occurred_us, "
-                          "touchpoint_event_id, case_id", (customer_id,))
+                          f"{t.suggestion} WHERE customer_id IN ({marks}) ORDER BY "
+                          "occurred_us, touchpoint_event_id, case_id", members)
             return cases, sugg
 
         cases, sugg = self.run(query)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
+from commands import marketing as mk
+from commands import messages as m
 from commands import quality as q
 from commands.hub import Hub
 from projections import registry
@@ -94,7 +96,12 @@ def test_demo_accounts_read_the_same_on_every_store(read_env: dict[str, str],
                         "accounts_no_owner")}
     assert totals["customers"] > 0 and totals["unusable_contact_points"] >= 1
     assert 0 < totals["not_reached"] < totals["customers"]
-    assert report["consent"] == "no consent data yet"
+    consent = report["consent"]  # the demo's consent events, per customer
+    assert consent["with_valid_consent"] > 0 and consent["withdrawn_or_expired"] > 0
+    assert consent["with_valid_consent"] + consent["without_valid_consent"] == \
+        totals["customers"]
+    assert sum(o.get("no_valid_consent", 0) for o in report["owners"].values()) == \
+        consent["without_valid_consent"] >= consent["withdrawn_or_expired"]
     assert {u["reason"] for u in report["unusable"]} <= {"hard bounce", "call failed"}
 
     # Rebuilt from the log, both read models equal the live ones.
@@ -112,3 +119,32 @@ def _us(moment: datetime) -> int:
     from projections.events import us
 
     return us(moment)
+
+
+def test_completeness_reads_consent_on_the_day_and_through_merges(
+        read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
+    """A merged-in duplicate's consent counts for its survivor; a withdrawn and an expired
+    one are not valid; a rebuild agrees."""
+    given = datetime(2026, 9, 1, tzinfo=UTC)
+    ids = {n: UUID(hub.execute(m.RegisterCustomer(name=n, source_key=f"c-{n}",
+                                                  occurred_at=given)).customer_id)
+           for n in ("dup", "survivor", "withdrew", "expired", "never")}
+    for who, expires in (("dup", None), ("withdrew", None),
+                         ("expired", datetime(2026, 9, 15, tzinfo=UTC))):
+        hub.execute(mk.GiveConsent(customer_id=ids[who], consent_channel="email",
+                                   purpose="marketing", evidence_kind="form-submission",
+                                   evidence_id=f"form-{who}", expires_at=expires,
+                                   occurred_at=given))
+    hub.execute(mk.WithdrawConsent(customer_id=ids["withdrew"], consent_channel="email",
+                                   purpose="marketing", occurred_at=given))
+    hub.execute(m.MergeCustomers(source_id=ids["dup"], target_id=ids["survivor"]))
+    _catch_up(read_env, hub, store)
+    quality = QualityView(store)
+    assert quality.completeness(as_of=datetime(2026, 10, 1, tzinfo=UTC))["consent"] == {
+        "with_valid_consent": 1, "without_valid_consent": 3, "withdrawn_or_expired": 2}
+    # before the expiry, the expiring consent was valid
+    assert quality.completeness(as_of=datetime(2026, 9, 10, tzinfo=UTC))["consent"][
+        "with_valid_consent"] == 2
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+    (result,) = rebuild(store, source, [registry.get("quality")], verify_only=True)
+    assert result.comparison.equal, [d.describe() for d in result.comparison.differences]

@@ -112,6 +112,12 @@ def test_campaign_figures_attribution_segments_and_consent_read_the_same_everywh
         sold["ada_opp"]]
     assert [e["event_id"] for e in campaigns.events(str(ids["hotline"]), "opportunity")] == [
         sold["cy_opp"]]
+    # The first-touch model credits A1 to spring, where Ada's touches began, not webinar.
+    assert _first(campaigns, ids["spring"]) == (1, 3, {"EUR": "1800.00", "USD": "250.00"},
+                                                None)
+    assert _first(campaigns, ids["webinar"]) == (0, 0, {}, "-1.0000")
+    assert [e["event_id"] for e in campaigns.events(str(ids["spring"]), "first_touch_order")
+            ] == sorted([sold["A1"], sold["B1"], sold["B2"]])
     order = {a["event_id"]: a for a in campaigns.attributions(str(ids["ada"]))}[sold["A1"]]
     assert (order["kind"], order["first_touch_campaign_id"], order["last_touch_campaign_id"]
             ) == ("order", str(ids["spring"]), str(ids["webinar"]))
@@ -149,6 +155,13 @@ def _sales(view: CampaignsView, campaign: object) -> tuple[Any, ...]:
     assert found is not None
     return (found["opportunities_attributed"], found["orders_attributed"],
             found["revenue_attributed"], found["roi"])
+
+
+def _first(view: CampaignsView, campaign: object) -> tuple[Any, ...]:
+    found = view.performance(str(campaign))
+    assert found is not None
+    return (found["first_touch_opportunities"], found["first_touch_orders"],
+            found["first_touch_revenue"], found["first_touch_roi"])
 
 
 def test_the_marketing_read_models_are_registered() -> None:

@@ -135,7 +135,7 @@ def test_quality_routes_are_for_analysts_and_admins(api: Api) -> None:
     again = read(api, "/quality/duplicates", "analyst", min_position=rejected.json()["position"])
     assert not [p for p in again.json()["pairs"] if {p["first_id"], p["second_id"]} == {a, b}]
     report = read(api, "/quality/completeness", "analyst", months=3).json()
-    assert report["consent"] == "no consent data yet" and report["owners"]
+    assert report["consent"]["with_valid_consent"] == 0 and report["owners"]
 
 
 def test_cli_accounts_and_quality(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -176,4 +176,5 @@ def test_cli_accounts_and_quality(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert code == 0 and out.splitlines()[0].startswith("ACCOUNT,NAME")
     assert ok("quality", "duplicates", "--json") == []
     (report,) = ok("quality", "completeness", "--json")
-    assert report["consent"] == "no consent data yet"
+    assert report["consent"] == {"with_valid_consent": 0, "without_valid_consent": 1,
+                                 "withdrawn_or_expired": 0}

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from commands import accounts as ac
 from projections.store import ReadStore
 from tests.support.business import HOSTILE_TITLE, Business, seed_business, wait_for_business
 from tests.support.console import (
@@ -321,15 +324,15 @@ def bea(ch: ConsoleHub) -> Business:
 
 
 def panels_of(page: str) -> set[str]:
-    return set(re.findall(r'id="panel-(sales|consent|service|dispatch)"', page))
+    return set(re.findall(r'id="panel-(sales|consent|service|dispatch|contracts)"', page))
 
 
 @pytest.mark.parametrize(("role", "panels"), [
-    ("admin", {"sales", "consent", "service", "dispatch"}),
+    ("admin", {"sales", "consent", "service", "dispatch", "contracts"}),
     ("sales", {"sales", "consent", "service"}),
     ("marketing", {"consent", "service"}),
-    ("agent", {"consent", "service", "dispatch"}),
-    ("dispatcher", {"service", "dispatch"}),
+    ("agent", {"consent", "service", "dispatch", "contracts"}),
+    ("dispatcher", {"service", "dispatch", "contracts"}),
     ("auditor", {"service"}),
 ])
 def test_business_panels_show_to_the_roles_that_read_each_area(
@@ -360,9 +363,56 @@ def test_business_panels_show_the_objects_escaped(ch: ConsoleHub, bea: Business)
     assert "1 open of 2" in cases and "Invoice question" not in cases  # the closed case
     work = panel(page, "dispatch")
     assert "Leak under the boiler" in work and "not booked" in work
+    contracts = panel(page, "contracts")
+    assert "1 in force, 1 installed product" in contracts and bea.contract in contracts
+    assert bea.old_contract not in contracts and "BOILER-S" in contracts
     # the timeline names the business objects too
     assert "email consent: newsletter" in page and "order BIZ-1002" in page
     # a customer without business objects shows the panels empty, not missing
     plain = c.get(f"/console/customers/{ch.demo.duplicate}").text
-    assert panels_of(plain) == {"sales", "consent", "service", "dispatch"}
+    assert panels_of(plain) == {"sales", "consent", "service", "dispatch", "contracts"}
     assert "0 open opportunities · 0 orders" in plain and "None recorded." in plain
+
+
+@pytest.fixture(scope="module")
+def acme(ch: ConsoleHub) -> dict[str, str]:
+    """An account (with a parent) that Ada acts for; her events roll up into its timeline."""
+    group = ch.hub.execute(ac.OpenAccount(name="Acme Group plc", source_key="console:group"))
+    opened = ch.hub.execute(ac.OpenAccount(name="Acme <b>Ltd</b>", owner="mia",
+                                           source_key="console:acme"))
+    ch.hub.execute(ac.SetAccountParent(account_id=UUID(opened.customer_id),
+                                       parent_id=UUID(group.customer_id)))
+    ch.hub.execute(ac.LinkContact(account_id=UUID(opened.customer_id),
+                                  customer_id=UUID(ch.demo.ada), role="buyer",
+                                  joined_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    ch.wait_for_read_models()
+    view = ch.deps.read_views.accounts
+    deadline = time.monotonic() + 20
+    while view.position() < int(ch.hub.recorder.max_notification_id() or 0):
+        assert time.monotonic() < deadline, "the accounts read model did not catch up"
+        time.sleep(0.01)
+    return {"account": opened.customer_id, "group": group.customer_id}
+
+
+def test_account_page_lists_contacts_and_links_the_rolled_up_timeline(
+        ch: ConsoleHub, acme: dict[str, str]) -> None:
+    c, _ = signed_in(ch, "sales")
+    person = c.get(f"/console/customers/{ch.demo.ada}").text
+    accounts = panel(person, "accounts")
+    assert f'/console/accounts/{acme["account"]}' in accounts and "buyer" in accounts
+    page = c.get(f"/console/accounts/{acme['account']}")
+    assert page.status_code == 200
+    assert "Acme <b>" not in page.text and "Acme &lt;b&gt;Ltd&lt;/b&gt;" in page.text
+    contacts = panel(page.text, "contacts")
+    assert f'/console/customers/{ch.demo.ada}' in contacts and "Ada Lovelace" in contacts
+    assert f'/console/accounts/{acme["group"]}' in page.text  # the parent, linked
+    assert f'/console/accounts/{acme["account"]}/timeline' in page.text
+    rolled = c.get(f"/console/accounts/{acme['account']}/timeline")
+    assert rolled.status_code == 200
+    assert rolled.text.count(f'/console/customers/{ch.demo.ada}') >= 2  # her events
+    assert "account opened" in rolled.text
+    partner_client, _ = signed_in(ch, "partner")
+    assert partner_client.get(f"/console/accounts/{acme['account']}").status_code == 404
+    assert c.get(f"/console/accounts/{uuid4()}").status_code == 404
+    assert c.get(f"/console/accounts/{acme['account']}/timeline",
+                 params={"cursor": "forged"}).status_code == 400

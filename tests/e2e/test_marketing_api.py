@@ -4,6 +4,7 @@ and the hub's signed links refuse forgeries, foreign kinds and stale confirmatio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from channels.web.marketing import LinkError, MarketingLinks
+from domain.marketing import check_rule
 from projections import registry
 from projections.engine import Worker
 from read_api import marketing as rm
@@ -139,6 +141,14 @@ def test_openapi_documents_the_marketing_routes_with_examples(
     for name in ("give-consent", "define-campaign", "define-segment"):
         body = spec["paths"][f"/commands/{name}"]["post"]["requestBody"]
         assert body["content"]["application/json"]["examples"]["example"]["value"], name
+    # The segment rule language is shown with an RFM rule, and every example is a valid rule.
+    define = spec["paths"]["/commands/define-segment"]["post"]["requestBody"]["content"][
+        "application/json"]["examples"]["example"]["value"]
+    rules = [define["rule"], *(e["rule"] for e in spec["components"]["schemas"][
+        "SegmentPublic"]["examples"])]
+    for rule in rules:
+        check_rule(rule)
+    assert sum('"rfm"' in json.dumps(r) for r in rules) >= 2
 
 
 def test_signed_links_refuse_forgeries_other_kinds_and_stale_confirmations(

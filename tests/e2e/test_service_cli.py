@@ -108,3 +108,20 @@ def test_replay_sla_compares_policies_without_touching_the_read_models(
     bad.write_text("[calendar.x]\ntimezone = 'Mars/Olympus'\nhours = { mon = ['08:00-17:00'] }\n")
     done = cli("replay", "sla", "--policy", str(bad))
     assert done.returncode == 2 and "Mars/Olympus" in done.stderr
+
+
+def test_contracts_of_a_customer_as_table_json_and_csv(cli: Cli) -> None:
+    queue = json.loads(cli.ok("service", "queue", "--as-of", AS_OF, "--json", "--limit", "500"))
+    covered = next(i["customer_id"] for i in queue["items"] if not i["outside_contract"])
+    doc = json.loads(cli.ok("service", "contracts", covered, "--as-of", AS_OF, "--json"))
+    assert doc["contracts"] and doc["products"]  # the demo's every third customer
+    assert doc["as_of"] == AS_OF[:10]
+    assert doc["active_contracts"] == sum(c["state"] == "active" for c in doc["contracts"])
+    table = cli.ok("service", "contracts", doc["customer_id"], "--as-of", AS_OF)
+    assert doc["contracts"][0]["contract_id"] in table and "in force" in table
+    rows = list(csv.reader(io.StringIO(cli.ok("service", "contracts", doc["customer_id"],
+                                              "--as-of", AS_OF, "--csv"))))
+    assert rows[0][:2] == ["KIND", "ID"] and len(rows) == 1 + len(doc["contracts"]) + len(
+        doc["products"])
+    assert cli("service", "contracts", "not-an-id").returncode == 2
+    assert cli("service", "contracts", str(uuid4())).returncode == 4

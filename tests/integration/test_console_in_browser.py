@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
+from commands import accounts as ac
 from tests.support.browser import Page, chromium_missing, chromium_page, live_server
 from tests.support.console import (
     STATUS_PATH,
@@ -255,3 +258,33 @@ def test_admins_see_the_read_models_status(served: tuple[ConsoleHub, str, Page])
     assert {"timeline", "directory", "summary"} <= set(names)
     no_serious_violations(page, "status")
     page.screenshot(ARTIFACTS / "status.png")
+
+
+def test_an_account_page_and_its_rolled_up_timeline_are_accessible(
+        served: tuple[ConsoleHub, str, Page]) -> None:
+    ch, base, page = served
+    opened = ch.hub.execute(ac.OpenAccount(name="Browser Engines Ltd", owner="mia",
+                                           source_key="browser:account"))
+    ch.hub.execute(ac.LinkContact(account_id=UUID(opened.customer_id),
+                                  customer_id=UUID(ch.demo.ada), role="buyer",
+                                  joined_at=datetime(2000, 1, 1, tzinfo=UTC)))
+    accounts = ch.deps.read_views.accounts
+    deadline = time.monotonic() + 20
+    while accounts.position() < int(ch.hub.recorder.max_notification_id() or 0):
+        assert time.monotonic() < deadline, "the accounts read model did not catch up"
+        time.sleep(0.01)
+    sign_in(page, base, ch.tokens["sales"])
+    page.navigate(f"{base}/console/customers/{ch.demo.ada}")
+    assert page.evaluate("!!document.querySelector('#panel-accounts a')")
+    navigates(page, "document.querySelector('#panel-accounts a').click()")
+    assert page.evaluate("document.querySelector('h1').textContent") == "Browser Engines Ltd"
+    assert page.evaluate("document.querySelectorAll('#panel-contacts tbody tr').length") == 1
+    no_serious_violations(page, "account")
+    no_csp_violations(page)
+    page.screenshot(ARTIFACTS / "account.png")
+    navigates(page, "document.querySelector('#account-timeline').click()")
+    assert page.evaluate("document.querySelectorAll('#account-timeline-rows tbody tr')"
+                         ".length") > 1
+    no_serious_violations(page, "account timeline")
+    no_csp_violations(page)
+    page.screenshot(ARTIFACTS / "account-timeline.png")

@@ -1,6 +1,6 @@
 """A customer with one business object of every area (an open and a lost opportunity,
-two orders, consent, an open and a closed case, an open work order), some of them with
-hostile text, for the summary's business block and the console's panels."""
+two orders, consent, an installed product with an active and an expired contract, an
+open and a closed case, an open work order), some of them with hostile text, for the summary's business block and the console's panels."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from commands import service as sv
 from commands.hub import Hub
 from domain.sla import DEFAULT_CONFIG, config_from_mapping
 from projections.consent.view import ConsentView
+from projections.contracts.view import ContractsView
 from projections.dispatch.view import DispatchView
 from projections.orders.view import OrdersView
 from projections.pipeline.view import PipelineView
@@ -35,6 +36,9 @@ class Business:
     open_case: str
     closed_case: str
     work_order: str
+    contract: str
+    old_contract: str
+    product: str
 
 
 def _id(name: str) -> UUID:
@@ -70,6 +74,18 @@ def seed_business(hub: Hub, now: datetime | None = None) -> Business:
         customer_id=cid, consent_channel="email", purpose="newsletter",
         evidence_kind="form-submission", evidence_id="form-77",
         occurred_at=start + timedelta(days=5)))
+    product, contract, old_contract = _id("product"), _id("contract"), _id("contract-old")
+    hub.execute(sv.RecordInstalledProduct(
+        customer_id=cid, product_id=product, product_code="BOILER-S", serial_number="BS-0043",
+        installed_on=(start - timedelta(days=400)).date(), occurred_at=start))
+    hub.execute(sv.AddContract(
+        customer_id=cid, contract_id=old_contract, starts_on=(start - timedelta(days=400)).date(),
+        ends_on=(start - timedelta(days=36)).date(), sla_policy="standard", visits_included=1,
+        occurred_at=start))
+    hub.execute(sv.AddContract(
+        customer_id=cid, contract_id=contract, starts_on=(start - timedelta(days=35)).date(),
+        ends_on=(now + timedelta(days=330)).date(), covered_products=["BOILER-S"],
+        sla_policy="standard", visits_included=2, occurred_at=start))
     open_case, closed_case = _id("case-open"), _id("case-closed")
     hub.execute(sv.OpenCase(customer_id=cid, case_id=closed_case, category="billing",
                             subject="Invoice question", occurred_at=start + timedelta(days=7)))
@@ -87,13 +103,13 @@ def seed_business(hub: Hub, now: datetime | None = None) -> Business:
         address="1 Mill Lane, Leeds", summary="Leak under the boiler", priority="high",
         occurred_at=now - timedelta(hours=1)))
     return Business(bea, str(won), str(lost), str(open_case), str(closed_case),
-                    str(work_order))
+                    str(work_order), str(contract), str(old_contract), str(product))
 
 
 def wait_for_business(store: ReadStore, head: int, timeout: float = 20) -> None:
     """Until every area view the business block reads has applied ``head``."""
     views = (PipelineView(store), OrdersView(store), ConsentView(store), DispatchView(store),
-             ServiceView(store, config_from_mapping(DEFAULT_CONFIG)))
+             ServiceView(store, config_from_mapping(DEFAULT_CONFIG)), ContractsView(store))
     deadline = time.monotonic() + timeout
     while min(v.position() for v in views) < head:
         if time.monotonic() > deadline:

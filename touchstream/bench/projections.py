@@ -4,11 +4,16 @@ Measured in one run, on one fresh store:
 
 (a) the ceiling: reading and decoding every event of the log in batches of
     1,000 (the library's notification log and mapper, nothing written);
-(b) the rebuild path: new generations of all read models (timeline,
-    directory, summary) built from position 0 in batches of 1,000 events per
-    transaction, one read and decode for all three, then their deferred
-    indexes (what ``projections rebuild`` does before comparing);
-(c) ``touchstream projections rebuild timeline directory summary`` as a real
+(b) the rebuild path: new generations of all read models (the core ones —
+    timeline, directory, summary — and the business ones of issues 13, 14 and 20)
+    built from position 0 in batches of 1,000 events per transaction, one read
+    and decode for all, then their deferred indexes (what ``projections
+    rebuild`` does before comparing); and the same for the core read models
+    only (``rebuild_core_*``), so the business read models' cost shows. The
+    history mixes touchpoints with business events (``--business-share`` of
+    each customer's events: consent, opportunities, orders, cases, contracts,
+    made by the areas' own rules) so those read models have work to do;
+(c) ``touchstream projections rebuild`` (every read model) as a real
     process: wall time including the row-by-row verification and the swap,
     and its peak RSS (flat in N: batches and comparison cursors stream);
 (d) live lag: a ``projections run`` worker process follows the log while
@@ -50,7 +55,7 @@ from projections.engine import (
 )
 from projections.timeline.view import TimelineView
 from replays.progress import ProgressBar
-from touchstream.bench.history import add_touchpoints, new_customer
+from touchstream.bench.history import add_business, add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
 from touchstream.bootstrap import Dependencies
 from touchstream.settings import Settings
@@ -58,6 +63,8 @@ from touchstream.wiring import build_hub
 
 NAME = "projections"
 TARGETS = {"rebuild_vs_raw_read": (">=", 0.3), "decryption_cost_rebuild": ("<=", 0.15)}
+#: The read models every hub had before the business areas (issues 13, 14, 20).
+CORE = ("timeline", "directory", "summary")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events in the log (default 200000; try 1000000)")
     parser.add_argument("--customers", type=int, default=1_000,
                         help="customers the events are spread over (default 1000)")
+    parser.add_argument("--business-share", type=float, default=0.2,
+                        help="share of each customer's events that are business events "
+                             "(default 0.2)")
     parser.add_argument("--lag-samples", type=int, default=300,
                         help="touchpoints appended one by one for the lag figures (default 300)")
 
@@ -90,13 +100,25 @@ def _seed(hub: Hub, args: argparse.Namespace, bar: ProgressBar, done: int) -> li
     """The benchmark's history: the same for every hub (one seed)."""
     rnd = random.Random(42)
     per = max(1, args.events // args.customers - 2)
+    business = round(per * args.business_share)
     customers = []
     for k in range(args.customers):
         c = new_customer(hub, f"Customer {k}", rnd)
-        add_touchpoints(hub, c, per, rnd)
+        add_touchpoints(hub, c, per - business, rnd)
+        if business:
+            add_business(hub, c, business, rnd)
         customers.append(c)
         bar(done + (k + 1) * per, 2 * args.customers * per)
     return customers
+
+
+def _business_events(source: EventSource) -> int:
+    """How many events of the log are business events (not timed)."""
+    pos, found = 0, 0
+    while notes := source.read(pos, 1_000):
+        found += len(source.decode(notes, (Customer.BusinessEvent,)))
+        pos = int(notes[-1].id)
+    return found
 
 
 def _raw_read(source: EventSource) -> tuple[int, float]:
@@ -112,10 +134,11 @@ def _raw_read(source: EventSource) -> tuple[int, float]:
     return decoded, time.perf_counter() - started
 
 
-def _rebuild(deps: Dependencies, source: EventSource) -> tuple[list[Projection], float]:
-    """(b): the projections rebuilt, and seconds."""
+def _rebuild(deps: Dependencies, source: EventSource,
+             names: tuple[str, ...] | None = None) -> tuple[list[Projection], float]:
+    """(b): the projections rebuilt (all, or ``names``), and seconds."""
     db = deps.read_store.connect()
-    chosen = registry.select(None)
+    chosen = registry.select(names)
     for p in chosen:
         ensure_live(db, p)
     started = time.perf_counter()
@@ -148,7 +171,9 @@ def _measure(settings: Settings, plain_settings: Settings,
     plain_decoded, plain_raw_s = _raw_read(plain_source)
     decoded, raw_s = _raw_read(source)
     chosen, build_s = _rebuild(deps, source)
+    _, core_build_s = _rebuild(deps, source, CORE)
     _, plain_build_s = _rebuild(plain_deps, plain_source)
+    business = _business_events(source)
     plain_source.close()
     plain_hub.close()
     store = deps.read_store
@@ -168,6 +193,7 @@ def _measure(settings: Settings, plain_settings: Settings,
     hub.close()
     raw_rate = decoded / raw_s
     rebuild_rate = decoded / build_s
+    core_rate = decoded / core_build_s
     plain_raw_rate = plain_decoded / plain_raw_s
     plain_rebuild_rate = plain_decoded / plain_build_s
     return {
@@ -177,7 +203,10 @@ def _measure(settings: Settings, plain_settings: Settings,
             "events": head,
             "customer_events": decoded,
             "raw_read_events_per_s": round(raw_rate, 1),
+            "business_events": business,
+            "read_models": len(chosen),
             "rebuild_events_per_s": round(rebuild_rate, 1),
+            "rebuild_core_events_per_s": round(core_rate, 1),
             "rebuild_cli_with_verify_s": round(rebuild_cli_s, 2),
             "lag_p50_ms": round(statistics.median(lags) * 1e3, 2),
             "lag_p99_ms": round(_pct(lags, 0.99) * 1e3, 2),
@@ -188,6 +217,8 @@ def _measure(settings: Settings, plain_settings: Settings,
         },
         "ratios": {
             "rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3),
+            # The core read models only (no business read models), same history.
+            "rebuild_core_vs_raw_read": round(core_rate / raw_rate, 3),
             # Fractions: 0.12 = 12% more time per event than on the plain store.
             "decryption_cost_rebuild": round(plain_rebuild_rate / rebuild_rate - 1, 3),
             "decryption_cost_raw_read": round(plain_raw_rate / raw_rate - 1, 3),

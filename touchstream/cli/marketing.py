@@ -36,7 +36,8 @@ from touchstream.settings import load as load_settings
 
 _PERFORMANCE = ("name", "state", "queued", "sent", "delivered", "bounced", "suppressed",
                 "unsubscribed", "responses", "cost_per_response", "opportunities_attributed",
-                "orders_attributed", "revenue_attributed", "roi", "campaign_id")
+                "orders_attributed", "revenue_attributed", "roi", "first_touch_orders",
+                "first_touch_revenue", "campaign_id")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -142,7 +143,8 @@ def _campaign(args: argparse.Namespace) -> int:
     if found is None:
         raise NotFoundError(f"no campaign {campaign}")
     emit(args, (*_PERFORMANCE, "responses_by_channel", "first_touch_responses",
-                "last_touch_responses", "budget", "currency", "roi_note"), [found])
+                "last_touch_responses", "first_touch_opportunities", "first_touch_roi",
+                "budget", "currency", "roi_note"), [found])
     return Exit.OK
 
 

@@ -98,12 +98,16 @@ def _completeness(args: argparse.Namespace) -> int:
         print_json(report)
         return Exit.OK
     columns = ("customers", "no_usable_contact_point", "no_owner", "not_reached",
-               "unusable_contact_points", "accounts", "accounts_no_owner", "accounts_no_vat")
+               "no_valid_consent", "unusable_contact_points", "accounts", "accounts_no_owner",
+               "accounts_no_vat")
     rows = [(owner, *(counts.get(c, 0) for c in columns))
             for owner, counts in report["owners"].items()]
     for line in table(("OWNER", "CUSTOMERS", "NO CONTACT", "NO OWNER",
-                       f"NOT REACHED {args.months}M", "UNUSABLE", "ACCOUNTS", "ACC NO OWNER",
-                       "ACC NO VAT"), rows):
+                       f"NOT REACHED {args.months}M", "NO CONSENT", "UNUSABLE", "ACCOUNTS",
+                       "ACC NO OWNER", "ACC NO VAT"), rows):
         print(line)
-    print(f"consent: {report['consent']}")
+    consent = report["consent"]
+    print(f"consent: {consent['with_valid_consent']} with valid consent, "
+          f"{consent['without_valid_consent']} without "
+          f"({consent['withdrawn_or_expired']} withdrawn or expired)")
     return Exit.OK

@@ -1,6 +1,7 @@
 """``touchstream service …``: the service queue, a case, statistics, and every case command.
 
-Reads: ``queue``, ``case CASE``, ``stats --from --to`` (table by default, ``--json``,
+Reads: ``queue``, ``case CASE``, ``stats --from --to``, ``contracts CUSTOMER`` (contracts
+and installed base, merges followed, in force ``--as-of`` a day) (table by default, ``--json``,
 ``--csv``); SLA states are judged ``--as-of`` a moment (default now) with the SLA settings
 in force. Writes: ``service open-case --customer-id … --case-id …`` and one subcommand per
 transition (the same commands as ``POST /commands/<name>``; flags or JSON on stdin).
@@ -18,7 +19,9 @@ from uuid import UUID
 
 from channels.web.service_commands import COMMANDS
 from channels.web.survey import survey_link
+from projections.contracts.view import ContractsView
 from projections.service.view import ServiceView
+from projections.summary.view import SummaryView
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import opened
 from touchstream.cli.access import command_line, record_reads
@@ -31,7 +34,7 @@ from touchstream.cli.common import (
 )
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
-from touchstream.cli.reading import read_models, table, when
+from touchstream.cli.reading import customer_id, existing, read_models, table, when
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--period", choices=("day", "week", "month"), default="week")
     _read_flags(s)
     s.set_defaults(func=_stats)
+    k = ssub.add_parser("contracts", help="a customer's service contracts and installed base")
+    k.add_argument("customer", help="customer id (a merged-away id reads its survivor)")
+    _read_flags(k)
+    k.set_defaults(func=_contracts)
     link = ssub.add_parser("survey-link", help="the signed CSAT survey path of a case")
     link.add_argument("--customer-id", required=True)
     link.add_argument("--case-id", required=True)
@@ -155,6 +162,23 @@ def _stats(args: argparse.Namespace) -> int:
              b["csat"]["average"], sum(b["complaints_by_cause"].values()))
             for b in doc["items"]]
     return emit(args, doc, headers, rows)
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    day = moment(args.as_of).date()
+    asked = customer_id(args.customer)
+    with read_models(quiet=args.json or args.csv) as store:
+        root = existing(SummaryView(store).resolve(asked), asked).root
+        doc = ContractsView(store).of_customer(root, day)
+    headers = ("KIND", "ID", "CODE / SLA", "SERIAL / PERIOD", "STATE", "COVERED BY")
+    rows = [("contract", c["contract_id"], c["sla_policy"],
+             f"{c['starts_on']}..{c['ends_on']}", c["state"], None) for c in doc["contracts"]]
+    rows += [("product", p["product_id"], p["product_code"], p["serial_number"],
+              "installed" if p["installed"] else "removed", " ".join(p["covered_by"]) or None)
+             for p in doc["products"]]
+    lines = table(headers, rows) + ["", (f"{doc['active_contracts']} contract(s) in force, "
+                                    f"{doc['installed_products']} product(s) installed on {day}")]
+    return emit(args, doc, headers, rows, lines)
 
 
 def _command(args: argparse.Namespace) -> int:

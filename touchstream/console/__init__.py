@@ -30,7 +30,7 @@ from starlette.responses import RedirectResponse
 
 from commands.identity import normalise_number
 from read_api.dependencies import ReadDeps
-from touchstream.console import actions, admin, callpop, customers, signin
+from touchstream.console import accounts, actions, admin, callpop, customers, signin
 from touchstream.console.context import Console
 from touchstream.console.sessions import IDLE_S
 from touchstream.console.web import HERE, PREFIX, ConsoleAuth, Pages
@@ -80,6 +80,7 @@ def console_router(console: Console) -> APIRouter:
     router.include_router(actions.router(console))
     router.include_router(callpop.router(console))
     router.include_router(admin.router(console))
+    router.include_router(accounts.router(console))
     return router
 
 

@@ -29,6 +29,7 @@ from commands.identity import contact_key
 from commands.ports import Recorded
 from read_api import partner
 from read_api.dependencies import Principal, is_partner, not_found, scoped
+from touchstream.console.accounts import accounts_of
 from touchstream.console.context import Console
 from touchstream.console.customers import PANELS, can
 from touchstream.console.web import PREFIX, form_of, new_token
@@ -105,7 +106,7 @@ def router(console: Console) -> APIRouter:
                     if d is not None]
             business = console.business.block(who, found.root, datetime.now(UTC))
             return {"summary": summary, "business": business, "root": found.root,
-                    "rows": rows}
+                    "rows": rows, "accounts": accounts_of(console, who, found.root)}
 
         data = await reads.call(work)
         await reads.record(request, who, [data["root"]])  # the answer shows their summary
@@ -114,7 +115,7 @@ def router(console: Console) -> APIRouter:
             message = "Already recorded (this form was sent before): nothing new."
         return pages.render(request, "_done.html", items=[] if result.duplicate
                             else data["rows"], root=data["root"], summary=summary,
-                            business=data["business"],
+                            business=data["business"], accounts=data["accounts"],
                             message=message, panels=PANELS, token=new_token(),
                             can=lambda action: can(who, action))
 

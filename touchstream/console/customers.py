@@ -43,6 +43,7 @@ from read_api.dependencies import (
 )
 from read_api.events import visible_detail
 from read_api.schemas import TimelineQuery
+from touchstream.console.accounts import accounts_of
 from touchstream.console.context import Console
 from touchstream.console.web import new_token
 
@@ -50,10 +51,11 @@ PAGE = 25
 SEARCH_LIMIT = 10
 #: The customer page's panels, in order: each is one template under ``templates/panels/``
 #: given ``summary``, ``business`` (``read_api.business``: an area's part is None for a
-#: role that may not read it), ``who`` and ``can``; a business area adds its own here.
+#: role that may not read it), ``accounts`` (``console.accounts.accounts_of``), ``who``
+#: and ``can``; a business area adds its own here.
 PANELS = ("panels/profile.html", "panels/channels.html", "panels/callbacks.html",
           "panels/sales.html", "panels/consent.html", "panels/service.html",
-          "panels/dispatch.html")
+          "panels/dispatch.html", "panels/contracts.html", "panels/accounts.html")
 FILTER_FIELDS = ("channel", "direction", "kind", "since", "until", "q")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
@@ -153,14 +155,15 @@ def router(console: Console) -> APIRouter:
             rows = (timeline_page(found.root, asked, who, where, None) if with_timeline
                     else {"items": [], "next_cursor": None})
             business = console.business.block(who, found.root, datetime.now(UTC))
-            return {"summary": summary, "business": business, "root": found.root, **rows}
+            return {"summary": summary, "business": business, "root": found.root,
+                    "accounts": accounts_of(console, who, found.root), **rows}
 
         data = await reads.call(work)
         if data["root"] != asked:  # asked by a merged-away id: the root is read too
             await reads.record(request, who, [data["root"]])
         return pages.render(
             request, "customer.html", summary=data["summary"], business=data["business"],
-            items=data["items"],
+            accounts=data["accounts"], items=data["items"],
             root=data["root"], asked=asked, panels=PANELS, filters=carried,
             channels=CHANNELS, directions=DIRECTIONS,
             more=more_url(asked, data["next_cursor"], carried),
