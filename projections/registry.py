@@ -20,6 +20,7 @@ from projections.segments.projection import SegmentsProjection
 from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
+from projections.work.projection import WorkProjection
 
 PROJECTIONS: dict[str, type[Projection]] = {
     "timeline": TimelineProjection,
@@ -37,6 +38,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "service": ServiceProjection,
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
+    "work": WorkProjection,
 }
 
 

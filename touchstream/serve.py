@@ -32,10 +32,11 @@ def background_services(deps: Dependencies, *, projections: bool = True) -> list
     from touchstream.audit_wiring import SealService
     from touchstream.email_wiring import email_services
     from touchstream.read_side import ProjectionService
+    from touchstream.work_policies import work_services
 
     services: list[Service] = [ProjectionService(deps)] if projections else []
     # last, so it stops first: the shutdown seal is taken while everything else still runs
-    return [*services, *email_services(deps), SealService(deps.settings)]
+    return [*services, *email_services(deps), *work_services(deps), SealService(deps.settings)]
 
 
 def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:

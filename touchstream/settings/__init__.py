@@ -34,12 +34,13 @@ from touchstream.settings.core import CoreSettings, StoreSettings
 from touchstream.settings.email import EmailSettings, ImapSettings, SmtpSettings
 from touchstream.settings.sales import SalesSettings
 from touchstream.settings.service import ServiceSettings
+from touchstream.settings.work import WorkSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
     "FormsSettings", "ImapSettings", "SalesSettings", "Section", "ServiceSettings", "Settings",
     "SettingsError", "SmtpSettings",
-    "StoreSettings", "TwilioSettings", "load", "markdown_table", "sqlite_path", "store_kind",
+    "StoreSettings", "TwilioSettings", "WorkSettings", "load", "markdown_table", "sqlite_path", "store_kind",
     "zone",
 ]
 
@@ -47,7 +48,7 @@ SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
     "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings, "sales": SalesSettings,
-    "service": ServiceSettings,
+    "service": ServiceSettings, "work": WorkSettings,
 }
 
 
@@ -68,6 +69,7 @@ class Settings(BaseModel):
     forms: FormsSettings
     sales: SalesSettings
     service: ServiceSettings
+    work: WorkSettings
 
     @property
     def data_dir(self) -> Path:
