@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 from zoneinfo import ZoneInfo
@@ -502,6 +503,7 @@ class WorkPolicy:
     follow_ups: tuple[FollowUpRule, ...] = ()
     rules: tuple[AssignmentRule, ...] = ()
     roster: Roster = field(default_factory=Roster)
+    commissions: CommissionRates = field(default_factory=lambda: CommissionRates())
 
     def follow_up(self, trigger: str) -> list[FollowUpRule]:
         return [r for r in self.follow_ups if r.trigger == trigger]
@@ -509,3 +511,21 @@ class WorkPolicy:
 
 def _cid(customer: Customer) -> str:
     return str(customer.id).removeprefix("customer-")
+
+
+# -- commissions -------------------------------------------------------------------
+@dataclass(frozen=True)
+class CommissionRates:
+    """Commission per owner: ``rates[owner]`` else ``default`` (fractions, "0.05" = 5 %)."""
+
+    default: Decimal = Decimal(0)
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+
+    def rate(self, owner: str) -> Decimal:
+        return self.rates.get(owner, self.default)
+
+
+def commission(won_amounts: Sequence[str], rate: Decimal) -> tuple[Decimal, Decimal]:
+    """The won total and its commission, rounded half-up to cents (never via float)."""
+    total = sum((Decimal(a) for a in won_amounts), Decimal(0))
+    return total, (total * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from projections.accounts.projection import AccountsProjection
 from projections.callcentre.projection import CallCentreProjection
+from projections.commissions.projection import CommissionsProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
@@ -39,6 +40,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
     "work": WorkProjection,
+    "commissions": CommissionsProjection,
 }
 
 

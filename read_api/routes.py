@@ -18,7 +18,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /sales/…, /customers/{id}/opportunities, …/orders, …/rfm | sales, analyst, marketing (RFM), partner* (see read_api.sales) |
 | GET /marketing/…                        | marketing, analyst; per customer see ``read_api.marketing`` |
 | GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
-| GET /work/tasks, /work/day, /work/calendar, /work/supervisor | see ``read_api.work``     |
+| GET /work/tasks, /work/day, /work/calendar, /work/supervisor, /sales/commissions | see ``read_api.work`` |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -46,7 +46,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
-from domain.work import Roster
+from domain.work import WorkPolicy
 from read_api import (
     accounts,
     customers,
@@ -87,7 +87,7 @@ def read_router(
     wait_s: float = 2.0,
     rfm_defaults: tuple[int, str] = (365, "EUR"),
     sla: SlaConfig | None = None,
-    roster: Roster | None = None,
+    work_policy: WorkPolicy | None = None,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
@@ -111,5 +111,5 @@ def read_router(
                                            rfm_currency=rfm_defaults[1]))
     router.include_router(service.router(deps, sla))
     router.include_router(dispatch.router(deps))
-    router.include_router(work.router(deps, roster or Roster()))
+    router.include_router(work.router(deps, work_policy or WorkPolicy()))
     return router

@@ -84,5 +84,5 @@ def read_routes(context: Any, *, audited: bool = True) -> Any:
         log_head=lambda: int(deps.hub.recorder.max_notification_id() or 0),
         rfm_defaults=(deps.settings.sales.rfm_period_days, deps.settings.sales.rfm_currency),
         sla=deps.settings.service.sla,
-        roster=deps.settings.work.policy().roster,
+        work_policy=deps.settings.work.policy(),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -163,3 +164,45 @@ def test_policies_views_erasure_and_rebuild(deps: Dependencies) -> None:
     finally:
         source.close()
     assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
+
+
+def test_commissions_per_owner_and_quarter_follow_owner_changes_and_reopens(
+        deps: Dependencies) -> None:
+    hub = deps.hub
+    bob = uuid4()
+    hub.execute(m.RegisterCustomer(customer_id=bob, name="Bob", occurred_at=_at(-24 * 300)))
+    opps = [uuid4() for _ in range(4)]
+    for i, (opp, owner, amount) in enumerate(zip(opps, ("sam", "sam", "lee", "sam"),
+                                                 ("1000.10", "0.05", "200.00", "50.00"),
+                                                 strict=True)):
+        hub.execute(cs.OpenOpportunity(customer_id=bob, opportunity_id=opp, title=f"O{i}",
+                                       amount=amount, currency="EUR",
+                                       expected_close=date(2026, 12, 1), owner=owner,
+                                       occurred_at=_at(-24 * 200)))
+    hub.execute(cs.ChangeOpportunity(customer_id=bob, opportunity_id=opps[2], owner="sam",
+                                     occurred_at=_at(-24 * 199)))
+    won_at = [_at(-24 * 150), _at(-24 * 149), _at(-24 * 148), _at(-24 * 10)]
+    for i, opp in enumerate(opps):
+        hub.execute(cs.WinOpportunity(customer_id=bob, opportunity_id=opp,
+                                      order_reference=f"O-{i}", occurred_at=won_at[i]))
+    hub.execute(cs.ReopenOpportunity(customer_id=bob, opportunity_id=opps[3],
+                                     occurred_at=_at(-24 * 9)))
+    from projections.commissions.view import CommissionsView
+
+    db = deps.read_store.connect()
+    source = deps.event_source()
+    try:
+        from projections.engine import Worker
+
+        Worker(db, source, [(registry.get("commissions"), None)]).catch_up()
+        rates = w.CommissionRates(Decimal("0.03"), {"sam": Decimal("0.05")})
+        got = CommissionsView(deps.read_store).commissions(
+            _at(-24 * 365), _at(1), "quarter", rates)
+        assert [(i["period"], i["owner"], i["deals"], i["won_amount"], i["commission"])
+                for i in got["items"]] == [("2026-Q2", "sam", 3, "1200.15", "60.01")]
+        (result,) = rebuild(deps.read_store, source, [registry.get("commissions")],
+                            verify_only=True, batch=3)
+        assert result.comparison.equal
+    finally:
+        source.close()
+        db.close()

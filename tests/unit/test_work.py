@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -217,3 +218,21 @@ def test_the_work_file_is_read_and_a_bad_one_named(tmp_path: Path) -> None:
     bad.write_text('[[rules]]\nname = "r"\nstrategy = "random"\n')
     with pytest.raises(SettingsError, match="TOUCHSTREAM_WORK_FILE.*strategy 'random'"):
         load({"TOUCHSTREAM_WORK_FILE": str(bad)})
+
+
+def test_commission_is_the_won_total_times_the_owners_rate_half_up_to_cents() -> None:
+    rates = w.CommissionRates(Decimal("0.03"), {"sam": Decimal("0.05")})
+    assert rates.rate("sam") == Decimal("0.05") and rates.rate("lee") == Decimal("0.03")
+    assert w.commission(["1000.10", "0.05"], rates.rate("sam")) == (
+        Decimal("1000.15"), Decimal("50.01"))  # 50.0075 → 50.01
+    assert w.commission([], Decimal("0.5")) == (Decimal(0), Decimal("0.00"))
+
+
+def test_commission_rates_come_from_the_work_file(tmp_path: Path) -> None:
+    f = tmp_path / "work.toml"
+    f.write_text('[commissions]\ndefault_rate = "0.02"\nrates = { sam = "0.05" }\n')
+    rates = load({"TOUCHSTREAM_WORK_FILE": str(f)}).work.policy().commissions
+    assert (rates.default, rates.rate("sam")) == (Decimal("0.02"), Decimal("0.05"))
+    f.write_text('[commissions]\nrates = { sam = "5" }\n')
+    with pytest.raises(SettingsError, match="a rate is a fraction"):
+        load({"TOUCHSTREAM_WORK_FILE": str(f)})

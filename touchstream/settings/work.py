@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from domain.work import (
     STRATEGIES,
     TASK_KINDS,
     AssignmentRule,
+    CommissionRates,
     FollowUpRule,
     Roster,
     Shift,
@@ -57,6 +59,10 @@ WORK_FILE_HELP = """A work file (TOML):
     task_kind = "call"
     title = "Follow-up call after the complaint"
     queue = "follow-up"
+
+    [commissions]                     # won amount × rate, per owner (read time)
+    default_rate = "0.03"
+    rates = { sam = "0.05" }
 """
 
 DEFAULT_POLICY = WorkPolicy(follow_ups=(
@@ -76,7 +82,8 @@ class WorkSettings(Section):
         "rules (`[[rules]]`: channels, queues, categories, partners, territories, languages, "
         "skill, strategy round-robin/least-loaded) and follow-up rules (`[[follow_ups]]`); "
         "default: no roster or routing, a follow-up call 7 days after a resolved complaint "
-        "and 14 days after a won deal."))
+        "and 14 days after a won deal; `[commissions]` default_rate and per-owner rates "
+        "(fractions) for the commissions read model, default 0."))
     feed_secret: SecretStr | None = Field(None, description=(
         "Signs the per-staff calendar feed links (`GET /calendar/{staff}.ics?token=…`); "
         "changing it revokes every link given out. Unset: the feeds are off."))
@@ -160,7 +167,7 @@ def _follow_up(raw: dict[str, Any]) -> FollowUpRule:
 
 def policy_from(data: dict[str, Any]) -> WorkPolicy:
     """The work policy of a parsed work file (``ValueError`` naming what is wrong)."""
-    _known(data, {"zone", "staff", "rules", "follow_ups"}, "work file")
+    _known(data, {"zone", "staff", "rules", "follow_ups", "commissions"}, "work file")
     zone = str(data.get("zone", "UTC"))
     try:
         ZoneInfo(zone)
@@ -173,7 +180,25 @@ def policy_from(data: dict[str, Any]) -> WorkPolicy:
                         ("follow_ups", [f.name for f in follow_ups])):
         if len(set(names)) != len(names):
             raise ValueError(f"{what}: names must be unique")
-    return WorkPolicy(follow_ups=follow_ups, rules=rules, roster=Roster(zone, staff))
+    return WorkPolicy(follow_ups=follow_ups, rules=rules, roster=Roster(zone, staff),
+                      commissions=_commissions(data.get("commissions", {})))
+
+
+def _rate(value: Any, what: str) -> Decimal:
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"{what}: not a decimal: {value!r}") from exc
+    if not Decimal(0) <= rate <= Decimal(1):
+        raise ValueError(f"{what}: a rate is a fraction 0–1 (0.05 = 5 %), not {value!r}")
+    return rate
+
+
+def _commissions(raw: dict[str, Any]) -> CommissionRates:
+    _known(raw, {"default_rate", "rates"}, "commissions")
+    return CommissionRates(_rate(raw.get("default_rate", "0"), "commissions.default_rate"),
+                           {str(k): _rate(v, f"commissions.rates.{k}")
+                            for k, v in raw.get("rates", {}).items()})
 
 
 DEFAULT_FOLLOW_UPS = [
