@@ -115,6 +115,12 @@ def test_tasks_views_feed_and_rebalancing(api: Api, env: dict[str, str]) -> None
     assert get(api, "/work/calendar", team="nobody").status_code == 400
     assert get(api, "/work/day", staff="jo", zone="Mars/Olympus").status_code == 400
     assert get(api, "/work/supervisor", role="agent").status_code == 403
+    paid = get(api, "/sales/commissions", role="sales", **{"from": "2026-01-01T00:00:00Z",
+                                                            "to": "2027-01-01T00:00:00Z"})
+    assert paid.status_code == 200 and paid.json()["items"] == []
+    assert get(api, "/sales/commissions", role="sales", **{"from": "2026-01-01T00:00:00Z",
+                                                            "to": "2025-01-01T00:00:00Z"}
+               ).status_code == 400
     sup = get(api, "/work/supervisor", role="service", now=NOW).json()
     assert {a["agent"]: a["load"] for a in sup["agents"]} == {"jo": 2, "sam": 1}
 
@@ -149,6 +155,7 @@ def test_tasks_views_feed_and_rebalancing(api: Api, env: dict[str, str]) -> None
                            "--due-at", "2026-11-30T09:00:00+00:00")
         assert code == 3 and "completed" in err
         assert cli("tasks", "calendar", "--team", "nobody")[0] == 2
+        assert "COMMISSION" in cli_ok("commissions", "--from", "2026-01-01", "--to", "2027-01-01")
 
 
 def cli(*args: str) -> tuple[int, str, str]:

@@ -2,7 +2,8 @@
 work policies and the supervisor's view.
 
 Reads: ``tasks mine --staff S``, ``tasks day --staff S [--on DATE]``, ``tasks calendar
-[--team T] [--on DATE] [--week]``, ``tasks feed-link --staff S`` and ``supervisor``
+[--team T] [--on DATE] [--week]``, ``tasks feed-link --staff S``, ``supervisor`` and
+``commissions --from --to [--period]``
 (table by default, ``--json``, ``--csv``); overdue and ages are judged ``--now`` (default
 now). ``tasks react`` runs one pass of the work policies (follow-ups, routing). Writes:
 one subcommand per work command (``tasks create-task …``; the same commands as
@@ -72,6 +73,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("--limit", type=int, default=50)
     _read_flags(s)
     s.set_defaults(func=_supervisor)
+    c = sub.add_parser("commissions", help="won amount × rate per owner and period")
+    c.add_argument("--from", dest="start", required=True, help="RFC 3339 or YYYY-MM-DD (UTC)")
+    c.add_argument("--to", dest="end", required=True, help="RFC 3339 or YYYY-MM-DD (UTC)")
+    c.add_argument("--period", choices=("month", "quarter", "year"), default="month")
+    c.add_argument("--owner")
+    _read_flags(c)
+    c.set_defaults(func=_commissions)
 
 
 def _read_flags(p: argparse.ArgumentParser) -> None:
@@ -163,6 +171,21 @@ def _supervisor(args: argparse.Namespace) -> int:
         [(w["item_kind"], w["item_id"], w["queue"], w["kind"], w["channel"], w["age_s"])
          for w in doc["waiting"]])
     return emit(args, doc, headers, rows, lines)
+
+
+def _commissions(args: argparse.Namespace) -> int:
+    from projections.commissions.view import CommissionsView
+
+    start, end = moment(args.start, "--from"), moment(args.end, "--to")
+    if end <= start:
+        raise CliError("--to must come after --from")
+    rates = settings_mod.load().work.policy().commissions
+    with read_models(quiet=args.json or args.csv) as store:
+        doc = CommissionsView(store).commissions(start, end, args.period, rates, args.owner)
+    headers = ("PERIOD", "OWNER", "CURRENCY", "DEALS", "WON", "RATE", "COMMISSION")
+    rows = [(i["period"], i["owner"], i["currency"], i["deals"], i["won_amount"], i["rate"],
+             i["commission"]) for i in doc["items"]]
+    return emit(args, doc, headers, rows)
 
 
 def _feed_link(args: argparse.Namespace) -> int:
