@@ -118,7 +118,9 @@ def work_routes(ctx: AppContext) -> APIRouter:
         return HTTPException(404, detail="no such calendar feed")
 
     @router.get("/work/feed-link", summary="The calendar feed link of a staff member "
-                "(subscribe to it in a calendar app)", response_model=FeedLinkPublic)
+                "(subscribe to it in a calendar app)", response_model=FeedLinkPublic,
+                responses={409: {"description": "Calendar feeds are off (no "
+                                                "TOUCHSTREAM_WORK_FEED_SECRET)"}})
     def feed_link(
         who: Annotated[Any, Depends(staff_reader)],
         staff: Annotated[str, Query(pattern=_STAFF_PATTERN, openapi_examples={
@@ -134,7 +136,9 @@ def work_routes(ctx: AppContext) -> APIRouter:
                 "feed (token from /work/feed-link; no API key)",
                 response_class=Response, responses={
                     200: {"content": {"text/calendar": {}}},
-                    404: {"description": "No such feed (or a wrong token, or feeds off)"}})
+                    404: {"description": "No such feed (or a wrong token, or feeds off)"},
+                    503: {"description": "The work read model was never built, or the read "
+                                         "could not be recorded in the access log"}})
     async def feed(
         staff: str, request: Request,
         token: Annotated[str, Query(max_length=100)] = "",
