@@ -27,7 +27,8 @@ Code = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_
 TaskKind = Literal["call", "meeting", "visit", "email", "todo"]
 LinkKind = Literal["case", "opportunity", "work-order"]
 ItemKind = Literal["task", "case"]
-Counts = Annotated[dict[Code, Annotated[int, Field(ge=0)]], Field(max_length=1000)]
+# Keys are staff ids as recorded (an opportunity owner may be any short text) and rule names.
+Counts = Annotated[dict[m.Short, Annotated[int, Field(ge=0)]], Field(max_length=1000)]
 
 
 class WorkRuleUnknownError(DomainError):

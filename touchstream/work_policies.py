@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from commands.errors import CommandError
 from commands.work import CreateFollowUp, RouteWork, policy_of
 from domain.errors import DomainError
 from projections.engine import Worker
@@ -100,7 +101,7 @@ class WorkPolicies:
     def _send(self, cmd: CreateFollowUp | RouteWork, done: PolicyPass) -> int:
         try:
             recorded = self.deps.hub.execute(cmd)
-        except DomainError as exc:  # e.g. the customer was erased or merged meanwhile
+        except (DomainError, CommandError) as exc:  # e.g. the customer was merged meanwhile
             done.refused.append(f"{cmd.kind} {cmd.default_source_key()}: {exc}")
             log.warning("work policy: %s refused: %s", cmd.kind, exc)
             return 0
