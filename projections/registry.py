@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from projections.accounts.projection import AccountsProjection
 from projections.callcentre.projection import CallCentreProjection
-from projections.commissions.projection import CommissionsProjection
 from projections.campaigns.projection import CampaignsProjection
+from projections.commissions.projection import CommissionsProjection
 from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
