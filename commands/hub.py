@@ -38,6 +38,7 @@ from commands import (
     service,
     touchpoints,
     triage,
+    work,
 )
 from commands import email_messages as em
 from commands import messages as m
@@ -294,6 +295,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **dispatch.HANDLERS,
     **service.HANDLERS,
     **marketing.HANDLERS,
+    **work.HANDLERS,
 }
 
 __all__ = [

@@ -115,6 +115,14 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "WorkOrderCompleted": frozenset({"signature_ref", "notes"}),
     "WorkOrderClosed": frozenset({"reason"}),
     "WorkOrderCancelled": frozenset({"reason"}),
+    # -- work
+    "TaskCreated": frozenset({"title"}),
+    "TaskAssigned": frozenset(),
+    "TaskRescheduled": frozenset(),
+    "TaskCompleted": frozenset({"outcome"}),
+    "TaskCancelled": frozenset({"reason"}),
+    "WorkRouted": frozenset(),
+    "WorkMoved": frozenset({"reason"}),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -222,6 +230,17 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
                                      "minutes_spent"}),
     "WorkOrderClosed": frozenset({"work_order_id"}),
     "WorkOrderCancelled": frozenset({"work_order_id", "technician_id"}),
+    # -- work (staff ids, queues and rule names are the hub's own codes, not personal)
+    "TaskCreated": frozenset({"task_id", "task_kind", "due_at", "ends_at", "reminder_at",
+                              "assignee", "queue", "link_kind", "link_id", "origin_event_id",
+                              "rule"}),
+    "TaskAssigned": frozenset({"task_id", "assignee", "previous_assignee", "queue"}),
+    "TaskRescheduled": frozenset({"task_id", "due_at", "ends_at", "reminder_at"}),
+    "TaskCompleted": frozenset({"task_id"}),
+    "TaskCancelled": frozenset({"task_id"}),
+    "WorkRouted": frozenset({"item_kind", "item_id", "queue", "agent", "rule", "strategy",
+                             "outcome"}),
+    "WorkMoved": frozenset({"item_kind", "item_id", "from_agent", "to_agent", "queue"}),
 }
 
 

@@ -124,6 +124,7 @@ _OBJECT_IDS = (
     ("order_number", "order"), ("quote_id", "quote"), ("work_order_id", "work order"),
     ("case_id", "case"), ("opportunity_id", "opportunity"), ("contract_id", "contract"),
     ("product_code", "product"), ("product_id", "product"), ("account_id", "account"),
+    ("task_id", "task"), ("item_id", "work item"),
 )
 #: Clear (non-personal) state fields a business event's summary line lists when it has
 #: no text or amount of its own: "priority: high", "queue: billing; agent: mia".
@@ -131,7 +132,7 @@ _FACTS = (
     "stage", "to_stage", "probability", "priority", "queue", "agent", "resolution_code",
     "accepted", "score", "technician_id", "window_start", "window_end", "eta",
     "follow_up_on", "follow_up_channel", "starts_on", "ends_on", "installed_on", "role",
-    "touchpoint_channel", "minutes_spent",
+    "touchpoint_channel", "minutes_spent", "assignee", "due_at", "to_agent", "rule",
 )
 
 

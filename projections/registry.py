@@ -8,6 +8,7 @@ from projections.accounts.projection import AccountsProjection
 from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.channel_mix.projection import ChannelMixProjection
+from projections.commissions.projection import CommissionsProjection
 from projections.consent.projection import ConsentProjection
 from projections.contracts.projection import ContractsProjection
 from projections.directory.projection import DirectoryProjection
@@ -26,6 +27,7 @@ from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
 from projections.timeline.projection import TimelineProjection
 from projections.value.projection import ValueProjection
+from projections.work.projection import WorkProjection
 
 PROJECTIONS: dict[str, type[Projection]] = {
     "timeline": TimelineProjection,
@@ -49,6 +51,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "satisfaction": SatisfactionProjection,
     "value": ValueProjection,
     "event_index": EventIndexProjection,
+    "work": WorkProjection,
+    "commissions": CommissionsProjection,
 }
 
 

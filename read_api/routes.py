@@ -20,6 +20,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /dispatch/…, /call-centre/figures   | see ``read_api.dispatch``                                 |
 | GET /analytics/…                        | analyst (see ``read_api.analytics_common``)               |
 | GET /customers/{id}/contracts           | service, agent, dispatcher (see ``read_api.contracts``)   |
+| GET /work/tasks, /work/day, /work/calendar, /work/supervisor, /sales/commissions | see ``read_api.work`` |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -48,6 +49,7 @@ from fastapi import APIRouter
 
 from domain.sla import DEFAULT_CONFIG, SlaConfig, config_from_mapping
 from domain.value import ValuePolicy
+from domain.work import WorkPolicy
 from read_api import (
     accounts,
     analytics_activity,
@@ -63,6 +65,7 @@ from read_api import (
     status,
     summary,
     timeline,
+    work,
 )
 from read_api.dependencies import (
     DIRECTORY_ROLES,
@@ -91,6 +94,7 @@ def read_router(
     rfm_defaults: tuple[int, str] = (365, "EUR"),
     sla: SlaConfig | None = None,
     value_policy: ValuePolicy | None = None,
+    work_policy: WorkPolicy | None = None,
 ) -> APIRouter:
     """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
     ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
@@ -117,4 +121,5 @@ def read_router(
     router.include_router(dispatch.router(deps))
     router.include_router(analytics_activity.router(deps, sla))
     router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))
+    router.include_router(work.router(deps, work_policy or WorkPolicy()))
     return router

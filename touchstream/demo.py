@@ -36,6 +36,7 @@ from touchstream.demo_marketing import Person, marketing_plan
 from touchstream.demo_sales import sales_plan
 from touchstream.demo_service import service_plan
 from touchstream.demo_value import retention_plan
+from touchstream.demo_work import work_plan
 
 REGION = "GB"
 DEFAULT_UNTIL = datetime(2026, 10, 1, tzinfo=UTC)
@@ -334,6 +335,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     plan.commands += service_plan([p.id for p in people], seed, until)
     demo_dispatch.plan_work_orders(plan.commands, plan.blobs, [p.id for p in people], seed, until)
     plan.commands += activity_plan([p.id for p in people], seed, until)
+    plan.commands += work_plan(plan.commands, seed, until)
     return plan
 
 

@@ -96,4 +96,5 @@ def read_routes(context: Any, *, audited: bool = True) -> Any:
         rfm_defaults=(deps.settings.sales.rfm_period_days, deps.settings.sales.rfm_currency),
         sla=deps.settings.service.sla,
         value_policy=deps.settings.value.policy(),
+        work_policy=deps.settings.work.policy(),
     )

@@ -54,11 +54,12 @@ def background_services(deps: Dependencies, *, projections: bool = True) -> list
     from touchstream.console.follow import CallFollower
     from touchstream.email_wiring import email_services
     from touchstream.read_side import ProjectionService
+    from touchstream.work_policies import work_services
 
     services: list[Service] = [ProjectionService(deps)] if projections else []
     # last, so it stops first: the shutdown seal is taken while everything else still runs
     return [ReadAuditService(), *services, CallFollower(deps), *email_services(deps),
-            SealService(deps.settings)]
+            *work_services(deps), SealService(deps.settings)]
 
 
 def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
@@ -70,10 +71,11 @@ def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     from touchstream.console import console_routes
     from touchstream.privacy_routes import privacy_routes
     from touchstream.read_side import read_routes
+    from touchstream.work_routes import work_routes
 
     return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
                                      access_log_routes, privacy_routes, as_of_routes,
-                                     console_routes],
+                                     console_routes, work_routes],
                       services=[deps, *background_services(deps, projections=projections)])
 
 

@@ -127,7 +127,8 @@ def _hub(settings: Settings, kind: str, env_overrides: dict[str, str], keys: Dat
         shredder=keys,
         max_future_skew=timedelta(seconds=settings.max_future_skew_s),
     )
-    hub.context = replace(hub.context, policies={"sales": settings.sales.pipeline()})
+    hub.context = replace(hub.context, policies={"sales": settings.sales.pipeline(),
+                                                      "work": settings.work.policy()})
     if encrypt:
         refuse_unencrypted_history(hub, keys)
     return hub

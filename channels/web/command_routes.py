@@ -55,6 +55,7 @@ from channels.web import (
     marketing_commands,
     sales_commands,
     service_commands,
+    work_commands,
 )
 from commands import messages as m
 from commands.hub import (
@@ -206,6 +207,7 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     **_CORE_COMMANDS,
     **dispatch_commands.COMMANDS,
     **service_commands.COMMANDS,
+    **work_commands.COMMANDS,
     **marketing_commands.COMMANDS,
     **accounts_commands.COMMANDS,
     **sales_commands.COMMANDS,
@@ -215,6 +217,7 @@ ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     **_CORE_ROLES,
     **dispatch_commands.ROUTE_ROLES,
     **service_commands.ROUTE_ROLES,
+    **work_commands.ROUTE_ROLES,
     **marketing_commands.ROUTE_ROLES,
     **accounts_commands.ROUTE_ROLES,
     **sales_commands.ROUTE_ROLES,

@@ -20,9 +20,10 @@ from channels.web import (
     marketing_commands,
     sales_commands,
     service_commands,
+    work_commands,
 )
 from channels.web.command_routes import COMMANDS, ROUTE_ROLES
-from commands import accounts, dispatch, marketing, quality, sales, service
+from commands import accounts, dispatch, marketing, quality, sales, service, work
 from commands import messages as m
 from tests.conftest import store_env
 from tests.support.api import Api, running_api
@@ -33,9 +34,9 @@ from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 
 # Command messages and route tables of the business areas (one entry each).
-AREA_COMMAND_MODULES = (dispatch, service, marketing, accounts, quality, sales)
+AREA_COMMAND_MODULES = (dispatch, service, marketing, accounts, quality, sales, work)
 AREA_ROUTE_TABLES = (dispatch_commands, service_commands, marketing_commands, accounts_commands,
-                     sales_commands)
+                     sales_commands, work_commands)
 
 T = "2025-06-02T10:00:00+00:00"
 

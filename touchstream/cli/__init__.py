@@ -33,6 +33,7 @@ MODULES = (
     "touchstream.cli.sales",
     "touchstream.cli.marketing",
     "touchstream.cli.service",
+    "touchstream.cli.work",
     "touchstream.cli.dispatch",
     "touchstream.cli.analytics",
 )

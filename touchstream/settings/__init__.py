@@ -37,13 +37,14 @@ from touchstream.settings.operations import OperationsSettings
 from touchstream.settings.sales import SalesSettings
 from touchstream.settings.service import ServiceSettings
 from touchstream.settings.value import ValueSettings
+from touchstream.settings.work import WorkSettings
 
 __all__ = [
     "SECTIONS", "CdrSettings", "CoreSettings", "CtiSettings", "EmailSettings", "FaxSettings",
     "FleetSettings", "FormsSettings", "ImapSettings", "OperationsSettings", "SalesSettings",
     "Section", "ServiceSettings", "Settings", "SettingsError", "SmtpSettings",
-    "StoreSettings", "TwilioSettings", "ValueSettings", "load", "markdown_table", "sqlite_path",
-    "store_kind",
+    "StoreSettings", "TwilioSettings", "ValueSettings", "WorkSettings", "load", "markdown_table",
+    "sqlite_path", "store_kind",
     "zone",
 ]
 
@@ -51,8 +52,8 @@ SECTIONS: dict[str, type[Section]] = {
     "core": CoreSettings, "stores": StoreSettings, "email": EmailSettings,
     "imap": ImapSettings, "smtp": SmtpSettings, "twilio": TwilioSettings, "cti": CtiSettings,
     "fax": FaxSettings, "cdr": CdrSettings, "forms": FormsSettings, "sales": SalesSettings,
-    "service": ServiceSettings, "value": ValueSettings, "fleet": FleetSettings,
-    "operations": OperationsSettings,
+    "service": ServiceSettings, "value": ValueSettings, "work": WorkSettings,
+    "fleet": FleetSettings, "operations": OperationsSettings,
 }
 
 
@@ -74,6 +75,7 @@ class Settings(BaseModel):
     sales: SalesSettings
     service: ServiceSettings
     value: ValueSettings
+    work: WorkSettings
     fleet: FleetSettings
     operations: OperationsSettings
 

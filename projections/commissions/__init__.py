@@ -1,0 +1,1 @@
+"""The commissions read model."""
