@@ -76,8 +76,8 @@ def test_proving_an_event_by_id_decodes_only_that_event(kind: str, tmp_path: Pat
         deps = Dependencies(settings, hub=audit.hub)
         db = deps.read_store.connect()
         try:
-            Worker(db, deps.event_source(), [(p, None) for p in registry.select(["timeline"])]
-                   ).catch_up()
+            Worker(db, deps.event_source(),
+                   [(p, None) for p in registry.select(["timeline", "event_index"])]).catch_up()
         finally:
             db.close()
         page = TimelineView(deps.read_store).page(str(customer.id), limit=50)

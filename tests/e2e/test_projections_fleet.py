@@ -88,6 +88,12 @@ def test_workers_share_the_read_models_and_take_over_a_killed_one(
               and min(_positions(store).values()) >= head)
         held = leases.holders("projection:")
         assert sorted(held) == sorted(f"projection:{n}" for n in NAMES)  # one owner each
+
+        def both_hold() -> bool:  # the share is rebalanced at each renewal
+            owners.update(o.split(":")[0] for o in leases.holders("projection:").values())
+            return owners == {"w-a", "w-b"}
+
+        _wait(both_hold)
     finally:
         for proc in (steady, victim):
             proc.send_signal(signal.SIGTERM)
