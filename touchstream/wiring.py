@@ -18,6 +18,7 @@ from touchstream.adapters.recorders import (
     PostgresStoreFactory,
     SQLiteKeyedRecorder,
 )
+from touchstream.adapters.transcoder import OrjsonTranscoder
 from touchstream.privacy.datakeys import (
     DataKeys,
     KeyTable,
@@ -67,11 +68,13 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": str(settings.store_timeout_s),
             "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteKeyedRecorder),
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
         }
     if kind == "postgres":
         return {
             "PERSISTENCE_MODULE": get_topic(PostgresStoreFactory),
             "APPLICATION_RECORDER_TOPIC": get_topic(PostgresKeyedRecorder),
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
             **postgres_env(settings.event_store, settings.store_timeout_s),
         }
     env = {
