@@ -307,8 +307,9 @@ def _approx_size(cmd: m.Touchpoint) -> int:
     """Rough size of a command's text, to keep one save well under the pipeline limit."""
     size = 0
     for value in cmd.__dict__.values():
-        if value.__class__ is str:
+        cls = value.__class__  # class checks, not isinstance: this runs per field of every event
+        if cls is str:
             size += len(value)
-        elif isinstance(value, (list, tuple, dict)):
+        elif (cls is list or cls is tuple or cls is dict) and value:
             size += len(str(value))
     return size
