@@ -21,8 +21,12 @@ has two faults this project hit (measured on the embedded PostgreSQL):
   pooled connection fails with ``prepared statement "_pg3_N" does not exist``.
 
 Without the pipeline each statement is sent whole (libpq flushes until done)
-and a failure raises before the next statement is prepared. Notification ids
-stay in commit order: the EXCLUSIVE table lock is still taken before the insert.
+and a failure raises before the next statement is prepared. A save is one
+statement: a server-side function (created with the tables) that inserts the
+source-key rows, takes the EXCLUSIVE table lock, NOTIFYs and inserts the
+events, called in autocommit, so one round trip and one implicit transaction.
+Notification ids stay in commit order: the lock is taken before the insert
+and held to the commit, as before.
 
 PostgreSQL recorders retry a lost connection only while the store timeout lasts
 (the pool's wait, ``POSTGRES_CONNECT_TIMEOUT``); the library's own recorders
