@@ -35,9 +35,13 @@ SCHEMA_LOCK_ID = 0x70C5_7EA3
 def postgres_env(uri: str, store_timeout_s: int = 5) -> dict[str, str]:
     """The eventsourcing library's POSTGRES_* settings from one URI.
 
-    ``store_timeout_s`` bounds the pool wait and the table-lock wait; the pool
-    checks each connection before handing it out, so a server restart costs no
-    failed request."""
+    ``store_timeout_s`` bounds the pool wait and the table-lock wait. The pool
+    does not ping a connection before handing it out (that was one more round
+    trip on every read and every save, as much as the save itself now that it
+    is one call): a connection broken by a server restart fails its statement,
+    and the recorders retry on a fresh one while the store timeout lasts
+    (``touchstream.adapters.recorders``; proven by
+    ``tests/integration/test_store_outages.py``, a restart under load)."""
     parts = urlsplit(uri)
     query = parse_qs(parts.query)
     if not parts.path.strip("/"):
@@ -49,7 +53,7 @@ def postgres_env(uri: str, store_timeout_s: int = 5) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": str(store_timeout_s),
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": str(store_timeout_s),
