@@ -200,12 +200,28 @@ class BulkImporter:
         keys: list[str],
         results: list[ImportResult | None],
     ) -> None:
+        # The first attempt decides on cached copies (no read per customer: the save's
+        # expected versions validate them, as one command's first attempt does); a lost
+        # race, or a refusal that a stale copy may have caused, decides again on the
+        # stored state.
+        fresh = [False]
+
         def attempt(_: int) -> None:
             loaded: dict[UUID, tuple[Customer, list[int]]] = {}
+            decided: list[int] = []
             for customer_id, indices in unit:
                 todo = [i for i in indices if results[i] is None]
                 if todo:
-                    self._apply(customer_id, todo, batch, keys, results, loaded)
+                    decided += todo
+                    self._apply(customer_id, todo, batch, keys, results, loaded,
+                                fresh=fresh[0])
+            if not fresh[0]:
+                refused = [i for i in decided if results[i] is not None]
+                if refused:
+                    for i in refused:
+                        results[i] = None
+                    fresh[0] = True
+                    raise TryAgain(race=False)
             entries = [(customer, applied) for customer, applied in loaded.values() if applied]
             if not entries:
                 return
@@ -221,6 +237,7 @@ class BulkImporter:
                 for i in applied_all:
                     if keys[i] in known:
                         results[i] = ImportResult(recorded=known[keys[i]])
+                fresh[0] = True
                 raise TryAgain() from exc
             for (_, applied), recorded in zip(entries, saved, strict=True):
                 for i, result in zip(applied, recorded, strict=True):
@@ -238,13 +255,16 @@ class BulkImporter:
         loaded: dict[UUID, tuple[Customer, list[int]]],
         *,
         repair: bool = True,
+        fresh: bool = True,
     ) -> None:
-        """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save."""
+        """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save
+        (``fresh``: from the store, else a copy of the cached one when there is one)."""
         try:
-            customer = self._load_open(customer_id)
+            customer = self._load_open(customer_id, fresh)
         except CustomerNotFoundError as exc:
             if repair:
-                self._apply_repaired(customer_id, todo, batch, keys, results, loaded, exc)
+                self._apply_repaired(customer_id, todo, batch, keys, results, loaded, exc,
+                                     fresh)
             else:
                 for i in todo:
                     results[i] = ImportResult(error=str(exc))
@@ -276,6 +296,7 @@ class BulkImporter:
         results: list[ImportResult | None],
         loaded: dict[UUID, tuple[Customer, list[int]]],
         exc: CustomerNotFoundError,
+        fresh: bool,
     ) -> None:
         """The contact's claim names a customer that does not exist (a kill between the
         claim and the registration): the same repair as one command's, then decide."""
@@ -291,15 +312,16 @@ class BulkImporter:
             else:
                 owners.setdefault(owner, []).append(i)
         for owner, indices in owners.items():
-            self._apply(owner, indices, batch, keys, results, loaded, repair=False)
+            self._apply(owner, indices, batch, keys, results, loaded, repair=False, fresh=fresh)
 
-    def _load_open(self, customer_id: UUID) -> Customer:
+    def _load_open(self, customer_id: UUID, fresh: bool) -> Customer:
         """The customer, or the one it was merged into (merges are followed, as on one command)."""
-        customer = self.hub.customer(customer_id)
+        load = self.hub.customer if fresh else self.hub.context.store.load_cached
+        customer = load(customer_id)
         for _ in range(MAX_MERGE_HOPS):
             if customer.merged_into is None:
                 return customer
-            customer = self.hub.customer(UUID(customer.merged_into))
+            customer = load(UUID(customer.merged_into))
         raise ConflictError(f"merge chain too long from {customer_id}")
 
 
@@ -307,8 +329,9 @@ def _approx_size(cmd: m.Touchpoint) -> int:
     """Rough size of a command's text, to keep one save well under the pipeline limit."""
     size = 0
     for value in cmd.__dict__.values():
-        if value.__class__ is str:
+        cls = value.__class__  # class checks, not isinstance: this runs per field of every event
+        if cls is str:
             size += len(value)
-        elif isinstance(value, (list, tuple, dict)):
+        elif (cls is list or cls is tuple or cls is dict) and value:
             size += len(str(value))
     return size

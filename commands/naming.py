@@ -25,9 +25,14 @@ def event_id(key: str, seq: int = 0) -> UUID:
 class StreamNaming:
     """Aggregate ids per store: ``customer-<uuid>`` streams on EventStoreDB, UUIDs on SQL."""
 
+    DIGEST_MEMO = 20_000
+
     def __init__(self, prefixed: bool, secret: bytes | None = None) -> None:
         self.prefixed = prefixed
         self._secret = secret
+        # A key is digested when it is looked up and again when its row is written
+        # (bulk import, group commit): the last few thousand are kept (dropped whole).
+        self._digests: dict[str, str] = {}
 
     def uuid_for(self, text: str) -> UUID:
         """A stable id for ``text``: keyed when there is a secret, UUIDv5 otherwise."""
@@ -41,7 +46,13 @@ class StreamNaming:
         secret, so unkeyed test stores stay readable)."""
         if self._secret is None:
             return text
-        return "h:" + hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+        digest = self._digests.get(text)
+        if digest is None:
+            if len(self._digests) >= self.DIGEST_MEMO:
+                self._digests = {}
+            digest = "h:" + hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+            self._digests[text] = digest
+        return digest
 
     def event_id(self, key: str, seq: int = 0) -> UUID:
         """The id of the ``seq``-th event recorded under a source key."""

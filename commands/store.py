@@ -107,38 +107,40 @@ class CustomerStore:
         what it triggered in the same decision, e.g. joining a service case), in order."""
         keyed: list[KeyedEvent] = []
         old_versions = []
-        owned: list[list[list[Any]]] = []  # per customer, per key: its events
-        index: dict[Any, int] = {}  # event id → its place in the save (and in the recordings)
-        for customer, _ in entries:
-            for e in customer.pending_events:
-                index[e.event_id] = len(index)  # type: ignore[attr-defined]
+        # Per customer, per key: its events with their places in the save (and in the
+        # recordings), in order. Places are counted here, not looked up by event id
+        # (a UUID's hash is a Python call, and this runs per event of a bulk import).
+        owned: list[list[list[tuple[Any, int]]]] = []
+        place = 0
         for customer, keys in entries:
-            pending = list(customer.pending_events)
-            groups: dict[str, list[Any]] = {key: [] for key in keys}
+            pending = customer.pending_events
+            groups: dict[str, list[tuple[Any, int]]] = {key: [] for key in keys}
             for e in pending:
-                group = groups.get(getattr(e, "source_key", None))  # type: ignore[arg-type]
+                group = groups.get(e.__dict__.get("source_key"))  # type: ignore[arg-type]
                 if group is None:
                     raise ValueError(f"{len(pending)} pending events do not belong to the "
                                      f"{len(keys)} source keys given")
-                group.append(e)
+                group.append((e, place))
+                place += 1
             if not pending or any(not g for g in groups.values()):
                 raise ValueError(f"{len(pending)} pending events for {len(keys)} source keys")
             for key in keys:
-                keyed += [(key, seq, e.event_id, index[e.event_id])
-                          for seq, e in enumerate(groups[key])]
+                keyed += [(key, seq, e.event_id, i)  # type: ignore[attr-defined]
+                          for seq, (e, i) in enumerate(groups[key])]
             owned.append([groups[key] for key in keys])
             old_versions.append(pending[0].originator_version - 1)
         recordings = self.app.save(*(c for c, _ in entries), **self.keys.save_kwargs(keyed))
-        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * len(index)
+        positions: list[int | None] = [r.notification.id for r in recordings] or [None] * place
         self.snapshot_due([c for c, _ in entries], old_versions)
         out: list[list[Recorded]] = []
         for (customer, _), groups_of in zip(entries, owned, strict=True):
             self.remember(customer)
             customer_id = str(self.naming.customer_uuid(customer.id))
             out.append([Recorded(
-                customer_id=customer_id, event_ids=[str(e.event_id) for e in events],
-                versions=[e.originator_version for e in events],
-                positions=[positions[index[e.event_id]] for e in events])
+                customer_id=customer_id,
+                event_ids=[str(e.event_id) for e, _ in events],  # type: ignore[attr-defined]
+                versions=[e.originator_version for e, _ in events],
+                positions=[positions[i] for _, i in events])
                 for events in groups_of])
         return out
 

@@ -18,6 +18,7 @@ from touchstream.adapters.recorders import (
     PostgresStoreFactory,
     SQLiteKeyedRecorder,
 )
+from touchstream.adapters.transcoder import OrjsonTranscoder
 from touchstream.privacy.datakeys import (
     DataKeys,
     KeyTable,
@@ -34,9 +35,13 @@ SCHEMA_LOCK_ID = 0x70C5_7EA3
 def postgres_env(uri: str, store_timeout_s: int = 5) -> dict[str, str]:
     """The eventsourcing library's POSTGRES_* settings from one URI.
 
-    ``store_timeout_s`` bounds the pool wait and the table-lock wait; the pool
-    checks each connection before handing it out, so a server restart costs no
-    failed request."""
+    ``store_timeout_s`` bounds the pool wait and the table-lock wait. The pool
+    does not ping a connection before handing it out (that was one more round
+    trip on every read and every save, as much as the save itself now that it
+    is one call): a connection broken by a server restart fails its statement,
+    and the recorders retry on a fresh one while the store timeout lasts
+    (``touchstream.adapters.recorders``; proven by
+    ``tests/integration/test_store_outages.py``, a restart under load)."""
     parts = urlsplit(uri)
     query = parse_qs(parts.query)
     if not parts.path.strip("/"):
@@ -48,7 +53,7 @@ def postgres_env(uri: str, store_timeout_s: int = 5) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": str(store_timeout_s),
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": str(store_timeout_s),
@@ -67,11 +72,13 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": str(settings.store_timeout_s),
             "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteKeyedRecorder),
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
         }
     if kind == "postgres":
         return {
             "PERSISTENCE_MODULE": get_topic(PostgresStoreFactory),
             "APPLICATION_RECORDER_TOPIC": get_topic(PostgresKeyedRecorder),
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
             **postgres_env(settings.event_store, settings.store_timeout_s),
         }
     env = {

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from channels.phone.directory import CallDirectory
 from channels.phone.group_commit import GroupCommit
 from commands import messages as m
-from commands.hub import ConcurrencyError, CustomerNotFoundError, Hub
+from commands.hub import CommandError, ConcurrencyError, CustomerNotFoundError, Hub
 from commands.ports import Recorded
 from domain.errors import DomainError
 
@@ -38,6 +38,24 @@ def _located(cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> m.Tou
             headers={"Retry-After": "5"},
         )
     return cmd
+
+
+def _resolved(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
+              ) -> m.Touchpoint:
+    """``_located``, and the customer found (or a first caller's prospect registered) here,
+    on the request's own thread: the group commit's single writer then only records
+    touchpoints, and a new number's registration (its data key and its claim, each
+    durable) no longer holds up every callback queued behind it. Whatever cannot be
+    resolved here (held for triage, unknown customer) is left to the writer, which
+    decides it exactly as before."""
+    cmd = _located(cmd, directory, call_id)
+    if cmd.customer_id is not None:
+        return cmd
+    try:
+        customer_id = hub.customer_for(cmd, hub.source_key_of(cmd))
+    except (CommandError, DomainError):
+        return cmd
+    return cmd.model_copy(update={"customer_id": customer_id})
 
 
 def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
@@ -65,7 +83,7 @@ async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id:
         on_step(cmd)
     if committer is None:
         return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
-    cmd = await run_in_threadpool(_located, cmd, directory, call_id)
+    cmd = await run_in_threadpool(_resolved, hub, cmd, directory, call_id)
     try:
         outcome = await asyncio.wrap_future(committer.submit(cmd))
     except ConcurrencyError as exc:

@@ -21,8 +21,12 @@ has two faults this project hit (measured on the embedded PostgreSQL):
   pooled connection fails with ``prepared statement "_pg3_N" does not exist``.
 
 Without the pipeline each statement is sent whole (libpq flushes until done)
-and a failure raises before the next statement is prepared. Notification ids
-stay in commit order: the EXCLUSIVE table lock is still taken before the insert.
+and a failure raises before the next statement is prepared. A save is one
+statement: a server-side function (created with the tables) that inserts the
+source-key rows, takes the EXCLUSIVE table lock, NOTIFYs and inserts the
+events, called in autocommit, so one round trip and one implicit transaction.
+Notification ids stay in commit order: the lock is taken before the insert
+and held to the commit, as before.
 
 PostgreSQL recorders retry a lost connection only while the store timeout lasts
 (the pool's wait, ``POSTGRES_CONNECT_TIMEOUT``); the library's own recorders
@@ -169,11 +173,53 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         self._lock_and_notify = SQL("; ").join(
             [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
         )
+        # The whole save as one server-side function, called in autocommit: one round
+        # trip (and its implicit transaction) instead of BEGIN, keys, lock+NOTIFY,
+        # insert, COMMIT. The order inside is the order above: the key rows first
+        # (before the lock, so a concurrent duplicate waits on the key's index entry,
+        # then fails), then the EXCLUSIVE table lock held to the commit (notification
+        # ids in commit order), NOTIFY, the insert.
+        function = Identifier(f"{self.events_table_name}_append"[:63])
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(keys text[], seqs int[], "
+            "oids text[], versions bigint[], eids uuid[], events {schema}.{event_type}[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN "
+            "IF cardinality(keys) > 0 THEN "
+            "INSERT INTO {schema}.{keys_table} (source_key, seq, originator_id, "
+            "originator_version, event_id) SELECT * FROM unnest(keys, seqs, oids, versions, eids); "
+            "END IF; "
+            "PERFORM set_config('lock_timeout', {lock_timeout}, true); "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {schema}.{table} AS t (originator_id, originator_version, "
+            "topic, state) SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(events) RETURNING notification_id; "
+            "END; $BODY$"
+        ).format(
+            schema=Identifier(self.datastore.schema), function=function,
+            event_type=Identifier(self.stored_event_type_name),
+            keys_table=Identifier(SOURCE_KEYS_TABLE), table=Identifier(self.events_table_name),
+            lock_timeout=f"{self.datastore.lock_timeout}s", channel=Identifier(self.channel_name),
+        ))
+        self._append = SQL(
+            "SELECT notification_id FROM {schema}.{function}(%s, %s, %s, %s, %s, %s) "
+            "AS notification_id").format(
+            schema=Identifier(self.datastore.schema), function=function)
 
     def _insert_once(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """One transaction, no pipeline (see the module docstring): keys, lock, insert."""
+        """One transaction, no pipeline (see the module docstring): keys, lock, insert —
+        one call of the append function, in one round trip."""
+        if stored_events:
+            rows = _key_rows(kwargs.get("source_keys") or (), stored_events)
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._append, (
+                    [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
+                    [r[3] for r in rows], [r[4] for r in rows],
+                    [self._pg_event(e) for e in stored_events],
+                ))
+                return [row["notification_id"] for row in curs.fetchall()]
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_events(curs, stored_events, **kwargs)
             if not stored_events:

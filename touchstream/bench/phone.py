@@ -38,6 +38,8 @@ from uuid import uuid5
 
 from channels.phone.signatures import twilio_signature
 from commands.hub import NAMESPACE
+from commands.identity import contact_key
+from domain.claims import ContactPointClaim
 from domain.customer import Customer, Provenance
 from touchstream import wiring
 from touchstream.adapters.keys import open_key_store
@@ -133,12 +135,12 @@ def customer_number(i: int) -> str:
 
 
 def seed(settings: Settings, customers: int) -> None:
-    """``customers`` customers with a phone number and one past call each, then the read
-    models built up to the head of the log (not measured)."""
+    """``customers`` customers with a phone number (and its claim) and one past call each,
+    then the read models built up to the head of the log (not measured)."""
     at = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)
     hub = wiring.build_hub(settings)
     try:
-        batch: list[Customer] = []
+        batch: list[Customer | ContactPointClaim] = []
         for i in range(customers):
             def prov(part: str, i: int = i) -> Provenance:
                 key = f"bench-phone:{i}:{part}"
@@ -151,8 +153,13 @@ def seed(settings: Settings, customers: int) -> None:
                      from_number=customer_number(i), to_number=None, queue="support",
                      agent="mia", ivr_choices=[], outcome="answered", duration_s=60,
                      wait_s=10, recording_ref=None, summary="earlier call")
-            batch.append(c)
-            if len(batch) == 300:
+            # The number's claim, as registering the customer through the command path
+            # makes: the callbacks then find this customer, not a new prospect.
+            ckey = contact_key("phone", customer_number(i))
+            claim = ContactPointClaim.open(hub.naming.claim(ckey), ckey)
+            claim.claim(str(c.id))
+            batch += [c, claim]
+            if len(batch) >= 300:
                 hub.save(*batch)
                 batch = []
         if batch:

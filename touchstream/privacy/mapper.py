@@ -56,6 +56,7 @@ from domain.personal import (
     redacted_value,
 )
 from projections.events import event_class, is_customer_topic
+from touchstream.adapters.transcoder import OrjsonTranscoder
 from touchstream.privacy.datakeys import NONCE_BYTES, DataKeys, SubjectErasedError
 
 CUSTOMER_TOPIC_PREFIX = "domain.customer:Customer."
@@ -195,7 +196,8 @@ def _secret_codec(transcoder: Transcoder) -> tuple[Callable[[Any], bytes],
     its C encoder per call, which cost as much again as the encryption). The output is
     the bytes ``transcoder.encode`` gives (without its circular-reference check: event
     state is never circular); any other transcoder is used as it is."""
-    if not isinstance(transcoder, JSONTranscoder) or c_make_encoder is None:
+    if (not isinstance(transcoder, JSONTranscoder) or isinstance(transcoder, OrjsonTranscoder)
+            or c_make_encoder is None):
         return transcoder.encode, transcoder.decode
     encoder = transcoder.encoder
     iterencode = c_make_encoder(

@@ -1,0 +1,93 @@
+"""The orjson transcoder writes the library transcoder's bytes, and each reads the other's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+
+from commands import messages as m
+from tests.support.demo import T0
+from touchstream import settings as settings_mod
+from touchstream import wiring
+from touchstream.adapters.transcoder import OrjsonTranscoder
+
+
+class _Colour(str, Enum):
+    RED = "red"
+
+
+def _pair() -> tuple[JSONTranscoder, OrjsonTranscoder]:
+    library, ours = JSONTranscoder(), OrjsonTranscoder()
+    Application().register_transcodings(library)
+    Application().register_transcodings(ours)
+    return library, ours
+
+
+STATES = [
+    {"event_id": uuid4(), "occurred_at": T0, "timestamp": datetime.now(UTC), "n": 3,
+     "x": 1.25, "ok": True, "none": None, "ivr_choices": ["2", "1"],
+     "details": {"CallSid": "CA1", "Nested": {"at": T0, "ids": [uuid4(), uuid4()]}}},
+    {"text": "ünïcode \"quotes\" \\ slashes \n\t\u2028 😀 \x1f", "amount": Decimal("12.30"),
+     "when": datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=-5)))},
+    {"tuple": (1, "a", uuid4()), "int_keys": {1: "a", 2: "b"}, "colour": _Colour.RED,
+     "empty": {}, "empty_list": [], "deep": [[{"_type_": "x"}]]},
+    {"state": {"areas": {"sales": {"open": [{"id": "o-1", "value": "10.5"}]}},
+               "contact_points": {"phone": ["+442079460123"]}, "version": 51}},
+]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_bytes_are_the_library_transcoders_and_each_reads_the_others(
+        state: dict[str, object]) -> None:
+    library, ours = _pair()
+    written = ours.encode(state)
+    assert written == library.encode(state)
+    assert ours.decode(written) == library.decode(written)
+    assert ours.decode(library.encode(state)) == library.decode(written)
+
+
+def test_an_unregistered_type_raises_as_in_the_library() -> None:
+    library, ours = _pair()
+    for transcoder in (library, ours):
+        with pytest.raises(TranscodingNotRegisteredError):
+            transcoder.encode({"x": object()})
+
+
+def test_a_store_written_with_the_library_transcoder_reads_the_same_in_production(
+        tmp_path: Path) -> None:
+    settings = settings_mod.load({"TOUCHSTREAM_DATA": str(tmp_path / "data"),
+                                  "TOUCHSTREAM_DEFAULT_REGION": "GB"})
+    old = wiring.build_hub(settings, {"TRANSCODER_TOPIC": ""})  # as stores were written before
+    assert type(old.mapper.transcoder) is JSONTranscoder
+    try:
+        cid = UUID(old.execute(m.RegisterCustomer(
+            name="Ada Lovelace", company="Analytical Ltd", occurred_at=T0,
+            contact_points=[m.ContactPointIn(kind="email", value="ada@example.com")],
+        )).customer_id)
+        old.execute(m.LogCall(customer_id=cid, call_id="c-1", from_number="+442079460123",
+                              ivr_choices=["2", "1"], summary="ünïcode", occurred_at=T0))
+        before = [vars(e) for e in old.stream(cid)]
+        old_bytes = [bytes(s.state) for s in old.recorder.select_events(cid)]
+    finally:
+        old.close()
+    new = wiring.build_hub(settings)
+    try:
+        assert isinstance(new.mapper.transcoder, OrjsonTranscoder)
+        assert [vars(e) for e in new.stream(cid)] == before
+        new.execute(m.LogCall(customer_id=cid, call_id="c-2", occurred_at=T0))
+        assert [bytes(s.state) for s in new.recorder.select_events(cid)][:len(old_bytes)] \
+            == old_bytes
+    finally:
+        new.close()
+    again = wiring.build_hub(settings, {"TRANSCODER_TOPIC": ""})  # and back: a rollback reads
+    try:
+        assert [getattr(e, "call_id", None) for e in again.stream(cid)][-2:] == ["c-1", "c-2"]
+    finally:
+        again.close()

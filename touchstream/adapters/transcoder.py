@@ -1,0 +1,93 @@
+"""The events' JSON transcoder on orjson, writing the bytes the library's transcoder writes.
+
+Selected with the library's ``TRANSCODER_TOPIC`` (``touchstream.wiring``). It
+is a ``JSONTranscoder``, so the application registers the same transcodings
+on it (UUID as hex, datetime as ISO, Decimal as str, and any a subclass adds),
+and it stores them the same way: ``{"_type_": name, "_data_": …}``, compact
+separators, UTF-8 unescaped. Events written before it and after it are the
+same bytes, so nothing is versioned: old stores read as they are, and a
+reader on the library's transcoder reads what this one wrote (both checked
+by ``tests/unit/test_orjson_transcoder.py``).
+
+Why: the library's transcoder calls back into Python for every UUID and
+datetime, and decodes with a Python ``object_hook`` on every JSON object.
+Here one Python pass tags the registered types and orjson does the rest;
+decoding runs orjson, then one pass that untags.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_OPTIONS = orjson.OPT_NON_STR_KEYS  # as ``json``: int/float/bool/None keys become strings
+
+
+class OrjsonTranscoder(JSONTranscoder):
+    """``JSONTranscoder``'s format and transcodings, encoded and decoded by orjson."""
+
+    def encode(self, obj: Any) -> bytes:
+        if obj.__class__ is dict:  # an event's state: mostly scalars, a few ids and times
+            types = self.types
+            tagged = {}
+            for k, v in obj.items():
+                cls = v.__class__
+                if cls not in _SCALARS:
+                    transcoding = types.get(cls)
+                    if transcoding is None:
+                        v = self._tagged(v)
+                    else:
+                        data = transcoding.encode(v)
+                        if data.__class__ is not str:
+                            data = self._tagged(data)
+                        v = {"_type_": transcoding.name, "_data_": data}
+                tagged[k] = v
+            return orjson.dumps(tagged, option=_OPTIONS)
+        return orjson.dumps(self._tagged(obj), option=_OPTIONS)
+
+    def decode(self, data: bytes) -> Any:
+        return self._untagged(orjson.loads(data))
+
+    def _tagged(self, o: Any) -> Any:
+        cls = o.__class__
+        if cls in _SCALARS:
+            return o
+        if cls is dict:
+            tagged = self._tagged
+            return {k: v if v.__class__ in _SCALARS else tagged(v) for k, v in o.items()}
+        if cls is list or cls is tuple:
+            tagged = self._tagged
+            return [v if v.__class__ in _SCALARS else tagged(v) for v in o]
+        transcoding = self.types.get(cls)
+        if transcoding is not None:
+            return {"_type_": transcoding.name, "_data_": self._tagged(transcoding.encode(o))}
+        if isinstance(o, (str, int, float)) and not isinstance(o, Decimal):
+            return o  # subclasses (enums): ``json`` writes them as their value too
+        raise TranscodingNotRegisteredError(
+            f"Object of type {cls} is not serializable. Please define and register "
+            "a custom transcoding for this type."
+        )
+
+    def _untagged(self, o: Any) -> Any:
+        cls = o.__class__
+        if cls is dict:
+            if len(o) == 2 and "_type_" in o and "_data_" in o:
+                data = o["_data_"]
+                if data.__class__ is dict or data.__class__ is list:
+                    o["_data_"] = self._untagged(data)  # inner first, as ``object_hook``
+                return self._decode_obj(o)  # the library's: unknown names raise as there
+            untagged = self._untagged
+            for k, v in o.items():
+                if v.__class__ is dict or v.__class__ is list:
+                    o[k] = untagged(v)
+            return o
+        if cls is list:
+            untagged = self._untagged
+            for i, v in enumerate(o):
+                if v.__class__ is dict or v.__class__ is list:
+                    o[i] = untagged(v)
+        return o
