@@ -33,13 +33,15 @@ def us(moment: datetime) -> int:
 
 
 def moment(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    # ``_US * micros`` (exact integer arithmetic) is ~2x faster than building
+    # ``timedelta(microseconds=...)`` from keywords: every page entry has two.
+    return EPOCH + _US * micros
 
 
 def iso(micros: int | None) -> str | None:
     if micros is None:
         return None
-    return (EPOCH + timedelta(microseconds=micros)).isoformat()
+    return (EPOCH + _US * micros).isoformat()
 
 
 @lru_cache(maxsize=1024)
