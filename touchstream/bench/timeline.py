@@ -269,7 +269,7 @@ def _server(settings: Settings, factory: str, workers: int = 1) -> Iterator[_Ser
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", f"touchstream.bench.timeline:{factory}",
          "--port", str(port), "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)],
+         *(["--workers", str(workers)] if workers > 1 else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
