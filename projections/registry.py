@@ -11,6 +11,7 @@ from projections.consent.projection import ConsentProjection
 from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
+from projections.event_index.projection import EventIndexProjection
 from projections.lifecycle.projection import LifecycleProjection
 from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
@@ -37,6 +38,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "service": ServiceProjection,
     "dispatch": DispatchProjection,
     "callcentre": CallCentreProjection,
+    "event_index": EventIndexProjection,
 }
 
 

@@ -15,8 +15,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from projections.events import us
-from projections.timeline.view import Cursor, TimelineFilter
+from projections.timeline.view import Cursor
 from read_api import partner
 from read_api.account_schemas import (
     AccountDetailPublic,
@@ -42,6 +41,7 @@ from read_api.dependencies import (
     responses,
     scoped,
 )
+from read_api.timeline import timeline_filter
 
 
 def _no_account(account_id: Any) -> HTTPException:
@@ -114,12 +114,7 @@ def router(deps: ReadDeps) -> APIRouter:
         request: Request,
     ) -> OrjsonResponse:
         asked = str(account_id)
-        where = TimelineFilter(
-            channels=tuple(params.channel), directions=tuple(params.direction),
-            kinds=tuple(params.kind),
-            since_us=us(params.since) if params.since else None,
-            until_us=us(params.until) if params.until else None,
-            text=params.q, include_internal=not is_partner(who))
+        where = timeline_filter(params, who)
         try:
             after = read_account_timeline_cursor(params.cursor, asked) if params.cursor else None
         except CursorError as exc:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from projections.event_index.view import EventIndexView
 from projections.store import ReadStore
-from projections.timeline.view import TimelineView
+from projections.views import ProjectionNotReadyError
 from replays.audit import access as access_log
 from replays.audit.keys import SealKeyError
 from replays.audit.log import find, read_batches, record_json, stored_record
@@ -211,10 +212,11 @@ def prove(audit: Audit, position: int) -> dict[str, Any]:
 def _locate(audit: Audit, args: argparse.Namespace) -> int:
     """The log position of the event with this id.
 
-    The timeline read model indexes every touchpoint's id with its log position: that
-    is only a hint, so the one record there is decoded and its id compared. An event
-    the timeline does not show (a contact-point change, say) is found by decoding the
-    log from the start, which is slow on a long log: ``--position`` avoids it."""
+    The event index read model (``event_index``) maps every event's id to its
+    position: one primary-key read. It is a hint, so the one record there is decoded
+    and its id compared. Only events the index has not applied yet (it runs behind
+    the log by a batch or so, or was never built) are looked for by decoding the log
+    from where the index stands; ``--position`` skips the lookup."""
     if not args.event_id:
         raise CliError("name the event: EVENT_ID or --position N")
     try:
@@ -230,26 +232,27 @@ def _locate(audit: Audit, args: argparse.Namespace) -> int:
             return False
         return getattr(event, "event_id", None) == wanted
 
-    hint = _timeline_position(audit, str(wanted))
+    hint, covered = _indexed_position(audit, str(wanted))
     if hint is not None:
         found = find(audit.log, hint)
         if found is not None and is_wanted(found):
             return hint
-    for batch in read_batches(audit.log, None):
+    for batch in read_batches(audit.log, covered or None):
         for n in batch:
             if is_wanted(n):
                 return int(n.id)
     raise SealError(f"no event {wanted} in the log")
 
 
-def _timeline_position(audit: Audit, event_id: str) -> int | None:
-    view = TimelineView(ReadStore(audit.settings.read_store,
-                                  timeout_s=audit.settings.store_timeout_s))
+def _indexed_position(audit: Audit, event_id: str) -> tuple[int | None, int]:
+    """The event index's position for ``event_id`` (None if not indexed), and the log
+    position the index covers (0 when it was never built: the whole log is scanned)."""
+    view = EventIndexView(ReadStore(audit.settings.read_store,
+                                    timeout_s=audit.settings.store_timeout_s))
     try:
-        detail = view.detail(event_id)
-    except Exception:  # noqa: BLE001 — no timeline (not built, or stopped): scan instead
-        return None
-    return None if detail is None else int(detail.entry["position"])
+        return view.position_of(event_id), view.position()
+    except ProjectionNotReadyError:
+        return None, 0
 
 
 def _consistency(args: argparse.Namespace) -> int:
