@@ -279,8 +279,11 @@ def _server(settings: Settings, factory: str, workers: int = 1) -> Iterator[_Ser
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start: "
-                                       + (server.stderr.read().decode() if server.stderr else ""))
+                    # Stopped first: reading the pipe of a live server would wait forever.
+                    server.kill()
+                    _, err = server.communicate(timeout=30)
+                    raise RuntimeError("the server did not start within 60 s: "
+                                       + (err.decode() if err else ""))
                 time.sleep(0.1)
         yield _Server(port, server.pid)
     finally:
