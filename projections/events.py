@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -32,13 +33,15 @@ def us(moment: datetime) -> int:
 
 
 def moment(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+    # ``_US * micros`` (exact integer arithmetic) is ~2x faster than building
+    # ``timedelta(microseconds=...)`` from keywords: every page entry has two.
+    return EPOCH + _US * micros
 
 
 def iso(micros: int | None) -> str | None:
     if micros is None:
         return None
-    return (EPOCH + timedelta(microseconds=micros)).isoformat()
+    return (EPOCH + _US * micros).isoformat()
 
 
 @lru_cache(maxsize=1024)
@@ -64,10 +67,23 @@ def event_class(topic: str) -> type:
 
 def customer_id(event: Customer.Event) -> str:
     """The customer's UUID as text, whatever the store named the stream."""
-    return _customer_text(event.originator_id)
+    oid = event.originator_id
+    # Keyed by the UUID's int: hashing a UUID (and comparing on a collision) are
+    # Python-level calls, and this runs for every event in every read model (~8% of
+    # a rebuild's CPU when it was an lru_cache over the UUID itself).
+    key = getattr(oid, "int", oid)
+    text = _CUSTOMER_TEXT.get(key)
+    if text is None:
+        if len(_CUSTOMER_TEXT) >= _CUSTOMER_CACHE_SIZE:
+            _CUSTOMER_TEXT.clear()
+        text = _CUSTOMER_TEXT[key] = _customer_text(oid)
+    return text
 
 
-@lru_cache(maxsize=65536)
+_CUSTOMER_CACHE_SIZE = 65536
+_CUSTOMER_TEXT: dict[int | str, str] = {}
+
+
 def _customer_text(oid: UUID | str) -> str:
     if isinstance(oid, UUID):
         return str(oid)
@@ -141,32 +157,57 @@ def subject_of(event: Customer.Event) -> str | None:
     e: Any = event
     if isinstance(event, Customer.Registered):
         return _clip(e.name)
-    consent = getattr(e, "consent_channel", None)  # marketing: what was consented to
-    if isinstance(consent, str) and consent:
+    cls = type(event)
+    has = _present(cls, _SUBJECT_PROBES)
+    consent = getattr(e, "consent_channel", None) if "consent_channel" in has else None
+    if isinstance(consent, str) and consent:  # marketing: what was consented to
         purpose = getattr(e, "purpose", None)
         return _clip(f"{consent} consent: {purpose}" if purpose else f"{consent} consent")
-    if getattr(e, "campaign_id", None) and getattr(e, "message_id", None):
+    if "campaign_id" in has and getattr(e, "campaign_id", None) and getattr(e, "message_id", None):
         return _clip(f"campaign email: {getattr(e, 'purpose', None) or e.campaign_id}")
-    for attr in ("subject", "title", "purpose", "form_name", "reason", "to_stage"):
+    for attr in _present(cls, _SUBJECT_ATTRS):
         value = getattr(e, attr, None)
         if isinstance(value, str) and value.strip():
             return _clip(value)
     if isinstance(event, Customer.ContactPointAdded | Customer.ContactPointRemoved):
         return _clip(f"{e.kind} {e.value}")
     for attr, label in _OBJECT_IDS:  # business areas: the object the event is about
+        if attr not in has:
+            continue
         value = getattr(e, attr, None)
         if isinstance(value, str) and value:
             return _clip(f"{label} {value}")
     return None
 
 
+_SUBJECT_ATTRS = ("subject", "title", "purpose", "form_name", "reason", "to_stage")
+_SUMMARY_ATTRS = ("summary", "text", "body_text", "notes", "outcome", "diagnostic", "status")
+_SUBJECT_PROBES = ("consent_channel", "campaign_id", *(attr for attr, _ in _OBJECT_IDS))
+_SUMMARY_PROBES = ("fields", "changes", "amount", "total", *_FACTS)
+
+
+@lru_cache(maxsize=4096)
+def _present(cls: type, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``names`` an instance of ``cls`` can have, in order: every one for a class
+    that is not a dataclass (a correction's stand-in). ``getattr`` on the absent ones was
+    a third of the timeline's row building."""
+    if not dataclasses.is_dataclass(cls):
+        return names
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return tuple(n for n in names if n in fields or hasattr(cls, n))
+
+
 def summary_of(event: Customer.Event) -> str | None:
     """A short text for the page and for search; the full body is fetched on demand."""
     e: Any = event
-    for attr in ("summary", "text", "body_text", "notes", "outcome", "diagnostic", "status"):
+    cls = type(event)
+    for attr in _present(cls, _SUMMARY_ATTRS):
         value = getattr(e, attr, None)
         if isinstance(value, str) and value.strip():
             return _clip(value)
+    has = _present(cls, _SUMMARY_PROBES)
+    if not has:
+        return None
     fields = getattr(e, "fields", None)
     if isinstance(fields, dict) and fields:
         return _clip("; ".join(f"{k}: {v}" for k, v in sorted(fields.items())))
@@ -176,7 +217,7 @@ def summary_of(event: Customer.Event) -> str | None:
     amount = getattr(e, "amount", None) or getattr(e, "total", None)  # sales: money moved
     if isinstance(amount, str) and isinstance(getattr(e, "currency", None), str):
         return _clip(f"{amount} {e.currency}")
-    facts = [f"{attr}: {value}" for attr in _FACTS
+    facts = [f"{attr}: {value}" for attr in _present(cls, _FACTS)
              if (value := getattr(e, attr, None)) is not None and value != ""]
     return _clip("; ".join(facts)) if facts else None
 

@@ -112,9 +112,12 @@ def create_app(
     install_error_handlers(app)
     for error in STORE_ERRORS:  # 503 + Retry-After (touchstream.unavailable)
         app.add_exception_handler(error, store_unavailable_handler(settings.store_timeout_s))
-    app.include_router(command_router(hub, authorize, ledger=context.keys))
+    # The routers' (read) routes before the 79 command routes: FastAPI tries routes in
+    # order, and trying every command route first was ~30% of a timeline page's CPU
+    # (py-spy). No two routes share a path and method, so only the order of tries changes.
     for factory in routers:
         app.include_router(factory(context))
+    app.include_router(command_router(hub, authorize, ledger=context.keys))
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

@@ -77,8 +77,7 @@ class CallCentreProjection(Projection):
                        "ON CONFLICT (call_id, event_id) DO NOTHING", parts)
         for fix in fixes:  # after the batch's parts: the touchpoint may be in this batch
             touched |= self._apply_fix(db, t, fix)
-        for call_id in sorted(touched):
-            self._summarise(db, t, call_id)
+        self._summarise(db, t, sorted(touched))
 
     @staticmethod
     def _apply_fix(db: Db, t: Names, fix: Customer.Event) -> set[str]:
@@ -104,32 +103,46 @@ class CallCentreProjection(Projection):
         return calls
 
     @staticmethod
-    def _summarise(db: Db, t: Names, call_id: str) -> None:
-        rows = db.all(f"SELECT kind, direction, step, sequence, outcome, occurred_us, queue, "
-                      f"agent, duration_s, wait_s FROM {t.part} WHERE call_id=? AND voided=0 "
-                      "ORDER BY position", (call_id,))
-        db.execute(f"DELETE FROM {t.call} WHERE call_id=?", (call_id,))
-        if not rows:
-            return
-        steps, logs = [], []
-        for kind, _, step, seq, outcome, at, queue, agent, duration, wait in rows:
-            if kind == "step":
-                details = {"duration_s": str(duration)} if duration is not None else {}
-                steps.append(CallStep(call_id=call_id, step=step, sequence=seq,
-                                      occurred_at=moment(at), queue=queue, agent=agent,
-                                      details=details))
-            else:
-                logs.append(LoggedCall(call_id=call_id, outcome=outcome, occurred_at=moment(at),
-                                       queue=queue, agent=agent, duration_s=duration,
-                                       wait_s=wait))
-        s = summarise_call(steps, logs)
-        started = us(s.started_at)
-        talk = s.duration_s if s.outcome == "answered" else None
-        direction = rows[-1][1] if rows[-1][1] != "internal" else rows[0][1]
-        db.execute(f"INSERT INTO {t.call} ({', '.join(_CALL)}) VALUES "
-                   f"({','.join('?' * len(_CALL))})",
-                   (call_id, direction, s.queue, s.agent, started, started - started % HOUR_US,
-                    s.state, s.outcome, s.wait_s, talk, len(rows)))
+    def _summarise(db: Db, t: Names, call_ids: Sequence[str]) -> None:
+        """Every touched call summarised again from its parts: one query, one delete and one
+        insert per chunk of calls (a query per call was most of this model's rebuild time)."""
+        for start in range(0, len(call_ids), _CHUNK):
+            chunk = call_ids[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found: dict[str, list[tuple[Any, ...]]] = {}
+            for row in db.all(f"SELECT call_id, kind, direction, step, sequence, outcome, "
+                              f"occurred_us, queue, agent, duration_s, wait_s FROM {t.part} "
+                              f"WHERE call_id IN ({marks}) AND voided=0 ORDER BY position",
+                              chunk):
+                found.setdefault(row[0], []).append(row[1:])
+            db.executemany(f"DELETE FROM {t.call} WHERE call_id=?", [(c,) for c in chunk])
+            db.executemany(f"INSERT INTO {t.call} ({', '.join(_CALL)}) VALUES "
+                           f"({','.join('?' * len(_CALL))})",
+                           [_call_row(c, found[c]) for c in chunk if c in found])
+
+
+def _call_row(call_id: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The ``call`` row of one call from its parts (in log order)."""
+    steps, logs = [], []
+    for kind, _, step, seq, outcome, at, queue, agent, duration, wait in rows:
+        if kind == "step":
+            details = {"duration_s": str(duration)} if duration is not None else {}
+            steps.append(CallStep(call_id=call_id, step=step, sequence=seq,
+                                  occurred_at=moment(at), queue=queue, agent=agent,
+                                  details=details))
+        else:
+            logs.append(LoggedCall(call_id=call_id, outcome=outcome, occurred_at=moment(at),
+                                   queue=queue, agent=agent, duration_s=duration,
+                                   wait_s=wait))
+    s = summarise_call(steps, logs)
+    started = us(s.started_at)
+    talk = s.duration_s if s.outcome == "answered" else None
+    direction = rows[-1][1] if rows[-1][1] != "internal" else rows[0][1]
+    return (call_id, direction, s.queue, s.agent, started, started - started % HOUR_US,
+            s.state, s.outcome, s.wait_s, talk, len(rows))
+
+
+_CHUNK = 500  # call ids per query (SQLite's bound-parameter limit is far above)
 
 
 def _int(value: str | None) -> int | None:

@@ -64,12 +64,30 @@ class SegmentsProjection(Projection):
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Any]) -> None:
+        # Touches are added up per (customer, channel) and written as one upsert each,
+        # before any other event is handled (an upsert per touchpoint was most of this
+        # model's rebuild time); the sum and the latest time are what the upserts give.
+        touches: dict[tuple[str, str], list[int]] = {}
         for _, e in items:
             handler = _HANDLERS.get(type(e))
             if handler is not None:
+                _flush(db, t, touches)
                 handler(db, t, e)
             elif isinstance(e, Customer.Event) and type(e).apply is Customer.Event.apply:
-                _touch(db, t, customer_id(e), e.channel, 1, us(e.occurred_at))
+                at = us(e.occurred_at)
+                seen = touches.get((customer_id(e), e.channel))
+                if seen is None:
+                    touches[(customer_id(e), e.channel)] = [1, at]
+                else:
+                    seen[0] += 1
+                    seen[1] = max(seen[1], at)
+        _flush(db, t, touches)
+
+
+def _flush(db: Db, t: Names, touches: dict[tuple[str, str], list[int]]) -> None:
+    for (cid, channel), (by, last) in touches.items():
+        _touch(db, t, cid, channel, by, last)
+    touches.clear()
 
 
 def _segment(db: Db, t: Names, e: Any) -> None:

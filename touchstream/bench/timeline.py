@@ -5,7 +5,7 @@ Measured in one run, on one fresh store (and (c), an account's timeline: see
 
 (a) the read model: ``resolve`` + ``page(limit=50)`` as the route calls them,
     walking the whole timeline page by page with cursors (p50/p99);
-(b) over HTTP against running servers (uvicorn, one worker each, the real app
+(b) over HTTP against running servers (uvicorn, ``--workers`` processes each (default 1), the real app
     with API keys): the timeline route with those cursors, once with the read
     audit on (every page appends a durable access record, as served) and once
     with it off, and, as the ceiling, the app's trivial ``/health`` route; each
@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-touchpoints", type=int,
                         default=account_bench.DEFAULT_TOUCHPOINTS,
                         help="touchpoints per contact of the account (default 200)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes per server, as 'touchstream serve "
+                             "--workers N' (default 1)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds the HTTP load is split into, each taking /health, the "
                              "audited and the unaudited timeline in turn (default 5)")
@@ -165,13 +168,14 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         f"/customers/{root}/timeline?limit=50&cursor="
         f"{timeline_cursor(Cursor.decode(c), root)}" for c in cursors]
     http = _http(settings, token, paths, args.seconds, args.connections,
-                 getattr(args, "rounds", 5))
+                 getattr(args, "rounds", 5), max(1, getattr(args, "workers", 1)))
     on, off, trivial = http["audited"], http["page"], http["trivial"]
     return {
         "scenario": NAME,
         "store": args.store,
         "figures": {
             "touchpoints": args.touchpoints,
+            "workers": max(1, getattr(args, "workers", 1)),
             "pages": len(model),
             "page_p50_ms": round(statistics.median(model) * 1e3, 3),
             "page_p99_ms": round(_pct(model, 0.99) * 1e3, 3),
@@ -206,11 +210,11 @@ def _free_port() -> int:
 
 
 def _http(settings: Settings, token: str, paths: list[str], seconds: float,
-          connections: int, rounds: int) -> dict[str, Any]:
+          connections: int, rounds: int, workers: int = 1) -> dict[str, Any]:
     auth = f"Authorization: Bearer {token}\r\n"
     with ExitStack() as stack:
-        audited = stack.enter_context(_server(settings, "served_app"))
-        unaudited = stack.enter_context(_server(settings, "served_app_unaudited"))
+        audited = stack.enter_context(_server(settings, "served_app", workers))
+        unaudited = stack.enter_context(_server(settings, "served_app_unaudited", workers))
         loads = {"trivial": (audited, ["/health"], ""), "audited": (audited, paths, auth),
                  "page": (unaudited, paths, auth)}
         for server, wanted, header in loads.values():  # warm-up
@@ -241,25 +245,31 @@ class _Server:
 
 
 def _cpu_s(server: _Server) -> float:
-    """CPU seconds (user + system, all threads) the server has used so far; 0 where
-    there is no ``/proc`` (the CPU figures then read 0)."""
-    try:
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system, all threads) the server and its worker processes have
+    used so far; 0 where there is no ``/proc`` (the CPU figures then read 0)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if stat.parent.name == str(server.pid) or fields[1] == str(server.pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def _server(settings: Settings, factory: str) -> Iterator[_Server]:
-    """A uvicorn process serving ``touchstream.bench.timeline:<factory>``."""
+def _server(settings: Settings, factory: str, workers: int = 1) -> Iterator[_Server]:
+    """A uvicorn process serving ``touchstream.bench.timeline:<factory>`` (``workers``
+    processes)."""
     port = _free_port()
     env = {**os.environ, "TOUCHSTREAM_DATA": str(settings.data_dir),
            "TOUCHSTREAM_EVENT_STORE": settings.event_store,
            "TOUCHSTREAM_READ_STORE": settings.read_store}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", f"touchstream.bench.timeline:{factory}",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--port", str(port), "--log-level", "warning", "--no-access-log",
+         *(["--workers", str(workers)] if workers > 1 else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -269,8 +279,11 @@ def _server(settings: Settings, factory: str) -> Iterator[_Server]:
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start: "
-                                       + (server.stderr.read().decode() if server.stderr else ""))
+                    # Stopped first: reading the pipe of a live server would wait forever.
+                    server.kill()
+                    _, err = server.communicate(timeout=30)
+                    raise RuntimeError("the server did not start within 60 s: "
+                                       + (err.decode() if err else ""))
                 time.sleep(0.1)
         yield _Server(port, server.pid)
     finally:
