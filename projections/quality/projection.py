@@ -104,6 +104,8 @@ class QualityProjection(Projection):
                     if held is None or at > held:
                         latest[cid] = at
                 _flag_unusable(db, t, cid, e)
+                if isinstance(e, _CONSENT):
+                    _consent(db, t, cid, e)
                 continue
             _flush_touches(db, t, latest)
             if isinstance(e, Account.Event):
@@ -148,16 +150,7 @@ def _customer(db: Db, t: Names, e: Customer.Event) -> None:
         return
     if apply_identity(db, t.customer, e):
         return
-    if isinstance(e, mk.ConsentGiven | mk.ConsentWithdrawn | mk.ConsentExpired):
-        given = isinstance(e, mk.ConsentGiven)
-        expires = us(e.expires_at) if given and e.expires_at else None
-        db.execute(f"INSERT INTO {t.consent} (customer_id, consent_channel, purpose, state, "
-                   "expires_us) VALUES (?,?,?,?,?) ON CONFLICT (customer_id, consent_channel, "
-                   "purpose) DO UPDATE SET state=excluded.state, expires_us=excluded.expires_us",
-                   (cid, e.consent_channel, e.purpose,
-                    "given" if given else "withdrawn" if isinstance(e, mk.ConsentWithdrawn)
-                    else "expired", expires))
-    elif isinstance(e, Customer.ProfileChanged):
+    if isinstance(e, Customer.ProfileChanged):
         # A customer's owner: its profile's ``owner``, or the demo's ``account_manager``.
         changes = {_PROFILE[k]: v for k, v in (e.changes or {}).items() if k in _PROFILE}
         if changes:
@@ -176,6 +169,21 @@ def _customer(db: Db, t: Names, e: Customer.Event) -> None:
         db.execute(f"DELETE FROM {t.invalid} WHERE customer_id=?", (cid,))
         db.execute(f"UPDATE {t.customer} SET name=NULL, company=NULL, postcode=NULL, erased=1 "
                    "WHERE customer_id=?", (cid,))
+
+
+_CONSENT = (mk.ConsentGiven, mk.ConsentWithdrawn, mk.ConsentExpired)
+
+
+def _consent(db: Db, t: Names, cid: str, e: Any) -> None:
+    """A consent event (a touch like any business event) also sets that consent's state."""
+    given = isinstance(e, mk.ConsentGiven)
+    expires = us(e.expires_at) if given and e.expires_at else None
+    db.execute(f"INSERT INTO {t.consent} (customer_id, consent_channel, purpose, state, "
+               "expires_us) VALUES (?,?,?,?,?) ON CONFLICT (customer_id, consent_channel, "
+               "purpose) DO UPDATE SET state=excluded.state, expires_us=excluded.expires_us",
+               (cid, e.consent_channel, e.purpose,
+                "given" if given else "withdrawn" if isinstance(e, mk.ConsentWithdrawn)
+                else "expired", expires))
 
 
 def _touches_customer(e: Customer.Event) -> bool:

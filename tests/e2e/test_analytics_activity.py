@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands import messages as m
+from domain.sla import DEFAULT_CONFIG, config_from_mapping
+from projections.channel_mix.view import ChannelMixView
+from projections.response_times.view import ResponseTimesView
+from projections.satisfaction.view import SatisfactionView
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import ROLES, open_key_store
@@ -60,6 +65,13 @@ def client(env: dict[str, str]) -> Iterator[tuple[TestClient, dict[str, str]]]:
     app = create_app(deps, routers=[read_routes], services=[ProjectionService(deps)])
     try:
         with TestClient(app) as c:
+            head = int(hub.recorder.max_notification_id() or 0)
+            views = [ChannelMixView(deps.read_store), SatisfactionView(deps.read_store),
+                     ResponseTimesView(deps.read_store, config_from_mapping(DEFAULT_CONFIG))]
+            deadline = time.monotonic() + 60  # they catch up in the background at start
+            while min(v.position() for v in views) < head:
+                assert time.monotonic() < deadline, "the analytics read models did not catch up"
+                time.sleep(0.02)
             yield c, tokens
     finally:
         keys.close()
