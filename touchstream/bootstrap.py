@@ -37,7 +37,7 @@ from channels.phone.config import CtiConfig, FaxConfig, TwilioConfig
 from channels.phone.directory import SQLiteCallDirectory
 from channels.web.config import FormsConfig
 from commands.hub import Hub
-from projections.engine import EventSource
+from projections.engine import EventSource, Projection, Worker
 from projections.store import ReadStore
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import KeyStore, open_key_store
@@ -194,6 +194,17 @@ class Dependencies:
         poll = 0.002 if kind == "sqlite" else 0.05
         hub = self.hub
         return EventSource(hub.recorder, hub.mapper, listen_uri=listen, poll_interval=poll)
+
+    def catch_up(self, projection: Projection) -> None:
+        """Bring one read model up to the log's head now (a policy asks it what is left to
+        do: the outbox sender, the work policies), under the engine's position check."""
+        db = self.read_store.connect()
+        source = self.event_source()
+        try:
+            Worker(db, source, [(projection, None)]).catch_up()
+        finally:
+            source.close()
+            db.close()
 
     # ------------------------------------------------------- channel configuration
 

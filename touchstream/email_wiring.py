@@ -18,7 +18,6 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from commands.ports import Recorded
-from projections.engine import Worker
 from projections.outbox.projection import QUEUED, OutboxProjection
 from projections.outbox.view import OutboxEntry, OutboxView
 from projections.views import ProjectionNotReadyError
@@ -84,13 +83,7 @@ class HubOutbox:
         self.view = OutboxView(deps.read_store)
 
     def refresh(self) -> None:
-        db = self.deps.read_store.connect()
-        source = self.deps.event_source()
-        try:
-            Worker(db, source, [(self.projection, None)]).catch_up()
-        finally:
-            source.close()
-            db.close()
+        self.deps.catch_up(self.projection)
 
     def rebuild(self) -> RebuildResult:
         """Rebuild from position 0 beside the live generation and swap (sends nothing)."""

@@ -28,7 +28,6 @@ from uuid import UUID
 from commands.errors import CommandError
 from commands.work import CreateFollowUp, RouteWork, policy_of
 from domain.errors import DomainError
-from projections.engine import Worker
 from projections.work.projection import WorkProjection
 from projections.work.view import WorkView
 from touchstream.bootstrap import Dependencies
@@ -61,13 +60,7 @@ class WorkPolicies:
         self.view = WorkView(deps.read_store)
 
     def refresh(self) -> None:
-        db = self.deps.read_store.connect()
-        source = self.deps.event_source()
-        try:
-            Worker(db, source, [(self.projection, None)]).catch_up()
-        finally:
-            source.close()
-            db.close()
+        self.deps.catch_up(self.projection)
 
     def run_once(self, now: datetime | None = None) -> PolicyPass:
         """Catch up, then create the follow-ups due and route the unrouted items."""
