@@ -39,6 +39,7 @@ from projections.faults import (
     record_fault,
 )
 from projections.store import Db
+from projections.subscribed import SubscriptionFeed
 
 log = logging.getLogger("touchstream.projections")
 
@@ -273,14 +274,18 @@ class EventSource:
 
     Built on the write model's application recorder and mapper, so it works on
     every event store the hub supports. ``wait`` blocks until new events may be
-    there: LISTEN/NOTIFY on PostgreSQL, a short sleep elsewhere.
+    there: LISTEN/NOTIFY on PostgreSQL, a short sleep elsewhere. With
+    ``subscribe`` (EventStoreDB: ``$all`` is followed by a catch-up subscription,
+    not polled) ``subscription`` hands the live runner the recorder's subscription;
+    rebuilds and one-off catch-ups still read in batches up to the head.
     """
 
     def __init__(self, recorder: Any, mapper: Any, *, listen_uri: str | None = None,
-                 poll_interval: float = 0.005) -> None:
+                 poll_interval: float = 0.005, subscribe: bool = False) -> None:
         self.recorder = recorder
         self.mapper = mapper
         self.poll_interval = poll_interval
+        self.subscribes = subscribe
         self._listen_uri = listen_uri
         self._listener: Any = None
         self._wanted: dict[tuple[type, ...], dict[str, bool]] = {}
@@ -292,6 +297,11 @@ class EventSource:
         return self.recorder.select_notifications(  # type: ignore[no-any-return]
             after, limit, stop=stop, inclusive_of_start=False
         )
+
+    def subscription(self, after: int) -> Any:
+        """The recorder's catch-up subscription of the log after ``after`` (0: from the
+        start), in log order; the caller stops it."""
+        return self.recorder.subscribe(gt=after or None)
 
     def decode(self, notifications: Sequence[Any],
                consumes: tuple[type, ...] = (Customer.Event,)) -> list[Item]:
@@ -420,6 +430,11 @@ class Worker:
         notes = self.source.read(low, self.batch, stop)
         if not notes:
             return 0
+        return self._consume(low, notes, started)
+
+    def _consume(self, low: int, notes: Sequence[Any], started: float) -> int:
+        """Apply ``notes``, the log entries right after position ``low``; the number
+        consumed (fewer than given when a damaged event stopped read models)."""
         try:
             items = self.source.decode(notes, self.consumes)
         except DamagedEventError as exc:
@@ -555,7 +570,11 @@ class Worker:
                     t.generation = row.generation
 
     def follow(self, stopping: threading.Event, idle_wait: float = 0.25) -> None:
-        """Catch up, then follow new events until ``stopping`` is set."""
+        """Catch up, then follow new events until ``stopping`` is set (through the
+        source's subscription when it offers one, else by reading in batches)."""
+        if getattr(self.source, "subscribes", False):
+            self._follow_subscription(stopping, idle_wait)
+            return
         last_check = 0.0
         while not stopping.is_set() and not self.all_stopped:
             try:
@@ -569,6 +588,47 @@ class Worker:
                 last_check = now
             if n == 0:
                 self.source.wait(idle_wait)
+
+
+    def _follow_subscription(self, stopping: threading.Event, idle_wait: float) -> None:
+        """Subscribe after the lowest tracked position and apply what arrives in
+        batches. The subscription is started again from the tracked positions when
+        they fall behind what it delivered (a rebuild swapped in a generation that
+        is behind) or a damaged event stopped some read models mid-batch."""
+        while not stopping.is_set() and not self.all_stopped:
+            if not self.targets:
+                stopping.wait(idle_wait)
+                continue
+            try:
+                at = self.position()
+            except GenerationGoneError:
+                self.refresh_live()
+                continue
+            feed = SubscriptionFeed(self.source.subscription(at), self.batch)
+            try:
+                self._follow_feed(feed, at, stopping, idle_wait)
+            except GenerationGoneError:
+                self.refresh_live()
+            finally:
+                feed.close()
+
+    def _follow_feed(self, feed: SubscriptionFeed, at: int, stopping: threading.Event,
+                     idle_wait: float) -> None:
+        last_check = time.monotonic()
+        while not stopping.is_set() and not self.all_stopped:
+            now = time.monotonic()
+            if now - last_check > 0.5:
+                self.refresh_live()
+                last_check = now
+                if self.targets and self.position() < at:
+                    return
+            started = time.perf_counter()
+            notes = feed.take(self.batch, idle_wait)
+            if not notes:
+                continue
+            if self._consume(at, notes, started) < len(notes):
+                return
+            at = int(notes[-1].id)
 
 
 # A store that is briefly unavailable is not a poisoned event: the runner retries.

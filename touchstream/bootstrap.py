@@ -187,13 +187,15 @@ class Dependencies:
 
     def event_source(self) -> EventSource:
         """A new reader of the log (the caller closes it); LISTEN/NOTIFY wakes it on
-        PostgreSQL, a 2 ms poll on SQLite."""
+        PostgreSQL, a 2 ms poll on SQLite; on EventStoreDB the runner follows ``$all``
+        through a catch-up subscription."""
         settings = self.settings
         kind = store_kind(settings.event_store)
         listen = settings.event_store if kind == "postgres" else None
         poll = 0.002 if kind == "sqlite" else 0.05
         hub = self.hub
-        return EventSource(hub.recorder, hub.mapper, listen_uri=listen, poll_interval=poll)
+        return EventSource(hub.recorder, hub.mapper, listen_uri=listen, poll_interval=poll,
+                           subscribe=(kind == "kurrentdb"))
 
     def catch_up(self, projection: Projection) -> None:
         """Bring one read model up to the log's head now (a policy asks it what is left to
