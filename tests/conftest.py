@@ -13,8 +13,8 @@ import pytest
 # warning it would raise (warnings are errors here) never fires.
 os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="ts-xdg-"))
 
-from tests.support.postgres import fresh_database, server_uri  # noqa: E402
-from touchstream import settings as settings_mod  # noqa: E402
+from tests.support.postgres import fresh_database, server_uri
+from touchstream import settings as settings_mod
 
 STORES = ["sqlite", "postgres", "kurrentdb"]
 
@@ -65,3 +65,13 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def postgres_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield store_env("postgres", tmp_path / "data")
+
+
+@pytest.fixture
+def kurrentdb_env(tmp_path: Path) -> dict[str, str]:
+    """EventStoreDB events with the read models, their tracking and the data keys in a
+    fresh PostgreSQL database (the production shape); skipped without EVENTSTOREDB_URI."""
+    env = store_env("kurrentdb", tmp_path / "data")
+    env["TOUCHSTREAM_READ_STORE"] = store_env("postgres", tmp_path / "data")[
+        "TOUCHSTREAM_READ_STORE"]
+    return env
