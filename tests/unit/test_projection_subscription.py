@@ -10,6 +10,7 @@ order; the read models are in SQLite with the engine's tracking rows.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +82,8 @@ def _positions(store: ReadStore) -> list[int]:
     db = store.connect()
     try:
         return [int(r[0]) for r in db.all("SELECT position FROM ts_projection WHERE live=1")]
+    except sqlite3.OperationalError:  # the runner has not created the tracking table yet
+        return []
     finally:
         db.close()
 
