@@ -31,6 +31,8 @@ from projections.summary.view import SummaryView
 from replays.rebuild import rebuild
 from tests.support.demo import T0, seed_demo
 from tests.support.hubs import make_hub
+from touchstream import settings as settings_mod
+from touchstream.bootstrap import Dependencies
 
 NAMES = ["timeline", "summary"]
 
@@ -108,7 +110,10 @@ def _calls(hub: Hub, customer: str, prefix: str, n: int) -> None:
 
 
 def test_runner_follows_a_subscription_from_the_tracked_position_exactly_once(
-        hub: Hub, tmp_path: Path) -> None:
+        hub: Hub, sqlite_env: dict[str, str], tmp_path: Path) -> None:
+    sql_source = Dependencies(settings_mod.load(sqlite_env), hub=hub).event_source()
+    assert not sql_source.subscribes  # the SQL stores keep polling
+    sql_source.close()
     ids = seed_demo(hub)
     _calls(hub, ids["bob"], "a", 30)
     log = Log(hub)
@@ -165,13 +170,3 @@ def test_runner_follows_a_subscription_from_the_tracked_position_exactly_once(
         d.describe() for r in results for d in r.comparison.differences]
     assert {r.comparison.position for r in results} == {head}
 
-
-def test_sql_stores_keep_polling(hub: Hub, sqlite_env: dict[str, str]) -> None:
-    from touchstream import settings as settings_mod
-    from touchstream.bootstrap import Dependencies
-
-    source = Dependencies(settings_mod.load(sqlite_env), hub=hub).event_source()
-    try:
-        assert source.subscribes is False
-    finally:
-        source.close()
