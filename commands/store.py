@@ -196,13 +196,15 @@ class CustomerStore:
             self.remember(part.customer)
             customer_id = str(self.naming.customer_uuid(part.customer.id))
             recorded = []
+            version = part.old_version + 1  # a part's rows are its customer's next versions
             for ids in part.ids:
                 n = len(ids)
                 recorded.append(Recorded(
                     customer_id=customer_id, event_ids=[str(e) for e in ids],
-                    versions=[s.originator_version for s in stored[place:place + n]],
+                    versions=list(range(version, version + n)),
                     positions=list(positions[place:place + n])))
                 place += n
+                version += n
             out.append(recorded)
         return out
 
