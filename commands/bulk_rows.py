@@ -27,11 +27,13 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
+from pydantic import AwareDatetime
 
 from commands import messages as m
 from commands.context import WriteContext
@@ -56,6 +58,7 @@ class _Shape:
     names: tuple[str, ...]  # the event's own fields, after the provenance's
     class_version: int
     exclude: frozenset[str]
+    direct: bool  # every field a scalar, or a list/dict of them: read as validated
 
 
 @cache
@@ -73,8 +76,29 @@ def _shape(command_class: type[m.Touchpoint]) -> _Shape | None:
     exclude = frozenset(m.Touchpoint.model_fields) | LOOKUP_ONLY
     if set(own) != set(command_class.model_fields) - exclude:
         return None  # the command does not carry exactly the event's fields
+    direct = all(_dumps_as_is(command_class.model_fields[name].annotation) for name in own)
     return _Shape(event_class, get_topic(event_class), own,
-                  getattr(event_class, "class_version", 1), exclude)
+                  getattr(event_class, "class_version", 1), exclude, direct)
+
+
+_AS_IS = (str, int, float, bool, type(None), datetime, AwareDatetime)
+
+
+def _dumps_as_is(annotation: Any) -> bool:
+    """Whether ``model_dump`` gives a validated value of this type back unchanged (equal
+    values of the same types; lists and dicts copied, which a state about to be encoded
+    does not need): no nested model, enum or custom serialiser anywhere inside."""
+    if annotation in _AS_IS:
+        return True
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is Literal:
+        return all(type(a) in (str, int, bool) for a in args)
+    if origin is Annotated:
+        return _dumps_as_is(args[0])
+    if origin in (Union, UnionType, list, dict):
+        return all(_dumps_as_is(a) for a in args)
+    return False
 
 
 def encoder_for(mapper: Mapper[Any]) -> Encode | None:
@@ -129,7 +153,8 @@ class PlainTouchpoints:
         if customer.area(SERVICE_AREA).get("threads", {}).get("") is not None:
             raise NotPlain
         event_id = w.naming.event_id(key, 0)
-        fields = cmd.model_dump(exclude=shape.exclude)  # type: ignore[arg-type]
+        fields = cmd.__dict__ if shape.direct else cmd.model_dump(
+            exclude=shape.exclude)  # type: ignore[arg-type]
         timestamp: datetime = shape.event_class.create_timestamp()
         channel = cmd.channel
         state: dict[str, Any] = {

@@ -11,6 +11,8 @@ compression and the library's cipher on.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from copy import deepcopy
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from eventsourcing.utils import get_topic
 from commands import messages as m
 from commands.bulk_rows import PlainTouchpoints
 from commands.hub import Hub
+from commands.naming import _HmacSha256
 from domain.customer import Customer
 from domain.errors import CustomerErasedError, FutureOccurrenceError
 from tests.support.demo import T0
@@ -86,7 +89,7 @@ def _compare(hub: Hub, now: list[datetime]) -> None:
     for n, cmd in enumerate(_commands(CID)):
         key = hub.source_key_of(cmd)
         shape = rows.shape(cmd)
-        assert shape is not None, type(cmd)
+        assert shape is not None and shape.direct, type(cmd)  # fields read as validated
         expected = _domain_path(hub, via_domain, cmd, key)
         stored, event_id = rows.build(direct, cmd, key, shape)
         assert (stored.originator_id, stored.originator_version, stored.topic) == (
@@ -148,3 +151,10 @@ def test_rows_refuse_as_the_domain_does(sqlite_env: dict[str, str]) -> None:
         assert rows.shape(email) is None  # threads and service cases: the domain decides
     finally:
         hub.close()
+
+
+@pytest.mark.parametrize("key_bytes", [0, 1, 32, 64, 65, 200])
+def test_the_precomputed_hmac_is_hmac_sha256(key_bytes: int) -> None:
+    key = bytes(range(256))[:key_bytes]
+    for text in ("", "call:x#0", "ünïcode " * 40):
+        assert _HmacSha256(key).mac(text) == hmac.new(key, text.encode(), hashlib.sha256).digest()
