@@ -181,6 +181,8 @@ class CustomerStore:
             place = len(stored)
             stored += part.stored
             for key, ids in zip(keys, part.ids, strict=True):
+                if not ids:
+                    raise ValueError(f"no event for source key {key!r}")
                 for seq, event_id in enumerate(ids):
                     keyed.append((key, seq, event_id, place))
                     place += 1
