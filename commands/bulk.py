@@ -34,6 +34,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
+from commands.bulk_rows import NotPlain, PlainTouchpoints
 from commands.errors import (
     CommandError,
     ConcurrencyError,
@@ -44,7 +45,7 @@ from commands.errors import (
 from commands.hub import Hub
 from commands.ports import Recorded
 from commands.retry import TryAgain, retrying
-from commands.store import MAX_MERGE_HOPS
+from commands.store import MAX_MERGE_HOPS, Prepared
 from domain.customer import Customer
 from domain.errors import DomainError
 
@@ -84,6 +85,7 @@ class BulkImporter:
         self.chunk_events = chunk_events
         self.chunk_bytes = chunk_bytes
         self.batch_commands = batch_commands
+        self.rows = PlainTouchpoints(hub.context, hub.mapper)
 
     def import_history(self, commands: Iterable[m.Command]) -> list[ImportResult]:
         """Record every command; one result per command, in input order."""
@@ -207,7 +209,7 @@ class BulkImporter:
         fresh = [False]
 
         def attempt(_: int) -> None:
-            loaded: dict[UUID, tuple[Customer, list[int]]] = {}
+            loaded: dict[UUID, tuple[Prepared, list[int]]] = {}
             decided: list[int] = []
             for customer_id, indices in unit:
                 todo = [i for i in indices if results[i] is None]
@@ -222,12 +224,12 @@ class BulkImporter:
                         results[i] = None
                     fresh[0] = True
                     raise TryAgain(race=False)
-            entries = [(customer, applied) for customer, applied in loaded.values() if applied]
+            entries = [(part, applied) for part, applied in loaded.values() if applied]
             if not entries:
                 return
             try:
                 saved = self.hub.save_keyed(
-                    [(customer, [keys[i] for i in applied]) for customer, applied in entries]
+                    [(part, [keys[i] for i in applied]) for part, applied in entries]
                 )
             except IntegrityError as exc:
                 # Another writer appended to one of these customers or recorded one of
@@ -252,13 +254,14 @@ class BulkImporter:
         batch: Sequence[m.Touchpoint],
         keys: list[str],
         results: list[ImportResult | None],
-        loaded: dict[UUID, tuple[Customer, list[int]]],
+        loaded: dict[UUID, tuple[Prepared, list[int]]],
         *,
         repair: bool = True,
         fresh: bool = True,
     ) -> None:
         """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save
-        (``fresh``: from the store, else a copy of the cached one when there is one)."""
+        (``fresh``: from the store, else a copy of the cached one when there is one), and
+        build the stored rows of what it decided."""
         try:
             customer = self._load_open(customer_id, fresh)
         except CustomerNotFoundError as exc:
@@ -274,18 +277,41 @@ class BulkImporter:
                 results[i] = ImportResult(error=str(exc))
             return
         resolved = self.hub.naming.customer_uuid(customer.id)
-        if resolved in loaded:  # two merged customers in one save: one aggregate
-            customer = loaded[resolved][0]
-        else:
-            loaded[resolved] = (customer, [])
-        applied = loaded[resolved][1]
+        if resolved not in loaded:  # two merged customers in one save: one aggregate
+            loaded[resolved] = (Prepared(customer, customer.version), [])
+        part, applied = loaded[resolved]
         for i in todo:
             try:
-                self.hub.apply_touchpoint(customer, batch[i], keys[i])
+                self._decide(part, batch[i], keys[i])
             except DomainError as exc:
                 results[i] = ImportResult(error=str(exc))
                 continue
             applied.append(i)
+
+    def _decide(self, part: Prepared, cmd: m.Touchpoint, key: str) -> None:
+        """One touchpoint's rows onto ``part``: built directly when it is a plain one
+        (``commands.bulk_rows``), else decided by the domain and mapped."""
+        customer = part.customer
+        shape = self.rows.shape(cmd)
+        if shape is not None:
+            try:
+                stored, event_id = self.rows.build(customer, cmd, key, shape)
+            except NotPlain:
+                pass
+            else:
+                part.stored.append(stored)
+                part.ids.append([event_id])
+                return
+        try:
+            self.hub.apply_touchpoint(customer, cmd, key)
+        except DomainError:
+            if customer.pending_events:  # the customer moved on: nothing of it may be saved
+                raise RuntimeError(f"a refused touchpoint ({key}) left events pending") from None
+            raise
+        events = customer.collect_events()
+        to_stored = self.hub.mapper.to_stored_event
+        part.stored += [to_stored(e) for e in events]
+        part.ids.append([e.event_id for e in events])  # type: ignore[attr-defined]
 
     def _apply_repaired(
         self,
@@ -294,7 +320,7 @@ class BulkImporter:
         batch: Sequence[m.Touchpoint],
         keys: list[str],
         results: list[ImportResult | None],
-        loaded: dict[UUID, tuple[Customer, list[int]]],
+        loaded: dict[UUID, tuple[Prepared, list[int]]],
         exc: CustomerNotFoundError,
         fresh: bool,
     ) -> None:

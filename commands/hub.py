@@ -58,7 +58,7 @@ from commands.naming import NAMESPACE, StreamNaming
 from commands.ports import KeyShredder, Recorded, SourceKeyIndex
 from commands.provenance import source_key
 from commands.retry import MAX_ATTEMPTS
-from commands.store import MAX_MERGE_HOPS, CustomerStore
+from commands.store import MAX_MERGE_HOPS, CustomerStore, Prepared
 from domain.claims import HeldTouchpoint
 from domain.customer import DEFAULT_MAX_FUTURE_SKEW, Customer
 from domain.errors import ContactPointTakenError, DomainError
@@ -285,8 +285,11 @@ class Hub(Application):
         """Decide one touchpoint on a loaded customer: exactly one pending event, not saved."""
         touchpoints.apply_touchpoint(self.context, customer, cmd, key)
 
-    def save_keyed(self, entries: Sequence[tuple[Customer, Sequence[str]]]) -> list[list[Recorded]]:
-        """Save customers whose pending events belong one each, in order, to the given keys.
+    def save_keyed(
+        self, entries: Sequence[tuple[Customer | Prepared, Sequence[str]]]
+    ) -> list[list[Recorded]]:
+        """Save customers whose pending events belong one each, in order, to the given keys
+        (or the bulk writer's ``Prepared`` rows: see ``CustomerStore.save_keyed``).
 
         One transaction for all of them, with their source-key rows: a key
         already taken or a customer changed meanwhile fails the whole save with

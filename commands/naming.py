@@ -11,7 +11,6 @@ a number or a Message-ID then cannot be confirmed by trying candidates, and
 from __future__ import annotations
 
 import hashlib
-import hmac
 from uuid import UUID, uuid5
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
@@ -20,6 +19,29 @@ NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
 def event_id(key: str, seq: int = 0) -> UUID:
     """The id of the ``seq``-th event recorded under a source key (the same in every process)."""
     return uuid5(NAMESPACE, f"{key}#{seq}")
+
+
+class _HmacSha256:
+    """HMAC-SHA-256 under one key, with the key's padded inner and outer hash states
+    computed once (RFC 2104; what ``hmac.new`` recomputes on every call): the same bytes
+    as ``hmac.new(key, text.encode(), hashlib.sha256).digest()`` in about half the time.
+    Two run per event of a bulk import (the event id, the stored source key)."""
+
+    BLOCK = 64  # SHA-256's block size in bytes
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self.BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(self.BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def mac(self, text: str) -> bytes:
+        inner = self._inner.copy()
+        inner.update(text.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 class StreamNaming:
@@ -33,12 +55,13 @@ class StreamNaming:
         # A key is digested when it is looked up and again when its row is written
         # (bulk import, group commit): the last few thousand are kept (dropped whole).
         self._digests: dict[str, str] = {}
+        self._mac = _HmacSha256(secret).mac if secret is not None else None  # type: ignore[assignment]
 
     def uuid_for(self, text: str) -> UUID:
         """A stable id for ``text``: keyed when there is a secret, UUIDv5 otherwise."""
         if self._secret is None:
             return uuid5(NAMESPACE, text)
-        mac = hmac.new(self._secret, text.encode(), hashlib.sha256).digest()
+        mac = self._mac(text)
         return UUID(bytes=mac[:16], version=5)
 
     def digest(self, text: str) -> str:
@@ -50,7 +73,7 @@ class StreamNaming:
         if digest is None:
             if len(self._digests) >= self.DIGEST_MEMO:
                 self._digests = {}
-            digest = "h:" + hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
+            digest = "h:" + self._mac(text).hex()
             self._digests[text] = digest
         return digest
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import StoredEvent
 
 from commands.errors import ConflictError, CustomerNotFoundError
 from commands.idempotency import Idempotency, KeyedEvent
@@ -24,6 +26,18 @@ from commands.ports import Recorded
 from domain.customer import Customer
 
 MAX_MERGE_HOPS = 10
+
+
+@dataclass
+class Prepared:
+    """One customer's part of a bulk save, built without pending events (``commands.bulk``):
+    the customer already advanced past its new events, their stored rows in order, and per
+    source key (in the order of the save's keys) the ids of the events it owns."""
+
+    customer: Customer
+    old_version: int
+    stored: list[StoredEvent] = field(default_factory=list)
+    ids: list[list[UUID]] = field(default_factory=list)
 
 
 class CustomerStore:
@@ -101,10 +115,16 @@ class CustomerStore:
             positions=positions or [None] * len(pending),
         )
 
-    def save_keyed(self, entries: Sequence[tuple[Customer, Sequence[str]]]) -> list[list[Recorded]]:
+    def save_keyed(
+        self, entries: Sequence[tuple[Customer | Prepared, Sequence[str]]]
+    ) -> list[list[Recorded]]:
         """Several customers in one transaction, the pending events under their keys: each key
         owns the pending events carrying it as their source key (a touchpoint's event, and
-        what it triggered in the same decision, e.g. joining a service case), in order."""
+        what it triggered in the same decision, e.g. joining a service case), in order.
+        Entries may instead all be ``Prepared`` (the bulk writer's: events already stored
+        as rows, the customer already advanced past them)."""
+        if entries and all(isinstance(c, Prepared) for c, _ in entries):
+            return self._save_prepared(entries)  # type: ignore[arg-type]
         keyed: list[KeyedEvent] = []
         old_versions = []
         # Per customer, per key: its events with their places in the save (and in the
@@ -113,6 +133,8 @@ class CustomerStore:
         owned: list[list[list[tuple[Any, int]]]] = []
         place = 0
         for customer, keys in entries:
+            if not isinstance(customer, Customer):
+                raise TypeError("a save takes customers with pending events, or only Prepared")
             pending = customer.pending_events
             groups: dict[str, list[tuple[Any, int]]] = {key: [] for key in keys}
             for e in pending:
@@ -129,11 +151,12 @@ class CustomerStore:
                           for seq, (e, i) in enumerate(groups[key])]
             owned.append([groups[key] for key in keys])
             old_versions.append(pending[0].originator_version - 1)
-        recordings = self.app.save(*(c for c, _ in entries), **self.keys.save_kwargs(keyed))
+        customers = [c for c, _ in entries if isinstance(c, Customer)]
+        recordings = self.app.save(*customers, **self.keys.save_kwargs(keyed))
         positions: list[int | None] = [r.notification.id for r in recordings] or [None] * place
-        self.snapshot_due([c for c, _ in entries], old_versions)
+        self.snapshot_due(customers, old_versions)
         out: list[list[Recorded]] = []
-        for (customer, _), groups_of in zip(entries, owned, strict=True):
+        for customer, groups_of in zip(customers, owned, strict=True):
             self.remember(customer)
             customer_id = str(self.naming.customer_uuid(customer.id))
             out.append([Recorded(
@@ -142,6 +165,49 @@ class CustomerStore:
                 versions=[e.originator_version for e, _ in events],
                 positions=[positions[i] for _, i in events])
                 for events in groups_of])
+        return out
+
+    def _save_prepared(self, entries: Sequence[tuple[Prepared, Sequence[str]]]
+                       ) -> list[list[Recorded]]:
+        """The bulk writer's save: the rows through the recorder, in one transaction with
+        their source-key rows, as ``Application.save`` would insert them (the same
+        ``insert_events``: the same locks, the same unique (stream, version) and key
+        constraints, notification ids in commit order); then snapshots and the cache."""
+        stored: list[StoredEvent] = []
+        keyed: list[KeyedEvent] = []
+        for part, keys in entries:
+            if len(part.ids) != len(keys) or not part.stored:
+                raise ValueError(f"{len(part.ids)} event groups for {len(keys)} source keys")
+            place = len(stored)
+            stored += part.stored
+            for key, ids in zip(keys, part.ids, strict=True):
+                if not ids:
+                    raise ValueError(f"no event for source key {key!r}")
+                for seq, event_id in enumerate(ids):
+                    keyed.append((key, seq, event_id, place))
+                    place += 1
+            if place != len(stored):
+                raise ValueError(f"{len(part.stored)} stored events, {place} keyed")
+        notification_ids = self.app.recorder.insert_events(
+            stored, **self.keys.save_kwargs(keyed))
+        positions: Sequence[int | None] = notification_ids or [None] * len(stored)
+        self.snapshot_due([p.customer for p, _ in entries], [p.old_version for p, _ in entries])
+        out: list[list[Recorded]] = []
+        place = 0
+        for part, _ in entries:
+            self.remember(part.customer)
+            customer_id = str(self.naming.customer_uuid(part.customer.id))
+            recorded = []
+            version = part.old_version + 1  # a part's rows are its customer's next versions
+            for ids in part.ids:
+                n = len(ids)
+                recorded.append(Recorded(
+                    customer_id=customer_id, event_ids=[str(e) for e in ids],
+                    versions=list(range(version, version + n)),
+                    positions=list(positions[place:place + n])))
+                place += n
+                version += n
+            out.append(recorded)
         return out
 
     def remember(self, customer: Customer) -> None:

@@ -201,10 +201,22 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             keys_table=Identifier(SOURCE_KEYS_TABLE), table=Identifier(self.events_table_name),
             lock_timeout=f"{self.datastore.lock_timeout}s", channel=Identifier(self.channel_name),
         ))
-        self._append = SQL(
-            "SELECT notification_id FROM {schema}.{function}(%s, %s, %s, %s, %s, %s) "
-            "AS notification_id").format(
-            schema=Identifier(self.datastore.schema), function=function)
+        # The events go as four arrays of scalars in binary (``%b``): bytea raw, no text
+        # escaping; the composite array is built on the server, in the given order. As an
+        # array of composites psycopg dumped each event field by field in Python (quoting,
+        # a regex per field): a third of a bulk import's time on PostgreSQL (cProfile).
+        # The key arrays too, when there are keys (an empty list has no element type to
+        # send in binary: then text, cast).
+        self._append, self._append_no_keys = (SQL(
+            "SELECT notification_id FROM {schema}.{function}("
+            f"%{k}::text[], %{k}::int[], %{k}::text[], %{k}::bigint[], %{k}::uuid[], "
+            "ARRAY(SELECT ROW(o, v, t, s)::{schema}.{event_type} FROM unnest("
+            "%b::{oid_type}[], %b::bigint[], %b::text[], %b::bytea[]) WITH ORDINALITY "
+            "AS u(o, v, t, s, n) ORDER BY n)) AS notification_id").format(
+            schema=Identifier(self.datastore.schema), function=function,
+            event_type=Identifier(self.stored_event_type_name),
+            oid_type=SQL(self.datastore.originator_id_type))  # "uuid" or "text" (checked)
+            for k in "bt")
 
     def _insert_once(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -214,10 +226,14 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         if stored_events:
             rows = _key_rows(kwargs.get("source_keys") or (), stored_events)
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                curs.execute(self._append, (
+                curs.execute(self._append if rows else self._append_no_keys, (
                     [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
                     [r[3] for r in rows], [r[4] for r in rows],
-                    [self._pg_event(e) for e in stored_events],
+                    [e.originator_id if self._uuid_ids else str(e.originator_id)
+                     for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [bytes(e.state) for e in stored_events],
                 ))
                 return [row["notification_id"] for row in curs.fetchall()]
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:

@@ -109,6 +109,15 @@ class PersonalDataMapper(Mapper[Any]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
+        return self.stored_event_of(originator_id, originator_version, topic, state)
+
+    def stored_event_of(
+        self, originator_id: Any, originator_version: int, topic: str, state: dict[str, Any]
+    ) -> StoredEvent:
+        """The stored event of an event's state (``vars`` of the event without its id and
+        version, ``class_version`` last when above 1), as ``to_stored_event`` stores it:
+        the bulk writer (``commands.bulk_rows``) builds states without event objects.
+        ``state`` is consumed."""
         private = _private_names(topic, state)
         if private:
             secret = {name: state.pop(name) for name in private if name in state}

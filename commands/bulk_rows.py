@@ -1,0 +1,186 @@
+"""The bulk writer's rows: stored events of plain touchpoints, built without event objects.
+
+A backfill spends most of its time per event in generic machinery: the
+library builds a domain event object (``trigger_event``: keyword checks, a
+frozen dataclass, ``mutate``), collects it, and its mapper turns the object
+back into a dict before sealing and transcoding it. For a *plain* touchpoint
+(a call, call step, callback, fax, visit or web form: its event only counts a
+contact on the customer, and no business area reacts to it) the decision is
+trivial once the customer is open, so this module builds the event's state
+dict directly, in the order ``vars(event)`` has, and hands it to the mapper's
+``stored_event_of`` (``touchstream.privacy.mapper``: the same sealing and
+transcoding as ``to_stored_event``), or does what the library's ``Mapper``
+does (transcode, compress, encrypt) when that is the mapper in use. The
+customer is advanced as the event's ``mutate`` would advance it (the channel's
+count and last contact, its version and ``modified_on``), so what the cache and
+the snapshots hold is what a replay of the stored events gives.
+
+Everything else (emails: thread ids and service cases; outbound email records;
+bounces; a mapper of another kind) goes through the domain: ``apply_touchpoint``
+and the mapper's ``to_stored_event``, in the same save. ``tests/unit/test_bulk_rows.py``
+proves the bytes, the topic and the customer's state equal the library path's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+from pydantic import AwareDatetime
+
+from commands import messages as m
+from commands.context import WriteContext
+from commands.touchpoints import LOOKUP_ONLY, TOUCH_EVENTS
+from domain.customer import Customer, check_not_ahead
+from domain.service import AREA as SERVICE_AREA
+
+# Event fields every customer event carries ahead of its own (after originator id,
+# version and timestamp), in declaration order.
+_BASE = ("originator_id", "originator_version", "timestamp")
+_THREADED = (Customer.EmailRecorded, Customer.EmailQueued)
+
+Encode = Callable[[Any, int, str, dict[str, Any]], StoredEvent]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What is fixed per command class: its event class, topic, field order."""
+
+    event_class: type[Customer.Event]
+    topic: str
+    names: tuple[str, ...]  # the event's own fields, after the provenance's
+    class_version: int
+    exclude: frozenset[str]
+    direct: bool  # every field a scalar, or a list/dict of them: read as validated
+
+
+@cache
+def _shape(command_class: type[m.Touchpoint]) -> _Shape | None:
+    """The shape of a plain touchpoint's event, or None when its command is not plain."""
+    event_class = TOUCH_EVENTS.get(command_class)
+    if (event_class is None or event_class in _THREADED
+            or event_class.apply is not Customer.Event.apply):
+        return None
+    names = tuple(f.name for f in dataclasses.fields(event_class))  # type: ignore[arg-type]
+    provenance = tuple(f.name for f in dataclasses.fields(Customer.Event))  # type: ignore[arg-type]
+    if names[:len(provenance)] != provenance or provenance[:3] != _BASE:
+        return None  # not the layout this module knows: the domain path decides
+    own = names[len(provenance):]
+    exclude = frozenset(m.Touchpoint.model_fields) | LOOKUP_ONLY
+    if set(own) != set(command_class.model_fields) - exclude:
+        return None  # the command does not carry exactly the event's fields
+    direct = all(_dumps_as_is(command_class.model_fields[name].annotation) for name in own)
+    return _Shape(event_class, get_topic(event_class), own,
+                  getattr(event_class, "class_version", 1), exclude, direct)
+
+
+_AS_IS = (str, int, float, bool, type(None), datetime, AwareDatetime)
+
+
+def _dumps_as_is(annotation: Any) -> bool:
+    """Whether ``model_dump`` gives a validated value of this type back unchanged (equal
+    values of the same types; lists and dicts copied, which a state about to be encoded
+    does not need): no nested model, enum or custom serialiser anywhere inside."""
+    if annotation in _AS_IS:
+        return True
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is Literal:
+        return all(type(a) in (str, int, bool) for a in args)
+    if origin is Annotated:
+        return _dumps_as_is(args[0])
+    if origin in (Union, UnionType, list, dict):
+        return all(_dumps_as_is(a) for a in args)
+    return False
+
+
+def encoder_for(mapper: Mapper[Any]) -> Encode | None:
+    """How to store a state for ``mapper``, or None (unknown mapper: the domain path)."""
+    stored_event_of = getattr(mapper, "stored_event_of", None)
+    if stored_event_of is not None:
+        return stored_event_of  # type: ignore[no-any-return]
+    if type(mapper) is not Mapper:
+        return None
+    transcoder, compressor, cipher = mapper.transcoder, mapper.compressor, mapper.cipher
+
+    def encode(originator_id: Any, version: int, topic: str, state: dict[str, Any]) -> StoredEvent:
+        # ``Mapper.to_stored_event`` from the state on.
+        data = transcoder.encode(state)
+        if compressor:
+            data = compressor.compress(data)
+        if cipher:
+            data = cipher.encrypt(data)
+        return StoredEvent(originator_id=originator_id, originator_version=version,
+                           topic=topic, state=data)
+
+    return encode
+
+
+class PlainTouchpoints:
+    """Decides plain touchpoints on an open customer and builds their stored events."""
+
+    def __init__(self, w: WriteContext, mapper: Mapper[Any]) -> None:
+        self.w = w
+        self.encode = encoder_for(mapper)
+
+    def shape(self, cmd: m.Touchpoint) -> _Shape | None:
+        """Whether ``cmd`` can be built here (None: through the domain)."""
+        return _shape(type(cmd)) if self.encode is not None else None
+
+    def build(self, customer: Customer, cmd: m.Touchpoint, key: str,
+              shape: _Shape) -> tuple[StoredEvent, UUID]:
+        """The stored event of ``cmd`` as the customer's next event, and its event id; the
+        customer advanced past it. Refuses as ``Customer.record`` does (closed customer,
+        a date too far ahead) before changing anything."""
+        w = self.w  # the checks in the order of ``provenances`` then ``Customer.record``
+        occurred = cmd.occurred_at
+        if occurred is None:
+            occurred = w.clock()
+        elif w.max_future_skew is not None:
+            check_not_ahead(occurred, w.clock(), w.max_future_skew)
+        customer._check_open()
+        if occurred.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")  # as Provenance.fields
+        # ``join_thread`` on an event without a thread: it reads (and so creates) the
+        # service area; a case could only be joined under an empty thread id, never kept.
+        if customer.area(SERVICE_AREA).get("threads", {}).get("") is not None:
+            raise NotPlain
+        event_id = w.naming.event_id(key, 0)
+        fields = cmd.__dict__ if shape.direct else cmd.model_dump(
+            exclude=shape.exclude)  # type: ignore[arg-type]
+        timestamp: datetime = shape.event_class.create_timestamp()
+        channel = cmd.channel
+        state: dict[str, Any] = {
+            "timestamp": timestamp,
+            "event_id": event_id,
+            "occurred_at": occurred,
+            "channel": channel,
+            "direction": cmd.direction,
+            "actor": cmd.actor or "unknown",
+            "source_key": key,
+            "correlation_id": cmd.correlation_id or key,
+            "causation_id": cmd.causation_id or key,
+        }
+        for name in shape.names:
+            state[name] = fields[name]
+        if shape.class_version > 1:
+            state["class_version"] = shape.class_version
+        version = customer.version + 1
+        assert self.encode is not None
+        stored = self.encode(customer.id, version, shape.topic, state)
+        # ``Customer.Event.apply`` then the library's ``mutate``.
+        customer._count(channel, occurred)
+        customer.version = version
+        customer.modified_on = timestamp
+        return stored, event_id
+
+
+class NotPlain(Exception):
+    """This touchpoint must go through the domain after all."""

@@ -1,0 +1,160 @@
+"""The bulk writer's rows are byte for byte what the domain and the library's mapper store.
+
+Each plain touchpoint is decided twice on copies of one customer: through the
+domain (``apply_touchpoint``, then the hub's mapper) and through
+``commands.bulk_rows``, with the clock and the nonces fixed. Topic, stream,
+version and state bytes must be equal, and so must the customers afterwards
+(what the cache and the snapshots get). Once with the production mapper
+(personal fields sealed per customer), once with the library's mapper with
+compression and the library's cipher on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from copy import deepcopy
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing import domain as es_domain
+from eventsourcing.cipher import AESCipher
+from eventsourcing.utils import get_topic
+
+from commands import messages as m
+from commands.bulk_rows import PlainTouchpoints
+from commands.hub import Hub
+from commands.naming import _HmacSha256
+from domain.customer import Customer
+from domain.errors import CustomerErasedError, FutureOccurrenceError
+from tests.support.demo import T0
+from tests.support.hubs import make_hub
+from touchstream.adapters.transcoder import OrjsonTranscoder
+
+CID = UUID("8b0d6a55-7a51-4c3e-9f0e-2c1a3b4d5e6f")
+
+
+def _commands(cid: UUID) -> list[m.Touchpoint]:
+    at = T0 + timedelta(hours=3)
+    return [
+        m.LogCall(customer_id=cid, call_id="c1", from_number="+442079460018", queue="support",
+                  agent="mia", ivr_choices=["2", "1"], duration_s=61, wait_s=3,
+                  summary="ünïcode \"quoted\" \\ text", occurred_at=at, actor="pbx"),
+        m.LogCall(customer_id=cid, call_id="c2", occurred_at=at, correlation_id="corr",
+                  causation_id="cause"),
+        m.RecordCallStep(customer_id=cid, call_id="c1", step="answered", sequence=2,
+                         details={"leg": "a"}, occurred_at=at),
+        m.RequestCallback(customer_id=cid, callback_id="cb1", number="+442079460018",
+                          requested_for=at + timedelta(days=1), reason="later", occurred_at=at),
+        m.CompleteCallback(customer_id=cid, callback_id="cb1", outcome="reached", occurred_at=at),
+        m.RecordFax(customer_id=cid, fax_id="f1", pages=3, occurred_at=at),
+        m.RecordVisit(customer_id=cid, visit_id="v1", visit_kind="field", staff="sam", notes="n",
+                      duration_min=30, occurred_at=at),
+        m.RecordWebForm(customer_id=cid, form_name="contact", submission_id="s1",
+                        fields={"message": "hi"}, occurred_at=at),
+    ]
+
+
+@pytest.fixture
+def fixed(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The event timestamp (settable) and every random nonce fixed, so two encodings can be
+    compared."""
+    now = [T0]
+    monkeypatch.setattr(es_domain, "datetime_now_with_tzinfo", lambda: now[0])
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(range(n)))
+    return now
+
+
+def _customer(hub: Hub) -> Customer:
+    hub.execute(m.RegisterCustomer(customer_id=CID, name="Ada Lovelace", company="Analytical",
+                                   source_key="reg:ada", occurred_at=T0))
+    return hub.customer(CID)
+
+
+def _domain_path(hub: Hub, customer: Customer, cmd: m.Touchpoint, key: str) -> Any:
+    hub.apply_touchpoint(customer, cmd, key)
+    (event,) = customer.collect_events()
+    return hub.mapper.to_stored_event(event)
+
+
+def _compare(hub: Hub, now: list[datetime]) -> None:
+    rows = PlainTouchpoints(hub.context, hub.mapper)
+    base = _customer(hub)
+    now[0] = T0 + timedelta(days=9)  # later than the registration: ``modified_on`` moves
+    via_domain, direct = deepcopy(base), deepcopy(base)
+    for n, cmd in enumerate(_commands(CID)):
+        key = hub.source_key_of(cmd)
+        shape = rows.shape(cmd)
+        assert shape is not None and shape.direct, type(cmd)  # fields read as validated
+        expected = _domain_path(hub, via_domain, cmd, key)
+        stored, event_id = rows.build(direct, cmd, key, shape)
+        assert (stored.originator_id, stored.originator_version, stored.topic) == (
+            expected.originator_id, expected.originator_version, expected.topic), n
+        assert bytes(stored.state) == bytes(expected.state), n
+        assert event_id == hub.naming.event_id(key)
+        assert vars(direct) == vars(via_domain), n
+        assert vars(hub.mapper.to_domain_event(stored)) == vars(
+            hub.mapper.to_domain_event(expected))
+    assert direct.version == base.version + len(_commands(CID))
+
+
+def test_rows_equal_the_domain_path_with_personal_fields_sealed(
+    sqlite_env: dict[str, str], fixed: list[datetime]
+) -> None:
+    hub = make_hub(sqlite_env)
+    try:
+        assert hasattr(hub.mapper, "stored_event_of")  # the production, sealing mapper
+        _compare(hub, fixed)
+    finally:
+        hub.close()
+
+
+def test_rows_equal_the_library_mapper_with_compression_and_cipher(
+    tmp_path: Path, fixed: list[datetime]
+) -> None:
+    hub = Hub(env={
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "plain.db"),
+        "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
+        "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+        "CIPHER_KEY": AESCipher.create_key(32),
+    })
+    try:
+        assert hub.mapper.compressor is not None and hub.mapper.cipher is not None
+        _compare(hub, fixed)
+    finally:
+        hub.close()
+
+
+def test_rows_refuse_as_the_domain_does(sqlite_env: dict[str, str]) -> None:
+    hub = make_hub(sqlite_env)
+    try:
+        rows = PlainTouchpoints(hub.context, hub.mapper)
+        customer = _customer(hub)
+        ahead = m.LogCall(customer_id=CID, call_id="x",
+                          occurred_at=hub.clock() + timedelta(days=30))
+        with pytest.raises(FutureOccurrenceError):
+            rows.build(customer, ahead, "call:x", rows.shape(ahead))  # type: ignore[arg-type]
+        customer.erased = True
+        call = m.LogCall(customer_id=CID, call_id="y", occurred_at=T0)
+        version = customer.version
+        with pytest.raises(CustomerErasedError):
+            rows.build(customer, call, "call:y", rows.shape(call))  # type: ignore[arg-type]
+        assert customer.version == version and not customer.touch_counts
+        email = m.RecordEmail(customer_id=CID, message_id="<m@x>", from_address="a@example.com",
+                              to=["b@example.com"], subject="s", body_text="b")
+        assert rows.shape(email) is None  # threads and service cases: the domain decides
+    finally:
+        hub.close()
+
+
+@pytest.mark.parametrize("key_bytes", [0, 1, 32, 64, 65, 200])
+def test_the_precomputed_hmac_is_hmac_sha256(key_bytes: int) -> None:
+    key = bytes(range(256))[:key_bytes]
+    for text in ("", "call:x#0", "ünïcode " * 40):
+        assert _HmacSha256(key).mac(text) == hmac.new(key, text.encode(), hashlib.sha256).digest()
