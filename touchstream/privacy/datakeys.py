@@ -159,6 +159,7 @@ class DataKeys:
         self._clock = clock
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
+        self._live: dict[str, float] = {}  # subject → when it was last seen not erased
         # The key of the keyed ids (stream ids, stored source keys, claims): random,
         # kept like a data key (so a master rotation rewraps it and ids never change).
         self.id_secret = self._for_write(IDS_SUBJECT).key
@@ -228,8 +229,23 @@ class DataKeys:
         return self._remember(subject, wrapped)
 
     def is_erased(self, subject: str) -> bool:
+        # A "not erased" answer is kept as long as a cached key is trusted (CACHE_TTL_S,
+        # this process's own erasures drop it at once): a blob is addressed two or three
+        # times per message, each a round trip to the key table otherwise.
+        now = self._clock()
+        seen = self._live.get(subject)
+        if seen is not None and now - seen <= CACHE_TTL_S:
+            return False
+        if (hit := self._cache.get(subject)) is not None and now - hit.at <= CACHE_TTL_S:
+            return False
         exists, wrapped = self.table.get(subject)
-        return exists and wrapped is None
+        if exists and wrapped is None:
+            return True
+        with self._lock:
+            if len(self._live) >= CACHE_SIZE:
+                self._live.clear()  # bounded; the table still answers
+            self._live[subject] = now
+        return False
 
     def destroy(self, subject: str) -> bool:
         """Destroy the subject's key (idempotent); True if it was destroyed by this call."""
@@ -240,6 +256,7 @@ class DataKeys:
         """Drop the subject's key from this process's cache."""
         with self._lock:
             self._cache.pop(subject, None)
+            self._live.pop(subject, None)
 
     def rotate_master(self, new_master: bytes) -> int:
         """Rewrap every live data key under ``new_master``; events are untouched."""
