@@ -132,6 +132,9 @@ class KeyTable(Protocol):
     def rows(self) -> list[tuple[str, bytes]]:
         """Every live (subject, wrapped key)."""
 
+    def erased(self) -> list[str]:
+        """Every subject whose key was destroyed."""
+
     def replace(self, rows: list[tuple[str, bytes]]) -> None:
         """Overwrite the wrapped keys of the given subjects in one transaction."""
 
@@ -159,7 +162,9 @@ class DataKeys:
         self._clock = clock
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
-        self._live: dict[str, float] = {}  # subject → when it was last seen not erased
+        self._erased: set[str] = set()  # subjects whose key was destroyed, as last read
+        self._erased_at: float | None = None
+        self._destroyed: set[str] = set()  # destroyed by this process
         # The key of the keyed ids (stream ids, stored source keys, claims): random,
         # kept like a data key (so a master rotation rewraps it and ids never change).
         self.id_secret = self._for_write(IDS_SUBJECT).key
@@ -229,34 +234,31 @@ class DataKeys:
         return self._remember(subject, wrapped)
 
     def is_erased(self, subject: str) -> bool:
-        # A "not erased" answer is kept as long as a cached key is trusted (CACHE_TTL_S,
-        # this process's own erasures drop it at once): a blob is addressed two or three
-        # times per message, each a round trip to the key table otherwise.
+        """True once the subject's key was destroyed. Answered from the set of erased
+        subjects, read again when older than ``CACHE_TTL_S`` (this process's own erasures
+        join it at once): the bound a cached key already has. A blob is addressed two or
+        three times per message, each a key-table round trip otherwise (a third of a
+        PostgreSQL email ingest). Acting on a stale "not erased" fails safe: sealing
+        under an erased key raises ``SubjectErasedError``, it never makes a new key."""
         now = self._clock()
-        seen = self._live.get(subject)
-        if seen is not None and now - seen <= CACHE_TTL_S:
-            return False
-        if (hit := self._cache.get(subject)) is not None and now - hit.at <= CACHE_TTL_S:
-            return False
-        exists, wrapped = self.table.get(subject)
-        if exists and wrapped is None:
-            return True
-        with self._lock:
-            if len(self._live) >= CACHE_SIZE:
-                self._live.clear()  # bounded; the table still answers
-            self._live[subject] = now
-        return False
+        if self._erased_at is None or now - self._erased_at > CACHE_TTL_S:
+            erased = set(self.table.erased())
+            with self._lock:
+                self._erased, self._erased_at = erased, now
+        return subject in self._erased or subject in self._destroyed
 
     def destroy(self, subject: str) -> bool:
         """Destroy the subject's key (idempotent); True if it was destroyed by this call."""
         self.forget(subject)
-        return self.table.erase(subject, time.time())
+        destroyed = self.table.erase(subject, time.time())
+        with self._lock:
+            self._destroyed.add(subject)  # kept beside the set: a re-read may predate it
+        return destroyed
 
     def forget(self, subject: str) -> None:
         """Drop the subject's key from this process's cache."""
         with self._lock:
             self._cache.pop(subject, None)
-            self._live.pop(subject, None)
 
     def rotate_master(self, new_master: bytes) -> int:
         """Rewrap every live data key under ``new_master``; events are untouched."""
@@ -353,6 +355,11 @@ class SQLiteKeyTable:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return True
 
+    def erased(self) -> list[str]:
+        with self._conn() as conn:
+            return [s for (s,) in conn.execute(
+                "SELECT subject FROM data_keys WHERE wrapped IS NULL")]
+
     def rows(self) -> list[tuple[str, bytes]]:
         with self._conn() as conn:
             return [(s, w) for s, w in conn.execute(
@@ -436,6 +443,11 @@ class PostgresKeyTable:
                 return False
             conn.execute("VACUUM data_keys")
         return True
+
+    def erased(self) -> list[str]:
+        with self._conn() as conn:
+            return [s for (s,) in conn.execute(
+                "SELECT subject FROM data_keys WHERE wrapped IS NULL")]
 
     def rows(self) -> list[tuple[str, bytes]]:
         with self._conn() as conn:
