@@ -19,6 +19,7 @@ import ctypes
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +40,9 @@ class BlobSealer(Protocol):
         """Where ``data`` is stored: 64 lower-case hex characters that reveal nothing
         of the bytes to someone without the installation's secret. Two owners' copies
         of the same bytes have two addresses (and two keys)."""
+
+    def prepare(self, addresses: Sequence[str]) -> None:
+        """Get ready to ``seal`` blobs at these addresses (their keys made in one go)."""
 
     def seal(self, address: str, data: bytes) -> bytes:
         """The bytes to write for ``data`` stored at ``address``."""
@@ -92,6 +96,14 @@ class BlobStore:
         path = self._path(digest)
         if path.exists():
             return digest
+        self._write(path, digest, data, sync)
+        return digest
+
+    def batch(self) -> BlobBatch:
+        """Blobs written together (see :class:`BlobBatch`)."""
+        return BlobBatch(self)
+
+    def _write(self, path: Path, digest: str, data: bytes, sync: bool) -> None:
         stored = data if self.sealer is None else self.sealer.seal(digest, data)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -107,7 +119,6 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return digest
 
     def get(self, address: str) -> bytes:
         try:
@@ -145,6 +156,38 @@ class BlobStore:
             os.fsync(fh.fileno())
         path.unlink(missing_ok=True)
         return True
+
+
+class BlobBatch:
+    """Blobs of one batch: ``put`` gives the address at once, ``write`` stores them all.
+
+    ``write`` asks the sealer for the keys of every new blob in one go (one durable
+    commit, not one per blob), then writes the files and makes them durable together.
+    Keys are committed before any file that needs them exists, and every file is
+    durable before ``write`` returns: the caller records nothing that names a blob of
+    the batch until then. Not shared between threads."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self._queued: dict[str, bytes] = {}
+
+    def put(self, data: bytes, owner: str | None = None) -> str:
+        """The address ``data`` will have (as ``BlobStore.put``); written by ``write``."""
+        address = self.store.address_of(data, owner)
+        if address not in self._queued and not self.store.exists(address):
+            self._queued[address] = data
+        return address
+
+    def write(self) -> None:
+        """Store every blob put so far, durably."""
+        queued, self._queued = self._queued, {}
+        if not queued:
+            return
+        if self.store.sealer is not None:
+            self.store.sealer.prepare(list(queued))
+        for address, data in queued.items():
+            self.store._write(self.store._path(address), address, data, sync=False)
+        self.store.sync()
 
 
 def _syncfs(root: Path) -> bool:

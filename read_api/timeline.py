@@ -64,9 +64,10 @@ def router(deps: ReadDeps) -> APIRouter:
         await deps.reached([views.timeline], params.min_position)
 
         def work() -> dict[str, Any]:
-            found = scoped(views.timeline.resolve(asked), who, customer_id)
-            page = views.timeline.page(found.root, limit=params.limit, cursor=after,
-                                       where=where)
+            both = views.timeline.resolved_page(asked, limit=params.limit, cursor=after,
+                                                where=where)
+            found = scoped(both[0] if both else None, who, customer_id)
+            page = both[1]
             items: list[Any] = page.items
             if is_partner(who):
                 items = [partner.entry(dict(i)) for i in items]

@@ -81,9 +81,17 @@ class HubOutbox:
         self.deps = deps
         self.projection = OutboxProjection()
         self.view = OutboxView(deps.read_store)
+        self._caught_up_to: int | None = None
 
     def refresh(self) -> None:
+        # A catch-up opens a read-store connection and an event source: ~12% of an email
+        # ingest when each reply to unknown mail asked for one. If the log head has not
+        # moved since a catch-up that began at that head, there is nothing to apply.
+        head = int(self.deps.hub.recorder.max_notification_id() or 0)
+        if head == self._caught_up_to:
+            return
         self.deps.catch_up(self.projection)
+        self._caught_up_to = head  # read before the catch-up: never past what it applied
 
     def rebuild(self) -> RebuildResult:
         """Rebuild from position 0 beside the live generation and swap (sends nothing)."""

@@ -165,6 +165,7 @@ class InboundMail:
         self.index = index
         self._batch_roots: dict[str, str] = {}
         self._batch_content: dict[str, int] = {}  # content key → index of its plan
+        self._batch_blobs = blobs.batch()
 
     # ------------------------------------------------------------------ entry points
     def record(self, raw: bytes, origin: Origin) -> Outcome:
@@ -178,10 +179,11 @@ class InboundMail:
     def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
         """Record messages (blobs first, then events); one outcome per message, in order."""
         self._batch_roots, self._batch_content = {}, {}
+        self._batch_blobs = self.blobs.batch()
         plans: list[_Plan] = []
         for item in items:
             plans.append(self._plan(item, len(plans)))
-        self.blobs.sync()  # every blob durable before any event refers to it
+        self._batch_blobs.write()  # every blob (and its key) durable before any event names it
         touch = [c for p in plans if p.kind not in ("quarantine", "same") for c in p.commands]
         results = iter(self._execute_all(touch))
         outcomes = []
@@ -402,7 +404,7 @@ class InboundMail:
         )
 
     def _put(self, data: bytes, owner: str | None = None) -> str:
-        return self.blobs.put(data, sync=False, owner=owner)  # made durable once per batch
+        return self._batch_blobs.put(data, owner)  # written, keys in one go, once per batch
 
     def _counterpart(self, p: ParsedEmail) -> str | None:
         """The blob owner of a message as a whole: the customer it is from (or, sent by

@@ -25,6 +25,10 @@ class CallDirectory(Protocol):
     def customer_of(self, call_id: str) -> UUID | None:
         """The customer of a call seen before, or None."""
 
+    def remembers(self, call_id: str, customer_id: str) -> bool:
+        """True if this process knows ``call_id`` is ``customer_id``'s already (from memory,
+        no I/O: the caller skips ``remember`` then)."""
+
 
 class SQLiteCallDirectory:
     """SQLite file beside the data; answers from memory for calls seen by this process.
@@ -65,6 +69,9 @@ class SQLiteCallDirectory:
                                          "WHERE call_id = ?", (call_id,)).fetchone()
                 customer_id = row[0] if row else customer_id
             self._remember_in_memory(call_id, customer_id)
+
+    def remembers(self, call_id: str, customer_id: str) -> bool:
+        return self._cache.get(call_id) == customer_id
 
     def customer_of(self, call_id: str) -> UUID | None:
         known = self._cache.get(call_id)

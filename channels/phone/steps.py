@@ -91,8 +91,11 @@ async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id:
     if outcome.recorded is None:
         raise HTTPException(422, outcome.error or "not recorded")
     result = outcome.recorded
-    if result.customer_id and not result.held_for_triage:
-        directory.remember(call_id, result.customer_id)
+    if (result.customer_id and not result.held_for_triage
+            and not directory.remembers(call_id, result.customer_id)):
+        # A write (on PostgreSQL a pool checkout and a round trip): on the event loop it
+        # held up every other request meanwhile, once per new call.
+        await run_in_threadpool(directory.remember, call_id, result.customer_id)
     return result
 
 

@@ -222,6 +222,9 @@ def test_the_call_directory_is_shared_and_first_writer_wins(
         a.remember("CA1", one)
         b.remember("CA1", two)  # a duplicate callback naming another customer: ignored
         a.remember("CA2", two)
+        # from memory only: b learnt the first writer's answer, never its own
+        assert a.remembers("CA1", one) and b.remembers("CA1", one)
+        assert not b.remembers("CA1", two) and not b.remembers("CA2", two)
         assert b.customer_of("CA1") == uuid.UUID(one)
         assert a.customer_of("CA1") == uuid.UUID(one)
         assert b.customer_of("CA3") is None

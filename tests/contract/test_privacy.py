@@ -222,6 +222,12 @@ def test_rotating_the_master_key_rewraps_without_touching_events(env: dict[str, 
                                                                  hub: Hub) -> None:
     cid = seed_canary(hub)
     rows_before = customer_rows(env, hub)
+    keys = keys_of(hub)  # keys made in one go (a batch of blobs) rotate like the others
+    keys.destroy("blob:gone")
+    keys.prepare_for_write(["blob:new1", "blob:new2", cid, "blob:gone"])
+    rows = keys.table.get_many(["blob:new1", "blob:new2", "blob:gone", cid])
+    assert rows["blob:gone"] is None and None not in (rows["blob:new1"], rows["blob:new2"])
+    prepared = keys.key_for_write("blob:new1")
     new = new_master_key()
     assert keys_of(hub).rotate_master(base64.urlsafe_b64decode(new)) >= 1
     hub.close()
@@ -233,6 +239,7 @@ def test_rotating_the_master_key_rewraps_without_touching_events(env: dict[str, 
     finally:
         again.close()
     assert build_data_keys(settings_mod.load(rotated_env)).key_for_read(cid)
+    assert build_data_keys(settings_mod.load(rotated_env)).key_for_read("blob:new1") == prepared
 
 
 # -- helpers -------------------------------------------------------------------

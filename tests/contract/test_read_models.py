@@ -19,7 +19,7 @@ from projections.engine import EventSource, Worker, live_generation
 from projections.runner import ProjectionRunner
 from projections.store import ReadStore
 from projections.summary.view import SummaryView
-from projections.timeline.view import Cursor, TimelineView
+from projections.timeline.view import Cursor, TimelineFilter, TimelineView
 from replays.rebuild import rebuild
 from tests.support.demo import T0, random_extra, seed_demo
 from tests.support.logwindow import LogSince
@@ -72,6 +72,10 @@ def test_demo_book_reads_the_same_on_every_store(read_env: dict[str, str], hub: 
                                 reverse=True)
     assert timeline.resolve(ids["ada2"]).root == ids["ada"]  # type: ignore[union-attr]
     assert [i["kind"] for i in timeline.page(ids["ada"], where=_text("invoice")).items]
+    # The route's one-statement read (PostgreSQL) shows what resolve + page show.
+    for asked, where in ((ids["ada2"], None), (ids["ada"], _text("invoice")), (ids["bob"], None)):
+        _assert_resolved_pages_match(timeline, asked, where)
+    assert timeline.resolved_page("00000000-0000-4000-8000-000000000000") is None
 
     assert [e["customer_id"] for e in directory.search("lovel")] == [ids["ada"]]
     assert [e["customer_id"] for e in directory.lookup(("email",), "ada.l@example.org")] == [
@@ -161,6 +165,21 @@ def test_rebuild_equals_live_and_names_a_corrupted_row(read_env: dict[str, str],
     assert live_generation(db, "summary").generation == gen.generation  # type: ignore[union-attr]
     db.close()
     source.close()
+
+
+def _assert_resolved_pages_match(timeline: TimelineView, asked: str,
+                                 where: TimelineFilter | None) -> None:
+    found = timeline.resolve(asked)
+    assert found is not None
+    cursor = None
+    while True:  # pages of 3, so merged members' rows interleave across page boundaries
+        both = timeline.resolved_page(asked, limit=3, cursor=cursor, where=where)
+        assert both is not None and both[0] == found
+        page = timeline.page(found.root, limit=3, cursor=cursor, where=where)
+        assert both[1] == page
+        if page.next_cursor is None:
+            return
+        cursor = Cursor.decode(page.next_cursor)
 
 
 def test_pages_have_no_duplicate_or_gap_while_events_are_appended(

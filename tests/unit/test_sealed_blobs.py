@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,37 @@ def test_the_same_bytes_of_two_owners_are_two_blobs_and_erasing_one_leaves_the_o
     assert store.get(bob) == DOC == store.get(unowned)
     assert sealer.keys.is_erased(blob_subject(ada))
     assert not sealer.keys.is_erased(blob_subject(bob))
+
+
+class CountingKeyTable(SQLiteKeyTable):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.commits = 0
+
+    def insert(self, subject: str, wrapped: bytes, now: float) -> None:
+        self.commits += 1
+        super().insert(subject, wrapped, now)
+
+    def insert_many(self, rows: Sequence[tuple[str, bytes]], now: float) -> None:
+        self.commits += 1
+        super().insert_many(rows, now)
+
+
+def test_a_batch_makes_the_keys_of_its_new_blobs_in_one_commit_before_any_file(
+        tmp_path: Path) -> None:
+    table = CountingKeyTable(tmp_path / "keys.db")
+    store = BlobStore(tmp_path / "blobs", SealedBlobs(DataKeys(table, b"m" * 32)))
+    known = store.put(b"stored before")  # has its key and file already
+    table.commits = 0
+    batch = store.batch()
+    docs = [(DOC, "email:ada@example.com"), (DOC, "email:bob@example.com"),
+            (b"other bytes", None), (DOC, "email:ada@example.com"), (b"stored before", None)]
+    addresses = [batch.put(data, owner) for data, owner in docs]
+    assert addresses[0] == addresses[3] and addresses[4] == known
+    assert len(set(addresses)) == 4
+    assert not any(store.exists(a) for a in addresses[:3])  # nothing written yet
+    batch.write()
+    assert table.commits == 1  # three new keys, one transaction
+    assert [store.get(a) for a in addresses] == [data for data, _ in docs]
+    batch.write()  # nothing queued: nothing to do
+    assert table.commits == 1

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from touchstream.settings import Settings, sqlite_path, store_kind
@@ -200,9 +201,12 @@ class PostgresKeyStore(KeyStore):
     def __init__(self, uri: str, timeout_s: float = 5) -> None:
         # check: a connection broken by a server restart is replaced on checkout,
         # not handed to a request; timeout: the wait for a connection (then 503).
+        # No ``check`` on checkout: its ping is a round trip of its own, and every API
+        # request looks its key up here. Statements run on a connection found broken (a
+        # server restart) are asked again on another one instead (``_run``).
         self.pool: ConnectionPool[Any] = ConnectionPool(
             uri, min_size=1, max_size=4, open=True, kwargs={"autocommit": True},
-            name="touchstream-keys", timeout=timeout_s, check=ConnectionPool.check_connection,
+            name="touchstream-keys", timeout=timeout_s,
         )
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
@@ -210,9 +214,19 @@ class PostgresKeyStore(KeyStore):
                 conn.execute(statement)
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.pool.connection() as conn:
-            cur = conn.execute(sql.replace("?", "%s"), tuple(params))
-            return cur.fetchall() if cur.description else []
+        # Only a connection found broken is asked again (the pool drops it on return);
+        # every statement here may run twice: lookups, ON CONFLICT inserts, a revocation
+        # by id, and a key's insert by its id (a commit lost with its connection then
+        # fails on the id, never adds a second key).
+        for attempt in range(self.pool.max_size + 1):
+            with self.pool.connection() as conn:
+                try:
+                    cur = conn.execute(sql.replace("?", "%s"), tuple(params))
+                    return cur.fetchall() if cur.description else []
+                except psycopg.OperationalError:
+                    if not conn.broken or attempt == self.pool.max_size:
+                        raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.pool.close()

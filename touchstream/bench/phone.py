@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -97,17 +98,21 @@ def served(settings: Settings) -> Iterator[int]:
     """``touchstream serve`` in a child process; yields its port once /health answers."""
     port = _free_port()
     root = Path(__file__).resolve().parents[2]
+    # The server logs a line per request: into a pipe nobody reads during the run, the
+    # pipe filled after a few hundred requests and its event loop blocked in the write
+    # (every client then timed out). A file takes them all; its tail explains a failure.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "touchstream.cli", "serve", "--port", str(port)],
         env={**_env(settings), "PYTHONPATH": str(root)}, cwd=root,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=log,
     )
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("the server exited: " + proc.stderr.read().decode()[-2000:]
-                                   if proc.stderr else "the server exited")
+                log.seek(0)
+                raise RuntimeError("the server exited: " + log.read().decode()[-2000:])
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/health")
@@ -127,6 +132,7 @@ def served(settings: Settings) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+        log.close()
 
 
 def customer_number(i: int) -> str:

@@ -3,7 +3,7 @@
 Measured in one run, on one fresh store (and (c), an account's timeline: see
 ``touchstream.bench.account_timeline``):
 
-(a) the read model: ``resolve`` + ``page(limit=50)`` as the route calls them,
+(a) the read model: ``resolved_page(limit=50)`` (resolve + page) as the route calls it,
     walking the whole timeline page by page with cursors (p50/p99);
 (b) over HTTP against running servers (uvicorn, ``--workers`` processes each (default 1), the real app
     with API keys): the timeline route with those cursors, once with the read
@@ -146,9 +146,9 @@ def _measure(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     cursor = None
     while True:
         started = time.perf_counter()
-        found = view.resolve(root)
-        assert found is not None
-        page = view.page(found.root, limit=50, cursor=cursor)
+        both = view.resolved_page(root, limit=50, cursor=cursor)
+        assert both is not None
+        page = both[1]
         model.append(time.perf_counter() - started)
         if page.next_cursor is None:
             break

@@ -42,6 +42,9 @@ class PostgresCallDirectory:
                 customer_id = row[0] if row else customer_id
         self._keep(call_id, customer_id)
 
+    def remembers(self, call_id: str, customer_id: str) -> bool:
+        return self._cache.get(call_id) == customer_id
+
     def customer_of(self, call_id: str) -> UUID | None:
         known = self._cache.get(call_id)
         if known is not None:

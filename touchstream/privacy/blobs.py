@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -82,6 +83,10 @@ class SealedBlobs:
                 return address
         raise BlobAddressExhaustedError(
             f"{MAX_GENERATIONS} generations of one blob's address are erased")
+
+    def prepare(self, addresses: Sequence[str]) -> None:
+        """Create the keys of blobs about to be sealed, in one transaction."""
+        self.keys.prepare_for_write(blob_subject(a) for a in addresses)
 
     def seal(self, address: str, data: bytes) -> bytes:
         key = self.keys.key_for_write(blob_subject(address))
