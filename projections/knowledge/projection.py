@@ -44,14 +44,14 @@ class KnowledgeProjection(Projection):
 
     def ddl(self, dialect: str) -> list[str]:
         if dialect == "postgres":
-            search = ["CREATE TABLE {search} (article_id TEXT NOT NULL, scope TEXT NOT NULL, "
+            search = [("CREATE TABLE {search} (article_id TEXT NOT NULL, scope TEXT NOT NULL, "
                       "title TEXT NOT NULL, doc TSVECTOR NOT NULL, "
-                      "PRIMARY KEY (article_id, scope))",
+                      "PRIMARY KEY (article_id, scope))"),
                       "CREATE INDEX {search}_doc ON {search} USING GIN (doc)"]
         else:
-            search = ["CREATE VIRTUAL TABLE {search} USING fts5(article_id UNINDEXED, "
+            search = [("CREATE VIRTUAL TABLE {search} USING fts5(article_id UNINDEXED, "
                       "scope UNINDEXED, title, body, tags, "
-                      "tokenize='unicode61 remove_diacritics 2')"]
+                      "tokenize='unicode61 remove_diacritics 2')")]
         return [
             ("CREATE TABLE {article} (article_id TEXT PRIMARY KEY, title TEXT NOT NULL, "
              "tags TEXT NOT NULL, language TEXT NOT NULL, visibility TEXT NOT NULL, "

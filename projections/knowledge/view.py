@@ -83,7 +83,7 @@ class KnowledgeView(LiveView):
             where.append("a.language=?")
             params.append(language)
         if tag:
-            where.append(f"EXISTS (SELECT 1 FROM {{tag}} g WHERE g.article_id=a.article_id "
+            where.append("EXISTS (SELECT 1 FROM {tag} g WHERE g.article_id=a.article_id "
                          "AND g.tag=?)")
             params.append(tag.casefold())
 
