@@ -50,6 +50,9 @@ class CreateArticle(ArticleContent):
     kind: Literal["create-article"] = "create-article"
     article_id: UUID | None = Field(default=None, description="Derived from the key if absent.")
 
+    def default_source_key(self) -> str | None:
+        return f"create-article:{self.article_id}" if self.article_id else None
+
 
 class ReviseArticle(ArticleContent):
     """A new version of the article (all its content; a draft until published)."""
