@@ -122,6 +122,8 @@ def case_status_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRo
                             403: {"description": "Not a link of ours (or altered)"},
                             409: {"description": "The case is closed"},
                             410: {"description": "The link has expired"},
+                            413: {"description": "Body over the forms' size limit"},
+                            415: {"description": "Not form-encoded and not JSON"},
                             422: {"description": "No message, or too long"},
                             429: {"description": "Too many submissions from this client"}})
     async def reply(token: str, request: Request,
@@ -152,6 +154,7 @@ def case_status_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRo
             return problem("Your case", str(exc), 409)
         return RedirectResponse(f"/help/cases/{token}#thread", status_code=303,
                                 headers=dict(SELF_SERVICE_HEADERS))
+
     return router
 
 
