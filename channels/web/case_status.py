@@ -60,6 +60,12 @@ def html_page(body: str, status: int = 200,
                                                            **(headers or {})})
 
 
+def html_responses(described: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these statuses, each an HTML page (as they are answered)."""
+    return {status: {"description": text, "content": {"text/html": {"schema": {
+        "type": "string"}}}} for status, text in described.items()}
+
+
 def problem(title: str, message: str, status: int,
             headers: Mapping[str, str] | None = None) -> HTMLResponse:
     """The house error page (the forms') with ``SELF_SERVICE_HEADERS``."""
@@ -81,9 +87,9 @@ def case_status_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRo
 
     @router.get("/{token}", response_class=HTMLResponse,
                 summary="A case's status and public thread, by its signed link",
-                responses={403: {"description": "Not a link of ours (or altered)"},
-                           404: {"description": "The case is no longer there"},
-                           410: {"description": "The link has expired"}})
+                responses=html_responses({403: "Not a link of ours (or altered)",
+                                          404: "The case is no longer there",
+                                          410: "The link has expired"}))
     def status(token: str, hub: Hub = Depends(get_hub)) -> HTMLResponse:  # noqa: B008
         try:
             link = check_status_token(config.secret, token, now())
@@ -116,16 +122,13 @@ def case_status_router(get_hub: Callable[[], Hub], config: FormsConfig) -> APIRo
 
     @router.post("/{token}", response_class=HTMLResponse,
                  summary="Reply on a case through its signed link",
-                 responses={303: {"description": "Recorded; back to the status page"},
-                            400: {"description": "Automated, or the render token is "
-                                                 "missing, forged or expired"},
-                            403: {"description": "Not a link of ours (or altered)"},
-                            409: {"description": "The case is closed"},
-                            410: {"description": "The link has expired"},
-                            413: {"description": "Body over the forms' size limit"},
-                            415: {"description": "Not form-encoded and not JSON"},
-                            422: {"description": "No message, or too long"},
-                            429: {"description": "Too many submissions from this client"}})
+                 responses=html_responses({
+                     303: "Recorded; back to the status page",
+                     400: "Automated, or the render token is missing, forged or expired",
+                     403: "Not a link of ours (or altered)", 409: "The case is closed",
+                     410: "The link has expired", 413: "Body over the forms' size limit",
+                     415: "Not form-encoded and not JSON", 422: "No message, or too long",
+                     429: "Too many submissions from this client"}))
     async def reply(token: str, request: Request,
                     hub: Hub = Depends(get_hub)) -> Response:  # noqa: B008 - FastAPI idiom
         try:

@@ -32,7 +32,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from channels.web.case_status import case_status_router, html_page, problem
+from channels.web.case_status import case_status_router, html_page, html_responses, problem
 from channels.web.config import FormsConfig
 from channels.web.forms import FormsEndpoint, SubmissionError, _complete_prospect, _payload
 from channels.web.html import render_form, render_page
@@ -96,8 +96,8 @@ def selfservice_router(get_hub: Callable[[], Hub], config: FormsConfig,
         return html_page(render_page(TITLE, body))
 
     @router.get("/articles/{article_id}", response_class=HTMLResponse,
-                summary="Read a help article", responses={404: {"description": "No such "
-                                                                "public article"}})
+                summary="Read a help article",
+                responses=html_responses({404: "No such public article"}))
     def article(article_id: str, request: Request,
                 hub: Hub = Depends(get_hub)) -> HTMLResponse:  # noqa: B008 - FastAPI idiom
         found = _public_article(catalogue(), article_id)
@@ -134,7 +134,7 @@ def selfservice_router(get_hub: Callable[[], Hub], config: FormsConfig,
 
     @router.get("/articles/{article_id}/ask", response_class=HTMLResponse,
                 summary="The service-request form, from an article",
-                responses={404: {"description": "No such public article"}})
+                responses=html_responses({404: "No such public article"}))
     def ask(article_id: str, view: str | None = None) -> HTMLResponse:
         found = _public_article(catalogue(), article_id)
         if found is None:
@@ -143,14 +143,12 @@ def selfservice_router(get_hub: Callable[[], Hub], config: FormsConfig,
 
     @router.post("/articles/{article_id}/ask", response_class=HTMLResponse, status_code=201,
                  summary="Ask for help after reading an article (opens a case)",
-                 responses={200: {"description": "Already received (the same form again)"},
-                            400: {"description": "Automated, or the render token is "
-                                                 "missing, forged or expired"},
-                            404: {"description": "No such public article"},
-                            413: {"description": "Body over the form's size limit"},
-                            415: {"description": "Not form-encoded and not JSON"},
-                            422: {"description": "Invalid fields"},
-                            429: {"description": "Too many submissions from this client"}})
+                 responses=html_responses({
+                     200: "Already received (the same form again)",
+                     400: "Automated, or the render token is missing, forged or expired",
+                     404: "No such public article", 413: "Body over the form's size limit",
+                     415: "Not form-encoded and not JSON", 422: "Invalid fields",
+                     429: "Too many submissions from this client"}))
     async def ask_submit(article_id: str, request: Request, view: str | None = None,
                          hub: Hub = Depends(get_hub)) -> Response:  # noqa: B008
         found = await run_in_threadpool(_public_article, catalogue(), article_id)
