@@ -32,6 +32,7 @@ from commands import (
     customers,
     dispatch,
     handling,
+    knowledge,
     mailbox,
     marketing,
     quality,
@@ -321,6 +322,7 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **service.HANDLERS,
     **marketing.HANDLERS,
     **work.HANDLERS,
+    **knowledge.HANDLERS,
 }
 
 __all__ = [

@@ -104,6 +104,8 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "ServiceContractEnded": frozenset(),
     "InstalledProductRecorded": frozenset(),
     "InstalledProductRemoved": frozenset({"reason"}),
+    # -- knowledge
+    "CaseArticleLinked": frozenset(),
     # -- dispatch
     "WorkOrderCreated": frozenset({"address", "summary"}),
     "WorkOrderScheduled": frozenset(),
@@ -216,6 +218,8 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "InstalledProductRecorded": frozenset({"product_id", "product_code", "serial_number",
                                            "installed_on"}),
     "InstalledProductRemoved": frozenset({"product_id"}),
+    # -- knowledge
+    "CaseArticleLinked": frozenset({"case_id", "article_id", "relation", "view_id"}),
     # -- dispatch
     "WorkOrderCreated": frozenset({"work_order_id", "case_id", "skill", "priority",
                                    "window_start", "window_end"}),

@@ -15,6 +15,7 @@ from projections.directory.projection import DirectoryProjection
 from projections.dispatch.projection import DispatchProjection
 from projections.engine import Projection, UnknownProjectionError
 from projections.event_index.projection import EventIndexProjection
+from projections.knowledge.projection import KnowledgeProjection
 from projections.lifecycle.projection import LifecycleProjection
 from projections.orders.projection import OrdersProjection
 from projections.outbox.projection import OutboxProjection
@@ -53,6 +54,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "event_index": EventIndexProjection,
     "work": WorkProjection,
     "commissions": CommissionsProjection,
+    "knowledge": KnowledgeProjection,
 }
 
 

@@ -34,6 +34,7 @@ from touchstream.app import AppContext, RouterFactory
 from touchstream.email_wiring import imap_state
 from touchstream.marketing_routes import marketing_routers
 from touchstream.read_side import read_audit
+from touchstream.selfservice_routes import selfservice_routes
 from touchstream.settings import Settings
 
 
@@ -43,6 +44,7 @@ def channel_routers(settings: Settings) -> list[RouterFactory]:
         # before the forms router: its /forms/{name} would take /forms/survey/{link}
         lambda ctx: survey_router(ctx.hub, ctx.deps.forms),
         lambda ctx: forms_router(ctx.hub, ctx.deps.forms),
+        selfservice_routes,  # /help: the knowledge base and case status by signed link
         lambda ctx: visits_router(ctx.hub, ctx.authorize),
         lambda ctx: quarantine_router(ctx.hub, ctx.authorize,
                                       lambda: imap_state(ctx.deps.settings)),

@@ -32,6 +32,7 @@ from commands.dispatch import RecordWorkDone
 from commands.hub import NAMESPACE, Hub
 from touchstream import demo_accounts, demo_dispatch
 from touchstream.demo_analytics import activity_plan
+from touchstream.demo_knowledge import knowledge_plan
 from touchstream.demo_marketing import Person, marketing_plan
 from touchstream.demo_sales import sales_plan
 from touchstream.demo_service import service_plan
@@ -336,6 +337,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     demo_dispatch.plan_work_orders(plan.commands, plan.blobs, [p.id for p in people], seed, until)
     plan.commands += activity_plan([p.id for p in people], seed, until)
     plan.commands += work_plan(plan.commands, seed, until)
+    plan.commands += knowledge_plan(plan.commands, seed, until)
     return plan
 
 

@@ -17,13 +17,14 @@ from fastapi.testclient import TestClient
 from channels.web import (
     accounts_commands,
     dispatch_commands,
+    knowledge_commands,
     marketing_commands,
     sales_commands,
     service_commands,
     work_commands,
 )
 from channels.web.command_routes import COMMANDS, ROUTE_ROLES
-from commands import accounts, dispatch, marketing, quality, sales, service, work
+from commands import accounts, dispatch, knowledge, marketing, quality, sales, service, work
 from commands import messages as m
 from tests.conftest import store_env
 from tests.support.api import Api, running_api
@@ -34,9 +35,10 @@ from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 
 # Command messages and route tables of the business areas (one entry each).
-AREA_COMMAND_MODULES = (dispatch, service, marketing, accounts, quality, sales, work)
+AREA_COMMAND_MODULES = (dispatch, service, marketing, accounts, quality, sales, work,
+                        knowledge)
 AREA_ROUTE_TABLES = (dispatch_commands, service_commands, marketing_commands, accounts_commands,
-                     sales_commands, work_commands)
+                     sales_commands, work_commands, knowledge_commands)
 
 T = "2025-06-02T10:00:00+00:00"
 

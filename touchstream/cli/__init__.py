@@ -36,6 +36,7 @@ MODULES = (
     "touchstream.cli.work",
     "touchstream.cli.dispatch",
     "touchstream.cli.analytics",
+    "touchstream.cli.kb",
 )
 
 
