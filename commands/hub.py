@@ -35,8 +35,10 @@ from commands import (
     mailbox,
     marketing,
     quality,
+    replies,
     sales,
     service,
+    territories,
     touchpoints,
     triage,
     work,
@@ -318,6 +320,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **service.HANDLERS,
     **marketing.HANDLERS,
     **work.HANDLERS,
+    **replies.HANDLERS,
+    **territories.HANDLERS,
 }
 
 __all__ = [
