@@ -21,6 +21,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /analytics/…                        | analyst (see ``read_api.analytics_common``)               |
 | GET /customers/{id}/contracts           | service, agent, dispatcher (see ``read_api.contracts``)   |
 | GET /work/tasks, /work/day, /work/calendar, /work/supervisor, /sales/commissions | see ``read_api.work`` |
+| GET /sales/territories, /service/auto-replies | see ``read_api.replies`` |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -60,6 +61,7 @@ from read_api import (
     events,
     marketing,
     quality,
+    replies,
     sales,
     service,
     status,
@@ -122,4 +124,5 @@ def read_router(
     router.include_router(analytics_activity.router(deps, sla))
     router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))
     router.include_router(work.router(deps, work_policy or WorkPolicy()))
+    router.include_router(replies.router(deps, work_policy or WorkPolicy()))
     return router

@@ -51,10 +51,13 @@ class AutoReplies:
         self.projection = AutoRepliesProjection()
         self.view = AutoRepliesView(deps.read_store)
 
-    def run_once(self, now: datetime | None = None) -> tuple[int, int, list[str]]:
-        """(acknowledged, withheld, refusals) of one pass; nothing when no From is set."""
+    def run_once(self, now: datetime | None = None, *,
+                 from_address: str | None = None) -> tuple[int, int, list[str]]:
+        """(acknowledged, withheld, refusals) of one pass; nothing when no From is set
+        (``from_address`` stands in for the setting: the demo's seeding)."""
         cfg = self.deps.settings.work
-        if not cfg.auto_ack_from:
+        from_address = from_address or cfg.auto_ack_from
+        if not from_address:
             return 0, 0, []
         now = now or self.clock()
         self.deps.catch_up(self.projection)
@@ -72,7 +75,7 @@ class AutoReplies:
             cmd = AcknowledgeCase(
                 customer_id=UUID(case["customer_id"]), case_id=UUID(case["case_id"]),
                 trigger_event_id=UUID(case["trigger_event_id"]), template=cfg.auto_ack_template,
-                from_address=cfg.auto_ack_from, to=sender or "unknown",
+                from_address=from_address, to=sender or "unknown",
                 in_reply_to=case["message_id"], references=refs[-200:],
                 headers=self._headers(case["raw_ref"]), bounced=case["bounced"],
                 last_replied_at=last, window_days=cfg.auto_ack_window_days,

@@ -53,6 +53,7 @@ from channels.web import (
     accounts_commands,
     dispatch_commands,
     marketing_commands,
+    replies_commands,
     sales_commands,
     service_commands,
     work_commands,
@@ -211,6 +212,7 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     **marketing_commands.COMMANDS,
     **accounts_commands.COMMANDS,
     **sales_commands.COMMANDS,
+    **replies_commands.COMMANDS,
 }
 #: route name → roles admitted (admin is always admitted by ``authorize``)
 ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
@@ -221,6 +223,7 @@ ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     **marketing_commands.ROUTE_ROLES,
     **accounts_commands.ROUTE_ROLES,
     **sales_commands.ROUTE_ROLES,
+    **replies_commands.ROUTE_ROLES,
 }
 
 class RecordedPublic(BaseModel):

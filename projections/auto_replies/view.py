@@ -43,6 +43,16 @@ class AutoRepliesView(LiveView):
 
         return self.run(query)
 
+    def some_inbound(self, limit: int) -> list[tuple[str, str, str | None]]:
+        """The first ``limit`` inbound emails by event id: (event id, customer, subject)
+        (the demo opens cases from them; the same ones on every run)."""
+        def query(db: Db, t: Names) -> list[tuple[str, str, str | None]]:
+            rows = db.all(f"SELECT event_id, customer_id, subject FROM {t.inbound} "
+                          "WHERE kind = 'email' ORDER BY event_id LIMIT ?", (limit,))
+            return [(r[0], r[1], r[2]) for r in rows]
+
+        return self.run(query)
+
     def last_replied(self, recipient_key: str) -> datetime | None:
         """When this recipient key was last answered automatically."""
         def query(db: Db, t: Names) -> datetime | None:

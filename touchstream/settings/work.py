@@ -76,6 +76,11 @@ DEFAULT_POLICY = WorkPolicy(follow_ups=(
                  "Follow-up call after the complaint", "follow-up"),
     FollowUpRule("won-deal-care", "deal-won", 14, "call", "Follow-up call after the order",
                  "follow-up"),
+), territories=(  # the demo region's (GB); a work file without [[territories]] has none
+    TerritoryDef("north", ("GB-NE", "GB-M", "GB-LS", "GB-L"), "lee"),
+    TerritoryDef("london", ("GB-EC", "GB-WC", "GB-SW", "GB-SE", "GB-NW", "GB-N", "GB-E",
+                            "GB-W"), "sam"),
+    TerritoryDef("rest-of-gb", ("GB",), "mia"),
 ))
 
 
