@@ -47,7 +47,6 @@ TEMPLATES = [
                         "({{ pages }} pages).\n")),
 ]
 MAX_REPLIES = 12
-MAX_MATERIAL = 10
 ACK_CASES = 6
 
 
@@ -57,7 +56,9 @@ def _id(seed: int, *parts: object) -> UUID:
 
 def replies_plan(planned: list[m.Command], blobs: list[bytes], seed: int,
                  until: datetime) -> list[m.Command]:
-    rng = random.Random(f"replies:{seed}")
+    def rng_of(*what: object) -> random.Random:  # per item: a smaller demo is a prefix
+        return random.Random(f"replies:{seed}:" + ":".join(map(str, what)))
+
     at = until - timedelta(days=20)
     out: list[m.Command] = [t.model_copy(update={
         "source_key": f"demo-replies:{seed}:template:{t.name}:{t.language}", "occurred_at": at,
@@ -74,6 +75,7 @@ def replies_plan(planned: list[m.Command], blobs: list[bytes], seed: int,
     owners = list(dict.fromkeys(c.customer_id for c in planned
                                 if isinstance(c, cs.OpenOpportunity)))
     for cid in owners:
+        rng = rng_of("address", cid)
         london = cid in still_open and rng.random() < 0.7
         out.append(m.ChangeProfile(customer_id=cid, changes={
             "country": "GB", "postcode": rng.choice(POSTCODES[:3] if london else POSTCODES)},
@@ -81,6 +83,7 @@ def replies_plan(planned: list[m.Command], blobs: list[bytes], seed: int,
     # templated staff replies on cases
     cases = [c for c in planned if isinstance(c, sc.OpenCase) and c.customer_id in emails]
     for case in cases[:MAX_REPLIES]:
+        rng = rng_of("reply", case.case_id)
         out.append(em.SendEmail(
             customer_id=case.customer_id, from_address="support@example.org",
             to=[emails[case.customer_id]], template_id=template_id("case-reply"),
@@ -97,14 +100,16 @@ def replies_plan(planned: list[m.Command], blobs: list[bytes], seed: int,
     material = hashlib.sha256(document).hexdigest()
     faxes = {c.customer_id for c in planned if isinstance(c, m.RegisterCustomer)
              and any(p.kind == "fax" for p in c.contact_points)}
-    for i, cid in enumerate(list(emails)[:MAX_MATERIAL]):
-        channel = "fax" if cid in faxes and i % 2 else "email"
+    chosen = [cid for cid in emails if rng_of("material", cid).random() < 0.15]
+    for cid in chosen:
+        rng = rng_of("material-send", cid)
+        channel = "fax" if cid in faxes and rng.random() < 0.5 else "email"
         out.append(rc.SendMaterial(
             customer_id=cid, material_id=material, name="Price list 2027.pdf",
             size=len(document), send_channel=channel,  # type: ignore[arg-type]
             from_address="sales@example.org", subject="Our price list",
             body_text="Please find our price list attached.\n",
-            rule="price-request" if i % 2 else None, send_id=_id(seed, "material", cid),
+            rule="price-request" if rng.random() < 0.5 else None, send_id=_id(seed, "material", cid),
             occurred_at=until - timedelta(days=rng.randint(1, 30)), actor="sales"))
     out.append(tc.ReassignTerritory(territory="london", to_owner="jo",
                                     source_key=f"demo-replies:{seed}:territory:london",
