@@ -76,7 +76,8 @@ class AcknowledgeCase(m.Command):
     from_address: m.Short
     to: m.Short = Field(description="The inbound message's sender.")
     in_reply_to: m.Short | None = None
-    references: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=200)] = []
+    references: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=200)] = \
+        Field(default_factory=list)
     headers: Annotated[dict[Annotated[str, Field(max_length=100)],
                             Annotated[str, Field(max_length=2000)]], Field(max_length=20)] = Field(
         default_factory=dict, description="The inbound message's loop headers "
