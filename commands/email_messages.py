@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from commands.messages import Command, Key, Sha256, Short, Touchpoint
 
@@ -26,9 +26,26 @@ class SendEmail(Touchpoint):
     to: Annotated[list[Short], Field(min_length=1, max_length=50)]
     cc: Annotated[list[Short], Field(max_length=50)] = []
     subject: Annotated[str, Field(max_length=2000)] = ""
-    body_text: Annotated[str, Field(max_length=64_000)]
+    body_text: Annotated[str, Field(max_length=64_000)] = ""
     in_reply_to: Short | None = Field(default=None, description="Message-ID being answered.")
     references: Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=200)] = []
+    template_id: UUID | None = Field(default=None, description=(
+        "Render this message template (commands.replies) against the customer's data; "
+        "``subject`` (when given) overrides the template's. Needs ``customer_id``."))
+    variables: Annotated[dict[Annotated[str, Field(max_length=100)],
+                              Annotated[str, Field(max_length=5000)]], Field(max_length=50)] = {}
+    language: Annotated[str, Field(max_length=20)] | None = Field(
+        default=None, description="Template language; default: the customer's, then the "
+        "template's fallback.")
+    case_id: UUID | None = Field(default=None, description="The case the template may name.")
+
+    @model_validator(mode="after")
+    def _body_or_template(self) -> SendEmail:
+        if self.template_id is None and not self.body_text:
+            raise ValueError("give body_text, or a template_id to render it from")
+        if self.template_id is None and (self.variables or self.language or self.case_id):
+            raise ValueError("variables, language and case_id go with a template_id")
+        return self
 
     def counterpart(self) -> tuple[str, str] | None:
         return ("email", self.to[0])

@@ -36,8 +36,10 @@ from commands import (
     mailbox,
     marketing,
     quality,
+    replies,
     sales,
     service,
+    territories,
     touchpoints,
     triage,
     work,
@@ -323,6 +325,8 @@ _HANDLERS: dict[type, Callable[[Hub, Any], Recorded]] = {
     **marketing.HANDLERS,
     **work.HANDLERS,
     **knowledge.HANDLERS,
+    **replies.HANDLERS,
+    **territories.HANDLERS,
 }
 
 __all__ = [

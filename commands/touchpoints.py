@@ -43,7 +43,8 @@ TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     em.RecordEmailBounce: Customer.EmailBounced,
 }
 # Command fields that only help find the customer and are not stored on the event.
-LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id"}
+LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id",
+               "template_id", "variables", "language", "case_id"}  # a templated email's inputs
 
 
 def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:

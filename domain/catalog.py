@@ -11,11 +11,12 @@ the core ones.
 from __future__ import annotations
 
 # Each business area's module, imported so its events exist (one name per area).
-from domain import accounts, dispatch, knowledge, marketing, sales, service, work
+from domain import accounts, dispatch, knowledge, marketing, replies, sales, service, territories, work
 from domain.customer import Customer
 
 AREA_MODULES: tuple[str, ...] = tuple(
-    m.__name__ for m in (accounts, sales, marketing, service, dispatch, work, knowledge))
+    m.__name__ for m in (accounts, sales, marketing, service, dispatch, work, knowledge, replies,
+                         territories))
 
 
 def customer_event_classes() -> list[type[Customer.Event]]:

@@ -125,6 +125,14 @@ PERSONAL_FIELDS: dict[str, frozenset[str]] = {
     "TaskCancelled": frozenset({"reason"}),
     "WorkRouted": frozenset(),
     "WorkMoved": frozenset({"reason"}),
+    # -- replies (what was filled in and rendered is the customer's; the recipient key
+    # is a keyed digest of an address, and the address itself where no secret is set)
+    "TemplateRendered": frozenset({"variables", "body_html"}),
+    "AutoReplyQueued": frozenset({"recipient_key"}),
+    "AutoReplyWithheld": frozenset(),
+    "MaterialSent": frozenset(),
+    # -- territories
+    "OpportunityTerritoryMoved": frozenset(),
 }
 
 # Fields that are explicitly not personal, per event class (documentation and the
@@ -245,6 +253,17 @@ CLEAR_FIELDS: dict[str, frozenset[str]] = {
     "WorkRouted": frozenset({"item_kind", "item_id", "queue", "agent", "rule", "strategy",
                              "outcome"}),
     "WorkMoved": frozenset({"item_kind", "item_id", "from_agent", "to_agent", "queue"}),
+    # -- replies (template ids and versions, loop-rule codes, Message-IDs; the material is
+    # a library document the company publishes, named by its blob address and title)
+    "TemplateRendered": frozenset({"message_id", "template_id", "template_version", "language",
+                                   "purpose"}),
+    "AutoReplyQueued": frozenset({"case_id", "trigger_event_id", "message_id"}),
+    "AutoReplyWithheld": frozenset({"case_id", "trigger_event_id", "reason"}),
+    "MaterialSent": frozenset({"material_id", "name", "content_type", "size", "send_channel",
+                               "message_id", "fax_id", "rule"}),
+    # -- territories (territory names, staff ids, move ids)
+    "OpportunityTerritoryMoved": frozenset({"opportunity_id", "territory", "move_id",
+                                            "from_owner", "to_owner"}),
 }
 
 

@@ -497,6 +497,16 @@ def _assign(customer: Customer, prov: Provenance, item_kind: str, item_id: str, 
 
 
 @dataclass(frozen=True)
+class TerritoryDef:
+    """A sales territory (``domain.territories``): ``prefixes`` like ``DE`` (the country)
+    or ``DE-10`` (postcodes of DE starting with 10); the first that matches wins."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    owner: str
+
+
+@dataclass(frozen=True)
 class WorkPolicy:
     """The work area's configuration: follow-up rules, routing rules and the roster."""
 
@@ -504,6 +514,7 @@ class WorkPolicy:
     rules: tuple[AssignmentRule, ...] = ()
     roster: Roster = field(default_factory=Roster)
     commissions: CommissionRates = field(default_factory=lambda: CommissionRates())
+    territories: tuple[TerritoryDef, ...] = ()
 
     def follow_up(self, trigger: str) -> list[FollowUpRule]:
         return [r for r in self.follow_ups if r.trigger == trigger]

@@ -141,6 +141,7 @@ _OBJECT_IDS = (
     ("case_id", "case"), ("opportunity_id", "opportunity"), ("contract_id", "contract"),
     ("product_code", "product"), ("product_id", "product"), ("account_id", "account"),
     ("task_id", "task"), ("item_id", "work item"),
+    ("template_id", "template"), ("material_id", "material"),
 )
 #: Clear (non-personal) state fields a business event's summary line lists when it has
 #: no text or amount of its own: "priority: high", "queue: billing; agent: mia".

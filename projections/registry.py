@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from projections.accounts.projection import AccountsProjection
+from projections.auto_replies.projection import AutoRepliesProjection
 from projections.callcentre.projection import CallCentreProjection
 from projections.campaigns.projection import CampaignsProjection
 from projections.channel_mix.projection import ChannelMixProjection
@@ -26,6 +27,7 @@ from projections.satisfaction.projection import SatisfactionProjection
 from projections.segments.projection import SegmentsProjection
 from projections.service.projection import ServiceProjection
 from projections.summary.projection import SummaryProjection
+from projections.territories.projection import TerritoriesProjection
 from projections.timeline.projection import TimelineProjection
 from projections.value.projection import ValueProjection
 from projections.work.projection import WorkProjection
@@ -55,6 +57,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
     "work": WorkProjection,
     "commissions": CommissionsProjection,
     "knowledge": KnowledgeProjection,
+    "auto_replies": AutoRepliesProjection,
+    "territories": TerritoriesProjection,
 }
 
 

@@ -22,6 +22,7 @@ Access (``admin`` is admitted everywhere by ``authorize``):
 | GET /customers/{id}/contracts           | service, agent, dispatcher (see ``read_api.contracts``)   |
 | GET /work/tasks, /work/day, /work/calendar, /work/supervisor, /sales/commissions | see ``read_api.work`` |
 | GET /knowledge/articles[/{id}], /knowledge/deflection | see ``read_api.knowledge`` |
+| GET /sales/territories, /service/auto-replies | see ``read_api.replies`` |
 
 ``*`` A partner key sees only customers whose (merge-root) customer is
 assigned to its partner by a ``PartnerAssigned`` event; any other id answers
@@ -62,6 +63,7 @@ from read_api import (
     knowledge,
     marketing,
     quality,
+    replies,
     sales,
     service,
     status,
@@ -125,4 +127,5 @@ def read_router(
     router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))
     router.include_router(work.router(deps, work_policy or WorkPolicy()))
     router.include_router(knowledge.router(deps))
+    router.include_router(replies.router(deps, work_policy or WorkPolicy()))
     return router

@@ -30,10 +30,12 @@ from uuid import UUID, uuid5
 from commands import messages as m
 from commands.dispatch import RecordWorkDone
 from commands.hub import NAMESPACE, Hub
+from commands.replies import SendMaterial
 from touchstream import demo_accounts, demo_dispatch
 from touchstream.demo_analytics import activity_plan
 from touchstream.demo_knowledge import knowledge_plan
 from touchstream.demo_marketing import Person, marketing_plan
+from touchstream.demo_replies import replies_plan
 from touchstream.demo_sales import sales_plan
 from touchstream.demo_service import service_plan
 from touchstream.demo_value import retention_plan
@@ -338,6 +340,7 @@ def demo_plan(customers: int = DEFAULT_CUSTOMERS, years: int = 3, seed: int = 1,
     plan.commands += activity_plan([p.id for p in people], seed, until)
     plan.commands += work_plan(plan.commands, seed, until)
     plan.commands += knowledge_plan(plan.commands, seed, until)
+    plan.commands += replies_plan(plan.commands, plan.blobs, seed, until)
     return plan
 
 
@@ -403,6 +406,8 @@ def _stored_refs(cmd: m.Command, stored: dict[str, str]) -> m.Command:
     """``cmd`` with its document and attachment references at their stored addresses."""
     if isinstance(cmd, RecordWorkDone) and cmd.signature_ref in stored:
         return cmd.model_copy(update={"signature_ref": stored[cmd.signature_ref]})
+    if isinstance(cmd, SendMaterial) and cmd.material_id in stored:
+        return cmd.model_copy(update={"material_id": stored[cmd.material_id]})
     if isinstance(cmd, m.RecordFax) and cmd.document_sha256 in stored:
         return cmd.model_copy(update={"document_sha256": stored[cmd.document_sha256]})
     if isinstance(cmd, m.RecordEmail) and cmd.attachments:

@@ -150,7 +150,8 @@ def build_sender(deps: Dependencies, *, config: SmtpConfig | None = None) -> Smt
     return deps.metrics.instrument_sender(SmtpSender(
         config, deps.hub, HubOutbox(deps),
         claims=SendClaims(deps.leases, fleet.lease_owner(deps.settings),
-                          send_claim_s(deps.settings, config))))
+                          send_claim_s(deps.settings, config)),
+        attachments=deps.blobs))
 
 
 def send_claim_s(settings: Settings, config: SmtpConfig) -> float:

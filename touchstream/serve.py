@@ -71,11 +71,12 @@ def build_app(deps: Dependencies, *, projections: bool = True) -> FastAPI:
     from touchstream.console import console_routes
     from touchstream.privacy_routes import privacy_routes
     from touchstream.read_side import read_routes
+    from touchstream.replies_routes import replies_routes
     from touchstream.work_routes import work_routes
 
     return create_app(deps, routers=[read_routes, *channel_routers(deps.settings),
                                      access_log_routes, privacy_routes, as_of_routes,
-                                     console_routes, work_routes],
+                                     console_routes, work_routes, replies_routes],
                       services=[deps, *background_services(deps, projections=projections)])
 
 

@@ -30,7 +30,9 @@ from commands.work import CreateFollowUp, RouteWork, policy_of
 from domain.errors import DomainError
 from projections.work.projection import WorkProjection
 from projections.work.view import WorkView
+from touchstream.auto_replies import AutoReplies
 from touchstream.bootstrap import Dependencies
+from touchstream.territory_moves import TerritoryMoves
 
 log = logging.getLogger("touchstream.work")
 ACTOR = "work-policy"
@@ -46,6 +48,9 @@ class PolicyPass:
 
     follow_ups: int = 0
     routed: int = 0
+    acknowledged: int = 0
+    withheld: int = 0
+    territory_moves: int = 0
     refused: list[str] = field(default_factory=list)
 
 
@@ -58,12 +63,16 @@ class WorkPolicies:
         self.clock = clock
         self.projection = WorkProjection()
         self.view = WorkView(deps.read_store)
+        self.auto_replies = AutoReplies(deps, clock)
+        self.territory_moves = TerritoryMoves(deps)
 
     def refresh(self) -> None:
         self.deps.catch_up(self.projection)
 
     def run_once(self, now: datetime | None = None) -> PolicyPass:
-        """Catch up, then create the follow-ups due and route the unrouted items."""
+        """Catch up, then create the follow-ups due, route the unrouted items, acknowledge
+        new cases (``touchstream.auto_replies``) and move the opportunities of reassigned
+        territories (``touchstream.territory_moves``)."""
         now = now or self.clock()
         self.refresh()
         done = PolicyPass()
@@ -90,6 +99,10 @@ class WorkPolicies:
                     # later items of this pass see this one's assignment
                     self.refresh()
                     loads, turns = self.view.loads(), self.view.turns()
+        done.acknowledged, done.withheld, refused = self.auto_replies.run_once(now)
+        done.refused += refused
+        done.territory_moves, refused = self.territory_moves.run_once(now)
+        done.refused += refused
         return done
 
     def _send(self, cmd: CreateFollowUp | RouteWork, done: PolicyPass) -> int:

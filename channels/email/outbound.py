@@ -83,7 +83,13 @@ class SendClaims(Protocol):
         """Give it back once the attempt's outcome is recorded."""
 
 
-def build_message(item: PendingEmail) -> bytes:
+class Attachments(Protocol):
+    """Where a queued email's attachments are read (the blob store)."""
+
+    def get(self, address: str) -> bytes: ...
+
+
+def build_message(item: PendingEmail, attachments: Attachments | None = None) -> bytes:
     """The exact bytes of an email: the same for every attempt."""
     unsubscribe = getattr(item, "list_unsubscribe", None)
     # A folded URL would be encoded as RFC 2047 words and break; RFC 5322 allows lines of
@@ -103,7 +109,17 @@ def build_message(item: PendingEmail) -> bytes:
     if unsubscribe:  # RFC 8058: a POST to this URL unsubscribes, no page to click through
         msg["List-Unsubscribe"] = f"<{unsubscribe}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if auto := getattr(item, "auto_submitted", None):  # RFC 3834 §5: an automatic answer
+        msg["Auto-Submitted"] = auto
     msg.set_content(item.body_text)
+    if html := getattr(item, "body_html", None):
+        msg.add_alternative(html, subtype="html")
+    for part in getattr(item, "attachments", None) or []:
+        if attachments is None:
+            raise LookupError(f"{item.message_id} has attachments and no blob store was given")
+        maintype, _, subtype = part["content_type"].partition("/")
+        msg.add_attachment(attachments.get(part["address"]), maintype=maintype,
+                           subtype=subtype or "octet-stream", filename=part["name"])
     return msg.as_bytes()
 
 
@@ -118,8 +134,9 @@ class SmtpSender:
     def __init__(
         self, config: SmtpConfig, sink: CommandSink, outbox: Outbox,
         *, clock: Callable[[], datetime] | None = None, actor: str = "smtp",
-        claims: SendClaims | None = None,
+        claims: SendClaims | None = None, attachments: Attachments | None = None,
     ) -> None:
+        self.attachments = attachments
         self.claims = claims  # None: the only sender (tests, one-shot CLI runs)
         self.config = config
         self.sink = sink
@@ -210,7 +227,7 @@ class SmtpSender:
                 await smtp.login(cfg.user, cfg.password or "")
             mail_opts, rcpt_opts = dsn_options(smtp.supports_extension("dsn"), item.envelope_id)
             _, response = await smtp.sendmail(
-                item.from_address, [*item.to, *item.cc], build_message(item),
+                item.from_address, [*item.to, *item.cc], build_message(item, self.attachments),
                 mail_options=mail_opts, rcpt_options=rcpt_opts,
             )
         finally:

@@ -54,6 +54,7 @@ from channels.web import (
     dispatch_commands,
     knowledge_commands,
     marketing_commands,
+    replies_commands,
     sales_commands,
     service_commands,
     work_commands,
@@ -213,6 +214,7 @@ COMMANDS: Mapping[str, tuple[type[m.Command], str, dict[str, Any]]] = {
     **accounts_commands.COMMANDS,
     **sales_commands.COMMANDS,
     **knowledge_commands.COMMANDS,
+    **replies_commands.COMMANDS,
 }
 #: route name → roles admitted (admin is always admitted by ``authorize``)
 ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
@@ -224,6 +226,7 @@ ROUTE_ROLES: Mapping[str, tuple[str, ...]] = {
     **accounts_commands.ROUTE_ROLES,
     **sales_commands.ROUTE_ROLES,
     **knowledge_commands.ROUTE_ROLES,
+    **replies_commands.ROUTE_ROLES,
 }
 
 class RecordedPublic(BaseModel):

@@ -16,6 +16,7 @@ import orjson
 
 from domain.customer import Customer
 from domain.marketing import CampaignEmailQueued, CampaignEmailSuppressed
+from domain.replies import AutoReplyQueued, MaterialSent, TemplateRendered
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, is_erased, us
 from projections.store import Db
@@ -71,6 +72,8 @@ class OutboxProjection(Projection):
                 # The email queued just before is a marketing send: the sender asks for
                 # consent again before each attempt and adds the one-click unsubscribe.
                 _mark_marketing(db, t, e)
+            elif isinstance(e, (TemplateRendered, AutoReplyQueued, MaterialSent)):
+                _mark_reply(db, t, e)
             elif isinstance(e, CampaignEmailSuppressed):
                 db.execute(f"UPDATE {t.entry} SET status=?, detail=? WHERE message_id=? "
                            "AND status=?", (SUPPRESSED, e.reason, e.message_id, QUEUED))
@@ -97,5 +100,27 @@ def _mark_marketing(db: Db, t: Names, e: CampaignEmailQueued) -> None:
     payload = orjson.loads(row[0])
     payload.update(campaign_id=e.campaign_id, purpose=e.purpose,
                    list_unsubscribe=e.unsubscribe_url)
+    db.execute(f"UPDATE {t.entry} SET payload=? WHERE message_id=?",
+               (orjson.dumps(payload).decode(), e.message_id))
+
+
+def _mark_reply(db: Db, t: Names, e: TemplateRendered | AutoReplyQueued | MaterialSent) -> None:
+    """What the replies area adds to an email queued just before: an HTML alternative,
+    ``Auto-Submitted: auto-replied`` (RFC 3834), an attachment from the library."""
+    if e.message_id is None:
+        return  # material by fax: not an email
+    row = db.one(f"SELECT payload FROM {t.entry} WHERE message_id=?", (e.message_id,))
+    if row is None or is_erased(e):
+        return
+    payload = orjson.loads(row[0])
+    if isinstance(e, TemplateRendered):
+        if not e.body_html:
+            return
+        payload["body_html"] = e.body_html
+    elif isinstance(e, AutoReplyQueued):
+        payload["auto_submitted"] = "auto-replied"
+    else:
+        payload.setdefault("attachments", []).append(
+            {"address": e.material_id, "name": e.name, "content_type": e.content_type})
     db.execute(f"UPDATE {t.entry} SET payload=? WHERE message_id=?",
                (orjson.dumps(payload).decode(), e.message_id))

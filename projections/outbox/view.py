@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,10 @@ class OutboxEntry:
     campaign_id: str | None = None
     purpose: str | None = None
     list_unsubscribe: str | None = None
+    # The replies area: an HTML alternative, RFC 3834's Auto-Submitted, library attachments.
+    body_html: str | None = None
+    auto_submitted: str | None = None
+    attachments: list[dict[str, str]] = field(default_factory=list)
 
 
 class OutboxView(LiveView):

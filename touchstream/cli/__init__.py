@@ -34,6 +34,7 @@ MODULES = (
     "touchstream.cli.marketing",
     "touchstream.cli.service",
     "touchstream.cli.work",
+    "touchstream.cli.replies",
     "touchstream.cli.dispatch",
     "touchstream.cli.analytics",
     "touchstream.cli.kb",

@@ -52,5 +52,8 @@ def _run(args: argparse.Namespace) -> int:
             report = demo.seed(deps.hub, plan, deps.blobs, progress=bar)
         finally:
             bar.done()
-    print_json(asdict(report))
+        from touchstream.demo_replies import after_seed
+
+        replies = after_seed(deps, until)
+    print_json({**asdict(report), "replies": replies})
     return Exit.OK

@@ -57,7 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     q.add_argument("--to", action="append", required=True, help="recipient (repeatable)")
     q.add_argument("--cc", action="append", default=[])
     q.add_argument("--subject", default="")
-    q.add_argument("--body", required=True, help="plain-text body ('-' reads stdin)")
+    q.add_argument("--body", default="", help="plain-text body ('-' reads stdin); or --template")
+    q.add_argument("--template", help="render this message template (name or id) instead")
+    q.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                   help="a template variable (repeatable)")
+    q.add_argument("--language", help="template language (default: the customer's)")
+    q.add_argument("--case-id", help="the case the template may name")
     q.add_argument("--customer-id", help="the customer (default: found from the first recipient)")
     q.add_argument("--in-reply-to", help="Message-ID of the email being answered")
     q.add_argument("--reference", action="append", default=[], help="References entry (repeatable)")
@@ -144,11 +149,16 @@ def _queue(args: argparse.Namespace) -> int:
     from commands import email_messages as em
     from touchstream.cli.common import print_recorded
 
+    from touchstream.cli.replies import template_ref, variables
+
     body = sys.stdin.read() if args.body == "-" else args.body
+    template = {} if args.template is None else {
+        "template_id": template_ref(args.template), "variables": variables(args.var),
+        "language": args.language, "case_id": args.case_id}
     cmd = em.SendEmail(
         source_key=args.source_key, from_address=args.from_address, to=args.to, cc=args.cc,
         subject=args.subject, body_text=body, customer_id=args.customer_id,
-        in_reply_to=args.in_reply_to, references=args.reference, actor="cli",
+        in_reply_to=args.in_reply_to, references=args.reference, actor="cli", **template,
     )
     with open_hub() as hub:
         print_recorded(hub.execute(cmd))

@@ -206,11 +206,15 @@ def _react(args: argparse.Namespace) -> int:
 
     with opened() as deps:
         done = WorkPolicies(deps).run_once()
-    doc = {"follow_ups": done.follow_ups, "routed": done.routed, "refused": done.refused}
+    doc = {"follow_ups": done.follow_ups, "routed": done.routed,
+           "acknowledged": done.acknowledged, "withheld": done.withheld,
+           "territory_moves": done.territory_moves, "refused": done.refused}
     if args.json:
         print_json(doc)
     else:
-        print(f"{done.follow_ups} follow-up task(s) created, {done.routed} item(s) routed")
+        print(f"{done.follow_ups} follow-up task(s) created, {done.routed} item(s) routed, "
+              f"{done.acknowledged} case(s) acknowledged ({done.withheld} withheld), "
+              f"{done.territory_moves} opportunit(ies) moved to a territory's new owner")
         for line in done.refused:
             print(f"refused: {line}")
     return Exit.OK

@@ -25,6 +25,7 @@ from domain.work import (
     Roster,
     Shift,
     Staff,
+    TerritoryDef,
     WorkPolicy,
 )
 from touchstream.settings.base import Section
@@ -60,6 +61,11 @@ WORK_FILE_HELP = """A work file (TOML):
     title = "Follow-up call after the complaint"
     queue = "follow-up"
 
+    [[territories]]                   # sales territories; the first match wins
+    name = "berlin"
+    prefixes = ["DE-10", "DE-12"]     # country, or country-postcode prefix
+    owner = "sam"                     # reassign with `touchstream territories reassign`
+
     [commissions]                     # won amount × rate, per owner (read time)
     default_rate = "0.03"
     rates = { sam = "0.05" }
@@ -70,6 +76,11 @@ DEFAULT_POLICY = WorkPolicy(follow_ups=(
                  "Follow-up call after the complaint", "follow-up"),
     FollowUpRule("won-deal-care", "deal-won", 14, "call", "Follow-up call after the order",
                  "follow-up"),
+), territories=(  # the demo region's (GB); a work file without [[territories]] has none
+    TerritoryDef("north", ("GB-NE", "GB-M", "GB-LS", "GB-L"), "lee"),
+    TerritoryDef("london", ("GB-EC", "GB-WC", "GB-SW", "GB-SE", "GB-NW", "GB-N", "GB-E",
+                            "GB-W"), "sam"),
+    TerritoryDef("rest-of-gb", ("GB",), "mia"),
 ))
 
 
@@ -83,7 +94,8 @@ class WorkSettings(Section):
         "skill, strategy round-robin/least-loaded) and follow-up rules (`[[follow_ups]]`); "
         "default: no roster or routing, a follow-up call 7 days after a resolved complaint "
         "and 14 days after a won deal; `[commissions]` default_rate and per-owner rates "
-        "(fractions) for the commissions read model, default 0."))
+        "(fractions) for the commissions read model, default 0; `[[territories]]` name, "
+        "prefixes (country or country-postcode) and owner for sales territories."))
     feed_secret: SecretStr | None = Field(None, description=(
         "Signs the per-staff calendar feed links (`GET /calendar/{staff}.ics?token=…`); "
         "changing it revokes every link given out. Unset: the feeds are off."))
@@ -92,6 +104,19 @@ class WorkSettings(Section):
         "API in `touchstream serve`; `touchstream tasks react` runs them once."))
     poll_seconds: float = Field(2.0, ge=0.05, description=(
         "How often the work policies look for new triggers and unrouted items."))
+
+    auto_ack_from: str | None = Field(None, description=(
+        "From address of the automatic acknowledgement of a new case opened from an email "
+        "or a web form (RFC 3834 rules: never to auto-submitted, bulk or list mail, never "
+        "to an address that bounced); unset: no acknowledgements."))
+    auto_ack_template: str = Field("auto-ack", description=(
+        "Name of the message template the acknowledgement is rendered from "
+        "(`touchstream templates save`); it sees `subject`, `customer`, `case`."))
+    auto_ack_window_days: int = Field(4, ge=0, le=365, description=(
+        "At most one automatic acknowledgement per address in this many days."))
+    auto_ack_max_age_hours: float = Field(48.0, gt=0, description=(
+        "Cases opened longer ago than this are not acknowledged (turning the policy on "
+        "must not answer the whole history)."))
 
     _policy: WorkPolicy = PrivateAttr(DEFAULT_POLICY)
 
@@ -167,7 +192,8 @@ def _follow_up(raw: dict[str, Any]) -> FollowUpRule:
 
 def policy_from(data: dict[str, Any]) -> WorkPolicy:
     """The work policy of a parsed work file (``ValueError`` naming what is wrong)."""
-    _known(data, {"zone", "staff", "rules", "follow_ups", "commissions"}, "work file")
+    _known(data, {"zone", "staff", "rules", "follow_ups", "commissions", "territories"},
+           "work file")
     zone = str(data.get("zone", "UTC"))
     try:
         ZoneInfo(zone)
@@ -176,12 +202,23 @@ def policy_from(data: dict[str, Any]) -> WorkPolicy:
     staff = tuple(_staff(s) for s in data.get("staff", []))
     rules = tuple(_rule(r) for r in data.get("rules", []))
     follow_ups = tuple(_follow_up(f) for f in data.get("follow_ups", DEFAULT_FOLLOW_UPS))
+    territories = tuple(_territory(t) for t in data.get("territories", []))
     for what, names in (("staff", [s.id for s in staff]), ("rules", [r.name for r in rules]),
-                        ("follow_ups", [f.name for f in follow_ups])):
+                        ("follow_ups", [f.name for f in follow_ups]),
+                        ("territories", [t.name.lower() for t in territories])):
         if len(set(names)) != len(names):
             raise ValueError(f"{what}: names must be unique")
     return WorkPolicy(follow_ups=follow_ups, rules=rules, roster=Roster(zone, staff),
-                      commissions=_commissions(data.get("commissions", {})))
+                      commissions=_commissions(data.get("commissions", {})),
+                      territories=territories)
+
+
+def _territory(raw: dict[str, Any]) -> TerritoryDef:
+    _known(raw, {"name", "prefixes", "owner"}, "territory")
+    prefixes = _strings(raw, "prefixes")
+    if not prefixes or not str(raw.get("owner", "")).strip():
+        raise ValueError(f"territory {raw.get('name')!r}: needs prefixes and an owner")
+    return TerritoryDef(str(raw["name"]), tuple(p.upper() for p in prefixes), str(raw["owner"]))
 
 
 def _rate(value: Any, what: str) -> Decimal:
