@@ -11,6 +11,11 @@ between command and read model never sends twice. The loop rules (RFC 3834) are
 the raw message kept in the blob store (an email recorded without its raw bytes is
 judged by its sender alone), whether the address bounced, and when it was last
 answered. The reply goes out through the outbox, threaded to the inbound message.
+
+When the hub has a public address (``TOUCHSTREAM_PUBLIC_BASE_URL``) the template also
+gets ``status_link``: the case's signed, expiring self-service link
+(``commands.case_links``), so the customer can follow the case and answer on it without
+an account. A template uses it as ``{% if status_link is defined %}…{% endif %}``.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from email.parser import BytesHeaderParser
 from uuid import UUID
 
 from channels.blobs import BlobNotFoundError, BlobUnreadableError
+from commands.case_links import status_link_for
 from commands.errors import CommandError
 from commands.replies import AcknowledgeCase
 from domain.errors import DomainError
 from projections.auto_replies.projection import AutoRepliesProjection
 from projections.auto_replies.view import AutoRepliesView
-from touchstream.bootstrap import Dependencies
+from touchstream.bootstrap import Dependencies, forms_secret
 
 log = logging.getLogger("touchstream.auto_replies")
 ACTOR = "auto-reply-policy"
@@ -65,6 +71,8 @@ class AutoReplies:
         refused: list[str] = []
         answered: dict[str, datetime] = {}  # recipients answered in this pass
         naming = self.deps.hub.context.naming
+        base_url = self.deps.settings.core.public_base_url
+        secret = forms_secret(self.deps.settings) if base_url else ""
         for case in self.view.pending(now - timedelta(hours=cfg.auto_ack_max_age_hours), BATCH):
             sender = case["sender"]
             key = naming.digest(f"auto-reply-to:{(sender or '').strip().lower()}")
@@ -79,7 +87,8 @@ class AutoReplies:
                 in_reply_to=case["message_id"], references=refs[-200:],
                 headers=self._headers(case["raw_ref"]), bounced=case["bounced"],
                 last_replied_at=last, window_days=cfg.auto_ack_window_days,
-                variables={"subject": case["subject"][:5000]}, occurred_at=now, actor=ACTOR,
+                variables=self._variables(case, now, base_url, secret), occurred_at=now,
+                actor=ACTOR,
                 causation_id=case["trigger_event_id"])
             try:
                 recorded = self.deps.hub.execute(cmd)
@@ -95,6 +104,15 @@ class AutoReplies:
             else:
                 withheld += 1
         return sent, withheld, refused
+
+    @staticmethod
+    def _variables(case: dict, now: datetime, base_url: str, secret: str) -> dict[str, str]:
+        variables = {"subject": case["subject"][:5000]}
+        if base_url:
+            variables["status_link"] = status_link_for(
+                secret, UUID(case["case_id"]), UUID(case["customer_id"]), now,
+                base_url=base_url)
+        return variables
 
     def _headers(self, raw_ref: str | None) -> dict[str, str]:
         if raw_ref is None:

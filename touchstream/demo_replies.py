@@ -32,9 +32,13 @@ TEMPLATES = [
     rc.SaveTemplate(name="auto-ack", language="en", subject="Re: {{ subject }} "
                     "[case {{ case.reference }}]", body_text=(
                         "Dear {{ customer.name }},\n\nthank you for your message. We opened "
-                        "case {{ case.reference }} and will answer within one working day.\n"),
+                        "case {{ case.reference }} and will answer within one working day.\n"
+                        "{% if status_link is defined %}\nFollow it, or answer us, here: "
+                        "{{ status_link }}\n{% endif %}"),
                     body_html=("<p>Dear {{ customer.name }},</p><p>thank you for your message. "
-                               "We opened case <b>{{ case.reference }}</b>.</p>")),
+                               "We opened case <b>{{ case.reference }}</b>.</p>"
+                               "{% if status_link is defined %}<p><a href=\"{{ status_link }}\">"
+                               "Follow your case, or answer us</a></p>{% endif %}")),
     rc.SaveTemplate(name="auto-ack", language="de", subject="Re: {{ subject }} "
                     "[Fall {{ case.reference }}]", body_text=(
                         "Guten Tag {{ customer.name }},\n\nvielen Dank für Ihre Nachricht. "
@@ -81,7 +85,10 @@ def replies_plan(planned: list[m.Command], blobs: list[bytes], seed: int,
             "country": "GB", "postcode": rng.choice(POSTCODES[:3] if london else POSTCODES)},
             source_key=f"demo-replies:{seed}:address:{cid}", occurred_at=at, actor="sales"))
     # templated staff replies on cases
-    cases = [c for c in planned if isinstance(c, sc.OpenCase) and c.customer_id in emails]
+    # (not the self-service demo's cases: which customer opened those depends on how many
+    # cases there are, and a smaller demo must stay a prefix of a larger one)
+    cases = [c for c in planned if isinstance(c, sc.OpenCase) and c.customer_id in emails
+             and c.category != "self-service"]
     for case in cases[:MAX_REPLIES]:
         rng = rng_of("reply", case.case_id)
         out.append(em.SendEmail(

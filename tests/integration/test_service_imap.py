@@ -1,11 +1,18 @@
 """A case opened from a real IMAP message (Dovecot) and joined by the customer's reply,
-once, through the email channel's bulk path; the service read model shows both."""
+once, through the email channel's bulk path; the service read model shows both. And the
+whole automatic flow: routed by rule, acknowledged (RFC 3834) at a real SMTP server with
+the case's signed status link, answered from a template, and replied to by the customer
+through that link, all on one thread."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
+
+from fastapi.testclient import TestClient
 
 from commands import service as sc
 from commands.hub import Hub
@@ -18,8 +25,10 @@ from projections.service.view import ServiceView
 from tests.support import dovecot as dv
 from tests.support.mail import message
 from touchstream import settings as settings_mod
+from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 from touchstream.email_wiring import build_ingester, build_sender
+from touchstream.selfservice_routes import selfservice_routes
 from touchstream.work_policies import WorkPolicies
 
 
@@ -85,7 +94,7 @@ def test_an_imap_email_opens_a_case_routed_acknowledged_and_answered_in_one_thre
         assert [(e.rule, e.agent) for e in routed] == [("repairs", "jo")]
         assert any(isinstance(e, s.CaseAssigned) and e.agent == "jo" for e in events)
         ack, reply = flow.inbox.received
-        first, ack_id, reply_id = flow.message_ids
+        first, ack_id, _reply = flow.message_ids
         # RFC 3834: marked auto-replied, threaded to the customer's message
         assert ack["Auto-Submitted"] == "auto-replied" and ack["To"] == "ada@example.com"
         assert (ack["In-Reply-To"], ack["References"]) == (first, first)
@@ -104,6 +113,28 @@ def test_an_imap_email_opens_a_case_routed_acknowledged_and_answered_in_one_thre
         # both outbound emails joined the case's thread
         linked = [e for e in hub.stream(cid) if isinstance(e, s.CaseTouchpointLinked)]
         assert len(linked) == 2
+        # the acknowledgement carries the case's signed status link; the customer opens it
+        # and answers there, twice (a double submit): one reply, on the same case's thread
+        body = ack.get_payload(decode=True).decode()
+        found = re.search(r"http://testserver(/help/cases/\S+)", body)
+        assert found is not None, body
+        path = found.group(1)
+        with TestClient(create_app(flow.deps, routers=[selfservice_routes])) as client:
+            page = client.get(path)
+            assert page.status_code == 200 and "Boiler broken" in page.text
+            form = re.search(r'name="_token" value="([^"]+)"', page.text)
+            assert form is not None
+            answer = {"_token": html.unescape(form.group(1)), "message": "Monday suits me."}
+            for _ in range(2):
+                posted = client.post(path, data=answer, follow_redirects=False)
+                assert posted.status_code == 303, posted.text
+            assert "Monday suits me." in client.get(path).text
+            assert client.get(path[:-4] + "AAAA").status_code == 403
+        replies = [e for e in hub.stream(cid) if isinstance(e, Customer.WebFormSubmitted)
+                   and e.fields.get("case_id") == str(flow.case_id)]
+        assert len(replies) == 1
+        linked = [e.event_id for e in hub.stream(cid) if isinstance(e, s.CaseTouchpointLinked)]
+        assert len(linked) == 3
         # an auto-submitted message opening a case is not answered: it is recorded why
         dovecot.append(mailbox["TOUCHSTREAM_IMAP_USER"], message(
             9, sender="bob@example.com", subject="Out of office",

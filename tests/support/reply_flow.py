@@ -86,7 +86,8 @@ def email_case_flow(dovecot: dv.Dovecot, mailbox: dict[str, str], tmp: Path) -> 
     env = {**mailbox, "TOUCHSTREAM_SMTP_HOST": "127.0.0.1",
            "TOUCHSTREAM_SMTP_PORT": str(controller.port), "TOUCHSTREAM_SMTP_SECURITY": "plain",
            "TOUCHSTREAM_SMTP_TIMEOUT": "5", "TOUCHSTREAM_WORK_FILE": str(tmp / "work.toml"),
-           "TOUCHSTREAM_WORK_AUTO_ACK_FROM": "support@shop.example"}
+           "TOUCHSTREAM_WORK_AUTO_ACK_FROM": "support@shop.example",
+           "TOUCHSTREAM_PUBLIC_BASE_URL": "http://testserver", "TOUCHSTREAM_FORMS_MIN_FILL_S": "0"}
     hub = make_hub(env)
     deps = Dependencies(settings_mod.load(env), hub=hub)
     flow = ThreadSoFar(hub, deps, inbox, UUID(int=0), UUID(int=0), [], env, controller)
@@ -94,7 +95,8 @@ def email_case_flow(dovecot: dv.Dovecot, mailbox: dict[str, str], tmp: Path) -> 
         hub.execute(rc.SaveTemplate(
             name="auto-ack", language="en", subject="Re: {{ subject }} [{{ case.reference }}]",
             body_text="Dear {{ customer.name }},\nwe have your message; case "
-                      "{{ case.reference }}.\n", source_key="t1"))
+                      "{{ case.reference }}.\n{% if status_link is defined %}"
+                      "Follow it here: {{ status_link }}\n{% endif %}", source_key="t1"))
         hub.execute(rc.SaveTemplate(
             name="repair-reply", language="en", subject="Re: {{ subject }}",
             body_text="Dear {{ customer.name }},\n{{ answer }}\n", source_key="t2"))

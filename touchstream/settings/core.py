@@ -38,8 +38,9 @@ class CoreSettings(Section):
         "unset, `<data>/master.key` is generated on first start (mode 0600). Back it up apart "
         "from the data: without it the personal data cannot be read."))
     public_base_url: str = Field("", description=(
-        "Public base URL the providers call (e.g. `https://hub.example.com`), for Twilio "
-        "signatures behind a proxy."))
+        "Public base URL the providers and customers call (e.g. `https://hub.example.com`): "
+        "Twilio signatures behind a proxy, links in emails (case status links in "
+        "auto-acknowledgements)."))
 
     @field_validator("public_base_url")
     @classmethod
