@@ -19,15 +19,16 @@ benchmark could measure.
 # No "from __future__ import annotations": FastAPI must see the route signatures evaluated.
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from projections.accounts.view import AccountsView
 from projections.directory.view import DirectoryView
@@ -44,6 +45,12 @@ STATUS_ROLES = ("analyst", "auditor")
 ACCOUNT_ROLES = ("agent", "sales", "marketing", "service", "dispatcher", "auditor", "partner")
 QUALITY_ROLES = ("analyst",)  # and admin, admitted everywhere
 POLL_S = 0.002
+#: threads (so at most this many read-store connections: one per thread) that run the
+#: read routes' queries on PostgreSQL, per process. The shared thread pool (40 threads)
+#: opened one connection per thread it ever used: two uvicorn workers of two servers
+#: passed PostgreSQL's default max_connections of 100 ("too many clients", a 503 in
+#: ``bench timeline --workers 2 --store postgres``).
+READ_THREADS = 8
 MAX_POSITION = 2**62
 
 
@@ -158,6 +165,9 @@ class ReadDeps:
     log_head: Callable[[], int] | None = None
     wait_s: float = 2.0
     audit: ReadAudit | None = None
+    #: made lazily by the executor (no thread before the first PostgreSQL query)
+    queries: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        READ_THREADS, thread_name_prefix="read-query"))
 
     @property
     def threaded(self) -> bool:
@@ -185,10 +195,13 @@ class ReadDeps:
             await asyncio.gather(*(self.audit.record(request, who, c) for c in wanted))
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a read-model query (in the thread pool unless on SQLite); its errors as HTTP."""
+        """Run a read-model query (on one of ``READ_THREADS`` threads unless on SQLite); its
+        errors as HTTP."""
         try:
             if self.threaded:
-                return await run_in_threadpool(fn, *args)
+                context = contextvars.copy_context()  # as run_in_threadpool: logs, request id
+                return await asyncio.get_running_loop().run_in_executor(
+                    self.queries, context.run, fn, *args)
             return fn(*args)
         except ProjectionNotReadyError as exc:
             raise unavailable(str(exc)) from exc

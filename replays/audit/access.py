@@ -74,6 +74,11 @@ _COLUMNS = "seq, at, key_id, role, route, customer_id, request_id, client, previ
 
 def ensure_schema(db: Db) -> None:
     with db.write():
+        if db.dialect == "postgres":
+            # Two processes (uvicorn workers) creating the table at once race in
+            # PostgreSQL's catalog even with IF NOT EXISTS (a unique violation on
+            # pg_type: their first reads were refused with 503): one at a time.
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('audit_access'))")
         db.execute("CREATE TABLE IF NOT EXISTS audit_access (seq BIGINT PRIMARY KEY, "
                    "at TEXT NOT NULL, key_id TEXT NOT NULL, role TEXT NOT NULL, "
                    "route TEXT NOT NULL, customer_id TEXT NOT NULL, request_id TEXT NOT NULL, "

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +15,9 @@ import pytest
 
 from projections import registry
 from projections.engine import Worker
+from projections.store import ReadStore
 from projections.timeline.view import TimelineView
+from replays.audit import access as access_log
 from replays.audit.log import read_batches, stored_record
 from replays.audit.merkle import leaf_hash
 from replays.audit.standalone_verify import check_consistency, check_inclusion
@@ -91,3 +95,43 @@ def test_proving_an_event_by_id_decodes_only_that_event(kind: str, tmp_path: Pat
         assert position == wanted["position"] and counting.decoded == 1
         doc = prove(audit, position)
         assert check_inclusion(doc, audit.key().public_key).startswith("OK")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_writers_at_once_keep_one_linear_chain(kind: str, tmp_path: Path) -> None:
+    # As two uvicorn workers do: each process has its own recorder (writer thread and
+    # remembered head); both append at once to the one chain of the read store.
+    store = ReadStore(settings_mod.load(store_env(kind, tmp_path / "data")).read_store)
+    writers = [access_log.AccessRecorder(store), access_log.AccessRecorder(store)]
+
+    def reads(recorder: access_log.AccessRecorder, first: int) -> None:
+        async def burst(k: int) -> None:
+            await asyncio.gather(*(recorder.arecord(_access_entry(k + j)) for j in range(8)))
+
+        for k in range(first, first + 40, 8):
+            asyncio.run(burst(k))
+
+    threads = [threading.Thread(target=reads, args=(w, 100 * n)) for n, w in enumerate(writers)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for w in writers:
+            w.close()
+    db = store.connect()
+    try:
+        found = access_log.records(db)
+        assert [r.seq for r in found] == list(range(1, 81))
+        assert sorted(r.entry.key_id for r in found) == sorted(
+            f"key-{k}" for k in [*range(40), *range(100, 140)])
+        assert access_log.verify_chain(db) == []
+    finally:
+        db.close()
+
+
+def _access_entry(k: int) -> access_log.AccessEntry:
+    return access_log.AccessEntry("2026-01-01T00:00:00+00:00", f"key-{k}", "agent",
+                                  "GET /customers/{customer_id}/timeline", f"c-{k}", f"r-{k}",
+                                  "127.0.0.1")

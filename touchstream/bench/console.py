@@ -20,7 +20,6 @@ from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 from touchstream.console import console_routes
 from touchstream.console.sessions import COOKIE, IDLE_S
-from touchstream.fleet.wiring import open_session_store
 
 TARGET_MS = 200.0
 
@@ -63,9 +62,9 @@ def first_screen_ms(deps: Dependencies, keys: KeyStore, customer_id: str,
     """p50/p99 server time of the console's customer page for ``customer_id``."""
     key, _ = keys.create("agent", None, "bench-console")
     app = create_app(deps, routers=[console_routes])
-    # Where the console itself looks (on PostgreSQL the fleet's table: a SQLite file's
-    # session was never found there and every page answered 303 to the sign-in form).
-    sessions = open_session_store(deps.settings, IDLE_S)
+    # the store the console itself reads (PostgreSQL when the stores are: a SQLite
+    # file's session was unknown there and the page answered 303)
+    sessions = deps.console_sessions(IDLE_S)
     cookie = sessions.start(key.id)
     path = f"/console/customers/{customer_id}"
 

@@ -332,9 +332,10 @@ async def _load(port: int, paths: list[str], auth: str, seconds: float,
                 for line in head.split(b"\r\n"):
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
-                await reader.readexactly(length)
-                if status != b"200":
-                    raise RuntimeError(f"HTTP {status.decode()} from the benchmarked route")
+                body = await reader.readexactly(length)
+                if status != b"200":  # with the reason, so a failed run says why
+                    raise RuntimeError(f"HTTP {status.decode()} from the benchmarked route: "
+                                       f"{body[:500].decode(errors='replace')}")
                 latencies.append(time.perf_counter() - started)
         finally:
             writer.close()
