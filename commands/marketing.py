@@ -12,19 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
+from html import escape
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid5
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from commands import messages as m
+from commands import replies
 from commands.context import WriteContext
 from commands.handling import on_customer
 from commands.identity import normalise
 from commands.ports import Recorded
 from commands.provenance import source_key
 from commands.records import RecordProvenance, load, on_record
+from commands.replies import Variables
 from domain import marketing as mk
+from domain import replies as rd
 from domain.customer import Customer, Provenance
 from domain.errors import DomainError
 
@@ -158,9 +162,23 @@ class QueueCampaignEmail(m.Command):
     customer_id: UUID
     campaign_id: UUID
     from_address: m.Short
-    subject: Annotated[str, Field(min_length=1, max_length=2000)]
-    body_text: Annotated[str, Field(min_length=1, max_length=64_000)]
+    subject: Annotated[str, Field(max_length=2000)] = Field(
+        default="", description="The subject; with a template, it overrides the template's.")
+    body_text: Annotated[str, Field(max_length=64_000)] = Field(
+        default="", description="The text; or give template_id.")
     unsubscribe_url: m.Short
+    template_id: UUID | None = Field(default=None, description=(
+        "Render the subject and text (and an HTML alternative) from this message template, "
+        "in each customer's own language; the unsubscribe link is added below either way."))
+    variables: Variables = Field(default_factory=dict, description="The template's variables.")
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> QueueCampaignEmail:
+        if self.template_id is None and not (self.subject and self.body_text):
+            raise ValueError("give subject and body_text, or a template_id to render them from")
+        if self.template_id is None and self.variables:
+            raise ValueError("variables go with a template_id")
+        return self
 
     def default_source_key(self) -> str:
         return f"queue-campaign-email:{self.campaign_id}:{self.customer_id}"
@@ -295,18 +313,31 @@ def queue_campaign_email(hub: Any, cmd: QueueCampaignEmail) -> Recorded:
         return done  # queued before: a retry answers so even once the campaign closed
     campaign = load(hub.context, "campaign", cmd.campaign_id)
     campaign.check_sendable(cmd.occurred_at or hub.context.clock())
+    found = None if cmd.template_id is None else replies.template(hub, cmd.template_id)
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         to = _email_of(customer)
-        body = f"{cmd.body_text}\n\n--\nUnsubscribe: {cmd.unsubscribe_url}\n"
+        subject, text, html = cmd.subject, cmd.body_text, None
+        if found is not None:
+            lang, number, out = replies.render_for(customer, found, dict(cmd.variables))
+            subject, text = cmd.subject or out.subject, out.body_text
+            if out.body_html is not None:
+                url = escape(cmd.unsubscribe_url)
+                html = f'{out.body_html}<p>Unsubscribe: <a href="{url}">{url}</a></p>'
+        body = f"{text}\n\n--\nUnsubscribe: {cmd.unsubscribe_url}\n"
         customer.record(Customer.EmailQueued, next(provs), from_address=cmd.from_address,
-                        to=[to], cc=[], subject=cmd.subject, body_text=body, in_reply_to=None,
+                        to=[to], cc=[], subject=subject, body_text=body, in_reply_to=None,
                         references=[])
         queued = customer.pending_events[-1]
+        message_id = queued.message_id  # type: ignore[attr-defined]
         customer.record_business(mk.CampaignEmailQueued, next(provs),
-                                 campaign_id=str(cmd.campaign_id),
-                                 message_id=queued.message_id,  # type: ignore[attr-defined]
+                                 campaign_id=str(cmd.campaign_id), message_id=message_id,
                                  purpose=campaign.purpose, unsubscribe_url=cmd.unsubscribe_url)
+        if found is not None:
+            customer.record_business(rd.TemplateRendered, next(provs), message_id=message_id,
+                                     template_id=str(found.id), template_version=number,
+                                     language=lang, purpose="campaign",
+                                     variables=dict(cmd.variables), body_html=html)
 
     return on_customer(hub.context, cmd.customer_id, key, decide, cmd, "email", "outbound",
                        looked_up=True)

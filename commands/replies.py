@@ -166,8 +166,11 @@ def preview(w: Any, template_ref: UUID | str, customer_id: UUID, *,
             "body_text": out.body_text, "body_html": out.body_html}
 
 
-def _render_for(customer: Customer, found: r.MessageTemplate, variables: dict[str, str],
-                language: str | None, case_id: str | None) -> tuple[str, int, Rendered]:
+def render_for(customer: Customer, found: r.MessageTemplate, variables: dict[str, str],
+               language: str | None = None, case_id: str | None = None,
+               ) -> tuple[str, int, Rendered]:
+    """(language, version number, rendering) of ``found`` for ``customer`` (their own
+    language unless one is given): for any command that queues a templated email."""
     lang, version = found.pick(language or customer.profile.get("language"))
     return lang, version["version"], render(version, context(customer, variables, case_id))
 
@@ -200,7 +203,7 @@ def send_email(w: Any, cmd: em.SendEmail) -> Recorded:
     case = None if cmd.case_id is None else str(cmd.case_id)
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
-        lang, number, out = _render_for(customer, found, dict(cmd.variables), cmd.language, case)
+        lang, number, out = render_for(customer, found, dict(cmd.variables), cmd.language, case)
         subject = cmd.subject or out.subject
         _queue(customer, provs, found=found, lang=lang, number=number,
                out=Rendered(subject, out.body_text, out.body_html), purpose="staff-reply",
@@ -232,7 +235,7 @@ def acknowledge_case(w: Any, cmd: AcknowledgeCase) -> Recorded:
             r.withhold(customer, next(provs), case_id=case, trigger_event_id=trigger,
                        reason=verdict or "no-template")
             return
-        lang, number, out = _render_for(customer, found, dict(cmd.variables), None, case)
+        lang, number, out = render_for(customer, found, dict(cmd.variables), None, case)
         message_id = _queue(customer, provs, found=found, lang=lang, number=number, out=out,
                             purpose="auto-ack", variables=dict(cmd.variables), from_address=cmd.from_address,
                             to=[cmd.to], in_reply_to=cmd.in_reply_to,
@@ -258,7 +261,7 @@ def send_material(w: Any, cmd: SendMaterial) -> Recorded:
                 raise NoEmailAddressError(
                     "material by email needs the customer's email address and a from_address")
             if found is not None:
-                lang, number, out = _render_for(customer, found, dict(cmd.variables), None, None)
+                lang, number, out = render_for(customer, found, dict(cmd.variables), None, None)
             else:
                 lang, number, out = "", 0, Rendered(cmd.subject or cmd.name,
                                                      cmd.body_text or f"{cmd.name} attached.\n",

@@ -32,8 +32,10 @@ from commands import marketing as cm
 from commands.hub import Hub
 from commands.messages import nul_path
 from commands.records import RecordNotFoundError, load
+from commands.replies import Variables
 from domain.errors import DomainError
 from domain.marketing import CampaignStateError
+from domain.replies import template_id
 from projections.segments.view import SegmentsView
 from touchstream.app import AppContext, RouterFactory
 
@@ -62,8 +64,20 @@ class _Input(BaseModel):
 class SendCampaignIn(_Input):
     campaign_id: UUID
     from_address: Annotated[str, Field(min_length=3, max_length=500)]
-    subject: Annotated[str, Field(min_length=1, max_length=2000)]
-    body_text: Annotated[str, Field(min_length=1, max_length=64_000)]
+    subject: Annotated[str, Field(max_length=2000)] = Field(
+        default="", description="The subject; with a template, it overrides the template's.")
+    body_text: Annotated[str, Field(max_length=64_000)] = Field(
+        default="", description="The text; or give template_id.")
+    template_id: UUID | None = Field(default=None, description=(
+        "A message template (see `/templates/{name}`) rendered for each member in their own "
+        "language instead of subject/body_text."))
+    variables: Variables = Field(default_factory=dict, description="The template's variables.")
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> "SendCampaignIn":
+        if self.template_id is None and not (self.subject and self.body_text):
+            raise ValueError("give subject and body_text, or a template_id to render them from")
+        return self
 
 
 class SendCampaignPublic(BaseModel):
@@ -112,6 +126,7 @@ def send_campaign(hub: Hub, segments: SegmentsView, links: MarketingLinks, body:
             result = hub.execute(cm.QueueCampaignEmail(
                 customer_id=customer, campaign_id=body.campaign_id,
                 from_address=body.from_address, subject=body.subject, body_text=body.body_text,
+                template_id=body.template_id, variables=body.variables,
                 unsubscribe_url=links.unsubscribe_url(customer, body.campaign_id,
                                                       campaign.purpose),
                 actor=actor))
@@ -124,6 +139,12 @@ def send_campaign(hub: Hub, segments: SegmentsView, links: MarketingLinks, body:
             queued += 1
     return SendReport(str(body.campaign_id), campaign.segment_id, len(members), queued,
                       already, without)
+
+
+def _send_templated_example() -> dict[str, Any]:
+    return {"campaign_id": "5f0c7d8e-2b1a-4c3d-9e8f-7a6b5c4d3e2f",
+            "from_address": "news@shop.example", "template_id": str(template_id("spring-offer")),
+            "variables": {"offer": "20% off boiler servicing"}}
 
 
 def _send_example() -> dict[str, Any]:
@@ -152,7 +173,9 @@ def marketing_command_router(ctx: AppContext) -> APIRouter:
                             409: {"description": "Not launched, not email, no segment, or no "
                                                  "public base URL for the unsubscribe links"}})
     def send(body: Annotated[SendCampaignIn, Body(openapi_examples={
-                 "example": {"value": _send_example()}})],
+                 "example": {"value": _send_example()},
+                 "templated": {"summary": "Rendered from a message template, per language",
+                               "value": _send_templated_example()}})],
              who: Annotated[Any, Depends(sender)]) -> SendCampaignPublic:
         try:
             report = send_campaign(ctx.hub(), segments, links, body, f"api:{who.name}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -260,3 +261,45 @@ def test_reassigning_a_territory_moves_its_open_opportunities_once(hub: Hub) -> 
         "sam", "berlin", str(move_id))
     with pytest.raises(tr.TerritoryUnknownError):
         hub.execute(tc.ReassignTerritory(territory="mars", to_owner="lee"))
+
+
+def test_a_campaign_email_is_rendered_from_a_template_in_each_members_language(
+        hub: Hub) -> None:
+    from commands import marketing as cm
+
+    hub.execute(rc.SaveTemplate(name="spring-offer", language="en", subject="Spring: {{ offer }}",
+                                body_text="Dear {{ customer.name }}, {{ offer }}.",
+                                body_html="<p>Dear {{ customer.name }}</p>"))
+    hub.execute(rc.SaveTemplate(name="spring-offer", language="de",
+                                subject="Frühling: {{ offer }}",
+                                body_text="Hallo {{ customer.name }}, {{ offer }}."))
+    campaign = uuid4()
+    hub.execute(cm.DefineCampaign(campaign_id=campaign, name="Spring", channel="email",
+                                  budget=Decimal(500), currency="EUR", code="SPRING26",
+                                  starts_on=NOW.date(), ends_on=NOW.date() + timedelta(days=9)))
+    hub.execute(cm.LaunchCampaign(campaign_id=campaign))
+    ada = customer(hub)
+    bob = UUID(hub.execute(m.RegisterCustomer(
+        name="Bob", contact_points=[m.ContactPointIn(kind="email", value="bob@example.com")],
+        source_key="reg:bob")).customer_id)
+    send = {"campaign_id": campaign, "from_address": "news@shop.example",
+            "unsubscribe_url": "https://hub.example/u?a=1&b=2",
+            "template_id": r.template_id("spring-offer"), "variables": {"offer": "20% off"}}
+    for cid in (ada, bob):
+        first = hub.execute(cm.QueueCampaignEmail(customer_id=cid, **send))
+        assert hub.execute(cm.QueueCampaignEmail(customer_id=cid, **send)).duplicate
+        assert len(first.event_ids) == 3  # the email, the campaign's mark, the template's
+    (de_mail, de_mark), (en_mail, en_mark) = (
+        [e for e in hub.stream(c) if isinstance(e, (Customer.EmailQueued, r.TemplateRendered))]
+        for c in (ada, bob))
+    # de-AT gets the German version, the other the fallback; the unsubscribe link below both
+    assert de_mail.subject == "Frühling: 20% off" and en_mail.subject == "Spring: 20% off"
+    assert de_mail.body_text == ("Hallo Ada <b>L</b>, 20% off.\n\n--\n"
+                                 "Unsubscribe: https://hub.example/u?a=1&b=2\n")
+    assert (de_mark.purpose, de_mark.language, de_mark.body_html) == ("campaign", "de", None)
+    assert en_mark.message_id == en_mail.message_id and en_mark.body_html == (
+        '<p>Dear Bob</p><p>Unsubscribe: <a href="https://hub.example/u?a=1&amp;b=2">'
+        "https://hub.example/u?a=1&amp;b=2</a></p>")
+    with pytest.raises(ValueError, match="template_id"):
+        cm.QueueCampaignEmail(customer_id=ada, campaign_id=campaign, from_address="a@b.c",
+                              unsubscribe_url="https://hub.example/u")

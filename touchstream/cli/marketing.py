@@ -80,9 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     send = msub.add_parser("send", help="queue a campaign's email to its target segment")
     send.add_argument("campaign_id")
     send.add_argument("--from", dest="from_address", required=True)
-    send.add_argument("--subject", required=True)
+    send.add_argument("--subject", default="", help="the subject (overrides a template's)")
     send.add_argument("--body-file", type=argparse.FileType("r", encoding="utf-8"),
-                      required=True, help="the email's text ('-': stdin)")
+                      help="the email's text ('-': stdin); or --template")
+    send.add_argument("--template", help="render this message template (name or id), in each "
+                                         "member's language, instead of --body-file")
+    send.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                      help="a template variable (repeatable)")
     send.set_defaults(func=_send)
 
 
@@ -203,9 +207,12 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
+    from touchstream.cli.replies import template_ref, variables
+    template = {} if args.template is None else {
+        "template_id": template_ref(args.template), "variables": variables(args.var)}
     body = SendCampaignIn(campaign_id=_uuid(args.campaign_id, "campaign"),  # type: ignore[arg-type]
                           from_address=args.from_address, subject=args.subject,
-                          body_text=args.body_file.read())
+                          body_text=args.body_file.read() if args.body_file else "", **template)
     with read_models(quiet=True), opened() as deps:
         links = MarketingLinks(secret=deps.forms.secret,
                                base_url=deps.settings.core.public_base_url)
