@@ -18,6 +18,27 @@ from touchstream import settings as settings_mod
 
 STORES = ["sqlite", "postgres", "kurrentdb"]
 
+# The longest test files (55-90 s each in a 2-worker CI run), longest first. With
+# ``--dist loadfile`` pytest-xdist hands out files in collection order (scripts/test
+# turns off its reordering, which put the files with fewest tests, these, last): one
+# of them started last kept a worker busy for a minute while the other had nothing.
+# Refresh from ``scripts/test --durations=0`` when a file grows past a minute.
+LONGEST_FIRST = (
+    "tests/e2e/test_served_api.py",
+    "tests/e2e/test_import_cdr_kills.py",
+    "tests/integration/test_email_real_mail.py",
+    "tests/e2e/test_fleet_ops.py",
+    "tests/e2e/test_projections_fleet.py",
+    "tests/integration/test_fleet_serve.py",
+    "tests/e2e/test_projections_cli.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, everything else in its usual order (the sort is stable)."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
 
 def store_env(kind: str, data_dir: Path) -> dict[str, str]:
     """Environment that points Touchstream at a fresh store of the given kind."""

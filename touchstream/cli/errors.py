@@ -9,30 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psycopg
-from eventsourcing.persistence import (
-    InfrastructureFactoryError,
-    MapperDeserialisationError,
-    PersistenceError,
-)
-from kurrentdbclient.exceptions import KurrentDBClientError
-from pydantic import ValidationError
-
-from commands.hub import CommandError, CustomerNotFoundError
-from commands.identity import InvalidContactPointError
-from commands.records import RecordNotFoundError
-from domain.dispatch import WorkOrderUnknownError
-from domain.errors import DomainError, TouchpointUnknownError
-from projections.analyst.installed import AnalystProjectionExistsError
-from projections.faults import DamagedEventError
-from projections.store import ReadStoreError
-from replays.analyst.run import ReplayHandlerError, ReplaySpecError
-from replays.audit.access import AccessLogError
-from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
 from touchstream.cli.exits import Exit
-from touchstream.privacy.datakeys import DataKeyMissingError, MasterKeyError, SubjectErasedError
-from touchstream.settings import SettingsError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 # Kept for modules that still import the old names (same values as the table).
 EXIT_USAGE = Exit.USAGE
@@ -59,6 +41,35 @@ def describe_validation(exc: ValidationError) -> str:
 
 def _translate(exc: Exception) -> tuple[Exit, str] | None:
     """The exit code and message for an error the CLI expects (None: a bug, re-raise)."""
+    # Imported here, on the error path: at module level they would load the whole
+    # application into every command, whatever it needs.
+    import psycopg
+    from eventsourcing.persistence import (
+        InfrastructureFactoryError,
+        MapperDeserialisationError,
+        PersistenceError,
+    )
+    from kurrentdbclient.exceptions import KurrentDBClientError
+    from pydantic import ValidationError
+
+    from commands.hub import CommandError, CustomerNotFoundError
+    from commands.identity import InvalidContactPointError
+    from commands.records import RecordNotFoundError
+    from domain.dispatch import WorkOrderUnknownError
+    from domain.errors import DomainError, TouchpointUnknownError
+    from projections.analyst.installed import AnalystProjectionExistsError
+    from projections.faults import DamagedEventError
+    from projections.store import ReadStoreError
+    from replays.analyst.run import ReplayHandlerError, ReplaySpecError
+    from replays.audit.access import AccessLogError
+    from touchstream.adapters.keys import KeyStoreError, UnknownKeyError
+    from touchstream.privacy.datakeys import (
+        DataKeyMissingError,
+        MasterKeyError,
+        SubjectErasedError,
+    )
+    from touchstream.settings import SettingsError
+
     if isinstance(exc, ValidationError):
         return Exit.USAGE, describe_validation(exc)
     if isinstance(exc, MasterKeyError):
