@@ -33,6 +33,8 @@ FULL = _subparsers(build_parser())
 
 def test_the_table_names_only_commands_the_modules_define() -> None:
     assert set(COMMANDS) <= set(FULL)
+    # and every command is in it: a forgotten one would still work, at full import cost
+    assert set(FULL) == set(COMMANDS), "add the new command to touchstream.cli.COMMANDS"
     assert {m for modules in COMMANDS.values() for m in modules} <= set(MODULES)
 
 

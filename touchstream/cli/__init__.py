@@ -79,6 +79,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "dispatch": ("touchstream.cli.dispatch",),
     "call-centre": ("touchstream.cli.dispatch",),
     "analytics": ("touchstream.cli.analytics",),
+    "templates": ("touchstream.cli.replies",),
+    "material": ("touchstream.cli.replies",),
+    "auto-replies": ("touchstream.cli.replies",),
+    "territories": ("touchstream.cli.replies",),
+    "kb": ("touchstream.cli.kb",),
 }
 
 
