@@ -31,7 +31,7 @@ from commands.handling import on_customer
 from commands.ports import Recorded
 from commands.provenance import source_key
 from commands.records import RecordProvenance, load, on_record
-from commands.rendering import Rendered, context, render
+from commands.rendering import Rendered, TemplateRenderError, context, render
 from commands.touchpoints import record_touchpoint
 from domain import replies as r
 from domain.customer import Customer, Provenance
@@ -235,7 +235,14 @@ def acknowledge_case(w: Any, cmd: AcknowledgeCase) -> Recorded:
             r.withhold(customer, next(provs), case_id=case, trigger_event_id=trigger,
                        reason=verdict or "no-template")
             return
-        lang, number, out = render_for(customer, found, dict(cmd.variables), None, case)
+        try:
+            lang, number, out = render_for(customer, found, dict(cmd.variables), None, case)
+        except TemplateRenderError:
+            # recorded once, not retried on every pass: an acknowledgement is only worth
+            # sending while the case is new, and the template is fixed for the next cases
+            r.withhold(customer, next(provs), case_id=case, trigger_event_id=trigger,
+                       reason="template-error")
+            return
         message_id = _queue(customer, provs, found=found, lang=lang, number=number, out=out,
                             purpose="auto-ack", variables=dict(cmd.variables), from_address=cmd.from_address,
                             to=[cmd.to], in_reply_to=cmd.in_reply_to,

@@ -224,6 +224,17 @@ def test_an_auto_submitted_message_gets_no_acknowledgement_and_it_is_recorded(hu
         ("AutoReplyWithheld", "auto-submitted")]
 
 
+def test_a_template_that_fails_to_render_withholds_the_acknowledgement_once(hub: Hub) -> None:
+    save(hub, "de", "Danke {{ nobody_gave_this }}.")
+    cid = customer(hub)
+    case, trigger = _case(hub, cid)
+    hub.execute(ack(cid, case, trigger))
+    assert hub.execute(ack(cid, case, trigger)).duplicate  # the next pass sends nothing
+    assert [(type(e).__name__, getattr(e, "reason", None)) for e in hub.stream(cid)
+            if isinstance(e, (r.AutoReplyWithheld, Customer.EmailQueued))] == [
+        ("AutoReplyWithheld", "template-error")]
+
+
 def test_material_goes_by_email_as_an_attachment_or_is_queued_for_fax(hub: Hub) -> None:
     cid = customer(hub)
     doc = "cd" * 32
