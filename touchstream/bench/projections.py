@@ -6,9 +6,11 @@ Measured in one run, on one fresh store:
     1,000 (the library's notification log and mapper, nothing written);
 (b) the rebuild path: new generations of all read models (the core ones —
     timeline, directory, summary — and the business ones of issues 13, 14 and 20)
-    built from position 0 in batches of 1,000 events per transaction, one read
-    and decode for all, then their deferred indexes (what ``projections
-    rebuild`` does before comparing); and the same for the core read models
+    built from position 0 in batches of 1,000 events per transaction, filled
+    by ``--workers`` processes (``replays.fill``: each reads and decodes the
+    log once for its group of read models; one process under 50,000 events),
+    then their deferred indexes (what ``projections rebuild`` does before
+    comparing); and the same for the core read models
     only (``rebuild_core_*``), so the business read models' cost shows. The
     history mixes touchpoints with business events (``--business-share`` of
     each customer's events: consent, opportunities, orders, cases, contracts,
