@@ -4,7 +4,8 @@ A rebuild only reads the event log and writes read-model tables: it never
 runs a command, so nothing is sent and no webhook is called.
 
 1. A new generation of each projection is filled from position 0 in batches
-   (one read and decode of the log for all of them), while the API keeps
+   (one read and decode of the log per process: a long log is split over
+   ``workers`` processes, ``replays.fill``), while the API keeps
    reading the live generation; its deferred indexes (PostgreSQL full text)
    are then built in one go.
 2. The live generation is brought up to the same position (a running worker
