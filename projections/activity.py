@@ -71,7 +71,10 @@ def known(alias: str, known_before_us: int | None) -> tuple[str, list[Any]]:
     return condition, [known_before_us, known_before_us]
 
 
-def insert_touch(db: Db, t: Names, values: Sequence[Any], extra: Sequence[str] = ()) -> None:
+def insert_touches(db: Db, t: Names, rows: Sequence[Sequence[Any]],
+                   extra: Sequence[str] = ()) -> None:
+    """Insert touch rows in order (one ``executemany``: a rebuild inserts a run of
+    touchpoints at once); a row whose event is already there is skipped."""
     cols = [*TOUCH_COLUMNS, *extra]
-    db.execute(f"INSERT INTO {t.touch} ({', '.join(cols)}) VALUES "
-               f"({', '.join('?' * len(cols))}) ON CONFLICT (event_id) DO NOTHING", values)
+    db.executemany(f"INSERT INTO {t.touch} ({', '.join(cols)}) VALUES "
+                   f"({', '.join('?' * len(cols))}) ON CONFLICT (event_id) DO NOTHING", rows)

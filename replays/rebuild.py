@@ -4,7 +4,8 @@ A rebuild only reads the event log and writes read-model tables: it never
 runs a command, so nothing is sent and no webhook is called.
 
 1. A new generation of each projection is filled from position 0 in batches
-   (one read and decode of the log for all of them), while the API keeps
+   (one read and decode of the log per process: a long log is split over
+   ``workers`` processes, ``replays.fill``), while the API keeps
    reading the live generation; its deferred indexes (PostgreSQL full text)
    are then built in one go.
 2. The live generation is brought up to the same position (a running worker
@@ -41,6 +42,7 @@ from projections.engine import (
     lock_generation,
 )
 from projections.store import Db, ReadStore
+from replays.fill import PARALLEL_MIN_EVENTS, fill
 
 MAX_DIFFERENCES = 10
 _INT_KEYS = {"position", "rowid"}
@@ -161,10 +163,14 @@ def _advance_locked(db: Db, source: EventSource, projection: Projection, generat
 
 def rebuild(store: ReadStore, source: EventSource, projections: Sequence[Projection], *,
             verify_only: bool = False, progress: Callable[[int, int], None] | None = None,
-            batch: int = 1000) -> list[RebuildResult]:
+            batch: int = 1000, workers: int = 1,
+            source_factory: Callable[[], EventSource] | None = None,
+            parallel_from: int = PARALLEL_MIN_EVENTS) -> list[RebuildResult]:
     """Rebuild ``projections`` from 0 beside the live ones; compare; swap unless verify-only.
 
-    ``progress(position, head)`` is called after each batch of the catch-up.
+    ``progress(position, head)`` is called after each batch of the catch-up. With
+    ``workers`` > 1 and a picklable ``source_factory`` a long log is filled by that many
+    processes (``replays.fill``; ``parallel_from``: how long is long).
     """
     db = store.connect()
     try:
@@ -177,7 +183,8 @@ def rebuild(store: ReadStore, source: EventSource, projections: Sequence[Project
                     drop_generation(db, p, g.generation)
             fresh[p.name] = create_generation(db, p)
         try:
-            return _rebuild(db, source, projections, live, fresh, verify_only, progress, batch)
+            return _rebuild(store, db, source, projections, live, fresh, verify_only, progress,
+                            batch, workers, source_factory, parallel_from)
         except BaseException:
             for p in projections:
                 if not _is_live(db, p.name, fresh[p.name]):
@@ -192,13 +199,17 @@ def _is_live(db: Db, name: str, generation: int) -> bool:
                           (name, generation)))
 
 
-def _rebuild(db: Db, source: EventSource, projections: Sequence[Projection],
+def _rebuild(store: ReadStore, db: Db, source: EventSource, projections: Sequence[Projection],
              live: dict[str, int], fresh: dict[str, int], verify_only: bool,
-             progress: Callable[[int, int], None] | None, batch: int) -> list[RebuildResult]:
+             progress: Callable[[int, int], None] | None, batch: int, workers: int,
+             source_factory: Callable[[], EventSource] | None,
+             parallel_from: int) -> list[RebuildResult]:
     head = source.head()
-    builder = Worker(db, source, [(p, fresh[p.name]) for p in projections], batch)
-    builder.catch_up(stop=head, progress=(lambda pos: progress(pos, head)) if progress else None)
-    target = builder.position()
+    targets = [(p, fresh[p.name]) for p in projections]
+    fill(store, source, targets, head, batch=batch, workers=workers,
+         source_factory=source_factory, parallel_from=parallel_from,
+         progress=(lambda pos: progress(pos, head)) if progress else None)
+    target = Worker(db, source, targets, batch).position()
     for p in projections:
         finish_generation(db, p, fresh[p.name])
     Worker(db, source, [(p, live[p.name]) for p in projections], batch).catch_up(stop=target)

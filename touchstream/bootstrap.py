@@ -271,6 +271,27 @@ def email_state(settings: Settings) -> ImapState | None:
     return fleet.existing_imap_state(settings)
 
 
+class OwningEventSource(EventSource):
+    """A reader of the log that keeps what it reads through alive (the library's
+    application closes its store when collected) and closes it with itself."""
+
+    def __init__(self, hub: Hub, closing: Callable[[], None]) -> None:
+        super().__init__(hub.recorder, hub.mapper)
+        self._keep = hub
+        self._closing = closing
+
+    def close(self) -> None:
+        super().close()
+        self._closing()
+
+
+def event_source_of(settings: Settings) -> EventSource:
+    """A reader of the log built from ``settings`` alone: a rebuild's helper processes
+    call it (``replays.fill``; picklable as ``partial(event_source_of, settings)``)."""
+    deps = Dependencies(settings)
+    return OwningEventSource(deps.hub, deps.close)
+
+
 def bootstrap(env: Mapping[str, str] | None = None, **given: Any) -> Dependencies:
     """The settings from ``env`` (``os.environ`` when None), validated, and the
     dependencies over them; SettingsError before anything is built."""

@@ -13,6 +13,7 @@ the log said when it was applied, the same live and rebuilt). Nothing personal i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from domain.customer import Customer
 from projections.activity import (
@@ -20,7 +21,7 @@ from projections.activity import (
     TOUCH_COLUMNS,
     TOUCH_DDL,
     correct,
-    insert_touch,
+    insert_touches,
     touch_values,
 )
 from projections.engine import Names, Projection, Table
@@ -44,30 +45,57 @@ class ChannelMixProjection(Projection):
              "position BIGINT NOT NULL, at_us BIGINT NOT NULL, stage TEXT NOT NULL)"),
             "CREATE INDEX {stage}_customer ON {stage} (customer_id, at_us)",
             TOUCH_DDL.replace("{extra}", ", stage TEXT NOT NULL"),
+        ]
+
+    def deferred_ddl(self, dialect: str) -> list[str]:
+        # Only the view reads by them: a rebuild builds them once after the fill.
+        return [
             "CREATE INDEX {touch}_day ON {touch} (day)",
             "CREATE INDEX {touch}_position ON {touch} (position)",
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        # A run of touchpoints is inserted in one executemany before any other event;
+        # each customer's stage changes are read once per batch (only a stage event
+        # changes them, and it drops the customer's entry).
+        pending: list[list[Any]] = []
+        stages: dict[str, list[tuple[int, int, str]]] = {}
         for pos, e in items:
             if type(e) in COUNTED:
                 values = touch_values(pos, e)
-                insert_touch(db, t, [*values, self._stage(db, t, e)], ("stage",))
-            elif isinstance(e, Customer.Registered | Customer.LifecycleStageChanged):
+                known = stages.get(values[1])
+                if known is None:
+                    known = stages[values[1]] = sorted(
+                        (int(r[0]), int(r[1]), str(r[2])) for r in db.all(
+                            f"SELECT at_us, position, stage FROM {t.stage} "
+                            "WHERE customer_id = ?", (values[1],)))
+                values.append(_stage_at(known, values[3]))
+                pending.append(values)
+                continue
+            if pending:
+                insert_touches(db, t, pending, ("stage",))
+                pending = []
+            if isinstance(e, Customer.Registered | Customer.LifecycleStageChanged):
                 stage = (e.lifecycle_stage if isinstance(e, Customer.Registered)
                          else e.to_stage)
+                stages.pop(customer_id(e), None)
                 db.execute(f"INSERT INTO {t.stage} (event_id, customer_id, position, at_us, "
                            "stage) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
                            (str(e.event_id), customer_id(e), pos, us(e.occurred_at), stage))
             else:
                 correct(db, t, e)
+        insert_touches(db, t, pending, ("stage",))
 
-    @staticmethod
-    def _stage(db: Db, t: Names, e: Customer.Event) -> str:
-        row = db.one(f"SELECT stage FROM {t.stage} WHERE customer_id = ? AND at_us <= ? "
-                     "ORDER BY at_us DESC, position DESC LIMIT 1",
-                     (customer_id(e), us(e.occurred_at)))
-        if row is None:  # backfilled before the registration: the stage it started in
-            row = db.one(f"SELECT stage FROM {t.stage} WHERE customer_id = ? "
-                         "ORDER BY at_us, position LIMIT 1", (customer_id(e),))
-        return str(row[0]) if row else UNKNOWN_STAGE
+
+def _stage_at(known: Sequence[tuple[int, int, str]], at: int) -> str:
+    """The stage of the latest change at or before ``at`` (by time, then log position);
+    before the first one (a touchpoint backfilled before the registration), the stage
+    it started in."""
+    found = None
+    for at_us, _, stage in known:  # sorted by (at_us, position)
+        if at_us > at:
+            break
+        found = stage
+    if found is None:
+        return known[0][2] if known else UNKNOWN_STAGE
+    return found

@@ -13,13 +13,14 @@ of the inbound touchpoint's queue, in the view).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from projections.activity import (
     COUNTED,
     TOUCH_COLUMNS,
     TOUCH_DDL,
     correct,
-    insert_touch,
+    insert_touches,
     touch_values,
 )
 from projections.engine import Names, Projection, Table
@@ -34,13 +35,24 @@ class ResponseTimesProjection(Projection):
     def ddl(self, dialect: str) -> list[str]:
         return [
             TOUCH_DDL.replace("{extra}", ""),
+        ]
+
+    def deferred_ddl(self, dialect: str) -> list[str]:
+        # Only the view reads by them: a rebuild builds them once after the fill.
+        return [
             "CREATE INDEX {touch}_answer ON {touch} (customer_id, direction, occurred_us)",
             "CREATE INDEX {touch}_inbound ON {touch} (direction, occurred_us)",
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        pending: list[list[Any]] = []  # a run of touchpoints, inserted before anything else
         for pos, e in items:
-            if type(e) in COUNTED and e.direction in ("inbound", "outbound"):
-                insert_touch(db, t, touch_values(pos, e))
-            else:
-                correct(db, t, e)
+            if type(e) in COUNTED:
+                if e.direction in ("inbound", "outbound"):
+                    pending.append(touch_values(pos, e))
+                continue
+            if pending:
+                insert_touches(db, t, pending)
+                pending = []
+            correct(db, t, e)
+        insert_touches(db, t, pending)

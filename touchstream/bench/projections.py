@@ -6,9 +6,11 @@ Measured in one run, on one fresh store:
     1,000 (the library's notification log and mapper, nothing written);
 (b) the rebuild path: new generations of all read models (the core ones —
     timeline, directory, summary — and the business ones of issues 13, 14 and 20)
-    built from position 0 in batches of 1,000 events per transaction, one read
-    and decode for all, then their deferred indexes (what ``projections
-    rebuild`` does before comparing); and the same for the core read models
+    built from position 0 in batches of 1,000 events per transaction, filled
+    by ``--workers`` processes (``replays.fill``: each reads and decodes the
+    log once for its group of read models; one process under 50,000 events),
+    then their deferred indexes (what ``projections rebuild`` does before
+    comparing); and the same for the core read models
     only (``rebuild_core_*``), so the business read models' cost shows. The
     history mixes touchpoints with business events (``--business-share`` of
     each customer's events: consent, opportunities, orders, cases, contracts,
@@ -39,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from commands import messages as m
@@ -48,16 +51,16 @@ from projections import registry
 from projections.engine import (
     EventSource,
     Projection,
-    Worker,
     create_generation,
     ensure_live,
     finish_generation,
 )
 from projections.timeline.view import TimelineView
+from replays.fill import PARALLEL_MIN_EVENTS, default_workers, fill
 from replays.progress import ProgressBar
 from touchstream.bench.history import add_business, add_touchpoints, new_customer
 from touchstream.bench.stores import fresh_settings
-from touchstream.bootstrap import Dependencies
+from touchstream.bootstrap import Dependencies, OwningEventSource, event_source_of
 from touchstream.settings import Settings
 from touchstream.wiring import build_hub
 
@@ -75,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--business-share", type=float, default=0.2,
                         help="share of each customer's events that are business events "
                              "(default 0.2)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes the rebuilds fill in (as 'projections rebuild "
+                             "--workers'; default one per core, at most 4)")
     parser.add_argument("--lag-samples", type=int, default=300,
                         help="touchpoints appended one by one for the lag figures (default 300)")
 
@@ -134,8 +140,14 @@ def _raw_read(source: EventSource) -> tuple[int, float]:
     return decoded, time.perf_counter() - started
 
 
-def _rebuild(deps: Dependencies, source: EventSource,
-             names: tuple[str, ...] | None = None) -> tuple[list[Projection], float]:
+def _plain_source(settings: Settings) -> EventSource:
+    """A reader of the plain (unencrypted) benchmark store, for the fill's helper processes."""
+    hub = build_hub(settings, encrypt=False)
+    return OwningEventSource(hub, hub.close)
+
+
+def _rebuild(deps: Dependencies, source: EventSource, names: tuple[str, ...] | None = None,
+             *, workers: int = 1, encrypt: bool = True) -> tuple[list[Projection], float]:
     """(b): the projections rebuilt (all, or ``names``), and seconds."""
     db = deps.read_store.connect()
     chosen = registry.select(names)
@@ -143,7 +155,9 @@ def _rebuild(deps: Dependencies, source: EventSource,
         ensure_live(db, p)
     started = time.perf_counter()
     fresh = [(p, create_generation(db, p)) for p in chosen]
-    Worker(db, source, fresh, batch=1_000).catch_up()
+    factory = partial(event_source_of if encrypt else _plain_source, deps.settings)
+    fill(deps.read_store, source, fresh, source.head(), batch=1_000, workers=workers,
+         source_factory=factory)
     for p, generation in fresh:
         finish_generation(db, p, generation)
     build_s = time.perf_counter() - started
@@ -170,9 +184,9 @@ def _measure(settings: Settings, plain_settings: Settings,
     # Plain, production, production, plain: a busy machine weighs on both alike.
     plain_decoded, plain_raw_s = _raw_read(plain_source)
     decoded, raw_s = _raw_read(source)
-    chosen, build_s = _rebuild(deps, source)
-    _, core_build_s = _rebuild(deps, source, CORE)
-    _, plain_build_s = _rebuild(plain_deps, plain_source)
+    chosen, build_s = _rebuild(deps, source, workers=args.workers)
+    _, core_build_s = _rebuild(deps, source, CORE, workers=args.workers)
+    _, plain_build_s = _rebuild(plain_deps, plain_source, workers=args.workers, encrypt=False)
     business = _business_events(source)
     plain_source.close()
     plain_hub.close()
@@ -181,7 +195,7 @@ def _measure(settings: Settings, plain_settings: Settings,
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "touchstream.cli", "projections", "rebuild",
-                           *[p.name for p in chosen]], env=_env(settings), capture_output=True,
+                           "--workers", str(args.workers), *[p.name for p in chosen]], env=_env(settings), capture_output=True,
                           text=True, check=False)
     rebuild_cli_s = time.perf_counter() - started
     if done.returncode != 0:
@@ -205,6 +219,7 @@ def _measure(settings: Settings, plain_settings: Settings,
             "raw_read_events_per_s": round(raw_rate, 1),
             "business_events": business,
             "read_models": len(chosen),
+            "rebuild_workers": args.workers if head >= PARALLEL_MIN_EVENTS else 1,
             "rebuild_events_per_s": round(rebuild_rate, 1),
             "rebuild_core_events_per_s": round(core_rate, 1),
             "rebuild_cli_with_verify_s": round(rebuild_cli_s, 2),

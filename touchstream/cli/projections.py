@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from projections import registry
@@ -14,10 +15,11 @@ from projections.analyst import installed as analyst
 from projections.analyst.spec import SpecError, load_spec
 from projections.engine import UnknownProjectionError, retire
 from projections.status import status
+from replays.fill import PARALLEL_MIN_EVENTS, default_workers
 from replays.progress import ProgressBar
 from replays.rebuild import rebuild
 from touchstream import logs
-from touchstream.bootstrap import bootstrap, opened
+from touchstream.bootstrap import bootstrap, event_source_of, opened
 from touchstream.cli.errors import CliError, NotFoundError
 from touchstream.cli.exits import Exit
 from touchstream.read_side import leased_projections
@@ -44,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rb.add_argument("--verify-only", action="store_true",
                     help="compare without swapping; exit 1 naming the first differing rows")
     rb.add_argument("--batch", type=int, default=1000, help="events per transaction")
+    rb.add_argument("--workers", type=int, default=default_workers(),
+                    help="processes filling the new generations, each reading the log once "
+                         f"(default one per core, at most 4; a log under "
+                         f"{PARALLEL_MIN_EVENTS:,} events is filled by one)")
     rb.set_defaults(func=_rebuild)
 
     add = psub.add_parser("add", help="make an analyst's projection file a live read model "
@@ -175,12 +181,16 @@ def _status(args: argparse.Namespace) -> int:
 def _rebuild(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise CliError("--batch must be at least 1")
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
     deps = bootstrap()
     chosen = _select(args.names, deps)
     bar = ProgressBar.on_terminal("rebuild " + ",".join(p.name for p in chosen))
     try:
         results = rebuild(deps.read_store, deps.event_source(), chosen,
-                          verify_only=args.verify_only, progress=bar, batch=args.batch)
+                          verify_only=args.verify_only, progress=bar, batch=args.batch,
+                          workers=args.workers,
+                          source_factory=partial(event_source_of, deps.settings))
     finally:
         bar.done()
         deps.close()
