@@ -187,7 +187,9 @@ class FormsEndpoint:
         )
 
 
-def _record(hub: Hub, cmd: m.RecordWebForm) -> bool:
+def record_submission(hub: Hub, cmd: m.RecordWebForm) -> Recorded:
+    """Record a form submission (its email refused → 422) and complete the prospect it
+    made; the self-service form records through this too."""
     try:
         result = hub.execute(cmd)
     except DomainError as exc:
@@ -195,7 +197,11 @@ def _record(hub: Hub, cmd: m.RecordWebForm) -> bool:
                               {"email": str(exc)}) from exc
     # Also on a duplicate: a retry completes what a crash may have left half done.
     _complete_prospect(hub, cmd, result)
-    return not result.duplicate
+    return result
+
+
+def _record(hub: Hub, cmd: m.RecordWebForm) -> bool:
+    return not record_submission(hub, cmd).duplicate
 
 
 def _complete_prospect(hub: Hub, cmd: m.RecordWebForm, result: Recorded) -> None:

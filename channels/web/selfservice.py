@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from channels.web.case_status import case_status_router, html_page, html_responses, problem
 from channels.web.config import FormsConfig
-from channels.web.forms import FormsEndpoint, SubmissionError, _complete_prospect, _payload
+from channels.web.forms import FormsEndpoint, SubmissionError, _payload, record_submission
 from channels.web.html import render_form, render_page
 from channels.web.safe_markdown import render as render_markdown
 from commands import knowledge as kc
@@ -202,12 +202,7 @@ def _public_article(catalogue: ArticleCatalogue, article_id: str) -> dict[str, A
 def _ask(hub: Hub, cmd: m.RecordWebForm, article_id: str,
          view_id: str | None) -> tuple[bool, UUID | None]:
     """Record the submission, open its case and link the article: each once."""
-    try:
-        result = hub.execute(cmd)
-    except DomainError as exc:
-        raise SubmissionError(422, "Please correct the errors below.",
-                              {"email": str(exc)}) from exc
-    _complete_prospect(hub, cmd, result)
+    result = record_submission(hub, cmd)
     if not result.customer_id or not result.event_ids:
         return not result.duplicate, None  # held for triage: staff open the case
     customer_id, case_id = UUID(result.customer_id), case_id_for(cmd.submission_id)
