@@ -56,6 +56,7 @@ class AutoReplies:
         self.clock = clock
         self.projection = AutoRepliesProjection()
         self.view = AutoRepliesView(deps.read_store)
+        self._secret: str | None = None
 
     def run_once(self, now: datetime | None = None, *,
                  from_address: str | None = None) -> tuple[int, int, list[str]]:
@@ -72,7 +73,9 @@ class AutoReplies:
         answered: dict[str, datetime] = {}  # recipients answered in this pass
         naming = self.deps.hub.context.naming
         base_url = self.deps.settings.core.public_base_url
-        secret = forms_secret(self.deps.settings) if base_url else ""
+        if base_url and self._secret is None:  # once: on PostgreSQL it is a fleet-table read
+            self._secret = forms_secret(self.deps.settings)
+        secret = self._secret or ""
         for case in self.view.pending(now - timedelta(hours=cfg.auto_ack_max_age_hours), BATCH):
             sender = case["sender"]
             key = naming.digest(f"auto-reply-to:{(sender or '').strip().lower()}")
