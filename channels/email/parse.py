@@ -190,10 +190,37 @@ def _header(msg: Message, name: str) -> str | None:
     return _decode(name, values[0]) if values else None
 
 
+# A mailbox list in its plain form: ``addr-spec`` or ``Display Name <addr-spec>`` with
+# dot-atom local part and domain, ASCII atoms only (no quotes, comments, encoded words,
+# groups or folding). The header registry would read exactly these addr-specs from it,
+# at ~1 ms a header; anything else goes to the registry.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_WORD = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+"  # phrase atoms: no '=' or '?' (encoded words)
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?:{_WORD}(?:[ \t]+{_WORD})*[ \t]*)?<({_DOT_ATOM}@{_DOT_ATOM})>"
+    rf"|({_DOT_ATOM}@{_DOT_ATOM}))[ \t]*")
+
+
+def plain_addresses(text: str) -> list[str] | None:
+    """The addr-specs of a mailbox list in its plain form; None if it is not plain."""
+    out = []
+    for item in text.split(","):
+        found = _PLAIN_MAILBOX.fullmatch(item)
+        if found is None:
+            return None
+        out.append(found.group(1) or found.group(2))
+    return out
+
+
 def _addresses(msg: Message, name: str) -> list[str]:
     found: list[str] = []
     for raw in _raw_values(msg, name):
         text = _clean(raw)
+        plain = plain_addresses(text)
+        if plain is not None:
+            found += plain
+            continue
         try:
             header = policy.default.header_factory(name, text)
             found += [a.addr_spec for a in header.addresses]  # type: ignore[attr-defined]

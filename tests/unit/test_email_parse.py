@@ -50,3 +50,20 @@ def test_text_behind_a_boundary_that_was_never_declared_is_found() -> None:
 def test_the_message_id_of_a_header_block_is_read() -> None:
     header = b"From: a@example.com\r\nMessage-ID:\r\n <big@example.com>\r\nSubject: x\r\n"
     assert header_message_id(header) == "<big@example.com>"
+
+
+def test_the_plain_address_fast_path_reads_what_the_header_registry_reads() -> None:
+    from email import policy
+
+    from channels.email.parse import plain_addresses
+
+    plain = ["a@example.com", " Ada Lovelace <ada.l+x@Example.COM> ", "Customer 5 <c5@example.com>",
+             "<bare@x.de>", "a@b.c, Bob O'Neil <bob@d.e>,c#d@f", "Ada<a@x.y>", "a@b\t,\t<c@d>"]
+    for text in plain:
+        expected = [a.addr_spec for a in policy.default.header_factory("To", text).addresses]
+        assert plain_addresses(text) == expected, text
+    others = ['"Lovelace, Ada" <a@x.y>', "=?utf-8?q?J=C3=B6rg?= <j@x.de>", "a@b (comment)",
+              "undisclosed-recipients:;", "a@b,", "Ada <a@x.y", "a@[127.0.0.1]", "a..b@x.y",
+              "Dr. Ada <a@x.y>", "a@b\r\n <c@d>", "Jörg <j@x.de>", ""]
+    for text in others:
+        assert plain_addresses(text) is None, text
