@@ -77,6 +77,8 @@ class MessageIndex(Protocol):
 
     def same_content(self, content_key: str) -> str | None: ...
 
+    def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]: ...
+
     def remember(self, entries: Sequence[Remembered]) -> None: ...
 
 
@@ -166,6 +168,8 @@ class InboundMail:
         self._batch_roots: dict[str, str] = {}
         self._batch_content: dict[str, int] = {}  # content key → index of its plan
         self._batch_blobs = blobs.batch()
+        self._known_roots: dict[str, str] = {}  # recorded before this batch: index, sent mail
+        self._known_content: dict[str, str] = {}
 
     # ------------------------------------------------------------------ entry points
     def record(self, raw: bytes, origin: Origin) -> Outcome:
@@ -180,9 +184,14 @@ class InboundMail:
         """Record messages (blobs first, then events); one outcome per message, in order."""
         self._batch_roots, self._batch_content = {}, {}
         self._batch_blobs = self.blobs.batch()
+        parsed = [self._parse(item) for item in items]
+        content = [_content_key(item.data, p) if isinstance(p, ParsedEmail) else None
+                   for item, p in zip(items, parsed, strict=True)]
+        self._look_up([p for p in parsed if isinstance(p, ParsedEmail)],
+                      [k for k in content if k is not None])
         plans: list[_Plan] = []
-        for item in items:
-            plans.append(self._plan(item, len(plans)))
+        for item, p, k in zip(items, parsed, content, strict=True):
+            plans.append(self._plan(item, p, k, len(plans)))
         self._batch_blobs.write()  # every blob (and its key) durable before any event names it
         touch = [c for p in plans if p.kind not in ("quarantine", "same") for c in p.commands]
         results = iter(self._execute_all(touch))
@@ -222,9 +231,38 @@ class InboundMail:
         return Outcome("quarantine", [self.sink.source_key_of(cmd)], self.sink.execute(cmd).duplicate)
 
     # ------------------------------------------------------------------ planning
-    def _plan(self, item: Fetched, position: int) -> _Plan:
-        raw, origin = item.data, item.origin
+    def _parse(self, item: Fetched) -> ParsedEmail | MessageRejectedError | None:
+        """The parsed message, why it cannot be parsed, or None when oversized."""
         if not item.complete or item.size > self.rules.max_bytes:
+            return None
+        try:
+            return parse_message(item.data, self.rules.max_depth)
+        except MessageRejectedError as exc:
+            return exc
+
+    def _look_up(self, batch: Sequence[ParsedEmail], content_keys: Sequence[str]) -> None:
+        """What was recorded before this batch about its messages, in a few queries for the
+        whole batch instead of a few per message: thread roots of the messages they answer
+        (the index, then mail the hub sent) and earlier copies of their content. Nothing
+        this batch records is visible before its events are, so asking up front answers
+        as asking message by message would."""
+        self._known_roots, self._known_content = {}, {}
+        candidates = list(dict.fromkeys(
+            c for p in batch for c in [p.in_reply_to, *reversed(p.references)] if c))
+        for chunk in _chunks(candidates):
+            if self.index is not None:
+                self._known_roots.update(self.index.roots(chunk))
+            missing = [c for c in chunk if c not in self._known_roots]
+            if self.sent_roots is not None and missing:  # replies to mail the hub sent
+                self._known_roots.update(self.sent_roots(missing))
+        if self.index is not None:
+            for chunk in _chunks(list(dict.fromkeys(content_keys))):
+                self._known_content.update(self.index.same_contents(chunk))
+
+    def _plan(self, item: Fetched, parsed: ParsedEmail | MessageRejectedError | None,
+              content_key: str | None, position: int) -> _Plan:
+        raw, origin = item.data, item.origin
+        if parsed is None:
             header = raw if not item.complete else raw.split(b"\r\n\r\n", 1)[0][:65536]
             header_ref = self._put(header)
             return self._quarantine(
@@ -232,11 +270,9 @@ class InboundMail:
                 f"{item.size} bytes > limit {self.rules.max_bytes}", size=item.size,
                 header_ref=header_ref, message_id=header_message_id(header),
             )
-        try:
-            parsed = parse_message(raw, self.rules.max_depth)
-        except MessageRejectedError as exc:
+        if isinstance(parsed, MessageRejectedError):
             raw_ref = self._put(raw)  # whose it is is unknown: kept under no owner
-            return self._quarantine(f"msg:{raw_ref}", origin, exc.reason, exc.detail,
+            return self._quarantine(f"msg:{raw_ref}", origin, parsed.reason, parsed.detail,
                                     size=len(raw), raw_ref=raw_ref)
         # Stored under the person it is about, so byte-identical mail of two people is
         # two blobs and erasing one leaves the other's; ids use the owner-free name.
@@ -250,7 +286,6 @@ class InboundMail:
                                         raw_ref=raw_ref, message_id=parsed.message_id)
 
         sender = parsed.from_address
-        content_key = _content_key(raw, parsed)
         if content_key is not None and content_key in self._batch_content:
             return _Plan("same", [], same_as_plan=self._batch_content[content_key])
         if content_key is not None and (same := self._same_content(content_key, key)):
@@ -278,7 +313,7 @@ class InboundMail:
     def _same_content(self, content_key: str, key: str) -> str | None:
         """The source key a message with this content was recorded under by another raw
         form (None if none, or if it is this very message)."""
-        prior = self.index.same_content(content_key) if self.index is not None else None
+        prior = self._known_content.get(content_key)
         if prior is None or prior.partition("|")[2].split("#")[0] == key:
             return None
         return prior
@@ -319,13 +354,9 @@ class InboundMail:
         candidates = [c for c in [p.in_reply_to, *reversed(p.references)] if c]
         if not candidates:
             return list(p.references)
-        known = {c: self._batch_roots[c] for c in candidates if c in self._batch_roots}
-        missing = [c for c in candidates if c not in known]
-        if self.index is not None and missing:
-            known.update(self.index.roots(missing))
-            missing = [c for c in missing if c not in known]
-        if self.sent_roots is not None and missing:  # a reply to mail the hub sent
-            known.update(self.sent_roots(missing))
+        # this batch's earlier messages first, then what was recorded before it (_look_up)
+        known = {**{c: self._known_roots[c] for c in candidates if c in self._known_roots},
+                 **{c: self._batch_roots[c] for c in candidates if c in self._batch_roots}}
         root = next((known[c] for c in candidates if c in known), None)
         if root is None or (p.references and p.references[0] == root):
             return list(p.references)
@@ -478,6 +509,11 @@ def _content_key(raw: bytes, p: ParsedEmail) -> str | None:
     digest = hashlib.sha256(body[0].rstrip(b"\r\n")).hexdigest()
     ident = f"{p.message_id}\0{p.date.isoformat()}\0{p.from_address.lower()}\0{digest}"
     return "content:" + hashlib.sha256(ident.encode()).hexdigest()
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """Lookups take at most 500 keys at a time."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _brief(exc: ValidationError) -> str:

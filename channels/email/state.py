@@ -90,6 +90,9 @@ class ImapState(Protocol):
     def same_content(self, content_key: str) -> str | None:
         """The source key a message with these bytes was recorded under, or None."""
 
+    def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
+        """``same_content`` of many keys at once (at most 500): key → source key."""
+
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""
 
@@ -219,6 +222,16 @@ class SQLiteImapState:
         row = self._conn.execute("SELECT source_key FROM email_content WHERE content_key=?",
                                  (content_key,)).fetchone()
         return str(row[0]) if row else None
+
+    def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
+        keys = list(dict.fromkeys(content_keys))[:500]
+        if not keys:
+            return {}
+        rows = self._conn.execute(
+            "SELECT content_key, source_key FROM email_content WHERE content_key IN "
+            f"({','.join('?' * len(keys))})", keys,
+        ).fetchall()
+        return {r[0]: str(r[1]) for r in rows}
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""

@@ -117,6 +117,15 @@ class PostgresImapState:
                                (content_key,)).fetchone()
         return str(row[0]) if row else None
 
+    def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
+        keys = list(dict.fromkeys(content_keys))[:500]
+        if not keys:
+            return {}
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT content_key, source_key FROM email_content "
+                                "WHERE content_key = ANY(%s)", (keys,)).fetchall()
+        return {r[0]: str(r[1]) for r in rows}
+
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""
         # the first of a batch wins as on SQLite; sorted keys keep concurrent hosts' row
