@@ -200,6 +200,8 @@ def test_erasure_keeps_the_uid_and_drops_the_key_everywhere(
     assert ledger[2] == LedgerRow(2, "kept", "email")
     assert a.same_content("c-gone") is None
     assert a.same_content("c-kept") == "kept"
+    assert b.same_contents(["c-gone", "c-kept", "c-kept", "c-never"]) == {"c-kept": "kept"}
+    assert b.same_contents([]) == {}
 
 
 def test_the_first_thread_root_wins_across_hosts(imap: tuple[ImapState, ImapState]) -> None:

@@ -67,3 +67,57 @@ def test_the_plain_address_fast_path_reads_what_the_header_registry_reads() -> N
               "Dr. Ada <a@x.y>", "a@b\r\n <c@d>", "Jörg <j@x.de>", ""]
     for text in others:
         assert plain_addresses(text) is None, text
+
+
+def _tree(msg: object) -> object:
+    from email.message import Message
+    assert isinstance(msg, Message)
+    payload = msg.get_payload()
+    return (msg.items(), msg.get_unixfrom(), msg.preamble, msg.epilogue, msg.get_default_type(),
+            [_tree(p) for p in payload] if isinstance(payload, list) else payload)
+
+
+def test_the_split_of_plain_messages_builds_the_feed_parsers_tree() -> None:
+    from email import policy
+    from email.parser import BytesParser
+    from pathlib import Path
+
+    from channels.email.parse import _split_plain
+    from touchstream.bench.email import realistic_messages
+
+    b = b"Content-Type: multipart/mixed; boundary=b\r\n"
+    crafted = [
+        b + b"\r\npre\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b \r\n\r\ntwo\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\n--b--\r\nepi\r\nlogue",
+        b + b"\r\n--b\r\nContent-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nx\r\n"
+        b"--c\r\nContent-Type: text/html\r\n\r\n<p>y</p>\r\n--c--\r\n\r\n--b1\r\n--b\r\n\r\nz\r\n--b--",
+        b + b"\r\n--b\r\n\r\nno close\r\n",           # no close delimiter
+        b + b"\r\n--b\r\n--b\r\n\r\nx\r\n--b--\r\n",  # repeated delimiter lines
+        b + b"\r\nno delimiter at all\r\n",
+        b"Subject: x\r\nnot a header\r\n\r\nbody\r\n",
+        b"Subject: x\nTo: a@b\n\nbare LF\n",
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
+        b"Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+    ]
+    plain = [*crafted[:2], b"\r\nno headers\r\n"]
+    fixtures = sorted((Path(__file__).parents[1] / "fixtures" / "mail").glob("*.eml"))
+    corpus = [*crafted, plain[2], *(f.read_bytes() for f in fixtures), *realistic_messages(60)]
+    split = 0
+    for raw in corpus:
+        fast = _split_plain(raw)
+        if fast is not None:
+            split += 1
+            assert _tree(fast) == _tree(BytesParser(policy=policy.compat32).parsebytes(raw))
+    assert split >= 60  # the bench's messages and the plain fixtures take the fast path
+    assert all(_split_plain(raw) is not None for raw in plain)
+    assert all(_split_plain(raw) is None for raw in crafted[2:])
+
+
+def test_plain_one_line_subjects_skip_the_registry_and_read_the_same() -> None:
+    from email import policy
+
+    from channels.email.parse import _decode
+
+    for text in ["Invoice 42", "  two  spaces\tand a tab ", "a ?= b", "", "[#1] {x} ~!@$%^&*()"]:
+        assert _decode("Subject", text) == str(policy.default.header_factory("Subject", text))
+    assert _decode("Subject", "=?utf-8?q?caf=C3=A9?=") == "café"  # encoded words still decoded
