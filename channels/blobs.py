@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
-import tempfile
+import re
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
+
+
+_ADDRESS = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobNotFoundError(KeyError):
@@ -56,6 +61,8 @@ class BlobStore:
         self.root = root
         self.sealer = sealer
         self._unsynced: list[Path] = []
+        self._tmp_names = itertools.count()
+        self._tmp_prefix = f".tmp-{secrets.token_hex(6)}-"  # another store, process or host
 
     def sync(self) -> None:
         """Make every blob written with ``sync=False`` durable: one ``syncfs`` of the
@@ -73,7 +80,7 @@ class BlobStore:
                 os.close(fd)
 
     def _path(self, address: str) -> Path:
-        if len(address) != 64 or any(c not in "0123456789abcdef" for c in address):
+        if not _ADDRESS.fullmatch(address):
             raise ValueError(f"not a blob address (64 hex digits): {address!r}")
         return self.root / address[:2] / address[2:4] / address
 
@@ -105,14 +112,27 @@ class BlobStore:
 
     def _write(self, path: Path, digest: str, data: bytes, sync: bool) -> None:
         stored = data if self.sealer is None else self.sealer.seal(digest, data)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        # os calls, not pathlib/tempfile: ~a third of writing a batch's blobs was their
+        # Python overhead. The temp name is unique (process prefix + counter, O_EXCL).
+        folder = str(path.parent)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(stored)
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/{self._tmp_prefix}{os.getpid()}-{next(self._tmp_names)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                with memoryview(stored) as view:
+                    written = 0
+                    while written < len(view):
+                        written += os.write(fd, view[written:])
                 if sync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
             if not sync:
                 self._unsynced.append(path)
