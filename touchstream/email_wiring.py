@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -28,6 +29,9 @@ from touchstream.fleet.leases import LeaseGroup, Leases, acquire
 from touchstream.settings import Settings, SettingsError
 
 T = TypeVar("T")
+
+# Every Message-ID the hub sends is ``<uuid@domain>`` (domain.customer.outbound_email_fields)
+HUB_MESSAGE_ID = re.compile(r"<[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}@[^<>]*>")
 
 
 def imap_state_path(settings: Settings) -> Path:
@@ -116,8 +120,11 @@ class HubOutbox:
         return self.view.message_for_envelope(envelope_id)
 
     def sent_roots(self, message_ids: Sequence[str]) -> dict[str, str]:
-        """Thread roots of mail the hub sent, for replies that name only their parent."""
-        ids = list(message_ids)
+        """Thread roots of mail the hub sent, for replies that name only their parent.
+        Ids the hub never makes are not asked about (nor do they cost a catch-up)."""
+        ids = [i for i in message_ids if HUB_MESSAGE_ID.fullmatch(i)]
+        if not ids:
+            return {}
         found = self._known(lambda: self.view.roots(ids), {})
         if len(found) < len(set(ids)):
             self.refresh()

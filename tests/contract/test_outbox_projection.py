@@ -134,3 +134,6 @@ def test_bounces_and_replies_find_the_sent_mails_customer_and_thread_root(
     assert outbox.customer_for_message("<never-sent@elsewhere.example>") is None
     roots = outbox.sent_roots([reply.message_id, first, "<never-sent@elsewhere.example>"])
     assert roots == {first: first, reply.message_id: first}
+    other = HubOutbox(deps)  # an id the hub never makes (not <uuid@domain>): no catch-up
+    assert other.sent_roots(["<never-sent@elsewhere.example>"]) == {}
+    assert other._caught_up_to is None
