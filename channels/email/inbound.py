@@ -275,8 +275,9 @@ class InboundMail:
             return self._quarantine(f"msg:{raw_ref}", origin, parsed.reason, parsed.detail,
                                     size=len(raw), raw_ref=raw_ref)
         # Stored under the person it is about, so byte-identical mail of two people is
-        # two blobs and erasing one leaves the other's; ids use the owner-free name.
-        raw_name = self.blobs.address_of(raw)
+        # two blobs and erasing one leaves the other's; ids use the owner-free name, which
+        # only a message without Message-ID needs (a keyed hash of all its bytes).
+        raw_name = "" if parsed.message_id else self.blobs.address_of(raw)
         raw_ref = self._put(raw, self._counterpart(parsed))
         key = message_key(raw, parsed.message_id)
         occurred = parsed.date or origin.received_at or datetime.now(UTC)
