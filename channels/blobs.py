@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
 
 

@@ -17,6 +17,7 @@ from email.message import Message
 from email.parser import BytesParser, HeaderParser, Parser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
+from itertools import pairwise
 
 
 class MessageRejectedError(Exception):
@@ -177,11 +178,11 @@ def _cut(body: str, boundary: str) -> tuple[str | None, list[str], str] | None:
         at = body.find("\r\n" + separator, start)
     if len(lines) < 2 or lines[0][2] or not lines[-1][2]:
         return None  # no part, or no close delimiter
-    for (_, stop, _), (start, _, _) in zip(lines, lines[1:], strict=False):
+    for (_, stop, _), (start, _, _) in pairwise(lines):
         if start == stop:
             return None  # repeated delimiter lines: the feed parser swallows them
     preamble = body[:lines[0][0] - 2] if lines[0][0] else None
-    contents = [body[stop:start] for (_, stop, _), (start, _, _) in zip(lines, lines[1:], strict=False)]
+    contents = [body[stop:start] for (_, stop, _), (start, _, _) in pairwise(lines)]
     return preamble, contents, body[lines[-1][1]:]
 
 
