@@ -80,7 +80,10 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        if len(stored_events) > 1:
+            ids = self._insert_many(c, stored_events)
+        else:
+            ids = super()._insert_events(c, stored_events, **kwargs)
         keys: SourceKeys = kwargs.get("source_keys") or ()
         if keys:
             rows = [
@@ -89,6 +92,20 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
             ]
             c.executemany(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)", rows)
         return ids
+
+    def _insert_many(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The library's insert (one ``execute`` per event, for its ``lastrowid``) as one
+        ``executemany``: a tenth of a bulk import's time went to the per-row calls. The
+        rows' ids are the ``len(stored_events)`` before ``last_insert_rowid()``: the table
+        has no AUTOINCREMENT, so each insert takes the largest rowid + 1 (SQLite's rowid
+        rule below 2**63 - 1), under this transaction's write lock, in the given order."""
+        c.executemany(self.insert_events_statement, [
+            (_oid(s.originator_id), s.originator_version, s.topic, s.state)
+            for s in stored_events
+        ])
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        return list(range(last - len(stored_events) + 1, last + 1))
 
     def lookup_source_keys(self, keys: list[str]) -> dict[str, list[KeyRow]]:
         if not keys:
