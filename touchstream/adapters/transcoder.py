@@ -75,7 +75,10 @@ class OrjsonTranscoder(JSONTranscoder):
         transcoding = self.types.get(o.__class__)
         if transcoding is None:
             return self._tagged(o)  # raises as ``encode`` does
-        return {"_type_": transcoding.name, "_data_": self._tagged(transcoding.encode(o))}
+        data = transcoding.encode(o)
+        if data.__class__ is not str:  # a datetime's or a Decimal's is: no call for it
+            data = self._tagged(data)
+        return {"_type_": transcoding.name, "_data_": data}
 
     def decode(self, data: bytes) -> Any:
         return self._untagged(orjson.loads(data))
