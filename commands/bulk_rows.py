@@ -47,6 +47,7 @@ _BASE = ("originator_id", "originator_version", "timestamp")
 _THREADED = (Customer.EmailRecorded, Customer.EmailQueued)
 
 Encode = Callable[[Any, int, str, dict[str, Any]], StoredEvent]
+Tag = Callable[[Any], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,26 +102,49 @@ def _dumps_as_is(annotation: Any) -> bool:
     return False
 
 
-def encoder_for(mapper: Mapper[Any]) -> Encode | None:
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    """How to store a state for a mapper: ``encode`` any state; ``prepared`` a state of a
+    ``direct`` shape whose UUIDs went through ``tag`` (the transcoder's ``encode_prepared``:
+    the same bytes without a Python pass over the keys), when the transcoder has it."""
+
+    encode: Encode
+    prepared: Encode | None = None
+    tag: Tag | None = None
+
+
+def encoder_for(mapper: Mapper[Any]) -> Writer | None:
     """How to store a state for ``mapper``, or None (unknown mapper: the domain path)."""
     stored_event_of = getattr(mapper, "stored_event_of", None)
     if stored_event_of is not None:
-        return stored_event_of  # type: ignore[no-any-return]
+        prepared_writer = getattr(mapper, "prepared_writer", None)
+        prepared = prepared_writer() if prepared_writer is not None else None
+        if prepared is None:
+            return Writer(stored_event_of)
+        return Writer(stored_event_of, *prepared)
     if type(mapper) is not Mapper:
         return None
     transcoder, compressor, cipher = mapper.transcoder, mapper.compressor, mapper.cipher
 
-    def encode(originator_id: Any, version: int, topic: str, state: dict[str, Any]) -> StoredEvent:
-        # ``Mapper.to_stored_event`` from the state on.
-        data = transcoder.encode(state)
-        if compressor:
-            data = compressor.compress(data)
-        if cipher:
-            data = cipher.encrypt(data)
-        return StoredEvent(originator_id=originator_id, originator_version=version,
-                           topic=topic, state=data)
+    def writer(to_bytes: Callable[[Any], bytes]) -> Encode:
+        def encode(originator_id: Any, version: int, topic: str,
+                   state: dict[str, Any]) -> StoredEvent:
+            # ``Mapper.to_stored_event`` from the state on.
+            data = to_bytes(state)
+            if compressor:
+                data = compressor.compress(data)
+            if cipher:
+                data = cipher.encrypt(data)
+            return StoredEvent(originator_id=originator_id, originator_version=version,
+                               topic=topic, state=data)
 
-    return encode
+        return encode
+
+    encode_prepared = getattr(transcoder, "encode_prepared", None)
+    tag = getattr(transcoder, "tag", None)
+    if encode_prepared is None or tag is None:
+        return Writer(writer(transcoder.encode))
+    return Writer(writer(transcoder.encode), writer(encode_prepared), tag)
 
 
 class PlainTouchpoints:
@@ -128,11 +152,11 @@ class PlainTouchpoints:
 
     def __init__(self, w: WriteContext, mapper: Mapper[Any]) -> None:
         self.w = w
-        self.encode = encoder_for(mapper)
+        self.writer = encoder_for(mapper)
 
     def shape(self, cmd: m.Touchpoint) -> _Shape | None:
         """Whether ``cmd`` can be built here (None: through the domain)."""
-        return _shape(type(cmd)) if self.encode is not None else None
+        return _shape(type(cmd)) if self.writer is not None else None
 
     def build(self, customer: Customer, cmd: m.Touchpoint, key: str,
               shape: _Shape) -> tuple[StoredEvent, UUID]:
@@ -173,8 +197,13 @@ class PlainTouchpoints:
         if shape.class_version > 1:
             state["class_version"] = shape.class_version
         version = customer.version + 1
-        assert self.encode is not None
-        stored = self.encode(customer.id, version, shape.topic, state)
+        writer = self.writer
+        assert writer is not None
+        if shape.direct and writer.prepared is not None and writer.tag is not None:
+            state["event_id"] = writer.tag(event_id)  # the only UUID: ``direct`` fields hold none
+            stored = writer.prepared(customer.id, version, shape.topic, state)
+        else:
+            stored = writer.encode(customer.id, version, shape.topic, state)
         # ``Customer.Event.apply`` then the library's ``mutate``.
         customer._count(channel, occurred)
         customer.version = version

@@ -83,6 +83,7 @@ def _domain_path(hub: Hub, customer: Customer, cmd: m.Touchpoint, key: str) -> A
 
 def _compare(hub: Hub, now: list[datetime]) -> None:
     rows = PlainTouchpoints(hub.context, hub.mapper)
+    assert rows.writer is not None and rows.writer.prepared is not None  # orjson's prepared path
     base = _customer(hub)
     now[0] = T0 + timedelta(days=9)  # later than the registration: ``modified_on`` moves
     via_domain, direct = deepcopy(base), deepcopy(base)

@@ -91,3 +91,30 @@ def test_a_store_written_with_the_library_transcoder_reads_the_same_in_productio
         assert [getattr(e, "call_id", None) for e in again.stream(cid)][-2:] == ["c-1", "c-2"]
     finally:
         again.close()
+
+
+def _uuids_tagged(ours: OrjsonTranscoder, o: object) -> object:
+    if isinstance(o, UUID):
+        return ours.tag(o)
+    if isinstance(o, dict):
+        return {k: _uuids_tagged(ours, v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return type(o)(_uuids_tagged(ours, v) for v in o)
+    return o
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_a_prepared_state_encodes_to_the_library_transcoders_bytes(
+        state: dict[str, object]) -> None:
+    library, ours = _pair()
+    assert ours.encode_prepared(_uuids_tagged(ours, state)) == library.encode(state)
+
+
+@pytest.mark.parametrize("value", [object(), T0.date(), Path("p")])
+def test_a_prepared_state_with_an_unregistered_type_raises_as_in_the_library(
+        value: object) -> None:
+    library, ours = _pair()
+    with pytest.raises(TranscodingNotRegisteredError):
+        library.encode({"x": [value]})
+    with pytest.raises(TranscodingNotRegisteredError):
+        ours.encode_prepared({"x": [value]})

@@ -118,6 +118,29 @@ class PersonalDataMapper(Mapper[Any]):
         version, ``class_version`` last when above 1), as ``to_stored_event`` stores it:
         the bulk writer (``commands.bulk_rows``) builds states without event objects.
         ``state`` is consumed."""
+        return self._stored(originator_id, originator_version, topic, state,
+                            self._encode_secret, self.transcoder.encode)
+
+    def prepared_writer(self) -> tuple[Callable[[Any, int, str, dict[str, Any]], StoredEvent],
+                                       Callable[[Any], Any]] | None:
+        """``stored_event_of`` for states whose UUIDs the caller tagged with the returned
+        ``tag`` (the transcoder's ``encode_prepared``: the same bytes without a Python pass
+        over the keys), or None when the transcoder has no such encoding."""
+        encode = getattr(self.transcoder, "encode_prepared", None)
+        tag = getattr(self.transcoder, "tag", None)
+        if encode is None or tag is None:
+            return None
+
+        def stored_event_of(originator_id: Any, originator_version: int, topic: str,
+                            state: dict[str, Any]) -> StoredEvent:
+            return self._stored(originator_id, originator_version, topic, state,
+                                encode, encode)
+
+        return stored_event_of, tag
+
+    def _stored(self, originator_id: Any, originator_version: int, topic: str,
+                state: dict[str, Any], encode_secret: Callable[[Any], bytes],
+                encode: Callable[[Any], bytes]) -> StoredEvent:
         private = _private_names(topic, state)
         if private:
             secret = {name: state.pop(name) for name in private if name in state}
@@ -125,7 +148,7 @@ class PersonalDataMapper(Mapper[Any]):
             cipher = self.keys.cipher_for_write(_subject(topic, stream, state))
             nonce = os.urandom(NONCE_BYTES)
             sealed = cipher.encrypt(
-                nonce, self._encode_secret(secret), _aad(stream, originator_version, topic),
+                nonce, encode_secret(secret), _aad(stream, originator_version, topic),
             )
             state[SEALED] = binascii.b2a_base64(nonce + sealed, newline=False).decode()
             state[SEALED_VERSION] = 1
@@ -133,7 +156,7 @@ class PersonalDataMapper(Mapper[Any]):
             originator_id=originator_id,
             originator_version=originator_version,
             topic=topic,
-            state=self.transcoder.encode(state),
+            state=encode(state),
         )
 
     # -- read --------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""The SQLite recorder's one-statement insert of several events returns their notification
+ids, in order, as the library's one-row-at-a-time insert did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from tests.support.hubs import make_hub, write_env
+
+
+def _events(count: int, first_version: int = 1) -> list[StoredEvent]:
+    oid = uuid4()
+    return [StoredEvent(originator_id=oid, originator_version=first_version + i,
+                        topic="tests:Row", state=b"{}") for i in range(count)]
+
+
+def test_a_save_of_several_events_returns_the_ids_they_are_read_under(tmp_path: Path) -> None:
+    hub = make_hub(write_env("sqlite", tmp_path / "data"))
+    try:
+        recorder = hub.recorder
+        one = recorder.insert_events(_events(1))  # the library's path: one row
+        many = recorder.insert_events(_events(7))
+        more = recorder.insert_events(_events(3))
+        ids = [*one, *many, *more]  # type: ignore[misc]
+        assert ids == list(range(ids[0], ids[0] + 11))
+        read = recorder.select_notifications(ids[0], 20)
+        assert [n.id for n in read] == ids
+        assert len({n.originator_id for n in read[1:8]}) == 1
+        assert [n.originator_version for n in read[1:8]] == list(range(1, 8))
+        clash = _events(3)
+        recorder.insert_events(clash[1:2])
+        with pytest.raises(IntegrityError):  # the whole save fails, nothing half-written
+            recorder.insert_events(clash)
+        assert recorder.max_notification_id() == ids[-1] + 1
+        assert recorder.insert_events(_events(2)) == [ids[-1] + 2, ids[-1] + 3]
+    finally:
+        hub.close()
+
