@@ -55,7 +55,7 @@ def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
     return result
 
 
-async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
+async def record(get_hub: HubProvider, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
                  committer: GroupCommit | None = None,
                  on_step: StepObserver | None = None) -> Recorded:
     """Record one step: through the group commit when given, else on a worker thread
@@ -68,7 +68,7 @@ async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id:
     if on_step is not None and isinstance(cmd, m.RecordCallStep):
         on_step(cmd)
     if committer is None:
-        return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
+        return await run_in_threadpool(_execute, get_hub(), cmd, directory, call_id)
     try:
         outcome = await asyncio.wrap_future(committer.submit(cmd, CallPlace(directory, call_id)))
     except CallNotKnownError as exc:
