@@ -583,6 +583,7 @@ class Worker:
             self._follow_subscription(stopping, idle_wait)
             return
         last_check = 0.0
+        previous = 0
         while not stopping.is_set() and not self.all_stopped:
             try:
                 n = self.step()
@@ -595,11 +596,13 @@ class Worker:
                 last_check = now
             if n == 0:
                 self.source.wait(idle_wait)
-            elif n < self.batch:
-                # Following a busy log: let the next events gather a moment instead of
-                # stepping for every few (a step costs statements per read model, its
-                # transaction and its savepoints, however few events it carries).
+            elif previous and n < self.batch:
+                # Following a busy log (events in two steps running): let the next ones
+                # gather a moment instead of stepping for every few (a step costs
+                # statements per read model, its transaction and its savepoints, however
+                # few events it carries). The first event after a quiet spell goes at once.
                 stopping.wait(FOLLOW_GATHER_S)
+            previous = n
 
 
     def _follow_subscription(self, stopping: threading.Event, idle_wait: float) -> None:
