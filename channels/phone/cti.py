@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from channels.phone.config import CtiConfig
@@ -20,7 +20,6 @@ from channels.phone.group_commit import GroupCommit
 from channels.phone.signed import WEBHOOK_RESPONSES, signed_json_body
 from channels.phone.steps import HubProvider, StepObserver, accepted, describe, record
 from commands import messages as m
-from commands.hub import Hub
 
 # Without a sequence from the PBX, the events' own order within a call.
 EVENT_SEQUENCE = {"newCall": 1, "answer": 2, "hangup": 3}
@@ -96,13 +95,13 @@ def cti_router(get_hub: HubProvider, config: CtiConfig, directory: CallDirectory
 
     @router.post("/cti", summary="PBX call event (newCall, answer, hangup)")
     async def cti_event(
-        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+        request: Request,
     ) -> dict[str, Any]:
         body = await signed_json_body(request, config, "CTI events")
         try:
             cmd = cti_command(CtiEvent.model_validate_json(body))
         except ValidationError as exc:
             raise HTTPException(422, describe(exc)) from exc
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
+        return accepted(await record(get_hub, cmd, directory, cmd.call_id, committer, on_step))
 
     return router

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -28,6 +28,13 @@ class CallDirectory(Protocol):
     def remembers(self, call_id: str, customer_id: str) -> bool:
         """True if this process knows ``call_id`` is ``customer_id``'s already (from memory,
         no I/O: the caller skips ``remember`` then)."""
+
+    def remember_many(self, entries: Collection[tuple[str, str]]) -> None:
+        """``remember`` for each (call id, customer id), in one write (the webhooks' group
+        commit notes a whole batch at once)."""
+
+    def customers_of(self, call_ids: Collection[str]) -> dict[str, UUID]:
+        """``customer_of`` for several calls in one read; unknown calls are left out."""
 
 
 class SQLiteCallDirectory:
@@ -72,6 +79,44 @@ class SQLiteCallDirectory:
 
     def remembers(self, call_id: str, customer_id: str) -> bool:
         return self._cache.get(call_id) == customer_id
+
+    def remember_many(self, entries: Collection[tuple[str, str]]) -> None:
+        todo = {c: cu for c, cu in entries if self._cache.get(c) != cu}
+        if not todo:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany("INSERT OR IGNORE INTO call_customers (call_id, "
+                                       "customer_id) VALUES (?, ?)", todo.items())
+                stored = self._select(todo)  # the first answers stay: cache those
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            for call_id, customer_id in stored.items():
+                self._remember_in_memory(call_id, customer_id)
+
+    def customers_of(self, call_ids: Collection[str]) -> dict[str, UUID]:
+        found = {c: k for c in call_ids if (k := self._cache.get(c)) is not None}
+        missing = [c for c in call_ids if c not in found]
+        if missing:
+            with self._lock:
+                for call_id, customer_id in self._select(missing).items():
+                    self._remember_in_memory(call_id, customer_id)
+                    found[call_id] = customer_id
+        return {c: UUID(k) for c, k in found.items()}
+
+    def _select(self, call_ids: Collection[str]) -> dict[str, str]:
+        """The stored customer of each of ``call_ids`` (under the lock)."""
+        ids = list(call_ids)
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):  # well under SQLite's bound on parameters
+            part = ids[start:start + 500]
+            out.update(self._conn.execute(
+                "SELECT call_id, customer_id FROM call_customers WHERE call_id IN "
+                f"({','.join('?' * len(part))})", part).fetchall())
+        return out
 
     def customer_of(self, call_id: str) -> UUID | None:
         known = self._cache.get(call_id)

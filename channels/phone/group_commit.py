@@ -7,6 +7,15 @@ through the write model's batched path (``commands.bulk``: same source-key
 dedup, same identity resolution) and then answers every waiting request.
 A request is answered only after its event is durable; if the process dies
 first, the provider never got its 2xx and retries.
+
+A call step handed in with its ``CallPlace`` is also placed here, for the whole
+batch at once, so a request needs no thread of its own before or after: the
+customer its call was recorded on before (the call directory, one read for the
+batch), else the owner of its number (a claim read, once per number in the
+batch). Only a number nobody owns yet goes to a side thread, which registers
+its prospect (a data key and a claim, each durable) and queues the step again:
+such a registration never holds up the steps queued behind it. After the save
+the directory learns the batch's calls in one write, before anyone is answered.
 """
 
 from __future__ import annotations
@@ -14,70 +23,274 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from uuid import UUID
 
+from channels.phone.directory import CallDirectory
 from commands import messages as m
 from commands.bulk import BulkImporter, ImportResult
+from commands.errors import CommandError
 from commands.hub import Hub
+from commands.identity import contact_key, normalise
+from domain.errors import DomainError
 
-_Item = tuple[m.Touchpoint, "Future[ImportResult]"]
+
+class CallNotKnownError(Exception):
+    """A call step with no customer and no number, for a call never recorded here: the
+    provider is asked to retry (its first step may be on its way)."""
+
+
+@dataclass(frozen=True)
+class CallPlace:
+    """Where a call step's customer is found and noted: the call directory and the call."""
+
+    directory: CallDirectory
+    call_id: str
+
+
+@dataclass
+class _Item:
+    cmd: m.Touchpoint
+    future: Future[ImportResult]
+    place: CallPlace | None = None
+    placed: bool = False  # customer decided (or left to the batch): not placed again
+    away: bool = False  # answered already, or with a registrar: not in this batch
+
+
+_STOP = None
 
 
 class GroupCommit:
-    """Records submitted touchpoints in batches of up to ``max_batch`` on one writer thread."""
+    """Records submitted touchpoints in batches of up to ``max_batch`` on one writer thread.
 
-    def __init__(self, get_hub: Callable[[], Hub], max_batch: int = 200) -> None:
+    Two threads in a pipeline: the placer takes what has queued up and places it
+    (reads only), the writer records what the placer handed on. So the reads of one
+    batch overlap the save (and its fsync) of the one before, as they did when each
+    request placed its own step on a thread of its own."""
+
+    def __init__(self, get_hub: Callable[[], Hub], max_batch: int = 200,
+                 registrars: int = 4) -> None:
         self._get_hub = get_hub
         self._max_batch = max_batch
+        self._registrars = registrars
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._placed: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
+        self._threads: tuple[threading.Thread, threading.Thread] | None = None
         self._lock = threading.Lock()
+        self._registrar: ThreadPoolExecutor | None = None
+        self._registering = 0  # steps with a side thread, queued again when it is done
 
-    def submit(self, cmd: m.Touchpoint) -> Future[ImportResult]:
-        """Queue ``cmd``; the future resolves once it is recorded (or refused)."""
+    def submit(self, cmd: m.Touchpoint, place: CallPlace | None = None) -> Future[ImportResult]:
+        """Queue ``cmd``; the future resolves once it is recorded (or refused). With
+        ``place``, a step without ``customer_id`` is placed first (see the module's text;
+        ``CallNotKnownError`` when it cannot be) and its call noted in the directory."""
         future: Future[ImportResult] = Future()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="webhook-group-commit",
-                                                daemon=True)
-                self._thread.start()
-        self._queue.put((cmd, future))
+        if self._threads is None:
+            self._start()
+        self._queue.put(_Item(cmd, future, place))
         return future
 
-    def close(self) -> None:
-        """Finish what is queued, then stop the writer."""
+    def _start(self) -> None:
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=30)
+            if self._threads is None:
+                self._threads = (
+                    threading.Thread(target=self._run_placer, name="webhook-group-place",
+                                     daemon=True),
+                    threading.Thread(target=self._run_writer, name="webhook-group-commit",
+                                     daemon=True))
+                for thread in self._threads:
+                    thread.start()
 
-    def _run(self) -> None:
+    def close(self) -> None:
+        """Finish what is queued (and being registered), then stop both threads."""
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            self._queue.put(_STOP)
+            for thread in threads:
+                thread.join(timeout=30)
+
+    def _run_placer(self) -> None:
+        stopping = False
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
+            if stopping:
+                with self._lock:
+                    idle = self._registering == 0
+                if idle and self._queue.empty():
+                    break
+                try:
+                    first = self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+            else:
+                first = self._queue.get()
+            if first is _STOP:
+                stopping = True
+                continue
             batch = [first]
-            stop = False
             while len(batch) < self._max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
+                if item is _STOP:
+                    stopping = True
                     break
                 batch.append(item)
-            self._record(batch)
-            if stop:
+            try:
+                ready = self._place(self._get_hub(), batch)
+            except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
+                for item in batch:
+                    if not item.away:
+                        item.future.set_exception(exc)
+                continue
+            if ready:
+                self._placed.put(ready)
+        self._placed.put(_STOP)
+        if self._registrar is not None:
+            self._registrar.shutdown(wait=True)
+            self._registrar = None
+
+    def _run_writer(self) -> None:
+        stop = False
+        while not stop:
+            first = self._placed.get()
+            if first is _STOP:
                 return
+            batch = list(first)
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._placed.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch += more
+            self._record(batch)
 
     def _record(self, batch: list[_Item]) -> None:
         try:
-            results = BulkImporter(self._get_hub()).import_history([c for c, _ in batch])
+            results = BulkImporter(self._get_hub()).import_history([i.cmd for i in batch])
+            self._note_calls(batch, results)
         except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
-            for _, future in batch:
-                future.set_exception(exc)
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():  # not refused by ``_note_calls``
+                item.future.set_result(result)
+
+    # ------------------------------------------------------------ placing call steps
+    def _place(self, hub: Hub, batch: list[_Item]) -> list[_Item]:
+        """The items to record now, each call step with its customer where one is known;
+        the others answered (``CallNotKnownError``) or handed to a registrar."""
+        unplaced = [i for i in batch
+                    if i.place is not None and not i.placed and i.cmd.customer_id is None]
+        if not unplaced:
+            return batch
+        by_directory: dict[int, tuple[CallDirectory, set[str]]] = {}
+        for item in unplaced:
+            assert item.place is not None
+            entry = by_directory.setdefault(id(item.place.directory),
+                                            (item.place.directory, set()))
+            entry[1].add(item.place.call_id)
+        known = {key: directory.customers_of(calls)
+                 for key, (directory, calls) in by_directory.items()}
+        owners: dict[tuple[str, str], UUID | _Undecided | None] = {}
+        for item in unplaced:
+            assert item.place is not None
+            item.placed = True
+            customer = known[id(item.place.directory)].get(item.place.call_id)
+            if customer is None:
+                counterpart = item.cmd.counterpart()
+                if counterpart is None:
+                    item.away = True
+                    item.future.set_exception(CallNotKnownError(
+                        f"call {item.place.call_id} is not known yet and carries no number"))
+                    continue
+                if counterpart not in owners:
+                    owners[counterpart] = _owner(hub, counterpart)
+                owner = owners[counterpart]
+                if owner is None:  # nobody owns the number yet: register off this thread
+                    item.away = True
+                    self._register(hub, item)
+                    continue
+                if isinstance(owner, _Undecided):
+                    continue
+                customer = owner
+            item.cmd = item.cmd.model_copy(update={"customer_id": customer})
+        return [i for i in batch if not i.away]
+
+    def _register(self, hub: Hub, item: _Item) -> None:
+        with self._lock:
+            self._registering += 1
+            if self._registrar is None:
+                self._registrar = ThreadPoolExecutor(self._registrars,
+                                                     thread_name_prefix="webhook-new-caller")
+            registrar = self._registrar
+        registrar.submit(self._registered, hub, item)
+
+    def _registered(self, hub: Hub, item: _Item) -> None:
+        """The number's customer found, or its prospect registered, then the step queued
+        again; whatever cannot be decided here (held for triage, a refusal) is left to the
+        batch, which decides it exactly as one command would."""
+        try:
+            customer = hub.customer_for(item.cmd, hub.source_key_of(item.cmd))
+        except (CommandError, DomainError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - the waiting request must hear of it
+            item.future.set_exception(exc)
+        else:
+            item.cmd = item.cmd.model_copy(update={"customer_id": customer})
+        try:
+            if not item.future.done():
+                item.away = False
+                self._queue.put(item)
+        finally:
+            with self._lock:
+                self._registering -= 1
+
+    def _note_calls(self, items: list[_Item], results: list[ImportResult]) -> None:
+        """Tell each directory the calls this batch recorded (one write each) before
+        anyone is answered: a later step without a number then finds its customer."""
+        notes: dict[int, tuple[CallDirectory, dict[str, str], list[_Item]]] = {}
+        for item, result in zip(items, results, strict=True):
+            recorded = result.recorded
+            if (item.place is None or recorded is None or not recorded.customer_id
+                    or recorded.held_for_triage
+                    or item.place.directory.remembers(item.place.call_id,
+                                                      recorded.customer_id)):
+                continue
+            entry = notes.setdefault(id(item.place.directory),
+                                     (item.place.directory, {}, []))
+            entry[1].setdefault(item.place.call_id, recorded.customer_id)
+            entry[2].append(item)
+        for directory, calls, waiting in notes.values():
+            try:
+                directory.remember_many(list(calls.items()))
+            except Exception as exc:  # noqa: BLE001 - recorded, not noted: a retry notes it
+                for item in waiting:
+                    item.future.set_exception(exc)
+
+
+class _Undecided:
+    """A number whose owner cannot be told here (not a valid number…)."""
+
+
+_UNDECIDED = _Undecided()
+
+
+def _owner(hub: Hub, counterpart: tuple[str, str]) -> UUID | _Undecided | None:
+    """The customer owning a number or address by its claim (a read, no write); None when
+    nobody does; ``_UNDECIDED`` when it cannot be told (the batch then refuses it as one
+    command would, with the same error)."""
+    kind, raw = counterpart
+    try:
+        owner = hub.context.claims.owner(contact_key(kind, normalise(
+            kind, raw, hub.context.default_region)))
+    except (CommandError, DomainError):
+        return _UNDECIDED
+    return UUID(owner) if owner is not None else None

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from channels.phone.directory import CallDirectory
-from channels.phone.group_commit import GroupCommit
+from channels.phone.group_commit import CallNotKnownError, CallPlace, GroupCommit
 from commands import messages as m
-from commands.hub import CommandError, ConcurrencyError, CustomerNotFoundError, Hub
+from commands.hub import ConcurrencyError, CustomerNotFoundError, Hub
 from commands.ports import Recorded
 from domain.errors import DomainError
 
@@ -40,24 +40,6 @@ def _located(cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> m.Tou
     return cmd
 
 
-def _resolved(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
-              ) -> m.Touchpoint:
-    """``_located``, and the customer found (or a first caller's prospect registered) here,
-    on the request's own thread: the group commit's single writer then only records
-    touchpoints, and a new number's registration (its data key and its claim, each
-    durable) no longer holds up every callback queued behind it. Whatever cannot be
-    resolved here (held for triage, unknown customer) is left to the writer, which
-    decides it exactly as before."""
-    cmd = _located(cmd, directory, call_id)
-    if cmd.customer_id is not None:
-        return cmd
-    try:
-        customer_id = hub.customer_for(cmd, hub.source_key_of(cmd))
-    except (CommandError, DomainError):
-        return cmd
-    return cmd.model_copy(update={"customer_id": customer_id})
-
-
 def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str) -> Recorded:
     cmd = _located(cmd, directory, call_id)
     try:
@@ -73,30 +55,30 @@ def _execute(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str
     return result
 
 
-async def record(hub: Hub, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
+async def record(get_hub: HubProvider, cmd: m.Touchpoint, directory: CallDirectory, call_id: str,
                  committer: GroupCommit | None = None,
                  on_step: StepObserver | None = None) -> Recorded:
     """Record one step: through the group commit when given, else on a worker thread
     (the write model is synchronous). ``on_step`` hears of the step first: a ringing
-    phone is news before its step is durable."""
+    phone is news before its step is durable.
+
+    Through the group commit the request hands its step over and waits, nothing else:
+    the writer places it (the call directory, the number's claim) with the rest of its
+    batch and notes the call in the directory before answering (``GroupCommit``)."""
     if on_step is not None and isinstance(cmd, m.RecordCallStep):
         on_step(cmd)
     if committer is None:
-        return await run_in_threadpool(_execute, hub, cmd, directory, call_id)
-    cmd = await run_in_threadpool(_resolved, hub, cmd, directory, call_id)
+        return await run_in_threadpool(_execute, get_hub(), cmd, directory, call_id)
     try:
-        outcome = await asyncio.wrap_future(committer.submit(cmd))
+        outcome = await asyncio.wrap_future(committer.submit(cmd, CallPlace(directory, call_id)))
+    except CallNotKnownError as exc:
+        # The provider retries on 5xx: by then the call's first step may have come in.
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     except ConcurrencyError as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
     if outcome.recorded is None:
         raise HTTPException(422, outcome.error or "not recorded")
-    result = outcome.recorded
-    if (result.customer_id and not result.held_for_triage
-            and not directory.remembers(call_id, result.customer_id)):
-        # A write (on PostgreSQL a pool checkout and a round trip): on the event loop it
-        # held up every other request meanwhile, once per new call.
-        await run_in_threadpool(directory.remember, call_id, result.customer_id)
-    return result
+    return outcome.recorded
 
 
 def describe(exc: ValidationError) -> str:

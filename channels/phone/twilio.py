@@ -17,7 +17,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from channels.bodies import form_pairs, media_type, read_capped
@@ -28,7 +28,6 @@ from channels.phone.signatures import SignatureError, public_url, verify_twilio
 from channels.phone.signed import WEBHOOK_RESPONSES
 from channels.phone.steps import HubProvider, StepObserver, accepted, describe, record
 from commands import messages as m
-from commands.hub import Hub
 
 # Twilio's CallStatus → the step it reports.
 STATUS_STEPS = {
@@ -211,18 +210,18 @@ def twilio_router(
 
     @router.post("/status", summary="Twilio call status callback")
     async def status_callback(
-        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+        request: Request,
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(status_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
+        return accepted(await record(get_hub, cmd, directory, cmd.call_id, committer, on_step))
 
     @router.post("/recording", summary="Twilio recording status callback")
     async def recording_callback(
-        request: Request, hub: Hub = Depends(get_hub)  # noqa: B008 - FastAPI's idiom
+        request: Request,
     ) -> dict[str, Any]:
         params = await _verified_params(request, config)
         cmd = _build(recording_command, params, request.headers.get(TOKEN_HEADER))
-        return accepted(await record(hub, cmd, directory, cmd.call_id, committer, on_step))
+        return accepted(await record(get_hub, cmd, directory, cmd.call_id, committer, on_step))
 
     return router

@@ -230,7 +230,12 @@ def test_the_call_directory_is_shared_and_first_writer_wins(
         assert b.customer_of("CA1") == uuid.UUID(one)
         assert a.customer_of("CA1") == uuid.UUID(one)
         assert b.customer_of("CA3") is None
-        assert b.forget_customers([one]) == 1  # type: ignore[attr-defined]
+        # a batch at once: the first answers stay, and are what the writer caches
+        b.remember_many([("CA1", two), ("CA4", two), ("CA5", one)])
+        assert b.remembers("CA1", one) and b.remembers("CA4", two) and b.remembers("CA5", one)
+        assert a.customers_of(["CA1", "CA3", "CA4", "CA5"]) == {
+            "CA1": uuid.UUID(one), "CA4": uuid.UUID(two), "CA5": uuid.UUID(one)}
+        assert b.forget_customers([one]) == 2  # type: ignore[attr-defined]
         fresh = fleet.open_call_directory(conf)  # a host that never cached it
         try:
             assert fresh.customer_of("CA1") is None

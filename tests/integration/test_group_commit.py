@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
-from channels.phone.group_commit import GroupCommit
+from channels.phone.directory import SQLiteCallDirectory
+from channels.phone.group_commit import CallNotKnownError, CallPlace, GroupCommit
 from commands import messages as m
 from commands.hub import Hub
 from domain.customer import Customer
@@ -42,3 +43,36 @@ def test_each_submitted_command_gets_its_own_outcome(hub: Hub) -> None:
     assert cid is not None
     steps = [e for e in hub.stream(cid) if isinstance(e, Customer.CallStepRecorded)]
     assert [e.call_id for e in steps] == ["CA0"]
+
+
+def test_call_steps_are_placed_by_the_call_directory_or_their_number(
+        hub: Hub, tmp_path: Path) -> None:
+    directory = SQLiteCallDirectory(tmp_path / "calls.db")
+    committer = GroupCommit(provider(hub))
+    number = "+442079460077"
+    try:
+        first = committer.submit(m.RecordCallStep(  # a new number: its prospect registered
+            call_id="CA1", step="ringing", sequence=1, from_number=number),
+            CallPlace(directory, "CA1")).result(timeout=30)
+        assert first.recorded is not None
+        cid = first.recorded.customer_id
+        assert directory.remembers("CA1", cid)  # noted before the answer
+        later = [committer.submit(m.RecordCallStep(call_id="CA1", step="answered", sequence=2),
+                                  CallPlace(directory, "CA1")),  # no number: the directory
+                 committer.submit(m.RecordCallStep(call_id="CA2", step="ringing", sequence=1,
+                                                   from_number=number),
+                                  CallPlace(directory, "CA2"))]  # a known number: its claim
+        unknown = committer.submit(m.RecordCallStep(call_id="CA9", step="answered", sequence=2),
+                                   CallPlace(directory, "CA9"))
+        outcomes = [f.result(timeout=30) for f in later]
+        with pytest.raises(CallNotKnownError):
+            unknown.result(timeout=30)
+    finally:
+        committer.close()
+        directory.close()
+    assert [o.recorded.customer_id for o in outcomes if o.recorded] == [cid, cid]
+    assert SQLiteCallDirectory(tmp_path / "calls.db").customers_of(["CA1", "CA2", "CA9"]) == {
+        "CA1": UUID(cid), "CA2": UUID(cid)}
+    steps = [e for e in hub.stream(UUID(cid)) if isinstance(e, Customer.CallStepRecorded)]
+    assert sorted((e.call_id, e.step) for e in steps) == [
+        ("CA1", "answered"), ("CA1", "ringing"), ("CA2", "ringing")]

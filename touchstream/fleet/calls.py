@@ -4,7 +4,7 @@ number-less callbacks, whichever host saw its first step."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from uuid import UUID
 
 from touchstream.fleet.pg import StatePool
@@ -44,6 +44,33 @@ class PostgresCallDirectory:
 
     def remembers(self, call_id: str, customer_id: str) -> bool:
         return self._cache.get(call_id) == customer_id
+
+    def remember_many(self, entries: Collection[tuple[str, str]]) -> None:
+        todo = {c: cu for c, cu in entries if self._cache.get(c) != cu}
+        if not todo:
+            return
+        ids = list(todo)
+        with self._db.connection() as conn:  # one checkout, two statements
+            conn.execute("INSERT INTO call_customers SELECT * FROM unnest(%s::text[], "
+                         "%s::text[]) ON CONFLICT (call_id) DO NOTHING",
+                         (ids, [todo[c] for c in ids]))
+            # the first answers stay (another host's, or an earlier one): cache those
+            stored = conn.execute("SELECT call_id, customer_id FROM call_customers "
+                                  "WHERE call_id = ANY(%s)", (ids,)).fetchall()
+        for call_id, customer_id in stored:
+            self._keep(call_id, customer_id)
+
+    def customers_of(self, call_ids: Collection[str]) -> dict[str, UUID]:
+        found = {c: k for c in call_ids if (k := self._cache.get(c)) is not None}
+        missing = [c for c in call_ids if c not in found]
+        if missing:
+            with self._db.connection() as conn:
+                rows = conn.execute("SELECT call_id, customer_id FROM call_customers "
+                                    "WHERE call_id = ANY(%s)", (missing,)).fetchall()
+            for call_id, customer_id in rows:
+                self._keep(call_id, customer_id)
+                found[call_id] = customer_id
+        return {c: UUID(k) for c, k in found.items()}
 
     def customer_of(self, call_id: str) -> UUID | None:
         known = self._cache.get(call_id)
