@@ -44,9 +44,18 @@ class SubscribedRecorder(POPOApplicationRecorder):
         super().__init__()
         self.started_after: list[int | None] = []
         self.subscriptions: list[Any] = []
+        self.hold: threading.Barrier | None = None
+
+    def hold_next(self, parties: int) -> None:
+        """The next ``parties`` subscriptions wait for each other before any is returned:
+        each runner has read its start from the tracking rows before any applies."""
+        self.hold = threading.Barrier(parties, action=lambda: setattr(self, "hold", None))
 
     def subscribe(self, gt: int | None = None, topics: Any = ()) -> Any:
         self.started_after.append(gt)
+        hold = self.hold
+        if hold is not None:
+            hold.wait(timeout=20)
         sub = super().subscribe(gt, topics)
         self.subscriptions.append(sub)
         return sub
@@ -152,6 +161,7 @@ def test_runner_follows_a_subscription_from_the_tracked_position_exactly_once(
     _calls(hub, ids["bob"], "d", 25)
     head = log.sync()
     runners = [ProjectionRunner(store, log.source, projections, batch=5) for _ in range(2)]
+    log.recorder.hold_next(2)  # else the second may start after the first caught up
     for r in runners:
         r.start()
     try:
