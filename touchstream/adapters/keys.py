@@ -275,7 +275,8 @@ class PostgresKeyStore(KeyStore):
             return super().revoke(key_id)
         finally:  # after the update: no lookup from before it is remembered
             self._count_revocation()
-            self._found = {d: hit for d, hit in self._found.items() if hit[1].id != key_id}
+            found = list(self._found.items())  # one step: lookups may add meanwhile
+            self._found = {d: hit for d, hit in found if hit[1].id != key_id}
 
     def _count_revocation(self) -> None:
         with self._revoking:
