@@ -1,22 +1,27 @@
 """API keys, the same contract on SQLite and PostgreSQL read stores."""
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI must see a route signature evaluated.
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
 
 from tests.conftest import store_env
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import (
     KeyStore,
     PartnerScopeError,
+    PostgresKeyStore,
     UnknownKeyError,
     UnknownRoleError,
     hash_token,
     open_key_store,
 )
+from touchstream.auth import Authorizer, Principal
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -61,3 +66,50 @@ def test_fingerprint_keeps_the_first_body(keys: KeyStore) -> None:
     keys.remember("k:route:1", "aa")
     keys.remember("k:route:1", "bb")
     assert keys.fingerprint("k:route:1") == "aa"
+
+
+def test_postgres_keys_are_remembered_for_a_second_and_revocation_is_honoured(
+        tmp_path: Path) -> None:
+    """A PostgreSQL key found is answered from memory (no round trip) for ``cache_s``:
+    revoked by this store it is refused at once; revoked by another process (another
+    store) it is refused once ``cache_s`` has passed since it was read. Unknown tokens
+    are never remembered. Over HTTP, through ``authorize``."""
+    uri = settings_mod.load(store_env("postgres", tmp_path / "data")).read_store
+    now = [100.0]
+    served = PostgresKeyStore(uri, cache_s=1.0, clock=lambda: now[0])
+    other = PostgresKeyStore(uri)  # e.g. ``touchstream keys revoke`` in another process
+    try:
+        app, agent = FastAPI(), Authorizer(served)("agent")
+
+        @app.get("/x")
+        def x(who: Annotated[Principal, Depends(agent)]) -> dict[str, str]:
+            return {"key": who.key_id}
+
+        client = TestClient(app)
+        key, token = other.create("agent")
+        assert served.recent(token) is None  # never looked up yet
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.get("/x", headers=bearer).json() == {"key": key.id}
+        assert served.recent(token) == key
+        assert client.get("/x", headers={"Authorization": "Bearer tsk_nope"}).status_code == 401
+        assert served.recent("tsk_nope") is None
+
+        other.revoke(key.id)
+        now[0] += 0.9  # within the second since it was read: still answered from memory
+        assert client.get("/x", headers=bearer).status_code == 200
+        now[0] += 0.1
+        assert served.recent(token) is None
+        refused = client.get("/x", headers=bearer)
+        assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+        assert served.recent(token) is not None and not served.recent(token).active
+
+        mine, mine_token = other.create("sales")
+        mine_bearer = {"X-API-Key": mine_token}  # created elsewhere: works at once
+        assert client.get("/x", headers=mine_bearer).status_code == 403  # role, not key
+        assert served.recent(mine_token) == mine
+        served.revoke(mine.id)  # this store's own revocation: at once
+        assert served.recent(mine_token) is None
+        assert client.get("/x", headers=mine_bearer).status_code == 401
+    finally:
+        served.close()
+        other.close()

@@ -19,8 +19,9 @@ import hashlib
 import secrets
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,6 +39,11 @@ ROLES = (
 TOKEN_PREFIX = "tsk_"
 MAX_TOKEN_CHARS = 200
 SCHEMA_LOCK_ID = 0x70C5_7EA4
+#: On PostgreSQL a key found is answered from memory for this long: the bound on how
+#: late a revocation made by another process (``touchstream keys revoke``) takes effect
+#: in a running server. This store's own revocations take effect at once.
+KEY_CACHE_S = 1.0
+KEY_CACHE_MAX = 1024  # keys remembered at once (then all are forgotten and looked up again)
 
 
 class KeyStoreError(Exception):
@@ -138,10 +144,16 @@ class KeyStore(ABC):
         """The key a token belongs to (revoked keys included: the caller checks)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
             return None
+        return self._lookup(hash_token(token))
+
+    def recent(self, token: str) -> ApiKey | None:
+        """The key of ``token`` if this store found it within its cache period, from memory
+        (never waits); None otherwise: then ``authenticate``."""
+        return None
+
+    def _lookup(self, digest: str) -> ApiKey | None:
         rows = self._run(
-            f"SELECT {_COLUMNS} FROM touchstream_api_keys WHERE token_sha256 = ?",
-            (hash_token(token),),
-        )
+            f"SELECT {_COLUMNS} FROM touchstream_api_keys WHERE token_sha256 = ?", (digest,))
         return ApiKey(*rows[0]) if rows else None
 
     # -- idempotency fingerprints -----------------------------------------
@@ -198,7 +210,18 @@ class SQLiteKeyStore(KeyStore):
 
 
 class PostgresKeyStore(KeyStore):
-    def __init__(self, uri: str, timeout_s: float = 5) -> None:
+    """Keys in PostgreSQL. Every API request looks its key up, and a lookup is a round
+    trip (and a thread hop off the event loop): a key found is remembered for
+    ``cache_s`` (``KEY_CACHE_S``) and answered by ``recent`` meanwhile. Unknown tokens are
+    never remembered (a key just created elsewhere works at once; guessing fills nothing)."""
+
+    def __init__(self, uri: str, timeout_s: float = 5, *, cache_s: float = KEY_CACHE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cache_s = cache_s
+        self._clock = clock
+        self._found: dict[str, tuple[float, ApiKey]] = {}  # token hash -> (asked at, key)
+        self._revocations = 0  # a lookup that began before a revocation is not remembered
+        self._revoking = threading.Lock()
         # check: a connection broken by a server restart is replaced on checkout,
         # not handed to a request; timeout: the wait for a connection (then 503).
         # No ``check`` on checkout: its ping is a round trip of its own, and every API
@@ -228,6 +251,37 @@ class PostgresKeyStore(KeyStore):
                         raise
         raise AssertionError("unreachable")
 
+    def recent(self, token: str) -> ApiKey | None:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
+            return None
+        hit = self._found.get(hash_token(token))
+        if hit is None or self._clock() - hit[0] >= self.cache_s:
+            return None
+        return hit[1]
+
+    def _lookup(self, digest: str) -> ApiKey | None:
+        # The age counts from before the read: whatever was revoked by then is seen.
+        asked_at, revocations = self._clock(), self._revocations
+        key = super()._lookup(digest)
+        if key is not None and revocations == self._revocations:
+            if len(self._found) >= KEY_CACHE_MAX:
+                self._found = {}
+            self._found[digest] = (asked_at, key)
+        return key
+
+    def revoke(self, key_id: str) -> ApiKey:
+        self._count_revocation()
+        try:
+            return super().revoke(key_id)
+        finally:  # after the update: no lookup from before it is remembered
+            self._count_revocation()
+            found = list(self._found.items())  # one step: lookups may add meanwhile
+            self._found = {d: hit for d, hit in found if hit[1].id != key_id}
+
+    def _count_revocation(self) -> None:
+        with self._revoking:
+            self._revocations += 1
+
     def close(self) -> None:
         self.pool.close()
 
@@ -245,3 +299,5 @@ class KeyLookup(Protocol):
     """What ``authorize`` needs from a key store."""
 
     def authenticate(self, token: str) -> ApiKey | None: ...
+
+    def recent(self, token: str) -> ApiKey | None: ...
