@@ -19,11 +19,13 @@ def _entry(k: int) -> access_log.AccessEntry:
                                   "127.0.0.1")
 
 
-def test_coroutines_of_one_loop_turn_share_one_write_and_hear_only_after_it() -> None:
+def test_an_item_goes_to_the_writer_at_once_and_those_queued_meanwhile_share_the_next_write(
+) -> None:
     written: list[list[int]] = []
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     def write(batch: list[int]) -> list[int]:
+        started.set()
         release.wait(5)
         written.append(list(batch))
         return [x * 10 for x in batch]
@@ -31,7 +33,10 @@ def test_coroutines_of_one_loop_turn_share_one_write_and_hear_only_after_it() ->
     commit: GroupCommit[int, int] = GroupCommit(write, name="test-writer", timeout_s=5)
 
     async def main() -> list[int]:
-        waiting = [asyncio.ensure_future(commit.await_(k)) for k in range(20)]
+        first = asyncio.ensure_future(commit.await_(0))
+        # the writer starts on the first item without waiting for the loop turn to end
+        assert await asyncio.to_thread(started.wait, 5)
+        waiting = [first] + [asyncio.ensure_future(commit.await_(k)) for k in range(1, 20)]
         await asyncio.sleep(0.05)
         assert not any(w.done() for w in waiting)  # nothing answered before the write
         release.set()
@@ -41,7 +46,7 @@ def test_coroutines_of_one_loop_turn_share_one_write_and_hear_only_after_it() ->
         assert asyncio.run(main()) == [k * 10 for k in range(20)]
     finally:
         commit.close()
-    assert written == [list(range(20))]
+    assert written == [[0], list(range(1, 20))]  # the 19 queued during a write: one write
 
 
 def test_a_failed_write_fails_every_waiter_of_its_batch_and_the_next_batch_is_tried() -> None:
