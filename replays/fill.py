@@ -182,7 +182,10 @@ def _fill_group(uri: str, timeout_s: int, scratch: str | None,
         db = ReadStore(uri, timeout_s=timeout_s).connect()
     else:
         db = ReadStore(f"sqlite:///{scratch}", timeout_s=timeout_s).connect()
-        # A scratch file nobody else opens, removed after the copy or on any failure.
+        # A scratch file nobody else opens, removed after the copy or on any failure:
+        # no fsync, and a rollback journal in memory instead of the WAL (whose pages
+        # are written twice, once more at each checkpoint: ~10 µs of CPU per event).
+        db.execute("PRAGMA journal_mode=MEMORY")
         db.execute("PRAGMA synchronous=OFF")
         ensure_tracking(db)
         with db.write():
@@ -200,6 +203,10 @@ def _fill_group(uri: str, timeout_s: int, scratch: str | None,
     return time.process_time(), time.perf_counter() - started
 
 
+def _exists(db: Db, schema: str, table: str) -> bool:
+    return db.scalar(f"SELECT COUNT(*) FROM {schema}.sqlite_master WHERE name=?", (table,)) == 1
+
+
 def _copy_back(db: Db, scratch: Path, group: list[Target]) -> None:
     """Copy a scratch file's generations into the store, tracking rows with them."""
     db.execute("ATTACH DATABASE ? AS fill", (str(scratch),))
@@ -213,8 +220,19 @@ def _copy_back(db: Db, scratch: Path, group: list[Target]) -> None:
                 for table in p.tables:
                     physical = names[table.name]
                     columns = ", ".join(r[1] for r in db.all(f"PRAGMA fill.table_info({physical})"))
+                    if not columns and not _exists(db, "main", physical):
+                        continue  # made after the fill (``deferred_ddl``: a full-text index)
+                    # The table's own indexes are built once after the copy (a sort), not
+                    # row by row during it: a third of the copy's CPU.
+                    indexes = db.all("SELECT name, sql FROM main.sqlite_master WHERE "
+                                     "type='index' AND tbl_name=? AND sql IS NOT NULL",
+                                     (physical,))
+                    for name, _ in indexes:
+                        db.execute(f"DROP INDEX main.{name}")
                     db.execute(f"INSERT INTO main.{physical} (rowid, {columns}) "
                                f"SELECT rowid, {columns} FROM fill.{physical} ORDER BY rowid")
+                    for _, sql in indexes:
+                        db.execute(sql)
                 row = db.one(f"SELECT position, events, updated_at, last_recorded_us, rate "
                              f"FROM fill.{TRACKING} WHERE name=? AND generation=?",
                              (p.name, generation))
