@@ -16,7 +16,7 @@ from typing import Any
 from domain.analytics import day_of
 from domain.customer import TOUCHPOINT_EVENTS, Customer
 from projections.engine import Names
-from projections.events import customer_id, us
+from projections.events import customer_id, event_id_text, us
 from projections.store import Db
 
 #: Touchpoints a figure counts: each contact once. Call steps are parts of a call; an
@@ -36,14 +36,26 @@ TOUCH_DDL = ("CREATE TABLE {touch} (event_id TEXT PRIMARY KEY, customer_id TEXT 
 
 
 def day_text(micros: int) -> str:
-    return day_of(micros).isoformat()
+    """The UTC day of a moment as ``YYYY-MM-DD`` (remembered per day: most events of a
+    batch fall on a few days, and building the date was a tenth of a touch row)."""
+    day = micros // _DAY_US
+    text = _DAY_TEXT.get(day)
+    if text is None:
+        if len(_DAY_TEXT) >= 65536:
+            _DAY_TEXT.clear()
+        text = _DAY_TEXT[day] = day_of(micros).isoformat()
+    return text
+
+
+_DAY_US = 86_400_000_000
+_DAY_TEXT: dict[int, str] = {}
 
 
 def touch_values(pos: int, e: Customer.Event) -> list[Any]:
     """The ``TOUCH_COLUMNS`` of a counted touchpoint."""
     at = us(e.occurred_at)
     queue = getattr(e, "queue", None) or NO_QUEUE
-    return [str(e.event_id), customer_id(e), pos, at, us(e.recorded_at), day_text(at),
+    return [event_id_text(e), customer_id(e), pos, at, us(e.recorded_at), day_text(at),
             e.channel, e.direction, queue, None]
 
 

@@ -108,8 +108,9 @@ class Projection(ABC):
         """Change the tables for these events (in log order). No clock, no I/O but ``db``."""
 
     def deferred_ddl(self, dialect: str) -> list[str]:
-        """Indexes a rebuild creates after filling its tables (one bulk build is cheaper
-        than maintaining them row by row); created at once for a new live generation."""
+        """Indexes (and derived tables such as a full-text index, filled from the rows)
+        a rebuild creates after filling its tables (one bulk build is cheaper than
+        maintaining them row by row); created at once for a new live generation."""
         return []
 
     def names(self, generation: int) -> Names:

@@ -27,9 +27,35 @@ Item = tuple[int, Customer.Event]
 
 def us(moment: datetime) -> int:
     """Microseconds since the epoch: exact, sortable, the same in SQLite and PostgreSQL."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // _US
+    # Every read model of a process converts the same event's times (a rebuild feeds one
+    # decoded event to all of them): remembered by the datetime object, whose hash is
+    # kept in it, so a repeat is one dict lookup (``is`` before ``==``).
+    found = _US_SEEN.get(moment)
+    if found is None:
+        if len(_US_SEEN) >= _SEEN_SIZE:
+            _US_SEEN.clear()
+        found = _US_SEEN[moment] = (
+            (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)) - EPOCH
+        ) // _US
+    return found
+
+
+def event_id_text(event: Customer.Event) -> str:
+    """``str(event.event_id)``, remembered by the UUID's int for the other read models
+    of this process (formatting a UUID is Python code, ~0.7 µs; ~8 models ask)."""
+    eid = event.event_id
+    key = getattr(eid, "int", eid)
+    text = _ID_SEEN.get(key)
+    if text is None:
+        if len(_ID_SEEN) >= _SEEN_SIZE:
+            _ID_SEEN.clear()
+        text = _ID_SEEN[key] = str(eid)
+    return text
+
+
+_SEEN_SIZE = 65536
+_US_SEEN: dict[datetime, int] = {}
+_ID_SEEN: dict[int | str, str] = {}
 
 
 def moment(micros: int) -> datetime:

@@ -1,7 +1,7 @@
 """Filling new generations of read models from the log, in one process or several.
 
-A rebuild's fill is Python building rows (~150-190 µs of CPU per event for every read
-model, against ~45 µs to read and decode it: ``/work/notes`` profiles), so on a machine
+A rebuild's fill is Python building rows (~130-170 µs of CPU per event for every read
+model, against ~30-45 µs to read and decode it: ``/work/notes`` profiles), so on a machine
 with more than one core the read models are split into groups, one per process, each
 reading and decoding the log once for its group (``Worker``: one transaction per batch,
 the position checked under lock as always).
@@ -13,9 +13,11 @@ the position checked under lock as always).
   generations in a scratch file beside the read store (same physical table names, its
   own tracking rows), and the calling process, once every group is done, copies each
   table in one ``INSERT … SELECT`` (rowids kept) and sets the tracking rows to the
-  scratch ones' position and count, in one transaction; the scratch files are removed.
-  Read models with a full-text table (not copied that way) are filled by the calling
-  process in the store itself.
+  scratch ones' position and count, in one transaction (each table's indexes built once
+  after its copy); the scratch files are removed. Full-text indexes are made after the
+  fill (``deferred_ddl``); a read model with a virtual table of its own stays with the
+  calling process, and so does the timeline (the most bytes: copying them back would
+  cost more than filling them here).
 
 Nothing here is live: the generations filled are new ones a rebuild compares with the
 live generation row by row before any swap (``replays.rebuild``), so a fill in several
@@ -49,15 +51,22 @@ from projections.store import Db, ReadStore
 #: imports the hub and opens the stores, costs ~1 s).
 PARALLEL_MIN_EVENTS = 50_000
 
-#: Relative CPU per event of each read model's ``apply`` (cProfile, 20,000 bench events,
-#: SQLite; ``/work/notes/s10/perf-rebuild.md``): how the groups are balanced. A read model
-#: not listed weighs 5.
-COST = {"timeline": 35, "channel_mix": 22, "callcentre": 20, "summary": 17,
-        "response_times": 17, "value": 15, "accounts": 10, "service": 8, "event_index": 6,
-        "pipeline": 5, "directory": 5, "quality": 4, "work": 4, "campaigns": 3,
-        "segments": 3, "orders": 2, "satisfaction": 2, "contracts": 1, "outbox": 1,
-        "commissions": 1, "consent": 1, "lifecycle": 1, "dispatch": 1}
-_DECODE_COST = 45  # reading and decoding one event, in the same units: each process pays it
+#: Relative CPU per event of each read model's ``apply`` (µs per event, 20,000 bench events,
+#: SQLite, after the session-11 changes; ``/work/notes`` profiles): how the groups are
+#: balanced. A read model not listed weighs 3.
+COST = {"timeline": 30, "summary": 18, "callcentre": 12, "value": 12, "accounts": 10,
+        "channel_mix": 10, "response_times": 9, "service": 8, "event_index": 5,
+        "auto_replies": 5, "pipeline": 5, "work": 4, "directory": 4, "quality": 4,
+        "campaigns": 3, "territories": 3, "segments": 3, "orders": 2, "outbox": 2,
+        "satisfaction": 2, "contracts": 1, "commissions": 1, "consent": 1, "lifecycle": 1,
+        "dispatch": 1, "knowledge": 1}
+_DECODE_COST = 35  # reading and decoding one event, in the same units: each process pays it
+#: A helper's rows are copied back by the calling process after the fill (SQLite), and the
+#: helper starts by importing the hub: weighed as this much more per event.
+_HELPER_COST = 10
+#: Read models filled by the calling process whenever it can: the most bytes per event
+#: (the timeline's detail bodies), which a helper's copy-back would write a second time.
+_CALLER_FIRST = frozenset({"timeline"})
 
 Target = tuple[Projection, int]
 log = logging.getLogger("touchstream.projections")
@@ -112,16 +121,16 @@ def _groups(targets: Sequence[Target], workers: int, dialect: str) -> list[list[
     """Group 0 (the calling process) first; the heaviest read model first into the group
     with the least work, counting each process's own decode."""
     groups: list[list[Target]] = [[] for _ in range(workers)]
-    load = [_DECODE_COST] * workers
+    load = [_DECODE_COST] + [_DECODE_COST + _HELPER_COST] * (workers - 1)
     for target in targets:
-        if not _movable(target[0], dialect):
+        if not _movable(target[0], dialect) or target[0].name in _CALLER_FIRST:
             groups[0].append(target)
-            load[0] += COST.get(target[0].name, 5)
-    movable = [t for t in targets if _movable(t[0], dialect)]
-    for target in sorted(movable, key=lambda t: -COST.get(t[0].name, 5)):
+            load[0] += COST.get(target[0].name, 3)
+    movable = [t for t in targets if t not in groups[0]]
+    for target in sorted(movable, key=lambda t: -COST.get(t[0].name, 3)):
         k = min(range(workers), key=lambda i: load[i])
         groups[k].append(target)
-        load[k] += COST.get(target[0].name, 5)
+        load[k] += COST.get(target[0].name, 3)
     return [groups[0], *(g for g in groups[1:] if g)]
 
 
@@ -182,7 +191,10 @@ def _fill_group(uri: str, timeout_s: int, scratch: str | None,
         db = ReadStore(uri, timeout_s=timeout_s).connect()
     else:
         db = ReadStore(f"sqlite:///{scratch}", timeout_s=timeout_s).connect()
-        # A scratch file nobody else opens, removed after the copy or on any failure.
+        # A scratch file nobody else opens, removed after the copy or on any failure:
+        # no fsync, and a rollback journal in memory instead of the WAL (whose pages
+        # are written twice, once more at each checkpoint: ~10 µs of CPU per event).
+        db.execute("PRAGMA journal_mode=MEMORY")
         db.execute("PRAGMA synchronous=OFF")
         ensure_tracking(db)
         with db.write():
@@ -200,6 +212,10 @@ def _fill_group(uri: str, timeout_s: int, scratch: str | None,
     return time.process_time(), time.perf_counter() - started
 
 
+def _exists(db: Db, schema: str, table: str) -> bool:
+    return db.scalar(f"SELECT COUNT(*) FROM {schema}.sqlite_master WHERE name=?", (table,)) == 1
+
+
 def _copy_back(db: Db, scratch: Path, group: list[Target]) -> None:
     """Copy a scratch file's generations into the store, tracking rows with them."""
     db.execute("ATTACH DATABASE ? AS fill", (str(scratch),))
@@ -213,8 +229,19 @@ def _copy_back(db: Db, scratch: Path, group: list[Target]) -> None:
                 for table in p.tables:
                     physical = names[table.name]
                     columns = ", ".join(r[1] for r in db.all(f"PRAGMA fill.table_info({physical})"))
+                    if not columns and not _exists(db, "main", physical):
+                        continue  # made after the fill (``deferred_ddl``: a full-text index)
+                    # The table's own indexes are built once after the copy (a sort), not
+                    # row by row during it: a third of the copy's CPU.
+                    indexes = db.all("SELECT name, sql FROM main.sqlite_master WHERE "
+                                     "type='index' AND tbl_name=? AND sql IS NOT NULL",
+                                     (physical,))
+                    for name, _ in indexes:
+                        db.execute(f"DROP INDEX main.{name}")
                     db.execute(f"INSERT INTO main.{physical} (rowid, {columns}) "
                                f"SELECT rowid, {columns} FROM fill.{physical} ORDER BY rowid")
+                    for _, sql in indexes:
+                        db.execute(sql)
                 row = db.one(f"SELECT position, events, updated_at, last_recorded_us, rate "
                              f"FROM fill.{TRACKING} WHERE name=? AND generation=?",
                              (p.name, generation))

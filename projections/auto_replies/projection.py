@@ -26,7 +26,7 @@ from domain import replies as r
 from domain import service as s
 from domain.customer import Customer
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, is_erased, us
+from projections.events import Item, customer_id, event_id_text, is_erased, us
 from projections.store import Db
 
 _PERSONAL_TABLES = ("inbound", "contact", "bounced", "replied")
@@ -75,7 +75,7 @@ class AutoRepliesProjection(Projection):
                         f"INSERT INTO {t.opened} (event_id, customer_id, case_id, "
                         "origin_event_id, case_channel, opened_us) VALUES (?,?,?,?,?,?) "
                         "ON CONFLICT (event_id) DO NOTHING",
-                        (str(e.event_id), cid, e.case_id, e.origin_event_id, e.case_channel,
+                        (event_id_text(e), cid, e.case_id, e.origin_event_id, e.case_channel,
                          us(e.occurred_at)))
             elif isinstance(e, (r.AutoReplyQueued, r.AutoReplyWithheld)):
                 sent = isinstance(e, r.AutoReplyQueued)
@@ -95,13 +95,13 @@ class AutoRepliesProjection(Projection):
                     f"INSERT INTO {t.inbound} (event_id, customer_id, kind, message_id, sender, "
                     "refs, raw_ref, subject) VALUES (?,?,?,?,?,?,?,?) "
                     "ON CONFLICT (event_id) DO NOTHING",
-                    (str(e.event_id), cid, "email", e.message_id, e.from_address.lower(),
+                    (event_id_text(e), cid, "email", e.message_id, e.from_address.lower(),
                      orjson.dumps(e.references).decode(), e.raw_ref, e.subject))
             elif isinstance(e, Customer.WebFormSubmitted):
                 db.execute(
                     f"INSERT INTO {t.inbound} (event_id, customer_id, kind, refs, subject) "
                     "VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                    (str(e.event_id), cid, "web", "[]", e.form_name))
+                    (event_id_text(e), cid, "web", "[]", e.form_name))
             elif isinstance(e, Customer.ContactPointAdded) and e.kind == "email":
                 db.execute(f"INSERT INTO {t.contact} (customer_id, address) VALUES (?, ?) "
                            "ON CONFLICT (customer_id) DO NOTHING", (cid, e.value.lower()))

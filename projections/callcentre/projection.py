@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from domain.calls import CallStep, LoggedCall, summarise_call
+from domain.calls import OUTCOME_STEP, CallStep, LoggedCall, summarise_call
 from domain.customer import Customer
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, moment, us
+from projections.events import Item, customer_id, event_id_text, moment, us
 from projections.store import Db
 
 HOUR_US = 3_600_000_000
@@ -60,12 +60,12 @@ class CallCentreProjection(Projection):
         for pos, e in items:
             if isinstance(e, Customer.CallStepRecorded):
                 duration = e.details.get("duration_s") if e.details else None
-                parts.append((e.call_id, str(e.event_id), customer_id(e), pos, "step",
+                parts.append((e.call_id, event_id_text(e), customer_id(e), pos, "step",
                               e.direction, e.step, e.sequence, None, us(e.occurred_at),
                               e.queue, e.agent, _int(duration), None, 0))
                 touched.add(e.call_id)
             elif isinstance(e, Customer.CallLogged):
-                parts.append((e.call_id, str(e.event_id), customer_id(e), pos, "log",
+                parts.append((e.call_id, event_id_text(e), customer_id(e), pos, "log",
                               e.direction, None, None, e.outcome, us(e.occurred_at), e.queue,
                               e.agent, e.duration_s, e.wait_s, 0))
                 touched.add(e.call_id)
@@ -123,6 +123,13 @@ class CallCentreProjection(Projection):
 
 def _call_row(call_id: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
     """The ``call`` row of one call from its parts (in log order)."""
+    if len(rows) == 1 and rows[0][0] == "log":
+        return _logged_only_row(call_id, rows[0])
+    return _summarised_row(call_id, rows)
+
+
+def _summarised_row(call_id: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The ``call`` row from ``domain.calls.summarise_call`` of the parts."""
     steps, logs = [], []
     for kind, _, step, seq, outcome, at, queue, agent, duration, wait in rows:
         if kind == "step":
@@ -140,6 +147,17 @@ def _call_row(call_id: str, rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:
     direction = rows[-1][1] if rows[-1][1] != "internal" else rows[0][1]
     return (call_id, direction, s.queue, s.agent, started, started - started % HOUR_US,
             s.state, s.outcome, s.wait_s, talk, len(rows))
+
+
+def _logged_only_row(call_id: str, part: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row ``summarise_call`` gives for a call known only from one logged record (most
+    calls: a CDR row and no PBX steps), without building its domain objects (they were
+    half of this model's rebuild CPU). ``tests/unit/test_callcentre_rows.py`` holds it
+    equal to the general path."""
+    _, direction, _, _, outcome, at, queue, agent, duration, wait = part
+    talk = duration if outcome == "answered" else None
+    return (call_id, direction, queue or None, agent or None, at, at - at % HOUR_US,
+            OUTCOME_STEP.get(outcome, "ended"), outcome, wait, talk, 1)
 
 
 _CHUNK = 500  # call ids per query (SQLite's bound-parameter limit is far above)

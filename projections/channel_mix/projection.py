@@ -25,7 +25,7 @@ from projections.activity import (
     touch_values,
 )
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import Item, customer_id, event_id_text, us
 from projections.store import Db
 
 UNKNOWN_STAGE = "(unknown)"
@@ -81,7 +81,7 @@ class ChannelMixProjection(Projection):
                 stages.pop(customer_id(e), None)
                 db.execute(f"INSERT INTO {t.stage} (event_id, customer_id, position, at_us, "
                            "stage) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                           (str(e.event_id), customer_id(e), pos, us(e.occurred_at), stage))
+                           (event_id_text(e), customer_id(e), pos, us(e.occurred_at), stage))
             else:
                 correct(db, t, e)
         insert_touches(db, t, pending, ("stage",))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from domain.customer import Customer
 from domain.records import Record
 from projections.engine import Names, Projection, Table
-from projections.events import Item
+from projections.events import Item, event_id_text
 from projections.store import Db
 
 
@@ -28,7 +28,7 @@ class EventIndexProjection(Projection):
         return ["CREATE TABLE {event} (event_id TEXT PRIMARY KEY, position BIGINT NOT NULL)"]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
-        rows = [(str(e.event_id), pos) for pos, e in items]
+        rows = [(event_id_text(e), pos) for pos, e in items]
         if rows:
             db.executemany(f"INSERT INTO {t.event} (event_id, position) VALUES (?,?) "
                            "ON CONFLICT (event_id) DO NOTHING", rows)

@@ -16,7 +16,7 @@ from typing import Any
 from domain import sales
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, iso, kind_of, us
+from projections.events import Item, customer_id, event_id_text, iso, kind_of, us
 from projections.store import Db
 
 _ORDER_EVENTS = (sales.OrderPlaced, sales.OrderPaid, sales.OrderShipped, sales.OrderReturned,
@@ -68,7 +68,7 @@ class OrdersProjection(Projection):
             cid = customer_id(e)
             db.execute(f"INSERT INTO {t.event} (event_id, order_number, customer_id, position, "
                        "kind) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                       (str(e.event_id), e.order_number, cid, pos, kind_of(e)))
+                       (event_id_text(e), e.order_number, cid, pos, kind_of(e)))
             _apply(db, t, cid, e, us(e.occurred_at))
 
 
@@ -95,4 +95,4 @@ def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:
         db.execute(f"INSERT INTO {t.refund} (event_id, order_number, customer_id, currency, "
                    "at_us, month, amount_minor) VALUES (?,?,?,?,?,?,?) "
                    "ON CONFLICT (event_id) DO NOTHING",
-                   (str(e.event_id), number, cid, e.currency, at, month_of(at), minor))
+                   (event_id_text(e), number, cid, e.currency, at, month_of(at), minor))

@@ -21,7 +21,7 @@ from domain import sales
 from domain.customer import Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, kind_of, us
+from projections.events import Item, customer_id, event_id_text, kind_of, us
 from projections.store import Db
 
 
@@ -75,7 +75,7 @@ class PipelineProjection(Projection):
             at = us(e.occurred_at)
             db.execute(f"INSERT INTO {t.event} (event_id, opportunity_id, customer_id, position, "
                        "kind) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                       (str(e.event_id), opportunity_id, cid, pos, kind_of(e)))
+                       (event_id_text(e), opportunity_id, cid, pos, kind_of(e)))
             _apply(db, t, cid, e, at)
 
 
@@ -95,7 +95,7 @@ def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:
             (oid, cid, e.title, e.stage, e.probability, sales.to_minor(e.amount, e.currency),
              e.currency, e.owner, e.expected_close, e.expected_close[:7],
              at, at, e.source_campaign_id, e.account_id))
-        _enter(db, t, str(e.event_id), oid, e.stage, e.probability, at)
+        _enter(db, t, event_id_text(e), oid, e.stage, e.probability, at)
     elif isinstance(e, sales.OpportunityChanged):
         db.execute(f"UPDATE {t.opportunity} SET amount_minor=?, currency=?, owner=?, "
                    "expected_close=?, close_month=? WHERE opportunity_id=?",
@@ -103,7 +103,7 @@ def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:
                     e.expected_close, e.expected_close[:7], oid))
     elif isinstance(e, sales.OpportunityStageMoved | sales.OpportunityReopened):
         _leave(db, t, oid, e.to_stage, e.probability, at)
-        _enter(db, t, str(e.event_id), oid, e.to_stage, e.probability, at)
+        _enter(db, t, event_id_text(e), oid, e.to_stage, e.probability, at)
         db.execute(f"UPDATE {t.opportunity} SET status='open', stage=?, probability=?, "
                    "stage_since_us=?, closed_us=NULL, order_reference=NULL, loss_reason=NULL "
                    "WHERE opportunity_id=?", (e.to_stage, e.probability, at, oid))

@@ -30,7 +30,7 @@ from domain.quality import DuplicateReview
 from projections.accounts.projection import account_text
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import Item, customer_id, event_id_text, us
 from projections.store import Db
 
 PERSON_COLUMNS = ("customer_id", "name", "company", "postcode", "owner", "merged_into",
@@ -195,7 +195,7 @@ def _flag_unusable(db: Db, t: Names, cid: str, e: Customer.Event) -> None:
     if flagged is not None:
         db.execute(f"INSERT INTO {t.invalid} (event_id, customer_id, kind, value, occurred_us, "
                    "reason) VALUES (?,?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                   (str(e.event_id), cid, *flagged, us(e.occurred_at), _REASONS[flagged[0]]))
+                   (event_id_text(e), cid, *flagged, us(e.occurred_at), _REASONS[flagged[0]]))
 
 
 _REASONS = {"email": "hard bounce", "phone": "call failed"}

@@ -28,7 +28,7 @@ from domain import service as s
 from domain.customer import TOUCHPOINT_EVENTS, Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, is_erased, us
+from projections.events import Item, customer_id, event_id_text, is_erased, us
 from projections.store import Db
 
 #: Channels where the agent speaks to the customer while opening the case.
@@ -216,7 +216,7 @@ class ServiceProjection(Projection):
             f"INSERT INTO {t.step} (case_id, event_id, customer_id, position, kind, clock, "
             "occurred_us, actor, info, detail, touchpoint_event_id) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_id, event_id) DO NOTHING",
-            (e.case_id, event_id or str(e.event_id), cid, pos, kind, clock, us(e.occurred_at),
+            (e.case_id, event_id or event_id_text(e), cid, pos, kind, clock, us(e.occurred_at),
              e.actor, _json(info), _json(detail) if detail is not None else None, touch))
 
     def _suggest(self, db: Db, t: Names, cid: str, e: Customer.Event) -> None:
@@ -235,4 +235,4 @@ class ServiceProjection(Projection):
                 f"INSERT INTO {t.suggestion} (touchpoint_event_id, case_id, customer_id, "
                 "channel, occurred_us) VALUES (?,?,?,?,?) "
                 "ON CONFLICT (touchpoint_event_id, case_id) DO NOTHING",
-                (str(e.event_id), case_id, cid, e.channel, us(e.occurred_at)))
+                (event_id_text(e), case_id, cid, e.channel, us(e.occurred_at)))

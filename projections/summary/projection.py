@@ -26,7 +26,7 @@ import orjson
 from domain.customer import TOUCHPOINT_EVENTS, Customer
 from projections.customers import apply_identity
 from projections.engine import Names, Projection, Table
-from projections.events import ERASED_NAME, Item, customer_id, is_erased, us
+from projections.events import ERASED_NAME, Item, customer_id, event_id_text, is_erased, us
 from projections.store import Db
 
 _TOUCH_KEYS = ("call_id", "message_id", "original_message_id", "callback_id", "fax_id",
@@ -111,7 +111,7 @@ class SummaryProjection(Projection):
                 touches.setdefault((cid, tkey), (e.channel, at))
                 key = (cid, e.channel)
                 latest[key] = max(latest.get(key, at), at)
-                occurrences.append((cid, str(e.event_id), pos, tkey, e.channel, at))
+                occurrences.append((cid, event_id_text(e), pos, tkey, e.channel, at))
             elif isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
                 fixes.append(e)
         db.executemany(

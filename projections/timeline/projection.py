@@ -25,6 +25,7 @@ from projections.events import (
     Item,
     customer_id,
     erased_payload,
+    event_id_text,
     has_body,
     is_erased,
     is_internal,
@@ -72,16 +73,22 @@ class TimelineProjection(Projection):
             f"CREATE TABLE {{detail}} (position {pk}, event_id TEXT NOT NULL, body TEXT NOT NULL)",
             "CREATE INDEX {detail}_event ON {detail} (event_id)",
         ]
-        if dialect == "sqlite":
-            statements.append(
-                "CREATE VIRTUAL TABLE {fts} USING fts5(subject, summary, content='')"
-            )
         return statements
 
     def deferred_ddl(self, dialect: str) -> list[str]:
         if dialect == "postgres":
             return ["CREATE INDEX {entry}_search ON {entry} USING GIN (search)"]
-        return []
+        # The full-text index is made from the finished rows in one pass (a rebuild
+        # fed it row by row: ~a fifth of this model's rebuild CPU). Until it exists
+        # ``apply`` writes none; once it does, every change keeps it (``_has_fts``).
+        # Built from the final rows, it never holds an erased or corrected text.
+        return [
+            "CREATE VIRTUAL TABLE {fts} USING fts5(subject, summary, content='')",
+            ("INSERT INTO {fts} (rowid, subject, summary) SELECT position, "
+             "coalesce(subject, ''), coalesce(summary, '') FROM {entry} "
+             "WHERE coalesce(subject, '') <> '' OR coalesce(summary, '') <> '' "
+             "ORDER BY position"),
+        ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
         entries: list[tuple[Any, ...]] = []
@@ -89,6 +96,7 @@ class TimelineProjection(Projection):
         texts: list[tuple[Any, ...]] = []
         erased: list[str] = []
         fixes: list[Customer.Event] = []
+        fts = _has_fts(db, t)
         for pos, e in items:
             if isinstance(e, Customer.TouchpointVoided | Customer.TouchpointCorrected):
                 fixes.append(e)
@@ -99,18 +107,18 @@ class TimelineProjection(Projection):
                 subject, summary, body = subject_of(e), summary_of(e), has_body(e)
             if isinstance(e, Customer.PersonalDataErased):
                 erased.append(customer_id(e))
-            event_id = str(e.event_id)
+            event_id = event_id_text(e)
             entries.append((
                 pos, customer_id(e), event_id, kind_of(e), e.channel, e.direction,
                 us(e.occurred_at), us(e.timestamp), e.actor, subject, summary,
                 int(is_internal(e)), int(body), 0, 0,
             ))
             details.append((pos, event_id, payload_json(e)))
-            if subject or summary:
+            if fts and (subject or summary):
                 texts.append((pos, subject or "", summary or ""))
         db.insert_rows(t.entry, ENTRY_COLUMNS, entries)
         db.insert_rows(t.detail, ("position", "event_id", "body"), details)
-        if db.dialect == "sqlite":
+        if fts:
             db.executemany(f"INSERT INTO {t.fts} (rowid, subject, summary) VALUES (?,?,?)", texts)
         for fix in fixes:  # after the inserts: the touchpoint may be in this very batch
             if isinstance(fix, Customer.TouchpointVoided):
@@ -118,12 +126,19 @@ class TimelineProjection(Projection):
                            f"(SELECT position FROM {t.detail} WHERE event_id=?)",
                            (fix.voided_event_id,))
             elif isinstance(fix, Customer.TouchpointCorrected):
-                _correct(db, t, fix)
+                _correct(db, t, fix, fts)
         for cid in erased:
-            _redact(db, t, cid)
+            _redact(db, t, cid, fts)
 
 
-def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
+def _has_fts(db: Db, t: Names) -> bool:
+    """Whether this generation's full-text table exists (SQLite; a rebuilt generation
+    gets it after its fill, from ``deferred_ddl``)."""
+    return db.dialect == "sqlite" and db.scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name=?", (t.fts,)) == 1
+
+
+def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected, fts: bool) -> None:
     rows = db.all(f"SELECT d.position, d.body, e.subject, e.summary FROM {t.detail} d "
                   f"JOIN {t.entry} e ON e.position=d.position WHERE d.event_id=?",
                   (fix.corrected_event_id,))
@@ -142,7 +157,7 @@ def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
             params.append(us(fix.corrected_occurred_at))
         db.execute(f"UPDATE {t.entry} SET {sets} WHERE position=?", (*params, pos))
         db.execute(f"UPDATE {t.detail} SET body=? WHERE position=?", (text.decode(), pos))
-        if db.dialect == "sqlite":
+        if fts:
             if old_subject or old_summary:
                 db.execute(f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) "
                            "VALUES ('delete', ?, ?, ?)",
@@ -152,12 +167,12 @@ def _correct(db: Db, t: Names, fix: Customer.TouchpointCorrected) -> None:
                            (pos, subject or "", summary or ""))
 
 
-def _redact(db: Db, t: Names, cid: str) -> None:
+def _redact(db: Db, t: Names, cid: str, fts: bool) -> None:
     """Every row of an erased customer in its erased form: no subject, summary or body
     text, the detail reduced to the event's non-personal fields."""
     rows = db.all(f"SELECT e.position, e.kind, e.subject, e.summary, d.body FROM {t.entry} e "
                   f"JOIN {t.detail} d ON d.position = e.position WHERE e.customer_id=?", (cid,))
-    if db.dialect == "sqlite":
+    if fts:
         db.executemany(
             f"INSERT INTO {t.fts} ({t.fts}, rowid, subject, summary) VALUES ('delete',?,?,?)",
             [(pos, subject or "", summary or "") for pos, _, subject, summary, _ in rows

@@ -21,7 +21,7 @@ from domain import service as s
 from domain import work as w
 from domain.customer import Customer
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, us
+from projections.events import Item, customer_id, event_id_text, us
 from projections.store import Db
 
 _ITEM_COLS = ("item_kind", "item_id", "customer_id", "event_id", "kind", "queue", "agent",
@@ -123,7 +123,7 @@ class WorkProjection(Projection):
             "link_kind, link_id, follow_up_rule, origin_event_id) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (item_kind, item_id) DO NOTHING",
-            (kind, item_id, cid, str(e.event_id), sub, queue, agent, "open", channel, category,
+            (kind, item_id, cid, event_id_text(e), sub, queue, agent, "open", channel, category,
              title, due, ends, reminder, us(e.occurred_at), link[0], link[1], follow[0],
              follow[1]))
 
@@ -144,7 +144,7 @@ class WorkProjection(Projection):
                  link_id: str) -> None:
         db.execute(f"INSERT INTO {t.trigger} (event_id, customer_id, trigger, link_id, "
                    "occurred_us) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                   (str(e.event_id), cid, trigger, link_id, us(e.occurred_at)))
+                   (event_id_text(e), cid, trigger, link_id, us(e.occurred_at)))
 
 
 def _kind(e: Customer.Event) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
@@ -16,7 +17,7 @@ from commands import messages as m
 from tests.support.demo import T0
 from touchstream import settings as settings_mod
 from touchstream import wiring
-from touchstream.adapters.transcoder import OrjsonTranscoder
+from touchstream.adapters.transcoder import OrjsonTranscoder, _uuid
 
 
 class _Colour(str, Enum):
@@ -118,3 +119,19 @@ def test_a_prepared_state_with_an_unregistered_type_raises_as_in_the_library(
         library.encode({"x": [value]})
     with pytest.raises(TranscodingNotRegisteredError):
         ours.encode_prepared({"x": [value]})
+@pytest.mark.parametrize("text", [
+    uuid4().hex, uuid4().hex.upper(), str(uuid4()), "{" + uuid4().hex + "}", "urn:uuid:" + uuid4().hex,
+    "g" * 32, "", "0x" + "0" * 30, "1_" + "0" * 30, " " * 32, "0" * 31,
+])
+def test_the_fast_uuid_decoder_gives_what_uuid_gives(text: str) -> None:
+    """Ids are decoded without ``UUID``'s parsing of other spellings: the same value, or
+    the same error, for every text."""
+    try:
+        expected: object = UUID(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _uuid(text)
+        return
+    got = _uuid(text)
+    assert got == expected and hash(got) == hash(expected) and str(got) == str(expected)
+    assert got.is_safe == expected.is_safe  # type: ignore[attr-defined]
