@@ -51,9 +51,13 @@ def test_an_item_goes_to_the_writer_at_once_and_those_queued_meanwhile_share_the
 
 def test_a_failed_write_fails_every_waiter_of_its_batch_and_the_next_batch_is_tried() -> None:
     calls: list[list[str]] = []
+    busy, release = threading.Event(), threading.Event()
 
     def write(batch: list[str]) -> list[None]:
         calls.append(list(batch))
+        if batch == ["hold"]:  # keeps the writer busy while the next batch gathers
+            busy.set()
+            release.wait(5)
         if any(item.startswith("bad") for item in batch):
             raise OSError("disk full")
         return [None] * len(batch)
@@ -63,9 +67,16 @@ def test_a_failed_write_fails_every_waiter_of_its_batch_and_the_next_batch_is_tr
                                                  on_error=errors.append)
 
     async def main() -> None:
-        first = await asyncio.gather(commit.await_("bad-a"), commit.await_("b"),
-                                     return_exceptions=True)
+        hold = asyncio.ensure_future(commit.await_("hold"))
+        assert await asyncio.to_thread(busy.wait, 5)
+        # Queued while a write runs, so both go in the next one (an item goes to the
+        # writer at once: had it been idle, "bad-a" could have been written alone).
+        batch = [asyncio.ensure_future(commit.await_(x)) for x in ("bad-a", "b")]
+        await asyncio.sleep(0.05)
+        release.set()
+        first = await asyncio.gather(*batch, return_exceptions=True)
         assert [type(x) for x in first] == [OSError, OSError]
+        assert await hold is None
         assert await commit.await_("c") is None
 
     try:
@@ -75,7 +86,7 @@ def test_a_failed_write_fails_every_waiter_of_its_batch_and_the_next_batch_is_tr
         assert commit.wait("e") is None
     finally:
         commit.close()
-    assert calls == [["bad-a", "b"], ["c"], ["bad-d"], ["e"]]
+    assert calls == [["hold"], ["bad-a", "b"], ["c"], ["bad-d"], ["e"]]
     assert [str(e) for e in errors] == ["disk full", "disk full"]
 
 
