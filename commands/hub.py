@@ -279,6 +279,11 @@ class Hub(Application):
         counterpart's contact point (a prospect for an unknown one, or held for triage)."""
         return touchpoints.customer_for(self.context, cmd, key)
 
+    def claimed_owner(self, counterpart: tuple[str, str]) -> UUID | None:
+        """The customer whose claim holds a contact point, without registering anyone
+        (see ``touchpoints.claimed_owner``)."""
+        return touchpoints.claimed_owner(self.context, counterpart)
+
     def repair_owner(self, cmd: m.Touchpoint, key: str, missing: UUID) -> UUID | None:
         """The customer to record on when the counterpart's claim names a customer that
         does not exist (see ``touchpoints.repair_owner``); None if it cannot be repaired."""

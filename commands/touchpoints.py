@@ -97,6 +97,14 @@ def customer_for(w: WriteContext, cmd: m.Touchpoint, key: str) -> UUID:
     return UUID(register_customer(w, _prospect(w, cmd, key, kind, value)).customer_id)
 
 
+def claimed_owner(w: WriteContext, counterpart: tuple[str, str]) -> UUID | None:
+    """The customer whose claim holds a contact point (a read, no write), None when
+    nobody's does; the normalisation's error when the value is no valid one."""
+    kind, raw = counterpart
+    owner = w.claims.owner(contact_key(kind, normalise(kind, raw, w.default_region)))
+    return UUID(owner) if owner is not None else None
+
+
 def repair_owner(w: WriteContext, cmd: m.Touchpoint, key: str, missing: UUID) -> UUID | None:
     """The customer to record on when the counterpart's claim names ``missing``, a customer
     that did not exist; None when the claim is not the cause or cannot be repaired.

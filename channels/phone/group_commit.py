@@ -32,7 +32,6 @@ from commands import messages as m
 from commands.bulk import BulkImporter, ImportResult
 from commands.errors import CommandError
 from commands.hub import Hub
-from commands.identity import contact_key, normalise
 from domain.errors import DomainError
 
 
@@ -287,10 +286,7 @@ def _owner(hub: Hub, counterpart: tuple[str, str]) -> UUID | _Undecided | None:
     """The customer owning a number or address by its claim (a read, no write); None when
     nobody does; ``_UNDECIDED`` when it cannot be told (the batch then refuses it as one
     command would, with the same error)."""
-    kind, raw = counterpart
     try:
-        owner = hub.context.claims.owner(contact_key(kind, normalise(
-            kind, raw, hub.context.default_region)))
+        return hub.claimed_owner(counterpart)
     except (CommandError, DomainError):
         return _UNDECIDED
-    return UUID(owner) if owner is not None else None
