@@ -189,10 +189,18 @@ class BlobBatch:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
         self._queued: dict[str, bytes] = {}
+        # (id of the bytes, owner) → (the bytes, their address): a message's raw bytes are
+        # put twice for one owner (its own copy, its touchpoint's), and each put was a keyed
+        # hash of all of them and a stat. The bytes are held, so their id stays theirs.
+        self._addresses: dict[tuple[int, str | None], tuple[bytes, str]] = {}
 
     def put(self, data: bytes, owner: str | None = None) -> str:
         """The address ``data`` will have (as ``BlobStore.put``); written by ``write``."""
+        known = self._addresses.get((id(data), owner))
+        if known is not None and known[0] is data:
+            return known[1]
         address = self.store.address_of(data, owner)
+        self._addresses[id(data), owner] = (data, address)
         if address not in self._queued and not self.store.exists(address):
             self._queued[address] = data
         return address
