@@ -46,6 +46,7 @@ from commands.hub import Hub
 from commands.ports import Recorded
 from commands.retry import TryAgain, retrying
 from commands.store import MAX_MERGE_HOPS, Prepared
+from commands.touchpoints import KnownOwners
 from domain.customer import Customer
 from domain.errors import DomainError
 
@@ -123,6 +124,10 @@ class BulkImporter:
         keys = [self.hub.source_key_of(cmd) for cmd in batch]
         results: list[ImportResult | None] = [None] * len(batch)
         known = self._known(set(keys))
+        # The owners of every new touchpoint's counterpart in one read, not one per sender
+        # (a third of an email ingest's time on PostgreSQL went to those round trips).
+        owners = self.hub.known_owners(
+            cmd for cmd, key in zip(batch, keys, strict=True) if key not in known)
         first: dict[str, int] = {}
         groups: dict[UUID, list[int]] = {}
         counterparts: dict[tuple[str, str], UUID] = {}
@@ -132,7 +137,7 @@ class BulkImporter:
             elif key not in first:
                 first[key] = i
                 try:
-                    customer_id = self._customer(cmd, key, counterparts)
+                    customer_id = self._customer(cmd, key, counterparts, owners)
                 except HeldForTriageError:
                     results[i] = self._one(cmd)  # held exactly as one command would be
                     continue
@@ -161,14 +166,15 @@ class BulkImporter:
         return found
 
     def _customer(
-        self, cmd: m.Touchpoint, key: str, memo: dict[tuple[str, str], UUID]
+        self, cmd: m.Touchpoint, key: str, memo: dict[tuple[str, str], UUID],
+        owners: KnownOwners,
     ) -> UUID:
         if cmd.customer_id is not None:
             return cmd.customer_id
         counterpart = cmd.counterpart()
         if counterpart is not None and counterpart in memo:
             return memo[counterpart]
-        customer_id = self.hub.customer_for(cmd, key)
+        customer_id = self.hub.customer_for(cmd, key, owners)
         if counterpart is not None:
             memo[counterpart] = customer_id
         return customer_id

@@ -274,10 +274,18 @@ class Hub(Application):
         Needs a store with a source-key index (SQLite, PostgreSQL): ``CommandError`` elsewhere."""
         return self.context.keys.lookup_many(keys)
 
-    def customer_for(self, cmd: m.Touchpoint, key: str) -> UUID:
+    def customer_for(
+        self, cmd: m.Touchpoint, key: str, known: touchpoints.KnownOwners | None = None
+    ) -> UUID:
         """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
-        counterpart's contact point (a prospect for an unknown one, or held for triage)."""
-        return touchpoints.customer_for(self.context, cmd, key)
+        counterpart's contact point (a prospect for an unknown one, or held for triage);
+        with ``known`` (``known_owners``), the owner as read for the whole batch."""
+        return touchpoints.customer_for(self.context, cmd, key, known)
+
+    def known_owners(self, cmds: Iterable[m.Touchpoint]) -> touchpoints.KnownOwners:
+        """The owners of the contact points of a batch's counterparts, read together (one
+        query on the SQL stores) for ``customer_for`` (see ``touchpoints.known_owners``)."""
+        return touchpoints.known_owners(self.context, cmds)
 
     def claimed_owner(self, counterpart: tuple[str, str]) -> UUID | None:
         """The customer whose claim holds a contact point, without registering anyone

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 SOURCE_KEYS_TABLE = "touchstream_source_keys"
 
@@ -30,6 +33,23 @@ class SourceKeyIndex(Protocol):
 
     def lookup_source_keys(self, keys: list[str]) -> dict[str, list[KeyRow]]:
         """The events recorded under each of the given keys (absent keys omitted)."""
+        ...
+
+
+@runtime_checkable
+class StreamReader(Protocol):
+    """A recorder that reads many short streams in one go (contact-point claims of a batch).
+
+    The SQL stores answer in one statement, so every stream is read as of one
+    moment; a store without multi-stream reads may read them one by one (each as
+    of its own read, as loading them one by one would).
+    """
+
+    def select_streams(
+        self, originator_ids: Sequence[UUID | str]
+    ) -> dict[UUID | str, list[StoredEvent]]:
+        """Every stored event of each stream, oldest first, keyed by the ids as given
+        (a stream without events is left out)."""
         ...
 
 

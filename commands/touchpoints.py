@@ -10,7 +10,8 @@ possible where claims and registrations cannot share a transaction).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from commands import email_messages as em
@@ -20,11 +21,12 @@ from commands.context import WriteContext
 from commands.customers import register_customer
 from commands.errors import CustomerNotFoundError, HeldForTriageError
 from commands.handling import on_customer
-from commands.identity import contact_key, normalise
+from commands.identity import InvalidContactPointError, contact_key, normalise
 from commands.ports import Recorded
 from commands.provenance import provenances, source_key
 from domain import marketing
 from domain.customer import Customer, Provenance
+from domain.errors import ContactPointTakenError
 from domain.service import join_thread
 
 TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
@@ -75,10 +77,46 @@ def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
         return on_customer(w, owner, key, decide, cmd, cmd.channel, cmd.direction)
 
 
-def customer_for(w: WriteContext, cmd: m.Touchpoint, key: str) -> UUID:
+@dataclass
+class KnownOwners:
+    """The claims of a batch's counterparts, read together (``known_owners``): each
+    counterpart's normalised contact point, and each contact point's owner then."""
+
+    contacts: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    owners: dict[str, str | None] = field(default_factory=dict)  # contact key → owner id
+
+
+def known_owners(w: WriteContext, cmds: Iterable[m.Touchpoint]) -> KnownOwners:
+    """The owners of the contact points of the touchpoints' counterparts (touchpoints that
+    name their customer need none), read in one query on the SQL stores
+    (``ContactClaims.owners``). A counterpart that is no valid contact point is left out:
+    ``customer_for`` raises its error when it comes to it."""
+    known = KnownOwners()
+    for cmd in cmds:
+        if cmd.customer_id is not None or (counterpart := cmd.counterpart()) is None:
+            continue
+        if counterpart in known.contacts:
+            continue
+        kind, raw = counterpart
+        try:
+            value = normalise(kind, raw, w.default_region)
+        except InvalidContactPointError:
+            continue
+        known.contacts[counterpart] = (contact_key(kind, value), value)
+    known.owners = w.claims.owners(ckey for ckey, _ in known.contacts.values())
+    return known
+
+
+def customer_for(
+    w: WriteContext, cmd: m.Touchpoint, key: str, known: KnownOwners | None = None
+) -> UUID:
     """The customer a touchpoint belongs to: its ``customer_id``, else the owner of its
     counterpart's contact point (a prospect for an unknown one; ``HeldForTriageError``
-    when unknown senders are held)."""
+    when unknown senders are held).
+
+    With ``known`` (a batch's claims, read before its first decision) the owner is taken
+    from there; a prospect registered here is noted in it, so a later touchpoint of the
+    batch from that contact point finds it, as a fresh read would."""
     if cmd.customer_id is not None:
         return cmd.customer_id
     counterpart = cmd.counterpart()
@@ -87,14 +125,28 @@ def customer_for(w: WriteContext, cmd: m.Touchpoint, key: str) -> UUID:
             "give customer_id, or a sender/recipient address or number to find the customer"
         )
     kind, raw = counterpart
-    value = normalise(kind, raw, w.default_region)
-    ckey = contact_key(kind, value)
-    owner = w.claims.owner(ckey)
+    if known is not None and counterpart in known.contacts:
+        ckey, value = known.contacts[counterpart]
+    else:
+        value = normalise(kind, raw, w.default_region)
+        ckey = contact_key(kind, value)
+    if known is not None and ckey in known.owners:
+        owner = known.owners[ckey]
+    else:
+        owner = w.claims.owner(ckey)
     if owner is not None:
         return UUID(owner)
     if w.unknown_contacts != "create":
         raise HeldForTriageError(ckey)
-    return UUID(register_customer(w, _prospect(w, cmd, key, kind, value)).customer_id)
+    try:
+        customer_id = register_customer(w, _prospect(w, cmd, key, kind, value)).customer_id
+    except ContactPointTakenError as taken:
+        # Claimed since it was read (a registration elsewhere): its owner now, as a read
+        # now would answer; a claim without its customer fails on recording as it would.
+        customer_id = str(taken.owner)
+    if known is not None:
+        known.owners[ckey] = customer_id
+    return UUID(customer_id)
 
 
 def claimed_owner(w: WriteContext, counterpart: tuple[str, str]) -> UUID | None:

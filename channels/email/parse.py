@@ -232,15 +232,16 @@ def _build(msg: Message, leaves: list[Message]) -> ParsedEmail:
         html = None if plain else _text(chosen)
     if text is None and html is not None:
         text = html_to_text(html)
+    headers = _headers(msg)  # one pass over the header block for the eight read here
     parsed = ParsedEmail(
-        message_id=_msgid(_header(msg, "Message-ID")),
-        in_reply_to=_msgid(_header(msg, "In-Reply-To")),
-        references=_MSGID.findall(_header(msg, "References") or "")[:200],
-        from_address=next(iter(_addresses(msg, "From")), None),
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
-        subject=(_header(msg, "Subject") or "").strip(),
-        date=_date(_header(msg, "Date")),
+        message_id=_msgid(_header(headers, "Message-ID")),
+        in_reply_to=_msgid(_header(headers, "In-Reply-To")),
+        references=_MSGID.findall(_header(headers, "References") or "")[:200],
+        from_address=next(iter(_addresses(headers, "From")), None),
+        to=_addresses(headers, "To"),
+        cc=_addresses(headers, "Cc"),
+        subject=(_header(headers, "Subject") or "").strip(),
+        date=_date(_header(headers, "Date")),
         body_text=(text or "").replace("\x00", "").strip(),  # NUL: no text column takes it
         attachments=attachments,
     )
@@ -281,13 +282,16 @@ def _decode(name: str, value: object) -> str:
     return re.sub(r"\r?\n[ \t]*", " ", text).replace("\x00", "")
 
 
-def _raw_values(msg: Message, name: str) -> list[str]:
-    lname = name.lower()
-    return [str(v) for k, v in msg.raw_items() if k.lower() == lname]
+def _headers(msg: Message) -> dict[str, list[str]]:
+    """A header block's raw values by lower-cased name, in order."""
+    out: dict[str, list[str]] = {}
+    for k, v in msg.raw_items():
+        out.setdefault(k.lower(), []).append(str(v))
+    return out
 
 
-def _header(msg: Message, name: str) -> str | None:
-    values = _raw_values(msg, name)
+def _header(headers: dict[str, list[str]], name: str) -> str | None:
+    values = headers.get(name.lower())
     return _decode(name, values[0]) if values else None
 
 
@@ -314,9 +318,9 @@ def plain_addresses(text: str) -> list[str] | None:
     return out
 
 
-def _addresses(msg: Message, name: str) -> list[str]:
+def _addresses(headers: dict[str, list[str]], name: str) -> list[str]:
     found: list[str] = []
-    for raw in _raw_values(msg, name):
+    for raw in headers.get(name.lower(), ()):
         text = _clean(raw)
         plain = plain_addresses(text)
         if plain is not None:
@@ -511,4 +515,4 @@ def _read_report(parsed: ParsedEmail, leaves: list[Message]) -> None:
         elif ctype == "message/rfc822" and parsed.original_message_id is None:
             inner = part.get_payload()
             if isinstance(inner, list) and inner:
-                parsed.original_message_id = _msgid(_header(inner[0], "Message-ID"))
+                parsed.original_message_id = _msgid(_header(_headers(inner[0]), "Message-ID"))

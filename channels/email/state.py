@@ -41,6 +41,16 @@ _SCHEMA = (
 
 
 ERASED = "erased"  # the ledger kind of a message whose person was erased
+MAX_LOOKUP = 500  # distinct keys one content lookup takes (the ingester asks in chunks)
+
+
+def lookup_keys(keys: Sequence[str]) -> list[str]:
+    """The distinct keys of one lookup, in order; ``ValueError`` past ``MAX_LOOKUP``
+    (a caller that sent more would otherwise be answered about only some of them)."""
+    distinct = list(dict.fromkeys(keys))
+    if len(distinct) > MAX_LOOKUP:
+        raise ValueError(f"{len(distinct)} content keys in one lookup; at most {MAX_LOOKUP}")
+    return distinct
 
 
 @dataclass(frozen=True)
@@ -87,11 +97,10 @@ class ImapState(Protocol):
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
         """Thread roots of messages seen before (at most 500 ids)."""
 
-    def same_content(self, content_key: str) -> str | None:
-        """The source key a message with these bytes was recorded under, or None."""
-
     def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
-        """``same_content`` of many keys at once (at most 500): key → source key."""
+        """The source keys messages with these contents were recorded under, by content
+        key (keys never recorded left out); at most ``MAX_LOOKUP`` distinct keys a call,
+        ``ValueError`` for more."""
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""
@@ -218,13 +227,8 @@ class SQLiteImapState:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def same_content(self, content_key: str) -> str | None:
-        row = self._conn.execute("SELECT source_key FROM email_content WHERE content_key=?",
-                                 (content_key,)).fetchone()
-        return str(row[0]) if row else None
-
     def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
-        keys = list(dict.fromkeys(content_keys))[:500]
+        keys = lookup_keys(content_keys)
         if not keys:
             return {}
         rows = self._conn.execute(

@@ -16,7 +16,7 @@ from dataclasses import replace
 import pytest
 
 from channels.email.inbound import Remembered
-from channels.email.state import ERASED, Checkpoint, ImapState, LedgerRow
+from channels.email.state import ERASED, MAX_LOOKUP, Checkpoint, ImapState, LedgerRow
 from channels.web.config import FormsConfig
 from touchstream import settings as settings_mod
 from touchstream.fleet import wiring as fleet
@@ -198,10 +198,20 @@ def test_erasure_keeps_the_uid_and_drops_the_key_everywhere(
     ledger = a.ledger("acct", "INBOX", 1)
     assert ledger[1] == LedgerRow(1, ERASED, ERASED)
     assert ledger[2] == LedgerRow(2, "kept", "email")
-    assert a.same_content("c-gone") is None
-    assert a.same_content("c-kept") == "kept"
+    assert a.same_contents(["c-gone"]) == {}
+    assert a.same_contents(["c-kept"]) == {"c-kept": "kept"}
     assert b.same_contents(["c-gone", "c-kept", "c-kept", "c-never"]) == {"c-kept": "kept"}
     assert b.same_contents([]) == {}
+
+
+def test_a_content_lookup_of_more_keys_than_it_takes_is_refused(
+        imap: tuple[ImapState, ImapState]) -> None:
+    a, _ = imap
+    a.remember([Remembered("<m@x>", "<m@x>", "c-last", "k")])
+    keys = [f"c-{i}" for i in range(MAX_LOOKUP - 1)] + ["c-last"]
+    assert a.same_contents(keys + keys[:3]) == {"c-last": "k"}  # 500 distinct: all asked
+    with pytest.raises(ValueError, match="501 content keys"):
+        a.same_contents(["c-extra", *keys])  # never an answer about only some of them
 
 
 def test_the_first_thread_root_wins_across_hosts(imap: tuple[ImapState, ImapState]) -> None:
@@ -210,7 +220,7 @@ def test_the_first_thread_root_wins_across_hosts(imap: tuple[ImapState, ImapStat
                 Remembered("<r@x>", "<root-later@x>", None, "k1")])
     b.remember([Remembered("<r@x>", "<root-b@x>", "c1", "k2")])
     assert b.roots(["<r@x>", "<unknown@x>", "<r@x>"]) == {"<r@x>": "<root-a@x>"}
-    assert a.same_content("c1") == "k2"
+    assert a.same_contents(["c1"]) == {"c1": "k2"}
     assert a.roots([]) == {}
 
 

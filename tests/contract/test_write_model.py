@@ -22,6 +22,7 @@ import pytest
 
 from commands import messages as m
 from commands.hub import ConflictError, CustomerNotFoundError, Hub
+from commands.identity import InvalidContactPointError
 from commands.provenance import provenances
 from domain.customer import Customer
 from domain.errors import ContactPointTakenError, CustomerMergedError
@@ -216,6 +217,62 @@ def test_contact_point_belongs_to_one_customer_even_under_concurrent_claims(hub:
         t.join()
     assert len(winners) == 1 and len(errors) == 3
     assert str(hub.find_by_contact("email", "shared@EXAMPLE.com")) == winners[0]
+
+
+def email(address: str) -> dict[str, str]:
+    return {"kind": "email", "value": address}
+
+
+def test_a_batchs_claims_read_together_answer_as_each_read_alone(hub: Hub) -> None:
+    """``known_owners`` reads every claim of a batch together (one query on the SQL
+    stores): each answer is what a load of that claim alone gives, through claims,
+    releases and re-claims, and a later read sees what changed in between."""
+    a = register(hub, "A", contact_points=[email("a@example.com"),
+                                           {"kind": "phone", "value": "+447700900001"}])
+    b = register(hub, "B", contact_points=[email("b@example.com")])
+    c = register(hub, "C", contact_points=[email("moved@example.com")])
+    hub.execute(m.RemoveContactPoint(customer_id=b, contact=email("b@example.com")))
+    hub.execute(m.RemoveContactPoint(customer_id=c, contact=email("moved@example.com")))
+    hub.execute(m.AddContactPoint(customer_id=a, contact=email("moved@example.com")))
+    batch: list[m.Touchpoint] = [
+        m.RecordEmail(message_id="<1@x>", from_address="A@Example.com"),
+        m.RecordEmail(message_id="<2@x>", from_address="b@example.com"),
+        m.LogCall(call_id="k3", from_number="07700 900001"),
+        m.RecordEmail(message_id="<4@x>", from_address="nobody@example.com"),
+        m.RecordEmail(message_id="<5@x>", from_address="moved@example.com"),
+        m.RecordEmail(message_id="<6@x>", from_address="a@example.com"),  # asked once
+        m.LogCall(call_id="k7", customer_id=c, from_number="+447700900002"),  # named: no lookup
+        m.LogCall(call_id="k8", from_number="12"),  # no number: left to customer_for's error
+    ]
+    known = hub.known_owners(batch)
+    assert known.owners == {
+        "email:a@example.com": str(a), "email:b@example.com": None,
+        "tel:+447700900001": str(a), "email:nobody@example.com": None,
+        "email:moved@example.com": str(a)}
+    assert known.owners == {k: hub.context.claims.owner(k) for k in known.owners}
+    assert [hub.customer_for(cmd, f"k{i}", known) for i, cmd in enumerate(batch[:3])] == [
+        a, hub.naming.prospect("email:b@example.com"), a]
+    # the prospect registered for b@ is noted for the rest of the batch, as a read would see
+    assert known.owners["email:b@example.com"] == str(hub.naming.prospect("email:b@example.com"))
+    with pytest.raises(InvalidContactPointError):
+        hub.customer_for(batch[7], "k8", known)
+
+    hub.execute(m.RemoveContactPoint(customer_id=a, contact=email("a@example.com")))
+    again = hub.known_owners(batch[:2])  # read again: nothing remembered between reads
+    assert again.owners == {"email:a@example.com": None,
+                            "email:b@example.com": known.owners["email:b@example.com"]}
+
+
+def test_a_contact_claimed_after_the_batchs_read_goes_to_its_new_owner(hub: Hub) -> None:
+    """Between a batch's read and its decision another process registers the sender:
+    the touchpoint goes to that customer, and no prospect is made for it."""
+    late = m.RecordEmail(message_id="<late@x>", from_address="late@example.com")
+    known = hub.known_owners([late])
+    assert known.owners == {"email:late@example.com": None}
+    owner = register(hub, "Late", contact_points=[email("late@example.com")])
+    assert hub.customer_for(late, "email:<late@x>", known) == owner
+    assert hub.execute(late).customer_id == str(owner)
+    assert hub.find_by_contact("email", "late@example.com") == owner
 
 
 def test_unknown_sender_becomes_one_prospect_even_when_two_arrive_at_once(hub: Hub) -> None:

@@ -7,20 +7,24 @@ if the first attempt landed. This factory wraps the client the library's
 recorders use: each new event's id becomes a UUIDv5 of (stream, position,
 content), and an append whose outcome is unknown is retried with the same
 events and the same expected version, which the server recognises as the same
-write. Everything else is the library's own code.
+write. Its application recorder adds ``select_streams`` (the write model's
+``StreamReader``: the contact-point claims of a batch) as one read per stream,
+which is what EventStoreDB offers. Everything else is the library's own code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid5
 
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.utils import Environment
 from eventsourcing_kurrentdb.factory import KurrentDBFactory
+from eventsourcing_kurrentdb.recorders import KurrentDBApplicationRecorder
 from kurrentdbclient import NewEvent, StreamState
 from kurrentdbclient.exceptions import DeadlineExceededError, ServiceUnavailableError
 
@@ -76,9 +80,25 @@ class RetrySafeClient:
         raise AssertionError("unreachable")
 
 
+class StreamsRecorder(KurrentDBApplicationRecorder):
+    """The library's application recorder, reading several streams stream by stream."""
+
+    def select_streams(
+        self, originator_ids: Sequence[UUID | str]
+    ) -> dict[UUID | str, list[StoredEvent]]:
+        out: dict[UUID | str, list[StoredEvent]] = {}
+        for originator_id in dict.fromkeys(originator_ids):
+            if events := self.select_events(originator_id):
+                out[originator_id] = list(events)
+        return out
+
+
 class RetrySafeKurrentDBFactory(KurrentDBFactory):
     """``PERSISTENCE_MODULE=touchstream.adapters.kurrentdb:RetrySafeKurrentDBFactory``."""
 
     def __init__(self, env: Environment) -> None:
         super().__init__(env)
         self.client = RetrySafeClient(self.client)  # type: ignore[assignment]
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return StreamsRecorder(self.client)

@@ -37,6 +37,7 @@ down. ``PostgresStoreFactory`` (``PERSISTENCE_MODULE``) selects them.
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -121,6 +122,28 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
             c.execute(sql, keys)
             return _group(c.fetchall())
 
+    def select_streams(
+        self, originator_ids: Sequence[UUID | str]
+    ) -> dict[UUID | str, list[StoredEvent]]:
+        """Every event of each stream in one statement (one moment), however many: the ids
+        go as one JSON array parameter, each looked up by the primary key."""
+        given = {_oid(i): i for i in originator_ids}
+        if not given:
+            return {}
+        sql = (f"SELECT originator_id, originator_version, topic, state "
+               f"FROM {self.events_table_name} WHERE originator_id IN "
+               "(SELECT value FROM json_each(?)) ORDER BY originator_id, originator_version")
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, (json.dumps(list(given)),))
+            rows = c.fetchall()
+        out: dict[UUID | str, list[StoredEvent]] = {}
+        for oid, version, topic, state in rows:
+            originator_id = given[oid]
+            out.setdefault(originator_id, []).append(StoredEvent(
+                originator_id=originator_id, originator_version=version, topic=topic,
+                state=state))
+        return out
+
     def bulk_connection(self) -> sqlite3.Connection:
         """A raw connection for benchmarks that compare against the ceiling."""
         return sqlite3.connect(self.datastore.pool.db_name, uri=True)
@@ -187,6 +210,11 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             table=Identifier(SOURCE_KEYS_TABLE),
             events=Identifier(self.events_table_name),
         )
+        self._select_streams = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema=Identifier(self.datastore.schema),
+                 events=Identifier(self.events_table_name))
         self._lock_and_notify = SQL("; ").join(
             [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
         )
@@ -328,6 +356,31 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
                 for r in curs.fetchall()
             ]
         return _group(rows)
+
+
+    @_within_store_timeout
+    def select_streams(
+        self, originator_ids: Sequence[UUID | str]
+    ) -> dict[UUID | str, list[StoredEvent]]:
+        """Every event of each stream in one statement (one snapshot), however many:
+        the ids go as one array, each looked up by the primary key."""
+        if self._uuid_ids:
+            given: dict[Any, UUID | str] = {
+                i if isinstance(i, UUID) else UUID(i): i for i in originator_ids}
+        else:
+            given = {str(i): i for i in originator_ids}
+        if not given:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql(conn, self._select_streams), (list(given),))
+            rows = curs.fetchall()
+        out: dict[UUID | str, list[StoredEvent]] = {}
+        for row in rows:
+            originator_id = given[row["originator_id"]]
+            out.setdefault(originator_id, []).append(StoredEvent(
+                originator_id=originator_id, originator_version=row["originator_version"],
+                topic=row["topic"], state=bytes(row["state"])))
+        return out
 
 
 class PostgresStoreFactory(PostgresFactory):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from channels.email.inbound import Remembered
-from channels.email.state import ERASED, Checkpoint, LedgerRow
+from channels.email.state import ERASED, Checkpoint, LedgerRow, lookup_keys
 from touchstream.fleet.pg import StatePool
 
 _SCHEMA = (
@@ -111,14 +111,8 @@ class PostgresImapState:
                                 "WHERE message_id = ANY(%s)", (ids,)).fetchall()
         return {r[0]: r[1] for r in rows}
 
-    def same_content(self, content_key: str) -> str | None:
-        with self._db.connection() as conn:
-            row = conn.execute("SELECT source_key FROM email_content WHERE content_key=%s",
-                               (content_key,)).fetchone()
-        return str(row[0]) if row else None
-
     def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
-        keys = list(dict.fromkeys(content_keys))[:500]
+        keys = lookup_keys(content_keys)
         if not keys:
             return {}
         with self._db.connection() as conn:
