@@ -43,7 +43,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -51,6 +63,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow
@@ -234,17 +247,35 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             event_type=Identifier(self.stored_event_type_name),
             oid_type=SQL(self.datastore.originator_id_type))  # "uuid" or "text" (checked)
             for k in "bt")
-        # One event under one key (every single command): the same call with scalar
-        # parameters, the one-element arrays built on the server. psycopg's Python dump
-        # of nine arrays (element type discovery, per list) was a third of a PostgreSQL
-        # command's client CPU (cProfile).
+        # One event under one key (every single command): its own function with scalar
+        # parameters, in the same order (key row, lock, NOTIFY, insert). Against the
+        # array function above it sends seven parameters, not nine (the key row's
+        # stream and version are the event's, ``oid::text`` is ``str(UUID)``), and the
+        # server builds no arrays, composite or tuplestore.
+        function_one = Identifier(f"{self.events_table_name}_append_one"[:63])
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(p_key text, p_seq int, "
+            "p_event_id uuid, p_oid {oid_type}, p_version bigint, p_topic text, p_state bytea) "
+            "RETURNS bigint LANGUAGE plpgsql AS $BODY$ DECLARE n bigint; BEGIN "
+            "INSERT INTO {schema}.{keys_table} (source_key, seq, originator_id, "
+            "originator_version, event_id) VALUES (p_key, p_seq, p_oid::text, p_version, "
+            "p_event_id); "
+            "PERFORM set_config('lock_timeout', {lock_timeout}, true); "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "VALUES (p_oid, p_version, p_topic, p_state) RETURNING notification_id INTO n; "
+            "RETURN n; END; $BODY$"
+        ).format(
+            schema=Identifier(self.datastore.schema), function=function_one,
+            oid_type=SQL(self.datastore.originator_id_type),
+            keys_table=Identifier(SOURCE_KEYS_TABLE), table=Identifier(self.events_table_name),
+            lock_timeout=f"{self.datastore.lock_timeout}s", channel=Identifier(self.channel_name),
+        ))
         self._append_one = SQL(
-            "SELECT notification_id FROM {schema}.{function}("
-            "ARRAY[%b::text], ARRAY[%b::int], ARRAY[%b::text], ARRAY[%b::bigint], "
-            "ARRAY[%b::uuid], ARRAY[ROW(%b::{oid_type}, %b::bigint, %b::text, %b::bytea)"
-            "::{schema}.{event_type}]) AS notification_id").format(
-            schema=Identifier(self.datastore.schema), function=function,
-            event_type=Identifier(self.stored_event_type_name),
+            "SELECT {schema}.{function}(%b::text, %b::int, %b::uuid, %b::{oid_type}, "
+            "%b::bigint, %b::text, %b::bytea)").format(
+            schema=Identifier(self.datastore.schema), function=function_one,
             oid_type=SQL(self.datastore.originator_id_type))
         # The statements as bytes, rendered once (a ``Composed`` is rendered again on
         # every execute: identifier quoting per part).
@@ -263,14 +294,13 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         one call of the append function, in one round trip."""
         if stored_events:
             rows = _key_rows(kwargs.get("source_keys") or (), stored_events)
+            if len(rows) == 1 and len(stored_events) == 1:
+                (key, seq, _, _, event_id), e = rows[0], stored_events[0]
+                return [self._append_single((
+                    key, seq, event_id,
+                    e.originator_id if self._uuid_ids else str(e.originator_id),
+                    e.originator_version, e.topic, bytes(e.state)))]
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                if len(rows) == 1 and len(stored_events) == 1:
-                    (key, seq, oid, version, event_id), e = rows[0], stored_events[0]
-                    curs.execute(self._sql(conn, self._append_one), (
-                        key, seq, str(oid), version, event_id,
-                        e.originator_id if self._uuid_ids else str(e.originator_id),
-                        e.originator_version, e.topic, bytes(e.state)))
-                    return [row["notification_id"] for row in curs.fetchall()]
                 statement = self._append if rows else self._append_no_keys
                 curs.execute(self._sql(conn, statement), (
                     [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
@@ -294,6 +324,32 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
                 ([self._pg_event(e) for e in stored_events],),
             )
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _append_single(self, params: tuple[Any, ...]) -> int:
+        """The append-one call on a pooled connection taken and given back directly.
+
+        The datastore's ``get_connection`` (two generator context managers, and the
+        connection's own ``__exit__``, a ``commit`` with nothing to commit in autocommit)
+        and a dict row per result were a fifth of a command's client CPU (py-spy). What
+        it does that matters here is kept: a pool not open yet is opened the library's
+        way, a broken connection goes back to the pool to be discarded, and psycopg's
+        errors become the library's (``IntegrityError`` for a duplicate key, the
+        retried ``OperationalError`` / ``InterfaceError`` for a lost server)."""
+        pool = self.datastore.pool
+        if pool.closed:
+            with self.datastore.get_connection():
+                pass
+        try:
+            conn = pool.getconn()
+            try:
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    curs.execute(self._sql(conn, self._append_one), params)
+                    (row,) = curs.fetchall()
+            finally:
+                pool.putconn(conn)
+        except psycopg.Error as exc:
+            raise _library_error(exc) from exc
+        return int(row[0])
 
     insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresApplicationRecorder.select_events)
@@ -336,6 +392,26 @@ class PostgresStoreFactory(PostgresFactory):
 
     aggregate_recorder_class = BoundedPostgresAggregateRecorder
     application_recorder_class = PostgresKeyedRecorder
+
+
+# psycopg's errors as the library's, most specific first (as its ``get_connection``).
+_LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+)
+
+
+def _library_error(exc: psycopg.Error) -> PersistenceError:
+    for theirs, ours in _LIBRARY_ERRORS:
+        if isinstance(exc, theirs):
+            return ours(str(exc))
+    return PersistenceError(str(exc))
 
 
 def _oid(originator_id: UUID | str) -> str:
