@@ -92,6 +92,40 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
              "event_id TEXT NOT NULL, PRIMARY KEY (source_key, seq)) WITHOUT ROWID"),
         ]
 
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        keys: SourceKeys = kwargs.get("source_keys") or ()
+        if len(stored_events) == 1 and len(keys) == 1:
+            return [self._insert_one(stored_events[0], _key_rows(keys, stored_events)[0])]
+        return super().insert_events(stored_events, **kwargs)
+
+    def _insert_one(self, s: StoredEvent, key_row: tuple[Any, ...]) -> int:
+        """One event under one key (every single command): the same transaction as the
+        library's (BEGIN, the event row, its key row, COMMIT, on the pool's writer
+        connection) without its layers of context managers and cursor wrappers, a tenth
+        of a SQLite command's client CPU (cProfile). A failure rolls back and becomes the
+        library's error (``IntegrityError`` for a duplicate key or version)."""
+        pool = self.datastore.pool
+        conn = pool.get_connection(is_writer=True)
+        try:
+            with conn.cursor() as c:
+                c.execute("BEGIN")
+                try:
+                    c.execute(self.insert_events_statement, (
+                        _oid(s.originator_id), s.originator_version, s.topic, s.state))
+                    notification_id = int(c.lastrowid)
+                    key, seq, oid, version, event_id = key_row
+                    c.execute(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)",
+                              (key, seq, _oid(oid), version, str(event_id)))
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+        except sqlite3.Error as exc:
+            raise _sqlite_library_error(exc) from exc
+        finally:
+            pool.put_connection(conn)
+        return notification_id
+
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if len(stored_events) > 1:
             ids = self._insert_many(c, stored_events)
@@ -412,6 +446,26 @@ def _library_error(exc: psycopg.Error) -> PersistenceError:
         if isinstance(exc, theirs):
             return ours(str(exc))
     return PersistenceError(str(exc))
+
+
+_SQLITE_LIBRARY_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
+    (sqlite3.InterfaceError, InterfaceError),
+    (sqlite3.DataError, DataError),
+    (sqlite3.OperationalError, OperationalError),
+    (sqlite3.IntegrityError, IntegrityError),
+    (sqlite3.InternalError, InternalError),
+    (sqlite3.ProgrammingError, ProgrammingError),
+    (sqlite3.NotSupportedError, NotSupportedError),
+    (sqlite3.DatabaseError, DatabaseError),
+)
+
+
+def _sqlite_library_error(exc: sqlite3.Error) -> PersistenceError:
+    """sqlite3's errors as the library's, in the order its ``SQLiteTransaction`` maps them."""
+    for theirs, ours in _SQLITE_LIBRARY_ERRORS:
+        if isinstance(exc, theirs):
+            return ours(exc)
+    return PersistenceError(exc)
 
 
 def _oid(originator_id: UUID | str) -> str:
