@@ -82,6 +82,9 @@ def _key_rows(keys: SourceKeys, stored_events: Sequence[StoredEvent]) -> list[tu
     return rows
 
 
+_SQLITE_INSERT_KEY = f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)"
+
+
 class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -114,8 +117,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
                         _oid(s.originator_id), s.originator_version, s.topic, s.state))
                     notification_id = int(c.lastrowid)
                     key, seq, oid, version, event_id = key_row
-                    c.execute(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)",
-                              (key, seq, _oid(oid), version, str(event_id)))
+                    c.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version, str(event_id)))
                     conn.commit()
                 except BaseException:
                     conn.rollback()
@@ -137,7 +139,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
                 (key, seq, _oid(oid), version, str(event_id))
                 for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
             ]
-            c.executemany(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)", rows)
+            c.executemany(_SQLITE_INSERT_KEY, rows)
         return ids
 
     def _insert_many(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
