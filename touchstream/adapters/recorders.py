@@ -24,7 +24,8 @@ Without the pipeline each statement is sent whole (libpq flushes until done)
 and a failure raises before the next statement is prepared. A save is one
 statement: a server-side function (created with the tables) that inserts the
 source-key rows, takes the EXCLUSIVE table lock, NOTIFYs and inserts the
-events, called in autocommit, so one round trip and one implicit transaction.
+events, called in autocommit, so one round trip and one implicit transaction (one
+event under one key, every single command, calls its scalar twin: the same steps).
 Notification ids stay in commit order: the lock is taken before the insert
 and held to the commit, as before.
 
