@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from commands import messages as m
 from commands.hub import Hub
@@ -121,3 +121,35 @@ def test_concurrent_duplicate_and_new_commands_from_four_threads_raise_no_errors
     calls = {k for k in keys if k and k.startswith("call:")}
     assert len(calls) == total - repeats
     assert all(keys[k] == 1 for k in calls)
+
+
+def test_a_one_event_save_keys_its_row_as_an_array_save_does_and_fails_as_the_library(
+    hub: Hub, env: dict[str, str],
+) -> None:
+    """One event under one key goes through its own scalar function on a connection taken
+    from the pool directly: the key row must read back exactly as a multi-event save's,
+    a duplicate key or version must still be the library's ``IntegrityError``, and the
+    pooled connection must stay usable after it."""
+    oid, ids = uuid4(), [uuid4() for _ in range(3)]
+    one, two, three = (StoredEvent(originator_id=oid, originator_version=v, topic="tests:One",
+                                   state=bytes([v])) for v in (1, 2, 3))
+    (first,) = hub.recorder.insert_events([one], source_keys=[("k-one", 0, ids[0])])
+    pair = hub.recorder.insert_events(
+        [two, three], source_keys=[("k-two", 0, ids[1], 0), ("k-two", 1, ids[2], 1)])
+    assert pair == [first + 1, first + 2]
+    found = hub.recorder.lookup_source_keys(["k-one", "k-two"])
+    assert [(r.originator_id, r.version, r.event_id, r.position) for r in found["k-one"]] == [
+        (oid, 1, ids[0], first)]
+    assert [(r.originator_id, r.version, r.position) for r in found["k-two"]] == [
+        (oid, 2, first + 1), (oid, 3, first + 2)]
+    with psycopg.connect(env["TOUCHSTREAM_EVENT_STORE"]) as conn:
+        stored = conn.execute("SELECT DISTINCT originator_id FROM touchstream_source_keys "
+                              "WHERE source_key IN ('k-one', 'k-two')").fetchall()
+    assert stored == [(str(oid),)]
+    four = StoredEvent(originator_id=oid, originator_version=4, topic="tests:One", state=b"4")
+    for event, key in ((four, "k-one"), (one, "k-new")):  # a repeated key, a taken version
+        for _ in range(6):  # past psycopg's prepare threshold: no stale prepared statement
+            with pytest.raises(IntegrityError):
+                hub.recorder.insert_events([event], source_keys=[(key, 0, uuid4())])
+    (last,) = hub.recorder.insert_events([four], source_keys=[("k-four", 0, ids[0])])
+    assert last > first + 2  # a failed insert may use up ids (a sequence): never reorder them

@@ -40,3 +40,34 @@ def test_a_save_of_several_events_returns_the_ids_they_are_read_under(tmp_path: 
     finally:
         hub.close()
 
+
+
+def test_a_one_event_keyed_save_is_one_transaction_and_fails_as_the_library(
+    tmp_path: Path,
+) -> None:
+    """One event under one key (a command's save) has its own short path: ids in order
+    with the other saves, the key row as a multi-event save writes it, and a repeated
+    key or version is the library's ``IntegrityError`` with nothing half-written."""
+    hub = make_hub(write_env("sqlite", tmp_path / "data"))
+    try:
+        recorder = hub.recorder
+        first, second = _events(1), _events(2)
+        (one,) = recorder.insert_events(first, source_keys=[("k-one", 0, uuid4())])
+        two = recorder.insert_events(
+            second, source_keys=[("k-two", 0, uuid4(), 0), ("k-two", 1, uuid4(), 1)])
+        assert two == [one + 1, one + 2]
+        found = recorder.lookup_source_keys(["k-one", "k-two"])
+        assert [(r.originator_id, r.version, r.position) for r in found["k-one"]] == [
+            (first[0].originator_id, 1, one)]
+        assert [(r.originator_id, r.version, r.position) for r in found["k-two"]] == [
+            (second[0].originator_id, 1, one + 1), (second[0].originator_id, 2, one + 2)]
+        with pytest.raises(IntegrityError, match="touchstream_source_keys"):
+            recorder.insert_events(_events(1), source_keys=[("k-one", 0, uuid4())])
+        with pytest.raises(IntegrityError, match="stored_events"):
+            recorder.insert_events(first, source_keys=[("k-new", 0, uuid4())])
+        assert recorder.lookup_source_keys(["k-new"]) == {}  # its key row rolled back
+        assert recorder.max_notification_id() == one + 2  # no event row of either
+        (last,) = recorder.insert_events(_events(1), source_keys=[("k-three", 0, uuid4())])
+        assert last == one + 3
+    finally:
+        hub.close()

@@ -24,7 +24,8 @@ Without the pipeline each statement is sent whole (libpq flushes until done)
 and a failure raises before the next statement is prepared. A save is one
 statement: a server-side function (created with the tables) that inserts the
 source-key rows, takes the EXCLUSIVE table lock, NOTIFYs and inserts the
-events, called in autocommit, so one round trip and one implicit transaction.
+events, called in autocommit, so one round trip and one implicit transaction (one
+event under one key, every single command, calls its scalar twin: the same steps).
 Notification ids stay in commit order: the lock is taken before the insert
 and held to the commit, as before.
 
@@ -44,7 +45,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    PersistenceError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -52,6 +65,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow
@@ -70,6 +84,9 @@ def _key_rows(keys: SourceKeys, stored_events: Sequence[StoredEvent]) -> list[tu
     return rows
 
 
+_SQLITE_INSERT_KEY = f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)"
+
+
 class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -79,6 +96,39 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
              "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
              "event_id TEXT NOT NULL, PRIMARY KEY (source_key, seq)) WITHOUT ROWID"),
         ]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        keys: SourceKeys = kwargs.get("source_keys") or ()
+        if len(stored_events) == 1 and len(keys) == 1:
+            return [self._insert_one(stored_events[0], _key_rows(keys, stored_events)[0])]
+        return super().insert_events(stored_events, **kwargs)
+
+    def _insert_one(self, s: StoredEvent, key_row: tuple[Any, ...]) -> int:
+        """One event under one key (every single command): the same transaction as the
+        library's (BEGIN, the event row, its key row, COMMIT, on the pool's writer
+        connection) without its layers of context managers and cursor wrappers, a tenth
+        of a SQLite command's client CPU (cProfile). A failure rolls back and becomes the
+        library's error (``IntegrityError`` for a duplicate key or version)."""
+        pool = self.datastore.pool
+        conn = pool.get_connection(is_writer=True)
+        try:
+            with conn.cursor() as c:
+                c.execute("BEGIN")
+                try:
+                    c.execute(self.insert_events_statement, (
+                        _oid(s.originator_id), s.originator_version, s.topic, s.state))
+                    notification_id = int(c.lastrowid)
+                    key, seq, oid, version, event_id = key_row
+                    c.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version, str(event_id)))
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
+        except sqlite3.Error as exc:
+            raise _sqlite_library_error(exc) from exc
+        finally:
+            pool.put_connection(conn)
+        return notification_id
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if len(stored_events) > 1:
@@ -91,7 +141,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
                 (key, seq, _oid(oid), version, str(event_id))
                 for key, seq, oid, version, event_id in _key_rows(keys, stored_events)
             ]
-            c.executemany(f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)", rows)
+            c.executemany(_SQLITE_INSERT_KEY, rows)
         return ids
 
     def _insert_many(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
@@ -262,17 +312,35 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             event_type=Identifier(self.stored_event_type_name),
             oid_type=SQL(self.datastore.originator_id_type))  # "uuid" or "text" (checked)
             for k in "bt")
-        # One event under one key (every single command): the same call with scalar
-        # parameters, the one-element arrays built on the server. psycopg's Python dump
-        # of nine arrays (element type discovery, per list) was a third of a PostgreSQL
-        # command's client CPU (cProfile).
+        # One event under one key (every single command): its own function with scalar
+        # parameters, in the same order (key row, lock, NOTIFY, insert). Against the
+        # array function above it sends seven parameters, not nine (the key row's
+        # stream and version are the event's, ``oid::text`` is ``str(UUID)``), and the
+        # server builds no arrays, composite or tuplestore.
+        function_one = Identifier(f"{self.events_table_name}_append_one"[:63])
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(p_key text, p_seq int, "
+            "p_event_id uuid, p_oid {oid_type}, p_version bigint, p_topic text, p_state bytea) "
+            "RETURNS bigint LANGUAGE plpgsql AS $BODY$ DECLARE n bigint; BEGIN "
+            "INSERT INTO {schema}.{keys_table} (source_key, seq, originator_id, "
+            "originator_version, event_id) VALUES (p_key, p_seq, p_oid::text, p_version, "
+            "p_event_id); "
+            "PERFORM set_config('lock_timeout', {lock_timeout}, true); "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "VALUES (p_oid, p_version, p_topic, p_state) RETURNING notification_id INTO n; "
+            "RETURN n; END; $BODY$"
+        ).format(
+            schema=Identifier(self.datastore.schema), function=function_one,
+            oid_type=SQL(self.datastore.originator_id_type),
+            keys_table=Identifier(SOURCE_KEYS_TABLE), table=Identifier(self.events_table_name),
+            lock_timeout=f"{self.datastore.lock_timeout}s", channel=Identifier(self.channel_name),
+        ))
         self._append_one = SQL(
-            "SELECT notification_id FROM {schema}.{function}("
-            "ARRAY[%b::text], ARRAY[%b::int], ARRAY[%b::text], ARRAY[%b::bigint], "
-            "ARRAY[%b::uuid], ARRAY[ROW(%b::{oid_type}, %b::bigint, %b::text, %b::bytea)"
-            "::{schema}.{event_type}]) AS notification_id").format(
-            schema=Identifier(self.datastore.schema), function=function,
-            event_type=Identifier(self.stored_event_type_name),
+            "SELECT {schema}.{function}(%b::text, %b::int, %b::uuid, %b::{oid_type}, "
+            "%b::bigint, %b::text, %b::bytea)").format(
+            schema=Identifier(self.datastore.schema), function=function_one,
             oid_type=SQL(self.datastore.originator_id_type))
         # The statements as bytes, rendered once (a ``Composed`` is rendered again on
         # every execute: identifier quoting per part).
@@ -291,14 +359,13 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         one call of the append function, in one round trip."""
         if stored_events:
             rows = _key_rows(kwargs.get("source_keys") or (), stored_events)
+            if len(rows) == 1 and len(stored_events) == 1:
+                (key, seq, _, _, event_id), e = rows[0], stored_events[0]
+                return [self._append_single((
+                    key, seq, event_id,
+                    e.originator_id if self._uuid_ids else str(e.originator_id),
+                    e.originator_version, e.topic, bytes(e.state)))]
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
-                if len(rows) == 1 and len(stored_events) == 1:
-                    (key, seq, oid, version, event_id), e = rows[0], stored_events[0]
-                    curs.execute(self._sql(conn, self._append_one), (
-                        key, seq, str(oid), version, event_id,
-                        e.originator_id if self._uuid_ids else str(e.originator_id),
-                        e.originator_version, e.topic, bytes(e.state)))
-                    return [row["notification_id"] for row in curs.fetchall()]
                 statement = self._append if rows else self._append_no_keys
                 curs.execute(self._sql(conn, statement), (
                     [r[0] for r in rows], [r[1] for r in rows], [str(r[2]) for r in rows],
@@ -322,6 +389,32 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
                 ([self._pg_event(e) for e in stored_events],),
             )
             return [row["notification_id"] for row in curs.fetchall()]
+
+    def _append_single(self, params: tuple[Any, ...]) -> int:
+        """The append-one call on a pooled connection taken and given back directly.
+
+        The datastore's ``get_connection`` (two generator context managers, and the
+        connection's own ``__exit__``, a ``commit`` with nothing to commit in autocommit)
+        and a dict row per result were a fifth of a command's client CPU (py-spy). What
+        it does that matters here is kept: a pool not open yet is opened the library's
+        way, a broken connection goes back to the pool to be discarded, and psycopg's
+        errors become the library's (``IntegrityError`` for a duplicate key, the
+        retried ``OperationalError`` / ``InterfaceError`` for a lost server)."""
+        pool = self.datastore.pool
+        if pool.closed:
+            with self.datastore.get_connection():
+                pass
+        try:
+            conn = pool.getconn()
+            try:
+                with conn.cursor(row_factory=tuple_row) as curs:
+                    curs.execute(self._sql(conn, self._append_one), params)
+                    (row,) = curs.fetchall()
+            finally:
+                pool.putconn(conn)
+        except psycopg.Error as exc:
+            raise _library_error(exc) from exc
+        return int(row[0])
 
     insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresApplicationRecorder.select_events)
@@ -389,6 +482,46 @@ class PostgresStoreFactory(PostgresFactory):
 
     aggregate_recorder_class = BoundedPostgresAggregateRecorder
     application_recorder_class = PostgresKeyedRecorder
+
+
+# psycopg's errors as the library's, most specific first (as its ``get_connection``).
+_LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
+    (psycopg.InterfaceError, InterfaceError),
+    (psycopg.OperationalError, OperationalError),
+    (psycopg.DataError, DataError),
+    (psycopg.IntegrityError, IntegrityError),
+    (psycopg.InternalError, InternalError),
+    (psycopg.ProgrammingError, ProgrammingError),
+    (psycopg.NotSupportedError, NotSupportedError),
+    (psycopg.DatabaseError, DatabaseError),
+)
+
+
+def _library_error(exc: psycopg.Error) -> PersistenceError:
+    for theirs, ours in _LIBRARY_ERRORS:
+        if isinstance(exc, theirs):
+            return ours(str(exc))
+    return PersistenceError(str(exc))
+
+
+_SQLITE_LIBRARY_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]], ...] = (
+    (sqlite3.InterfaceError, InterfaceError),
+    (sqlite3.DataError, DataError),
+    (sqlite3.OperationalError, OperationalError),
+    (sqlite3.IntegrityError, IntegrityError),
+    (sqlite3.InternalError, InternalError),
+    (sqlite3.ProgrammingError, ProgrammingError),
+    (sqlite3.NotSupportedError, NotSupportedError),
+    (sqlite3.DatabaseError, DatabaseError),
+)
+
+
+def _sqlite_library_error(exc: sqlite3.Error) -> PersistenceError:
+    """sqlite3's errors as the library's, in the order its ``SQLiteTransaction`` maps them."""
+    for theirs, ours in _SQLITE_LIBRARY_ERRORS:
+        if isinstance(exc, theirs):
+            return ours(exc)
+    return PersistenceError(exc)
 
 
 def _oid(originator_id: UUID | str) -> str:
