@@ -21,6 +21,7 @@ from read_api.dependencies import (
     responses,
     scoped,
 )
+from read_api.fast_route import FastReadRoute
 from read_api.schemas import TimelinePagePublic, TimelineQuery
 
 
@@ -36,7 +37,7 @@ def timeline_filter(params: Any, who: Principal) -> TimelineFilter:
 
 
 def router(deps: ReadDeps) -> APIRouter:
-    router = APIRouter(tags=["read"])
+    router = APIRouter(tags=["read"], route_class=FastReadRoute)
     views = deps.views
     reader = deps.reader(*TIMELINE_ROLES)
 
