@@ -78,8 +78,15 @@ def router(deps: ReadDeps) -> APIRouter:
                     "next_cursor": following, "as_of": page.as_of}
 
         page = await deps.call(work)
+        read = [asked, page["customer_id"]]
+        # Rendered before the wait for the access record, so the page's objects (a
+        # thousand or so) are not alive across it: with a few dozen requests waiting,
+        # they made the garbage collector run ten times as often and promote them to
+        # the old generation, whose full collections then cost more than the audit.
+        answer = OrjsonResponse(page)
+        del page
         # on record before it is shown; asked by a merged-away id, the root is read too
-        await deps.record(request, who, [asked, page["customer_id"]])
-        return OrjsonResponse(page)
+        await deps.record(request, who, read)
+        return answer
 
     return router

@@ -19,7 +19,42 @@ def _entry(k: int) -> access_log.AccessEntry:
                                   "127.0.0.1")
 
 
-def test_an_item_goes_to_the_writer_at_once_and_those_queued_meanwhile_share_the_next_write(
+def test_a_loop_hands_its_items_over_at_the_end_of_its_turn_or_once_enough_are_queued(
+) -> None:
+    written: list[list[int]] = []
+    started = threading.Event()
+
+    def write(batch: list[int]) -> list[int]:
+        started.set()
+        written.append(list(batch))
+        return [x * 10 for x in batch]
+
+    commit: GroupCommit[int, int] = GroupCommit(write, name="test-writer", timeout_s=5,
+                                                hand_over_at=4)
+    seen: dict[str, bool] = {}
+
+    def probe(name: str) -> None:  # runs in the turn that queued the items, after them
+        seen[name] = started.wait(0.2)
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        few = [asyncio.ensure_future(commit.await_(k)) for k in range(3)]
+        loop.call_soon(probe, "3 queued")
+        answers = await asyncio.gather(*few)  # handed over when the turn ended
+        started.clear()
+        enough = [asyncio.ensure_future(commit.await_(k)) for k in range(3, 7)]
+        loop.call_soon(probe, "4 queued")
+        return answers + await asyncio.gather(*enough)
+
+    try:
+        assert asyncio.run(main()) == [k * 10 for k in range(7)]
+    finally:
+        commit.close()
+    assert seen == {"3 queued": False, "4 queued": True}
+    assert written == [[0, 1, 2], [3, 4, 5, 6]]
+
+
+def test_items_queued_during_a_write_share_the_next_write_and_none_is_answered_before_it(
 ) -> None:
     written: list[list[int]] = []
     started, release = threading.Event(), threading.Event()
@@ -34,8 +69,7 @@ def test_an_item_goes_to_the_writer_at_once_and_those_queued_meanwhile_share_the
 
     async def main() -> list[int]:
         first = asyncio.ensure_future(commit.await_(0))
-        # the writer starts on the first item without waiting for the loop turn to end
-        assert await asyncio.to_thread(started.wait, 5)
+        assert await asyncio.to_thread(started.wait, 5)  # its turn ended: handed over
         waiting = [first] + [asyncio.ensure_future(commit.await_(k)) for k in range(1, 20)]
         await asyncio.sleep(0.05)
         assert not any(w.done() for w in waiting)  # nothing answered before the write
