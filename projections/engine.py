@@ -628,11 +628,17 @@ class Worker:
 
     def refresh_live(self) -> None:
         """Follow a rebuild's swap: switch to whatever generation is live now."""
+        if not any(t.follow_live for t in self.targets):
+            return
+        # One statement for all (this runs every half second while following the log;
+        # a statement per read model was ~0.25 statements per webhook callback on PG).
+        live = {str(name): int(generation) for name, generation
+                in self.db.all(f"SELECT name, generation FROM {TRACKING} WHERE live=1")}
         for t in self.targets:
             if t.follow_live:
-                row = live_generation(self.db, t.projection.name)
-                if row is not None:
-                    t.generation = row.generation
+                generation = live.get(t.projection.name)
+                if generation is not None:
+                    t.generation = generation
 
     def follow(self, stopping: threading.Event, idle_wait: float = 0.25) -> None:
         """Catch up, then follow new events until ``stopping`` is set (through the
