@@ -77,10 +77,6 @@ class GroupCommit:
         self._registrars = registrars
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._placed: queue.SimpleQueue[list[_Item] | None] = queue.SimpleQueue()
-        # released by the writer as it takes a placed batch: the placer gathers its next
-        # batch only then, so it places what queued up during a whole save (one directory
-        # read and one claim read per number for all of it) instead of a few at a time
-        self._taken = threading.Semaphore(0)
         self._threads: tuple[threading.Thread, threading.Thread] | None = None
         self._lock = threading.Lock()
         self._registrar: ThreadPoolExecutor | None = None
@@ -165,7 +161,6 @@ class GroupCommit:
             _deliver(batch)  # those answered here (a call not known)
             if ready:
                 self._placed.put(ready)
-                self._taken.acquire()
         self._placed.put(_STOP)
         if self._registrar is not None:
             self._registrar.shutdown(wait=True)
@@ -177,7 +172,6 @@ class GroupCommit:
             first = self._placed.get()
             if first is _STOP:
                 return
-            self._taken.release()
             batch = list(first)
             while len(batch) < self._max_batch:
                 try:
@@ -187,7 +181,6 @@ class GroupCommit:
                 if more is _STOP:
                     stop = True
                     break
-                self._taken.release()
                 batch += more
             self._record(batch)
 
