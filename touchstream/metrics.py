@@ -139,8 +139,8 @@ class Metrics:
         does not go through ``Hub.execute``)."""
         submit = committer.submit
 
-        def counted(cmd: Any, place: Any = None) -> Any:
-            future = submit(cmd, place)
+        def counted(cmd: Any, place: Any = None, waiter: Any = None) -> Any:
+            future = submit(cmd, place, waiter)
             kind = type(cmd).__name__
 
             def done(f: Any) -> None:

@@ -20,6 +20,7 @@ the directory learns the batch's calls in one write, before anyone is answered.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class _Item:
     place: CallPlace | None = None
     placed: bool = False  # customer decided (or left to the batch): not placed again
     away: bool = False  # answered already, or with a registrar: not in this batch
+    waiter: asyncio.Future[ImportResult] | None = None  # the request's, on its event loop
 
 
 _STOP = None
@@ -80,15 +82,26 @@ class GroupCommit:
         self._registrar: ThreadPoolExecutor | None = None
         self._registering = 0  # steps with a side thread, queued again when it is done
 
-    def submit(self, cmd: m.Touchpoint, place: CallPlace | None = None) -> Future[ImportResult]:
+    def submit(self, cmd: m.Touchpoint, place: CallPlace | None = None,
+               waiter: asyncio.Future[ImportResult] | None = None) -> Future[ImportResult]:
         """Queue ``cmd``; the future resolves once it is recorded (or refused). With
         ``place``, a step without ``customer_id`` is placed first (see the module's text;
-        ``CallNotKnownError`` when it cannot be) and its call noted in the directory."""
+        ``CallNotKnownError`` when it cannot be) and its call noted in the directory.
+        ``waiter`` (a future of the caller's event loop) is given the same outcome, all
+        of a batch's waiters on a loop in one wake-up of that loop (``wait_for``)."""
         future: Future[ImportResult] = Future()
         if self._threads is None:
             self._start()
-        self._queue.put(_Item(cmd, future, place))
+        self._queue.put(_Item(cmd, future, place, waiter=waiter))
         return future
+
+    async def wait_for(self, cmd: m.Touchpoint, place: CallPlace | None = None) -> ImportResult:
+        """``submit`` from an event loop, awaited. The writer answers a whole batch with
+        one ``call_soon_threadsafe`` per loop instead of a wake-up (and a chained future)
+        per request: that per-request hand-back was loop work done once per callback."""
+        waiter: asyncio.Future[ImportResult] = asyncio.get_running_loop().create_future()
+        self.submit(cmd, place, waiter=waiter)
+        return await waiter
 
     def _start(self) -> None:
         with self._lock:
@@ -143,7 +156,9 @@ class GroupCommit:
                 for item in batch:
                     if not item.away:
                         item.future.set_exception(exc)
+                _deliver(batch)
                 continue
+            _deliver(batch)  # those answered here (a call not known)
             if ready:
                 self._placed.put(ready)
         self._placed.put(_STOP)
@@ -177,10 +192,12 @@ class GroupCommit:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
+            _deliver(batch)
             return
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():  # not refused by ``_note_calls``
                 item.future.set_result(result)
+        _deliver(batch)
 
     # ------------------------------------------------------------ placing call steps
     def _place(self, hub: Hub, batch: list[_Item]) -> list[_Item]:
@@ -242,6 +259,7 @@ class GroupCommit:
             pass
         except Exception as exc:  # noqa: BLE001 - the waiting request must hear of it
             item.future.set_exception(exc)
+            _deliver([item])
         else:
             item.cmd = item.cmd.model_copy(update={"customer_id": customer})
         try:
@@ -273,6 +291,35 @@ class GroupCommit:
             except Exception as exc:  # noqa: BLE001 - recorded, not noted: a retry notes it
                 for item in waiting:
                     item.future.set_exception(exc)
+
+
+def _deliver(items: list[_Item]) -> None:
+    """Hand the outcomes of the done ones among ``items`` to their waiters: one
+    ``call_soon_threadsafe`` per event loop (a waiter given its outcome already, or
+    cancelled, is left alone by ``_settle``)."""
+    by_loop: dict[int, tuple[asyncio.AbstractEventLoop, list[_Item]]] = {}
+    for item in items:
+        if item.waiter is not None and item.future.done():
+            loop = item.waiter.get_loop()
+            by_loop.setdefault(id(loop), (loop, []))[1].append(item)
+    for loop, done in by_loop.values():
+        try:
+            loop.call_soon_threadsafe(_settle, done)
+        except RuntimeError:  # the loop was closed: nobody waits any more
+            pass
+
+
+def _settle(items: list[_Item]) -> None:
+    """On the waiters' loop: each waiter gets its item's outcome."""
+    for item in items:
+        waiter = item.waiter
+        if waiter is None or waiter.done():
+            continue
+        exc = item.future.exception()
+        if exc is None:
+            waiter.set_result(item.future.result())
+        else:
+            waiter.set_exception(exc)
 
 
 class _Undecided:

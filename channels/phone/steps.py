@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +69,7 @@ async def record(get_hub: HubProvider, cmd: m.Touchpoint, directory: CallDirecto
     if committer is None:
         return await run_in_threadpool(_execute, get_hub(), cmd, directory, call_id)
     try:
-        outcome = await asyncio.wrap_future(committer.submit(cmd, CallPlace(directory, call_id)))
+        outcome = await committer.wait_for(cmd, CallPlace(directory, call_id))
     except CallNotKnownError as exc:
         # The provider retries on 5xx: by then the call's first step may have come in.
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc

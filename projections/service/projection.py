@@ -93,6 +93,12 @@ class ServiceProjection(Projection):
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        # Who has an open case, asked once for the batch's inbound touchpoints: a customer
+        # without one is not asked again per touchpoint (that query was one statement per
+        # webhook call step in the live runner). After a case event in the batch every
+        # touchpoint asks, as before.
+        with_open = _with_open_cases(db, t, items)
+        cases_changed = False
         for pos, e in items:
             cid = customer_id(e)
             apply_identity(db, t.customer, e)  # merges; the partner table is kept below
@@ -108,9 +114,12 @@ class ServiceProjection(Projection):
                 db.execute(f"UPDATE {t.step} SET detail = NULL WHERE customer_id = ?", (cid,))
             elif isinstance(e, s.CaseOpened):
                 self._opened(db, t, pos, cid, e)
+                cases_changed = True
             elif type(e) in _CASE_EVENTS:  # not other areas' events, even with a case_id
                 self._case_event(db, t, pos, cid, e)
-            elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound":
+                cases_changed = True
+            elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound" and (
+                    cases_changed or cid in with_open):
                 self._suggest(db, t, cid, e)
 
     def _opened(self, db: Db, t: Names, pos: int, cid: str, e: s.CaseOpened) -> None:
@@ -236,3 +245,16 @@ class ServiceProjection(Projection):
                 "channel, occurred_us) VALUES (?,?,?,?,?) "
                 "ON CONFLICT (touchpoint_event_id, case_id) DO NOTHING",
                 (event_id_text(e), case_id, cid, e.channel, us(e.occurred_at)))
+
+
+def _with_open_cases(db: Db, t: Names, items: Sequence[Item]) -> set[str]:
+    """Of the customers of ``items``' inbound touchpoints, those with an open or waiting case."""
+    cids = sorted({customer_id(e) for _, e in items
+                   if type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound"})
+    found: set[str] = set()
+    for start in range(0, len(cids), 500):
+        part = cids[start:start + 500]
+        found.update(r[0] for r in db.all(
+            f"SELECT DISTINCT customer_id FROM {t.case} WHERE status IN ('open', 'waiting') "
+            f"AND customer_id IN ({','.join('?' * len(part))})", part))
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -76,3 +77,38 @@ def test_call_steps_are_placed_by_the_call_directory_or_their_number(
     steps = [e for e in hub.stream(UUID(cid)) if isinstance(e, Customer.CallStepRecorded)]
     assert sorted((e.call_id, e.step) for e in steps) == [
         ("CA1", "answered"), ("CA1", "ringing"), ("CA2", "ringing")]
+
+
+def test_waiters_on_an_event_loop_each_get_their_own_outcome(hub: Hub, tmp_path: Path) -> None:
+    """``wait_for``: a batch's waiters are answered together on their loop, each with its
+    own outcome (recorded, duplicate, a call not known), after the call is noted."""
+    directory = SQLiteCallDirectory(tmp_path / "calls.db")
+    committer = GroupCommit(provider(hub))
+    number = "+442079460078"
+
+    async def send() -> list[object]:
+        first = await committer.wait_for(m.RecordCallStep(
+            call_id="CB1", step="ringing", sequence=1, from_number=number),
+            CallPlace(directory, "CB1"))
+        steps = [m.RecordCallStep(call_id="CB1", step="answered", sequence=2,
+                                  source_key=f"cb1-answered-{i % 2}") for i in range(6)]
+        rest = await asyncio.gather(
+            *(committer.wait_for(cmd, CallPlace(directory, "CB1")) for cmd in steps),
+            committer.wait_for(m.RecordCallStep(call_id="CB9", step="ended", sequence=3),
+                               CallPlace(directory, "CB9")),
+            return_exceptions=True)
+        return [first, *rest]
+
+    try:
+        first, *answered, unknown = asyncio.run(asyncio.wait_for(send(), 30))
+    finally:
+        committer.close()
+        directory.close()
+    assert first.recorded is not None  # type: ignore[attr-defined]
+    cid = first.recorded.customer_id  # type: ignore[attr-defined]
+    assert isinstance(unknown, CallNotKnownError)
+    recorded = [a.recorded for a in answered]  # type: ignore[attr-defined]
+    assert all(r is not None and r.customer_id == cid for r in recorded)
+    assert sorted(r.duplicate for r in recorded) == [False, False, True, True, True, True]
+    steps = [e for e in hub.stream(UUID(cid)) if isinstance(e, Customer.CallStepRecorded)]
+    assert len(steps) == 3  # ringing and two distinct answered keys, never a duplicate
