@@ -17,8 +17,10 @@ from projections.events import customer_id
 from projections.store import Db
 
 MAX_HOPS = 10
-_IDENTITY_EVENTS = frozenset((Customer.Registered, Customer.MergedInto, Customer.Unmerged,
-                              Customer.PartnerAssigned))
+#: The events ``apply_identity`` acts on (exactly these classes).
+IDENTITY_EVENTS = (Customer.Registered, Customer.MergedInto, Customer.Unmerged,
+                   Customer.PartnerAssigned)
+_IDENTITY_EVENTS = frozenset(IDENTITY_EVENTS)
 
 
 @dataclass(frozen=True)

@@ -51,18 +51,23 @@ from projections.store import Db, ReadStore
 #: imports the hub and opens the stores, costs ~1 s).
 PARALLEL_MIN_EVENTS = 50_000
 
-#: Relative CPU per event of each read model's ``apply`` (µs per event, 20,000 bench events,
-#: SQLite, after the session-11 changes; ``/work/notes`` profiles): how the groups are
-#: balanced. A read model not listed weighs 3.
-COST = {"timeline": 30, "summary": 18, "callcentre": 12, "value": 12, "accounts": 10,
-        "channel_mix": 10, "response_times": 9, "service": 8, "event_index": 5,
-        "auto_replies": 5, "pipeline": 5, "work": 4, "directory": 4, "quality": 4,
-        "campaigns": 3, "territories": 3, "segments": 3, "orders": 2, "outbox": 2,
-        "satisfaction": 2, "contracts": 1, "commissions": 1, "consent": 1, "lifecycle": 1,
-        "dispatch": 1, "knowledge": 1}
-_DECODE_COST = 35  # reading and decoding one event, in the same units: each process pays it
-#: A helper's rows are copied back by the calling process after the fill (SQLite), and the
-#: helper starts by importing the hub: weighed as this much more per event.
+#: Relative CPU per event of each read model's ``apply`` (µs per event, 101,000 bench events,
+#: 1,000 customers, SQLite, after the session-12 changes; ``/work/notes`` profiles): how the
+#: groups are balanced. A read model not listed weighs 3.
+COST = {"timeline": 44, "summary": 20, "value": 16, "callcentre": 15, "channel_mix": 14,
+        "response_times": 12, "accounts": 11, "service": 8, "event_index": 8, "quality": 5,
+        "campaigns": 4, "auto_replies": 4, "segments": 4, "pipeline": 4, "directory": 3,
+        "orders": 3, "work": 2, "satisfaction": 1, "contracts": 1, "territories": 1,
+        "lifecycle": 1, "commissions": 1, "consent": 1, "outbox": 1, "dispatch": 1,
+        "knowledge": 1}
+_DECODE_COST = 40  # reading and decoding one event, in the same units: each process pays it
+#: The calling process commits its batches to the live file's WAL (every page written
+#: twice, once more at each checkpoint), a helper to a scratch file with its journal in
+#: memory and no sync: measured, the caller paid ~15 more per event for the same rows
+#: (SQLite only: on PostgreSQL every process writes the read store alike).
+_CALLER_COST = 15
+#: A helper starts by importing the hub and opening the stores (~1-2 CPU s): weighed as
+#: this much more per event.
 _HELPER_COST = 10
 #: Read models filled by the calling process whenever it can: the most bytes per event
 #: (the timeline's detail bodies), which a helper's copy-back would write a second time.
@@ -121,7 +126,8 @@ def _groups(targets: Sequence[Target], workers: int, dialect: str) -> list[list[
     """Group 0 (the calling process) first; the heaviest read model first into the group
     with the least work, counting each process's own decode."""
     groups: list[list[Target]] = [[] for _ in range(workers)]
-    load = [_DECODE_COST] + [_DECODE_COST + _HELPER_COST] * (workers - 1)
+    caller = _CALLER_COST if dialect == "sqlite" else 0  # PostgreSQL: all write alike
+    load = [_DECODE_COST + caller] + [_DECODE_COST + _HELPER_COST] * (workers - 1)
     for target in targets:
         if not _movable(target[0], dialect) or target[0].name in _CALLER_FIRST:
             groups[0].append(target)

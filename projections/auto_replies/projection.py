@@ -34,6 +34,9 @@ _PERSONAL_TABLES = ("inbound", "contact", "bounced", "replied")
 
 class AutoRepliesProjection(Projection):
     name = "auto_replies"
+    touches = (Customer.PersonalDataErased, s.CaseOpened, r.AutoReplyQueued,
+               r.AutoReplyWithheld, Customer.EmailRecorded, Customer.WebFormSubmitted,
+               Customer.ContactPointAdded, Customer.ContactPointRemoved, Customer.EmailBounced)
     tables = (
         Table("inbound", ("event_id",), ("event_id", "customer_id", "kind", "message_id",
                                          "sender", "refs", "raw_ref", "subject")),

@@ -319,3 +319,5 @@ _HANDLERS: dict[type, Any] = {
     sales.OrderReturned: _order_returned,
     sales.OrderCancelled: _order_cancelled,
 }
+# ``apply`` acts only on the classes it has a handler for.
+CampaignsProjection.touches = tuple(_HANDLERS)

@@ -19,6 +19,8 @@ from projections.store import Db
 
 class CommissionsProjection(Projection):
     name = "commissions"
+    touches = (sales.OpportunityOpened, sales.OpportunityChanged, sales.OpportunityWon,
+               sales.OpportunityReopened)
     tables = (
         Table("won", ("opportunity_id",), ("opportunity_id", "customer_id", "owner", "amount",
                                            "currency", "won_us", "event_id")),

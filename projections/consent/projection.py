@@ -26,6 +26,7 @@ _CHANGE = ("event_id", "customer_id", "consent_channel", "purpose", "state", "de
 
 class ConsentProjection(Projection):
     name = "consent"
+    touches = (mk.ConsentRequested, mk.ConsentGiven, mk.ConsentWithdrawn, mk.ConsentExpired)
     tables = (Table("state", ("customer_id", "consent_channel", "purpose"), _STATE),
               Table("change", ("event_id",), _CHANGE))
 

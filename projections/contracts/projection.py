@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from domain import service as s
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, us
 from projections.store import Db
@@ -34,6 +34,8 @@ _PRODUCT = ("product_id", "customer_id", "product_code", "serial_number", "insta
 
 class ContractsProjection(Projection):
     name = "contracts"
+    touches = (*IDENTITY_EVENTS, s.ServiceContractAdded, s.ServiceContractEnded,
+               s.InstalledProductRecorded, s.InstalledProductRemoved)
     tables = (
         Table("customer", ("customer_id",), ("customer_id", "merged_into", "partner_id")),
         Table("contract", ("contract_id",), _CONTRACT),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import phonenumbers
 
 from domain.customer import Customer
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import ERASED_NAME, Item, customer_id, is_erased, us
 from projections.store import Db
@@ -55,6 +55,9 @@ def contact_terms(kind: str, value: str) -> set[str]:
 
 class DirectoryProjection(Projection):
     name = "directory"
+    touches = (*IDENTITY_EVENTS, Customer.PersonalDataErased, Customer.ProfileChanged,
+               Customer.ContactPointAdded, Customer.ContactPointRemoved,
+               Customer.LifecycleStageChanged)
     tables = (
         Table("customer", ("customer_id",),
               ("customer_id", "name", "company", "lifecycle_stage", "partner_id", "merged_into",

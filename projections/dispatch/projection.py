@@ -55,6 +55,8 @@ class DispatchProjection(Projection):
               ("technician_id", "handle", "skills", "day_minutes")),
     )
     consumes = (Customer.Event, d.Technician.Registered, d.Technician.SkillsChanged)
+    touches = (d.Technician.Registered, d.Technician.SkillsChanged, Customer.PersonalDataErased,
+               *ACTIONS)
 
     def ddl(self, dialect: str) -> list[str]:
         return [

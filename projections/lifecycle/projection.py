@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from domain.customer import Customer
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, iso, us
 from projections.store import Db
@@ -19,6 +19,7 @@ from projections.store import Db
 
 class LifecycleProjection(Projection):
     name = "lifecycle"
+    touches = (*IDENTITY_EVENTS, Customer.LifecycleStageChanged)
     tables = (
         Table("customer", ("customer_id",), ("customer_id", "partner_id", "merged_into")),
         Table("transition", ("event_id",),

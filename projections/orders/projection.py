@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain import sales
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, event_id_text, iso, kind_of, us
 from projections.store import Db
@@ -29,6 +29,7 @@ def month_of(micros: int) -> str:
 
 class OrdersProjection(Projection):
     name = "orders"
+    touches = (*IDENTITY_EVENTS, *_ORDER_EVENTS)
     tables = (
         Table("customer", ("customer_id",), ("customer_id", "partner_id", "merged_into")),
         Table("sales_order", ("order_number",),

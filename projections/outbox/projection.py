@@ -35,6 +35,9 @@ _AT_LEAST = "CASE WHEN attempts > ? THEN attempts ELSE ? END"
 
 class OutboxProjection(Projection):
     name = "outbox"
+    touches = (Customer.PersonalDataErased, Customer.EmailQueued, CampaignEmailQueued,
+               TemplateRendered, AutoReplyQueued, MaterialSent, CampaignEmailSuppressed,
+               Customer.EmailOutcomeUnknown, Customer.EmailSent, Customer.EmailSendFailed)
     tables = (Table("entry", ("message_id",), _COLUMNS),)
 
     def ddl(self, dialect: str) -> list[str]:

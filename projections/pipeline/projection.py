@@ -19,14 +19,19 @@ from typing import Any
 
 from domain import sales
 from domain.customer import Customer
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, event_id_text, kind_of, us
 from projections.store import Db
 
+_OPPORTUNITY_EVENTS = (sales.OpportunityOpened, sales.OpportunityStageMoved,
+                       sales.OpportunityChanged, sales.OpportunityWon, sales.OpportunityLost,
+                       sales.OpportunityReopened)
+
 
 class PipelineProjection(Projection):
     name = "pipeline"
+    touches = (*IDENTITY_EVENTS, Customer.PersonalDataErased, *_OPPORTUNITY_EVENTS)
     tables = (
         Table("customer", ("customer_id",), ("customer_id", "partner_id", "merged_into")),
         Table("opportunity", ("opportunity_id",),
@@ -77,11 +82,6 @@ class PipelineProjection(Projection):
                        "kind) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
                        (event_id_text(e), opportunity_id, cid, pos, kind_of(e)))
             _apply(db, t, cid, e, at)
-
-
-_OPPORTUNITY_EVENTS = (sales.OpportunityOpened, sales.OpportunityStageMoved,
-                       sales.OpportunityChanged, sales.OpportunityWon, sales.OpportunityLost,
-                       sales.OpportunityReopened)
 
 
 def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:

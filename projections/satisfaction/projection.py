@@ -24,6 +24,7 @@ FACT_COLUMNS = ("event_id", "customer_id", "position", "occurred_us", "recorded_
 
 class SatisfactionProjection(Projection):
     name = "satisfaction"
+    touches = (s.CaseOpened, s.CaseAssigned, s.CaseSatisfactionRecorded)
     tables = (
         Table("case", ("case_id",), ("case_id", "case_kind", "channel", "queue")),
         Table("fact", ("event_id",), FACT_COLUMNS),

@@ -26,7 +26,7 @@ import orjson
 
 from domain import service as s
 from domain.customer import TOUCHPOINT_EVENTS, Customer
-from projections.customers import apply_identity
+from projections.customers import IDENTITY_EVENTS, apply_identity
 from projections.engine import Names, Projection, Table
 from projections.events import Item, customer_id, event_id_text, is_erased, us
 from projections.store import Db
@@ -50,6 +50,8 @@ def _json(value: Any) -> str:
 
 class ServiceProjection(Projection):
     name = "service"
+    touches = (*IDENTITY_EVENTS, Customer.PersonalDataErased, s.CaseOpened, *_CASE_EVENTS,
+               *TOUCHPOINT_EVENTS)
     tables = (
         Table("case", ("case_id",), _CASE_COLS),
         Table("step", ("case_id", "event_id"),

@@ -31,6 +31,9 @@ _STATUS = {sales.OpportunityWon: "won", sales.OpportunityLost: "lost",
 class TerritoriesProjection(Projection):
     name = "territories"
     consumes = (Customer.Event, tr.Territory.Event)
+    touches = (tr.Territory.Reassigned, Customer.PersonalDataErased, sales.OpportunityOpened,
+               sales.OpportunityChanged, *_STATUS, tr.OpportunityTerritoryMoved,
+               Customer.ProfileChanged)
     tables = (
         Table("opportunity", ("opportunity_id",), ("opportunity_id", "customer_id", "owner",
                                                    "amount", "currency", "status",

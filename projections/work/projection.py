@@ -38,6 +38,9 @@ def _us(text: str | None) -> int | None:
 
 class WorkProjection(Projection):
     name = "work"
+    touches = (Customer.PersonalDataErased, w.TaskCreated, s.CaseOpened, w.TaskAssigned,
+               s.CaseAssigned, w.TaskRescheduled, w.TaskCompleted, w.TaskCancelled,
+               *_CASE_STATUS, w.WorkRouted, sales.OpportunityWon)
     tables = (
         Table("item", ("item_kind", "item_id"), _ITEM_COLS),
         Table("trigger", ("event_id",),
