@@ -539,8 +539,9 @@ class Worker:
         try:
             with self._savepoint():
                 for t, mine in todo:
-                    if mine:
-                        t.projection.apply(self.db, self._names(t), mine)
+                    acted = touched(t.projection, mine)  # as ``apply_locked`` hands them
+                    if acted:
+                        t.projection.apply(self.db, self._names(t), acted)
                 self._track(todo, new_pos, rate)
         except _TRANSIENT:
             raise
