@@ -3,6 +3,8 @@ handed the others: its rows must be exactly those of an ``apply`` given every ev
 
 from __future__ import annotations
 
+import ast
+import inspect
 from collections import Counter
 from pathlib import Path
 
@@ -68,3 +70,39 @@ def test_read_models_that_skip_event_classes_keep_the_rows_of_a_full_apply(
         source.close()
     finally:
         hub.close()
+
+
+def _mentioned_classes(module: object) -> set[type]:
+    """Every class the module's source names as ``X`` or ``a.b.X``, resolved in its globals."""
+    found: set[type] = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):  # type: ignore[arg-type]
+        chain: list[str] = []
+        cur: ast.expr = node  # type: ignore[assignment]
+        while isinstance(cur, ast.Attribute):
+            chain.append(cur.attr)
+            cur = cur.value
+        if not isinstance(node, (ast.Attribute, ast.Name)) or not isinstance(cur, ast.Name):
+            continue
+        value: object = vars(module).get(cur.id)
+        for attr in reversed(chain):
+            value = getattr(value, attr, None)
+        if isinstance(value, type):
+            found.add(value)
+    return found
+
+
+def test_a_read_model_that_names_its_classes_names_every_event_class_its_module_uses() -> None:
+    # ``touches`` is kept by hand: an ``apply`` taught a new event class whose read model
+    # does not declare it would silently never see it. Any event class its module's
+    # source names (isinstance, a dispatch table, a helper) must be declared.
+    checked = 0
+    for cls in registry.PROJECTIONS.values():
+        if cls.touches is None:
+            continue
+        checked += 1
+        module = inspect.getmodule(cls)
+        events = {c for c in _mentioned_classes(module)
+                  if issubclass(c, cls.consumes) and c not in cls.consumes}  # not the bases
+        missing = sorted(c.__qualname__ for c in events if not issubclass(c, cls.touches))
+        assert not missing, f"{cls.name}: acts on {missing} but does not declare them"
+    assert checked >= 15
