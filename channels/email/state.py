@@ -41,15 +41,15 @@ _SCHEMA = (
 
 
 ERASED = "erased"  # the ledger kind of a message whose person was erased
-MAX_LOOKUP = 500  # distinct keys one content lookup takes (the ingester asks in chunks)
+MAX_LOOKUP = 500  # distinct keys one root or content lookup takes (the ingester asks in chunks)
 
 
-def lookup_keys(keys: Sequence[str]) -> list[str]:
+def lookup_keys(keys: Sequence[str], what: str = "content keys") -> list[str]:
     """The distinct keys of one lookup, in order; ``ValueError`` past ``MAX_LOOKUP``
     (a caller that sent more would otherwise be answered about only some of them)."""
     distinct = list(dict.fromkeys(keys))
     if len(distinct) > MAX_LOOKUP:
-        raise ValueError(f"{len(distinct)} content keys in one lookup; at most {MAX_LOOKUP}")
+        raise ValueError(f"{len(distinct)} {what} in one lookup; at most {MAX_LOOKUP}")
     return distinct
 
 
@@ -95,7 +95,8 @@ class ImapState(Protocol):
         """Erase the rows of messages recorded under ``source_keys``; the count erased."""
 
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
-        """Thread roots of messages seen before (at most 500 ids)."""
+        """Thread roots of messages seen before, by message id (ids never seen left out);
+        at most ``MAX_LOOKUP`` distinct ids a call, ``ValueError`` for more."""
 
     def same_contents(self, content_keys: Sequence[str]) -> dict[str, str]:
         """The source keys messages with these contents were recorded under, by content
@@ -218,7 +219,7 @@ class SQLiteImapState:
 
     # -- MessageIndex -----------------------------------------------------------
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
-        ids = list(dict.fromkeys(message_ids))[:500]
+        ids = lookup_keys(message_ids, "message ids")
         if not ids:
             return {}
         rows = self._conn.execute(

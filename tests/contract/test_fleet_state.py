@@ -214,6 +214,16 @@ def test_a_content_lookup_of_more_keys_than_it_takes_is_refused(
         a.same_contents(["c-extra", *keys])  # never an answer about only some of them
 
 
+def test_a_root_lookup_of_more_ids_than_it_takes_is_refused(
+        imap: tuple[ImapState, ImapState]) -> None:
+    a, _ = imap
+    a.remember([Remembered("<last@x>", "<root@x>", None, "k")])
+    ids = [f"<{i}@x>" for i in range(MAX_LOOKUP - 1)] + ["<last@x>"]
+    assert a.roots(ids + ids[:3]) == {"<last@x>": "<root@x>"}  # 500 distinct: all asked
+    with pytest.raises(ValueError, match="501 message ids"):
+        a.roots(["<extra@x>", *ids])  # it kept the first 500 and said nothing
+
+
 def test_the_first_thread_root_wins_across_hosts(imap: tuple[ImapState, ImapState]) -> None:
     a, b = imap
     a.remember([Remembered("<r@x>", "<root-a@x>", None, "k1"),

@@ -103,7 +103,7 @@ class PostgresImapState:
         return erased
 
     def roots(self, message_ids: Sequence[str]) -> dict[str, str]:
-        ids = list(dict.fromkeys(message_ids))[:500]
+        ids = lookup_keys(message_ids, "message ids")
         if not ids:
             return {}
         with self._db.connection() as conn:
