@@ -11,8 +11,7 @@ first, the provider never got its 2xx and retries.
 A call step handed in with its ``CallPlace`` is also placed here, for the whole
 batch at once, so a request needs no thread of its own before or after: the
 customer its call was recorded on before (the call directory, one read for the
-batch), else the owner of its number (a claim read, once per number in the
-batch). Only a number nobody owns yet goes to a side thread, which registers
+batch), else the owner of its number (the batch's claims, read together). Only a number nobody owns yet goes to a side thread, which registers
 its prospect (a data key and a claim, each durable) and queues the step again:
 such a registration never holds up the steps queued behind it. After the save
 the directory learns the batch's calls in one write, before anyone is answered.
@@ -33,6 +32,7 @@ from commands import messages as m
 from commands.bulk import BulkImporter, ImportResult
 from commands.errors import CommandError
 from commands.hub import Hub
+from commands.touchpoints import KnownOwners
 from domain.errors import DomainError
 
 
@@ -215,29 +215,30 @@ class GroupCommit:
             entry[1].add(item.place.call_id)
         known = {key: directory.customers_of(calls)
                  for key, (directory, calls) in by_directory.items()}
-        owners: dict[tuple[str, str], UUID | _Undecided | None] = {}
+        numbered: list[_Item] = []  # not in a directory: found by their number's claim
         for item in unplaced:
             assert item.place is not None
             item.placed = True
             customer = known[id(item.place.directory)].get(item.place.call_id)
-            if customer is None:
-                counterpart = item.cmd.counterpart()
-                if counterpart is None:
-                    item.away = True
-                    item.future.set_exception(CallNotKnownError(
-                        f"call {item.place.call_id} is not known yet and carries no number"))
-                    continue
-                if counterpart not in owners:
-                    owners[counterpart] = _owner(hub, counterpart)
-                owner = owners[counterpart]
+            if customer is not None:
+                item.cmd = item.cmd.model_copy(update={"customer_id": customer})
+            elif item.cmd.counterpart() is None:
+                item.away = True
+                item.future.set_exception(CallNotKnownError(
+                    f"call {item.place.call_id} is not known yet and carries no number"))
+            else:
+                numbered.append(item)
+        if numbered:
+            # Every number's claim in one read (one statement on the SQL stores), not one
+            # transaction per number: ~0.4 ms of CPU per callback on PostgreSQL went there.
+            claims = hub.known_owners(item.cmd for item in numbered)
+            for item in numbered:
+                owner = _owner(claims, item.cmd.counterpart())  # type: ignore[arg-type]
                 if owner is None:  # nobody owns the number yet: register off this thread
                     item.away = True
                     self._register(hub, item)
-                    continue
-                if isinstance(owner, _Undecided):
-                    continue
-                customer = owner
-            item.cmd = item.cmd.model_copy(update={"customer_id": customer})
+                elif not isinstance(owner, _Undecided):
+                    item.cmd = item.cmd.model_copy(update={"customer_id": owner})
         return [i for i in batch if not i.away]
 
     def _register(self, hub: Hub, item: _Item) -> None:
@@ -329,11 +330,13 @@ class _Undecided:
 _UNDECIDED = _Undecided()
 
 
-def _owner(hub: Hub, counterpart: tuple[str, str]) -> UUID | _Undecided | None:
-    """The customer owning a number or address by its claim (a read, no write); None when
-    nobody does; ``_UNDECIDED`` when it cannot be told (the batch then refuses it as one
-    command would, with the same error)."""
-    try:
-        return hub.claimed_owner(counterpart)
-    except (CommandError, DomainError):
+def _owner(claims: KnownOwners, counterpart: tuple[str, str]) -> UUID | _Undecided | None:
+    """The customer owning a number or address by its claim, as read for the batch
+    (``Hub.known_owners``); None when nobody does; ``_UNDECIDED`` when it cannot be told
+    (not a valid number: the batch then refuses it as one command would, with the same
+    error)."""
+    contact = claims.contacts.get(counterpart)
+    if contact is None:
         return _UNDECIDED
+    owner = claims.owners.get(contact[0])
+    return UUID(owner) if owner is not None else None

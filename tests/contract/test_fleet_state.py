@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
+import psycopg
 import pytest
 
 from channels.email.inbound import Remembered
@@ -265,6 +266,31 @@ def test_the_call_directory_is_shared_and_first_writer_wins(
     finally:
         a.close()  # type: ignore[attr-defined]
         b.close()  # type: ignore[attr-defined]
+
+
+def test_the_call_directory_answers_on_new_connections_after_its_were_cut(
+        postgres_env: dict[str, str]) -> None:
+    """Its pool pings no connection on checkout (a round trip per webhook batch): one
+    found broken (a server restart cut it) is replaced and the statement asked again."""
+    conf = settings_mod.load(postgres_env)
+    calls = fleet.open_call_directory(conf)
+    try:
+        customer = str(uuid.uuid4())
+        calls.remember_many([("CR1", customer)])
+        uri = fleet.state_uri(conf)
+        assert uri is not None
+        with psycopg.connect(uri, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND application_name = 'touchstream-calls'"
+            ).fetchone()
+        assert cut is not None and cut[0] >= 1
+        # CR1 from memory, CR2 asked of the database on a cut connection first
+        assert calls.customers_of(["CR1", "CR2"]) == {"CR1": uuid.UUID(customer)}
+        calls.remember_many([("CR2", customer)])
+        assert calls.customer_of("CR3") is None
+    finally:
+        calls.close()  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------ rate limits

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -77,6 +79,48 @@ def test_call_steps_are_placed_by_the_call_directory_or_their_number(
     steps = [e for e in hub.stream(UUID(cid)) if isinstance(e, Customer.CallStepRecorded)]
     assert sorted((e.call_id, e.step) for e in steps) == [
         ("CA1", "answered"), ("CA1", "ringing"), ("CA2", "ringing")]
+
+
+def test_numbered_steps_are_placed_by_one_read_of_their_claims(
+        hub: Hub, tmp_path: Path) -> None:
+    """The placer reads a batch's claims together (``Hub.known_owners``), never one claim
+    per number; each step still goes to its number's owner, and a number that is no number
+    is refused as one command would refuse it."""
+    owners = {n: hub.execute(m.RegisterCustomer(
+        name=f"C{n}", source_key=f"reg-{n}",
+        contact_points=[m.ContactPointIn(kind="phone", value=f"+4420794601{n:02d}")],
+    )).customer_id for n in range(5)}
+    reads: Counter[str] = Counter()
+    claims = hub.context.claims
+    claims.owner = counted(reads, "one claim", claims.owner)  # type: ignore[method-assign]
+    recorder: Any = hub.recorder
+    recorder.select_streams = counted(reads, "claims of a batch", recorder.select_streams)
+    directory = SQLiteCallDirectory(tmp_path / "calls.db")
+    committer = GroupCommit(provider(hub))
+    try:
+        futures = [committer.submit(m.RecordCallStep(
+            call_id=f"CN{i}", step="ringing", sequence=1, from_number=f"+4420794601{i % 5:02d}"),
+            CallPlace(directory, f"CN{i}")) for i in range(20)]
+        bad = committer.submit(m.RecordCallStep(
+            call_id="CNX", step="ringing", sequence=1, from_number="not a number"),
+            CallPlace(directory, "CNX"))
+        outcomes = [f.result(timeout=30) for f in futures]
+        refused = bad.result(timeout=30)
+    finally:
+        committer.close()
+        directory.close()
+    assert [o.recorded.customer_id for o in outcomes if o.recorded] == [
+        owners[i % 5] for i in range(20)]
+    assert refused.recorded is None and "not a phone number" in (refused.error or "")
+    assert reads["one claim"] == 0  # one claim per number was the old placer's read
+    assert 1 <= reads["claims of a batch"] <= len(futures)
+
+
+def counted(calls: Counter[str], name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        calls[name] += 1
+        return method(*args, **kwargs)
+    return call
 
 
 def test_waiters_on_an_event_loop_each_get_their_own_outcome(hub: Hub, tmp_path: Path) -> None:
