@@ -103,12 +103,14 @@ class FetchAhead:
 
     def __init__(self, config: ImapConfig, folder: str, uidvalidity: int, max_bytes: int,
                  max_depth: int) -> None:
+        # The worker runs the code this process runs: this package's root first on its
+        # path, and -P so that the working directory (maybe another checkout) is not.
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             [package_root, *filter(None, [env.get("PYTHONPATH")])])
         self._proc = subprocess.Popen(  # our own interpreter and module
-            [sys.executable, "-m", "channels.email.fetcher"],
+            [sys.executable, "-P", "-m", "channels.email.fetcher"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
