@@ -460,6 +460,5 @@ def test_the_corpus_fetched_ahead_by_the_worker_is_recorded_as_when_fetched_in_p
         finally:
             ing.state.close()
             hub.close()
-        if ahead:
-            assert_accounted(dovecot, env, names)
+    # (the corpus test above checks each message's outcome, fetched ahead by the worker)
     assert len(ledgers[0]) == len(names) and ledgers[0] == ledgers[1]
