@@ -23,10 +23,12 @@ import os
 import re
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
+WRITERS = 4  # threads writing one batch's blob files
 
 
 class BlobNotFoundError(KeyError):
@@ -117,7 +119,14 @@ class BlobStore:
         return BlobBatch(self)
 
     def _write(self, path: str, digest: str, data: bytes, sync: bool) -> None:
-        stored = data if self.sealer is None else self.sealer.seal(digest, data)
+        self._write_file(path, self._sealed(digest, data), sync)
+
+    def _sealed(self, digest: str, data: bytes) -> bytes:
+        return data if self.sealer is None else self.sealer.seal(digest, data)
+
+    def _write_file(self, path: str, stored: bytes, sync: bool) -> None:
+        """Write the (sealed) bytes atomically: thread-safe, no Python state but a counter
+        and the list of unsynced paths."""
         # os calls, not pathlib/tempfile: ~a third of writing a batch's blobs was their
         # Python overhead. The temp name is unique (process prefix + counter, O_EXCL).
         folder = os.path.dirname(path)
@@ -125,8 +134,18 @@ class BlobStore:
             os.mkdir(folder)
         except FileExistsError:
             pass
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
+        except FileNotFoundError:  # its parent is new too (``ab/`` of ``ab/cd/``)
+            parent = os.path.dirname(folder)
+            try:
+                os.mkdir(parent)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:  # the store's own root is new
+                os.makedirs(parent, exist_ok=True)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
         tmp = f"{folder}/{self._tmp_prefix}{os.getpid()}-{next(self._tmp_names)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -214,15 +233,47 @@ class BlobBatch:
         return address
 
     def write(self) -> None:
-        """Store every blob put so far, durably."""
+        """Store every blob put so far, durably.
+
+        The files are written by a few threads: making a directory, creating, writing
+        and renaming a file are system calls that release the GIL, and they were most
+        of an email batch's blob writes (py-spy: ~30% of ingest wall time, one blob
+        after another). Every write has finished, or failed and been reported, before
+        the one ``sync`` that makes them all durable, and before ``write`` returns."""
         queued, self._queued = self._queued, {}
         if not queued:
             return
-        if self.store.sealer is not None:
-            self.store.sealer.prepare(list(queued))
-        for address, data in queued.items():
-            self.store._write(self.store._file(address), address, data, sync=False)
-        self.store.sync()
+        store = self.store
+        if store.sealer is not None:
+            store.sealer.prepare(list(queued))
+        # sealed here (the key store is not asked from other threads), written by the pool
+        jobs = [(store._file(address), store._sealed(address, data))
+                for address, data in queued.items()]
+        if len(jobs) < 2 * WRITERS:
+            for path, stored in jobs:
+                store._write_file(path, stored, False)
+        else:
+            # a share of the files per thread, not a task per file: a future per file and
+            # its wake-up cost the submitting thread ~7% of a PostgreSQL ingest (py-spy)
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="blob-writer") as pool:
+                done = [pool.submit(_write_files, store, jobs[i::WRITERS])
+                        for i in range(WRITERS)]
+            for future in done:  # every one has run (the pool's exit waited): raise the first error
+                future.result()
+        store.sync()
+
+
+def _write_files(store: BlobStore, jobs: Sequence[tuple[str, bytes]]) -> None:
+    """Write each file (not synced); then raise the first error, if any: one failed file
+    does not stop the others."""
+    failed: BaseException | None = None
+    for path, stored in jobs:
+        try:
+            store._write_file(path, stored, False)
+        except Exception as exc:  # noqa: BLE001 - raised below, after the other files
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def _syncfs(root: Path) -> bool:

@@ -12,25 +12,28 @@ from __future__ import annotations
 import imaplib
 import logging
 import random
-import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from itertools import chain
 from typing import Any
 
 from imapclient import IMAPClient
-from imapclient.imapclient import DELETED, FLAGGED, SEEN, SocketTimeout
+from imapclient.imapclient import DELETED, FLAGGED, SEEN
 
 from channels.email.config import ImapConfig
+from channels.email.fetcher import FETCH_BYTES, Ahead, FetchAhead, FetchAheadError, connect
+from channels.email.fetcher import fetch_batch as _fetch_batch
 from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
 from channels.email.state import ERASED, ImapState, LedgerRow
 from commands import email_messages as em
 
 log = logging.getLogger("touchstream.email.imap")
-FETCH_BYTES = 32 * 1024 * 1024  # at most this much message data per FETCH
+__all__ = ["FETCH_BYTES", "ImapIngester", "IngestHooks", "MailServerError", "MailboxGoneError"]
 
 
 class MailServerError(Exception):
@@ -102,9 +105,12 @@ class _Batch:
 class ImapIngester:
     def __init__(
         self, config: ImapConfig, mail: InboundMail, state: ImapState,
-        *, hooks: IngestHooks | None = None,
+        *, hooks: IngestHooks | None = None, fetch_ahead: bool = True,
     ) -> None:
+        """``fetch_ahead``: a pass of more than one batch fetches and parses the next batch
+        in a worker process (``channels.email.fetcher``) while it records the current one."""
         self.config = config
+        self.fetch_ahead = fetch_ahead
         self.mail = mail
         self.state = state
         self.hooks = hooks or IngestHooks()
@@ -112,21 +118,7 @@ class ImapIngester:
 
     # ------------------------------------------------------------------ connection
     def connect(self) -> IMAPClient:
-        cfg = self.config
-        context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.security != "plain" else None
-        client = IMAPClient(
-            cfg.host, port=cfg.port, ssl=cfg.security == "tls", ssl_context=context,
-            timeout=SocketTimeout(connect=cfg.timeout_s, read=cfg.timeout_s),
-        )
-        client.normalise_times = False
-        try:
-            if cfg.security == "starttls":
-                client.starttls(context)
-            client.login(cfg.user, cfg.password)
-        except BaseException:
-            _quietly(client.shutdown)
-            raise
-        return client
+        return connect(self.config)
 
     @contextmanager
     def session(self) -> Iterator[IMAPClient]:
@@ -140,6 +132,10 @@ class ImapIngester:
             yield client
         except (OSError, imaplib.IMAP4.error) as exc:
             raise MailServerError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        except FetchAheadError as exc:
+            if exc.server:
+                raise MailServerError(str(exc)) from exc
+            raise
         finally:
             _quietly(client.logout)
 
@@ -198,30 +194,75 @@ class ImapIngester:
         self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int], advance: bool,
         report: PassReport, *, retry: bool = False,
     ) -> None:
-        for batch, sizes in self._batches(client, uids):
-            items = self._fetch(client, batch, sizes)
-            present = []
-            for uid in batch:
-                if uid in items:
-                    present.append(uid)
-                elif client.search(["UID", str(uid)]) == [uid]:
-                    raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
-                # else: expunged meanwhile, nothing to lose
-            fetched = [self._fetched(folder, uv, u, items[u], sizes[u]) for u in present]
-            outcomes = self.mail.record_batch(fetched)
-            rows: list[LedgerRow] = []
-            for uid, outcome in zip(present, outcomes, strict=True):
-                if retry and outcome.kind != "quarantine":
-                    report.released += 1
-                report.add(outcome)
-                rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
-                if self.hooks.after_record:
-                    self.hooks.after_record(folder, uid, outcome)
-            self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
-            report.last_uid = max(report.last_uid, max(batch))
-            if self.hooks.after_checkpoint:
-                self.hooks.after_checkpoint(folder, max(batch))
-            self._after(client, [r.uid for r in rows])
+        with closing(self._fetched_batches(client, folder, uv, uids)) as batches:
+            for batch, sizes, items in batches:
+                self._record(client, folder, uv, batch, sizes, items, advance, report, retry)
+
+    def _record(
+        self, client: IMAPClient, folder: str, uv: int, batch: list[int], sizes: dict[int, int],
+        items: dict[int, Fetched], advance: bool, report: PassReport, retry: bool,
+    ) -> None:
+        present = []
+        for uid in batch:
+            if uid in items:
+                present.append(uid)
+            elif client.search(["UID", str(uid)]) == [uid]:
+                raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
+            # else: expunged meanwhile, nothing to lose
+        outcomes = self.mail.record_batch([items[u] for u in present])
+        rows: list[LedgerRow] = []
+        for uid, outcome in zip(present, outcomes, strict=True):
+            if retry and outcome.kind != "quarantine":
+                report.released += 1
+            report.add(outcome)
+            rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
+            if self.hooks.after_record:
+                self.hooks.after_record(folder, uid, outcome)
+        self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
+        report.last_uid = max(report.last_uid, max(batch))
+        if self.hooks.after_checkpoint:
+            self.hooks.after_checkpoint(folder, max(batch))
+        self._after(client, [r.uid for r in rows])
+
+    def _fetched_batches(
+        self, client: IMAPClient, folder: str, uv: int, uids: Sequence[int]
+    ) -> Iterator[tuple[list[int], dict[int, int], dict[int, Fetched]]]:
+        """Each batch with its messages, in order. The first is fetched and parsed here;
+        when there are more, a worker process (started meanwhile) fetches and parses each
+        next one while the caller records the one before. The worker only reads: nothing
+        about recording, checkpointing or the after-action changes."""
+        batches = self._batches(client, uids)
+        first = next(batches, None)
+        if first is None:
+            return
+        second = next(batches, None) if self.fetch_ahead else None
+        if second is None:
+            for batch, sizes in chain([first], batches):  # all of them, or just the one
+                yield batch, sizes, self._fetch_here(client, folder, uv, batch, sizes)
+            return
+        rules = self.mail.rules
+        with FetchAhead(self.config, folder, uv, rules.max_bytes, rules.max_depth) as ahead:
+            ahead.ask(*second)
+            yield first[0], first[1], self._fetch_here(client, folder, uv, *first)
+            asked = deque([second])
+            for spec in batches:
+                ahead.ask(*spec)  # the worker starts on it as soon as it has sent the one before
+                asked.append(spec)
+                yield self._taken(folder, uv, asked.popleft(), ahead.take())
+            while asked:
+                yield self._taken(folder, uv, asked.popleft(), ahead.take())
+
+    def _fetch_here(self, client: IMAPClient, folder: str, uv: int, batch: list[int],
+                    sizes: dict[int, int]) -> dict[int, Fetched]:
+        items = self._fetch(client, batch, sizes)
+        return {u: self._fetched(folder, uv, u, item, sizes.get(u, 0)) for u, item in items.items()}
+
+    def _taken(self, folder: str, uv: int, spec: tuple[list[int], dict[int, int]],
+               ahead: dict[int, Ahead]) -> tuple[list[int], dict[int, int], dict[int, Fetched]]:
+        batch, sizes = spec
+        return batch, sizes, {
+            u: replace(self._fetched(folder, uv, u, a.item, sizes.get(u, 0)), parsed=a.parsed)
+            for u, a in ahead.items()}
 
     def _batches(
         self, client: IMAPClient, uids: Sequence[int]
@@ -248,15 +289,7 @@ class ImapIngester:
     def _fetch(
         self, client: IMAPClient, batch: list[int], sizes: dict[int, int]
     ) -> dict[int, dict[bytes, Any]]:
-        limit = self.mail.rules.max_bytes
-        small = [u for u in batch if u in sizes and sizes[u] <= limit]
-        big = [u for u in batch if u in sizes and sizes[u] > limit]
-        items: dict[int, dict[bytes, Any]] = {}
-        if small:
-            items.update(client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]))
-        if big:
-            items.update(client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
-        return items
+        return _fetch_batch(client, batch, sizes, self.mail.rules.max_bytes)
 
     def _fetched(
         self, folder: str, uv: int, uid: int, item: dict[bytes, Any], size: int

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from channels.blobs import BlobStore
 from channels.email.config import InboundRules
-from channels.email.parse import MessageRejectedError, ParsedEmail, parse_message
+from channels.email.parse import MessageRejectedError, ParsedEmail, parse_fetched, parse_message
 from commands import email_messages as em
 from commands import messages as m
 from commands.hub import CustomerNotFoundError, HeldForTriageError
@@ -91,14 +91,25 @@ class Origin:
     received_at: datetime | None = None
 
 
+class _NotParsed:
+    """``Fetched.parsed`` when nobody parsed the message yet."""
+
+
+NOT_PARSED = _NotParsed()
+
+
 @dataclass(frozen=True)
 class Fetched:
-    """One message as read from the server: all of it, or only its header when oversized."""
+    """One message as read from the server: all of it, or only its header when oversized.
+
+    ``parsed``: its ``parse_fetched`` with the channel's limits, when it was parsed as it
+    was fetched (in the fetch-ahead worker); else it is parsed when recorded."""
 
     data: bytes
     size: int
     origin: Origin
     complete: bool = True
+    parsed: ParsedEmail | MessageRejectedError | None | _NotParsed = NOT_PARSED
 
 
 @dataclass(frozen=True)
@@ -231,12 +242,10 @@ class InboundMail:
     # ------------------------------------------------------------------ planning
     def _parse(self, item: Fetched) -> ParsedEmail | MessageRejectedError | None:
         """The parsed message, why it cannot be parsed, or None when oversized."""
-        if not item.complete or item.size > self.rules.max_bytes:
-            return None
-        try:
-            return parse_message(item.data, self.rules.max_depth)
-        except MessageRejectedError as exc:
-            return exc
+        if not isinstance(item.parsed, _NotParsed):
+            return item.parsed
+        return parse_fetched(item.data, item.complete, item.size, self.rules.max_bytes,
+                             self.rules.max_depth)
 
     def _look_up(self, batch: Sequence[ParsedEmail], content_keys: Sequence[str]) -> None:
         """What was recorded before this batch about its messages, in a few queries for the

@@ -88,6 +88,18 @@ def parse_message(raw: bytes, max_depth: int = 50) -> ParsedEmail:
         raise MessageRejectedError("unparseable", f"{type(exc).__name__}: {exc}") from exc
 
 
+def parse_fetched(raw: bytes, complete: bool, size: int, max_bytes: int,
+                  max_depth: int) -> ParsedEmail | MessageRejectedError | None:
+    """A fetched message's parse: None when it is oversized (or only its header was
+    fetched), the reason when it cannot be parsed."""
+    if not complete or size > max_bytes:
+        return None
+    try:
+        return parse_message(raw, max_depth)
+    except MessageRejectedError as exc:
+        return exc
+
+
 # -- the MIME tree of plain messages without the line-by-line feed parser ------------
 
 _SPLIT_DEPTH = 8

@@ -77,6 +77,8 @@ def test_bench_email_json_has_its_figures_and_ratio(tmp_path: Path) -> None:
     assert (report["scenario"], report["store"]) == ("email", "sqlite")
     assert report["figures"]["recorded_messages"] == 20
     assert report["ratios"]["ingest_vs_raw_fetch"] > 0
+    assert report["figures"]["ingest_cpu_ms_per_msg"] > 0
+    assert report["figures"]["fetch_ahead_cpu_ms_per_msg"] >= 0  # 20 messages: one batch
     assert not (tmp_path / "user-data").exists()  # fresh temporary stores only
     bad = subprocess.run([sys.executable, "-m", "touchstream.cli", "bench", "email",
                           "--messages", "0"], env=env, cwd=ROOT, capture_output=True,

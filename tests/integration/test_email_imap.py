@@ -96,6 +96,7 @@ def test_new_mail_is_recorded_while_following(
     assert not worker.is_alive()
 
 
+# batches of 3 (8 messages): the fetch-ahead worker is running at both kills
 @pytest.mark.parametrize(("die", "at"), [("after-record", 2), ("after-checkpoint", 1)])
 def test_ingester_killed_mid_run_then_restarted_records_each_message_exactly_once(
     dovecot: dv.Dovecot, mailbox: dict[str, str], die: str, at: int

@@ -428,3 +428,37 @@ def test_a_reply_naming_only_mail_the_hub_sent_joins_that_mails_thread(
     ing.run_once()
     emails = of_type(all_events(hub), "EmailRecorded")
     assert {e.thread_id for e in emails} == {queued.thread_id}
+
+
+def test_the_corpus_fetched_ahead_by_the_worker_is_recorded_as_when_fetched_in_process(
+    dovecot: dv.Dovecot, tmp_path: Path
+) -> None:
+    """The fetch-ahead worker parses with the ingester's limits and hands over what a fetch
+    in the ingester would: every message of the odd corpus (oversized, too deep, broken)
+    ends as the same kind under the same source key either way."""
+    names = sorted(EXPECTED)
+    ledgers = []
+    for ahead in (True, False):
+        user = dovecot.new_user()
+        env = corpus_env({
+            **store_env("sqlite", tmp_path / f"ahead-{ahead}"),
+            "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(dovecot.port),
+            "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": user,
+            "TOUCHSTREAM_IMAP_PASSWORD": dv.PASSWORD, "TOUCHSTREAM_IMAP_BATCH": "5",
+            "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
+        })
+        dovecot.append(user, *(fixture(n) for n in names))
+        hub = make_hub(env)
+        ing = ingester(env, hub)
+        ing.fetch_ahead = ahead
+        try:
+            (report,) = ing.run_once()
+            uv = report.uidvalidity
+            # a quarantine's key names its blob, whose address is keyed by the store's secret
+            ledgers.append([(r.kind, r.source_key if r.kind != "quarantine" else "")
+                            for _, r in sorted(ing.state.ledger(ing.account, "INBOX", uv).items())])
+        finally:
+            ing.state.close()
+            hub.close()
+    # (the corpus test above checks each message's outcome, fetched ahead by the worker)
+    assert len(ledgers[0]) == len(names) and ledgers[0] == ledgers[1]
