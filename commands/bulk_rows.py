@@ -1,4 +1,5 @@
-"""The bulk writer's rows: stored events of plain touchpoints, built without event objects.
+"""The bulk writer's rows: stored events of plain touchpoints, built without event objects
+(and one such row per command, ``PlainTouchpoints.record``, on a cached customer).
 
 A backfill spends most of its time per event in generic machinery: the
 library builds a domain event object (``trigger_event``: keyword checks, a
@@ -213,7 +214,6 @@ class PlainTouchpoints:
         customer.version = version
         customer.modified_on = timestamp
         return stored, event_id
-
 
     def record(self, cmd: m.Touchpoint, key: str, customer_id: UUID) -> Recorded | None:
         """One plain touchpoint as one command: its row built on a ``touch_copy`` of the

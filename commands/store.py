@@ -79,7 +79,7 @@ class CustomerStore:
     def load_for_touch(self, customer_id: UUID) -> Customer | None:
         """A ``touch_copy`` of the cached customer (stale is fine, as for ``load_cached``),
         or None when it is not cached: what a plain touchpoint advances instead of a
-        deep copy (``commands.bulk_rows``). The cached one is never changed."""
+        deep copy (``commands.bulk_rows``). The cached one is not changed here."""
         cache = self.app.repository.cache
         if cache is None:
             return None
