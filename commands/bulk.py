@@ -34,7 +34,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
-from commands.bulk_rows import NotPlain, PlainTouchpoints
+from commands.bulk_rows import NotPlain, PlainTouchpoints, encoder_for
 from commands.errors import (
     CommandError,
     ConcurrencyError,
@@ -86,7 +86,7 @@ class BulkImporter:
         self.chunk_events = chunk_events
         self.chunk_bytes = chunk_bytes
         self.batch_commands = batch_commands
-        self.rows = PlainTouchpoints(hub.context, hub.mapper)
+        self.rows = PlainTouchpoints(hub.context, encoder_for(hub.mapper))
 
     def import_history(self, commands: Iterable[m.Command]) -> list[ImportResult]:
         """Record every command; one result per command, in input order."""

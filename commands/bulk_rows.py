@@ -1,4 +1,5 @@
-"""The bulk writer's rows: stored events of plain touchpoints, built without event objects.
+"""The bulk writer's rows: stored events of plain touchpoints, built without event objects
+(and one such row per command, ``PlainTouchpoints.record``, on a cached customer).
 
 A backfill spends most of its time per event in generic machinery: the
 library builds a domain event object (``trigger_event``: keyword checks, a
@@ -31,14 +32,17 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 from pydantic import AwareDatetime
 
 from commands import messages as m
 from commands.context import WriteContext
+from commands.idempotency import SourceKeyRows
+from commands.ports import Recorded
 from commands.touchpoints import LOOKUP_ONLY, TOUCH_EVENTS
 from domain.customer import Customer, check_not_ahead
+from domain.errors import DomainError
 from domain.service import AREA as SERVICE_AREA
 
 # Event fields every customer event carries ahead of its own (after originator id,
@@ -148,11 +152,12 @@ def encoder_for(mapper: Mapper[Any]) -> Writer | None:
 
 
 class PlainTouchpoints:
-    """Decides plain touchpoints on an open customer and builds their stored events."""
+    """Decides plain touchpoints on an open customer and builds their stored events
+    (``writer``: ``encoder_for`` the hub's mapper)."""
 
-    def __init__(self, w: WriteContext, mapper: Mapper[Any]) -> None:
+    def __init__(self, w: WriteContext, writer: Writer | None) -> None:
         self.w = w
-        self.writer = encoder_for(mapper)
+        self.writer = writer
 
     def shape(self, cmd: m.Touchpoint) -> _Shape | None:
         """Whether ``cmd`` can be built here (None: through the domain)."""
@@ -209,6 +214,42 @@ class PlainTouchpoints:
         customer.version = version
         customer.modified_on = timestamp
         return stored, event_id
+
+    def record(self, cmd: m.Touchpoint, key: str, customer_id: UUID) -> Recorded | None:
+        """One plain touchpoint as one command: its row built on a ``touch_copy`` of the
+        cached customer and saved with its key row (``CustomerStore.save_built``): the
+        transaction, the constraints and the answer of the domain path's save.
+
+        None when it is not decided here, with nothing written: not a plain touchpoint,
+        the customer not cached, merged, of another partner, refusing it, or moved on
+        since it was cached (then dropped from the cache: the next load reads the
+        store). The caller then runs the domain path from the start, which decides
+        and answers each of these as ever. A key recorded already answers its first
+        result, as there."""
+        w = self.w
+        if not isinstance(w.keys, SourceKeyRows):  # the key's UNIQUE row must decide
+            return None
+        shape = self.shape(cmd)
+        if shape is None:
+            return None
+        customer = w.store.load_for_touch(customer_id)
+        if customer is None or customer.merged_into is not None:
+            return None
+        partner = cmd.partner_scope
+        if partner is not None and customer.partner_id != partner:
+            return None
+        old_version = customer.version
+        try:
+            stored, event_id = self.build(customer, cmd, key, shape)
+        except (NotPlain, DomainError, ValueError):
+            return None
+        try:
+            return w.store.save_built(customer, old_version, stored, event_id, key)
+        except IntegrityError as exc:
+            if (done := w.keys.duplicate(key, exc)) is not None:
+                return done
+            w.store.forget(customer_id)
+            return None
 
 
 class NotPlain(Exception):

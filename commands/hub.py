@@ -46,6 +46,7 @@ from commands import (
 )
 from commands import email_messages as em
 from commands import messages as m
+from commands.bulk_rows import PlainTouchpoints, encoder_for
 from commands.contact_claims import ContactClaims
 from commands.context import WriteContext
 from commands.errors import (
@@ -110,6 +111,9 @@ class Hub(Application):
         )
         self.max_future_skew = max_future_skew
         self.default_region = default_region
+        # How a plain touchpoint's row is built without its event object (None: the
+        # domain path only): per mapper, so once.
+        self.rows_writer = encoder_for(self.mapper)
         self.key_index: SourceKeyIndex | None = (
             keys.index if isinstance(keys, SourceKeyRows) else None
         )
@@ -151,11 +155,7 @@ class Hub(Application):
 
     def forget(self, customer_id: UUID) -> None:
         """Drop a customer from the aggregate cache (after an erasure)."""
-        if self.repository.cache is not None:
-            try:
-                self.repository.cache.get(self.naming.customer(customer_id), evict=True)
-            except KeyError:
-                pass
+        self.context.store.forget(customer_id)
 
     # ------------------------------------------------------------ commands
     def execute(self, command: m.Command) -> Recorded:
@@ -205,7 +205,8 @@ class Hub(Application):
 
     def record_touchpoint(self, cmd: m.Touchpoint) -> Recorded:
         """Record a call, call step, callback, email, fax, visit or web form."""
-        return touchpoints.record_touchpoint(self.context, cmd)
+        return touchpoints.record_touchpoint(self.context, cmd,
+                                             PlainTouchpoints(self.context, self.rows_writer))
 
     def quarantine_email(self, cmd: em.QuarantineEmail) -> Recorded:
         """Keep aside a message that cannot become a touchpoint (on its mailbox's stream)."""

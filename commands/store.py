@@ -76,6 +76,28 @@ class CustomerStore:
                     return deepcopy(cached)
         return self.load(customer_id)
 
+    def load_for_touch(self, customer_id: UUID) -> Customer | None:
+        """A ``touch_copy`` of the cached customer (stale is fine, as for ``load_cached``),
+        or None when it is not cached: what a plain touchpoint advances instead of a
+        deep copy (``commands.bulk_rows``). The cached one is not changed here."""
+        cache = self.app.repository.cache
+        if cache is None:
+            return None
+        try:
+            cached = cache.get(self.naming.customer(customer_id))
+        except KeyError:
+            return None
+        return cached.touch_copy() if isinstance(cached, Customer) else None
+
+    def forget(self, customer_id: UUID) -> None:
+        """Drop a customer from the aggregate cache: its next load reads the store."""
+        cache = self.app.repository.cache
+        if cache is not None:
+            try:
+                cache.get(self.naming.customer(customer_id), evict=True)
+            except KeyError:
+                pass
+
     def exists(self, customer_id: UUID) -> bool:
         try:
             self.load_cached(customer_id)
@@ -209,6 +231,22 @@ class CustomerStore:
                 version += n
             out.append(recorded)
         return out
+
+    def save_built(self, customer: Customer, old_version: int, stored: StoredEvent,
+                   event_id: UUID, key: str) -> Recorded:
+        """One event built as its stored row (``commands.bulk_rows``), the customer already
+        advanced past it from ``old_version``: inserted with its key row in one
+        transaction through the recorder, as ``save`` would (the same ``insert_events``:
+        the same unique (stream, version) and key constraints, notification ids in commit
+        order; ``IntegrityError`` when either is taken); then the snapshot if due, and
+        the cache."""
+        keyed: list[KeyedEvent] = [(key, 0, event_id, 0)]
+        (position,) = self.app.recorder.insert_events([stored], **self.keys.save_kwargs(keyed))
+        self.snapshot_due([customer], [old_version])
+        self.remember(customer)
+        return Recorded(customer_id=str(self.naming.customer_uuid(customer.id)),
+                        event_ids=[str(event_id)], versions=[customer.version],
+                        positions=[position])
 
     def remember(self, customer: Customer) -> None:
         """Cache the customer just saved: it is exactly what is stored, so the next load

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from commands import email_messages as em
@@ -28,6 +29,9 @@ from domain import marketing
 from domain.customer import Customer, Provenance
 from domain.errors import ContactPointTakenError
 from domain.service import join_thread
+
+if TYPE_CHECKING:
+    from commands.bulk_rows import PlainTouchpoints
 
 TOUCH_EVENTS: dict[type[m.Touchpoint], type[Customer.Event]] = {
     m.LogCall: Customer.CallLogged,
@@ -49,16 +53,22 @@ LOOKUP_ONLY = {"email", "phone", "customer_id", "visit_id",
                "template_id", "variables", "language", "case_id"}  # a templated email's inputs
 
 
-def record_touchpoint(w: WriteContext, cmd: m.Touchpoint) -> Recorded:
+def record_touchpoint(
+    w: WriteContext, cmd: m.Touchpoint, rows: PlainTouchpoints | None = None
+) -> Recorded:
+    """Record one touchpoint; a plain one on a cached customer as its row (``rows``:
+    ``PlainTouchpoints.record``, which hands anything else back untouched)."""
     key = source_key(cmd)
     # No lookup first: the key's UNIQUE row (or reservation) catches a
     # duplicate at save time, and the first result is read back then.
     event_class = TOUCH_EVENTS[type(cmd)]
-    fields = m.touch_fields(cmd, LOOKUP_ONLY)
     try:
         customer_id = customer_for(w, cmd, key)
     except HeldForTriageError as held:
         return triage.hold(w, cmd, key, held.contact)
+    if rows is not None and (done := rows.record(cmd, key, customer_id)) is not None:
+        return done
+    fields = m.touch_fields(cmd, LOOKUP_ONLY)
 
     def decide(customer: Customer, provs: Iterator[Provenance]) -> None:
         customer.record(event_class, next(provs), **fields)

@@ -437,6 +437,22 @@ class Customer(Aggregate):
             clone.__dict__[name] = value if isinstance(value, _IMMUTABLE) else deepcopy(value, memo)
         return clone
 
+    def touch_copy(self) -> Customer:
+        """A copy that one plain touchpoint may advance without changing this customer:
+        the containers such a touchpoint writes (``_count``'s counters, the map of areas,
+        which ``area`` may add to; the pending events) are copied, everything else is
+        shared and must only be read. What a one-row command takes from the aggregate
+        cache instead of a deep copy: a fifth of its cost (``commands.bulk_rows``)."""
+        clone = object.__new__(type(self))
+        state = dict(self.__dict__)
+        state["touch_counts"] = dict(self.touch_counts)
+        state["last_contact"] = dict(self.last_contact)
+        if "areas" in state:
+            state["areas"] = dict(state["areas"])
+        state["_pending_events"] = []
+        clone.__dict__.update(state)
+        return clone
+
     def _set_last_contact(self, channel: str, stamp: str | None) -> None:
         if stamp is None:
             self.last_contact.pop(channel, None)

@@ -153,3 +153,30 @@ def test_a_one_event_save_keys_its_row_as_an_array_save_does_and_fails_as_the_li
                 hub.recorder.insert_events([event], source_keys=[(key, 0, uuid4())])
     (last,) = hub.recorder.insert_events([four], source_keys=[("k-four", 0, ids[0])])
     assert last > first + 2  # a failed insert may use up ids (a sequence): never reorder them
+
+
+def test_a_one_event_save_prepares_its_statement_again_on_a_connection_that_lost_it(
+    hub: Hub,
+) -> None:
+    """The one-event call is a statement prepared per pooled connection through libpq; a
+    connection whose statement is gone (``DEALLOCATE ALL``) prepares it again and saves."""
+    recorder = hub.recorder
+    oid = uuid4()
+    pool = recorder.datastore.pool
+    (first,) = recorder.insert_events(  # opens the pool the library's way
+        [StoredEvent(originator_id=oid, originator_version=1, topic="tests:One", state=b"1")],
+        source_keys=[("k-prep-1", 0, uuid4())])
+    conn = pool.getconn()
+    try:
+        ids = []
+        for version in (2, 3):
+            values = [f"k-prep-{version}".encode(), b"0", str(uuid4()).encode(),
+                      str(oid).encode(), b"%d" % version, b"tests:One", bytes([version])]
+            ids.append(int(recorder._exec_append_one(conn, values).get_value(0, 0)))
+            conn.execute("DEALLOCATE ALL")
+        with pytest.raises(psycopg.errors.UniqueViolation):  # and errors are still errors
+            recorder._exec_append_one(conn, values)
+    finally:
+        pool.putconn(conn)
+    assert ids == [first + 1, first + 2]
+    assert [r.version for r in recorder.lookup_source_keys(["k-prep-3"])["k-prep-3"]] == [3]

@@ -26,7 +26,7 @@ from eventsourcing.cipher import AESCipher
 from eventsourcing.utils import get_topic
 
 from commands import messages as m
-from commands.bulk_rows import PlainTouchpoints
+from commands.bulk_rows import PlainTouchpoints, encoder_for
 from commands.hub import Hub
 from commands.naming import _HmacSha256
 from domain.customer import Customer
@@ -82,7 +82,7 @@ def _domain_path(hub: Hub, customer: Customer, cmd: m.Touchpoint, key: str) -> A
 
 
 def _compare(hub: Hub, now: list[datetime]) -> None:
-    rows = PlainTouchpoints(hub.context, hub.mapper)
+    rows = PlainTouchpoints(hub.context, encoder_for(hub.mapper))
     assert rows.writer is not None and rows.writer.prepared is not None  # orjson's prepared path
     base = _customer(hub)
     now[0] = T0 + timedelta(days=9)  # later than the registration: ``modified_on`` moves
@@ -135,7 +135,7 @@ def test_rows_equal_the_library_mapper_with_compression_and_cipher(
 def test_rows_refuse_as_the_domain_does(sqlite_env: dict[str, str]) -> None:
     hub = make_hub(sqlite_env)
     try:
-        rows = PlainTouchpoints(hub.context, hub.mapper)
+        rows = PlainTouchpoints(hub.context, encoder_for(hub.mapper))
         customer = _customer(hub)
         ahead = m.LogCall(customer_id=CID, call_id="x",
                           occurred_at=hub.clock() + timedelta(days=30))

@@ -41,6 +41,7 @@ import functools
 import json
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -65,7 +66,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.rows import tuple_row
+from psycopg import pq
 from psycopg.sql import SQL, Identifier
 
 from commands.ports import SOURCE_KEYS_TABLE, KeyRow
@@ -337,11 +338,15 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             keys_table=Identifier(SOURCE_KEYS_TABLE), table=Identifier(self.events_table_name),
             lock_timeout=f"{self.datastore.lock_timeout}s", channel=Identifier(self.channel_name),
         ))
+        # Called as a statement prepared on each pooled connection through libpq itself
+        # (``_append_single``): text parameters, the state in binary.
         self._append_one = SQL(
-            "SELECT {schema}.{function}(%b::text, %b::int, %b::uuid, %b::{oid_type}, "
-            "%b::bigint, %b::text, %b::bytea)").format(
+            "SELECT {schema}.{function}($1::text, $2::int, $3::uuid, $4::{oid_type}, "
+            "$5::bigint, $6::text, $7::bytea)").format(
             schema=Identifier(self.datastore.schema), function=function_one,
             oid_type=SQL(self.datastore.originator_id_type))
+        self._append_one_name = f"touchstream_{self.events_table_name}_append_one".encode()
+        self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # connections
         # The statements as bytes, rendered once (a ``Composed`` is rendered again on
         # every execute: identifier quoting per part).
         self._rendered: dict[int, bytes] = {}
@@ -391,15 +396,23 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             return [row["notification_id"] for row in curs.fetchall()]
 
     def _append_single(self, params: tuple[Any, ...]) -> int:
-        """The append-one call on a pooled connection taken and given back directly.
+        """The append-one call on a pooled connection taken and given back directly, as a
+        statement prepared on that connection and run through libpq (``PGconn``).
 
         The datastore's ``get_connection`` (two generator context managers, and the
         connection's own ``__exit__``, a ``commit`` with nothing to commit in autocommit)
-        and a dict row per result were a fifth of a command's client CPU (py-spy). What
-        it does that matters here is kept: a pool not open yet is opened the library's
-        way, a broken connection goes back to the pool to be discarded, and psycopg's
-        errors become the library's (``IntegrityError`` for a duplicate key, the
-        retried ``OperationalError`` / ``InterfaceError`` for a lost server)."""
+        and a dict row per result were a fifth of a command's client CPU (py-spy); then
+        psycopg's cursor (query conversion, parameter dumping, its prepare bookkeeping, the
+        result's rows) was a third of what was left, ~90 us a command. Libpq's blocking
+        call releases the GIL as the cursor's wait does. What matters is kept: a pool not
+        open yet is opened the library's way, a broken connection goes back to the pool
+        to be discarded, and errors become the library's (``IntegrityError`` for a
+        duplicate key or version, the retried ``OperationalError`` / ``InterfaceError``
+        for a lost server), built from the result as psycopg builds them. A statement
+        gone from its connection (nothing here deallocates it) is prepared again, once."""
+        key, seq, event_id, oid, version, topic, state = params
+        values = [key.encode(), b"%d" % seq, str(event_id).encode(), str(oid).encode(),
+                  b"%d" % version, topic.encode(), state]
         pool = self.datastore.pool
         if pool.closed:
             with self.datastore.get_connection():
@@ -407,14 +420,33 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         try:
             conn = pool.getconn()
             try:
-                with conn.cursor(row_factory=tuple_row) as curs:
-                    curs.execute(self._sql(conn, self._append_one), params)
-                    (row,) = curs.fetchall()
+                result = self._exec_append_one(conn, values)
             finally:
                 pool.putconn(conn)
         except psycopg.Error as exc:
             raise _library_error(exc) from exc
-        return int(row[0])
+        return int(result.get_value(0, 0))
+
+    def _exec_append_one(self, conn: Any, values: list[bytes]) -> Any:
+        pgconn = conn.pgconn
+        name = self._append_one_name
+        for attempt in (1, 2):
+            if conn not in self._prepared_on:
+                prepared = pgconn.prepare(name, self._sql(conn, self._append_one))
+                if prepared.status != pq.ExecStatus.COMMAND_OK:
+                    failed = psycopg.errors.error_from_result(prepared, encoding=_encoding(conn))
+                    if not isinstance(failed, psycopg.errors.DuplicatePreparedStatement):
+                        raise failed
+                self._prepared_on.add(conn)
+            result = pgconn.exec_prepared(name, values, _APPEND_ONE_FORMATS, 0)
+            if result.status == pq.ExecStatus.TUPLES_OK:
+                return result
+            error = psycopg.errors.error_from_result(result, encoding=_encoding(conn))
+            if attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName):
+                self._prepared_on.discard(conn)
+                continue
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
 
     insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresApplicationRecorder.select_events)
@@ -495,6 +527,14 @@ _LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] 
     (psycopg.NotSupportedError, NotSupportedError),
     (psycopg.DatabaseError, DatabaseError),
 )
+
+
+# The append-one parameters' formats: text, the state (bytea) binary.
+_APPEND_ONE_FORMATS = [pq.Format.TEXT] * 6 + [pq.Format.BINARY]
+
+
+def _encoding(conn: Any) -> str:
+    return str(conn.info.encoding)
 
 
 def _library_error(exc: psycopg.Error) -> PersistenceError:
