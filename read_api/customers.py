@@ -92,7 +92,10 @@ def router(deps: ReadDeps, *, normalise_phone: Callable[[str], str],
             kinds, value, partner_id=who.partner_id, partner_only=is_partner(who)))
         if not items:
             raise HTTPException(404, detail=f"no customer with {kinds[0]} {value}")
-        await deps.record(request, who, [i["customer_id"] for i in items])
-        return OrjsonResponse({"items": items})
+        read = [i["customer_id"] for i in items]
+        answer = OrjsonResponse({"items": items})  # rendered first: only its bytes wait
+        del items
+        await deps.record(request, who, read)  # on record before it is shown
+        return answer
 
     return router

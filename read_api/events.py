@@ -72,8 +72,10 @@ def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) ->
         data, entry = detail.data, dict(detail.entry)
         if is_partner(who):
             data, entry = partner.event_data(data), partner.entry(entry)
-        await deps.record(request, who, [customer])
-        return OrjsonResponse({"entry": entry, "data": data})
+        answer = OrjsonResponse({"entry": entry, "data": data})  # only its bytes wait
+        del detail, data, entry
+        await deps.record(request, who, [customer])  # on record before it is shown
+        return answer
 
     @router.get(
         "/events/{event_id}/body",
@@ -106,7 +108,9 @@ def router(deps: ReadDeps, blob_reader: Callable[[str], bytes] | None = None) ->
             text = raw.decode("utf-8", errors="replace")
         if not text:
             raise HTTPException(404, detail=f"event {event_id} has no body")
-        await deps.record(request, who, [customer])
-        return Response(text, media_type="text/plain; charset=utf-8", headers=BODY_HEADERS)
+        answer = Response(text, media_type="text/plain; charset=utf-8", headers=BODY_HEADERS)
+        del detail, text
+        await deps.record(request, who, [customer])  # on record before it is shown
+        return answer
 
     return router

@@ -100,7 +100,10 @@ def screen_pop_router(
         except (ValueError, DomainError) as exc:
             raise HTTPException(400, detail=str(exc)) from exc
         found = await deps.call(pop, e164, who, limit)
-        await deps.record(request, who, [m["customer"]["customer_id"] for m in found["matches"]])
-        return OrjsonResponse(found)
+        read = [m["customer"]["customer_id"] for m in found["matches"]]
+        answer = OrjsonResponse(found)  # rendered first: only its bytes wait (timeline.py)
+        del found
+        await deps.record(request, who, read)  # on record before it is shown
+        return answer
 
     return router

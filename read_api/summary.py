@@ -65,8 +65,11 @@ def router(deps: ReadDeps, sla: SlaConfig) -> APIRouter:
             return {**result, "business": business.block(who, found.root, moment)}
 
         result = await deps.call(work)
+        read = [str(customer_id), result["customer_id"]]
+        answer = OrjsonResponse(result)  # rendered first: only its bytes wait (timeline.py)
+        del result
         # on record before it is shown; asked by a merged-away id, the root is read too
-        await deps.record(request, who, [str(customer_id), result["customer_id"]])
-        return OrjsonResponse(result)
+        await deps.record(request, who, read)
+        return answer
 
     return router

@@ -84,7 +84,10 @@ class GroupCommit(Generic[T, R]):
         #: how many of the queue's first entries the writer may take (the rest wait for
         #: their loop turn to end, or for more items to join them)
         self._released = 0
-        self._wake = threading.Condition()
+        # ``with self._lock`` on the hot path: a Condition's own __enter__ is a Python
+        # call per item; the Condition shares the lock for the writer's waits.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._writer: threading.Thread | None = None
         self._closing = False
         #: each loop's group of the current turn (its waiters share one timeout timer)
@@ -109,6 +112,12 @@ class GroupCommit(Generic[T, R]):
 
     async def await_(self, item: T) -> R:
         """``wait`` for a coroutine: the event loop keeps serving while the item is written."""
+        return await self.future(item)
+
+    def future(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` from a coroutine; await the future (its result once written, its
+        error, or GroupCommitTimeout). One coroutine frame less than ``await_`` on every
+        resumption, for a caller that translates the errors itself."""
         loop = asyncio.get_running_loop()
         group = self._turn.get(loop)
         if group is None:  # the first item of this loop turn: the turn's items share a timer
@@ -125,18 +134,20 @@ class GroupCommit(Generic[T, R]):
         group.waiters.append(future)
         group.unanswered += 1
         self._enqueue((item, (group, index)), release=False)
-        return await future
+        return future
 
     def _end_turn(self, loop: asyncio.AbstractEventLoop) -> None:
         self._turn.pop(loop, None)
-        with self._wake:
+        with self._lock:
             self._release()
 
     # --- the writer --------------------------------------------------------------------
 
     def _enqueue(self, entry: tuple[T, Any], *, release: bool) -> None:
-        with self._wake:
-            if self._writer is None or not self._writer.is_alive():
+        with self._lock:
+            # The writer clears ``_writer`` under this lock as it stops, so no item is
+            # queued for a writer that has gone (and no ``is_alive()`` call per item).
+            if self._writer is None:
                 self._closing = False
                 self._writer = threading.Thread(target=self._run, name=self._name,
                                                 daemon=True)
@@ -146,19 +157,30 @@ class GroupCommit(Generic[T, R]):
                 self._release()
 
     def _release(self) -> None:
-        """Let the writer take everything queued (called holding ``_wake``)."""
+        """Let the writer take everything queued (called holding ``_lock``)."""
         if self._released < len(self._queue):
             self._released = len(self._queue)
             self._wake.notify()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException:
+            with self._lock:  # died: the next item starts a new writer
+                if self._writer is threading.current_thread():
+                    self._writer = None
+            raise
+
+    def _serve(self) -> None:
         while True:
-            with self._wake:
+            with self._lock:
                 while not self._released and not self._closing:
                     self._wake.wait()
                 if self._closing:
                     self._released = len(self._queue)
                 if not self._released:
+                    if self._writer is threading.current_thread():
+                        self._writer = None
                     return
                 taken = min(self._released, self._max_batch)
                 batch = self._queue[:taken]
@@ -195,13 +217,11 @@ class GroupCommit(Generic[T, R]):
 
     def close(self) -> None:
         """Write what is queued, then stop the writer (a later submit starts a new one)."""
-        with self._wake:
+        with self._lock:
             writer, self._closing = self._writer, True
             self._wake.notify()
         if writer is not None:
             writer.join()
-        with self._wake:
-            self._writer = None
 
 
 def _settle(group: _Loop, answers: list[tuple[int, Any]], error: BaseException | None) -> None:

@@ -178,3 +178,24 @@ def test_a_record_that_cannot_be_written_raises_access_log_error(tmp_path: Path)
             asyncio.run(recorder.arecord(_entry(2)))
     finally:
         recorder.close()
+
+
+def test_a_records_bytes_and_hash_are_those_of_sorted_compact_json() -> None:
+    # The hand-written canonical form must be byte for byte the json.dumps one records
+    # were hashed with before (their chains must still verify): escapes, non-ASCII,
+    # U+2028, astral characters; and a hash pinned from the json.dumps code.
+    import json
+
+    odd = ['c-"1"\\\n\u2028😀', "key-é", "\x00\x1f", "</script>", ""]
+    for k, text in enumerate(odd):
+        fields = ["2026-01-01T00:00:00.5+00:00", "key-1", "agent", "GET /x", "c", "r", "::1"]
+        fields[k % 7] = text
+        entry = access_log.AccessEntry(*fields)
+        expected = json.dumps({**entry._asdict(), "previous": access_log.GENESIS},
+                              sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert access_log.canonical(entry, access_log.GENESIS) == expected.encode("utf-8")
+    pinned = access_log.AccessEntry("2026-01-01T00:00:00.5+00:00", "key-é", "agent",
+                                    "GET /customers/{customer_id}/timeline",
+                                    'c-"1"\\\n\u2028😀', "r-1", "::1")
+    assert access_log.chain_hash(pinned, access_log.GENESIS) == (
+        "6ed3cb3bf4d3ad6fcb769055f478cf03c6ce1ec01b9e9004e6b5f6e9b5ae277d")
