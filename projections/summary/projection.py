@@ -125,8 +125,7 @@ class SummaryProjection(Projection):
             if c is None:
                 c = counters[cid] = [0, 0, 0, 0]
             c[0] += 1
-            if at > c[3]:
-                c[3] = at
+            c[3] = max(c[3], at)
             if note:
                 c[2 if e.visibility == "internal" else 1] += 1
             if touchpoint and (channel := e.channel) != "system":
