@@ -279,9 +279,11 @@ def lock_generations(db: Db, keys: Sequence[tuple[str, int]]) -> dict[tuple[str,
 
 
 def apply_locked(db: Db, projection: Projection, generation: int, items: Sequence[Item],
-                 new_position: int, rate: float | None = None) -> None:
-    """Inside a write transaction whose position check passed: rows and tracking together."""
-    mine = touched(projection, items)
+                 new_position: int, rate: float | None = None,
+                 classes: set[type] | None = None) -> None:
+    """Inside a write transaction whose position check passed: rows and tracking together
+    (``classes``: as ``touched`` takes them)."""
+    mine = touched(projection, items, classes)
     if mine:
         projection.apply(db, projection.names(generation), mine)
     last = us(items[-1][1].timestamp) if items else None
@@ -594,14 +596,15 @@ class Worker:
                                   self.consumes, classes)))
         if not self.isolate_faults:
             for t, mine in todo:
-                apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate)
+                apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate,
+                             classes)
             return
         # One savepoint for all of them; only when one fails is each applied in a savepoint
         # of its own, to find which (the others' rows are rolled back and applied again).
         try:
             with self._savepoint():
                 for t, mine in todo:
-                    acted = touched(t.projection, mine)  # as ``apply_locked`` hands them
+                    acted = touched(t.projection, mine, classes)  # as ``apply_locked`` does
                     if acted:
                         t.projection.apply(self.db, self._names(t), acted)
                 self._track(todo, new_pos, rate)
@@ -844,13 +847,17 @@ def given(projection: Projection, items: Sequence[Item], decoded: tuple[type, ..
 _CONSUMED: dict[tuple[type, ...], dict[type, bool]] = {}
 
 
-def touched(projection: Projection, items: Sequence[Item]) -> Sequence[Item]:
-    """The events of ``items`` whose class ``projection`` acts on (``touches``), in order."""
+def touched(projection: Projection, items: Sequence[Item],
+            classes: set[type] | None = None) -> Sequence[Item]:
+    """The events of ``items`` whose class ``projection`` acts on (``touches``), in order
+    (``classes``: the event classes of ``items`` or of a batch it was taken from, when
+    the caller knows them: a set per read model per batch was ~2% of a rebuild)."""
     touches = projection.touches
     if touches is None or not items:
         return items
     known = _CONSUMED.setdefault(touches, {})
-    keep = {cls for cls in {type(e) for _, e in items} if _wanted(known, cls, touches)}
+    present = classes if classes is not None else {type(e) for _, e in items}
+    keep = {cls for cls in present if _wanted(known, cls, touches)}
     return [item for item in items if type(item[1]) in keep] if keep else []
 
 
