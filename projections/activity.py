@@ -54,9 +54,18 @@ _DAY_TEXT: dict[int, str] = {}
 def touch_values(pos: int, e: Customer.Event) -> list[Any]:
     """The ``TOUCH_COLUMNS`` of a counted touchpoint."""
     at = us(e.occurred_at)
-    queue = getattr(e, "queue", None) or NO_QUEUE
-    return [event_id_text(e), customer_id(e), pos, at, us(e.recorded_at), day_text(at),
+    # ``getattr(e, "queue", None)`` without its raise-and-catch where neither the class
+    # nor the event has the name (emails, visits…): the event's own value otherwise.
+    cls = type(e)
+    on_class = _HAS_QUEUE.get(cls)
+    if on_class is None:
+        on_class = _HAS_QUEUE[cls] = hasattr(cls, "queue")
+    queue = (getattr(e, "queue", None) if on_class else e.__dict__.get("queue")) or NO_QUEUE
+    return [event_id_text(e), customer_id(e), pos, at, us(e.timestamp), day_text(at),
             e.channel, e.direction, queue, None]
+
+
+_HAS_QUEUE: dict[type, bool] = {}
 
 
 def correct(db: Db, t: Names, e: Customer.Event) -> bool:

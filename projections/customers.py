@@ -20,7 +20,7 @@ MAX_HOPS = 10
 #: The events ``apply_identity`` acts on (exactly these classes).
 IDENTITY_EVENTS = (Customer.Registered, Customer.MergedInto, Customer.Unmerged,
                    Customer.PartnerAssigned)
-_IDENTITY_EVENTS = frozenset(IDENTITY_EVENTS)
+IDENTITY_CLASSES = frozenset(IDENTITY_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Resolved:
 
 def apply_identity(db: Db, table: str, event: Customer.Event, **registered: Any) -> bool:
     """Keep ``table``'s merge and partner columns; True if the event was one of those."""
-    if type(event) not in _IDENTITY_EVENTS:
+    if type(event) not in IDENTITY_CLASSES:
         return False
     cid = customer_id(event)
     if isinstance(event, Customer.Registered):

@@ -23,7 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
+from uuid import UUID
 
 import psycopg
 
@@ -278,9 +279,11 @@ def lock_generations(db: Db, keys: Sequence[tuple[str, int]]) -> dict[tuple[str,
 
 
 def apply_locked(db: Db, projection: Projection, generation: int, items: Sequence[Item],
-                 new_position: int, rate: float | None = None) -> None:
-    """Inside a write transaction whose position check passed: rows and tracking together."""
-    mine = touched(projection, items)
+                 new_position: int, rate: float | None = None,
+                 classes: set[type] | None = None) -> None:
+    """Inside a write transaction whose position check passed: rows and tracking together
+    (``classes``: as ``touched`` takes them)."""
+    mine = touched(projection, items, classes)
     if mine:
         projection.apply(db, projection.names(generation), mine)
     last = us(items[-1][1].timestamp) if items else None
@@ -293,6 +296,20 @@ def apply_locked(db: Db, projection: Projection, generation: int, items: Sequenc
 
 
 # ----------------------------------------------------------------------- source
+
+class LogEntry(NamedTuple):
+    """A stored event of the log as ``read_log`` gives it: the fields of the library's
+    ``Notification`` that the mapper and the engine read."""
+
+    id: int
+    originator_id: Any
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+_ID_CACHE_SIZE = 65536
+_LIBRARY_SQLITE_READ = "SQLiteApplicationRecorder.select_notifications"
 
 class EventSource:
     """Reads the event log in batches and decodes the customer events.
@@ -314,6 +331,9 @@ class EventSource:
         self._listen_uri = listen_uri
         self._listener: Any = None
         self._wanted: dict[tuple[type, ...], dict[str, bool]] = {}
+        self._table: str | None | bool = False  # ``_sqlite_table``: not looked at yet
+        self._uuid_ids = True
+        self._ids: dict[str, Any] = {}  # stream id text → its UUID (``read_log``)
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
@@ -322,6 +342,50 @@ class EventSource:
         return self.recorder.select_notifications(  # type: ignore[no-any-return]
             after, limit, stop=stop, inclusive_of_start=False
         )
+
+    def read_log(self, after: int, limit: int, stop: int | None = None) -> Sequence[Any]:
+        """``read``'s entries for the engine's own batches: on the library's SQLite store
+        they are read straight from its table as light tuples (``LogEntry``: the same
+        fields, the same values) instead of one frozen dataclass and one ``UUID`` parse
+        per row (a fifth of reading and decoding a rebuild's events); elsewhere ``read``."""
+        table = self._sqlite_table()
+        if table is None:
+            return self.read(after, limit, stop)
+        sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+               "WHERE rowid>? " + ("AND rowid<=? " if stop is not None else "")
+               + "ORDER BY rowid LIMIT ?")
+        params = (after, stop, limit) if stop is not None else (after, limit)
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            rows = c.fetchall()
+        ids = self._ids
+        if len(ids) >= _ID_CACHE_SIZE:
+            ids.clear()
+        out = []
+        for row in rows:
+            text = row[1]
+            oid = ids.get(text)
+            if oid is None:
+                oid = ids[text] = UUID(text) if self._uuid_ids else text
+            out.append(LogEntry(row[0], oid, row[2], row[3], row[4]))
+        return out
+
+    def _sqlite_table(self) -> str | None:
+        """The events table when the recorder is the library's SQLite one (its own
+        ``select_notifications``, whatever subclass) and ``read`` is this class's own:
+        None for any other store or reader (a subclass's ``read`` is always honoured)."""
+        if self._table is False:
+            recorder = self.recorder
+            # Named, not imported: the read side does not depend on a store's module.
+            own = getattr(type(recorder), "select_notifications", None)
+            self._table = (recorder.events_table_name
+                           if getattr(own, "__module__", None) == "eventsourcing.sqlite"
+                           and getattr(own, "__qualname__", None) == _LIBRARY_SQLITE_READ
+                           and type(self).read is EventSource.read
+                           else None)
+            self._uuid_ids = getattr(getattr(recorder, "datastore", None),
+                                     "originator_id_type", "uuid") == "uuid"
+        return self._table  # type: ignore[return-value]
 
     def subscription(self, after: int) -> Any:
         """The recorder's catch-up subscription of the log after ``after`` (0: from the
@@ -457,7 +521,7 @@ class Worker:
         if stop is not None and low >= stop:
             return 0
         started = time.perf_counter()
-        notes = self.source.read(low, self.batch, stop)
+        notes = _reader(self.source)(low, self.batch, stop)
         if not notes:
             return 0
         return self._consume(low, notes, started)
@@ -532,14 +596,15 @@ class Worker:
                                   self.consumes, classes)))
         if not self.isolate_faults:
             for t, mine in todo:
-                apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate)
+                apply_locked(self.db, t.projection, t.generation, mine, new_pos, rate,
+                             classes)
             return
         # One savepoint for all of them; only when one fails is each applied in a savepoint
         # of its own, to find which (the others' rows are rolled back and applied again).
         try:
             with self._savepoint():
                 for t, mine in todo:
-                    acted = touched(t.projection, mine)  # as ``apply_locked`` hands them
+                    acted = touched(t.projection, mine, classes)  # as ``apply_locked`` does
                     if acted:
                         t.projection.apply(self.db, self._names(t), acted)
                 self._track(todo, new_pos, rate)
@@ -739,11 +804,16 @@ def iter_batches(source: EventSource, after: int, stop: int, batch: int,
     """(decoded items, last position) per batch of the log in (after, stop]."""
     pos = after
     while pos < stop:
-        notes = source.read(pos, batch, stop)
+        notes = _reader(source)(pos, batch, stop)
         if not notes:
             return
         pos = int(notes[-1].id)
         yield source.decode(notes, consumes), pos
+
+
+def _reader(source: EventSource) -> Callable[[int, int, int | None], Sequence[Any]]:
+    """The source's ``read_log`` (any source with a ``read`` will do: tests feed lists)."""
+    return getattr(source, "read_log", None) or source.read
 
 
 def consumed_by(projections: Sequence[Projection]) -> tuple[type, ...]:
@@ -777,13 +847,17 @@ def given(projection: Projection, items: Sequence[Item], decoded: tuple[type, ..
 _CONSUMED: dict[tuple[type, ...], dict[type, bool]] = {}
 
 
-def touched(projection: Projection, items: Sequence[Item]) -> Sequence[Item]:
-    """The events of ``items`` whose class ``projection`` acts on (``touches``), in order."""
+def touched(projection: Projection, items: Sequence[Item],
+            classes: set[type] | None = None) -> Sequence[Item]:
+    """The events of ``items`` whose class ``projection`` acts on (``touches``), in order
+    (``classes``: the event classes of ``items`` or of a batch it was taken from, when
+    the caller knows them: a set per read model per batch was ~2% of a rebuild)."""
     touches = projection.touches
     if touches is None or not items:
         return items
     known = _CONSUMED.setdefault(touches, {})
-    keep = {cls for cls in {type(e) for _, e in items} if _wanted(known, cls, touches)}
+    present = classes if classes is not None else {type(e) for _, e in items}
+    keep = {cls for cls in present if _wanted(known, cls, touches)}
     return [item for item in items if type(item[1]) in keep] if keep else []
 
 

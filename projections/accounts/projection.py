@@ -35,7 +35,7 @@ from domain.accounts import Account
 from domain.customer import Customer
 from projections.customers import apply_identity, group
 from projections.engine import Names, Projection, Table
-from projections.events import Item, customer_id, is_internal, kind_name, us
+from projections.events import Item, customer_id, event_id_text, is_internal, kind_name, us
 from projections.store import Db
 
 ENTRY_COLUMNS = ("account_id", "position", "customer_id", "event_id", "kind", "channel",
@@ -128,7 +128,7 @@ def _flush(db: Db, t: Names, pending: list[Item]) -> None:
     cover them (two queries for the whole batch besides the inserts)."""
     if not pending:
         return
-    rows = [(pos, customer_id(e), str(e.event_id), kind_name(type(e)), e.channel, e.direction,
+    rows = [(pos, customer_id(e), event_id_text(e), kind_name(type(e)), e.channel, e.direction,
              us(e.occurred_at), us(e.timestamp), int(is_internal(e))) for pos, e in pending]
     pending.clear()
     db.insert_rows(t.touch, TOUCH_COLUMNS, rows)

@@ -40,6 +40,8 @@ def test_projections_scenario_reports_rebuild_lag_and_rss() -> None:
     assert figures["read_models"] == len(projections_bench.registry.PROJECTIONS)
     assert figures["rebuild_workers"] == 1  # a short log is filled by one process
     assert report["ratios"]["rebuild_core_vs_raw_read"] > 0
+    # the fill's own read and decode, no rows: every customer event, as the ceiling reads
+    assert figures["rebuild_read_events_per_s"] > 0 and report["ratios"]["rebuild_read_vs_raw_read"] > 0
     assert figures["peak_rss_mb"] > 0 and figures["lag_p99_ms"] >= figures["lag_p50_ms"] > 0
     assert report["ratios"]["rebuild_vs_raw_read"] > 0
     # The same history on an unencrypted store, and the cost of decrypting it as a fraction.
