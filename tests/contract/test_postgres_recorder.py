@@ -180,3 +180,40 @@ def test_a_one_event_save_prepares_its_statement_again_on_a_connection_that_lost
         pool.putconn(conn)
     assert ids == [first + 1, first + 2]
     assert [r.version for r in recorder.lookup_source_keys(["k-prep-3"])["k-prep-3"]] == [3]
+
+
+def test_a_one_event_save_on_a_connection_the_server_closed_is_a_lost_server(
+    hub: Hub,
+) -> None:
+    """A connection the server closed gives libpq a result without a SQLSTATE: it is a
+    lost server (``OperationalError``, which the store timeout retries and the API
+    answers with a 503), never a bare ``DatabaseError`` that the API would answer with
+    a 500 (seen when PostgreSQL stopped between the pool's check and the call)."""
+    recorder = hub.recorder
+    oid = uuid4()
+    recorder.insert_events(  # opens the pool the library's way
+        [StoredEvent(originator_id=oid, originator_version=1, topic="tests:One", state=b"1")],
+        source_keys=[("k-cut-1", 0, uuid4())])
+    pool = recorder.datastore.pool
+    values = [b"k-cut-2", b"0", str(uuid4()).encode(), str(oid).encode(), b"2",
+              b"tests:One", b"2"]
+    for prepared in (True, False):  # the call itself, and preparing it on the connection
+        conn = pool.getconn()
+        try:
+            if prepared:  # a save of another stream prepares the call on this connection
+                recorder._exec_append_one(conn, [b"k-cut-p", b"0", str(uuid4()).encode(),
+                                                 str(uuid4()).encode(), b"1", b"tests:One",
+                                                 b"p"])
+            else:
+                recorder._prepared_on.discard(conn)
+            with psycopg.connect(conn.info.dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            with pytest.raises(psycopg.OperationalError):
+                recorder._exec_append_one(conn, values)
+        finally:
+            pool.putconn(conn)  # a broken connection is discarded by the pool
+    (position,) = recorder.insert_events(  # and the next save is on a good one
+        [StoredEvent(originator_id=oid, originator_version=2, topic="tests:One", state=b"2")],
+        source_keys=[("k-cut-2", 0, uuid4())])
+    assert [r.version for r in recorder.lookup_source_keys(["k-cut-2"])["k-cut-2"]] == [2]
+    assert position > 0

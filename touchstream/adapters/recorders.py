@@ -434,14 +434,14 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             if conn not in self._prepared_on:
                 prepared = pgconn.prepare(name, self._sql(conn, self._append_one))
                 if prepared.status != pq.ExecStatus.COMMAND_OK:
-                    failed = psycopg.errors.error_from_result(prepared, encoding=_encoding(conn))
+                    failed = _result_error(conn, prepared)
                     if not isinstance(failed, psycopg.errors.DuplicatePreparedStatement):
                         raise failed
                 self._prepared_on.add(conn)
             result = pgconn.exec_prepared(name, values, _APPEND_ONE_FORMATS, 0)
             if result.status == pq.ExecStatus.TUPLES_OK:
                 return result
-            error = psycopg.errors.error_from_result(result, encoding=_encoding(conn))
+            error = _result_error(conn, result)
             if attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName):
                 self._prepared_on.discard(conn)
                 continue
@@ -535,6 +535,17 @@ _APPEND_ONE_FORMATS = [pq.Format.TEXT] * 6 + [pq.Format.BINARY]
 
 def _encoding(conn: Any) -> str:
     return str(conn.info.encoding)
+
+
+def _result_error(conn: Any, result: Any) -> psycopg.Error:
+    """The error of a failed libpq result, as psycopg raises it: a lost server (the
+    connection BAD: libpq's blocking call gives a result without a SQLSTATE) is an
+    ``OperationalError``, which the store timeout retries and the API answers with a
+    503; anything else the class of its SQLSTATE."""
+    if conn.pgconn.status == pq.ConnStatus.BAD:
+        message = conn.pgconn.error_message.decode("utf-8", "replace") or "connection lost"
+        return psycopg.OperationalError(message)
+    return psycopg.errors.error_from_result(result, encoding=_encoding(conn))
 
 
 def _library_error(exc: psycopg.Error) -> PersistenceError:
