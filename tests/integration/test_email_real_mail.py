@@ -5,7 +5,6 @@ and malformed messages (``tests/fixtures/mail``) accounted for — also under SI
 from __future__ import annotations
 
 import hashlib
-
 import json
 import multiprocessing
 import os
@@ -257,6 +256,21 @@ def corpus_env(mailbox: dict[str, str]) -> dict[str, str]:
             "TOUCHSTREAM_EMAIL_FAX_NUMBERS": "international"}
 
 
+def corpus_mailbox_env(dovecot: dv.Dovecot, data: Path, batch: int) -> dict[str, str]:
+    """A fresh Dovecot user holding the whole corpus, read by an ingester on SQLite at
+    ``data`` in batches of ``batch``."""
+    user = dovecot.new_user()
+    env = corpus_env({
+        **store_env("sqlite", data),
+        "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(dovecot.port),
+        "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": user,
+        "TOUCHSTREAM_IMAP_PASSWORD": dv.PASSWORD, "TOUCHSTREAM_IMAP_BATCH": str(batch),
+        "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
+    })
+    dovecot.append(user, *(fixture(n) for n in sorted(EXPECTED)))
+    return env
+
+
 def server_copies(server: dv.Dovecot, user: str) -> dict[int, bytes]:
     """Each message as the server holds it, by UID (what the ingester read)."""
     client = server.client(user)
@@ -371,15 +385,7 @@ def test_the_corpus_survives_sigkill_at_random_moments_twenty_times(
     rng = random.Random(9)
     kills = 0
     for round_ in range(20):
-        user = dovecot.new_user()
-        env = corpus_env({
-            **store_env("sqlite", tmp_path / f"r{round_}"),
-            "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(dovecot.port),
-            "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": user,
-            "TOUCHSTREAM_IMAP_PASSWORD": dv.PASSWORD, "TOUCHSTREAM_IMAP_BATCH": "4",
-            "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
-        })
-        dovecot.append(user, *(fixture(n) for n in names))
+        env = corpus_mailbox_env(dovecot, tmp_path / f"r{round_}", batch=4)
         kills += _killed_at_random(env, rng, names)
         finisher = multiprocessing.get_context("fork").Process(
             target=imap_ingest.run, args=({"env": env, "die": None, "at": 0},))
@@ -439,15 +445,7 @@ def test_the_corpus_fetched_ahead_by_the_worker_is_recorded_as_when_fetched_in_p
     names = sorted(EXPECTED)
     ledgers = []
     for ahead in (True, False):
-        user = dovecot.new_user()
-        env = corpus_env({
-            **store_env("sqlite", tmp_path / f"ahead-{ahead}"),
-            "TOUCHSTREAM_IMAP_HOST": "127.0.0.1", "TOUCHSTREAM_IMAP_PORT": str(dovecot.port),
-            "TOUCHSTREAM_IMAP_SECURITY": "plain", "TOUCHSTREAM_IMAP_USER": user,
-            "TOUCHSTREAM_IMAP_PASSWORD": dv.PASSWORD, "TOUCHSTREAM_IMAP_BATCH": "5",
-            "TOUCHSTREAM_EMAIL_STAFF": "shop.example",
-        })
-        dovecot.append(user, *(fixture(n) for n in names))
+        env = corpus_mailbox_env(dovecot, tmp_path / f"ahead-{ahead}", batch=5)
         hub = make_hub(env)
         ing = ingester(env, hub)
         ing.fetch_ahead = ahead
