@@ -215,7 +215,7 @@ def _has_a_seal(env: dict[str, str]) -> bool:
         return False
 
 
-def _wait(ready: Any, timeout: float = 30) -> None:
+def _wait(ready: Any, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

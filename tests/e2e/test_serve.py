@@ -52,7 +52,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
