@@ -28,7 +28,7 @@ from imapclient.imapclient import DELETED, FLAGGED, SEEN
 from channels.email.config import ImapConfig
 from channels.email.fetcher import FETCH_BYTES, Ahead, FetchAhead, FetchAheadError, connect
 from channels.email.fetcher import fetch_batch as _fetch_batch
-from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
+from channels.email.inbound import Fetched, InboundMail, Origin, Outcome, Remembered
 from channels.email.state import ERASED, ImapState, LedgerRow
 from commands import email_messages as em
 
@@ -209,7 +209,11 @@ class ImapIngester:
             elif client.search(["UID", str(uid)]) == [uid]:
                 raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
             # else: expunged meanwhile, nothing to lose
-        outcomes = self.mail.record_batch([items[u] for u in present])
+        # What the index remembers of the batch goes with its ledger rows and checkpoint,
+        # in one transaction after the events (one durable commit per batch, not two)
+        # when the index is this state; a crash before it re-reads the batch.
+        remembered: list[Remembered] | None = [] if self.mail.index is self.state else None
+        outcomes = self.mail.record_batch([items[u] for u in present], deferred=remembered)
         rows: list[LedgerRow] = []
         for uid, outcome in zip(present, outcomes, strict=True):
             if retry and outcome.kind != "quarantine":
@@ -218,7 +222,8 @@ class ImapIngester:
             rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
             if self.hooks.after_record:
                 self.hooks.after_record(folder, uid, outcome)
-        self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
+        self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None,
+                          remembered or ())
         report.last_uid = max(report.last_uid, max(batch))
         if self.hooks.after_checkpoint:
             self.hooks.after_checkpoint(folder, max(batch))

@@ -10,6 +10,9 @@ holding the old source keys are reclaimed at once rather than by autovacuum.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import psycopg
 
 from channels.email.inbound import Remembered
 from channels.email.state import ERASED, Checkpoint, LedgerRow, lookup_keys
@@ -44,10 +47,12 @@ class PostgresImapState:
         return Checkpoint(int(row[0]), int(row[1])) if row else None
 
     def commit(self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
-               last_uid: int | None) -> None:
-        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
+               last_uid: int | None, remembered: Sequence[Remembered] = ()) -> None:
+        """Ledger rows, (optionally) the new checkpoint and the ``remembered`` entries (as
+        ``remember``), atomically: one durable commit per batch, not two. Never moves back."""
         ledger = [(account, folder, uidvalidity, r.uid, r.source_key, r.kind) for r in rows]
         with self._db.transaction() as conn:
+            _remember(conn, remembered)
             if ledger:
                 with conn.cursor() as cur:
                     cur.executemany(
@@ -122,15 +127,22 @@ class PostgresImapState:
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""
-        # the first of a batch wins as on SQLite; sorted keys keep concurrent hosts' row
-        # locks in one order (no deadlock)
-        roots = sorted({e.message_id: e.root for e in reversed(entries)}.items())
-        contents = sorted({e.content_key: e.source_key for e in reversed(entries)
-                           if e.content_key}.items())
-        with self._db.transaction() as conn, conn.cursor() as cur:
-            if roots:
-                cur.executemany("INSERT INTO email_root VALUES (%s,%s) "
-                                "ON CONFLICT (message_id) DO NOTHING", roots)
-            if contents:
-                cur.executemany("INSERT INTO email_content VALUES (%s,%s) "
-                                "ON CONFLICT (content_key) DO NOTHING", contents)
+        with self._db.transaction() as conn:
+            _remember(conn, entries)
+
+
+def _remember(conn: psycopg.Connection[Any], entries: Sequence[Remembered]) -> None:
+    """``remember``'s rows, in the caller's transaction. Taken first in it: the rows of
+    these two tables are the only ones two folders' ingesters (or hosts) share, and
+    sorted keys keep their locks in one order (no deadlock)."""
+    # the first of a batch wins as on SQLite
+    roots = sorted({e.message_id: e.root for e in reversed(entries)}.items())
+    contents = sorted({e.content_key: e.source_key for e in reversed(entries)
+                       if e.content_key}.items())
+    with conn.cursor() as cur:
+        if roots:
+            cur.executemany("INSERT INTO email_root VALUES (%s,%s) "
+                            "ON CONFLICT (message_id) DO NOTHING", roots)
+        if contents:
+            cur.executemany("INSERT INTO email_content VALUES (%s,%s) "
+                            "ON CONFLICT (content_key) DO NOTHING", contents)
