@@ -50,15 +50,21 @@ class PostgresImapState:
                last_uid: int | None, remembered: Sequence[Remembered] = ()) -> None:
         """Ledger rows, (optionally) the new checkpoint and the ``remembered`` entries (as
         ``remember``), atomically: one durable commit per batch, not two. Never moves back."""
-        ledger = [(account, folder, uidvalidity, r.uid, r.source_key, r.kind) for r in rows]
+        # one row per UID, the last given winning, as one upsert per row would leave it
+        ledger = {r.uid: r for r in rows}
         with self._db.transaction() as conn:
             _remember(conn, remembered)
             if ledger:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO imap_ledger VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT "
-                        "(account, folder, uidvalidity, uid) DO UPDATE SET "
-                        "source_key=EXCLUDED.source_key, kind=EXCLUDED.kind", ledger)
+                uids = sorted(ledger)
+                # one statement for the batch, not one per row (each a parse, plan and
+                # execution on the server and a message built here)
+                conn.execute(
+                    "INSERT INTO imap_ledger SELECT %s, %s, %s, r.uid, r.source_key, r.kind "
+                    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r(uid, source_key, kind) "
+                    "ORDER BY r.uid ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
+                    "source_key=EXCLUDED.source_key, kind=EXCLUDED.kind",
+                    (account, folder, uidvalidity, uids, [ledger[u].source_key for u in uids],
+                     [ledger[u].kind for u in uids]))
             if last_uid is not None:
                 conn.execute(
                     "INSERT INTO imap_checkpoint AS c VALUES (%s,%s,%s,%s) ON CONFLICT "
@@ -139,10 +145,13 @@ def _remember(conn: psycopg.Connection[Any], entries: Sequence[Remembered]) -> N
     roots = sorted({e.message_id: e.root for e in reversed(entries)}.items())
     contents = sorted({e.content_key: e.source_key for e in reversed(entries)
                        if e.content_key}.items())
-    with conn.cursor() as cur:
-        if roots:
-            cur.executemany("INSERT INTO email_root VALUES (%s,%s) "
-                            "ON CONFLICT (message_id) DO NOTHING", roots)
-        if contents:
-            cur.executemany("INSERT INTO email_content VALUES (%s,%s) "
-                            "ON CONFLICT (content_key) DO NOTHING", contents)
+    if roots:
+        conn.execute("INSERT INTO email_root SELECT * FROM unnest(%s::text[], %s::text[]) "
+                     "AS r(message_id, root) ORDER BY r.message_id "
+                     "ON CONFLICT (message_id) DO NOTHING",
+                     ([k for k, _ in roots], [v for _, v in roots]))
+    if contents:
+        conn.execute("INSERT INTO email_content SELECT * FROM unnest(%s::text[], %s::text[]) "
+                     "AS c(content_key, source_key) ORDER BY c.content_key "
+                     "ON CONFLICT (content_key) DO NOTHING",
+                     ([k for k, _ in contents], [v for _, v in contents]))
