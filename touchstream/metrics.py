@@ -161,8 +161,8 @@ class Metrics:
     def instrument_inbound(self, mail: InboundMail) -> InboundMail:
         record_batch = mail.record_batch
 
-        def counted(items: Any) -> Any:
-            outcomes = record_batch(items)
+        def counted(items: Any, **kw: Any) -> Any:
+            outcomes = record_batch(items, **kw)
             for o in outcomes:
                 self.imap.labels("duplicate" if o.duplicate else o.kind).inc()
             return outcomes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import imaplib
 import os
 import pickle
+import re
 import ssl
 import subprocess
 import sys
@@ -29,7 +30,9 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from imapclient import IMAPClient
-from imapclient.imapclient import SocketTimeout
+from imapclient.datetime_util import parse_to_datetime
+from imapclient.imapclient import SocketTimeout, join_message_ids
+from imapclient.response_parser import parse_fetch_response
 
 from channels.email.config import ImapConfig
 from channels.email.parse import MessageRejectedError, ParsedEmail, parse_fetched
@@ -83,10 +86,97 @@ def fetch_batch(
     big = [u for u in batch if u in sizes and sizes[u] > limit]
     items: dict[int, dict[bytes, Any]] = {}
     if small:
-        items.update(client.fetch(small, ["BODY.PEEK[]", "INTERNALDATE"]))
+        items.update(_fetch(client, small, ["BODY.PEEK[]", "INTERNALDATE"]))
     if big:
-        items.update(client.fetch(big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
+        items.update(_fetch(client, big, ["BODY.PEEK[HEADER]", "INTERNALDATE"]))
     return items
+
+
+def list_sizes(client: IMAPClient, uids: list[int]) -> dict[int, int]:
+    """The RFC822.SIZE of each message still there, by UID (as ``client.fetch`` gives it)."""
+    listed = _fetch(client, uids, ["RFC822.SIZE"], read_sizes)
+    return {u: int(d[b"RFC822.SIZE"]) for u, d in listed.items()}
+
+
+def _fetch(client: IMAPClient, uids: list[int], what: list[str],
+           reader: Callable[[list[Any], bool], dict[int, dict[bytes, Any]] | None] | None = None,
+           ) -> dict[int, dict[bytes, Any]]:
+    """``client.fetch(uids, what)``, the same command and the same answer, read faster.
+
+    imapclient's own reader tokenises every response in Python, for a few words around
+    each message's literal: a quarter of the CPU of fetching a batch (0.225 -> 0.170 ms a
+    message of the email benchmark's mailbox without it; its size listing 0.029 -> 0.015).
+    Here the command is sent and checked as ``IMAPClient.fetch`` sends and checks it
+    (its connection's ``_command``/``_command_complete``/``_untagged_response``, then
+    ``_checkok``); the answer is read by ``reader`` (``read_fetched``) when every response
+    has the plain form servers give these items in, else by imapclient's reader. A client that
+    is no ``IMAPClient`` (a stand-in) is asked ``fetch`` itself."""
+    if not isinstance(client, IMAPClient) or not client.use_uid:
+        return dict(client.fetch(uids, what))
+    imap = client._imap
+    tag = imap._command("UID", "FETCH", join_message_ids(uids),
+                        "(" + " ".join(what) + ")")
+    typ, data = imap._command_complete("FETCH", tag)
+    client._checkok("fetch", typ, data)
+    typ, data = imap._untagged_response(typ, data, "FETCH")
+    found = (reader or read_fetched)(data, client.normalise_times)
+    if found is None:
+        return dict(parse_fetch_response(data, client.normalise_times, True))
+    return found
+
+
+# One message's response to UID FETCH (BODY.PEEK[...] INTERNALDATE) as imaplib hands it
+# over: this head and the literal, then ")" alone.
+_PLAIN_FETCH = re.compile(
+    rb'(\d+) \(UID (\d+) INTERNALDATE "([^"\\]*)" (BODY\[(?:HEADER)?\]) \{(\d+)\}')
+
+
+_PLAIN_SIZE = re.compile(rb"(\d+) \(UID (\d+) RFC822\.SIZE (\d+)\)")
+
+
+def read_sizes(data: list[Any], _: bool = False) -> dict[int, dict[bytes, Any]] | None:
+    """What ``parse_fetch_response(data, ..., True)`` returns for a FETCH of RFC822.SIZE
+    when every response is plain (``1 (UID 7 RFC822.SIZE 1234)``, each UID once); None
+    otherwise, and imapclient reads it."""
+    if data == [None]:
+        return {}
+    out: dict[int, dict[bytes, Any]] = {}
+    for line in data:
+        found = _PLAIN_SIZE.fullmatch(line) if type(line) is bytes else None
+        if found is None or int(found[2]) in out:
+            return None
+        out[int(found[2])] = {b"SEQ": int(found[1]), b"RFC822.SIZE": int(found[3])}
+    return out
+
+
+def read_fetched(data: list[Any], normalise_times: bool) -> dict[int, dict[bytes, Any]] | None:
+    """What ``parse_fetch_response(data, normalise_times, True)`` returns for a FETCH of a
+    body section and INTERNALDATE, when every response has the plain form (sequence
+    number, UID, date, one literal, in that order, each UID once); None otherwise
+    (unsolicited FETCH responses, another order, NIL, quoted bodies...): the caller
+    then lets imapclient read it."""
+    if data == [None]:
+        return {}
+    if len(data) % 2:
+        return None
+    out: dict[int, dict[bytes, Any]] = {}
+    for i in range(0, len(data), 2):
+        head, tail = data[i], data[i + 1]
+        if tail != b")" or type(head) is not tuple or len(head) != 2:
+            return None
+        found = _PLAIN_FETCH.fullmatch(head[0])
+        literal = head[1]
+        if found is None or type(literal) is not bytes or len(literal) != int(found[5]):
+            return None
+        uid = int(found[2])
+        if uid in out:
+            return None
+        try:
+            received = parse_to_datetime(found[3], normalise=normalise_times)
+        except ValueError:
+            received = None  # as imapclient: an unreadable date is None
+        out[uid] = {b"SEQ": int(found[1]), b"INTERNALDATE": received, found[4]: literal}
+    return out
 
 
 def parse_item(item: dict[bytes, Any], max_bytes: int, max_depth: int) -> Parsed:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from itertools import chain
@@ -26,9 +26,16 @@ from imapclient import IMAPClient
 from imapclient.imapclient import DELETED, FLAGGED, SEEN
 
 from channels.email.config import ImapConfig
-from channels.email.fetcher import FETCH_BYTES, Ahead, FetchAhead, FetchAheadError, connect
+from channels.email.fetcher import (
+    FETCH_BYTES,
+    Ahead,
+    FetchAhead,
+    FetchAheadError,
+    connect,
+    list_sizes,
+)
 from channels.email.fetcher import fetch_batch as _fetch_batch
-from channels.email.inbound import Fetched, InboundMail, Origin, Outcome
+from channels.email.inbound import Fetched, InboundMail, Origin, Outcome, Remembered
 from channels.email.state import ERASED, ImapState, LedgerRow
 from commands import email_messages as em
 
@@ -209,7 +216,11 @@ class ImapIngester:
             elif client.search(["UID", str(uid)]) == [uid]:
                 raise MailboxGoneError(f"{folder} uid {uid} listed but not fetched")
             # else: expunged meanwhile, nothing to lose
-        outcomes = self.mail.record_batch([items[u] for u in present])
+        # What the index remembers of the batch goes with its ledger rows and checkpoint,
+        # in one transaction after the events (one durable commit per batch, not two)
+        # when the index is this state; a crash before it re-reads the batch.
+        remembered: list[Remembered] | None = [] if self.mail.index is self.state else None
+        outcomes = self.mail.record_batch([items[u] for u in present], deferred=remembered)
         rows: list[LedgerRow] = []
         for uid, outcome in zip(present, outcomes, strict=True):
             if retry and outcome.kind != "quarantine":
@@ -218,7 +229,8 @@ class ImapIngester:
             rows.append(LedgerRow(uid, outcome.source_keys[0], outcome.kind))
             if self.hooks.after_record:
                 self.hooks.after_record(folder, uid, outcome)
-        self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None)
+        self.state.commit(self.account, folder, uv, rows, max(batch) if advance else None,
+                          remembered or ())
         report.last_uid = max(report.last_uid, max(batch))
         if self.hooks.after_checkpoint:
             self.hooks.after_checkpoint(folder, max(batch))
@@ -231,17 +243,23 @@ class ImapIngester:
         when there are more, a worker process (started meanwhile) fetches and parses each
         next one while the caller records the one before. The worker only reads: nothing
         about recording, checkpointing or the after-action changes."""
-        batches = self._batches(client, uids)
-        first = next(batches, None)
-        if first is None:
-            return
-        second = next(batches, None) if self.fetch_ahead else None
-        if second is None:
-            for batch, sizes in chain([first], batches):  # all of them, or just the one
-                yield batch, sizes, self._fetch_here(client, folder, uv, batch, sizes)
-            return
-        rules = self.mail.rules
-        with FetchAhead(self.config, folder, uv, rules.max_bytes, rules.max_depth) as ahead:
+        with ExitStack() as stack:
+            ahead: FetchAhead | None = None
+            if self.fetch_ahead and len(uids) > self.config.batch:
+                # two batches at least: the worker starts up (an interpreter, a login)
+                # while the sizes are listed here
+                ahead = stack.enter_context(self._worker(folder, uv))
+            batches = self._batches(client, uids)
+            first = next(batches, None)
+            if first is None:
+                return
+            second = next(batches, None) if self.fetch_ahead else None
+            if second is None:
+                for batch, sizes in chain([first], batches):  # all of them, or just the one
+                    yield batch, sizes, self._fetch_here(client, folder, uv, batch, sizes)
+                return
+            if ahead is None:
+                ahead = stack.enter_context(self._worker(folder, uv))
             ahead.ask(*second)
             yield first[0], first[1], self._fetch_here(client, folder, uv, *first)
             asked = deque([second])
@@ -251,6 +269,10 @@ class ImapIngester:
                 yield self._taken(folder, uv, asked.popleft(), ahead.take())
             while asked:
                 yield self._taken(folder, uv, asked.popleft(), ahead.take())
+
+    def _worker(self, folder: str, uv: int) -> FetchAhead:
+        rules = self.mail.rules
+        return FetchAhead(self.config, folder, uv, rules.max_bytes, rules.max_depth)
 
     def _fetch_here(self, client: IMAPClient, folder: str, uv: int, batch: list[int],
                     sizes: dict[int, int]) -> dict[int, Fetched]:
@@ -271,8 +293,7 @@ class ImapIngester:
         limit = self.mail.rules.max_bytes
         for start in range(0, len(uids), 1000):
             part = list(uids[start:start + 1000])
-            listed = client.fetch(part, ["RFC822.SIZE"])
-            sizes = {u: int(d[b"RFC822.SIZE"]) for u, d in listed.items()}
+            sizes = list_sizes(client, part)
             batch: list[int] = []
             held = 0
             for uid in part:

@@ -189,8 +189,13 @@ class InboundMail:
         """A message over the size limit: quarantined with its header block kept."""
         return self.record_batch([Fetched(header, size, origin, complete=False)])[0]
 
-    def record_batch(self, items: Sequence[Fetched]) -> list[Outcome]:
-        """Record messages (blobs first, then events); one outcome per message, in order."""
+    def record_batch(self, items: Sequence[Fetched], *,
+                     deferred: list[Remembered] | None = None) -> list[Outcome]:
+        """Record messages (blobs first, then events); one outcome per message, in order.
+
+        ``deferred``: what the index is to remember of the batch is added to this list
+        instead of written, for a caller that writes it after the events in a
+        transaction of its own (the IMAP ingester: with its checkpoint)."""
         self._batch_roots, self._batch_content = {}, {}
         self._batch_blobs = self.blobs.batch()
         parsed = [self._parse(item) for item in items]
@@ -232,7 +237,9 @@ class InboundMail:
             reason, _, detail = problems[0].partition(":")
             outcome = self._quarantined(plan.fallback(reason, detail.strip()))
             outcomes.append(replace(outcome, detail=problems[0]))
-        if self.index is not None and remembered:
+        if deferred is not None:
+            deferred += remembered
+        elif self.index is not None and remembered:
             self.index.remember(remembered)
         return outcomes
 

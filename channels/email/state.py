@@ -9,6 +9,9 @@ The checkpoint (UIDVALIDITY, last UID) and the ledger rows (UID → the source
 key it was recorded under) are written in one transaction, and only after the
 events are durable in the event store: a crash in between re-reads those
 messages, and the write model's source-key dedup records nothing twice. The
+IMAP ingester writes the batch's thread roots and content keys (``remember``)
+in that same transaction: a crash before it re-reads the batch, whose messages
+come back as duplicates and are remembered then, as they would have been. The
 ledger lets ``--verify`` compare the mailbox listing with what was recorded.
 
 An erasure (``forget_messages``) turns the ledger rows of a person's messages
@@ -76,8 +79,9 @@ class ImapState(Protocol):
         """The UIDVALIDITY and last UID committed, or None before the first pass."""
 
     def commit(self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
-               last_uid: int | None) -> None:
-        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
+               last_uid: int | None, remembered: Sequence[Remembered] = ()) -> None:
+        """Ledger rows, (optionally) the new checkpoint and the ``remembered`` entries (as
+        ``remember``), atomically. Never moves back."""
 
     def reset(self, account: str, folder: str, uidvalidity: int) -> None:
         """A new UIDVALIDITY: every cached UID is void; start again from UID 0."""
@@ -133,12 +137,14 @@ class SQLiteImapState:
 
     def commit(
         self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
-        last_uid: int | None,
+        last_uid: int | None, remembered: Sequence[Remembered] = (),
     ) -> None:
-        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
+        """Ledger rows, (optionally) the new checkpoint and the ``remembered`` entries (as
+        ``remember``), atomically. Never moves back."""
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
+            self._remember(remembered)
             c.executemany(
                 "INSERT OR REPLACE INTO imap_ledger VALUES (?,?,?,?,?,?)",
                 [(account, folder, uidvalidity, r.uid, r.source_key, r.kind) for r in rows],
@@ -243,11 +249,17 @@ class SQLiteImapState:
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.executemany("INSERT OR IGNORE INTO email_root VALUES (?,?)",
-                          [(e.message_id, e.root) for e in entries])
-            c.executemany("INSERT OR IGNORE INTO email_content VALUES (?,?)",
-                          [(e.content_key, e.source_key) for e in entries if e.content_key])
+            self._remember(entries)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    def _remember(self, entries: Sequence[Remembered]) -> None:
+        if not entries:
+            return
+        c = self._conn
+        c.executemany("INSERT OR IGNORE INTO email_root VALUES (?,?)",
+                      [(e.message_id, e.root) for e in entries])
+        c.executemany("INSERT OR IGNORE INTO email_content VALUES (?,?)",
+                      [(e.content_key, e.source_key) for e in entries if e.content_key])

@@ -7,6 +7,7 @@ hosts: what one writes the other sees, and the guarantees hold across them.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -223,6 +224,24 @@ def test_a_root_lookup_of_more_ids_than_it_takes_is_refused(
     assert a.roots(ids + ids[:3]) == {"<last@x>": "<root@x>"}  # 500 distinct: all asked
     with pytest.raises(ValueError, match="501 message ids"):
         a.roots(["<extra@x>", *ids])  # it kept the first 500 and said nothing
+
+
+def test_a_commit_remembers_its_batch_with_its_ledger_rows_first_writer_winning(
+        imap: tuple[ImapState, ImapState]) -> None:
+    a, b = imap
+    b.remember([Remembered("<old@x>", "<root-b@x>", "c-old", "k-b")])
+    a.commit("acct", "INBOX", 7, [LedgerRow(1, "k1", "email"), LedgerRow(2, "k2", "email")], 2,
+             [Remembered("<m1@x>", "<m1@x>", "c1", "k1"),
+              Remembered("<old@x>", "<root-a@x>", "c-old", "k2")])
+    assert b.roots(["<m1@x>", "<old@x>"]) == {"<m1@x>": "<m1@x>", "<old@x>": "<root-b@x>"}
+    assert b.same_contents(["c1", "c-old"]) == {"c1": "k1", "c-old": "k-b"}
+    assert b.checkpoint("acct", "INBOX") == Checkpoint(7, 2)
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
+        a.commit("acct", "INBOX", 7, [LedgerRow(3, None, "email")], 3,  # type: ignore[arg-type]
+                 [Remembered("<m3@x>", "<m3@x>", "c3", "k3")])  # a ledger row the store refuses
+    assert b.roots(["<m3@x>"]) == {}  # the failed commit kept none of it: all or nothing
+    assert b.checkpoint("acct", "INBOX") == Checkpoint(7, 2)
+    assert set(b.ledger("acct", "INBOX", 7)) == {1, 2}
 
 
 def test_the_first_thread_root_wins_across_hosts(imap: tuple[ImapState, ImapState]) -> None:

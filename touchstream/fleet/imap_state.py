@@ -10,6 +10,9 @@ holding the old source keys are reclaimed at once rather than by autovacuum.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+import psycopg
 
 from channels.email.inbound import Remembered
 from channels.email.state import ERASED, Checkpoint, LedgerRow, lookup_keys
@@ -44,16 +47,24 @@ class PostgresImapState:
         return Checkpoint(int(row[0]), int(row[1])) if row else None
 
     def commit(self, account: str, folder: str, uidvalidity: int, rows: Iterable[LedgerRow],
-               last_uid: int | None) -> None:
-        """Ledger rows and (optionally) the new checkpoint, atomically. Never moves back."""
-        ledger = [(account, folder, uidvalidity, r.uid, r.source_key, r.kind) for r in rows]
+               last_uid: int | None, remembered: Sequence[Remembered] = ()) -> None:
+        """Ledger rows, (optionally) the new checkpoint and the ``remembered`` entries (as
+        ``remember``), atomically: one durable commit per batch, not two. Never moves back."""
+        # one row per UID, the last given winning, as one upsert per row would leave it
+        ledger = {r.uid: r for r in rows}
         with self._db.transaction() as conn:
+            _remember(conn, remembered)
             if ledger:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO imap_ledger VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT "
-                        "(account, folder, uidvalidity, uid) DO UPDATE SET "
-                        "source_key=EXCLUDED.source_key, kind=EXCLUDED.kind", ledger)
+                uids = sorted(ledger)
+                # one statement for the batch, not one per row (each a parse, plan and
+                # execution on the server and a message built here)
+                conn.execute(
+                    "INSERT INTO imap_ledger SELECT %s, %s, %s, r.uid, r.source_key, r.kind "
+                    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS r(uid, source_key, kind) "
+                    "ORDER BY r.uid ON CONFLICT (account, folder, uidvalidity, uid) DO UPDATE SET "
+                    "source_key=EXCLUDED.source_key, kind=EXCLUDED.kind",
+                    (account, folder, uidvalidity, uids, [ledger[u].source_key for u in uids],
+                     [ledger[u].kind for u in uids]))
             if last_uid is not None:
                 conn.execute(
                     "INSERT INTO imap_checkpoint AS c VALUES (%s,%s,%s,%s) ON CONFLICT "
@@ -122,15 +133,25 @@ class PostgresImapState:
 
     def remember(self, entries: Sequence[Remembered]) -> None:
         """First writer wins: a message's thread root never moves once recorded."""
-        # the first of a batch wins as on SQLite; sorted keys keep concurrent hosts' row
-        # locks in one order (no deadlock)
-        roots = sorted({e.message_id: e.root for e in reversed(entries)}.items())
-        contents = sorted({e.content_key: e.source_key for e in reversed(entries)
-                           if e.content_key}.items())
-        with self._db.transaction() as conn, conn.cursor() as cur:
-            if roots:
-                cur.executemany("INSERT INTO email_root VALUES (%s,%s) "
-                                "ON CONFLICT (message_id) DO NOTHING", roots)
-            if contents:
-                cur.executemany("INSERT INTO email_content VALUES (%s,%s) "
-                                "ON CONFLICT (content_key) DO NOTHING", contents)
+        with self._db.transaction() as conn:
+            _remember(conn, entries)
+
+
+def _remember(conn: psycopg.Connection[Any], entries: Sequence[Remembered]) -> None:
+    """``remember``'s rows, in the caller's transaction. Taken first in it: the rows of
+    these two tables are the only ones two folders' ingesters (or hosts) share, and
+    sorted keys keep their locks in one order (no deadlock)."""
+    # the first of a batch wins as on SQLite
+    roots = sorted({e.message_id: e.root for e in reversed(entries)}.items())
+    contents = sorted({e.content_key: e.source_key for e in reversed(entries)
+                       if e.content_key}.items())
+    if roots:
+        conn.execute("INSERT INTO email_root SELECT * FROM unnest(%s::text[], %s::text[]) "
+                     "AS r(message_id, root) ORDER BY r.message_id "
+                     "ON CONFLICT (message_id) DO NOTHING",
+                     ([k for k, _ in roots], [v for _, v in roots]))
+    if contents:
+        conn.execute("INSERT INTO email_content SELECT * FROM unnest(%s::text[], %s::text[]) "
+                     "AS c(content_key, source_key) ORDER BY c.content_key "
+                     "ON CONFLICT (content_key) DO NOTHING",
+                     ([k for k, _ in contents], [v for _, v in contents]))
