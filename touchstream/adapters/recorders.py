@@ -44,6 +44,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -600,9 +601,10 @@ class PostgresStoreFactory(PostgresFactory):
         self._release_held()
         super().close()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
+                 exc_tb: TracebackType | None) -> None:
         self._release_held()
-        super().__exit__(*exc)
+        super().__exit__(exc_type, exc_val, exc_tb)
 
     def _release_held(self) -> None:
         datastore = getattr(self, "datastore", None)  # None: the factory failed to build it
