@@ -643,11 +643,10 @@ class HeldConnections:
             return self.pool.getconn(), time.monotonic() + self.HOLD_S
 
     def give(self, conn: Any, until: float) -> None:
-        pgconn = conn.pgconn
-        if (pgconn.status == pq.ConnStatus.OK
-                and pgconn.transaction_status == pq.TransactionStatus.IDLE
-                and len(self._idle) < self.KEEP and time.monotonic() < until
-                and not self.pool.closed):
+        # libpq's transaction status is UNKNOWN on a bad (lost) connection: IDLE is both
+        # "no transaction" and "not broken".
+        if (conn.pgconn.transaction_status == _IDLE and len(self._idle) < self.KEEP
+                and time.monotonic() < until and not self.pool.closed):
             self._idle.append((conn, until))
         else:
             self.pool.putconn(conn)
@@ -662,6 +661,7 @@ class HeldConnections:
             self.pool.putconn(conn)
 
 
+_IDLE = int(pq.TransactionStatus.IDLE)
 _HELD: weakref.WeakKeyDictionary[Any, HeldConnections] = weakref.WeakKeyDictionary()
 
 
