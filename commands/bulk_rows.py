@@ -110,22 +110,29 @@ def _dumps_as_is(annotation: Any) -> bool:
 class Writer:
     """How to store a state for a mapper: ``encode`` any state; ``prepared`` a state of a
     ``direct`` shape whose UUIDs went through ``tag`` (the transcoder's ``encode_prepared``:
-    the same bytes without a Python pass over the keys), when the transcoder has it."""
+    the same bytes without a Python pass over the keys), when the transcoder has it.
+    ``uuid_tag``/``datetime_tag``: the names the transcoder tags a UUID's hex and a
+    datetime's ``isoformat()`` with (its ``tag_names``), when it writes them that way: a
+    prepared state's id and times are then tagged here, without a call each."""
 
     encode: Encode
     prepared: Encode | None = None
     tag: Tag | None = None
+    uuid_tag: str | None = None
+    datetime_tag: str | None = None
 
 
 def encoder_for(mapper: Mapper[Any]) -> Writer | None:
     """How to store a state for ``mapper``, or None (unknown mapper: the domain path)."""
+    tag_names = getattr(mapper.transcoder, "tag_names", None)
+    names = tag_names() if tag_names is not None else (None, None)
     stored_event_of = getattr(mapper, "stored_event_of", None)
     if stored_event_of is not None:
         prepared_writer = getattr(mapper, "prepared_writer", None)
         prepared = prepared_writer() if prepared_writer is not None else None
         if prepared is None:
             return Writer(stored_event_of)
-        return Writer(stored_event_of, *prepared)
+        return Writer(stored_event_of, *prepared, *names)
     if type(mapper) is not Mapper:
         return None
     transcoder, compressor, cipher = mapper.transcoder, mapper.compressor, mapper.cipher
@@ -148,7 +155,7 @@ def encoder_for(mapper: Mapper[Any]) -> Writer | None:
     tag = getattr(transcoder, "tag", None)
     if encode_prepared is None or tag is None:
         return Writer(writer(transcoder.encode))
-    return Writer(writer(transcoder.encode), writer(encode_prepared), tag)
+    return Writer(writer(transcoder.encode), writer(encode_prepared), tag, *names)
 
 
 class PlainTouchpoints:
@@ -205,7 +212,14 @@ class PlainTouchpoints:
         writer = self.writer
         assert writer is not None
         if shape.direct and writer.prepared is not None and writer.tag is not None:
-            state["event_id"] = writer.tag(event_id)  # the only UUID: ``direct`` fields hold none
+            # The only UUID: ``direct`` fields hold none.
+            state["event_id"] = (writer.tag(event_id) if writer.uuid_tag is None
+                                 else {"_type_": writer.uuid_tag, "_data_": event_id.hex})
+            if (name := writer.datetime_tag) is not None:  # else ``encode_prepared`` tags them
+                if timestamp.__class__ is datetime:
+                    state["timestamp"] = {"_type_": name, "_data_": timestamp.isoformat()}
+                if occurred.__class__ is datetime:
+                    state["occurred_at"] = {"_type_": name, "_data_": occurred.isoformat()}
             stored = writer.prepared(customer.id, version, shape.topic, state)
         else:
             stored = writer.encode(customer.id, version, shape.topic, state)

@@ -11,9 +11,12 @@ a number or a Message-ID then cannot be confirmed by trying candidates, and
 from __future__ import annotations
 
 import hashlib
-from uuid import UUID, uuid5
+from uuid import UUID, SafeUUID, uuid5
 
 NAMESPACE = UUID("5d1f0c8e-8e53-4d55-a1f6-0f3c2b7e9a10")
+# ``UUID(bytes=…, version=5)``'s bits: the RFC 4122 variant and the version number.
+_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_SET = (0x8000 << 48) | (5 << 76)
 
 
 def event_id(key: str, seq: int = 0) -> UUID:
@@ -61,8 +64,12 @@ class StreamNaming:
         """A stable id for ``text``: keyed when there is a secret, UUIDv5 otherwise."""
         if self._secret is None:
             return uuid5(NAMESPACE, text)
-        mac = self._mac(text)
-        return UUID(bytes=mac[:16], version=5)
+        # ``UUID(bytes=mac[:16], version=5)`` without its argument checks (a 16-byte
+        # value always fits), which took four times the HMAC itself.
+        value = object.__new__(UUID)
+        object.__setattr__(value, "int", int.from_bytes(self._mac(text)[:16]) & _KEEP | _SET)
+        object.__setattr__(value, "is_safe", SafeUUID.unknown)
+        return value
 
     def digest(self, text: str) -> str:
         """What is stored for a key derived from personal data (the text itself without a

@@ -217,3 +217,54 @@ def test_a_one_event_save_on_a_connection_the_server_closed_is_a_lost_server(
         source_keys=[("k-cut-2", 0, uuid4())])
     assert [r.version for r in recorder.lookup_source_keys(["k-cut-2"])["k-cut-2"]] == [2]
     assert position > first  # after the failed calls, still in commit order
+
+
+def test_held_connections_cut_by_the_server_are_retried_and_go_back_to_the_pool(
+    env: dict[str, str],
+) -> None:
+    """A one-event save and a snapshot keep up to ``KEEP`` of the pool's connections
+    between calls (``HeldConnections``). When the server closes them while they wait
+    there, the next saves are lost-server errors retried on fresh connections within
+    the store timeout: they land, once each, in commit order. Closing the hub gives the
+    held connections back to the pool, which closes them."""
+    from touchstream.adapters.recorders import HeldConnections, held_connections
+
+    hub = make_hub(env)
+    recorder = hub.recorder
+    held = held_connections(recorder.datastore)
+    oid = uuid4()
+
+    def save(version: int) -> int:
+        (position,) = recorder.insert_events(
+            [StoredEvent(originator_id=oid, originator_version=version, topic="tests:One",
+                         state=b"%d" % version)],
+            source_keys=[(f"k-held-{version}", 0, uuid4())])
+        return position
+
+    try:
+        first = save(1)
+        snapshot = StoredEvent(originator_id=oid, originator_version=1,
+                               topic="tests:Snapshot", state=b"s")
+        assert hub.snapshots is not None
+        hub.snapshots.recorder.insert_events([snapshot])  # the held, prepared snapshot insert
+        idle = list(held._idle)
+        assert 1 <= len(idle) <= HeldConnections.KEEP
+        pids = [conn.info.backend_pid for conn, _ in idle]
+        with psycopg.connect(idle[0][0].info.dsn, autocommit=True) as admin:
+            for pid in pids:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        second = save(2)  # on a cut connection first: OperationalError, retried
+        assert second > first
+        assert all(conn.info.backend_pid not in pids for conn, _ in held._idle)
+        hub.snapshots.recorder.insert_events(
+            [StoredEvent(originator_id=oid, originator_version=2, topic="tests:Snapshot",
+                         state=b"t")])
+        with pytest.raises(IntegrityError):  # a snapshot's version is still unique
+            hub.snapshots.recorder.insert_events([snapshot])
+        assert [s.state for s in hub.snapshots.recorder.select_events(oid)] == [b"s", b"t"]
+        assert [r.version for r in recorder.lookup_source_keys(["k-held-2"])["k-held-2"]] == [2]
+        kept = [conn for conn, _ in held._idle]
+        assert kept
+    finally:
+        hub.close()
+    assert all(conn.closed for conn in kept)  # given back, then closed with the pool

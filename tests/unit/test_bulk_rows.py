@@ -159,3 +159,36 @@ def test_the_precomputed_hmac_is_hmac_sha256(key_bytes: int) -> None:
     key = bytes(range(256))[:key_bytes]
     for text in ("", "call:x#0", "ünïcode " * 40):
         assert _HmacSha256(key).mac(text) == hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def test_the_prepared_writer_tags_ids_and_times_itself_only_for_the_librarys_transcodings(
+    sqlite_env: dict[str, str],
+) -> None:
+    """The byte comparisons above run the path that tags the event id and the times in
+    place (both hubs' writers have the names); a transcoder with another datetime
+    transcoding leaves them to orjson's ``default``, and a UUID subclass's name too."""
+    from eventsourcing.persistence import DatetimeAsISO, UUIDAsHex
+
+    hub = make_hub(sqlite_env)
+    try:
+        writer = encoder_for(hub.mapper)
+        assert writer is not None
+        assert (writer.uuid_tag, writer.datetime_tag) == ("uuid_hex", "datetime_iso")
+    finally:
+        hub.close()
+
+    class OwnDatetime(DatetimeAsISO):
+        def encode(self, obj: datetime) -> str:
+            return obj.isoformat(timespec="seconds")
+
+    class OwnUUID(UUIDAsHex):
+        pass
+
+    transcoder = OrjsonTranscoder()
+    transcoder.register(OwnUUID())
+    transcoder.register(OwnDatetime())
+    assert transcoder.tag_names() == (None, None)
+    plain = OrjsonTranscoder()
+    plain.register(UUIDAsHex())
+    plain.register(DatetimeAsISO())
+    assert plain.tag_names() == ("uuid_hex", "datetime_iso")

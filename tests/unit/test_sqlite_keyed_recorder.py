@@ -71,3 +71,30 @@ def test_a_one_event_keyed_save_is_one_transaction_and_fails_as_the_library(
         assert last == one + 3
     finally:
         hub.close()
+
+
+def test_a_one_event_keyed_save_waits_for_the_pools_writer(tmp_path: Path) -> None:
+    """The one-event save writes on a connection of its own, but only under the pool's
+    writer lock, as every other writer of the pool: while another save holds the pool's
+    writer it waits (up to the pool's timeout, then the library's error), and it lands
+    after that save, in commit order."""
+    from eventsourcing.persistence import OperationalError
+
+    hub = make_hub(write_env("sqlite", tmp_path / "data"))
+    try:
+        recorder = hub.recorder
+        pool = recorder.datastore.pool
+        (first,) = recorder.insert_events(_events(1), source_keys=[("k-a", 0, uuid4())])
+        writer = pool.get_connection(is_writer=True)  # another writer, mid-save
+        timeout, pool.pool_timeout = pool.pool_timeout, 0.2
+        try:
+            with pytest.raises(OperationalError):
+                recorder.insert_events(_events(1), source_keys=[("k-b", 0, uuid4())])
+        finally:
+            pool.pool_timeout = timeout
+            pool.put_connection(writer)
+        assert recorder.lookup_source_keys(["k-b"]) == {}  # nothing written
+        (second,) = recorder.insert_events(_events(1), source_keys=[("k-b", 0, uuid4())])
+        assert second == first + 1
+    finally:
+        hub.close()

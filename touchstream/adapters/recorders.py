@@ -42,12 +42,15 @@ import json
 import sqlite3
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
+    ConnectionUnavailableError,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -106,10 +109,52 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
 
     def _insert_one(self, s: StoredEvent, key_row: tuple[Any, ...]) -> int:
         """One event under one key (every single command): the same transaction as the
-        library's (BEGIN, the event row, its key row, COMMIT, on the pool's writer
-        connection) without its layers of context managers and cursor wrappers, a tenth
-        of a SQLite command's client CPU (cProfile). A failure rolls back and becomes the
-        library's error (``IntegrityError`` for a duplicate key or version)."""
+        library's (BEGIN, the event row, its key row, COMMIT) under the pool's writer lock,
+        without its layers of context managers and cursor wrappers, a tenth of a SQLite
+        command's client CPU (cProfile). A failure rolls back and becomes the library's
+        error (``IntegrityError`` for a duplicate key or version).
+
+        The connection is one the pool issued and this recorder keeps (``_writer``), used
+        only under the writer lock every writer of the pool takes, so writes stay one at a
+        time as with the pool's writer; the pool's ``get_connection`` and
+        ``put_connection`` (a semaphore, a condition and the bookkeeping of readers and
+        writers each way) were another tenth. The pool closes it with its others. An
+        in-memory database (readers and writers mutually exclusive) or a pool without
+        the lock takes the pool's way."""
+        key, seq, oid, version, event_id = key_row
+        pool = self.datastore.pool
+        lock = getattr(pool, "_writer_lock", None)
+        if lock is None or getattr(pool, "_mutually_exclusive_read_write", True):
+            return self._insert_one_pooled(s, key_row)
+        if not lock.acquire(timeout=pool.pool_timeout):
+            raise ConnectionUnavailableError("Timed out waiting for return of writer")
+        try:
+            writer = self._writer
+            if writer is None or writer.closed:
+                writer = self._writer = pool.get_connection()  # kept: in use, closed with the pool
+            raw = writer._sqlite_conn
+            try:
+                raw.execute("BEGIN")
+                try:
+                    notification_id = int(raw.execute(self.insert_events_statement, (
+                        _oid(s.originator_id), s.originator_version, s.topic, s.state,
+                    )).lastrowid)
+                    raw.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version,
+                                                     str(event_id)))
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise _sqlite_library_error(exc) from exc
+        finally:
+            lock.release()
+        return notification_id
+
+    _writer: Any = None
+
+    def _insert_one_pooled(self, s: StoredEvent, key_row: tuple[Any, ...]) -> int:
+        """``_insert_one`` on the pool's writer connection, taken and given back."""
         pool = self.datastore.pool
         conn = pool.get_connection(is_writer=True)
         try:
@@ -225,10 +270,59 @@ def _within_store_timeout(method: F) -> F:
 
 
 class BoundedPostgresAggregateRecorder(PostgresAggregateRecorder):
-    """The snapshot store, with the bounded retry."""
+    """The snapshot store, with the bounded retry.
 
-    insert_events = _within_store_timeout(PostgresAggregateRecorder.insert_events)
+    One snapshot (a save of every ``snapshot_interval``-th event of a customer) is one
+    ``INSERT`` of scalar parameters, prepared on a held connection and run through libpq
+    as the keyed recorder's one-event call is (``_exec_prepared``): the same row, in one
+    autocommitted statement as before. The library's way (the composite type dumped field
+    by field in Python, the pool's connection context managers) cost a seventh of a
+    PostgreSQL command's client CPU, spread over the commands between snapshots (py-spy).
+    Several at once take the library's way."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._insert_one = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "VALUES ($1::{oid_type}, $2::bigint, $3::text, $4::bytea)").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
+            oid_type=SQL(self.datastore.originator_id_type))
+        self._insert_one_name = f"touchstream_{self.events_table_name}_insert_one".encode()
+        self._insert_one_sql: bytes | None = None
+        self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # connections
+        self._held = held_connections(self.datastore)
+
+    def _insert_once(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        if len(stored_events) != 1:
+            _library_insert(self, stored_events, **kwargs)
+            return
+        e = stored_events[0]
+        values = [str(e.originator_id).encode(), b"%d" % e.originator_version,
+                  e.topic.encode(), bytes(e.state)]
+        held = self._held
+        if held.pool.closed:
+            held.release()
+            with self.datastore.get_connection():
+                pass
+        try:
+            conn, until = held.take()
+            try:
+                sql = self._insert_one_sql
+                if sql is None:
+                    sql = self._insert_one_sql = self._insert_one.as_bytes(conn)
+                _exec_prepared(conn, self._prepared_on, self._insert_one_name, sql, values,
+                               _INSERT_ONE_FORMATS, pq.ExecStatus.COMMAND_OK)
+            finally:
+                held.give(conn, until)
+        except psycopg.Error as exc:
+            raise _library_error(exc) from exc
+
+    insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresAggregateRecorder.select_events)
+
+
+_library_insert = getattr(PostgresAggregateRecorder.insert_events, "__wrapped__",
+                          PostgresAggregateRecorder.insert_events)  # without its own retry
 
 
 class PostgresKeyedRecorder(PostgresApplicationRecorder):
@@ -347,6 +441,7 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
             oid_type=SQL(self.datastore.originator_id_type))
         self._append_one_name = f"touchstream_{self.events_table_name}_append_one".encode()
         self._prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()  # connections
+        self._held = held_connections(self.datastore)
         # The statements as bytes, rendered once (a ``Composed`` is rendered again on
         # every execute: identifier quoting per part).
         self._rendered: dict[int, bytes] = {}
@@ -404,7 +499,9 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         and a dict row per result were a fifth of a command's client CPU (py-spy); then
         psycopg's cursor (query conversion, parameter dumping, its prepare bookkeeping, the
         result's rows) was a third of what was left, ~90 us a command. Libpq's blocking
-        call releases the GIL as the cursor's wait does. What matters is kept: a pool not
+        call releases the GIL as the cursor's wait does. Then the pool's own ``getconn`` and
+        ``putconn`` (locks, statistics, logging: a tenth of what was left) are skipped for
+        the connections ``HeldConnections`` keeps. What matters is kept: a pool not
         open yet is opened the library's way, a broken connection goes back to the pool
         to be discarded, and errors become the library's (``IntegrityError`` for a
         duplicate key or version, the retried ``OperationalError`` / ``InterfaceError``
@@ -413,40 +510,25 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         key, seq, event_id, oid, version, topic, state = params
         values = [key.encode(), b"%d" % seq, str(event_id).encode(), str(oid).encode(),
                   b"%d" % version, topic.encode(), state]
-        pool = self.datastore.pool
-        if pool.closed:
+        held = self._held
+        if held.pool.closed:
+            held.release()
             with self.datastore.get_connection():
                 pass
         try:
-            conn = pool.getconn()
+            conn, until = held.take()
             try:
                 result = self._exec_append_one(conn, values)
             finally:
-                pool.putconn(conn)
+                held.give(conn, until)
         except psycopg.Error as exc:
             raise _library_error(exc) from exc
         return int(result.get_value(0, 0))
 
     def _exec_append_one(self, conn: Any, values: list[bytes]) -> Any:
-        pgconn = conn.pgconn
-        name = self._append_one_name
-        for attempt in (1, 2):
-            if conn not in self._prepared_on:
-                prepared = pgconn.prepare(name, self._sql(conn, self._append_one))
-                if prepared.status != pq.ExecStatus.COMMAND_OK:
-                    failed = _result_error(conn, prepared)
-                    if not isinstance(failed, psycopg.errors.DuplicatePreparedStatement):
-                        raise failed
-                self._prepared_on.add(conn)
-            result = pgconn.exec_prepared(name, values, _APPEND_ONE_FORMATS, 0)
-            if result.status == pq.ExecStatus.TUPLES_OK:
-                return result
-            error = _result_error(conn, result)
-            if attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName):
-                self._prepared_on.discard(conn)
-                continue
-            raise error
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _exec_prepared(conn, self._prepared_on, self._append_one_name,
+                              self._sql(conn, self._append_one), values, _APPEND_ONE_FORMATS,
+                              pq.ExecStatus.TUPLES_OK)
 
     insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresApplicationRecorder.select_events)
@@ -515,6 +597,81 @@ class PostgresStoreFactory(PostgresFactory):
     aggregate_recorder_class = BoundedPostgresAggregateRecorder
     application_recorder_class = PostgresKeyedRecorder
 
+    def close(self) -> None:
+        self._release_held()
+        super().close()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
+                 exc_tb: TracebackType | None) -> None:
+        self._release_held()
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _release_held(self) -> None:
+        datastore = getattr(self, "datastore", None)  # None: the factory failed to build it
+        held = _HELD.pop(datastore, None) if datastore is not None else None
+        if held is not None:
+            held.release()  # back to the pool first, which then closes them with the rest
+
+
+class HeldConnections:
+    """A few of a pool's connections kept out of it between one-event calls: taking one
+    and giving it back is a deque's ``pop`` and ``append``, where the pool's ``getconn`` and
+    ``putconn`` (a lock, a condition, statistics and logging each way) were a tenth of a
+    command's client CPU (py-spy).
+
+    The pool's rules still hold, because every connection comes from the pool and goes
+    back to it: with a transaction or an error on it, or broken (a lost server: the pool
+    discards it and opens another), after ``HOLD_S`` (the pool then applies its own
+    lifetime), when more than ``KEEP`` are idle, and when the pool closes
+    (``PostgresStoreFactory.close``; a call that finds the pool closed releases them too).
+    So at most ``KEEP`` of the pool's connections wait here, and a held one is never used
+    by two threads at once."""
+
+    KEEP = 2
+    HOLD_S = 30.0
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self._idle: deque[tuple[Any, float]] = deque()
+
+    def take(self) -> tuple[Any, float]:
+        """A connection and when it must go back to the pool (the pool's ``getconn`` when
+        none is idle here: its wait, timeout and errors)."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self.pool.getconn(), time.monotonic() + self.HOLD_S
+
+    def give(self, conn: Any, until: float) -> None:
+        # libpq's transaction status is UNKNOWN on a bad (lost) connection: IDLE is both
+        # "no transaction" and "not broken".
+        if (conn.pgconn.transaction_status == _IDLE and len(self._idle) < self.KEEP
+                and time.monotonic() < until and not self.pool.closed):
+            self._idle.append((conn, until))
+        else:
+            self.pool.putconn(conn)
+
+    def release(self) -> None:
+        """Every idle connection back to the pool."""
+        while True:
+            try:
+                conn, _ = self._idle.pop()
+            except IndexError:
+                return
+            self.pool.putconn(conn)
+
+
+_IDLE = int(pq.TransactionStatus.IDLE)
+_HELD: weakref.WeakKeyDictionary[Any, HeldConnections] = weakref.WeakKeyDictionary()
+
+
+def held_connections(datastore: PostgresDatastore) -> HeldConnections:
+    """The datastore's ``HeldConnections`` (one per datastore, shared by its recorders)."""
+    held = _HELD.get(datastore)
+    if held is None:
+        held = _HELD.setdefault(datastore, HeldConnections(datastore.pool))
+    return held
+
 
 # psycopg's errors as the library's, most specific first (as its ``get_connection``).
 _LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] = (
@@ -529,8 +686,36 @@ _LIBRARY_ERRORS: tuple[tuple[type[psycopg.Error], type[PersistenceError]], ...] 
 )
 
 
-# The append-one parameters' formats: text, the state (bytea) binary.
+# The append-one parameters' formats: text, the state (bytea) binary; the same for the
+# snapshot insert's four.
 _APPEND_ONE_FORMATS = [pq.Format.TEXT] * 6 + [pq.Format.BINARY]
+_INSERT_ONE_FORMATS = [pq.Format.TEXT] * 3 + [pq.Format.BINARY]
+
+
+def _exec_prepared(conn: Any, prepared_on: weakref.WeakSet[Any], name: bytes, sql: bytes,
+                   values: list[bytes], formats: list[pq.Format], ok: pq.ExecStatus) -> Any:
+    """``sql`` run on ``conn`` as the statement ``name``, prepared there first unless
+    ``prepared_on`` holds ``conn``; its libpq result, or its error as psycopg raises it. A
+    statement gone from its connection (nothing here deallocates it) is prepared again,
+    once."""
+    pgconn = conn.pgconn
+    for attempt in (1, 2):
+        if conn not in prepared_on:
+            prepared = pgconn.prepare(name, sql)
+            if prepared.status != pq.ExecStatus.COMMAND_OK:
+                failed = _result_error(conn, prepared)
+                if not isinstance(failed, psycopg.errors.DuplicatePreparedStatement):
+                    raise failed
+            prepared_on.add(conn)
+        result = pgconn.exec_prepared(name, values, formats, 0)
+        if result.status == ok:
+            return result
+        error = _result_error(conn, result)
+        if attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName):
+            prepared_on.discard(conn)
+            continue
+        raise error
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _encoding(conn: Any) -> str:

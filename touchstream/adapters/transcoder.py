@@ -17,7 +17,8 @@ decoding runs orjson, then one pass that untags.
 ``encode_prepared`` is ``encode`` for a state whose UUIDs were tagged by the caller
 (``tag``): orjson's ``default`` hook tags the datetimes and Decimals wherever they
 are, so no Python pass runs over the keys (the bulk writer's rows, where the
-per-key pass was about half the cost of transcoding a state).
+per-key pass was about half the cost of transcoding a state). ``tag_names`` lets that
+caller tag its ids and times itself, without orjson calling back for each.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ class OrjsonTranscoder(JSONTranscoder):
     def tag(self, o: Any) -> Any:
         """``o`` as ``encode`` writes it (a registered type as its ``_type_``/``_data_``)."""
         return self._tagged(o)
+
+    def tag_names(self) -> tuple[str | None, str | None]:
+        """The names ``encode`` tags a UUID and a datetime with when their transcodings are
+        the library's own (``UUIDAsHex``: ``{"_type_": name, "_data_": u.hex}``;
+        ``DatetimeAsISO``: ``d.isoformat()``), so that a caller may build those tags itself
+        without a call per value; None for a type transcoded any other way."""
+        found = [(self.types.get(cls), kind) for cls, kind in ((UUID, UUIDAsHex),
+                                                                (datetime, DatetimeAsISO))]
+        return tuple(t.name if type(t) is kind else None  # type: ignore[return-value]
+                     for t, kind in found)
 
     def _default(self, o: Any) -> Any:
         transcoding = self.types.get(o.__class__)
