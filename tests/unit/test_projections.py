@@ -262,6 +262,32 @@ def test_two_workers_on_one_generation_never_apply_an_event_twice(store: ReadSto
         db.close()
 
 
+def test_a_worker_behind_another_on_its_generation_catches_up_to_it_in_one_step(
+        store: ReadStore) -> None:
+    # A worker reads from where its own last step left its read models (no statement to
+    # ask); when another process went further meanwhile, that step applies nothing, and
+    # the next one reads from where the other left them.
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    for i in range(30):
+        story.touch(ada, Customer.CallLogged, "phone", **call_fields(f"c{i}"))
+    feed(source, ada)
+    dbs = [store.connect(), store.connect()]
+    behind, ahead = (Worker(db, source, [(p, None) for p in registry.select(None)], batch=7)  # type: ignore[arg-type]
+                     for db in dbs)
+    assert behind.step() == 7
+    ahead.catch_up()
+    assert behind.step() == 7  # read from 7, under lock found at 31: nothing applied
+    assert behind.step() == 0
+    timeline = live_generation(dbs[0], "timeline")
+    assert timeline is not None and (timeline.position, timeline.events) == (31, 31)
+    assert dbs[0].scalar("SELECT COUNT(*) FROM timeline_g1_entry") == 31
+    s = SummaryView(store).summary(str(ada.id))
+    assert s is not None and s["channels"]["phone"]["touches"] == 30
+    for db in dbs:
+        db.close()
+
+
 def test_reads_keep_answering_while_a_rebuild_swaps_generations(store: ReadStore) -> None:
     import threading
 
