@@ -181,6 +181,9 @@ class AccessRecorder:
 
     #: most entries written in one transaction (a burst is split, nothing is refused)
     MAX_BATCH = 512
+    #: a loop hands its records to the writer once this many are queued (or at the end
+    #: of its turn): see ``__init__``
+    HAND_OVER_AT = 16
 
     def __init__(self, store: ReadStore, *, timeout_s: float | None = None) -> None:
         self.store = store
@@ -189,7 +192,7 @@ class AccessRecorder:
         self._commit: GroupCommit[AccessEntry, None] = GroupCommit(
             self._append, name="access-log-writer", max_batch=self.MAX_BATCH,
             timeout_s=float(store.timeout_s) if timeout_s is None else timeout_s,
-            on_error=lambda _: self._reset())
+            on_error=lambda _: self._reset(), hand_over_at=self.HAND_OVER_AT)
 
     def _conn(self) -> Db:
         if self._db is None:
