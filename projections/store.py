@@ -7,8 +7,10 @@ holds a literal ``?`` or ``%`` (patterns travel as parameters).
 
 On SQLite the read audit's access log (``audit_access`` and its seals) lives in a
 file of its own beside the read store's, ``audit.db``, ATTACHed to every connection
-as the schema ``audit``, so its tables are named as if they were in the read store
-(SQLite looks an unqualified name up in ``main`` first, then in ``audit``). Why a
+as the schema ``audit`` (the access-log code names its tables ``audit.<table>``; an
+unqualified name finds them too, as SQLite looks in ``main`` first, then in ``audit``;
+a ``BEGIN IMMEDIATE`` takes the write lock of both files, so a read-model batch holds
+up access-log commits while it writes, as it did when they shared a file). Why a
 file of its own: every commit to a WAL file makes every other connection to that
 file discard its page cache at its next read, and the access log commits once per
 batch of audited reads; in one file with the read models, the loop's timeline and

@@ -89,6 +89,12 @@ TABLES = ("audit_access", *(f"{SEAL_PREFIX}_{t}" for t in ("seals", "leaves", "n
                                                           "verified")))
 
 
+#: the access records' table by dialect; on SQLite schema-qualified, so that nothing but
+#: ``move_into_audit_file`` ever touches a table of that name in ``read.db`` (an older
+#: process still writing there is then caught by the move, never written into)
+_TABLE = {"sqlite": f"{AUDIT_SCHEMA}.audit_access", "postgres": "audit_access"}
+
+
 def seal_prefix(db: Db) -> str:
     """The prefix of the access log's seal tables on ``db``: schema-qualified on SQLite,
     so that ``SealStore`` creates them in the access-log file."""
@@ -100,7 +106,7 @@ def ensure_schema(db: Db) -> None:
     still kept in the read store's own file (the layout before ``audit.db``)."""
     if db.dialect == "sqlite":
         move_into_audit_file(db)
-    table = f"{AUDIT_SCHEMA}.audit_access" if db.dialect == "sqlite" else "audit_access"
+    table = _TABLE[db.dialect]
     with db.write():
         if db.dialect == "postgres":
             # Two processes (uvicorn workers) creating the table at once race in
@@ -180,7 +186,7 @@ Head = tuple[int, str]  # (last seq, its hash)
 
 def head(db: Db) -> Head:
     """The last record's sequence number and hash (0 and the genesis hash when empty)."""
-    last = db.one("SELECT seq, hash FROM audit_access ORDER BY seq DESC LIMIT 1")
+    last = db.one(f"SELECT seq, hash FROM {_TABLE[db.dialect]} ORDER BY seq DESC LIMIT 1")
     return (int(last[0]), last[1]) if last else (0, GENESIS)
 
 
@@ -201,7 +207,7 @@ def _insert(db: Db, records: Sequence[AccessRecord]) -> None:
     # one round trip, and on SQLite one step, which releases and retakes the GIL once
     # (a writer thread waits up to the switch interval for each retake while the
     # event loop is busy).
-    db.execute(f"INSERT INTO audit_access ({_COLUMNS}) VALUES "
+    db.execute(f"INSERT INTO {_TABLE[db.dialect]} ({_COLUMNS}) VALUES "
                + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(records)),
                [v for r in records for v in (r.seq, *r.entry, r.previous, r.hash)])
 
@@ -333,7 +339,7 @@ def records(db: Db, *, customer_id: str | None = None, key_id: str | None = None
     if since is not None:
         where.append("at >= ?")
         params.append(since)
-    sql = (f"SELECT {_COLUMNS} FROM audit_access"
+    sql = (f"SELECT {_COLUMNS} FROM {_TABLE[db.dialect]}"
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY seq LIMIT ?")
     return [_record(r) for r in db.all(sql, (*params, limit))]
 
@@ -342,7 +348,7 @@ def verify_chain(db: Db) -> list[str]:
     """Problems in the chain (empty when intact): each names the first bad sequence number."""
     problems: list[str] = []
     previous, expected_seq = GENESIS, 1
-    for row in db.execute(f"SELECT {_COLUMNS} FROM audit_access ORDER BY seq"):
+    for row in db.execute(f"SELECT {_COLUMNS} FROM {_TABLE[db.dialect]} ORDER BY seq"):
         rec = _record(row)
         if rec.seq != expected_seq:
             problems.append(f"access records {expected_seq}..{rec.seq - 1} are missing")
@@ -374,7 +380,7 @@ class AccessLog:
                              inclusive_of_start: bool = True) -> Sequence[Any]:
         low = 0 if start is None else start
         op = ">=" if inclusive_of_start else ">"
-        sql = f"SELECT {_COLUMNS} FROM audit_access WHERE seq {op} ?"
+        sql = f"SELECT {_COLUMNS} FROM {_TABLE[self.db.dialect]} WHERE seq {op} ?"
         params: list[Any] = [low]
         if stop is not None:
             sql += " AND seq <= ?"
@@ -388,5 +394,5 @@ class AccessLog:
                              canonical(rec.entry, rec.previous) + rec.hash.encode("ascii"))
 
     def max_notification_id(self) -> int | None:
-        found = self.db.scalar("SELECT MAX(seq) FROM audit_access")
+        found = self.db.scalar(f"SELECT MAX(seq) FROM {_TABLE[self.db.dialect]}")
         return None if found is None else int(found)

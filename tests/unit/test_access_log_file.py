@@ -24,23 +24,31 @@ def _entry(k: int) -> access_log.AccessEntry:
 
 
 def _old_layout(folder: Path, records: int = 12) -> None:
-    """A read store as written before ``audit.db``: the access log and its seals in
-    ``read.db``, through a plain connection (no access-log file attached)."""
-    db = Db("sqlite", sqlite3.connect(folder / "read.db", isolation_level=None))
+    """A read store as written before ``audit.db``: the access log and its seals (made
+    by today's code in a scratch folder) copied into ``read.db`` itself, with the same
+    DDL, through a plain connection; the seal key in ``folder``."""
+    made = ReadStore(f"sqlite:///{folder / 'scratch' / 'read.db'}").connect()
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE audit_access (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, "
-                   "key_id TEXT NOT NULL, role TEXT NOT NULL, route TEXT NOT NULL, "
-                   "customer_id TEXT NOT NULL, request_id TEXT NOT NULL, client TEXT NOT NULL, "
-                   "previous TEXT NOT NULL, hash TEXT NOT NULL)")
-        db.execute("CREATE INDEX audit_access_customer ON audit_access (customer_id, seq)")
-        access_log.append(db, [_entry(k) for k in range(records - 2)])
-        seals = SealStore(db, prefix="audit_access")
+        access_log.ensure_schema(made)
+        access_log.append(made, [_entry(k) for k in range(records - 2)])
+        seals = SealStore(made, prefix=access_log.seal_prefix(made))
         seals.ensure_schema()
-        seal_log(seals, access_log.AccessLog(db), load_key(folder, create=True))
-        access_log.append(db, [_entry(k) for k in range(records - 2, records)])  # unsealed
+        seal_log(seals, access_log.AccessLog(made), load_key(folder, create=True))
+        access_log.append(made, [_entry(k) for k in range(records - 2, records)])  # unsealed
     finally:
-        db.close()
+        made.close()
+    old = sqlite3.connect(folder / "read.db", isolation_level=None)
+    try:
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("ATTACH DATABASE ? AS made", (str(folder / "scratch" / "audit.db"),))
+        for (sql,) in old.execute("SELECT sql FROM made.sqlite_master WHERE sql IS NOT NULL "
+                                  "ORDER BY type DESC").fetchall():  # tables, then indexes
+            old.execute(sql)
+        for name in access_log.TABLES:
+            old.execute(f"INSERT INTO main.{name} SELECT * FROM made.{name}")
+        old.execute("DETACH DATABASE made")
+    finally:
+        old.close()
 
 
 def _tables(db: Db, schema: str) -> set[str]:
