@@ -196,7 +196,7 @@ def _fill_group(uri: str, timeout_s: int, scratch: str | None,
     if scratch is None:
         db = ReadStore(uri, timeout_s=timeout_s).connect()
     else:
-        db = ReadStore(f"sqlite:///{scratch}", timeout_s=timeout_s).connect()
+        db = ReadStore(f"sqlite:///{scratch}", timeout_s=timeout_s, access_log=False).connect()
         # A scratch file nobody else opens, removed after the copy or on any failure:
         # no fsync, and a rollback journal in memory instead of the WAL (whose pages
         # are written twice, once more at each checkpoint: ~10 µs of CPU per event).

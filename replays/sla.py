@@ -78,7 +78,7 @@ def what_if(source: EventSource, current: SlaConfig, new: SlaConfig, start: date
             end: datetime, as_of: datetime) -> WhatIf:
     """Replay the service history into a scratch read model and judge it twice."""
     with tempfile.TemporaryDirectory(prefix="touchstream-whatif-") as scratch:
-        store = ReadStore(f"sqlite:///{Path(scratch) / 'service.db'}")
+        store = ReadStore(f"sqlite:///{Path(scratch) / 'service.db'}", access_log=False)
         db = store.connect()
         try:
             Worker(db, source, [(registry.get("service"), None)]).catch_up()

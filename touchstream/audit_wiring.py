@@ -63,7 +63,7 @@ def open_audit(settings: Settings, hub: Hub | None = None, *,
     try:
         if access:
             access_log.ensure_schema(db)
-            store = SealStore(db, prefix="audit_access")
+            store = SealStore(db, prefix=access_log.seal_prefix(db))
             sealed: Any = access_log.AccessLog(db)
         else:
             store = SealStore(db)

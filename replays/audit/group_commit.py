@@ -89,6 +89,8 @@ class GroupCommit(Generic[T, R]):
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._writer: threading.Thread | None = None
+        #: the writer waits for items (set and cleared by the writer, under ``_lock``)
+        self._idle = False
         self._closing = False
         #: each loop's group of the current turn (its waiters share one timeout timer)
         self._turn: dict[asyncio.AbstractEventLoop, _Loop] = {}
@@ -157,10 +159,13 @@ class GroupCommit(Generic[T, R]):
                 self._release()
 
     def _release(self) -> None:
-        """Let the writer take everything queued (called holding ``_lock``)."""
+        """Let the writer take everything queued (called holding ``_lock``). The writer is
+        woken only if it waits: a writer busy writing looks at ``_released`` again, under
+        this lock, before it waits (a notify then is a Python call for nothing)."""
         if self._released < len(self._queue):
             self._released = len(self._queue)
-            self._wake.notify()
+            if self._idle:
+                self._wake.notify()
 
     def _run(self) -> None:
         try:
@@ -175,7 +180,9 @@ class GroupCommit(Generic[T, R]):
         while True:
             with self._lock:
                 while not self._released and not self._closing:
+                    self._idle = True
                     self._wake.wait()
+                    self._idle = False
                 if self._closing:
                     self._released = len(self._queue)
                 if not self._released:

@@ -2,7 +2,9 @@
 
 Tables (SQLite and PostgreSQL alike):
 
-- ``audit_seals`` (``<prefix>_seals``; the read audit's are ``audit_access_seals``): one row per seal, the signed fields (``standalone_verify.seal_message``)
+- ``audit_seals`` (``<prefix>_seals``; the read audit's are ``audit_access_seals``, on
+  SQLite in the access-log file, ``audit.db``): one row per seal, the signed fields
+  (``standalone_verify.seal_message``)
   plus the frontier at that size (not signed: checked against the signed root before use).
 - ``audit_leaves``: the leaf hash and log position of every sealed event, by leaf index.
   A cache, never trusted on its own: it is what makes proofs cheap and lets a failed

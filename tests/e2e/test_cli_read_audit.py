@@ -128,7 +128,7 @@ def test_a_read_the_access_log_refuses_prints_nothing_and_exits_5(tmp_path: Path
     db = ReadStore(settings_mod.load(env).read_store).connect()
     try:
         access_log.ensure_schema(db)
-        db.execute("CREATE TRIGGER audit_down BEFORE INSERT ON audit_access "
+        db.execute("CREATE TRIGGER audit.audit_down BEFORE INSERT ON audit_access "
                    "BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
     finally:
         db.close()

@@ -297,7 +297,7 @@ def test_a_page_whose_read_cannot_be_recorded_shows_nothing(ch: ConsoleHub) -> N
     c, csrf = signed_in(ch)
     event = ch.deps.read_views.timeline.page(ch.demo.ada, limit=1).items[0]["event_id"]
     db = ReadStore(ch.deps.settings.read_store).connect()
-    db.execute("CREATE TRIGGER console_audit_down BEFORE INSERT ON audit_access "
+    db.execute("CREATE TRIGGER audit.console_audit_down BEFORE INSERT ON audit_access "
                "BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
     try:
         for path in (f"/console/customers/{ch.demo.ada}",

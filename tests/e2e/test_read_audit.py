@@ -331,7 +331,7 @@ def test_a_read_route_answers_503_and_shows_nothing_when_the_access_log_refuses(
     event = _read(served, "agent", f"/customers/{bob}/timeline").json()["items"][0]["event_id"]
     db = ReadStore(served.settings.read_store).connect()
     try:
-        db.execute("CREATE TRIGGER audit_down BEFORE INSERT ON audit_access "
+        db.execute("CREATE TRIGGER audit.audit_down BEFORE INSERT ON audit_access "
                    "BEGIN SELECT RAISE(ABORT, 'audit store down'); END")
     finally:
         db.close()
