@@ -16,7 +16,8 @@ class CoreSettings(Section):
     title = "Core"
 
     data: Path = Field(Path("./touchstream-data"), description=(
-        "Data folder: SQLite files, blobs, checkpoints, key and email state."))
+        "Data folder: SQLite files (`events.db`, `read.db`, the access log `audit.db`, …), "
+        "blobs, checkpoints, key and email state."))
     default_region: str | None = Field(None, description=(
         "ISO region (`GB`, `DE`, `US`…) for numbers written without `+<country>`; "
         "no country is assumed when unset."))
@@ -60,7 +61,8 @@ class StoreSettings(Section):
         "(or `?host=/socket/dir`), or `esdb://…` / `kurrentdb://…` for EventStoreDB/KurrentDB."))
     read_store: str | None = Field(None, description=(
         "Default `sqlite:///<data>/read.db`. Where read models and API keys live: SQLite or "
-        "PostgreSQL, whatever the event store."))
+        "PostgreSQL, whatever the event store. On SQLite the read audit's access log is a "
+        "second file beside it, `audit.db` (see Read audit)."))
     snapshot_interval: int = Field(50, ge=0, description=(
         "Snapshot a customer every N events, so long streams load as fast as short ones."))
     kurrentdb_root_certificates: str | None = Field(None, description=(
