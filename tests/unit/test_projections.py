@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from domain.customer import Customer
 from projections import registry
 from projections.directory.view import DirectoryView
 from projections.engine import TRACKING, Worker, live_generation
-from projections.store import ReadStore
+from projections.store import Db, ReadStore
 from projections.summary.view import SummaryView
 from projections.timeline.view import Cursor, TimelineFilter, TimelineView
 from tests.support.readside import ListSource, Story, call_fields, email_fields, feed
@@ -243,15 +244,22 @@ def test_a_failed_batch_leaves_rows_and_position_untouched(store: ReadStore) -> 
     db.close()
 
 
-def test_two_workers_on_one_generation_never_apply_an_event_twice(store: ReadStore) -> None:
+def _calls_and_two_workers(store: ReadStore, calls: int) -> tuple[Any, list[Db], list[Worker]]:
+    """A customer with ``calls`` calls, and two workers (batches of 7) on their own
+    connections to ``store``, every read model on one generation."""
     story, source = Story(), ListSource()
     ada = story.register("Ada")
-    for i in range(50):
+    for i in range(calls):
         story.touch(ada, Customer.CallLogged, "phone", **call_fields(f"c{i}"))
     feed(source, ada)
     dbs = [store.connect(), store.connect()]
     workers = [Worker(db, source, [(p, None) for p in registry.select(None)], batch=7)  # type: ignore[arg-type]
                for db in dbs]
+    return ada, dbs, workers
+
+
+def test_two_workers_on_one_generation_never_apply_an_event_twice(store: ReadStore) -> None:
+    ada, dbs, workers = _calls_and_two_workers(store, 50)
     for _ in range(20):  # interleaved, each reading the position the other left
         for w in workers:
             w.step()
@@ -267,14 +275,7 @@ def test_a_worker_behind_another_on_its_generation_catches_up_to_it_in_one_step(
     # A worker reads from where its own last step left its read models (no statement to
     # ask); when another process went further meanwhile, that step applies nothing, and
     # the next one reads from where the other left them.
-    story, source = Story(), ListSource()
-    ada = story.register("Ada")
-    for i in range(30):
-        story.touch(ada, Customer.CallLogged, "phone", **call_fields(f"c{i}"))
-    feed(source, ada)
-    dbs = [store.connect(), store.connect()]
-    behind, ahead = (Worker(db, source, [(p, None) for p in registry.select(None)], batch=7)  # type: ignore[arg-type]
-                     for db in dbs)
+    ada, dbs, (behind, ahead) = _calls_and_two_workers(store, 30)
     assert behind.step() == 7
     ahead.catch_up()
     assert behind.step() == 7  # read from 7, under lock found at 31: nothing applied

@@ -246,6 +246,7 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 RETRY_WAIT_S = 0.1
 
 
@@ -299,23 +300,15 @@ class BoundedPostgresAggregateRecorder(PostgresAggregateRecorder):
         e = stored_events[0]
         values = [str(e.originator_id).encode(), b"%d" % e.originator_version,
                   e.topic.encode(), bytes(e.state)]
-        held = self._held
-        if held.pool.closed:
-            held.release()
-            with self.datastore.get_connection():
-                pass
-        try:
-            conn, until = held.take()
-            try:
-                sql = self._insert_one_sql
-                if sql is None:
-                    sql = self._insert_one_sql = self._insert_one.as_bytes(conn)
-                _exec_prepared(conn, self._prepared_on, self._insert_one_name, sql, values,
-                               _INSERT_ONE_FORMATS, pq.ExecStatus.COMMAND_OK)
-            finally:
-                held.give(conn, until)
-        except psycopg.Error as exc:
-            raise _library_error(exc) from exc
+
+        def insert(conn: Any) -> None:
+            sql = self._insert_one_sql
+            if sql is None:
+                sql = self._insert_one_sql = self._insert_one.as_bytes(conn)
+            _exec_prepared(conn, self._prepared_on, self._insert_one_name, sql, values,
+                           _INSERT_ONE_FORMATS, pq.ExecStatus.COMMAND_OK)
+
+        self._held.run(self.datastore, insert)
 
     insert_events = _within_store_timeout(_insert_once)
     select_events = _within_store_timeout(PostgresAggregateRecorder.select_events)
@@ -510,19 +503,7 @@ class PostgresKeyedRecorder(PostgresApplicationRecorder):
         key, seq, event_id, oid, version, topic, state = params
         values = [key.encode(), b"%d" % seq, str(event_id).encode(), str(oid).encode(),
                   b"%d" % version, topic.encode(), state]
-        held = self._held
-        if held.pool.closed:
-            held.release()
-            with self.datastore.get_connection():
-                pass
-        try:
-            conn, until = held.take()
-            try:
-                result = self._exec_append_one(conn, values)
-            finally:
-                held.give(conn, until)
-        except psycopg.Error as exc:
-            raise _library_error(exc) from exc
+        result = self._held.run(self.datastore, lambda conn: self._exec_append_one(conn, values))
         return int(result.get_value(0, 0))
 
     def _exec_append_one(self, conn: Any, values: list[bytes]) -> Any:
@@ -650,6 +631,22 @@ class HeldConnections:
             self._idle.append((conn, until))
         else:
             self.pool.putconn(conn)
+
+    def run(self, datastore: Any, call: Callable[[Any], R]) -> R:
+        """``call(conn)`` on a held connection, given back after; a pool found closed is
+        opened again the library's way first, and psycopg's errors become the library's."""
+        if self.pool.closed:
+            self.release()
+            with datastore.get_connection():
+                pass
+        try:
+            conn, until = self.take()
+            try:
+                return call(conn)
+            finally:
+                self.give(conn, until)
+        except psycopg.Error as exc:
+            raise _library_error(exc) from exc
 
     def release(self) -> None:
         """Every idle connection back to the pool."""
