@@ -42,15 +42,20 @@ def test_a_save_of_several_events_returns_the_ids_they_are_read_under(tmp_path: 
 
 
 
+@pytest.mark.parametrize("way", ["kept writer", "pool's writer"])
 def test_a_one_event_keyed_save_is_one_transaction_and_fails_as_the_library(
-    tmp_path: Path,
+    tmp_path: Path, way: str,
 ) -> None:
     """One event under one key (a command's save) has its own short path: ids in order
     with the other saves, the key row as a multi-event save writes it, and a repeated
-    key or version is the library's ``IntegrityError`` with nothing half-written."""
+    key or version is the library's ``IntegrityError`` with nothing half-written. The
+    same on the recorder's kept connection and, where readers and writers exclude each
+    other (an in-memory database), on the pool's writer taken and given back."""
     hub = make_hub(write_env("sqlite", tmp_path / "data"))
     try:
         recorder = hub.recorder
+        if way == "pool's writer":
+            recorder.datastore.pool._mutually_exclusive_read_write = True
         first, second = _events(1), _events(2)
         (one,) = recorder.insert_events(first, source_keys=[("k-one", 0, uuid4())])
         two = recorder.insert_events(

@@ -121,7 +121,6 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         writers each way) were another tenth. The pool closes it with its others. An
         in-memory database (readers and writers mutually exclusive) or a pool without
         the lock takes the pool's way."""
-        key, seq, oid, version, event_id = key_row
         pool = self.datastore.pool
         lock = getattr(pool, "_writer_lock", None)
         if lock is None or getattr(pool, "_mutually_exclusive_read_write", True):
@@ -132,24 +131,12 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
             writer = self._writer
             if writer is None or writer.closed:
                 writer = self._writer = pool.get_connection()  # kept: in use, closed with the pool
-            raw = writer._sqlite_conn
             try:
-                raw.execute("BEGIN")
-                try:
-                    notification_id = int(raw.execute(self.insert_events_statement, (
-                        _oid(s.originator_id), s.originator_version, s.topic, s.state,
-                    )).lastrowid)
-                    raw.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version,
-                                                     str(event_id)))
-                    raw.commit()
-                except BaseException:
-                    raw.rollback()
-                    raise
+                return _write_one(writer._sqlite_conn, self.insert_events_statement, s, key_row)
             except sqlite3.Error as exc:
                 raise _sqlite_library_error(exc) from exc
         finally:
             lock.release()
-        return notification_id
 
     _writer: Any = None
 
@@ -158,23 +145,11 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         pool = self.datastore.pool
         conn = pool.get_connection(is_writer=True)
         try:
-            with conn.cursor() as c:
-                c.execute("BEGIN")
-                try:
-                    c.execute(self.insert_events_statement, (
-                        _oid(s.originator_id), s.originator_version, s.topic, s.state))
-                    notification_id = int(c.lastrowid)
-                    key, seq, oid, version, event_id = key_row
-                    c.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version, str(event_id)))
-                    conn.commit()
-                except BaseException:
-                    conn.rollback()
-                    raise
+            return _write_one(conn._sqlite_conn, self.insert_events_statement, s, key_row)
         except sqlite3.Error as exc:
             raise _sqlite_library_error(exc) from exc
         finally:
             pool.put_connection(conn)
-        return notification_id
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         if len(stored_events) > 1:
@@ -747,6 +722,23 @@ _SQLITE_LIBRARY_ERRORS: tuple[tuple[type[sqlite3.Error], type[PersistenceError]]
     (sqlite3.NotSupportedError, NotSupportedError),
     (sqlite3.DatabaseError, DatabaseError),
 )
+
+
+def _write_one(raw: sqlite3.Connection, insert_event: str, s: StoredEvent,
+               key_row: tuple[Any, ...]) -> int:
+    """One event and its key row in one transaction on ``raw``; the event's notification
+    id. A failure rolls back and is raised as it came."""
+    key, seq, oid, version, event_id = key_row
+    raw.execute("BEGIN")
+    try:
+        notification_id = int(raw.execute(insert_event, (
+            _oid(s.originator_id), s.originator_version, s.topic, s.state)).lastrowid)
+        raw.execute(_SQLITE_INSERT_KEY, (key, seq, _oid(oid), version, str(event_id)))
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    return notification_id
 
 
 def _sqlite_library_error(exc: sqlite3.Error) -> PersistenceError:
