@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import threading
 import time
 import weakref
 from collections import deque
@@ -125,12 +126,12 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
         lock = getattr(pool, "_writer_lock", None)
         if lock is None or getattr(pool, "_mutually_exclusive_read_write", True):
             return self._insert_one_pooled(s, key_row)
+        writer = self._writer
+        if writer is None or writer.closed:
+            writer = self._keep_a_connection(pool)
         if not lock.acquire(timeout=pool.pool_timeout):
             raise ConnectionUnavailableError("Timed out waiting for return of writer")
         try:
-            writer = self._writer
-            if writer is None or writer.closed:
-                writer = self._writer = pool.get_connection()  # kept: in use, closed with the pool
             try:
                 return _write_one(writer._sqlite_conn, self.insert_events_statement, s, key_row)
             except sqlite3.Error as exc:
@@ -139,6 +140,22 @@ class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
             lock.release()
 
     _writer: Any = None
+    _keeping = threading.Lock()
+
+    def _keep_a_connection(self, pool: Any) -> Any:
+        """A connection from ``pool`` for ``_insert_one`` to keep (in use, closed with the
+        pool). Taken BEFORE the writer lock, never under it: the pool's ``get_connection``
+        takes its queue's semaphore and then the writer lock, so taking the semaphore
+        while holding the writer lock deadlocks with a writer queued there (both waited
+        out the pool's timeout: two concurrent first saves of a fresh hub failed)."""
+        conn = pool.get_connection()
+        with self._keeping:
+            kept = self._writer
+            if kept is None or kept.closed:
+                self._writer = conn
+                return conn
+        pool.put_connection(conn)  # another thread kept one first
+        return kept
 
     def _insert_one_pooled(self, s: StoredEvent, key_row: tuple[Any, ...]) -> int:
         """``_insert_one`` on the pool's writer connection, taken and given back."""
