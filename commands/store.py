@@ -242,8 +242,7 @@ class CustomerStore:
         the cache."""
         keyed: list[KeyedEvent] = [(key, 0, event_id, 0)]
         (position,) = self.app.recorder.insert_events([stored], **self.keys.save_kwargs(keyed))
-        n = self.snapshot_interval  # ``snapshot_due``'s test, inline: one save in n takes one
-        if n > 0 and customer.version // n > max(old_version, 0) // n:
+        if _crossed(self.snapshot_interval, customer.version, old_version):  # one save in n
             self.snapshot_due([customer], [old_version])
         self.remember(customer)
         return Recorded(customer_id=str(self.naming.customer_uuid(customer.id)),
@@ -262,6 +261,12 @@ class CustomerStore:
         if self.app.snapshots is None or n <= 0:
             return
         due = [Snapshot.take(c) for c, old in zip(customers, old_versions, strict=True)
-               if c.version // n > max(old, 0) // n]
+               if _crossed(n, c.version, old)]
         if due:
             self.app.snapshots.put(due)
+
+
+def _crossed(interval: int, version: int, old_version: int) -> bool:
+    """Whether a save from ``old_version`` to ``version`` crossed a multiple of the
+    snapshot ``interval`` (never, for an interval of 0: no snapshots)."""
+    return interval > 0 and version // interval > max(old_version, 0) // interval
