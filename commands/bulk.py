@@ -7,8 +7,10 @@ per touchpoint. A backfill of years of history instead:
   already recorded (re-importing a file records nothing new); a key seen
   twice in one batch is recorded once, the second copy gets the first's result;
 * groups the rest by customer and saves them in chunks of at most
-  ``chunk_events`` events and about ``chunk_bytes`` (the psycopg pipeline was
-  seen to hang around 0.5–1 MB in one insert). A chunk holds one customer's
+  ``chunk_events`` events and about ``chunk_bytes``, by default the limits the
+  store's recorder declares (``Hub.save_limits``: 2,000 events on SQLite, 500
+  and ~256 KB on PostgreSQL, where psycopg's pipeline was once seen to hang
+  around 0.5–1 MB in one insert). A chunk holds one customer's
   events, or the events of several customers one after the other: on the SQL
   stores one transaction may append to several streams, and a commit per
   customer would bound a backfill of many small customers by fsyncs. Each
@@ -50,8 +52,6 @@ from commands.touchpoints import KnownOwners
 from domain.customer import Customer
 from domain.errors import DomainError
 
-CHUNK_EVENTS = 500
-CHUNK_BYTES = 256 * 1024
 BATCH_COMMANDS = 5_000
 LOOKUP_BATCH = 500
 _EVENT_OVERHEAD_BYTES = 600  # provenance, topic and JSON punctuation of one stored event
@@ -76,15 +76,19 @@ class BulkImporter:
         self,
         hub: Hub,
         *,
-        chunk_events: int = CHUNK_EVENTS,
-        chunk_bytes: int = CHUNK_BYTES,
+        chunk_events: int | None = None,
+        chunk_bytes: int | None = None,
         batch_commands: int = BATCH_COMMANDS,
     ) -> None:
+        """``chunk_events``/``chunk_bytes``: smaller saves than the store's own limits
+        (None: the store's, ``hub.save_limits``, which has no byte limit on SQLite)."""
+        limits = hub.save_limits
+        chunk_events = limits.events if chunk_events is None else chunk_events
         if chunk_events < 1 or batch_commands < 1:
             raise ValueError("chunk_events and batch_commands must be at least 1")
         self.hub = hub
         self.chunk_events = chunk_events
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes: int | None = limits.bytes if chunk_bytes is None else chunk_bytes
         self.batch_commands = batch_commands
         self.rows = PlainTouchpoints(hub.context, encoder_for(hub.mapper))
 
@@ -189,7 +193,9 @@ class BulkImporter:
             piece: list[int] = []
             for i in indices:
                 cost = _EVENT_OVERHEAD_BYTES + _approx_size(batch[i])
-                if count and (count >= self.chunk_events or size + cost > self.chunk_bytes):
+                if count and (count >= self.chunk_events
+                              or (self.chunk_bytes is not None
+                                  and size + cost > self.chunk_bytes)):
                     if piece:
                         unit.append((customer_id, piece))
                     yield unit

@@ -59,7 +59,7 @@ from commands.errors import (
 from commands.idempotency import SourceKeyRows, idempotency_for
 from commands.identity import contact_key, normalise
 from commands.naming import NAMESPACE, StreamNaming
-from commands.ports import KeyShredder, Recorded, SourceKeyIndex
+from commands.ports import KeyShredder, Recorded, SaveLimits, SourceKeyIndex, save_limits_of
 from commands.provenance import source_key
 from commands.retry import MAX_ATTEMPTS
 from commands.store import MAX_MERGE_HOPS, CustomerStore, Prepared
@@ -117,6 +117,8 @@ class Hub(Application):
         self.key_index: SourceKeyIndex | None = (
             keys.index if isinstance(keys, SourceKeyRows) else None
         )
+        # How much one save may carry on this store (the bulk importer's chunks).
+        self.save_limits: SaveLimits = save_limits_of(self.recorder)
 
     @property
     def unknown_contacts(self) -> str:

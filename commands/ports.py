@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 SOURCE_KEYS_TABLE = "touchstream_source_keys"
+
+
+@dataclass(frozen=True)
+class SaveLimits:
+    """How much one save may carry on a store, as its recorder declares it (a class
+    attribute ``save_limits``): at most ``events`` events, and about ``bytes`` of stored
+    text (None: no byte limit). The bulk importer cuts a history into saves of this size."""
+
+    events: int = 500
+    bytes: int | None = 256 * 1024
+
+
+#: For a recorder that declares none: what every store took before recorders declared
+#: their own (the byte limit was psycopg's pipeline's, seen to hang at 0.5-1 MB).
+DEFAULT_SAVE_LIMITS = SaveLimits()
+
+
+def save_limits_of(recorder: Any) -> SaveLimits:
+    """The limits ``recorder`` declares, else ``DEFAULT_SAVE_LIMITS``."""
+    limits = getattr(recorder, "save_limits", None)
+    return limits if isinstance(limits, SaveLimits) else DEFAULT_SAVE_LIMITS
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,35 @@ def test_a_2000_event_backfill_on_postgres_is_chunked_and_does_not_hang(
         hub.close()
 
 
+def test_a_1500_event_backfill_on_sqlite_is_one_transaction(tmp_path: Path) -> None:
+    """SQLite's recorder declares 2,000 events a save and no byte limit: 1,500 events of
+    ~1.5 MB (three saves of 500, or six of ~256 KB, before) go in one insert, one commit."""
+    hub = make_hub(store_env("sqlite", tmp_path / "data"))
+    try:
+        cid = register(hub)
+        history = [
+            m.LogCall(customer_id=cid, call_id=f"big-{i}", summary="x" * 1000,
+                      occurred_at=T0 + timedelta(seconds=i))
+            for i in range(1500)
+        ]
+        inserts: list[int] = []  # events per transaction of the events' recorder
+        insert_events = hub.recorder.insert_events
+
+        def counting(stored: list[object], **kwargs: object) -> object:
+            inserts.append(len(stored))
+            return insert_events(stored, **kwargs)  # type: ignore[arg-type]
+
+        hub.recorder.insert_events = counting  # type: ignore[method-assign]
+        results = BulkImporter(hub).import_history(history)
+        assert all(r.ok and not r.recorded.duplicate for r in results)  # type: ignore[union-attr]
+        assert inserts == [1500]
+        positions = [r.recorded.position for r in results]  # type: ignore[union-attr]
+        assert positions == sorted(positions) and len(set(positions)) == 1500
+        assert keys_on(hub, cid).total() == 1501
+    finally:
+        hub.close()
+
+
 def test_unknown_senders_are_held_for_triage_by_the_bulk_path_too(env: dict[str, str]) -> None:
     h = make_hub(env)
     h.unknown_contacts = "triage"
