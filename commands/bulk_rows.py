@@ -5,9 +5,10 @@ A backfill spends most of its time per event in generic machinery: the
 library builds a domain event object (``trigger_event``: keyword checks, a
 frozen dataclass, ``mutate``), collects it, and its mapper turns the object
 back into a dict before sealing and transcoding it. For a *plain* touchpoint
-(a call, call step, callback, fax, visit or web form: its event only counts a
-contact on the customer, and no business area reacts to it) the decision is
-trivial once the customer is open, so this module builds the event's state
+(a call, call step, callback, fax, visit, web form, or a recorded email outside
+any case's thread: its event only counts a contact on the customer, and no
+business area reacts to it) the decision is trivial once the customer is open,
+so this module builds the event's state
 dict directly, in the order ``vars(event)`` has, and hands it to the mapper's
 ``stored_event_of`` (``touchstream.privacy.mapper``: the same sealing and
 transcoding as ``to_stored_event``), or does what the library's ``Mapper``
@@ -16,8 +17,10 @@ customer is advanced as the event's ``mutate`` would advance it (the channel's
 count and last contact, its version and ``modified_on``), so what the cache and
 the snapshots hold is what a replay of the stored events gives.
 
-Everything else (emails: thread ids and service cases; outbound email records;
-bounces; a mapper of another kind) goes through the domain: ``apply_touchpoint``
+An email's thread id is worked out as ``Customer.record`` does
+(``email_thread_id``); an email in the thread of one of the customer's service
+cases joins the case, so it is ``NotPlain``. Everything else (outbound email
+records; bounces; a mapper of another kind) goes through the domain: ``apply_touchpoint``
 and the mapper's ``to_stored_event``, in the same save. ``tests/unit/test_bulk_rows.py``
 proves the bytes, the topic and the customer's state equal the library path's.
 """
@@ -41,14 +44,15 @@ from commands.context import WriteContext
 from commands.idempotency import SourceKeyRows
 from commands.ports import Recorded
 from commands.touchpoints import LOOKUP_ONLY, TOUCH_EVENTS
-from domain.customer import Customer, check_not_ahead
+from domain.customer import Customer, check_not_ahead, email_thread_id
 from domain.errors import DomainError
 from domain.service import AREA as SERVICE_AREA
 
 # Event fields every customer event carries ahead of its own (after originator id,
 # version and timestamp), in declaration order.
 _BASE = ("originator_id", "originator_version", "timestamp")
-_THREADED = (Customer.EmailRecorded, Customer.EmailQueued)
+# Outbound email records: ``Customer.record`` rewrites their ids (``outbound_email_fields``).
+_DOMAIN_ONLY = (Customer.EmailQueued,)
 
 Encode = Callable[[Any, int, str, dict[str, Any]], StoredEvent]
 Tag = Callable[[Any], Any]
@@ -63,14 +67,23 @@ class _Shape:
     names: tuple[str, ...]  # the event's own fields, after the provenance's
     class_version: int
     exclude: frozenset[str]
-    direct: bool  # every field a scalar, or a list/dict of them: read as validated
+    # Fields ``model_dump`` may change (a nested model, an enum…): the command's fields
+    # are read as validated when none is set (every field a scalar, or a list/dict of
+    # them; or those fields empty).
+    dumped: tuple[str, ...]
+    threaded: bool  # an email: its thread id is worked out, its thread may be a case's
+
+    @property
+    def direct(self) -> bool:
+        """Whether every command of this shape is read as validated."""
+        return not self.dumped
 
 
 @cache
 def _shape(command_class: type[m.Touchpoint]) -> _Shape | None:
     """The shape of a plain touchpoint's event, or None when its command is not plain."""
     event_class = TOUCH_EVENTS.get(command_class)
-    if (event_class is None or event_class in _THREADED
+    if (event_class is None or event_class in _DOMAIN_ONLY
             or event_class.apply is not Customer.Event.apply):
         return None
     names = tuple(f.name for f in dataclasses.fields(event_class))  # type: ignore[arg-type]
@@ -81,9 +94,13 @@ def _shape(command_class: type[m.Touchpoint]) -> _Shape | None:
     exclude = frozenset(m.Touchpoint.model_fields) | LOOKUP_ONLY
     if set(own) != set(command_class.model_fields) - exclude:
         return None  # the command does not carry exactly the event's fields
-    direct = all(_dumps_as_is(command_class.model_fields[name].annotation) for name in own)
+    dumped = tuple(name for name in own
+                   if not _dumps_as_is(command_class.model_fields[name].annotation))
+    threaded = event_class is Customer.EmailRecorded
+    if threaded and not {"thread_id", "message_id", "in_reply_to", "references"} <= set(own):
+        return None
     return _Shape(event_class, get_topic(event_class), own,
-                  getattr(event_class, "class_version", 1), exclude, direct)
+                  getattr(event_class, "class_version", 1), exclude, dumped, threaded)
 
 
 _AS_IS = (str, int, float, bool, type(None), datetime, AwareDatetime)
@@ -166,6 +183,19 @@ class PlainTouchpoints:
         self.w = w
         self.writer = writer
 
+    # The last customer's id and its text: one tuple, so threads sharing this object (one
+    # command each) never read one customer's text under another's id.
+    _last_text: tuple[Any, str] = (None, "")
+
+    def _customer_text(self, customer: Customer) -> str:
+        """The customer's id as ``Customer.record`` scopes a thread id with it; a bulk save's
+        events come customer by customer, so the last one's is kept."""
+        last, text = self._last_text
+        if last != customer.id:
+            text = str(customer.id).removeprefix("customer-")
+            self._last_text = (customer.id, text)
+        return text
+
     def shape(self, cmd: m.Touchpoint) -> _Shape | None:
         """Whether ``cmd`` can be built here (None: through the domain)."""
         return _shape(type(cmd)) if self.writer is not None else None
@@ -184,12 +214,20 @@ class PlainTouchpoints:
         customer._check_open()
         if occurred.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware")  # as Provenance.fields
-        # ``join_thread`` on an event without a thread: it reads (and so creates) the
-        # service area; a case could only be joined under an empty thread id, never kept.
-        if customer.area(SERVICE_AREA).get("threads", {}).get("") is not None:
+        given = cmd.__dict__
+        direct = shape.direct or all(_empty(given[name]) for name in shape.dumped)
+        thread_id = ""
+        if shape.threaded:  # as ``Customer.record``
+            thread_id = given["thread_id"] or email_thread_id(
+                self._customer_text(customer), given["message_id"], given["in_reply_to"],
+                given["references"])
+        # ``join_thread``: it reads (and so creates) the service area; an email in a case's
+        # thread joins the case (and an event without a thread could only join one kept
+        # under an empty thread id, never kept).
+        if customer.area(SERVICE_AREA).get("threads", {}).get(thread_id) is not None:
             raise NotPlain
         event_id = w.naming.event_id(key, 0)
-        fields = cmd.__dict__ if shape.direct else cmd.model_dump(
+        fields = given if direct else cmd.model_dump(
             exclude=shape.exclude)  # type: ignore[arg-type]
         timestamp: datetime = shape.event_class.create_timestamp()
         channel = cmd.channel
@@ -206,13 +244,15 @@ class PlainTouchpoints:
         }
         for name in shape.names:
             state[name] = fields[name]
+        if shape.threaded:
+            state["thread_id"] = thread_id
         if shape.class_version > 1:
             state["class_version"] = shape.class_version
         version = customer.version + 1
         writer = self.writer
         assert writer is not None
-        if shape.direct and writer.prepared is not None and writer.tag is not None:
-            # The only UUID: ``direct`` fields hold none.
+        if direct and writer.prepared is not None and writer.tag is not None:
+            # The only UUID: fields read as validated hold none.
             state["event_id"] = (writer.tag(event_id) if writer.uuid_tag is None
                                  else {"_type_": writer.uuid_tag, "_data_": event_id.hex})
             if (name := writer.datetime_tag) is not None:  # else ``encode_prepared`` tags them
@@ -264,6 +304,11 @@ class PlainTouchpoints:
                 return done
             w.store.forget(customer_id)
             return None
+
+
+def _empty(value: Any) -> bool:
+    """None, or an empty list or dict: what ``model_dump`` gives back as it is."""
+    return value is None or ((value.__class__ is list or value.__class__ is dict) and not value)
 
 
 class NotPlain(Exception):

@@ -18,7 +18,7 @@ from copy import deepcopy
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing import domain as es_domain
@@ -26,10 +26,12 @@ from eventsourcing.cipher import AESCipher
 from eventsourcing.utils import get_topic
 
 from commands import messages as m
-from commands.bulk_rows import PlainTouchpoints, encoder_for
+from commands import service as sc
+from commands.bulk import BulkImporter
+from commands.bulk_rows import NotPlain, PlainTouchpoints, encoder_for
 from commands.hub import Hub
 from commands.naming import _HmacSha256
-from domain.customer import Customer
+from domain.customer import Customer, email_thread_id
 from domain.errors import CustomerErasedError, FutureOccurrenceError
 from tests.support.demo import T0
 from tests.support.hubs import make_hub
@@ -56,6 +58,34 @@ def _commands(cid: UUID) -> list[m.Touchpoint]:
                       duration_min=30, occurred_at=at),
         m.RecordWebForm(customer_id=cid, form_name="contact", submission_id="s1",
                         fields={"message": "hi"}, occurred_at=at),
+    ]
+
+
+def _emails(cid: UUID) -> list[m.Touchpoint]:
+    """Recorded emails outside any case: thread ids worked out or given, both directions,
+    with and without attachments (a nested model: dumped, not read as validated)."""
+    at = T0 + timedelta(hours=4)
+    return [
+        m.RecordEmail(customer_id=cid, message_id="<q1@mail.example.com>",
+                      from_address="ada@example.com", to=["help@hub.example"],
+                      subject="Invoice ünïcode", body_text="Hello \"there\"\n", occurred_at=at,
+                      actor="imap"),
+        m.RecordEmail(customer_id=cid, message_id="<r1@mail.example.com>", direction="outbound",
+                      from_address="help@hub.example", to=["ada@example.com"],
+                      cc=["boss@example.com"], in_reply_to="<q1@mail.example.com>",
+                      references=[" <q0@mail.example.com>", "<q1@mail.example.com>"],
+                      subject="Re: Invoice", body_ref="a" * 64, raw_ref="b" * 64,
+                      occurred_at=at),
+        m.RecordEmail(customer_id=cid, message_id="<r2@mail.example.com>",
+                      in_reply_to="<q1@mail.example.com>", from_address="ada@example.com",
+                      occurred_at=at),
+        m.RecordEmail(customer_id=cid, message_id="<t1@mail.example.com>", thread_id="given",
+                      from_address="ada@example.com", occurred_at=at),
+        m.RecordEmail(customer_id=cid, message_id="<a1@mail.example.com>",
+                      from_address="ada@example.com", subject="scan", occurred_at=at,
+                      attachments=[m.Attachment(sha256="c" * 64, size=10,
+                                                content_type="application/pdf",
+                                                filename="scan.pdf")]),
     ]
 
 
@@ -87,10 +117,13 @@ def _compare(hub: Hub, now: list[datetime]) -> None:
     base = _customer(hub)
     now[0] = T0 + timedelta(days=9)  # later than the registration: ``modified_on`` moves
     via_domain, direct = deepcopy(base), deepcopy(base)
-    for n, cmd in enumerate(_commands(CID)):
+    commands = _commands(CID) + _emails(CID)
+    for n, cmd in enumerate(commands):
         key = hub.source_key_of(cmd)
         shape = rows.shape(cmd)
-        assert shape is not None and shape.direct, type(cmd)  # fields read as validated
+        assert shape is not None, type(cmd)
+        # Fields read as validated, but an email's attachments (nested models).
+        assert shape.direct == (not isinstance(cmd, m.RecordEmail)), type(cmd)
         expected = _domain_path(hub, via_domain, cmd, key)
         stored, event_id = rows.build(direct, cmd, key, shape)
         assert (stored.originator_id, stored.originator_version, stored.topic) == (
@@ -100,7 +133,8 @@ def _compare(hub: Hub, now: list[datetime]) -> None:
         assert vars(direct) == vars(via_domain), n
         assert vars(hub.mapper.to_domain_event(stored)) == vars(
             hub.mapper.to_domain_event(expected))
-    assert direct.version == base.version + len(_commands(CID))
+    assert direct.version == base.version + len(commands)
+    assert direct.touch_counts == {"phone": 5, "fax": 1, "web": 1, "email": 5, "visit": 1}
 
 
 def test_rows_equal_the_domain_path_with_personal_fields_sealed(
@@ -147,9 +181,42 @@ def test_rows_refuse_as_the_domain_does(sqlite_env: dict[str, str]) -> None:
         with pytest.raises(CustomerErasedError):
             rows.build(customer, call, "call:y", rows.shape(call))  # type: ignore[arg-type]
         assert customer.version == version and not customer.touch_counts
+        customer.erased = False
         email = m.RecordEmail(customer_id=CID, message_id="<m@x>", from_address="a@example.com",
-                              to=["b@example.com"], subject="s", body_text="b")
-        assert rows.shape(email) is None  # threads and service cases: the domain decides
+                              to=["b@example.com"], subject="s", body_text="b", occurred_at=T0)
+        shape = rows.shape(email)
+        assert shape is not None
+        thread = email_thread_id(CID, "<m@x>", None, [])
+        customer.area("service")["threads"] = {thread: "a-case"}
+        with pytest.raises(NotPlain):  # it joins the case: the domain decides
+            rows.build(customer, email, "email:<m@x>", shape)
+        assert customer.version == version and not customer.touch_counts
+    finally:
+        hub.close()
+
+
+def test_an_email_in_a_cases_thread_joins_it_on_the_bulk_and_the_one_command_paths(
+    sqlite_env: dict[str, str],
+) -> None:
+    hub = make_hub(sqlite_env)
+    try:
+        _customer(hub)
+
+        def email(message_id: str, reply_to: str | None = None) -> m.RecordEmail:
+            return m.RecordEmail(customer_id=CID, message_id=message_id,
+                                 from_address="ada@example.com", in_reply_to=reply_to,
+                                 references=[reply_to] if reply_to else [], occurred_at=T0)
+
+        first = hub.execute(email("<q1@x>"))
+        assert len(first.event_ids) == 1
+        hub.execute(sc.OpenCase(customer_id=CID, case_id=uuid4(), category="billing",
+                                channel="email", subject="Invoice",
+                                origin_event_id=UUID(first.event_ids[0])))
+        assert len(hub.execute(email("<r1@x>", "<q1@x>")).event_ids) == 2  # email, link
+        bulk = BulkImporter(hub).import_history([email("<r2@x>", "<q1@x>"), email("<n@x>")])
+        assert [len(r.recorded.event_ids) for r in bulk] == [2, 1]  # type: ignore[union-attr]
+        links = [e for e in hub.stream(CID) if type(e).__name__ == "CaseTouchpointLinked"]
+        assert len(links) == 2
     finally:
         hub.close()
 
