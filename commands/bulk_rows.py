@@ -249,6 +249,7 @@ class PlainTouchpoints:
         if shape.class_version > 1:
             state["class_version"] = shape.class_version
         version = customer.version + 1
+        stamp = occurred.isoformat()  # the stored time's text and the last contact's, once
         writer = self.writer
         assert writer is not None
         if direct and writer.prepared is not None and writer.tag is not None:
@@ -259,12 +260,12 @@ class PlainTouchpoints:
                 if timestamp.__class__ is datetime:
                     state["timestamp"] = {"_type_": name, "_data_": timestamp.isoformat()}
                 if occurred.__class__ is datetime:
-                    state["occurred_at"] = {"_type_": name, "_data_": occurred.isoformat()}
+                    state["occurred_at"] = {"_type_": name, "_data_": stamp}
             stored = writer.prepared(customer.id, version, shape.topic, state)
         else:
             stored = writer.encode(customer.id, version, shape.topic, state)
         # ``Customer.Event.apply`` then the library's ``mutate``.
-        customer._count(channel, occurred)
+        customer._count_stamp(channel, stamp)
         customer.version = version
         customer.modified_on = timestamp
         return stored, event_id

@@ -485,8 +485,12 @@ class Customer(Aggregate):
         return max(stamps, default=None)
 
     def _count(self, channel: str, occurred_at: datetime) -> None:
+        self._count_stamp(channel, occurred_at.isoformat())
+
+    def _count_stamp(self, channel: str, stamp: str) -> None:
+        """``_count`` given ``occurred_at.isoformat()``: the bulk writer has it already
+        (the stored event's ``occurred_at`` is that text), so it is computed once an event."""
         self.touch_counts[channel] = self.touch_counts.get(channel, 0) + 1
-        stamp = occurred_at.isoformat()
         if stamp > self.last_contact.get(channel, ""):
             self.last_contact[channel] = stamp
 
