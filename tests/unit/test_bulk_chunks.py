@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
 
+from commands import email_messages as em
 from commands import messages as m
-from commands.bulk import BulkImporter
+from commands.bulk import BulkImporter, _approx_size
 from commands.hub import Hub
+from tests.support.hubs import make_hub
 
 
 @pytest.fixture
@@ -40,6 +44,59 @@ def test_large_bodies_cut_saves_by_size_before_count(hub: Hub) -> None:
                            body_text="y" * 60_000) for i in range(10)]
     units = list(BulkImporter(hub, chunk_bytes=256 * 1024)._units({cid: list(range(10))}, batch))
     assert [sum(len(ix) for _, ix in unit) for unit in units] == [4, 4, 2]
+
+
+def test_a_store_without_a_byte_limit_cuts_saves_by_count_only(
+    sqlite_env: dict[str, str],
+) -> None:
+    hub = make_hub(sqlite_env)
+    try:
+        importer = BulkImporter(hub)
+        assert (importer.chunk_events, importer.chunk_bytes) == (2_000, None)  # SQLite's own
+        cid = uuid4()
+        batch = [m.RecordEmail(customer_id=cid, message_id=f"<{i}@x>", from_address="a@example.com",
+                               body_text="y" * 60_000) for i in range(10)]
+        units = list(importer._units({cid: list(range(10))}, batch))
+        assert [sum(len(ix) for _, ix in unit) for unit in units] == [10]
+    finally:
+        hub.close()
+
+
+def _every_field(cmd: m.Touchpoint) -> int:
+    """The size as a walk over every field's value gives it (what ``_approx_size`` was)."""
+    size = 0
+    for value in cmd.__dict__.values():
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, (list, tuple, dict)) and value:
+            size += len(str(value))
+    return size
+
+
+AT = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("cmd", [
+    m.LogCall(customer_id=uuid4(), call_id="c1", from_number="+442079460018", queue="q",
+              agent="mia", ivr_choices=["2", "1"], duration_s=61, summary="ünï \"q\"",
+              occurred_at=AT, actor="pbx", correlation_id="corr"),
+    m.LogCall(call_id="c2", from_number="+442079460018"),
+    m.RecordCallStep(customer_id=uuid4(), call_id="c1", step="answered", sequence=2,
+                     details={"leg": "a", "to": "b"}),
+    m.RequestCallback(customer_id=uuid4(), callback_id="cb", requested_for=AT, reason="r"),
+    m.RecordEmail(message_id="<m@x>", from_address="a@example.com", to=["b@example.com"],
+                  cc=[], references=["<r@x>"], subject="s", body_text="b" * 500,
+                  attachments=[m.Attachment(sha256="c" * 64, size=3, content_type="a/b")]),
+    m.RecordWebForm(customer_id=uuid4(), form_name="f", submission_id="s",
+                    fields={"message": "hello"}),
+    m.RecordVisit(customer_id=uuid4(), visit_id="v", visit_kind="field", staff="sam",
+                  duration_min=30),
+    m.RecordFax(customer_id=uuid4(), fax_id="f1", pages=3),
+    em.SendEmail(customer_id=uuid4(), from_address="help@hub.example", to=["a@example.com"],
+                 subject="s", body_text="b", source_key="send-1"),
+], ids=lambda cmd: type(cmd).__name__)
+def test_the_size_is_what_a_walk_over_every_field_gives(cmd: Any) -> None:
+    assert _approx_size(cmd) == _every_field(cmd) > 0
 
 
 def test_a_store_without_a_key_index_falls_back_to_one_command_at_a_time(hub: Hub) -> None:
