@@ -208,11 +208,14 @@ def chained(entries: Sequence[AccessEntry], after: Head) -> list[AccessRecord]:
 #: same text for every batch size and is prepared once per connection. As a multi-row
 #: VALUES of 10 parameters a row, psycopg converted the query and dumped every value in
 #: Python at each batch (over 50 parameters it caches no conversion, and each batch size
-#: was another statement to prepare): 72 us of the writer's CPU a record at 16 or 48
-#: a batch, against 16 and 12 us this way (the same records; hashing included).
+#: was another statement to prepare): 65-70 us of the writer's CPU a record at 16 or 48
+#: a batch, against 18 and 15 us this way (hashing included). ``jsonb``, not ``json``: the
+#: server parses the array once, where ``json``'s ``->>`` parses a row again for each
+#: field (the server's CPU a record 33 -> 24 us at 16, 31 -> 20 at 48; the multi-row
+#: VALUES took 28 and 20).
 _PG_INSERT = (f"INSERT INTO audit_access ({_COLUMNS}) SELECT (r->>0)::bigint, "
               + ", ".join(f"r->>{k}" for k in range(1, 10))
-              + " FROM json_array_elements($1::json) AS r")
+              + " FROM jsonb_array_elements($1::jsonb) AS r")
 
 
 def _insert(db: Db, records: Sequence[AccessRecord]) -> None:
