@@ -135,3 +135,48 @@ def _access_entry(k: int) -> access_log.AccessEntry:
     return access_log.AccessEntry("2026-01-01T00:00:00+00:00", f"key-{k}", "agent",
                                   "GET /customers/{customer_id}/timeline", f"c-{k}", f"r-{k}",
                                   "127.0.0.1")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_batches_of_any_size_and_any_text_are_stored_as_given_and_chained(
+        kind: str, tmp_path: Path) -> None:
+    store = ReadStore(settings_mod.load(store_env(kind, tmp_path / "data")).read_store)
+    db = store.connect()
+    try:
+        access_log.ensure_schema(db)
+        odd = access_log.AccessEntry("2026-01-01T00:00:00+00:00", 'clé "ß" \\ \u2028 ☎',
+                                     "agent", "GET /customers/{customer_id}/timeline?q=%é",
+                                     "c-odd", "r-\t\n", "::1")
+        wanted = [odd]
+        after = access_log.append(db, [odd])[-1]
+        for size in (1, 7, 51, access_log.AccessRecorder.MAX_BATCH):
+            batch = [_access_entry(len(wanted) + k) for k in range(size)]
+            after = access_log.append(db, batch, after=(after.seq, after.hash))[-1]
+            wanted += batch
+        found = access_log.records(db, limit=len(wanted) + 1)
+        assert [r.entry for r in found] == wanted
+        assert [r.seq for r in found] == list(range(1, len(wanted) + 1))
+        assert access_log.verify_chain(db) == []
+    finally:
+        db.close()
+
+
+def test_postgres_appends_of_every_size_share_one_statement_prepared_again_if_gone(
+        tmp_path: Path) -> None:
+    # One statement text whatever the batch size, prepared once on the connection: a
+    # multi-row VALUES was a statement per size, converted by psycopg at every batch.
+    store = ReadStore(settings_mod.load(store_env("postgres", tmp_path / "data")).read_store)
+    db = store.connect()
+    try:
+        access_log.ensure_schema(db)
+        head = access_log.append(db, [_access_entry(0)])[-1]
+        for size in (1, 2, 9, 60):
+            batch = [_access_entry(k) for k in range(size)]
+            head = access_log.append(db, batch, after=(head.seq, head.hash))[-1]
+        names = [r[0] for r in db.all("SELECT name FROM pg_prepared_statements")]
+        assert names == ["touchstream_audit_append"]
+        db.execute("DEALLOCATE ALL")  # as a pooler or an operator may do
+        head = access_log.append(db, [_access_entry(99)], after=(head.seq, head.hash))[-1]
+        assert head.seq == 74 and access_log.verify_chain(db) == []
+    finally:
+        db.close()
