@@ -87,7 +87,7 @@ class BulkImporter:
         batch_commands: int = BATCH_COMMANDS,
     ) -> None:
         """``chunk_events``/``chunk_bytes``: smaller saves than the store's own limits
-        (None: the store's, ``hub.save_limits``, which has no byte limit on SQLite)."""
+        (None: the store's, ``hub.save_limits``)."""
         limits = hub.save_limits
         chunk_events = limits.events if chunk_events is None else chunk_events
         if chunk_events < 1 or batch_commands < 1:
@@ -199,7 +199,7 @@ class BulkImporter:
         for customer_id, indices in groups.items():
             piece: list[int] = []
             for i in indices:
-                if limit is not None:  # no byte limit (SQLite): nothing to size
+                if limit is not None:  # a store without a byte limit sizes nothing
                     cost = _EVENT_OVERHEAD_BYTES + _approx_size(batch[i])
                 if count and (count >= self.chunk_events
                               or (limit is not None and size + cost > limit)):

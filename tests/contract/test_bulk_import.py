@@ -210,7 +210,7 @@ def test_a_2000_event_backfill_on_postgres_is_chunked_and_does_not_hang(
 
 
 def test_a_1500_event_backfill_on_sqlite_is_one_transaction(tmp_path: Path) -> None:
-    """SQLite's recorder declares 2,000 events a save and no byte limit: 1,500 events of
+    """SQLite's recorder declares 2,000 events a save and 16 MiB: 1,500 events of
     ~1.5 MB (three saves of 500, or six of ~256 KB, before) go in one insert, one commit."""
     hub = make_hub(store_env("sqlite", tmp_path / "data"))
     try:

@@ -46,18 +46,26 @@ def test_large_bodies_cut_saves_by_size_before_count(hub: Hub) -> None:
     assert [sum(len(ix) for _, ix in unit) for unit in units] == [4, 4, 2]
 
 
-def test_a_store_without_a_byte_limit_cuts_saves_by_count_only(
+def test_sqlite_cuts_saves_by_count_and_by_memory_only(
     sqlite_env: dict[str, str],
 ) -> None:
+    """SQLite has no pipeline limit: ten 60 KB emails (four saves of ~256 KB on PostgreSQL)
+    are one save; its byte limit (16 MiB) only bounds a save's memory."""
     hub = make_hub(sqlite_env)
     try:
         importer = BulkImporter(hub)
-        assert (importer.chunk_events, importer.chunk_bytes) == (2_000, None)  # SQLite's own
+        assert (importer.chunk_events, importer.chunk_bytes) == (2_000, 16 * 1024 * 1024)
         cid = uuid4()
         batch = [m.RecordEmail(customer_id=cid, message_id=f"<{i}@x>", from_address="a@example.com",
                                body_text="y" * 60_000) for i in range(10)]
         units = list(importer._units({cid: list(range(10))}, batch))
         assert [sum(len(ix) for _, ix in unit) for unit in units] == [10]
+        big = [m.RecordEmail(customer_id=cid, message_id=f"<b{i}@x>",
+                             from_address="a@example.com", body_text="y" * 60_000)
+               for i in range(600)]  # ~36 MB of text: cut by size well before 2,000
+        sizes = [sum(len(ix) for _, ix in unit)
+                 for unit in importer._units({cid: list(range(600))}, big)]
+        assert sum(sizes) == 600 and len(sizes) == 3 and max(sizes) < 300
     finally:
         hub.close()
 

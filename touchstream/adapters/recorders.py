@@ -93,10 +93,11 @@ _SQLITE_INSERT_KEY = f"INSERT INTO {SOURCE_KEYS_TABLE} VALUES (?,?,?,?,?)"
 
 
 class SQLiteKeyedRecorder(SQLiteApplicationRecorder):
-    # A SQLite save is rows handed to sqlite3 in one process: no socket, so no byte
+    # A SQLite save is rows handed to sqlite3 in one process: no socket, so no pipeline
     # limit. 2,000 events a save (not 500, and ~385 by size) cut a 20k-event bulk
-    # import's commits (events and snapshots) from 84 to 14.
-    save_limits = SaveLimits(events=2_000, bytes=None)
+    # import's commits (events and snapshots) from 84 to 14. The byte limit only bounds
+    # memory: 2,000 emails of 60 KB would hold ~130 MB of rows (and the write lock) at once.
+    save_limits = SaveLimits(events=2_000, bytes=16 * 1024 * 1024)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
