@@ -94,7 +94,8 @@ class Db:
         instead of psycopg's query conversion, parameter dumping and statement cache in
         Python (which a statement of over 50 parameters skips, so a multi-row insert paid
         its query conversion every time). A statement gone from the connection is
-        prepared again, once; an error is raised as psycopg raises it."""
+        prepared again, once, outside a transaction (inside one, that error is raised);
+        an error is raised as psycopg raises it."""
         key = name.encode()
         encoding = self.conn.info.encoding
         values = [p.encode(encoding) for p in params]
@@ -111,7 +112,10 @@ class Db:
             if result.status == pq.ExecStatus.COMMAND_OK:
                 return
             error = self._error(result)
-            if attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName):
+            # Not inside a transaction: the failure aborted it, so a retry there would
+            # only report "current transaction is aborted" instead of this error.
+            if (attempt == 1 and isinstance(error, psycopg.errors.InvalidSqlStatementName)
+                    and pgconn.transaction_status == pq.TransactionStatus.IDLE):
                 self._prepared.discard(key)
                 continue
             raise error

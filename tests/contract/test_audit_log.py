@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 
 from projections import registry
@@ -178,5 +179,14 @@ def test_postgres_appends_of_every_size_share_one_statement_prepared_again_if_go
         db.execute("DEALLOCATE ALL")  # as a pooler or an operator may do
         head = access_log.append(db, [_access_entry(99)], after=(head.seq, head.hash))[-1]
         assert head.seq == 74 and access_log.verify_chain(db) == []
+        # Inside a transaction the failure aborted it: its own error, no retry there.
+        probe = "INSERT INTO prepared_probe VALUES ($1)"
+        db.execute("CREATE TEMP TABLE prepared_probe (v TEXT)")
+        db.run_prepared("probe", probe, ["a"])
+        db.execute("DEALLOCATE ALL")
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName), db.write():
+            db.run_prepared("probe", probe, ["b"])
+        db.run_prepared("probe", probe, ["c"])
+        assert [r[0] for r in db.all("SELECT v FROM prepared_probe")] == ["a", "c"]
     finally:
         db.close()
