@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -37,6 +38,27 @@ Row = tuple[Any, ...]
 class ReadStoreError(Exception):
     """Raised when the read store cannot be used (bad URI, unreachable server)."""
 
+
+
+def enable_wal(conn: sqlite3.Connection, timeout_s: float, schema: str = "main") -> None:
+    """``PRAGMA journal_mode=WAL`` on ``conn``, tried again while it is refused as locked.
+
+    Two connections that switch a new file to WAL at the same moment each hold the
+    shared lock the other needs to make exclusive; SQLite answers one of them "database
+    is locked" at once, without its busy handler (waiting could never end). The other's
+    switch then completes, and the pragma finds WAL already set: a projection runner's
+    first connection failed this way beside a reader's (CI, load 9-11)."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.001
+    while True:
+        try:
+            conn.execute(f"PRAGMA {schema}.journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 class Db:
     """One connection, one dialect. Not shared between threads."""
@@ -214,7 +236,7 @@ class ReadStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self.timeout_s)
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn, self.timeout_s)
             # Freed pages are zeroed: an erased customer's rows leave no plaintext behind.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -223,7 +245,7 @@ class ReadStore:
                 return Db("sqlite", conn)
             try:
                 conn.execute(f"ATTACH DATABASE ? AS {AUDIT_SCHEMA}", (str(self.audit_path),))
-                conn.execute(f"PRAGMA {AUDIT_SCHEMA}.journal_mode=WAL")
+                enable_wal(conn, self.timeout_s, AUDIT_SCHEMA)
                 conn.execute(f"PRAGMA {AUDIT_SCHEMA}.secure_delete=ON")
                 # The event store's level: a record of a read survives a power cut.
                 conn.execute(f"PRAGMA {AUDIT_SCHEMA}.synchronous=FULL")
