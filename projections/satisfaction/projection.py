@@ -23,9 +23,12 @@ FACT_COLUMNS = ("event_id", "customer_id", "position", "occurred_us", "recorded_
                 "kind", "case_id", "case_kind", "channel", "queue", "score")
 
 
+_CASE_EVENTS = (s.CaseOpened, s.CaseAssigned, s.CaseSatisfactionRecorded)
+
+
 class SatisfactionProjection(Projection):
     name = "satisfaction"
-    touches = (s.CaseOpened, s.CaseAssigned, s.CaseSatisfactionRecorded)
+    touches = _CASE_EVENTS
     tables = (
         Table("case", ("case_id",), ("case_id", "case_kind", "channel", "queue")),
         Table("fact", ("event_id",), FACT_COLUMNS),
@@ -49,7 +52,7 @@ class SatisfactionProjection(Projection):
         # them; the rows are written once at the end: new cases, the queues of known cases
         # that moved, the facts. (A SELECT per opened or answered case and an INSERT per
         # fact were a statement per event of this model on PostgreSQL.)
-        ids = sorted({e.case_id for _, e in items})
+        ids = sorted({e.case_id for _, e in items if isinstance(e, _CASE_EVENTS)})
         known: dict[str, tuple[str, str, str]] = {}
         for start in range(0, len(ids), 500):
             part = ids[start:start + 500]
