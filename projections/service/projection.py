@@ -122,7 +122,7 @@ class ServiceProjection(Projection):
                 self._case_event(db, t, steps, pos, cid, e)
                 status = _STATUS_AFTER.get(type(e))
                 if status is not None:
-                    cases.moved(e.case_id, status)
+                    cases.moved(e.case_id, status)  # type: ignore[attr-defined]
             elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound":
                 self._suggest(db, t, cid, e, cases)
         _insert_steps(db, t, steps)
