@@ -19,6 +19,7 @@ model equals a rebuild. Nothing is sent from here: the auto-reply policy
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -67,9 +68,14 @@ class AutoRepliesProjection(Projection):
                 "CREATE INDEX {inbound}_customer ON {inbound} (customer_id)"]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        # Inbound rows, the most of this model's, go in one insert for the batch (a
+        # statement per inbound email or form was one per event on PostgreSQL); nothing
+        # here reads them, and an erasure deletes them: written before it, and at the end.
+        inbound: list[tuple[Any, ...]] = []
         for _, e in items:
             cid = customer_id(e)
             if isinstance(e, Customer.PersonalDataErased):
+                _insert_inbound(db, t, inbound)
                 for table in _PERSONAL_TABLES:
                     db.execute(f"DELETE FROM {t[table]} WHERE customer_id = ?", (cid,))
             elif isinstance(e, s.CaseOpened):
@@ -94,17 +100,12 @@ class AutoRepliesProjection(Projection):
             elif is_erased(e):
                 continue  # nothing personal of an erased customer is kept here
             elif isinstance(e, Customer.EmailRecorded) and e.direction == "inbound":
-                db.execute(
-                    f"INSERT INTO {t.inbound} (event_id, customer_id, kind, message_id, sender, "
-                    "refs, raw_ref, subject) VALUES (?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT (event_id) DO NOTHING",
-                    (event_id_text(e), cid, "email", e.message_id, e.from_address.lower(),
-                     orjson.dumps(e.references).decode(), e.raw_ref, e.subject))
+                inbound.append((event_id_text(e), cid, "email", e.message_id,
+                                e.from_address.lower(), orjson.dumps(e.references).decode(),
+                                e.raw_ref, e.subject))
             elif isinstance(e, Customer.WebFormSubmitted):
-                db.execute(
-                    f"INSERT INTO {t.inbound} (event_id, customer_id, kind, refs, subject) "
-                    "VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                    (event_id_text(e), cid, "web", "[]", e.form_name))
+                inbound.append((event_id_text(e), cid, "web", None, None, "[]", None,
+                                e.form_name))
             elif isinstance(e, Customer.ContactPointAdded) and e.kind == "email":
                 db.execute(f"INSERT INTO {t.contact} (customer_id, address) VALUES (?, ?) "
                            "ON CONFLICT (customer_id) DO NOTHING", (cid, e.value.lower()))
@@ -116,3 +117,12 @@ class AutoRepliesProjection(Projection):
                 db.execute(f"INSERT INTO {t.bounced} (customer_id, address) VALUES (?, ?) "
                            "ON CONFLICT (customer_id, address) DO NOTHING",
                            (cid, e.recipient.lower()))
+        _insert_inbound(db, t, inbound)
+
+
+def _insert_inbound(db: Db, t: Names, rows: list[tuple[Any, ...]]) -> None:
+    """The inbound rows gathered so far, in order (the first of an event kept), then none."""
+    db.executemany(f"INSERT INTO {t.inbound} (event_id, customer_id, kind, message_id, sender, "
+                   "refs, raw_ref, subject) VALUES (?,?,?,?,?,?,?,?) "
+                   "ON CONFLICT (event_id) DO NOTHING", rows)
+    rows.clear()

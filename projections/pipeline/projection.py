@@ -67,6 +67,9 @@ class PipelineProjection(Projection):
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
+        # The event rows go in one insert for the batch (nothing here reads or changes
+        # them): a statement per opportunity event was a third of this model's statements.
+        events: list[tuple[Any, ...]] = []
         for pos, e in items:
             cid = customer_id(e)
             if apply_identity(db, t.customer, e):
@@ -78,10 +81,10 @@ class PipelineProjection(Projection):
             if not isinstance(e, _OPPORTUNITY_EVENTS) or opportunity_id is None:
                 continue
             at = us(e.occurred_at)
-            db.execute(f"INSERT INTO {t.event} (event_id, opportunity_id, customer_id, position, "
-                       "kind) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING",
-                       (event_id_text(e), opportunity_id, cid, pos, kind_of(e)))
+            events.append((event_id_text(e), opportunity_id, cid, pos, kind_of(e)))
             _apply(db, t, cid, e, at)
+        db.executemany(f"INSERT INTO {t.event} (event_id, opportunity_id, customer_id, position, "
+                       "kind) VALUES (?,?,?,?,?) ON CONFLICT (event_id) DO NOTHING", events)
 
 
 def _apply(db: Db, t: Names, cid: str, e: Any, at: int) -> None:

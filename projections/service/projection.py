@@ -95,12 +95,12 @@ class ServiceProjection(Projection):
         ]
 
     def apply(self, db: Db, t: Names, items: Sequence[Item]) -> None:
-        # Who has an open case, asked once for the batch's inbound touchpoints: a customer
-        # without one is not asked again per touchpoint (that query was one statement per
-        # webhook call step in the live runner). After a case event in the batch every
-        # touchpoint asks, as before.
-        with_open = _with_open_cases(db, t, items)
-        cases_changed = False
+        # The cases of the batch's inbound touchpoints' customers, read once for the batch
+        # and kept here as the batch opens and moves them (``_Cases``): a suggestion asks
+        # no statement per touchpoint (that SELECT was over half of a rebuild's statements
+        # here, on PostgreSQL a round trip each).
+        cases = _Cases.of(db, t, items)
+        steps: list[tuple[Any, ...]] = []  # inserted together: before an erasure, at the end
         for pos, e in items:
             cid = customer_id(e)
             apply_identity(db, t.customer, e)  # merges; the partner table is kept below
@@ -113,43 +113,50 @@ class ServiceProjection(Projection):
             elif isinstance(e, Customer.PersonalDataErased):
                 db.execute(f"UPDATE {t.case} SET subject = NULL, csat_comment = NULL "
                            "WHERE customer_id = ?", (cid,))
+                _insert_steps(db, t, steps)
                 db.execute(f"UPDATE {t.step} SET detail = NULL WHERE customer_id = ?", (cid,))
             elif isinstance(e, s.CaseOpened):
-                self._opened(db, t, pos, cid, e)
-                cases_changed = True
+                if self._opened(db, t, steps, pos, cid, e):
+                    cases.opened(e.case_id, cid, e.category)
             elif type(e) in _CASE_EVENTS:  # not other areas' events, even with a case_id
-                self._case_event(db, t, pos, cid, e)
-                cases_changed = True
-            elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound" and (
-                    cases_changed or cid in with_open):
-                self._suggest(db, t, cid, e)
+                self._case_event(db, t, steps, pos, cid, e)
+                status = _STATUS_AFTER.get(type(e))
+                if status is not None:
+                    cases.moved(e.case_id, status)  # type: ignore[attr-defined]
+            elif type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound":
+                self._suggest(db, t, cid, e, cases)
+        _insert_steps(db, t, steps)
 
-    def _opened(self, db: Db, t: Names, pos: int, cid: str, e: s.CaseOpened) -> None:
+    def _opened(self, db: Db, t: Names, steps: list[tuple[Any, ...]], pos: int, cid: str,
+                e: s.CaseOpened) -> bool:
+        """True when the case row was made (not there yet)."""
         row = db.one(f"SELECT partner_id FROM {t.partner} WHERE customer_id = ?", (cid,))
         at = us(e.occurred_at)
         live = e.case_channel in LIVE_CHANNELS
-        db.execute(
+        made = db.execute(
             f"INSERT INTO {t.case} (case_id, customer_id, partner_id, case_kind, category, "
             "priority, channel, queue, status, subject, opened_us, first_response_us, "
             "outside_contract, contract_id, sla_policy, severity, cause_category, touchpoints, "
             "account_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (case_id) DO NOTHING",
+            "ON CONFLICT (case_id) DO NOTHING RETURNING case_id",
             (e.case_id, cid, row[0] if row else None, e.case_kind, e.category, e.priority,
              e.case_channel, e.queue, "open", e.subject, at, at if live else None,
              int(e.outside_contract), e.contract_id, e.sla_policy, e.severity, e.cause_category,
-             1 if e.origin_event_id else 0, e.account_id))
+             1 if e.origin_event_id else 0, e.account_id)).fetchone() is not None
         info = {"priority": e.priority, "channel": e.case_channel, "queue": e.queue,
                 "case_kind": e.case_kind, "category": e.category}
-        self._step(db, t, pos, cid, e, "opened", info, {"subject": e.subject},
+        self._step(steps, pos, cid, e, "opened", info, {"subject": e.subject},
                    e.origin_event_id)
         if live:  # the agent answered while opening: the first response
-            self._step(db, t, pos, cid, e, "responded", {"live": True}, None, None,
+            self._step(steps, pos, cid, e, "responded", {"live": True}, None, None,
                        event_id=f"{e.event_id}:live")
         if e.origin_event_id:
             db.execute(f"DELETE FROM {t.suggestion} WHERE touchpoint_event_id = ?",
                        (e.origin_event_id,))
+        return made
 
-    def _case_event(self, db: Db, t: Names, pos: int, cid: str, e: Any) -> None:
+    def _case_event(self, db: Db, t: Names, steps: list[tuple[Any, ...]], pos: int, cid: str,
+                    e: Any) -> None:
         at = us(e.occurred_at)
         case, sets, params, clock = e.case_id, [], [], None
         info: dict[str, Any] = {}
@@ -214,34 +221,26 @@ class ServiceProjection(Projection):
             db.execute(f"UPDATE {t.case} SET {', '.join(sets)} WHERE case_id = ?",
                        (*params, case))
         kind = type(e).__name__
-        self._step(db, t, pos, cid, e, kind, info, detail, touch, clock=clock)
+        self._step(steps, pos, cid, e, kind, info, detail, touch, clock=clock)
 
-    def _step(self, db: Db, t: Names, pos: int, cid: str, e: Any, kind: str,
+    def _step(self, steps: list[tuple[Any, ...]], pos: int, cid: str, e: Any, kind: str,
               info: dict[str, Any], detail: dict[str, Any] | None, touch: str | None, *,
               clock: str | None = None, event_id: str | None = None) -> None:
         if kind in ("opened", "responded"):
             kind, clock = ("CaseOpened" if kind == "opened" else "FirstResponseLive"), kind
         if detail is not None and is_erased(e):
             detail = None
-        db.execute(
-            f"INSERT INTO {t.step} (case_id, event_id, customer_id, position, kind, clock, "
-            "occurred_us, actor, info, detail, touchpoint_event_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_id, event_id) DO NOTHING",
+        steps.append(
             (e.case_id, event_id or event_id_text(e), cid, pos, kind, clock, us(e.occurred_at),
              e.actor, _json(info), _json(detail) if detail is not None else None, touch))
 
-    def _suggest(self, db: Db, t: Names, cid: str, e: Customer.Event) -> None:
+    def _suggest(self, db: Db, t: Names, cid: str, e: Customer.Event,
+                 cases: _Cases) -> None:
         """An inbound touchpoint of a customer with open cases: suggest those of its category
         (all of them when the touchpoint names none)."""
         category = (getattr(e, "fields", None) or {}).get("category") if not is_erased(e) \
             else None
-        query = (f"SELECT case_id FROM {t.case} WHERE customer_id = ? "
-                 "AND status IN ('open', 'waiting')")
-        params: tuple[Any, ...] = (cid,)
-        if category:
-            query += " AND category = ?"
-            params += (category,)
-        for (case_id,) in db.all(query + " ORDER BY case_id", params):
+        for case_id in cases.open_of(cid, category):
             db.execute(
                 f"INSERT INTO {t.suggestion} (touchpoint_event_id, case_id, customer_id, "
                 "channel, occurred_us) VALUES (?,?,?,?,?) "
@@ -249,14 +248,57 @@ class ServiceProjection(Projection):
                 (event_id_text(e), case_id, cid, e.channel, us(e.occurred_at)))
 
 
-def _with_open_cases(db: Db, t: Names, items: Sequence[Item]) -> set[str]:
-    """Of the customers of ``items``' inbound touchpoints, those with an open or waiting case."""
-    cids = sorted({customer_id(e) for _, e in items
-                   if type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound"})
-    found: set[str] = set()
-    for start in range(0, len(cids), 500):
-        part = cids[start:start + 500]
-        found.update(r[0] for r in db.all(
-            f"SELECT DISTINCT customer_id FROM {t.case} WHERE status IN ('open', 'waiting') "
-            f"AND customer_id IN ({','.join('?' * len(part))})", part))
-    return found
+#: the status a case event leaves its case in (as ``_case_event``'s UPDATE sets it)
+_STATUS_AFTER: dict[type, str] = {
+    s.CaseWaitingOnCustomer: "waiting", s.CaseResumed: "open", s.CaseResolved: "resolved",
+    s.CaseReopened: "open", s.CaseClosed: "closed"}
+_OPEN = ("open", "waiting")
+
+
+def _insert_steps(db: Db, t: Names, steps: list[tuple[Any, ...]]) -> None:
+    """The steps gathered so far, in order (the first of one key kept), then none."""
+    db.executemany(
+        f"INSERT INTO {t.step} (case_id, event_id, customer_id, position, kind, clock, "
+        "occurred_us, actor, info, detail, touchpoint_event_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_id, event_id) DO NOTHING", steps)
+    steps.clear()
+
+
+class _Cases:
+    """Every case of some customers (case id → customer, category, status), as the rows
+    say at the start of a batch and as the batch's events change them. A case's customer
+    and category never change; its status changes only by the events of ``_STATUS_AFTER``.
+    Only the customers of the batch's inbound touchpoints are read: the only ones asked."""
+
+    def __init__(self, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        self.cases: dict[str, list[str]] = {}
+        self.by_customer: dict[str, list[str]] = {}
+        for case_id, cid, category, status in rows:
+            self.opened(case_id, cid, category, status)
+
+    @classmethod
+    def of(cls, db: Db, t: Names, items: Sequence[Item]) -> _Cases:
+        cids = sorted({customer_id(e) for _, e in items
+                       if type(e) in TOUCHPOINT_EVENTS and e.direction == "inbound"})
+        rows: list[tuple[str, str, str, str]] = []
+        for start in range(0, len(cids), 500):
+            part = cids[start:start + 500]
+            rows += db.all(f"SELECT case_id, customer_id, category, status FROM {t.case} "
+                           f"WHERE customer_id IN ({','.join('?' * len(part))})", part)
+        return cls(rows)
+
+    def opened(self, case_id: str, cid: str, category: str, status: str = "open") -> None:
+        self.cases[case_id] = [cid, category, status]
+        self.by_customer.setdefault(cid, []).append(case_id)
+
+    def moved(self, case_id: str, status: str) -> None:
+        case = self.cases.get(case_id)
+        if case is not None:  # else not a case of the customers asked
+            case[2] = status
+
+    def open_of(self, cid: str, category: str | None) -> list[str]:
+        """``cid``'s open or waiting cases (of ``category`` when given), by case id."""
+        cases = self.cases
+        return sorted(case_id for case_id in self.by_customer.get(cid, ())
+                      if cases[case_id][2] in _OPEN
+                      and (not category or cases[case_id][1] == category))

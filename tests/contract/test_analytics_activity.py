@@ -94,3 +94,37 @@ def test_activity_figures_match_the_commands_and_a_rebuild_equals_live(
         source.close()
     assert all(r.comparison.equal for r in results), [
         d.describe() for r in results for d in r.comparison.differences]
+
+
+def test_a_csat_answer_takes_the_queue_its_case_was_moved_to_in_the_same_batch(
+        read_env: dict[str, str], hub: Hub, store: ReadStore) -> None:
+    """Satisfaction keeps a batch's cases in memory: an answer after an assignment in the
+    same batch (one batch of the whole log: the rebuild) carries the queue the case was
+    moved to, as one event per batch (live, read from the table) does."""
+    cid = UUID(hub.execute(m.RegisterCustomer(
+        name="Ada", source_key="reg-ada", occurred_at=UNTIL - timedelta(days=3))).customer_id)
+    case = UUID(int=7)
+    at = UNTIL - timedelta(days=2)
+    hub.execute(sc.OpenCase(customer_id=cid, case_id=case, category="billing", queue="front",
+                            subject="Invoice", occurred_at=at))
+    hub.execute(sc.AssignCase(customer_id=cid, case_id=case, queue="billing",
+                              occurred_at=at + timedelta(hours=1)))
+    hub.execute(sc.ResolveCase(customer_id=cid, case_id=case, resolution_code="fixed",
+                               occurred_at=at + timedelta(hours=2)))
+    hub.execute(sc.RecordSatisfaction(customer_id=cid, case_id=case, score=4,
+                                      occurred_at=at + timedelta(hours=3)))
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+    db = store.connect()
+    try:
+        Worker(db, source, [(registry.get("satisfaction"), None)], batch=1).catch_up()
+    finally:
+        db.close()
+    facts = SatisfactionView(store).run(lambda db, t: db.all(
+        f"SELECT kind, queue FROM {t.fact} ORDER BY position"))
+    assert [tuple(f) for f in facts] == [("case_opened", "front"), ("csat", "billing")]
+    try:
+        (result,) = rebuild(store, source, [registry.get("satisfaction")], verify_only=True,
+                            batch=10_000)
+    finally:
+        source.close()
+    assert result.comparison.equal, [d.describe() for d in result.comparison.differences]

@@ -116,3 +116,54 @@ def test_erasure_redacts_the_cases_and_a_rebuild_equals_live(read_env: dict[str,
         assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
     finally:
         deps.close()
+
+
+def test_suggestions_follow_cases_opened_and_moved_in_the_same_batch(
+        read_env: dict[str, str], hub: Hub) -> None:
+    """A batch keeps its customers' cases in memory for the suggestions: what one event per
+    batch reads from the table (the live model here), a single batch of the whole log must
+    give too (the rebuild), through an open, a wait, a resolve, a reopen and a close."""
+    store = Dependencies(settings_mod.load(read_env)).read_store
+    cid = UUID(hub.execute(m.RegisterCustomer(
+        name="Ada", source_key="reg-ada",
+        contact_points=[m.ContactPointIn(kind="email", value="ada@example.com")],
+        occurred_at=UNTIL)).customer_id)
+    at = [UNTIL + timedelta(minutes=k) for k in range(1, 40)]
+    mails: list[str] = []
+
+    def mail() -> None:
+        n = len(mails)
+        mails.append(hub.execute(m.RecordEmail(
+            message_id=f"<s{n}@x>", direction="inbound", from_address="ada@example.com",
+            occurred_at=at[n])).event_ids[0])
+
+    billing, other = uuid4(), uuid4()
+    mail()  # no case yet: no suggestion
+    hub.execute(sc.OpenCase(customer_id=cid, case_id=billing, category="billing",
+                            subject="Invoice", occurred_at=at[20]))
+    mail()  # suggested, until billing is resolved (its suggestions go then)
+    hub.execute(sc.ResolveCase(customer_id=cid, case_id=billing, resolution_code="fixed",
+                               occurred_at=at[21]))
+    mail()  # not suggested: resolved
+    hub.execute(sc.ReopenCase(customer_id=cid, case_id=billing, occurred_at=at[22]))
+    hub.execute(sc.OpenCase(customer_id=cid, case_id=other, category="delivery",
+                            subject="Late", occurred_at=at[23]))
+    mail()  # both suggested
+    hub.execute(sc.WaitOnCustomer(customer_id=cid, case_id=billing, occurred_at=at[24]))
+    mail()  # both: waiting counts as open
+    hub.execute(sc.ResolveCase(customer_id=cid, case_id=other, resolution_code="fixed",
+                               occurred_at=at[25]))
+    mail()  # only billing
+    source = Dependencies(settings_mod.load(read_env), hub=hub).event_source()
+    db = store.connect()
+    try:
+        Worker(db, source, [(registry.get("service"), None)], batch=1).catch_up()
+    finally:
+        db.close()
+    view = ServiceView(store, CONFIG)
+    suggested = set(view.run(lambda db, t: [
+        tuple(r) for r in db.all(f"SELECT touchpoint_event_id, case_id FROM {t.suggestion}")]))
+    assert suggested == {(mails[k], str(billing)) for k in (3, 4, 5)}
+    (result,) = rebuild(store, source, [registry.get("service")], verify_only=True,
+                        batch=10_000)
+    assert result.comparison.equal, [d.describe() for d in result.comparison.differences]
