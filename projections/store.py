@@ -50,7 +50,6 @@ class ReadStoreError(Exception):
     """Raised when the read store cannot be used (bad URI, unreachable server)."""
 
 
-
 def enable_wal(conn: sqlite3.Connection, timeout_s: float, schema: str = "main") -> None:
     """``PRAGMA journal_mode=WAL`` on ``conn``, tried again while it is refused as locked.
 
@@ -70,6 +69,7 @@ def enable_wal(conn: sqlite3.Connection, timeout_s: float, schema: str = "main")
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
 
 class Db:
     """One connection, one dialect. Not shared between threads."""
