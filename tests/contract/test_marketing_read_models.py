@@ -168,3 +168,33 @@ def test_the_marketing_read_models_are_registered() -> None:
     assert set(MARKETING) <= set(registry.PROJECTIONS)
     assert isinstance(CampaignsView(ReadStore("sqlite:///:memory:")).projection,
                       registry.PROJECTIONS["campaigns"])
+
+
+def test_a_campaigns_generation_built_before_its_customer_index_gets_it_at_its_next_batch(
+        world: tuple[Dependencies, Hub]) -> None:
+    """The batch's lookup of mailed customers reads the message table by customer: a live
+    generation made before that index existed gets it, not a table scan per batch."""
+    from commands import messages as m
+    from projections.campaigns import projection as campaigns
+
+    deps, hub = world
+    ids = seed_marketing(hub)
+    _catch_up(deps)
+    db = deps.read_store.connect()
+    try:
+        (gen,) = [int(r[0]) for r in db.all(
+            "SELECT generation FROM ts_projection WHERE name='campaigns' AND live=1")]
+        index = f"campaigns_g{gen}_message_customer"
+        listed = ("SELECT name FROM sqlite_master WHERE type='index' AND name=?"
+                  if db.dialect == "sqlite" else
+                  "SELECT indexname FROM pg_indexes WHERE indexname=?")
+        assert db.all(listed, (index,)) != []
+        db.execute(f"DROP INDEX {index}")
+        campaigns._INDEXED.clear()  # a process started on the old generation
+        hub.execute(m.RecordEmail(customer_id=ids["dot"], message_id="<late-reply@x>",
+                                  from_address="dot@example.com", direction="inbound",
+                                  occurred_at=T0 + 30 * DAY))
+        _catch_up(deps)
+        assert db.all(listed, (index,)) != []
+    finally:
+        db.close()
