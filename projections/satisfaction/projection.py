@@ -72,14 +72,14 @@ class SatisfactionProjection(Projection):
             elif isinstance(e, s.CaseSatisfactionRecorded):
                 self._fact(facts, cases, pos, e, "csat", e.score)
         db.executemany(f"INSERT INTO {t.case} (case_id, case_kind, channel, queue) "
-                       "VALUES (?,?,?,?) ON CONFLICT (case_id) DO NOTHING", [(cid, *row) for cid, row in cases.items()
-                                            if cid not in known])
+                       "VALUES (?,?,?,?) ON CONFLICT (case_id) DO NOTHING",
+                       [(cid, *row) for cid, row in cases.items() if cid not in known])
         db.executemany(f"UPDATE {t.case} SET queue = ? WHERE case_id = ?",
                        [(row[2], cid) for cid, row in cases.items()
                         if cid in known and known[cid] != row])
         db.executemany(f"INSERT INTO {t.fact} ({', '.join(FACT_COLUMNS)}) VALUES "
-                       f"({', '.join('?' * len(FACT_COLUMNS))}) ON CONFLICT (event_id) DO NOTHING",
-                       facts)
+                       f"({', '.join('?' * len(FACT_COLUMNS))}) "
+                       "ON CONFLICT (event_id) DO NOTHING", facts)
 
     @staticmethod
     def _fact(facts: list[tuple[Any, ...]], cases: dict[str, tuple[str, str, str]], pos: int,
