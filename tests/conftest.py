@@ -34,6 +34,13 @@ LONGEST_FIRST = (
 )
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop this worker's CLI zygote (``tests.support.cli_fork``), if a test started one."""
+    from tests.support import cli_fork
+
+    cli_fork.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest files first, everything else in its usual order (the sort is stable)."""
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}

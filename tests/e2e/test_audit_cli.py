@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import open_key_store
 from touchstream.settings import sqlite_path
@@ -39,9 +40,7 @@ class Cli:
         self.env = env
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], check=False,
-                              cwd=ROOT, env={**os.environ, **self.env}, capture_output=True,
-                              text=True, timeout=120)
+        return run_cli(args, {**os.environ, **self.env})
 
     def ok(self, *args: str) -> str:
         done = self(*args)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
+
+from tests.support.cli_fork import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--commands", "6", "--customers", "2", "--bulk-events", "30", "--bulk-customers", "3",
@@ -18,11 +19,7 @@ TINY = ["--commands", "6", "--customers", "2", "--bulk-events", "30", "--bulk-cu
 
 
 def cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, input=stdin,
-        capture_output=True, text=True, timeout=240, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
+    return run_cli(args, {**os.environ, **env}, stdin=stdin, timeout=240)
 
 
 def test_bench_ingest_json_has_every_figure_and_ratio(tmp_path: Path) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +23,7 @@ class Cli:
         self.env = env
 
     def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "touchstream.cli", *args], check=False, cwd=ROOT, input=stdin,
-            env={**os.environ, **self.env}, capture_output=True, text=True, timeout=120,
-        )
+        return run_cli(args, {**os.environ, **self.env}, stdin=stdin)
 
     def ok(self, *args: str, stdin: str | None = None) -> Any:
         done = self(*args, stdin=stdin)

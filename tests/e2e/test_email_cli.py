@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import store_env
 from tests.integration.test_email_smtp import Relay
+from tests.support.cli_fork import run_cli
 from tests.support.dovecot import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +38,7 @@ def test_queue_then_send_delivers_once_and_the_outbox_shows_it_sent(
            "TOUCHSTREAM_SMTP_SECURITY": "plain"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "touchstream.cli", "email", *args],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
-                              check=False)
+        return run_cli(["email", *args], env, timeout=60)
 
     queue = ["queue", "--source-key", "ticket-7-reply", "--from", "mia@shop.example",
              "--to", "ada@example.com", "--subject", "Re: boiler", "--body", "On Tuesday."]

@@ -6,12 +6,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from uuid import UUID
 
 from commands import messages as m
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,11 +19,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "cdr"
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, input=stdin,
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-    )
+    return run_cli(args, {**os.environ, **env}, stdin=stdin)
 
 
 def test_import_cdr_reports_quarantined_rows_and_a_second_run_records_nothing(

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from commands import messages as m
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 from tests.support.sales import seed_sales
 
@@ -22,9 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False, env={**os.environ, **env, "PYTHONPATH": str(ROOT)})
+    return run_cli(args, {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
