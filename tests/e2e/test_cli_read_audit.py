@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from commands import messages as m
 from projections.store import ReadStore
 from replays.audit import access as access_log
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
 from touchstream.cli.exits import Exit
@@ -46,9 +46,7 @@ READS = [
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=180, check=False)
+    return run_cli(args, {**os.environ, **env}, timeout=180)
 
 
 def seeded(env: dict[str, str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 from commands import messages as m
 from commands.bulk import BulkImporter
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 from touchstream.cli.exits import Exit
 
@@ -29,9 +30,7 @@ CALLS = 1500  # ~1 MB of `events` output: far more than a pipe buffer
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     # A fixed width: tables are cut to the terminal's, and a test worker's may differ.
-    return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "160", **env}, capture_output=True,
-                          text=True, timeout=180, check=False)
+    return run_cli(args, {**os.environ, "COLUMNS": "160", **env}, timeout=180)
 
 
 @pytest.fixture(scope="module")

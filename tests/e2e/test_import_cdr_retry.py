@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from uuid import uuid4
 
 from commands import messages as m
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub, orphan_claim
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +25,7 @@ MALFORMED = '"","02079460018","100","not enough columns"\n'
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-    )
+    return run_cli(args, {**os.environ, **env})
 
 
 def test_retry_records_rows_whose_refusal_went_away_and_keeps_the_others(

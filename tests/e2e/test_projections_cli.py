@@ -15,6 +15,7 @@ import pytest
 
 from commands import messages as m
 from projections.store import ReadStore
+from tests.support.cli_fork import run_cli
 from tests.support.demo import T0, seed_demo
 from tests.support.hubs import make_hub
 from tests.support.terminal import run_with_terminal_stderr
@@ -23,10 +24,8 @@ from touchstream import settings as settings_mod
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(env: dict[str, str], *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=120, check=False, **kw)
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(args, {**os.environ, **env})
 
 
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from read_api.dependencies import TIMELINE_ROLES
 from replays.audit import access as access_log
 from replays.audit.verify import verify_log
 from tests.conftest import store_env
+from tests.support.cli_fork import run_cli
 from tests.support.demo import seed_demo
 from touchstream import settings as settings_mod
 from touchstream.adapters.keys import ROLES, open_key_store
@@ -191,9 +191,7 @@ def test_the_cli_lists_reads_by_customer_and_by_key(world: World) -> None:
            "TOUCHSTREAM_READ_STORE": world.settings.read_store}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "touchstream.cli", "audit", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                              check=False)
+        return run_cli(["audit", *args], env)
 
     done = cli("access", "--customer", customer, "--json")
     assert done.returncode == 0, done.stderr

@@ -23,8 +23,8 @@ from touchstream.app import create_app
 from touchstream.bootstrap import Dependencies
 from touchstream.cli import main
 from touchstream.read_side import ProjectionService, read_routes
-from touchstream.wiring import build_hub
 from touchstream.replies_routes import replies_routes
+from touchstream.wiring import build_hub
 from touchstream.work_routes import work_routes
 
 NOW = "2026-11-24T09:30:00+00:00"

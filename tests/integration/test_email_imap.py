@@ -19,6 +19,7 @@ from channels.email.imap import ImapIngester, IngestHooks
 from channels.email.inbound import message_key
 from commands.hub import Hub
 from tests.support import dovecot as dv
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 from tests.support.invariants import assert_no_duplicate_source_keys
 from tests.support.mail import all_events, message, multipart, of_type
@@ -68,8 +69,7 @@ def test_verify_command_exits_non_zero_on_a_gap_and_zero_after_ingest(
     env = {**os.environ, **mailbox}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "touchstream.cli", "ingest", "imap", *args],  # noqa: PLW1510
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        return run_cli(["ingest", "imap", *args], env, timeout=60)
 
     before = cli("--verify")
     assert before.returncode == 1 and before.stdout.count("not recorded") == 2

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.conftest import store_env
 from tests.support import dovecot as dv
 from tests.support import imap_ingest
 from tests.support.api import running_api
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub
 from tests.support.invariants import assert_no_duplicate_source_keys
 from tests.support.mail import all_events, message, of_type
@@ -51,9 +51,7 @@ def recorded(hub: Hub) -> Any:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "touchstream.cli", *args],  # noqa: PLW1510
-                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return run_cli(args, {**os.environ, **env})
 
 
 def fixture(name: str) -> bytes:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 from tests.conftest import store_env
 from tests.support import dovecot as dv
+from tests.support.cli_fork import run_cli
 from tests.support.hubs import make_hub, orphan_claim
 from tests.support.mail import message
 from touchstream import settings as settings_mod
@@ -38,10 +38,7 @@ BACKFILL = [
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "touchstream.cli", *args], cwd=ROOT, capture_output=True,
-        text=True, timeout=120, check=False, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-    )
+    return run_cli(args, {**os.environ, **env})
 
 
 def test_cdr_backfill_and_imap_all_record_an_orphaned_contact_on_one_prospect(
