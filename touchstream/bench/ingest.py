@@ -22,7 +22,17 @@ Measured in one run, on one fresh store:
     alternating which hub goes first; ``encryption_cost_*`` is how much
     slower the production (encrypting) hub is, as a fraction (0.12 = 12%).
 
-(a)/(b)/(e) and (c)/(e) alternate in ``--rounds`` so a busy disk or CPU weighs
+(f) the floors the rows themselves set (``touchstream.bench.ingest_floors``), each
+    round's rows read back from the store and inserted again into empty copies of the
+    events and source-key tables, built beforehand, with the ceilings' own client calls:
+    ``bulk_rows_floor_vs_raw_batched``, the event rows and source-key rows the bulk path
+    stored, in as many transactions as its saves took (SQLite ``executemany``,
+    PostgreSQL ``COPY``), against (c)'s ceiling; ``command_rows_floor_vs_raw``, the
+    event row and source-key row of each command of (b), one transaction and durable
+    commit each (PostgreSQL: one prepared statement, without the save's table lock
+    and NOTIFY), against (a). Neither includes snapshots.
+
+(a)/(b)/(e)/(f) and (c)/(e)/(f) alternate in ``--rounds`` so a busy disk or CPU weighs
 on both sides of each ratio alike. Figures carry their unit in their name; the
 ``plain_`` ones are the unencrypted hub's. Every other figure and ratio is the
 production hub's.
@@ -46,6 +56,7 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from touchstream import wiring
+from touchstream.bench.ingest_floors import Pair, RowFloors
 from touchstream.bench.stores import fresh_settings
 from touchstream.settings import Settings, sqlite_path
 
@@ -98,6 +109,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ratios = {
         "command_vs_raw": figures["command_touchpoints_per_s"] / figures["raw_single_commit_rows_per_s"],
         "bulk_vs_raw_batched": figures["bulk_events_per_s"] / figures["raw_batched_rows_per_s"],
+        # (f): no targets, the bounds of the two above.
+        "command_rows_floor_vs_raw":
+            figures["command_rows_floor_per_s"] / figures["raw_single_commit_rows_per_s"],
+        "bulk_rows_floor_vs_raw_batched":
+            figures["bulk_rows_floor_events_per_s"] / figures["raw_batched_rows_per_s"],
         # The worse of the two: with the cache warm, and without it (snapshots only).
         "heavy_vs_new_cost": max(
             figures["heavy_command_mean_ms"] / figures["new_command_mean_ms"],
@@ -132,8 +148,11 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
     # The raw rows land in the production store's database (its WAL, its checkpoints):
     # the plain store gets the same rows, untimed, so (e) compares like with like.
     plain_raw = _RawStore(plain_settings, plain, topic, state)
+    # (f) on the production store; the plain one gets the same rows, untimed.
+    floors, plain_floors = RowFloors(settings, hub), RowFloors(plain_settings, plain)
     importers = {k: BulkImporter(h) for k, h in hubs.items()}
-    raw_s = batched_s = reimport_s = 0.0
+    raw_s = batched_s = reimport_s = command_floor_s = bulk_floor_s = 0.0
+    saves = 0
     command_s = dict.fromkeys(hubs, 0.0)
     bulk_s = dict.fromkeys(hubs, 0.0)
     latencies: dict[str, list[float]] = {k: [] for k in hubs}
@@ -143,25 +162,39 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
             plain_raw.single_commits(hi - lo, args.customers)
             for k in _order(hubs, r):  # (b), and (e) on the plain hub
                 command_s[k] += _commands(hubs[k], customers[k], lo, hi, latencies[k])
+            pairs = _stored(floors, hub, [_call(customers[""][i % len(customers[""])],
+                                                f"cmd-{i}", i) for i in range(lo, hi)])
+            command_floor_s += floors.one_per_commit(pairs)  # (f)
+            plain_floors.one_per_commit(pairs)
         for r, (lo, hi) in enumerate(_rounds(args.bulk_events, args.rounds)):
             batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
             plain_raw.batched(hi - lo, args.bulk_customers)
             for k in _order(hubs, r):  # (c), and (e) on the plain hub
                 commands = [_call(bulk_customers[k][i % args.bulk_customers], f"bulk-{i}", i)
                             for i in range(lo, hi)]
+                before = importers[k].saves
                 started = time.perf_counter()
                 results = importers[k].import_history(commands)
                 bulk_s[k] += time.perf_counter() - started
+                if k == "":
+                    round_saves, imported = importers[k].saves - before, commands
                 _check(results, hi - lo, duplicates=False)
                 started = time.perf_counter()
                 again = importers[k].import_history(commands)
                 if k == "":
                     reimport_s += time.perf_counter() - started
                 _check(again, hi - lo, duplicates=True)
+            pairs = _stored(floors, hub, imported)
+            bulk_floor_s += floors.bulk(pairs, round_saves)  # (f)
+            plain_floors.bulk(pairs, round_saves)
+            saves += round_saves
     finally:
         raw.close()
         plain_raw.close()
+        floors.close()
+        plain_floors.close()
     figures["raw_single_commit_rows_per_s"] = args.commands / raw_s
+    figures["command_rows_floor_per_s"] = args.commands / command_floor_s
     for k in hubs:
         figures[f"{k}command_touchpoints_per_s"] = args.commands / command_s[k]
         figures[f"{k}command_latency_p50_ms"] = statistics.median(latencies[k]) * 1000
@@ -170,6 +203,8 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
     for k in hubs:
         figures[f"{k}bulk_events_per_s"] = args.bulk_events / bulk_s[k]
     figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
+    figures["bulk_rows_floor_events_per_s"] = args.bulk_events / bulk_floor_s
+    figures["bulk_save_mean_events"] = args.bulk_events / saves
     figures.update(_heavy_vs_new(hub, settings, args))
     return figures
 
@@ -188,6 +223,14 @@ def _commands(hub: Hub, customers: list[UUID], lo: int, hi: int, latencies: list
         hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
         latencies.append(time.perf_counter() - t)
     return time.perf_counter() - started
+
+
+def _stored(floors: RowFloors, hub: Hub, commands: list[m.LogCall]) -> list[Pair]:
+    """The rows ``commands`` stored (each one event under its key), read back."""
+    pairs = floors.read([hub.naming.digest(hub.source_key_of(cmd)) for cmd in commands])
+    if len(pairs) != len(commands):
+        raise RuntimeError(f"{len(pairs)} stored rows read back for {len(commands)} commands")
+    return pairs
 
 
 def _rounds(n: int, rounds: int) -> list[tuple[int, int]]:
