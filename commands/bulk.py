@@ -18,14 +18,7 @@ per touchpoint. A backfill of years of history instead:
   the customers whose save crossed the Hub's snapshot interval;
 * retries a chunk whose save loses a race (another writer appended to one of
   its customers, or recorded one of its keys first): it re-reads the keys,
-  keeps the other writer's results, reloads the customers and appends the rest;
-* builds a chunk's rows while the chunk before it is being saved (one saver
-  thread per batch: saves one at a time and in order, so notification ids and
-  versions come as without it). The next chunk is decided on the customers as
-  the save in flight leaves them; when that save fails (a lost race) nothing
-  built on it is saved: the failed chunk is retried as above, then the next
-  is built again. On PostgreSQL a third of a bulk import was waiting on the
-  server's save (py-spy); sqlite3 releases the GIL in its inserts and commit.
+  keeps the other writer's results, reloads the customers and appends the rest.
 
 Stores without a source-key index (EventStoreDB, where dedup needs the
 reservation protocol) fall back to one ``hub.execute`` per command. Commands
@@ -37,8 +30,6 @@ customers and then backfill their history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from copy import deepcopy
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -70,10 +61,6 @@ from domain.errors import DomainError
 BATCH_COMMANDS = 5_000
 LOOKUP_BATCH = 500
 _EVENT_OVERHEAD_BYTES = 600  # provenance, topic and JSON punctuation of one stored event
-
-_Unit = list[tuple[UUID, list[int]]]  # one save's customers, each with its commands
-_Entry = tuple[Prepared, list[int]]  # a customer's rows, and the commands they record
-_Flight = tuple["Future[list[list[Recorded]]]", list[_Entry], _Unit]  # a save in flight
 
 
 @dataclass(frozen=True)
@@ -171,7 +158,8 @@ class BulkImporter:
                     results[i] = ImportResult(error=str(exc))
                     continue
                 groups.setdefault(customer_id, []).append(i)
-        self._record_units(self._units(groups, batch), batch, keys, results)
+        for unit in self._units(groups, batch):
+            self._record_unit(unit, batch, keys, results)
         done: list[ImportResult] = []
         for i, key in enumerate(keys):
             result = results[i]
@@ -229,146 +217,56 @@ class BulkImporter:
         if unit:
             yield unit
 
-    def _record_units(
-        self,
-        units: Iterable[_Unit],
-        batch: Sequence[m.Touchpoint],
-        keys: list[str],
-        results: list[ImportResult | None],
-    ) -> None:
-        """Each unit's first attempt built while the unit before it is saved (one saver
-        thread: saves one at a time, in order). A first attempt that refused anything
-        goes ``_record_unit``'s way (decided again on the store), after the save before
-        it landed; so does a unit built on a save that failed. One unit is saved here,
-        without the thread (a phone group commit's batch, a small import)."""
-        units = list(units)
-        if len(units) < 2:
-            for unit in units:
-                self._record_unit(unit, batch, keys, results)
-            return
-        flight: _Flight | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-save") as saver:
-            try:
-                for unit in units:
-                    # The customers as the save in flight leaves them (copied when used:
-                    # that save caches them), else copies of the cached ones.
-                    carry = {} if flight is None else {
-                        self.hub.naming.customer_uuid(part.customer.id): part.customer
-                        for part, _ in flight[1]}
-                    entries, decided = self._build(unit, batch, keys, results,
-                                                   fresh=False, carry=carry)
-                    refused = [i for i in decided if results[i] is not None]
-                    landed = True
-                    if flight is not None:
-                        landed = self._land(flight, batch, keys, results)
-                        flight = None
-                    if not landed or refused:
-                        for i in refused:
-                            results[i] = None
-                        # Built on a failed save: decided again on cached copies, current
-                        # now; refused (perhaps by a stale copy): on the store.
-                        self._record_unit(unit, batch, keys, results, fresh=landed)
-                    elif entries:
-                        flight = (saver.submit(self._save, entries, keys), entries, unit)
-                if flight is not None:
-                    self._land(flight, batch, keys, results)
-                    flight = None
-            finally:
-                if flight is not None:  # an error here while a save was in flight
-                    flight[0].exception()  # it lands (or not) before the error goes up
-
-    def _land(self, flight: _Flight, batch: Sequence[m.Touchpoint], keys: list[str],
-              results: list[ImportResult | None]) -> bool:
-        """The results of the save in flight; False when it lost a race (nothing of it
-        saved), after its unit was recorded ``_record_unit``'s way."""
-        future, entries, unit = flight
-        try:
-            saved = future.result()
-        except IntegrityError:
-            self._lost(entries, keys, results)
-            self._record_unit(unit, batch, keys, results, fresh=True)
-            return False
-        self._saved(entries, saved, results)
-        return True
-
-    def _save(self, entries: list[_Entry], keys: list[str]) -> list[list[Recorded]]:
-        return self.hub.save_keyed([(part, [keys[i] for i in applied])
-                                    for part, applied in entries])
-
-    def _saved(self, entries: list[_Entry], saved: list[list[Recorded]],
-               results: list[ImportResult | None]) -> None:
-        self.saves += 1
-        for (_, applied), recorded in zip(entries, saved, strict=True):
-            for i, result in zip(applied, recorded, strict=True):
-                results[i] = ImportResult(recorded=result)
-
-    def _lost(self, entries: list[_Entry], keys: list[str],
-              results: list[ImportResult | None]) -> None:
-        """After a save that failed on a key or version taken: the results another writer
-        recorded under these keys are kept (the rest is decided again)."""
-        applied_all = [i for _, applied in entries for i in applied]
-        known = self._known({keys[i] for i in applied_all})
-        for i in applied_all:
-            if keys[i] in known:
-                results[i] = ImportResult(recorded=known[keys[i]])
-
-    def _build(
-        self,
-        unit: _Unit,
-        batch: Sequence[m.Touchpoint],
-        keys: list[str],
-        results: list[ImportResult | None],
-        *,
-        fresh: bool,
-        carry: dict[UUID, Customer] | None = None,
-    ) -> tuple[list[_Entry], list[int]]:
-        """The unit's commands without a result decided, and their rows built: the save's
-        entries, and the commands decided (a refused one has its result)."""
-        loaded: dict[UUID, tuple[Prepared, list[int]]] = {}
-        decided: list[int] = []
-        for customer_id, indices in unit:
-            todo = [i for i in indices if results[i] is None]
-            if todo:
-                decided += todo
-                self._apply(customer_id, todo, batch, keys, results, loaded,
-                            fresh=fresh, carry=carry)
-        return [(part, applied) for part, applied in loaded.values() if applied], decided
-
     def _record_unit(
         self,
-        unit: _Unit,
+        unit: list[tuple[UUID, list[int]]],
         batch: Sequence[m.Touchpoint],
         keys: list[str],
         results: list[ImportResult | None],
-        *,
-        fresh: bool = False,
     ) -> None:
-        """One unit, in its own save, retried until it is saved. The first attempt decides
-        on cached copies (no read per customer: the save's expected versions validate
-        them, as one command's first attempt does) unless ``fresh``; a lost race, or a
-        refusal that a stale copy may have caused, decides again on the stored state."""
-        state = [fresh]
+        # The first attempt decides on cached copies (no read per customer: the save's
+        # expected versions validate them, as one command's first attempt does); a lost
+        # race, or a refusal that a stale copy may have caused, decides again on the
+        # stored state.
+        fresh = [False]
 
         def attempt(_: int) -> None:
-            entries, decided = self._build(unit, batch, keys, results, fresh=state[0])
-            if not state[0]:
+            loaded: dict[UUID, tuple[Prepared, list[int]]] = {}
+            decided: list[int] = []
+            for customer_id, indices in unit:
+                todo = [i for i in indices if results[i] is None]
+                if todo:
+                    decided += todo
+                    self._apply(customer_id, todo, batch, keys, results, loaded,
+                                fresh=fresh[0])
+            if not fresh[0]:
                 refused = [i for i in decided if results[i] is not None]
                 if refused:
                     for i in refused:
                         results[i] = None
-                    state[0] = True
+                    fresh[0] = True
                     raise TryAgain(race=False)
+            entries = [(part, applied) for part, applied in loaded.values() if applied]
             if not entries:
                 return
             try:
-                saved = self._save(entries, keys)
+                saved = self.hub.save_keyed(
+                    [(part, [keys[i] for i in applied]) for part, applied in entries]
+                )
             except IntegrityError as exc:
                 # Another writer appended to one of these customers or recorded one of
                 # these keys first: keep its results, reload and append the rest.
-                self._lost(entries, keys, results)
-                state[0] = True
+                applied_all = [i for _, applied in entries for i in applied]
+                known = self._known({keys[i] for i in applied_all})
+                for i in applied_all:
+                    if keys[i] in known:
+                        results[i] = ImportResult(recorded=known[keys[i]])
+                fresh[0] = True
                 raise TryAgain() from exc
-            self._saved(entries, saved, results)
+            self.saves += 1
+            for (_, applied), recorded in zip(entries, saved, strict=True):
+                for i, result in zip(applied, recorded, strict=True):
+                    results[i] = ImportResult(recorded=result)
 
         retrying(attempt, gave_up="customers kept changing")
 
@@ -383,17 +281,16 @@ class BulkImporter:
         *,
         repair: bool = True,
         fresh: bool = True,
-        carry: dict[UUID, Customer] | None = None,
     ) -> None:
         """Decide ``todo`` on the customer (or the one it was merged into), loaded once per save
-        (``fresh``: from the store, else a copy of the one in ``carry`` or of the cached one
-        when there is one), and build the stored rows of what it decided."""
+        (``fresh``: from the store, else a copy of the cached one when there is one), and
+        build the stored rows of what it decided."""
         try:
-            customer = self._load_open(customer_id, fresh, carry)
+            customer = self._load_open(customer_id, fresh)
         except CustomerNotFoundError as exc:
             if repair:
                 self._apply_repaired(customer_id, todo, batch, keys, results, loaded, exc,
-                                     fresh, carry)
+                                     fresh)
             else:
                 for i in todo:
                     results[i] = ImportResult(error=str(exc))
@@ -449,7 +346,6 @@ class BulkImporter:
         loaded: dict[UUID, tuple[Prepared, list[int]]],
         exc: CustomerNotFoundError,
         fresh: bool,
-        carry: dict[UUID, Customer] | None,
     ) -> None:
         """The contact's claim names a customer that does not exist (a kill between the
         claim and the registration): the same repair as one command's, then decide."""
@@ -465,19 +361,11 @@ class BulkImporter:
             else:
                 owners.setdefault(owner, []).append(i)
         for owner, indices in owners.items():
-            self._apply(owner, indices, batch, keys, results, loaded, repair=False, fresh=fresh,
-                        carry=carry)
+            self._apply(owner, indices, batch, keys, results, loaded, repair=False, fresh=fresh)
 
-    def _load_open(self, customer_id: UUID, fresh: bool,
-                   carry: dict[UUID, Customer] | None = None) -> Customer:
+    def _load_open(self, customer_id: UUID, fresh: bool) -> Customer:
         """The customer, or the one it was merged into (merges are followed, as on one command)."""
         load = self.hub.customer if fresh else self.hub.context.store.load_cached
-        if carry and not fresh:
-            cached = load
-
-            def load(customer_id: UUID) -> Customer:
-                carried = carry.get(customer_id)
-                return cached(customer_id) if carried is None else deepcopy(carried)
         customer = load(customer_id)
         for _ in range(MAX_MERGE_HOPS):
             if customer.merged_into is None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
 from commands import messages as m
 from commands.bulk import BulkImporter
@@ -159,69 +158,6 @@ def test_a_write_between_load_and_save_forces_a_retry_that_loses_nothing(
     assert_no_duplicate_source_keys(stream)
     if hub.key_index is not None:
         assert len(raced) == 3  # the bulk path really saved (and lost three races)
-
-
-def counting_saves(hub: Hub, race: Callable[[int], None] | None = None) -> list[str]:
-    """Each bulk save's outcome, in order ("saved" / "lost"), with ``race(n)`` run by the
-    n-th save first (on the thread that saves)."""
-    outcomes: list[str] = []
-    save_keyed = hub.save_keyed
-
-    def counting(entries: list[tuple[object, list[str]]]) -> object:
-        if race is not None:
-            race(len(outcomes))
-        try:
-            saved = save_keyed(entries)  # type: ignore[arg-type]
-        except IntegrityError:
-            outcomes.append("lost")
-            raise
-        outcomes.append("saved")
-        return saved
-
-    hub.save_keyed = counting  # type: ignore[assignment,method-assign]
-    return outcomes
-
-
-def test_a_chunk_built_while_the_one_before_is_saved_is_decided_on_it(hub: Hub) -> None:
-    """The next chunk is built during the save before it, on the customer as that save
-    leaves it: three chunks of one customer, three saves, none lost to its own import."""
-    cid = register(hub)
-    outcomes = counting_saves(hub)
-    results = BulkImporter(hub, chunk_events=4).import_history(calls(cid, "overlap", 12))
-    assert all(r.ok and not r.recorded.duplicate for r in results)  # type: ignore[union-attr]
-    if hub.key_index is not None:
-        assert outcomes == ["saved"] * 3
-    positions = [r.recorded.positions[0] for r in results]  # type: ignore[union-attr]
-    assert positions == sorted(positions) and len(set(positions)) == 12
-    stream = list(hub.stream(cid))
-    assert [e.originator_version for e in stream] == list(range(len(stream)))
-
-
-def test_a_chunk_built_on_a_save_that_lost_a_race_is_built_again(
-    env: dict[str, str], hub: Hub
-) -> None:
-    """The first save loses a race while the second chunk is built on it: nothing of that
-    build is saved (no gap, no version taken twice); both are saved after the retry."""
-    if hub.key_index is None:
-        pytest.skip("no source-key index: one command at a time, no chunked saves")
-    cid = register(hub)
-    other = make_hub(env)
-
-    def race(n: int) -> None:
-        if n == 0:
-            other.execute(m.LogCall(customer_id=cid, call_id="race"))
-
-    outcomes = counting_saves(hub, race)
-    try:
-        results = BulkImporter(hub, chunk_events=4).import_history(calls(cid, "raced", 12))
-    finally:
-        other.close()
-    assert all(r.ok and not r.recorded.duplicate for r in results)  # type: ignore[union-attr]
-    assert outcomes == ["lost", "saved", "saved", "saved"]
-    stream = list(hub.stream(cid))
-    assert [e.originator_version for e in stream] == list(range(len(stream)))
-    assert_nothing_lost([f"call:raced-{i}" for i in range(12)] + ["call:race"], stream)
-    assert_no_duplicate_source_keys(stream)
 
 
 def test_bulk_import_follows_a_merge_like_one_command(hub: Hub) -> None:
