@@ -22,20 +22,23 @@ Measured in one run, on one fresh store:
     alternating which hub goes first; ``encryption_cost_*`` is how much
     slower the production (encrypting) hub is, as a fraction (0.12 = 12%).
 
-(f) the floors the rows themselves set (``touchstream.bench.ingest_floors``), each
-    round's rows read back from the store and inserted again into empty copies of the
-    events and source-key tables, built beforehand, with the ceilings' own client calls:
-    ``bulk_rows_floor_vs_raw_batched``, the event rows and source-key rows the bulk path
-    stored, in as many transactions as its saves took (SQLite ``executemany``,
-    PostgreSQL ``COPY``), against (c)'s ceiling; ``command_rows_floor_vs_raw``, the
-    event row and source-key row of each command of (b), one transaction and durable
-    commit each (PostgreSQL: one prepared statement, without the save's table lock
-    and NOTIFY), against (a). Neither includes snapshots.
-
-(a)/(b)/(e)/(f) and (c)/(e)/(f) alternate in ``--rounds`` so a busy disk or CPU weighs
+(a)/(b)/(e) and (c)/(e) alternate in ``--rounds`` so a busy disk or CPU weighs
 on both sides of each ratio alike. Figures carry their unit in their name; the
 ``plain_`` ones are the unencrypted hub's. Every other figure and ratio is the
 production hub's.
+
+(f) the floors the rows themselves set (``touchstream.bench.ingest_floors``), after
+    everything else (inside the rounds their writes slowed the production hub's bulk
+    import by a third): the rows (b) and (c) stored on the production store, read back
+    round by round and inserted again into empty copies of the events and source-key
+    tables, built beforehand, with the ceilings' own client calls, against the
+    ceilings of the rounds. ``bulk_rows_floor_vs_raw_batched``: the event rows and
+    source-key rows each round's import stored, in as many transactions as its saves
+    took (``bulk_save_mean_events``: SQLite ``executemany``, PostgreSQL ``COPY``),
+    against (c). ``command_rows_floor_vs_raw``: each command's event row and
+    source-key row, one transaction and durable commit each (PostgreSQL: one prepared
+    statement, without the save's table lock and NOTIFY), against (a). Neither
+    includes snapshots, key lookups or anything else the paths do.
 """
 
 from __future__ import annotations
@@ -148,11 +151,13 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
     # The raw rows land in the production store's database (its WAL, its checkpoints):
     # the plain store gets the same rows, untimed, so (e) compares like with like.
     plain_raw = _RawStore(plain_settings, plain, topic, state)
-    # (f) on the production store; the plain one gets the same rows, untimed.
-    floors, plain_floors = RowFloors(settings, hub), RowFloors(plain_settings, plain)
     importers = {k: BulkImporter(h) for k, h in hubs.items()}
-    raw_s = batched_s = reimport_s = command_floor_s = bulk_floor_s = 0.0
-    saves = 0
+    raw_s = batched_s = reimport_s = 0.0
+    # (f)'s work: the stored keys of the production hub's commands by round, and its
+    # saves in each round (keys, not commands: 10,000s of live objects slow every
+    # collection of the garbage collector while the rounds run).
+    command_rounds: list[list[str]] = []
+    bulk_rounds: list[tuple[list[str], int]] = []
     command_s = dict.fromkeys(hubs, 0.0)
     bulk_s = dict.fromkeys(hubs, 0.0)
     latencies: dict[str, list[float]] = {k: [] for k in hubs}
@@ -162,10 +167,8 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
             plain_raw.single_commits(hi - lo, args.customers)
             for k in _order(hubs, r):  # (b), and (e) on the plain hub
                 command_s[k] += _commands(hubs[k], customers[k], lo, hi, latencies[k])
-            pairs = _stored(floors, hub, [_call(customers[""][i % len(customers[""])],
-                                                f"cmd-{i}", i) for i in range(lo, hi)])
-            command_floor_s += floors.one_per_commit(pairs)  # (f)
-            plain_floors.one_per_commit(pairs)
+            command_rounds.append(_digests(hub, [
+                _call(customers[""][i % len(customers[""])], f"cmd-{i}", i) for i in range(lo, hi)]))
         for r, (lo, hi) in enumerate(_rounds(args.bulk_events, args.rounds)):
             batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
             plain_raw.batched(hi - lo, args.bulk_customers)
@@ -177,24 +180,17 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
                 results = importers[k].import_history(commands)
                 bulk_s[k] += time.perf_counter() - started
                 if k == "":
-                    round_saves, imported = importers[k].saves - before, commands
+                    bulk_rounds.append((_digests(hub, commands), importers[k].saves - before))
                 _check(results, hi - lo, duplicates=False)
                 started = time.perf_counter()
                 again = importers[k].import_history(commands)
                 if k == "":
                     reimport_s += time.perf_counter() - started
                 _check(again, hi - lo, duplicates=True)
-            pairs = _stored(floors, hub, imported)
-            bulk_floor_s += floors.bulk(pairs, round_saves)  # (f)
-            plain_floors.bulk(pairs, round_saves)
-            saves += round_saves
     finally:
         raw.close()
         plain_raw.close()
-        floors.close()
-        plain_floors.close()
     figures["raw_single_commit_rows_per_s"] = args.commands / raw_s
-    figures["command_rows_floor_per_s"] = args.commands / command_floor_s
     for k in hubs:
         figures[f"{k}command_touchpoints_per_s"] = args.commands / command_s[k]
         figures[f"{k}command_latency_p50_ms"] = statistics.median(latencies[k]) * 1000
@@ -203,10 +199,29 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
     for k in hubs:
         figures[f"{k}bulk_events_per_s"] = args.bulk_events / bulk_s[k]
     figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
-    figures["bulk_rows_floor_events_per_s"] = args.bulk_events / bulk_floor_s
-    figures["bulk_save_mean_events"] = args.bulk_events / saves
     figures.update(_heavy_vs_new(hub, settings, args))
+    figures.update(_floors(hub, settings, command_rounds, bulk_rounds))
     return figures
+
+
+def _floors(hub: Hub, settings: Settings, command_rounds: list[list[str]],
+            bulk_rounds: list[tuple[list[str], int]]) -> dict[str, float]:
+    """(f): the rows of (b) and (c), round by round, inserted again with no Python."""
+    floors = RowFloors(settings, hub)
+    try:
+        command_s = sum(floors.one_per_commit(_stored(floors, digests))
+                        for digests in command_rounds)
+        bulk_s = sum(floors.bulk(_stored(floors, digests), saves)
+                     for digests, saves in bulk_rounds)
+    finally:
+        floors.close()
+    n_commands = sum(map(len, command_rounds))
+    n_events = sum(len(digests) for digests, _ in bulk_rounds)
+    return {
+        "command_rows_floor_per_s": n_commands / command_s,
+        "bulk_rows_floor_events_per_s": n_events / bulk_s,
+        "bulk_save_mean_events": n_events / sum(saves for _, saves in bulk_rounds),
+    }
 
 
 def _order(hubs: dict[str, Hub], r: int) -> list[str]:
@@ -225,11 +240,16 @@ def _commands(hub: Hub, customers: list[UUID], lo: int, hi: int, latencies: list
     return time.perf_counter() - started
 
 
-def _stored(floors: RowFloors, hub: Hub, commands: list[m.LogCall]) -> list[Pair]:
-    """The rows ``commands`` stored (each one event under its key), read back."""
-    pairs = floors.read([hub.naming.digest(hub.source_key_of(cmd)) for cmd in commands])
-    if len(pairs) != len(commands):
-        raise RuntimeError(f"{len(pairs)} stored rows read back for {len(commands)} commands")
+def _digests(hub: Hub, commands: list[m.LogCall]) -> list[str]:
+    """The source keys ``commands`` are stored under."""
+    return [hub.naming.digest(hub.source_key_of(cmd)) for cmd in commands]
+
+
+def _stored(floors: RowFloors, digests: list[str]) -> list[Pair]:
+    """The rows stored under ``digests`` (each one event under its key), read back."""
+    pairs = floors.read(digests)
+    if len(pairs) != len(digests):
+        raise RuntimeError(f"{len(pairs)} stored rows read back for {len(digests)} commands")
     return pairs
 
 
