@@ -97,6 +97,9 @@ class BulkImporter:
         self.chunk_bytes: int | None = limits.bytes if chunk_bytes is None else chunk_bytes
         self.batch_commands = batch_commands
         self.rows = PlainTouchpoints(hub.context, encoder_for(hub.mapper))
+        # Saves made so far, each one transaction (``bench ingest`` sizes its floor's
+        # transactions by it).
+        self.saves = 0
 
     def import_history(self, commands: Iterable[m.Command]) -> list[ImportResult]:
         """Record every command; one result per command, in input order."""
@@ -260,6 +263,7 @@ class BulkImporter:
                         results[i] = ImportResult(recorded=known[keys[i]])
                 fresh[0] = True
                 raise TryAgain() from exc
+            self.saves += 1
             for (_, applied), recorded in zip(entries, saved, strict=True):
                 for i, result in zip(applied, recorded, strict=True):
                     results[i] = ImportResult(recorded=result)

@@ -30,7 +30,9 @@ def test_bench_ingest_json_has_every_figure_and_ratio(tmp_path: Path) -> None:
     assert report["scenario"] == "ingest" and report["store"] == "sqlite"
     ratios = report["ratios"]
     costs = {"encryption_cost_command", "encryption_cost_bulk"}
-    assert set(ratios) == {"command_vs_raw", "bulk_vs_raw_batched", "heavy_vs_new_cost", *costs}
+    floors = {"command_rows_floor_vs_raw", "bulk_rows_floor_vs_raw_batched"}
+    assert set(ratios) == {"command_vs_raw", "bulk_vs_raw_batched", "heavy_vs_new_cost", *costs,
+                           *floors}
     assert all(v > 0 for k, v in ratios.items() if k not in costs)
     # Fractions of extra time; at this size noise may make them negative, never below -100%.
     assert all(ratios[k] > -1 for k in costs)

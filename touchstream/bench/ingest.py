@@ -26,6 +26,21 @@ Measured in one run, on one fresh store:
 on both sides of each ratio alike. Figures carry their unit in their name; the
 ``plain_`` ones are the unencrypted hub's. Every other figure and ratio is the
 production hub's.
+
+(f) the floors the rows themselves set (``touchstream.bench.ingest_floors``), after
+    everything else (inside the rounds their writes slowed the production hub's bulk
+    import by a third): the rows (b) and (c) stored on the production store, read back
+    round by round and inserted again into empty copies of the events and source-key
+    tables, built beforehand, with the ceilings' own client calls. Each round
+    alternates with the same ceiling's procedure run again on a table of its own
+    (``raw_*_beside_floors_*``: the ceilings above are not changed), so the two see
+    the same machine. ``bulk_rows_floor_vs_raw_batched``: the event rows and
+    source-key rows each round's import stored, in as many transactions as its saves
+    took (``bulk_save_mean_events``: SQLite ``executemany``, PostgreSQL ``COPY``),
+    against (c)'s procedure. ``command_rows_floor_vs_raw``: each command's event row
+    and source-key row, one transaction and durable commit each (PostgreSQL: one
+    prepared statement, without the save's table lock and NOTIFY), against (a)'s.
+    Neither includes snapshots, key lookups or anything else the paths do.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ from commands import messages as m
 from commands.bulk import BulkImporter
 from commands.hub import Hub
 from touchstream import wiring
+from touchstream.bench.ingest_floors import Pair, RowFloors
 from touchstream.bench.stores import fresh_settings
 from touchstream.settings import Settings, sqlite_path
 
@@ -98,6 +114,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ratios = {
         "command_vs_raw": figures["command_touchpoints_per_s"] / figures["raw_single_commit_rows_per_s"],
         "bulk_vs_raw_batched": figures["bulk_events_per_s"] / figures["raw_batched_rows_per_s"],
+        # (f): no targets, the bounds of the two above.
+        "command_rows_floor_vs_raw": figures["command_rows_floor_per_s"]
+        / figures["raw_single_commit_beside_floors_rows_per_s"],
+        "bulk_rows_floor_vs_raw_batched": figures["bulk_rows_floor_events_per_s"]
+        / figures["raw_batched_beside_floors_rows_per_s"],
         # The worse of the two: with the cache warm, and without it (snapshots only).
         "heavy_vs_new_cost": max(
             figures["heavy_command_mean_ms"] / figures["new_command_mean_ms"],
@@ -134,6 +155,11 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
     plain_raw = _RawStore(plain_settings, plain, topic, state)
     importers = {k: BulkImporter(h) for k, h in hubs.items()}
     raw_s = batched_s = reimport_s = 0.0
+    # (f)'s work: the stored keys of the production hub's commands by round, and its
+    # saves in each round (keys, not commands: 10,000s of live objects slow every
+    # collection of the garbage collector while the rounds run).
+    command_rounds: list[list[str]] = []
+    bulk_rounds: list[tuple[list[str], int]] = []
     command_s = dict.fromkeys(hubs, 0.0)
     bulk_s = dict.fromkeys(hubs, 0.0)
     latencies: dict[str, list[float]] = {k: [] for k in hubs}
@@ -143,15 +169,20 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
             plain_raw.single_commits(hi - lo, args.customers)
             for k in _order(hubs, r):  # (b), and (e) on the plain hub
                 command_s[k] += _commands(hubs[k], customers[k], lo, hi, latencies[k])
+            command_rounds.append(_digests(hub, [
+                _call(customers[""][i % len(customers[""])], f"cmd-{i}", i) for i in range(lo, hi)]))
         for r, (lo, hi) in enumerate(_rounds(args.bulk_events, args.rounds)):
             batched_s += raw.batched(hi - lo, args.bulk_customers)  # (c) ceiling
             plain_raw.batched(hi - lo, args.bulk_customers)
             for k in _order(hubs, r):  # (c), and (e) on the plain hub
                 commands = [_call(bulk_customers[k][i % args.bulk_customers], f"bulk-{i}", i)
                             for i in range(lo, hi)]
+                before = importers[k].saves
                 started = time.perf_counter()
                 results = importers[k].import_history(commands)
                 bulk_s[k] += time.perf_counter() - started
+                if k == "":
+                    bulk_rounds.append((_digests(hub, commands), importers[k].saves - before))
                 _check(results, hi - lo, duplicates=False)
                 started = time.perf_counter()
                 again = importers[k].import_history(commands)
@@ -171,7 +202,37 @@ def _measure(hub: Hub, plain: Hub, settings: Settings, plain_settings: Settings,
         figures[f"{k}bulk_events_per_s"] = args.bulk_events / bulk_s[k]
     figures["bulk_reimport_commands_per_s"] = args.bulk_events / reimport_s
     figures.update(_heavy_vs_new(hub, settings, args))
+    figures.update(_floors(hub, settings, (topic, state), command_rounds, bulk_rounds, args))
     return figures
+
+
+def _floors(hub: Hub, settings: Settings, row: tuple[str, bytes],
+            command_rounds: list[list[str]], bulk_rounds: list[tuple[list[str], int]],
+            args: argparse.Namespace) -> dict[str, float]:
+    """(f): the rows of (b) and (c), round by round, inserted again with no Python, each
+    round after the same round of its ceiling's procedure."""
+    raw = _RawStore(settings, hub, *row, table=f"{RAW_TABLE}_beside_floors")
+    floors = RowFloors(settings, hub)
+    raw_s = batched_s = command_s = bulk_s = 0.0
+    try:
+        for digests in command_rounds:
+            raw_s += raw.single_commits(len(digests), args.customers)
+            command_s += floors.one_per_commit(_stored(floors, digests))
+        for digests, saves in bulk_rounds:
+            batched_s += raw.batched(len(digests), args.bulk_customers)
+            bulk_s += floors.bulk(_stored(floors, digests), saves)
+    finally:
+        floors.close()
+        raw.close()
+    n_commands = sum(map(len, command_rounds))
+    n_events = sum(len(digests) for digests, _ in bulk_rounds)
+    return {
+        "raw_single_commit_beside_floors_rows_per_s": n_commands / raw_s,
+        "command_rows_floor_per_s": n_commands / command_s,
+        "raw_batched_beside_floors_rows_per_s": n_events / batched_s,
+        "bulk_rows_floor_events_per_s": n_events / bulk_s,
+        "bulk_save_mean_events": n_events / sum(saves for _, saves in bulk_rounds),
+    }
 
 
 def _order(hubs: dict[str, Hub], r: int) -> list[str]:
@@ -188,6 +249,19 @@ def _commands(hub: Hub, customers: list[UUID], lo: int, hi: int, latencies: list
         hub.execute(_call(customers[i % len(customers)], f"cmd-{i}", i))
         latencies.append(time.perf_counter() - t)
     return time.perf_counter() - started
+
+
+def _digests(hub: Hub, commands: list[m.LogCall]) -> list[str]:
+    """The source keys ``commands`` are stored under."""
+    return [hub.naming.digest(hub.source_key_of(cmd)) for cmd in commands]
+
+
+def _stored(floors: RowFloors, digests: list[str]) -> list[Pair]:
+    """The rows stored under ``digests`` (each one event under its key), read back."""
+    pairs = floors.read(digests)
+    if len(pairs) != len(digests):
+        raise RuntimeError(f"{len(pairs)} stored rows read back for {len(digests)} commands")
+    return pairs
 
 
 def _rounds(n: int, rounds: int) -> list[tuple[int, int]]:
@@ -301,8 +375,10 @@ def _check(results: list[Any], n: int, *, duplicates: bool) -> None:
 class _RawStore:
     """Plain sqlite3 / psycopg inserts into a table shaped like the library's events table."""
 
-    def __init__(self, settings: Settings, hub: Hub, topic: str, state: bytes) -> None:
+    def __init__(self, settings: Settings, hub: Hub, topic: str, state: bytes,
+                 table: str = RAW_TABLE) -> None:
         self.kind = settings.event_store_kind
+        self.table = table
         self.topic = topic
         self.state = state
         if self.kind == "sqlite":
@@ -317,17 +393,17 @@ class _RawStore:
                 raise RuntimeError(f"raw SQLite connection is in {mode} mode, not WAL")
             self.sqlite.execute(f"PRAGMA synchronous={synchronous}")
             self.sqlite.execute(
-                f"CREATE TABLE {RAW_TABLE} (originator_id TEXT, originator_version INTEGER, "
+                f"CREATE TABLE {self.table} (originator_id TEXT, originator_version INTEGER, "
                 "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
             )
         else:
             self.pg = psycopg.connect(settings.event_store, autocommit=True)
             self.pg.execute(
-                f"CREATE TABLE {RAW_TABLE} (originator_id uuid NOT NULL, "
+                f"CREATE TABLE {self.table} (originator_id uuid NOT NULL, "
                 "originator_version bigint NOT NULL, topic text, state bytea, "
                 "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
             )
-            self.pg.execute(f"CREATE UNIQUE INDEX ON {RAW_TABLE} (notification_id)")
+            self.pg.execute(f"CREATE UNIQUE INDEX ON {self.table} (notification_id)")
 
     def _rows(self, n: int, streams: int) -> Iterator[tuple[Any, ...]]:
         ids = [uuid.uuid4() for _ in range(streams)]
@@ -338,7 +414,7 @@ class _RawStore:
     def single_commits(self, n: int, streams: int) -> float:
         """Seconds for ``n`` inserts, each its own durable transaction."""
         rows = list(self._rows(n, streams))
-        sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+        sql = f"INSERT INTO {self.table} VALUES (?,?,?,?)"
         started = time.perf_counter()
         if self.kind == "sqlite":
             for row in rows:
@@ -346,7 +422,7 @@ class _RawStore:
                 self.sqlite.execute(sql, row)
                 self.sqlite.execute("COMMIT")
         else:
-            insert = (f"INSERT INTO {RAW_TABLE} (originator_id, originator_version, topic, state) "
+            insert = (f"INSERT INTO {self.table} (originator_id, originator_version, topic, state) "
                       "VALUES (%s,%s,%s,%s)")
             with self.pg.cursor() as cur:
                 for row in rows:
@@ -359,13 +435,13 @@ class _RawStore:
         batches = [rows[i:i + RAW_BATCH_ROWS] for i in range(0, n, RAW_BATCH_ROWS)]
         started = time.perf_counter()
         if self.kind == "sqlite":
-            sql = f"INSERT INTO {RAW_TABLE} VALUES (?,?,?,?)"
+            sql = f"INSERT INTO {self.table} VALUES (?,?,?,?)"
             for batch in batches:
                 self.sqlite.execute("BEGIN")
                 self.sqlite.executemany(sql, batch)
                 self.sqlite.execute("COMMIT")
         else:
-            copy_sql = (f"COPY {RAW_TABLE} (originator_id, originator_version, topic, state) "
+            copy_sql = (f"COPY {self.table} (originator_id, originator_version, topic, state) "
                         "FROM STDIN")
             for batch in batches:
                 with self.pg.transaction(), self.pg.cursor() as cur, cur.copy(copy_sql) as copy:
