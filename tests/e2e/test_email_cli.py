@@ -78,6 +78,13 @@ def test_bench_email_json_has_its_figures_and_ratio(tmp_path: Path) -> None:
     assert report["ratios"]["ingest_vs_raw_fetch"] > 0
     assert report["figures"]["ingest_cpu_ms_per_msg"] > 0
     assert report["figures"]["fetch_ahead_cpu_ms_per_msg"] >= 0  # 20 messages: one batch
+    assert report["ratios"]["parse_floor_vs_raw_fetch"] > 0
+    assert report["figures"]["parse_floor_msgs_per_s"] > 0
+    # Dovecot answered the ingest's fetches; no PostgreSQL on SQLite
+    assert report["figures"]["dovecot_cpu_ms_per_msg"] >= 0
+    assert report["figures"]["postgres_cpu_ms_per_msg"] == 0
+    assert report["figures"]["all_cpu_ms_per_msg"] >= report["figures"]["ingest_cpu_ms_per_msg"]
+    assert report["ratios"]["cpu_floor_vs_raw_fetch"] > 0
     assert not (tmp_path / "user-data").exists()  # fresh temporary stores only
     bad = subprocess.run([sys.executable, "-m", "touchstream.cli", "bench", "email",
                           "--messages", "0"], env=env, cwd=ROOT, capture_output=True,

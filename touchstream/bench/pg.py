@@ -101,6 +101,19 @@ def _postmaster_alive(pgdata: Path) -> bool:
     return True
 
 
+def server_pid() -> int | None:
+    """The process id of the embedded server this process started (None when the server
+    is given by ``TOUCHSTREAM_BENCH_POSTGRES_URI`` or none was started)."""
+    if os.environ.get(URI_SETTING):
+        return None
+    for pgdata in _servers:
+        try:
+            return int((Path(pgdata) / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+    return None
+
+
 @contextmanager
 def temporary_database() -> Iterator[str]:
     """URI of a new, empty database; dropped on exit."""
