@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 from datetime import datetime
 from typing import Any
@@ -74,3 +75,23 @@ def test_a_renumbered_folder_is_a_server_error_and_nothing_is_fetched() -> None:
     ((kind, (text, server_side)),) = run(server, ([1], {1: 100}))
     assert kind == "error" and server_side and "UIDVALIDITY 7 -> 8" in text
     assert server.logged_out
+
+
+def test_the_protocol_trace_is_off_unless_its_logger_wants_debug_lines() -> None:
+    from types import SimpleNamespace
+
+    from channels.email.fetcher import quiet_protocol_log
+
+    logger = logging.getLogger("imapclient.imaplib")
+    level = logger.level
+    try:
+        client: Any = SimpleNamespace(_imap=SimpleNamespace(debug=5))  # as imapclient sets it
+        logger.setLevel(logging.WARNING)
+        quiet_protocol_log(client)
+        assert client._imap.debug == 0
+        client._imap.debug = 5
+        logger.setLevel(logging.DEBUG)
+        quiet_protocol_log(client)
+        assert client._imap.debug == 5  # someone reads the trace: left on
+    finally:
+        logger.setLevel(level)
