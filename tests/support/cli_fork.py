@@ -118,7 +118,7 @@ class _Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _line(self, timeout: float | None) -> str | None:
+    def line(self, timeout: float | None) -> str | None:
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
@@ -128,19 +128,24 @@ class _Zygote:
             raise RuntimeError(f"the CLI zygote died (exit {self.proc.wait()})")
         return line
 
-    def run(self, request: dict[str, Any], timeout: float) -> tuple[int, bool]:
-        """(exit status, whether it was killed for taking longer than ``timeout``)."""
+    def fork(self, request: dict[str, Any]) -> int:
+        """Start the command; its pid (its status is the next line: ``line``)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write((json.dumps(request) + "\n").encode())
         self.proc.stdin.flush()
-        pid = int(self._line(60) or "0")
+        pid = int(self.line(60) or "0")
         if not pid:
             raise RuntimeError("the CLI zygote did not fork within 60 s")
-        status = self._line(timeout)
+        return pid
+
+    def run(self, request: dict[str, Any], timeout: float) -> tuple[int, bool]:
+        """(exit status, whether it was killed for taking longer than ``timeout``)."""
+        pid = self.fork(request)
+        status = self.line(timeout)
         if status is not None:
             return int(status), False
         os.kill(pid, signal.SIGKILL)
-        return int(self._line(60) or "-9"), True
+        return int(self.line(60) or "-9"), True
 
     def close(self) -> None:
         if self.alive():
@@ -176,6 +181,51 @@ def run_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
     if killed:
         raise subprocess.TimeoutExpired(command, timeout, output=out, stderr=err)
     return subprocess.CompletedProcess(command, code, out, err)
+
+
+class Started:
+    """A command started with ``start_cli``: ``pid`` to signal it, ``poll`` and ``wait``
+    as ``subprocess.Popen``'s (its output is not kept). Until it has ended, the worker's
+    zygote starts no other command."""
+
+    def __init__(self, zygote: _Zygote, pid: int) -> None:
+        self.pid = pid
+        self._zygote = zygote
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            line = self._zygote.line(0)
+            if line is not None:
+                self.returncode = int(line)
+                _lock.release()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            line = self._zygote.line(timeout)
+            if line is None:
+                raise subprocess.TimeoutExpired(["touchstream"], timeout or 0)
+            self.returncode = int(line)
+            _lock.release()
+        return self.returncode
+
+
+def start_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
+              cwd: Path | str = ROOT) -> Started:
+    """Start ``touchstream *args`` forked from the worker's zygote and return at once (its
+    standard streams go to /dev/null), for a test that kills it mid-run."""
+    global _zygote
+    _lock.acquire()
+    try:
+        if _zygote is None or not _zygote.alive():
+            _zygote = _Zygote()
+        request = {"args": list(args), "env": dict(env), "cwd": str(cwd),
+                   "stdin": os.devnull, "stdout": os.devnull, "stderr": os.devnull}
+        return Started(_zygote, _zygote.fork(request))
+    except BaseException:
+        _lock.release()
+        raise
 
 
 def close() -> None:
