@@ -15,7 +15,7 @@ import pytest
 
 from commands import messages as m
 from projections.store import ReadStore
-from tests.support.cli_fork import run_cli
+from tests.support.cli_fork import run_cli, start_cli
 from tests.support.demo import T0, seed_demo
 from tests.support.hubs import make_hub
 from tests.support.terminal import run_with_terminal_stderr
@@ -63,10 +63,12 @@ def test_sigkilled_worker_resumes_with_no_row_missing_or_doubled(sqlite_env: dic
     store = ReadStore(settings_mod.load(sqlite_env).read_store)
     kills = 0
     for threshold in (head // 5, head // 2, (head * 4) // 5):
-        worker = start_worker(sqlite_env, "--batch", "3")
+        # forked from the worker's warm CLI process (no interpreter start-up before the
+        # work); the last worker, whose output is read, is spawned
+        killed = start_cli(["projections", "run", "--batch", "3"], {**os.environ, **sqlite_env})
         wait_until(lambda t=threshold: min(positions(store).values() or [0]) >= t)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait(10)
         kills += 1
         assert min(positions(store).values()) < head, "finished before the kill"
     worker = start_worker(sqlite_env)

@@ -19,6 +19,7 @@ commands killed or signalled mid-run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -154,7 +155,7 @@ class _Zygote:
 
 
 _zygote: _Zygote | None = None
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def run_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
@@ -163,7 +164,6 @@ def run_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
     """``subprocess.run([python, "-m", "touchstream.cli", *args], env=env, cwd=cwd,
     input=stdin, capture_output=True, text=True, timeout=timeout)``, forked from the
     worker's zygote: the whole of ``env`` is the command's environment."""
-    global _zygote
     with _lock, tempfile.TemporaryDirectory(prefix="ts-cli-") as tmp:
         folder = Path(tmp)
         (folder / "in").write_text(stdin or "", encoding="utf-8")
@@ -172,9 +172,7 @@ def run_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
                    "stderr": str(folder / "err")}
         for name in ("out", "err"):
             (folder / name).touch()
-        if _zygote is None or not _zygote.alive():
-            _zygote = _Zygote()
-        code, killed = _zygote.run(request, timeout)
+        code, killed = _ready().run(request, timeout)
         out = (folder / "out").read_text(encoding="utf-8", errors="replace")
         err = (folder / "err").read_text(encoding="utf-8", errors="replace")
     command = ["touchstream", *args]
@@ -185,8 +183,7 @@ def run_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
 
 class Started:
     """A command started with ``start_cli``: ``pid`` to signal it, ``poll`` and ``wait``
-    as ``subprocess.Popen``'s (its output is not kept). Until it has ended, the worker's
-    zygote starts no other command."""
+    as ``subprocess.Popen``'s (its output is not kept)."""
 
     def __init__(self, zygote: _Zygote, pid: int) -> None:
         self.pid = pid
@@ -194,44 +191,70 @@ class Started:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            line = self._zygote.line(0)
-            if line is not None:
-                self.returncode = int(line)
-                _lock.release()
+        with _lock:
+            if self.returncode is None:
+                line = self._zygote.line(0)
+                if line is not None:
+                    self._ended(int(line))
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            line = self._zygote.line(timeout)
-            if line is None:
-                raise subprocess.TimeoutExpired(["touchstream"], timeout or 0)
-            self.returncode = int(line)
-            _lock.release()
+        with _lock:
+            if self.returncode is None:
+                line = self._zygote.line(timeout)
+                if line is None:
+                    raise subprocess.TimeoutExpired(["touchstream"], timeout or 0)
+                self._ended(int(line))
+        assert self.returncode is not None
         return self.returncode
+
+    def _ended(self, code: int) -> None:
+        global _running
+        self.returncode = code
+        if _running is self:
+            _running = None
+
+
+#: the command ``start_cli`` started, until it is seen to end (the zygote waits for it)
+_running: Started | None = None
+
+
+def _ready() -> _Zygote:
+    """The worker's zygote, free for a command (called holding ``_lock``): a started
+    command a test left running (a failed test) is killed first."""
+    global _zygote
+    if _running is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_running.pid, signal.SIGKILL)
+        assert _zygote is not None
+        _running._ended(int(_zygote.line(60) or "-9"))
+    if _zygote is None or not _zygote.alive():
+        _zygote = _Zygote()
+    return _zygote
 
 
 def start_cli(args: list[str] | tuple[str, ...], env: dict[str, str], *,
               cwd: Path | str = ROOT) -> Started:
     """Start ``touchstream *args`` forked from the worker's zygote and return at once (its
     standard streams go to /dev/null), for a test that kills it mid-run."""
-    global _zygote
-    _lock.acquire()
-    try:
-        if _zygote is None or not _zygote.alive():
-            _zygote = _Zygote()
+    global _running
+    with _lock:
+        zygote = _ready()
         request = {"args": list(args), "env": dict(env), "cwd": str(cwd),
                    "stdin": os.devnull, "stdout": os.devnull, "stderr": os.devnull}
-        return Started(_zygote, _zygote.fork(request))
-    except BaseException:
-        _lock.release()
-        raise
+        _running = Started(zygote, zygote.fork(request))
+        return _running
 
 
 def close() -> None:
-    """Stop this worker's zygote (the suite's end; a later ``run_cli`` starts another)."""
-    global _zygote
+    """Stop this worker's zygote and anything it started (the suite's end; a later
+    ``run_cli`` starts another)."""
+    global _zygote, _running
     with _lock:
+        if _running is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(_running.pid, signal.SIGKILL)
+            _running = None
         if _zygote is not None:
             _zygote.close()
             _zygote = None
