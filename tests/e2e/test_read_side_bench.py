@@ -74,13 +74,15 @@ def test_projections_rows_floor_copies_exactly_the_rebuilt_rows(tmp_path: Path) 
         deps = Dependencies(settings, hub=hub)
         source = deps.event_source()
         filled, _ = projections_bench._rebuild(deps, source)
-        db = deps.read_store.connect()
-        copies, seconds = projections_bench.copy_rows(db, filled, source.head(), batch=50)
+        db, reader = deps.read_store.connect(), deps.read_store.connect()
+        copies, seconds = projections_bench.copy_rows(db, reader, filled, source.head(),
+                                                      batch=50)
         assert seconds > 0
         for (p, generation), (q, copy) in zip(filled, copies, strict=True):
             assert p is q and copy != generation
             with db.snapshot():
                 assert compare(db, p, generation, copy, source.head()).equal, p.name
+        reader.close()
         db.close()
         source.close()
     finally:

@@ -20,22 +20,24 @@ Measured in one run, on one fresh store:
     made by the areas' own rules) so those read models have work to do;
 (b') the rows floor (``rebuild_rows_floor_*``), after (b): the rows the new generations of
     (b) hold at the end (every table a read model's ``ddl`` makes, full-text tables
-    included, read into memory beforehand and not timed) are inserted again into new,
-    empty generations of the same read models (same tables and indexes, made by
+    included; each transaction's share read just before it by a second connection, not
+    timed, so memory holds one share) are inserted again into new, empty generations of the same read models (same tables and indexes, made by
     ``create_generation``: the deferred indexes not yet there), in as many write
     transactions as the fill had batches (1,000 events each; each transaction takes the
     next equal share of every table's rows, in rowid order on SQLite, stored order on
     PostgreSQL), by one process with no Python per row: SQLite ``executemany`` of
     ready tuples, PostgreSQL ``COPY`` (the fill's own ``insert_rows``); then the
     deferred indexes and tables (``finish_generation``: the full-text indexes built from
-    the rows). Timed from the first transaction to the last deferred statement. It
+    the rows). Timed: the write transactions, commits included, and the deferred DDL. It
     leaves out everything else the fill does: reading and decoding the log, building
     the rows, the reads, updates and upserts a read model makes per batch (only the
     final rows are inserted, once each), the tracking rows, and on SQLite the helper
     processes' scratch files and copy-back. So it is the store's share of a rebuild
     alone: ``rebuild_rows_floor_vs_raw_read`` (events / that time / the raw read rate)
-    is what a fill could reach at best if building the rows cost nothing; near or
-    below 0.5 it bounds the target by itself, above it the rest is the fill's Python;
+    is what a fill could reach at best if building the rows cost nothing (one
+    writer: the fill's helper processes write other files, or PostgreSQL, at once);
+    near or below 0.5 it bounds the target by itself, above it the rest is the fill's
+    Python;
 (c) ``touchstream projections rebuild`` (every read model) as a real
     process: wall time including the row-by-row verification and the swap,
     and its peak RSS (flat in N: batches and comparison cursors stream);
@@ -62,6 +64,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -228,40 +232,82 @@ def _rows_floor(store: Any, filled: list[tuple[Projection, int]], events: int,
                 batch: int = 1_000) -> float:
     """(b'): seconds to insert the rows ``filled`` holds into empty generations of the
     same read models, in the fill's number of transactions, then the deferred DDL."""
-    db = store.connect()
+    db, reader = store.connect(), store.connect()
     try:
-        copies, floor_s = copy_rows(db, filled, events, batch)
+        copies, floor_s = copy_rows(db, reader, filled, events, batch)
         for p, copy in copies:
             drop_generation(db, p, copy)
         return floor_s
     finally:
+        reader.close()
         db.close()
 
 
-def copy_rows(db: Db, filled: list[tuple[Projection, int]], events: int,
+def copy_rows(db: Db, reader: Db, filled: list[tuple[Projection, int]], events: int,
               batch: int = 1_000) -> tuple[list[tuple[Projection, int]], float]:
-    """The timed part of (b'): the new generations holding copies of ``filled``'s rows
-    (finished: deferred DDL made), and the seconds from the first insert to the end."""
+    """The timed part of (b'): new generations holding copies of ``filled``'s rows
+    (finished: deferred DDL made), and the seconds spent in the write transactions and
+    the deferred DDL. Each transaction's share of the rows is read beforehand, untimed,
+    by ``reader`` (another connection, one statement or cursor fetch at a time: no read
+    transaction held across the writes, which on SQLite would stop the checkpoints),
+    so memory holds one share, not the tables."""
     copies = [(p, g, create_generation(db, p)) for p, g in filled]
-    order = " ORDER BY rowid" if db.dialect == "sqlite" else ""
-    loads: list[tuple[str, list[str], list[Any]]] = []  # (physical table, columns, rows)
+    transactions = max(1, -(-events // batch))
+    shares: list[tuple[str, list[str], Iterator[list[Any]]]] = []
     for p, g, copy in copies:
         src, dst = p.names(g), p.names(copy)
         for name in _floor_tables(db, p, src, dst):
             columns = _columns(db, dst[name])
-            loads.append((dst[name], columns,
-                          db.all(f"SELECT {', '.join(columns)} FROM {src[name]}{order}")))
-    transactions = max(1, -(-events // batch))
+            shares.append((dst[name], columns,
+                           _shares(reader, src[name], columns, transactions)))
+    spent = 0.0
+    # PostgreSQL: the reader's cursors live in one read transaction (MVCC: the writer's
+    # work is not held up by it); SQLite reads each share by a statement of its own.
+    with reader.conn.transaction() if reader.dialect == "postgres" else nullcontext():
+        for _ in range(transactions):
+            rows = [(table, columns, next(chunks)) for table, columns, chunks in shares]
+            started = time.perf_counter()
+            with db.write():
+                for table, columns, share in rows:
+                    if share:
+                        db.insert_rows(table, columns, share)
+            spent += time.perf_counter() - started
+        for _, _, chunks in shares:
+            chunks.close()  # each cursor closed inside its transaction
     started = time.perf_counter()
-    for k in range(transactions):
-        with db.write():
-            for table, columns, rows in loads:
-                share = rows[len(rows) * k // transactions:len(rows) * (k + 1) // transactions]
-                if share:
-                    db.insert_rows(table, columns, share)
     for p, _, copy in copies:
         finish_generation(db, p, copy)
-    return [(p, copy) for p, _, copy in copies], time.perf_counter() - started
+    spent += time.perf_counter() - started
+    return [(p, copy) for p, _, copy in copies], spent
+
+
+def _shares(reader: Db, table: str, columns: list[str], parts: int) -> Iterator[list[Any]]:
+    """``table``'s rows in ``parts`` consecutive shares of (nearly) equal size: SQLite in
+    rowid order, by rowid ranges found first; PostgreSQL in stored order, from a cursor."""
+    listed = ", ".join(columns)
+    total = int(reader.scalar(f"SELECT COUNT(*) FROM {table}") or 0)
+    sizes = [total * (k + 1) // parts - total * k // parts for k in range(parts)]
+    if reader.dialect == "sqlite":
+        # The last rowid of each share (row numbers at the share boundaries).
+        ends = dict(reader.all(f"SELECT n, rowid FROM (SELECT rowid, row_number() OVER "
+                               f"(ORDER BY rowid) AS n FROM {table})"
+                               f" WHERE n IN ({','.join('?' * parts)})",
+                               [total * (k + 1) // parts for k in range(parts)]))
+        low = -(2**63)
+        for k, size in enumerate(sizes):
+            if not size:
+                yield []
+                continue
+            high = ends[total * (k + 1) // parts]
+            yield reader.all(f"SELECT {listed} FROM {table} WHERE rowid > ? AND rowid <= ? "
+                             "ORDER BY rowid", (low, high))
+            low = high
+        return
+    with reader.conn.cursor(name=f"floor_{table}") as cur:
+        cur.itersize = 2000
+        cur.execute(f"SELECT {listed} FROM {table}")
+        for size in sizes:
+            yield [tuple(r) for r in cur.fetchmany(size)] if size else []
 
 
 def _measure(settings: Settings, plain_settings: Settings,
