@@ -427,3 +427,35 @@ def test_a_touch_whose_every_event_is_voided_counts_again_when_it_has_a_new_even
     catch_up(store, source)
     summary = SummaryView(store).summary(str(ada.id))
     assert summary is not None and summary["channels"]["phone"]["touches"] == 1
+
+
+def test_a_fill_collects_young_objects_less_often_and_leaves_the_collector_as_found(
+        store: ReadStore) -> None:
+    import gc
+
+    from projections.engine import create_generation, ensure_live
+    from replays.fill import FILL_GC_THRESHOLD, fill
+
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    story.touch(ada, Customer.CallLogged, "phone", **call_fields("c1", "a call"))
+    feed(source, ada)
+    timeline = registry.get("timeline")
+    db = store.connect()
+    ensure_live(db, timeline)
+    generation = create_generation(db, timeline)
+    seen: list[tuple[int, ...]] = []
+    apply = timeline.apply
+
+    def watched(db: Db, t: Any, items: Any) -> None:
+        seen.append(gc.get_threshold())
+        apply(db, t, items)
+
+    timeline.apply = watched  # type: ignore[method-assign]
+    before = gc.get_threshold()
+    try:
+        fill(store, source, [(timeline, generation)], source.head(), batch=1000)
+    finally:
+        db.close()
+    assert seen and all(t[0] == FILL_GC_THRESHOLD for t in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
