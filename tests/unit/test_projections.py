@@ -459,3 +459,35 @@ def test_a_fill_collects_young_objects_less_often_and_leaves_the_collector_as_fo
         db.close()
     assert seen and all(t[0] == FILL_GC_THRESHOLD for t in seen)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def _directory_terms(tmp_path: Path, name: str, source: ListSource,
+                     batch: int) -> list[tuple[str, str]]:
+    store = ReadStore(f"sqlite:///{tmp_path / name}")
+    catch_up(store, source, batch)
+    db = store.connect()
+    try:
+        t = registry.get("directory").names(live_generation(db, "directory").generation)  # type: ignore[union-attr]
+        return [tuple(r) for r in db.all(f"SELECT term, customer_id FROM {t.term} "
+                                         "ORDER BY term, customer_id")]
+    finally:
+        db.close()
+
+
+def test_directory_terms_are_those_of_the_last_names_and_points_whatever_the_batch(
+        tmp_path: Path) -> None:
+    story, source = Story(), ListSource()
+    ada, bob = story.register("Ada Lovelace", "Analytical"), story.register("Bob Stone")
+    ada.add_contact_point(story.prov(), "email", "ada@example.com", None)
+    ada.add_contact_point(story.prov(), "phone", "+442071838750", None)
+    ada.remove_contact_point(story.prov(), "email", "ada@example.com", "bounced")
+    ada.change_profile(story.prov(), {"name": "Ada King", "company": None})
+    bob.add_contact_point(story.prov(), "email", "bob@example.com", None)
+    bob.erase(story.prov(), "asked")
+    feed(source, ada, bob)
+    one_by_one = _directory_terms(tmp_path, "a.db", source, 1)
+    assert _directory_terms(tmp_path, "b.db", source, 1000) == one_by_one
+    ada_terms = {term for term, cid in one_by_one if cid == str(ada.id)}
+    assert {"ada king", "king", "442071838750"} <= ada_terms
+    assert not ada_terms & {"lovelace", "analytical", "ada@example.com"}
+    assert all(cid != str(bob.id) for _, cid in one_by_one)  # erased: found by id only
