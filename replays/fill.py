@@ -123,15 +123,23 @@ def fill(store: ReadStore, source: EventSource, targets: Sequence[Target], stop:
 def _few_collections() -> Iterator[None]:
     """While filling: what the process held before (modules, the hub, caches) out of the
     collector's reach, and young collections every ``FILL_GC_THRESHOLD`` allocations;
-    the collector as it was afterwards. Cycles are still collected, only less often."""
+    the collector as it was afterwards. Cycles are still collected, only less often. A
+    process that froze its heap itself (the HTTP app) or collects less often already
+    keeps its own settings: only what this changed is undone."""
     threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(FILL_GC_THRESHOLD, *threshold[1:])
+    freezes = gc.get_freeze_count() == 0
+    raises = threshold[0] < FILL_GC_THRESHOLD
+    if freezes:
+        gc.freeze()
+    if raises:
+        gc.set_threshold(FILL_GC_THRESHOLD, *threshold[1:])
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if raises:
+            gc.set_threshold(*threshold)
+        if freezes:
+            gc.unfreeze()
 
 
 def _position(db: Db, projection: Projection, generation: int) -> int:

@@ -459,6 +459,16 @@ def test_a_fill_collects_young_objects_less_often_and_leaves_the_collector_as_fo
         db.close()
     assert seen and all(t[0] == FILL_GC_THRESHOLD for t in seen)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    # A process that froze its own heap (the HTTP app does) keeps it frozen.
+    gc.freeze()
+    try:
+        db = store.connect()
+        again = create_generation(db, timeline)
+        db.close()
+        fill(store, source, [(timeline, again)], source.head(), batch=1000)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def _directory_terms(tmp_path: Path, name: str, source: ListSource,
