@@ -427,3 +427,77 @@ def test_a_touch_whose_every_event_is_voided_counts_again_when_it_has_a_new_even
     catch_up(store, source)
     summary = SummaryView(store).summary(str(ada.id))
     assert summary is not None and summary["channels"]["phone"]["touches"] == 1
+
+
+def test_a_fill_collects_young_objects_less_often_and_leaves_the_collector_as_found(
+        store: ReadStore) -> None:
+    import gc
+
+    from projections.engine import create_generation, ensure_live
+    from replays.fill import FILL_GC_THRESHOLD, fill
+
+    story, source = Story(), ListSource()
+    ada = story.register("Ada")
+    story.touch(ada, Customer.CallLogged, "phone", **call_fields("c1", "a call"))
+    feed(source, ada)
+    timeline = registry.get("timeline")
+    db = store.connect()
+    ensure_live(db, timeline)
+    generation = create_generation(db, timeline)
+    seen: list[tuple[int, ...]] = []
+    apply = timeline.apply
+
+    def watched(db: Db, t: Any, items: Any) -> None:
+        seen.append(gc.get_threshold())
+        apply(db, t, items)
+
+    timeline.apply = watched  # type: ignore[method-assign]
+    before = gc.get_threshold()
+    try:
+        fill(store, source, [(timeline, generation)], source.head(), batch=1000)
+    finally:
+        db.close()
+    assert seen and all(t[0] == FILL_GC_THRESHOLD for t in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    # A process that froze its own heap (the HTTP app does) keeps it frozen.
+    gc.freeze()
+    try:
+        db = store.connect()
+        again = create_generation(db, timeline)
+        db.close()
+        fill(store, source, [(timeline, again)], source.head(), batch=1000)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def _directory_terms(tmp_path: Path, name: str, source: ListSource,
+                     batch: int) -> list[tuple[str, str]]:
+    store = ReadStore(f"sqlite:///{tmp_path / name}")
+    catch_up(store, source, batch)
+    db = store.connect()
+    try:
+        t = registry.get("directory").names(live_generation(db, "directory").generation)  # type: ignore[union-attr]
+        return [tuple(r) for r in db.all(f"SELECT term, customer_id FROM {t.term} "
+                                         "ORDER BY term, customer_id")]
+    finally:
+        db.close()
+
+
+def test_directory_terms_are_those_of_the_last_names_and_points_whatever_the_batch(
+        tmp_path: Path) -> None:
+    story, source = Story(), ListSource()
+    ada, bob = story.register("Ada Lovelace", "Analytical"), story.register("Bob Stone")
+    ada.add_contact_point(story.prov(), "email", "ada@example.com", None)
+    ada.add_contact_point(story.prov(), "phone", "+442071838750", None)
+    ada.remove_contact_point(story.prov(), "email", "ada@example.com", "bounced")
+    ada.change_profile(story.prov(), {"name": "Ada King", "company": None})
+    bob.add_contact_point(story.prov(), "email", "bob@example.com", None)
+    bob.erase(story.prov(), "asked")
+    feed(source, ada, bob)
+    one_by_one = _directory_terms(tmp_path, "a.db", source, 1)
+    assert _directory_terms(tmp_path, "b.db", source, 1000) == one_by_one
+    ada_terms = {term for term, cid in one_by_one if cid == str(ada.id)}
+    assert {"ada king", "king", "442071838750"} <= ada_terms
+    assert not ada_terms & {"lovelace", "analytical", "ada@example.com"}
+    assert all(cid != str(bob.id) for _, cid in one_by_one)  # erased: found by id only

@@ -18,6 +18,26 @@ Measured in one run, on one fresh store:
     history mixes touchpoints with business events (``--business-share`` of
     each customer's events: consent, opportunities, orders, cases, contracts,
     made by the areas' own rules) so those read models have work to do;
+(b') the rows floor (``rebuild_rows_floor_*``), after (b): the rows the new generations of
+    (b) hold at the end (every table a read model's ``ddl`` makes, full-text tables
+    included; each transaction's share read just before it by a second connection, not
+    timed, so memory holds one share) are inserted again into new, empty generations of the same read models (same tables and indexes, made by
+    ``create_generation``: the deferred indexes not yet there), in as many write
+    transactions as the fill had batches (1,000 events each; each transaction takes the
+    next equal share of every table's rows, in rowid order on SQLite, stored order on
+    PostgreSQL), by one process with no Python per row: SQLite ``executemany`` of
+    ready tuples, PostgreSQL ``COPY`` (the fill's own ``insert_rows``); then the
+    deferred indexes and tables (``finish_generation``: the full-text indexes built from
+    the rows). Timed: the write transactions, commits included, and the deferred DDL. It
+    leaves out everything else the fill does: reading and decoding the log, building
+    the rows, the reads, updates and upserts a read model makes per batch (only the
+    final rows are inserted, once each), the tracking rows, and on SQLite the helper
+    processes' scratch files and copy-back. So it is the store's share of a rebuild
+    alone: ``rebuild_rows_floor_vs_raw_read`` (events / that time / the raw read rate)
+    is what a fill could reach at best if building the rows cost nothing (one
+    writer: the fill's helper processes write other files, or PostgreSQL, at once);
+    near or below 0.5 it bounds the target by itself, above it the rest is the fill's
+    Python;
 (c) ``touchstream projections rebuild`` (every read model) as a real
     process: wall time including the row-by-row verification and the swap,
     and its peak RSS (flat in N: batches and comparison cursors stream);
@@ -44,6 +64,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -53,12 +75,15 @@ from domain.customer import Customer
 from projections import registry
 from projections.engine import (
     EventSource,
+    Names,
     Projection,
     consumed_by,
     create_generation,
+    drop_generation,
     ensure_live,
     finish_generation,
 )
+from projections.store import Db
 from projections.timeline.view import TimelineView
 from replays.fill import PARALLEL_MIN_EVENTS, default_workers, fill
 from replays.progress import ProgressBar
@@ -164,8 +189,9 @@ def _plain_source(settings: Settings) -> EventSource:
 
 
 def _rebuild(deps: Dependencies, source: EventSource, names: tuple[str, ...] | None = None,
-             *, workers: int = 1, encrypt: bool = True) -> tuple[list[Projection], float]:
-    """(b): the projections rebuilt (all, or ``names``), and seconds."""
+             *, workers: int = 1, encrypt: bool = True
+             ) -> tuple[list[tuple[Projection, int]], float]:
+    """(b): the generations rebuilt (of all read models, or ``names``), and seconds."""
     db = deps.read_store.connect()
     chosen = registry.select(names)
     for p in chosen:
@@ -179,7 +205,109 @@ def _rebuild(deps: Dependencies, source: EventSource, names: tuple[str, ...] | N
         finish_generation(db, p, generation)
     build_s = time.perf_counter() - started
     db.close()
-    return chosen, build_s
+    return fresh, build_s
+
+
+def _floor_tables(db: Db, p: Projection, source: Names, target: Names) -> list[str]:
+    """The logical tables of ``p`` that both generations have (a deferred one, made by
+    ``finish_generation``, exists only in the filled one and is left to it)."""
+    if db.dialect == "sqlite":
+        found = {r[0] for r in db.all("SELECT name FROM sqlite_master WHERE type='table'")}
+    else:
+        found = {r[0] for r in db.all("SELECT tablename FROM pg_tables "
+                                      "WHERE schemaname = current_schema()")}
+    return [t.name for t in p.tables if source[t.name] in found and target[t.name] in found]
+
+
+def _columns(db: Db, table: str) -> list[str]:
+    """The columns an insert gives (PostgreSQL's generated ones are left to the server)."""
+    if db.dialect == "sqlite":
+        return [r[1] for r in db.all(f"PRAGMA table_info({table})")]
+    return [r[0] for r in db.all(
+        "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", (table,))]
+
+
+def _rows_floor(store: Any, filled: list[tuple[Projection, int]], events: int,
+                batch: int = 1_000) -> float:
+    """(b'): seconds to insert the rows ``filled`` holds into empty generations of the
+    same read models, in the fill's number of transactions, then the deferred DDL."""
+    db, reader = store.connect(), store.connect()
+    try:
+        copies, floor_s = copy_rows(db, reader, filled, events, batch)
+        for p, copy in copies:
+            drop_generation(db, p, copy)
+        return floor_s
+    finally:
+        reader.close()
+        db.close()
+
+
+def copy_rows(db: Db, reader: Db, filled: list[tuple[Projection, int]], events: int,
+              batch: int = 1_000) -> tuple[list[tuple[Projection, int]], float]:
+    """The timed part of (b'): new generations holding copies of ``filled``'s rows
+    (finished: deferred DDL made), and the seconds spent in the write transactions and
+    the deferred DDL. Each transaction's share of the rows is read beforehand, untimed,
+    by ``reader`` (another connection, one statement or cursor fetch at a time: no read
+    transaction held across the writes, which on SQLite would stop the checkpoints),
+    so memory holds one share, not the tables."""
+    copies = [(p, g, create_generation(db, p)) for p, g in filled]
+    transactions = max(1, -(-events // batch))
+    shares: list[tuple[str, list[str], Iterator[list[Any]]]] = []
+    for p, g, copy in copies:
+        src, dst = p.names(g), p.names(copy)
+        for name in _floor_tables(db, p, src, dst):
+            columns = _columns(db, dst[name])
+            shares.append((dst[name], columns,
+                           _shares(reader, src[name], columns, transactions)))
+    spent = 0.0
+    # PostgreSQL: the reader's cursors live in one read transaction (MVCC: the writer's
+    # work is not held up by it); SQLite reads each share by a statement of its own.
+    with reader.conn.transaction() if reader.dialect == "postgres" else nullcontext():
+        for _ in range(transactions):
+            rows = [(table, columns, next(chunks)) for table, columns, chunks in shares]
+            started = time.perf_counter()
+            with db.write():
+                for table, columns, share in rows:
+                    if share:
+                        db.insert_rows(table, columns, share)
+            spent += time.perf_counter() - started
+        for _, _, chunks in shares:
+            chunks.close()  # each cursor closed inside its transaction
+    started = time.perf_counter()
+    for p, _, copy in copies:
+        finish_generation(db, p, copy)
+    spent += time.perf_counter() - started
+    return [(p, copy) for p, _, copy in copies], spent
+
+
+def _shares(reader: Db, table: str, columns: list[str], parts: int) -> Iterator[list[Any]]:
+    """``table``'s rows in ``parts`` consecutive shares of (nearly) equal size: SQLite in
+    rowid order, by rowid ranges found first; PostgreSQL in stored order, from a cursor."""
+    listed = ", ".join(columns)
+    total = int(reader.scalar(f"SELECT COUNT(*) FROM {table}") or 0)
+    sizes = [total * (k + 1) // parts - total * k // parts for k in range(parts)]
+    if reader.dialect == "sqlite":
+        # The last rowid of each share (row numbers at the share boundaries).
+        ends = dict(reader.all(f"SELECT n, rowid FROM (SELECT rowid, row_number() OVER "
+                               f"(ORDER BY rowid) AS n FROM {table})"
+                               f" WHERE n IN ({','.join('?' * parts)})",
+                               [total * (k + 1) // parts for k in range(parts)]))
+        low = -(2**63)
+        for k, size in enumerate(sizes):
+            if not size:
+                yield []
+                continue
+            high = ends[total * (k + 1) // parts]
+            yield reader.all(f"SELECT {listed} FROM {table} WHERE rowid > ? AND rowid <= ? "
+                             "ORDER BY rowid", (low, high))
+            low = high
+        return
+    with reader.conn.cursor(name=f"floor_{table}") as cur:
+        cur.itersize = 2000
+        cur.execute(f"SELECT {listed} FROM {table}")
+        for size in sizes:
+            yield [tuple(r) for r in cur.fetchmany(size)] if size else []
 
 
 def _measure(settings: Settings, plain_settings: Settings,
@@ -202,7 +330,9 @@ def _measure(settings: Settings, plain_settings: Settings,
     plain_decoded, plain_raw_s = _raw_read(plain_source)
     decoded, raw_s = _raw_read(source)
     engine_decoded, engine_read_s = _engine_read(source)
-    chosen, build_s = _rebuild(deps, source, workers=args.workers)
+    filled, build_s = _rebuild(deps, source, workers=args.workers)
+    chosen = [p for p, _ in filled]
+    floor_s = _rows_floor(deps.read_store, filled, head)
     _, core_build_s = _rebuild(deps, source, CORE, workers=args.workers)
     _, plain_build_s = _rebuild(plain_deps, plain_source, workers=args.workers, encrypt=False)
     business = _business_events(source)
@@ -225,6 +355,7 @@ def _measure(settings: Settings, plain_settings: Settings,
     hub.close()
     raw_rate = decoded / raw_s
     rebuild_rate = decoded / build_s
+    floor_rate = decoded / floor_s
     core_rate = decoded / core_build_s
     plain_raw_rate = plain_decoded / plain_raw_s
     plain_rebuild_rate = plain_decoded / plain_build_s
@@ -241,6 +372,7 @@ def _measure(settings: Settings, plain_settings: Settings,
             "rebuild_events_per_s": round(rebuild_rate, 1),
             "rebuild_core_events_per_s": round(core_rate, 1),
             "rebuild_read_events_per_s": round(engine_decoded / engine_read_s, 1),
+            "rebuild_rows_floor_events_per_s": round(floor_rate, 1),
             "rebuild_cli_with_verify_s": round(rebuild_cli_s, 2),
             "lag_p50_ms": round(statistics.median(lags) * 1e3, 2),
             "lag_p99_ms": round(_pct(lags, 0.99) * 1e3, 2),
@@ -256,6 +388,9 @@ def _measure(settings: Settings, plain_settings: Settings,
             # The fill's own read and decode alone, no rows: what one fill process can
             # never beat (each process of a parallel fill pays it in full).
             "rebuild_read_vs_raw_read": round(engine_decoded / engine_read_s / raw_rate, 3),
+            # The rows of (b) inserted again with no Python per row, then the deferred
+            # DDL: the store's share of a rebuild alone (see (b') above).
+            "rebuild_rows_floor_vs_raw_read": round(floor_rate / raw_rate, 3),
             # Fractions: 0.12 = 12% more time per event than on the plain store.
             "decryption_cost_rebuild": round(plain_rebuild_rate / rebuild_rate - 1, 3),
             "decryption_cost_raw_read": round(plain_raw_rate / raw_rate - 1, 3),
