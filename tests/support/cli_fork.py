@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -115,19 +116,30 @@ class _Zygote:
             [sys.executable, "-m", "tests.support.cli_fork"], cwd=ROOT,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self._answers = b""
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def line(self, timeout: float | None) -> str | None:
+        """The zygote's next answer line, or None if none came within ``timeout``. Read
+        from the descriptor with a buffer of our own: a buffered reader could take both
+        of a quick command's lines (pid, status) at once and leave ``select`` waiting
+        for the second."""
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline().decode()
-        if not line:
-            raise RuntimeError(f"the CLI zygote died (exit {self.proc.wait()})")
-        return line
+        fd = self.proc.stdout.fileno()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._answers:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"the CLI zygote died (exit {self.proc.wait()})")
+            self._answers += chunk
+        line, _, self._answers = self._answers.partition(b"\n")
+        return line.decode()
 
     def fork(self, request: dict[str, Any]) -> int:
         """Start the command; its pid (its status is the next line: ``line``)."""
@@ -145,7 +157,8 @@ class _Zygote:
         status = self.line(timeout)
         if status is not None:
             return int(status), False
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
         return int(self.line(60) or "-9"), True
 
     def close(self) -> None:
