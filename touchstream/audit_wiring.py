@@ -133,7 +133,8 @@ def access_recorder(settings: Settings) -> access_log.AccessRecorder:
         found = _recorders.get(settings.read_store)
         if found is None:
             found = _recorders[settings.read_store] = access_log.AccessRecorder(
-                ReadStore(settings.read_store, timeout_s=settings.store_timeout_s))
+                ReadStore(settings.read_store, timeout_s=settings.store_timeout_s),
+                process=settings.audit_writer == "process")
         return found
 
 

@@ -17,7 +17,9 @@ durable (or raises, so the caller can refuse the response).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -288,14 +290,21 @@ class AccessRecorder:
     #: servers: the writer's CPU a page 76-83 -> 57-59 us.
     HAND_OVER_AT = 16
 
-    def __init__(self, store: ReadStore, *, timeout_s: float | None = None) -> None:
+    def __init__(self, store: ReadStore, *, timeout_s: float | None = None,
+                 process: bool = False) -> None:
         self.store = store
+        #: ``arecord`` writes through a writer process per event loop
+        #: (``replays.audit.access_writer``), ``record`` through the writer thread
+        self.process = process
+        self._channels: dict[Any, Any] = {}
+        self._channels_lock = threading.Lock()
         self._db: Db | None = None
         self._head: Head | None = None
         self._commit: GroupCommit[AccessEntry, None] = GroupCommit(
             self._append, name="access-log-writer", max_batch=self.MAX_BATCH,
             timeout_s=float(store.timeout_s) if timeout_s is None else timeout_s,
             on_error=lambda _: self._reset(), hand_over_at=self.HAND_OVER_AT)
+        self._timeout_s = float(store.timeout_s) if timeout_s is None else timeout_s
 
     def _conn(self) -> Db:
         if self._db is None:
@@ -326,12 +335,43 @@ class AccessRecorder:
 
     async def arecord(self, entry: AccessEntry) -> None:
         """``record`` for a coroutine: the event loop keeps serving while it waits."""
+        if self.process:
+            try:
+                await self._channel().submit(tuple(entry))
+            except TimeoutError as exc:
+                raise AccessLogError(f"the access record was not written in time: {exc}"
+                                     ) from exc
+            except Exception as exc:
+                raise AccessLogError(f"the access record could not be written: {exc}"
+                                     ) from exc
+            return
         try:
             await self._commit.future(entry)
         except GroupCommitTimeout as exc:
             raise AccessLogError(f"the access record was not written in time: {exc}") from exc
         except Exception as exc:
             raise AccessLogError(f"the access record could not be written: {exc}") from exc
+
+    def _channel(self) -> Any:
+        """This event loop's channel to its writer process (a new one if it has none, or
+        if its writer stopped); channels of loops that have closed are closed."""
+        from replays.audit.access_writer import Channel
+
+        loop = asyncio.get_running_loop()
+        channel = self._channels.get(loop)
+        if channel is not None and channel.alive:
+            return channel
+        with self._channels_lock:  # loops of other threads may be making theirs
+            stale = [k for k in self._channels if k is not loop and k.is_closed()]
+            closing = [self._channels.pop(k) for k in stale]
+            if channel is not None:
+                closing.append(channel)
+            channel = self._channels[loop] = Channel(
+                loop, self.store.uri, timeout_s=self._timeout_s, max_batch=self.MAX_BATCH,
+                hand_over_at=self.HAND_OVER_AT)
+        for old in closing:
+            old.close(timeout_s=5)
+        return channel
 
     def _reset(self) -> None:
         db, self._db, self._head = self._db, None, None
@@ -340,7 +380,11 @@ class AccessRecorder:
                 db.close()
 
     def close(self) -> None:
-        """Write what is queued, stop the writer, close the connection."""
+        """Write what is queued, stop the writers, close the connection."""
+        with self._channels_lock:
+            channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            channel.close()
         self._commit.close()
         self._reset()
 

@@ -245,16 +245,25 @@ class _Server:
 
 
 def _cpu_s(server: _Server) -> float:
-    """CPU seconds (user + system, all threads) the server and its worker processes have
-    used so far; 0 where there is no ``/proc`` (the CPU figures then read 0)."""
-    total = 0
+    """CPU seconds (user + system, all threads) the server and every process under it
+    (uvicorn's workers, the read audit's writer processes) have used so far; 0 where
+    there is no ``/proc`` (the CPU figures then read 0)."""
+    parent: dict[str, str] = {}
+    cpu: dict[str, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        if stat.parent.name == str(server.pid) or fields[1] == str(server.pid):
-            total += int(fields[11]) + int(fields[12])
+        parent[stat.parent.name] = fields[1]
+        cpu[stat.parent.name] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid, ticks in cpu.items():
+        at, hops = pid, 0
+        while at in parent and at != str(server.pid) and hops < 16:
+            at, hops = parent[at], hops + 1
+        if at == str(server.pid):
+            total += ticks
     return total / os.sysconf("SC_CLK_TCK")
 
 

@@ -124,6 +124,10 @@ class Settings(BaseModel):
         return self.core.audit_seal_interval
 
     @property
+    def audit_writer(self) -> str:
+        return self.core.audit_writer
+
+    @property
     def master_key(self) -> str | None:
         key = self.core.master_key
         return key.get_secret_value() if key is not None else None

@@ -34,6 +34,10 @@ class CoreSettings(Section):
     audit_seal_interval: PositiveInt = Field(3600, description=(
         "Seconds between the seals `touchstream serve` appends to the audit log "
         "(one more at shutdown)."))
+    audit_writer: Literal["process", "thread"] = Field("process", description=(
+        "Where a server writes the read audit's access records: `process`, a writer "
+        "process per server process fed by the event loop (the loop does not share the "
+        "GIL with the writing), or `thread`, a writer thread in the server process."))
     master_key: SecretStr | None = Field(None, description=(
         "Master key wrapping every customer's data key (urlsafe base64 of 32 bytes); when "
         "unset, `<data>/master.key` is generated on first start (mode 0600). Back it up apart "
