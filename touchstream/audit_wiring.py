@@ -131,11 +131,15 @@ def access_recorder(settings: Settings) -> access_log.AccessRecorder:
     so concurrent requests group-commit together)."""
     with _recorders_lock:
         found = _recorders.get(settings.read_store)
-        if found is None:
-            found = _recorders[settings.read_store] = access_log.AccessRecorder(
-                ReadStore(settings.read_store, timeout_s=settings.store_timeout_s),
-                process=settings.audit_writer == "process")
-        return found
+        if found is not None:
+            return found
+        found = _recorders[settings.read_store] = access_log.AccessRecorder(
+            ReadStore(settings.read_store, timeout_s=settings.store_timeout_s),
+            process=settings.audit_writer == "process")
+        others = [r for r in _recorders.values() if r is not found]
+    for other in others:  # writers of loops that have gone (apps made one after another)
+        other.close_closed_loops()
+    return found
 
 
 def close_access_recorders() -> None:

@@ -373,6 +373,15 @@ class AccessRecorder:
             old.close(timeout_s=5)
         return channel
 
+    def close_closed_loops(self) -> None:
+        """Stop the writer processes of event loops that have closed (a finished
+        ``asyncio.run``, a test client's loop): each would otherwise wait for its socket
+        to close until this process exits."""
+        with self._channels_lock:
+            stale = [self._channels.pop(k) for k in list(self._channels) if k.is_closed()]
+        for channel in stale:
+            channel.close(timeout_s=5)
+
     def _reset(self) -> None:
         db, self._db, self._head = self._db, None, None
         if db is not None:

@@ -175,3 +175,23 @@ def test_each_event_loop_has_its_own_writer_and_a_closed_loops_writer_is_stopped
     finally:
         recorder.close()
     assert [r.entry.request_id for r in _rows(store)] == ["r-0", "r-1"]
+
+
+def test_writers_of_closed_loops_are_stopped_when_another_recorder_is_made(
+        tmp_path: Path) -> None:
+    from touchstream.audit_wiring import access_recorder, close_access_recorders
+
+    first_env = store_env("sqlite", tmp_path / "one")
+    first = access_recorder(settings_mod.load(first_env))
+
+    async def read(recorder: access_log.AccessRecorder) -> object:
+        await recorder.arecord(_entry(0))
+        return recorder._channel()
+
+    try:
+        channel = asyncio.run(read(first))  # the loop closes: its writer waits, idle
+        assert channel.process.poll() is None
+        access_recorder(settings_mod.load(store_env("sqlite", tmp_path / "two")))
+        assert channel.process.wait(10) == 0
+    finally:
+        close_access_recorders()
