@@ -27,6 +27,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from projections.store import ReadStore
+from replays.audit import access as access_log
 from tests.conftest import store_env
 from tests.support.hubs import make_hub
 from touchstream import settings as settings_mod
@@ -276,6 +278,60 @@ def test_a_call_recorded_through_one_process_pops_on_a_console_of_another(
             if cards:
                 break
         assert cards, "the call never popped on the other process's console"
+
+
+def test_reads_over_three_server_processes_each_write_through_a_writer_process_into_one_chain(
+        fleet: Fleet, ada: str) -> None:
+    deadline = time.monotonic() + 30  # A's projections register ada's timeline
+    while httpx.get(f"{fleet.a.url}/customers/{ada}/timeline", headers=fleet.auth("agent"),
+                    timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "ada's timeline never appeared"
+        time.sleep(0.1)
+    ids = [f"fleet-read-{k}" for k in range(60)]
+
+    def read(k: int) -> int:
+        url = (fleet.a if k % 3 else fleet.b).url  # A's two workers and B at once
+        return httpx.get(f"{url}/customers/{ada}/timeline", timeout=30, headers={
+            **fleet.auth("agent"), "X-Request-ID": ids[k]}).status_code
+
+    threads = [threading.Thread(target=lambda k=k: codes.append(read(k)))  # type: ignore[misc]
+               for k in range(len(ids))]
+    codes: list[int] = []
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * len(ids)
+    db = ReadStore(settings_mod.load(fleet.env).read_store).connect()
+    try:
+        assert access_log.verify_chain(db) == []
+        found = [r.entry.request_id for r in access_log.records(db, customer_id=ada,
+                                                                limit=100_000)]
+    finally:
+        db.close()
+    assert sorted(r for r in found if r.startswith("fleet-read-")) == sorted(ids)
+    parent = _parents()
+    writers = [pid for pid in parent
+               if b"replays.audit.access_writer" in _read_bytes(Path(f"/proc/{pid}/cmdline"))]
+    a_workers = {pid for pid, ppid in parent.items() if ppid == fleet.a.proc.pid}
+    assert any(parent[w] == fleet.b.proc.pid for w in writers), "B's own writer process"
+    assert any(parent[w] in a_workers for w in writers), "A's workers' writer processes"
+
+
+def _parents() -> dict[int, int]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        text = _read_bytes(stat)
+        if text:
+            found[int(stat.parent.name)] = int(text.rsplit(b")", 1)[1].split()[1])
+    return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def test_ready_keeps_a_host_whose_read_models_lag_out_of_the_balancer(
