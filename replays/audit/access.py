@@ -279,6 +279,10 @@ class AccessRecorder:
     A record not durable within ``timeout_s`` raises AccessLogError (the read is
     refused); it may still be written later — a record of a read that was not
     shown, never the reverse.
+
+    With ``process``, ``arecord`` goes instead to a writer process of the calling
+    event loop (``replays.audit.access_writer``: the loop sends and reads, no thread
+    shares its GIL); ``record`` still uses the writer thread. Both chain into one log.
     """
 
     #: most entries written in one transaction (a burst is split, nothing is refused)
@@ -298,13 +302,13 @@ class AccessRecorder:
         self.process = process
         self._channels: dict[Any, Any] = {}
         self._channels_lock = threading.Lock()
+        self._timeout_s = float(store.timeout_s) if timeout_s is None else timeout_s
         self._db: Db | None = None
         self._head: Head | None = None
         self._commit: GroupCommit[AccessEntry, None] = GroupCommit(
             self._append, name="access-log-writer", max_batch=self.MAX_BATCH,
-            timeout_s=float(store.timeout_s) if timeout_s is None else timeout_s,
-            on_error=lambda _: self._reset(), hand_over_at=self.HAND_OVER_AT)
-        self._timeout_s = float(store.timeout_s) if timeout_s is None else timeout_s
+            timeout_s=self._timeout_s, on_error=lambda _: self._reset(),
+            hand_over_at=self.HAND_OVER_AT)
 
     def _conn(self) -> Db:
         if self._db is None:
@@ -361,16 +365,14 @@ class AccessRecorder:
         channel = self._channels.get(loop)
         if channel is not None and channel.alive:
             return channel
+        self.close_closed_loops()
         with self._channels_lock:  # loops of other threads may be making theirs
-            stale = [k for k in self._channels if k is not loop and k.is_closed()]
-            closing = [self._channels.pop(k) for k in stale]
-            if channel is not None:
-                closing.append(channel)
+            stopped = self._channels.pop(loop, None)
             channel = self._channels[loop] = Channel(
                 loop, self.store.uri, timeout_s=self._timeout_s, max_batch=self.MAX_BATCH,
                 hand_over_at=self.HAND_OVER_AT)
-        for old in closing:
-            old.close(timeout_s=5)
+        if stopped is not None:
+            stopped.close(timeout_s=5)
         return channel
 
     def close_closed_loops(self) -> None:
