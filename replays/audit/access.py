@@ -339,18 +339,9 @@ class AccessRecorder:
 
     async def arecord(self, entry: AccessEntry) -> None:
         """``record`` for a coroutine: the event loop keeps serving while it waits."""
-        if self.process:
-            try:
-                await self._channel().submit(tuple(entry))
-            except TimeoutError as exc:
-                raise AccessLogError(f"the access record was not written in time: {exc}"
-                                     ) from exc
-            except Exception as exc:
-                raise AccessLogError(f"the access record could not be written: {exc}"
-                                     ) from exc
-            return
         try:
-            await self._commit.future(entry)
+            await (self._channel().submit(tuple(entry)) if self.process
+                   else self._commit.future(entry))
         except GroupCommitTimeout as exc:
             raise AccessLogError(f"the access record was not written in time: {exc}") from exc
         except Exception as exc:

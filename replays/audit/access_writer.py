@@ -42,6 +42,8 @@ from typing import Any
 
 import orjson
 
+from replays.audit.group_commit import expire
+
 FRAME = struct.Struct("!I")
 ACK_OK = ord("k")
 ACK_ERROR = ord("e")
@@ -153,7 +155,7 @@ class Channel:
     """One event loop's connection to its writer process.
 
     ``submit(entry)`` returns an asyncio future settled once the entry is durable (or with
-    ``WriterRefused`` / ``WriterGone`` / ``TimeoutError``). Entries of one loop turn go
+    ``WriterRefused`` / ``WriterGone`` / ``GroupCommitTimeout``, as the writer thread's). Entries of one loop turn go
     as one batch at the end of the turn, or as soon as ``hand_over_at`` are waiting; the
     acknowledgements are read by the loop (``add_reader``), one per batch.
     """
@@ -162,8 +164,7 @@ class Channel:
                  max_batch: int, hand_over_at: int) -> None:
         self.loop = loop
         self.timeout_s = timeout_s
-        self.max_batch = max_batch
-        self.hand_over_at = hand_over_at
+        self.hand_over_at = min(hand_over_at, max_batch)
         parent, child = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -197,7 +198,7 @@ class Channel:
             return future
         self._batch.append(entry)
         self._waiters.append(future)
-        if len(self._batch) >= self.hand_over_at or len(self._batch) >= self.max_batch:
+        if len(self._batch) >= self.hand_over_at:
             self._flush()
         elif not self._scheduled:
             self._scheduled = True
@@ -210,7 +211,7 @@ class Channel:
             return
         batch, waiters = self._batch, self._waiters
         self._batch, self._waiters = [], []
-        timer = self.loop.call_later(self.timeout_s, _expire, waiters, self.timeout_s)
+        timer = self.loop.call_later(self.timeout_s, expire, waiters, self.timeout_s)
         self._sent.append((waiters, timer))
         self._frame(orjson.dumps(batch))
 
@@ -333,12 +334,6 @@ class Channel:
 def _cancel(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_exception(WriterGone("the server is stopping"))
-
-
-def _expire(waiters: list[asyncio.Future[None]], timeout_s: float) -> None:
-    for future in waiters:
-        if not future.done():
-            future.set_exception(TimeoutError(f"not written within {timeout_s} s"))
 
 
 if __name__ == "__main__":

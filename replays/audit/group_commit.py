@@ -125,7 +125,7 @@ class GroupCommit(Generic[T, R]):
         if group is None:  # the first item of this loop turn: the turn's items share a timer
             group = self._turn[loop] = _Loop(loop)
             if self.timeout_s is not None:
-                group.timer = loop.call_later(self.timeout_s, _expire, group.waiters,
+                group.timer = loop.call_later(self.timeout_s, expire, group.waiters,
                                               self.timeout_s)
             # Closed after the turn, handing what is still queued to the writer; its
             # answers (_settle, queued by the writer after this) run later still, so
@@ -245,7 +245,8 @@ def _settle(group: _Loop, answers: list[tuple[int, Any]], error: BaseException |
         group.timer.cancel()
 
 
-def _expire(waiters: list[asyncio.Future[Any]], timeout_s: float) -> None:
+def expire(waiters: list[asyncio.Future[Any]], timeout_s: float) -> None:
+    """Fail the waiters not answered yet with GroupCommitTimeout (a timer's callback)."""
     for future in waiters:
         if not future.done():
             future.set_exception(GroupCommitTimeout(f"not written within {timeout_s} s"))
