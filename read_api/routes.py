@@ -2,7 +2,8 @@
 
 One router per resource (``customers``, ``timeline``, ``events``, ``summary``,
 ``status``; ``screen_pop`` is mounted with the phone channel), all sharing
-``read_api.dependencies``. ``read_router(...)`` returns them as one router.
+``read_api.dependencies``. ``read_routers(...)`` returns them, ``read_router(...)`` as
+one router.
 
 Access (``admin`` is admitted everywhere by ``authorize``):
 
@@ -82,10 +83,10 @@ from read_api.dependencies import (
 )
 
 __all__ = ["DIRECTORY_ROLES", "STATUS_ROLES", "SUMMARY_ROLES", "TIMELINE_ROLES", "ReadAudit",
-           "ReadViews", "read_router"]
+           "ReadViews", "read_router", "read_routers"]
 
 
-def read_router(
+def read_routers(
     views: ReadViews,
     authorize: Callable[..., Any],
     *,
@@ -99,33 +100,41 @@ def read_router(
     sla: SlaConfig | None = None,
     value_policy: ValuePolicy | None = None,
     work_policy: WorkPolicy | None = None,
-) -> APIRouter:
-    """Every read router. ``authorize(*roles)`` returns a dependency giving the caller's
-    ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
+) -> list[APIRouter]:
+    """Every read router, one per resource. ``authorize(*roles)`` returns a dependency
+    giving the caller's ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
     from a lagging read model (503); ``audit`` records each read of a customer's data
     (None: nothing is recorded, for tests of the routes alone); ``rfm_defaults``: the RFM
     period (days) and currency when a request names none (``read_api.sales``)."""
     deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s, audit=audit)
     sla = sla or config_from_mapping(DEFAULT_CONFIG)
+    return [
+        customers.router(deps, normalise_phone=normalise_phone,
+                         normalise_email=normalise_email),
+        timeline.router(deps),
+        events.router(deps, blob_reader),
+        summary.router(deps, sla),
+        status.router(deps),
+        accounts.router(deps),
+        quality.router(deps),
+        sales.router(deps, rfm_period_days=rfm_defaults[0], rfm_currency=rfm_defaults[1]),
+        marketing.router(deps, rfm_period_days=rfm_defaults[0],
+                         rfm_currency=rfm_defaults[1]),
+        service.router(deps, sla),
+        contracts.router(deps),
+        dispatch.router(deps),
+        analytics_activity.router(deps, sla),
+        analytics_value.router(deps, value_policy, rfm_defaults[1]),
+        work.router(deps, work_policy or WorkPolicy()),
+        knowledge.router(deps),
+        replies.router(deps, work_policy or WorkPolicy()),
+    ]
+
+
+def read_router(views: ReadViews, authorize: Callable[..., Any], **options: Any) -> APIRouter:
+    """``read_routers(...)`` as one router (the served app includes them one by one, so
+    its route index can skip those that cannot match a path)."""
     router = APIRouter()
-    router.include_router(customers.router(deps, normalise_phone=normalise_phone,
-                                           normalise_email=normalise_email))
-    router.include_router(timeline.router(deps))
-    router.include_router(events.router(deps, blob_reader))
-    router.include_router(summary.router(deps, sla))
-    router.include_router(status.router(deps))
-    router.include_router(accounts.router(deps))
-    router.include_router(quality.router(deps))
-    router.include_router(sales.router(deps, rfm_period_days=rfm_defaults[0],
-                                       rfm_currency=rfm_defaults[1]))
-    router.include_router(marketing.router(deps, rfm_period_days=rfm_defaults[0],
-                                           rfm_currency=rfm_defaults[1]))
-    router.include_router(service.router(deps, sla))
-    router.include_router(contracts.router(deps))
-    router.include_router(dispatch.router(deps))
-    router.include_router(analytics_activity.router(deps, sla))
-    router.include_router(analytics_value.router(deps, value_policy, rfm_defaults[1]))
-    router.include_router(work.router(deps, work_policy or WorkPolicy()))
-    router.include_router(knowledge.router(deps))
-    router.include_router(replies.router(deps, work_policy or WorkPolicy()))
+    for each in read_routers(views, authorize, **options):
+        router.include_router(each)
     return router

@@ -38,6 +38,7 @@ from touchstream.http_errors import error_response, install_error_handlers
 from touchstream.metrics_route import metrics_router
 from touchstream.observe import ObserveRequests
 from touchstream.readiness import readiness_router
+from touchstream.route_index import RouteIndex
 from touchstream.settings import Settings
 from touchstream.unavailable import STORE_ERRORS, store_unavailable_handler
 
@@ -65,7 +66,7 @@ class AppContext:
     deps: Dependencies
 
 
-RouterFactory = Callable[[AppContext], Any]  # returns a fastapi.APIRouter
+RouterFactory = Callable[[AppContext], Any]  # returns a fastapi.APIRouter, or a list of them
 
 
 def create_app(
@@ -134,8 +135,12 @@ def create_app(
     # The routers' (read) routes before the 79 command routes: FastAPI tries routes in
     # order, and trying every command route first was ~30% of a timeline page's CPU
     # (py-spy). No two routes share a path and method, so only the order of tries changes.
+    # A factory may answer several routers: each is then a top-level route of its own,
+    # which the route index (below) skips unless it holds the request's first segment.
     for factory in routers:
-        app.include_router(factory(context))
+        made = factory(context)
+        for router in made if isinstance(made, (list, tuple)) else [made]:
+            app.include_router(router)
     app.include_router(command_router(hub, authorize, ledger=context.keys))
 
     @app.get("/health", tags=["meta"], summary="Liveness: the process answers")
@@ -145,6 +150,7 @@ def create_app(
     app.include_router(readiness_router(deps))
     app.include_router(metrics_router(deps, authorize))
     install_offline_docs(app)
+    RouteIndex.install(app.router)  # last: it indexes the routes above
 
     return app
 

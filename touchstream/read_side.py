@@ -82,11 +82,11 @@ def read_routes(context: Any, *, audited: bool = True) -> Any:
     served app records reads (``audited``); only ``bench timeline`` turns it off, to
     measure what the read audit costs.
     """
-    from read_api.routes import read_router
+    from read_api.routes import read_routers
 
     deps: Dependencies = context.deps
     region = deps.settings.default_region
-    return read_router(
+    return read_routers(
         deps.read_views,
         context.authorize,
         normalise_phone=lambda raw: normalise_number(raw, region),
