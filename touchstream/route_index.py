@@ -13,10 +13,13 @@ with that segment, in the app's order, plus every route whose first segment is a
 parameter or that has no path (a ``Host``); a request tries only those. Which route
 answers does not change: a route can match a path only if its first segment is the
 path's, so the first full match among the candidates is the first full match among all
-routes. Everything else goes to FastAPI's router unchanged: no full match (a 404, a
-405, a trailing-slash redirect: the router tries every route again, as before),
-non-HTTP scopes, requests carrying FastAPI's telemetry (which records the route on
-the way down), and every request if the app's router has form limits of its own.
+routes. A path that no candidate matches at all, and whose trailing-slash twin none
+matches either, gets the router's own 404 at once (FastAPI's dispatch would have tried
+every route twice more, ~1 ms, to reach the same answer), unless the router holds
+low-priority (front-end) routes. Everything else goes to FastAPI's router unchanged: a
+path a candidate matches with another method (405), a trailing-slash redirect, non-HTTP
+scopes, requests carrying FastAPI's telemetry (which records the route on the way
+down), and every request if the app's router has form limits of its own.
 
 The index is built on the first request and again whenever the number of top-level
 routes changes; a route added later to a router already included is still reached
@@ -86,6 +89,7 @@ class RouteIndex:
         self._built_for = -1
         self._by_segment: dict[str, tuple[BaseRoute, ...]] = {}
         self._anywhere: tuple[BaseRoute, ...] = ()
+        self._answers_misses = False
         # the router's own form limits are set into the scope by its dispatch alone
         self._form_limits = bool(getattr(router, "form_limits", None))
 
@@ -101,6 +105,7 @@ class RouteIndex:
         """The top-level routes that may match ``path``, in the app's order."""
         if len(self.router.routes) != self._built_for:
             self._by_segment, self._anywhere = build_index(self.router.routes)
+            self._answers_misses = _no_low_priority_routes(self.router)
             self._built_for = len(self.router.routes)
         segment = path.lstrip("/").split("/", 1)[0]
         return self._by_segment.get(segment, self._anywhere)
@@ -109,14 +114,46 @@ class RouteIndex:
         if scope["type"] != "http" or "fastapi.telemetry" in scope or self._form_limits:
             await self.fallback(scope, receive, send)
             return
-        for route in self.candidates(_route_path(scope)):
+        path = _route_path(scope)
+        partial = False
+        for route in self.candidates(path):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.setdefault("router", self.router)
                 _update_scope(scope, child_scope)
                 await route.handle(scope, receive, send)
                 return
-        await self.fallback(scope, receive, send)
+            partial = partial or match is Match.PARTIAL
+        if partial or not self._answers_misses or self._redirects(scope):
+            await self.fallback(scope, receive, send)
+            return
+        # Nothing FastAPI's dispatch would try next can match: its last step, at once.
+        scope.setdefault("router", self.router)
+        await self.router.default(scope, receive, send)
+
+    def _redirects(self, scope: Scope) -> bool:
+        """Whether the router would redirect to the path with its trailing slash added or
+        removed (a route matches that path), as FastAPI's dispatch checks."""
+        path: str = scope["path"]
+        if not getattr(self.router, "redirect_slashes", False) or _route_path(scope) == "/":
+            return False
+        other = dict(scope, path=path.rstrip("/") if path.endswith("/") else path + "/")
+        return any(route.matches(other)[0] is not Match.NONE
+                   for route in self.candidates(_route_path(other)))
+
+
+def _no_low_priority_routes(router: Router) -> bool:
+    """True if FastAPI's router is known to hold no low-priority routes (its front-end
+    routes, tried after every other route misses): only then may a miss be answered
+    without it. Unknown (another FastAPI, a plain Starlette router): False."""
+    own = getattr(router, "_low_priority_routes", None)
+    if own is None or own:
+        return False
+    for route in router.routes:
+        nested = getattr(route, "effective_low_priority_routes", None)
+        if nested is not None and nested():
+            return False
+    return True
 
 
 def _route_path(scope: Scope) -> str:

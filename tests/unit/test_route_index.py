@@ -163,3 +163,64 @@ def test_a_route_added_after_the_first_request_is_indexed() -> None:
     # the parameter-first router may match any path; the /items router is skipped
     assert [getattr(r, "path", "router") for r in index.candidates("/late")] == [
         "router", "/late"]
+
+
+MISSES = [("GET", "/nope"), ("GET", "/nope/deeper/still"), ("POST", "/webhooks/cti/x"),
+          ("GET", "/customers/"), ("GET", "/health/"), ("DELETE", "/health"),
+          ("GET", "/commands"), ("PUT", "/customers/c-1/timeline"),
+          ("GET", "/customers/c-1/timeline/"), ("GET", "/docs-assets")]
+
+
+@pytest.mark.parametrize(("method", "path"), MISSES)
+def test_a_miss_is_answered_as_fastapis_own_dispatch_answers_it(
+        served: FastAPI, method: str, path: str) -> None:
+    index = served.router.middleware_stack
+    assert isinstance(index, RouteIndex)
+    answers = []
+    for dispatch in (index, index.fallback):
+        served.router.middleware_stack = dispatch
+        try:
+            # no lifespan: the served app's shutdown would close the fixture's deps
+            client = TestClient(served, raise_server_exceptions=False)
+            answer = client.request(method, path, follow_redirects=False)
+        finally:
+            served.router.middleware_stack = index
+        answers.append((answer.status_code, answer.headers.get("allow"),
+                        answer.headers.get("location"), answer.content))
+    assert answers[0] == answers[1]
+    assert answers[0][0] in (404, 405, 307)
+
+
+def test_front_end_routes_are_still_reached_when_no_other_route_matches(
+        tmp_path: Any) -> None:
+    (tmp_path / "app.js").write_text("console.log('hi')")
+    (tmp_path / "index.html").write_text("<p>hi</p>")
+    app = _app()
+    front = APIRouter()
+    front.frontend("/", directory=str(tmp_path))
+    app.include_router(front)
+    with TestClient(app) as client:
+        script = client.get("/app.js")
+        api = client.get("/items/7")
+    assert script.status_code == 200 and "console.log" in script.text
+    assert api.json()["route"] == "item"
+
+
+def test_a_plain_miss_is_answered_without_fastapis_second_search(served: FastAPI) -> None:
+    index = served.router.middleware_stack
+    assert isinstance(index, RouteIndex)
+    fallback, searched = index.fallback, []
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        searched.append(scope["path"])
+        await fallback(scope, receive, send)
+
+    index.fallback = counting
+    try:
+        client = TestClient(served, raise_server_exceptions=False)
+        assert client.get("/nope").status_code == 404
+        assert client.get("/health/", follow_redirects=False).status_code == 307
+        assert client.delete("/health").status_code == 405
+    finally:
+        index.fallback = fallback
+    assert searched == ["/health/", "/health"]
