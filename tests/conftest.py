@@ -35,10 +35,12 @@ LONGEST_FIRST = (
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Stop this worker's CLI zygote (``tests.support.cli_fork``), if a test started one."""
-    from tests.support import cli_fork
+    """Stop this worker's CLI zygote (``tests.support.cli_fork``), if a test started one,
+    then its embedded PostgreSQL (``tests.support.postgres``), if a test started one."""
+    from tests.support import cli_fork, postgres
 
     cli_fork.close()
+    postgres.stop_server()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -50,6 +50,19 @@ def fresh_database(uri: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
+def stop_server() -> None:
+    """Drop this process's test databases and give up its handle on the embedded server,
+    which stops it unless another process of the same worker still holds one. Called at
+    the end of the test session: the library's own hook runs at interpreter exit, and a
+    pytest-xdist worker did not always get there (its handle was still on the server's
+    list after the run, and the server kept running after CI)."""
+    global _server
+    _drop_created()
+    server, _server = _server, None
+    if server is not None:
+        server.cleanup()
+
+
 def _drop_created() -> None:
     """Drop this process's test databases, so a server reused by the next run of the
     checkout does not keep every earlier run's data. Best effort: at exit, a database
