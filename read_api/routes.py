@@ -102,10 +102,11 @@ def read_routers(
     work_policy: WorkPolicy | None = None,
 ) -> list[APIRouter]:
     """Every read router, one per resource. ``authorize(*roles)`` returns a dependency
-    giving the caller's ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a future position (409)
-    from a lagging read model (503); ``audit`` records each read of a customer's data
-    (None: nothing is recorded, for tests of the routes alone); ``rfm_defaults``: the RFM
-    period (days) and currency when a request names none (``read_api.sales``)."""
+    giving the caller's ``Principal`` (``role``, ``partner_id``); ``log_head`` tells a
+    future position (409) from a lagging read model (503); ``audit`` records each read of
+    a customer's data (None: nothing is recorded, for tests of the routes alone);
+    ``rfm_defaults``: the RFM period (days) and currency when a request names none
+    (``read_api.sales``)."""
     deps = ReadDeps(views, authorize, log_head=log_head, wait_s=wait_s, audit=audit)
     sla = sla or config_from_mapping(DEFAULT_CONFIG)
     return [

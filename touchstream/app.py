@@ -132,11 +132,10 @@ def create_app(
     install_error_handlers(app)
     for error in STORE_ERRORS:  # 503 + Retry-After (touchstream.unavailable)
         app.add_exception_handler(error, store_unavailable_handler(settings.store_timeout_s))
-    # The routers' (read) routes before the 79 command routes: FastAPI tries routes in
-    # order, and trying every command route first was ~30% of a timeline page's CPU
-    # (py-spy). No two routes share a path and method, so only the order of tries changes.
     # A factory may answer several routers: each is then a top-level route of its own,
     # which the route index (below) skips unless it holds the request's first segment.
+    # Among those it does try, the order is this one; no two routes share a path and
+    # method, so the order changes only how soon a route is found.
     for factory in routers:
         made = factory(context)
         for router in made if isinstance(made, (list, tuple)) else [made]:
